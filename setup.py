@@ -1,0 +1,73 @@
+"""Packaging for tb-nnviz. The frontend (frontend/, TypeScript) is built by npm
+into tb_nnviz/static/ whenever the package is built, for `pip install .` and
+`pip install -e .` alike; the build output is not kept in git."""
+
+import os
+import shutil
+import subprocess
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FRONTEND = os.path.join(HERE, "frontend")
+BUNDLE = os.path.join(HERE, "tb_nnviz", "static", "index.js")
+
+
+class BuildPyWithFrontend(build_py):
+    """build_py that first bundles the frontend with npm (needs Node >= 18)."""
+
+    def run(self):
+        if os.path.isdir(FRONTEND):
+            npm = shutil.which("npm")
+            if npm is None:
+                raise RuntimeError("building tb-nnviz needs Node.js and npm on PATH (for the NNViz tab)")
+            if not os.path.isdir(os.path.join(FRONTEND, "node_modules")):
+                subprocess.check_call([npm, "ci", "--no-audit", "--no-fund"], cwd=FRONTEND)
+            subprocess.check_call([npm, "run", "build"], cwd=FRONTEND)
+        elif not os.path.exists(BUNDLE):
+            raise RuntimeError("neither frontend/ sources nor a built %s" % BUNDLE)
+        # Package data is listed lazily; drop any list made before the bundle existed.
+        self.__dict__.pop("data_files", None)
+        super().run()
+
+
+with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
+    long_description = f.read()
+
+TEST = [
+    "pytest>=8",
+    "hypothesis>=6",
+    "playwright>=1.40",
+    "werkzeug>=2",
+    "scikit-learn>=1.3",
+    "tensorflow-cpu>=2.16",
+]
+
+setup(
+    name="tb-nnviz",
+    version="0.1.0",
+    description="See inside a neural network while it trains: weight heatmaps and update trajectories in TensorBoard",
+    long_description=long_description,
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tb_nnviz", "tb_nnviz.*"]),
+    package_data={"tb_nnviz": ["static/*"]},
+    install_requires=["tensorboard>=2.14", "numpy>=1.23", "protobuf>=3.20"],
+    extras_require={
+        "tf": ["tensorflow-cpu>=2.16"],
+        "demo": ["tensorflow-cpu>=2.16", "scikit-learn>=1.3"],
+        "test": TEST,
+    },
+    entry_points={
+        "tensorboard_plugins": ["nnviz = tb_nnviz.plugin:NNVizLoader"],
+        "console_scripts": ["tb-nnviz = tb_nnviz.cli:main"],
+    },
+    cmdclass={"build_py": BuildPyWithFrontend},
+    classifiers=[
+        "Framework :: TensorFlow",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,27 @@
+"""tb_nnviz: see inside a neural network while it trains, in TensorBoard.
+
+>>> import numpy as np, tempfile
+>>> import tb_nnviz
+>>> with tb_nnviz.Writer(tempfile.mkdtemp()) as w:
+...     w.log_weights(0, {"dense/kernel": np.eye(3)})
+
+``tb_nnviz.summary`` (TensorFlow summary ops) and ``tb_nnviz.keras``
+(``NNVizCallback``) import TensorFlow on first use, so the Writer and the
+TensorBoard plugin work without it.
+"""
+
+import importlib
+
+from tb_nnviz.reduce import TensorError
+from tb_nnviz.writer import Writer
+
+__version__ = "0.1.0"
+__all__ = ["Writer", "TensorError", "summary", "keras", "__version__"]
+
+_LAZY = ("summary", "keras")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return importlib.import_module("tb_nnviz." + name)
+    raise AttributeError("module 'tb_nnviz' has no attribute %r" % name)

@@ -1,0 +1,112 @@
+"""Plugin names, tag naming and the versioned metadata every summary carries.
+
+Two data plugin names let TensorBoard keep the two kinds of data differently:
+heatmaps are large, so a bounded number of steps is kept; trajectory points
+are small, so every step is kept (see ``plugin.NNVizLoader.fix_flags``).
+
+Example:
+
+>>> md = heatmap_metadata({"name": "dense/kernel", "shape": [64, 10]})
+>>> md.plugin_data.plugin_name
+'nnviz_heatmap'
+>>> parse_content(md.plugin_data.content)["name"]
+'dense/kernel'
+"""
+
+import json
+
+from tensorboard.compat.proto import summary_pb2
+
+#: The plugin (and tab) name TensorBoard routes under ``/data/plugin/nnviz``.
+PLUGIN_NAME = "nnviz"
+#: Data plugin name of heatmap summaries (bounded number of steps kept).
+HEATMAP_PLUGIN_NAME = "nnviz_heatmap"
+#: Data plugin name of trajectory summaries (every step kept).
+TRAJECTORY_PLUGIN_NAME = "nnviz_trajectory"
+#: Both data plugin names, in the order the tab reads them.
+DATA_PLUGIN_NAMES = (HEATMAP_PLUGIN_NAME, TRAJECTORY_PLUGIN_NAME)
+
+#: Version written into every metadata content. Readers accept 1..VERSION.
+VERSION = 1
+
+_SUFFIX = {
+    HEATMAP_PLUGIN_NAME: "/nnviz_heatmap",
+    TRAJECTORY_PLUGIN_NAME: "/nnviz_trajectory",
+}
+
+
+def summary_tag(name, plugin_name):
+    """The event-file tag of tensor ``name`` for one data plugin.
+
+    The two kinds need distinct tags: TensorBoard keys time series by tag
+    within a run, and only the first event's metadata of a tag counts.
+
+    >>> summary_tag("dense/kernel", HEATMAP_PLUGIN_NAME)
+    'dense/kernel/nnviz_heatmap'
+    """
+    return name + _SUFFIX[plugin_name]
+
+
+def tensor_name(tag, plugin_name):
+    """Inverse of :func:`summary_tag`; a tag without the suffix is returned as is.
+
+    >>> tensor_name("dense/kernel/nnviz_heatmap", HEATMAP_PLUGIN_NAME)
+    'dense/kernel'
+    """
+    suffix = _SUFFIX[plugin_name]
+    return tag[: -len(suffix)] if tag.endswith(suffix) else tag
+
+
+def _metadata(plugin_name, content, description):
+    content = dict(content, version=VERSION)
+    md = summary_pb2.SummaryMetadata(
+        summary_description=description or "",
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    )
+    md.plugin_data.plugin_name = plugin_name
+    md.plugin_data.content = json.dumps(content, sort_keys=True).encode("utf-8")
+    return md
+
+
+def heatmap_metadata(content, description=None):
+    """``SummaryMetadata`` for a heatmap summary; ``content`` is a JSON-able dict."""
+    return _metadata(HEATMAP_PLUGIN_NAME, content, description)
+
+
+def trajectory_metadata(content, description=None):
+    """``SummaryMetadata`` for a trajectory summary; ``content`` is a JSON-able dict."""
+    return _metadata(TRAJECTORY_PLUGIN_NAME, content, description)
+
+
+class MetadataError(ValueError):
+    """Plugin content that this version of tb_nnviz cannot read."""
+
+
+def parse_content(content):
+    """Parses plugin content bytes into a dict, accepting every version <= VERSION.
+
+    Raises:
+      MetadataError: the bytes are not our JSON, or come from a newer version.
+
+    >>> parse_content(b'{"version": 1, "name": "b"}')["name"]
+    'b'
+    >>> parse_content(b'{"version": 99}')
+    Traceback (most recent call last):
+    ...
+    tb_nnviz.metadata.MetadataError: metadata version 99 is newer than this tb_nnviz reads (1); upgrade tb-nnviz
+    """
+    try:
+        parsed = json.loads(bytes(content).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise MetadataError("metadata is not valid JSON: %s" % e) from None
+    if not isinstance(parsed, dict):
+        raise MetadataError("metadata is %s, not an object" % type(parsed).__name__)
+    version = parsed.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise MetadataError("metadata has no valid version: %r" % (version,))
+    if version > VERSION:
+        raise MetadataError(
+            "metadata version %d is newer than this tb_nnviz reads (%d); "
+            "upgrade tb-nnviz" % (version, VERSION)
+        )
+    return parsed

@@ -1,0 +1,429 @@
+"""The numpy reference of every reduction tb_nnviz logs.
+
+Each reduction has exactly one definition here; ``tb_nnviz.summary`` computes
+the same thing with TensorFlow ops, and the tests hold the two equal.
+
+Heatmap: any tensor of rank >= 1 becomes one 2-D grid, block-pooled to fit a
+cell budget.
+
+>>> planes, content = heatmap(np.arange(6.0).reshape(2, 3))
+>>> planes.shape, content["layout"]["kind"], content["planes"]
+((1, 2, 3), 'matrix', ['value'])
+>>> planes, content = heatmap(np.ones((300, 300)), max_cells=100)
+>>> planes.shape, content["pool"], content["planes"]
+((2, 10, 10), [30, 30], ['mean', 'absmax'])
+
+Trajectory point: statistics, single-parameter traces and a linear sketch.
+
+>>> plan = TrajectoryPlan("w", (3, 4), num_traces=2, sketch_dim=4)
+>>> point = trajectory_point(np.ones((3, 4)), None, plan)
+>>> point.shape == (len(STAT_FIELDS) + 2 + 4,)
+True
+>>> bool(point[STAT_FIELDS.index("norm")] == np.sqrt(12))
+True
+"""
+
+import math
+import zlib
+
+import numpy as np
+
+#: Default cell budget of one heatmap (256 x 256); larger grids are pooled.
+DEFAULT_MAX_CELLS = 256 * 256
+#: Default number of single parameters traced per tensor.
+DEFAULT_NUM_TRACES = 16
+#: Default dimension k of the linear sketch (>= 64 keeps PCA faithful).
+DEFAULT_SKETCH_DIM = 64
+#: Quantiles of tensors larger than this are taken over a fixed sample of it.
+DEFAULT_QUANTILE_SAMPLE = 65536
+#: Quantile levels recorded in every trajectory point.
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Named statistics at the start of every trajectory point, in order.
+STAT_FIELDS = (
+    "norm",
+    "update_norm",
+    "update_ratio",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "q05",
+    "q25",
+    "q50",
+    "q75",
+    "q95",
+    "zero_fraction",
+    "nan_count",
+    "inf_count",
+)
+#: Layout names accepted by :func:`grid_layout` (besides ``"split:K"``).
+LAYOUTS = ("auto", "vector", "matrix", "conv")
+
+_PRIME = 2147483647  # 2**31 - 1, modulus of the sketch hash
+
+
+class TensorError(ValueError):
+    """A tensor that cannot be logged; the message names the tensor."""
+
+
+def check_name(name):
+    """Raises ``TensorError`` unless ``name`` can be a TensorBoard tag.
+
+    >>> check_name("dense/kernel")
+    >>> check_name("")
+    Traceback (most recent call last):
+    ...
+    tb_nnviz.reduce.TensorError: tensor name must be a non-empty string, got ''
+    """
+    if not isinstance(name, str) or not name:
+        raise TensorError("tensor name must be a non-empty string, got %r" % (name,))
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise TensorError("tensor name %r contains control characters" % name)
+
+
+def check_tensor(name, value):
+    """Returns ``value`` as a numeric ndarray, or raises ``TensorError`` naming it.
+
+    Floating types of any width (including bfloat16) and integers are accepted;
+    bool, complex, string and object arrays, scalars and empty tensors are not.
+
+    >>> check_tensor("b", [1.0, 2.0]).shape
+    (2,)
+    >>> check_tensor("flag", np.array([True]))
+    Traceback (most recent call last):
+    ...
+    tb_nnviz.reduce.TensorError: tensor 'flag' has dtype bool; only real numbers (float, int) can be logged
+    """
+    check_name(name)
+    x = np.asarray(value)
+    if not _is_real_numeric(x.dtype):
+        raise TensorError(
+            "tensor %r has dtype %s; only real numbers (float, int) can be logged"
+            % (name, x.dtype)
+        )
+    if x.ndim == 0:
+        raise TensorError(
+            "tensor %r is a scalar (rank 0); heatmaps and trajectories need rank >= 1 "
+            "(log scalars with tf.summary.scalar)" % name
+        )
+    if x.size == 0:
+        raise TensorError("tensor %r is empty (shape %s)" % (name, list(x.shape)))
+    return x
+
+
+def _is_real_numeric(dtype):
+    if dtype.kind in "fiu":
+        return True
+    # ml_dtypes' bfloat16 / float8 types (as TensorFlow hands them out) have kind "V".
+    return dtype.kind == "V" and dtype.name.startswith(("bfloat16", "float8"))
+
+
+# ---------------------------------------------------------------------------
+# Heatmaps
+
+
+def grid_layout(shape, layout="auto"):
+    """How a tensor of ``shape`` is laid onto a 2-D grid.
+
+    Returns ``{"kind", "rows", "cols"}``: the grid is
+    ``x.transpose(rows + cols).reshape(prod(rows dims), prod(cols dims))``, so a
+    row index is the mixed-radix number of the ``rows`` axes (first = major).
+
+    - ``vector`` (rank 1): one row, ``1 x n``.
+    - ``matrix`` (rank 2): as is, ``(in, out)``.
+    - ``conv`` (rank >= 3, the last two axes are in- and out-channels): a tile per
+      (in, out) pair; a tile is the spatial kernel with its last spatial axis
+      across, so Conv2D ``(kh, kw, in, out)`` -> ``(in*kh, out*kw)``, Conv1D
+      ``(kw, in, out)`` -> ``(in, out*kw)``, Conv3D ``(kd, kh, kw, in, out)`` ->
+      ``(in*kd*kh, out*kw)``.
+    - ``split:K``: the first K axes down, the rest across (attention kernels:
+      query ``(d, heads, dk)`` is ``split:1``, output ``(heads, dv, d)`` ``split:2``).
+
+    ``auto`` picks vector, matrix or conv by rank.
+
+    >>> grid_layout((3, 3, 8, 16))
+    {'kind': 'conv', 'rows': [2, 0], 'cols': [3, 1]}
+    >>> grid_layout((64, 4, 16), "split:1")
+    {'kind': 'split', 'rows': [0], 'cols': [1, 2]}
+    """
+    rank = len(shape)
+    if rank == 0:
+        raise TensorError("a scalar (rank 0) has no grid layout")
+    if not isinstance(layout, str):
+        raise TensorError("layout must be a string, got %r" % (layout,))
+    kind = layout
+    if kind == "auto":
+        kind = {1: "vector", 2: "matrix"}.get(rank, "conv")
+    if kind == "vector" and rank == 1:
+        return {"kind": kind, "rows": [], "cols": [0]}
+    if kind == "matrix" and rank == 2:
+        return {"kind": kind, "rows": [0], "cols": [1]}
+    if kind == "conv" and rank >= 3:
+        spatial = list(range(rank - 2))
+        return {"kind": kind, "rows": [rank - 2] + spatial[:-1], "cols": [rank - 1, spatial[-1]]}
+    if kind.startswith("split:"):
+        try:
+            k = int(kind[len("split:") :])
+        except ValueError:
+            k = -1
+        if 0 <= k <= rank:
+            return {"kind": "split", "rows": list(range(k)), "cols": list(range(k, rank))}
+    raise TensorError(
+        "layout %r does not fit a tensor of shape %s; use one of %s or 'split:K' "
+        "with 0 <= K <= %d" % (layout, list(shape), ", ".join(LAYOUTS), rank)
+    )
+
+
+def grid_shape(shape, layout):
+    """``(rows, cols)`` of the unpooled grid of a tensor laid out by ``layout``."""
+    rows = math.prod(shape[a] for a in layout["rows"])
+    cols = math.prod(shape[a] for a in layout["cols"])
+    return rows, cols
+
+
+def to_grid(x, layout):
+    """Lays ``x`` onto its 2-D grid (see :func:`grid_layout`)."""
+    return np.transpose(x, layout["rows"] + layout["cols"]).reshape(
+        grid_shape(x.shape, layout)
+    )
+
+
+def pool_factors(rows, cols, max_cells=DEFAULT_MAX_CELLS):
+    """Block size ``(br, bc)`` so that the pooled grid has at most ``max_cells`` cells.
+
+    Blocks are as square as the grid allows; ``(1, 1)`` when the grid fits.
+
+    >>> pool_factors(50000, 512, 65536)
+    (20, 20)
+    >>> pool_factors(1, 1000000, 65536)
+    (1, 16)
+    """
+    if max_cells < 1:
+        raise TensorError("max_cells must be >= 1, got %r" % (max_cells,))
+    if rows * cols <= max_cells:
+        return 1, 1
+    side = math.ceil(math.sqrt(rows * cols / max_cells))
+    br, bc = min(side, rows), min(side, cols)
+    while math.ceil(rows / br) * math.ceil(cols / bc) > max_cells:
+        if br < rows and (bc >= cols or math.ceil(rows / br) >= math.ceil(cols / bc)):
+            br += 1
+        else:
+            bc = max(bc + 1, math.ceil(cols / (max_cells // math.ceil(rows / br))))
+    return br, bc
+
+
+def pool(grid, br, bc):
+    """Block-pools a 2-D grid: ``(mean, absmax)`` of each ``br x bc`` block.
+
+    Edge blocks may be smaller; their mean is over the cells they have.
+    ``absmax`` is the value of largest magnitude (``+m`` when both ``+m`` and
+    ``-m`` occur), NaN when the block holds a NaN, so one outlier stays visible.
+
+    >>> mean, absmax = pool(np.array([[1.0, -5.0, 2.0]]), 1, 2)
+    >>> mean.tolist(), absmax.tolist()
+    ([[-2.0, 2.0]], [[-5.0, 2.0]])
+    """
+    rows, cols = grid.shape
+    r, c = math.ceil(rows / br), math.ceil(cols / bc)
+    padded = np.zeros((r * br, c * bc), np.float64)
+    padded[:rows, :cols] = grid
+    blocks = padded.reshape(r, br, c, bc)
+    row_counts = np.minimum(br, rows - br * np.arange(r))
+    col_counts = np.minimum(bc, cols - bc * np.arange(c))
+    mean = blocks.sum(axis=(1, 3)) / np.outer(row_counts, col_counts)
+    magnitude = np.abs(blocks).max(axis=(1, 3))
+    has_positive = (blocks == magnitude[:, None, :, None]).any(axis=(1, 3))
+    absmax = np.where(has_positive, magnitude, -magnitude)
+    return mean, absmax
+
+
+def heatmap_content(name, shape, dtype, layout="auto", max_cells=DEFAULT_MAX_CELLS, gates=None):
+    """The metadata content of a heatmap: everything a reader needs to draw it.
+
+    ``gates`` names equal column blocks (e.g. ``["i", "f", "c", "o"]`` for an
+    LSTM kernel) so the tab can tell them apart.
+    """
+    lay = grid_layout(tuple(shape), layout)
+    rows, cols = grid_shape(shape, lay)
+    br, bc = pool_factors(rows, cols, max_cells)
+    if gates is not None:
+        gates = [str(g) for g in gates]
+        if not gates or cols % len(gates):
+            raise TensorError(
+                "tensor %r: %d columns cannot be split into gates %r" % (name, cols, gates)
+            )
+    return {
+        "kind": "heatmap",
+        "name": name,
+        "shape": [int(d) for d in shape],
+        "dtype": str(dtype),
+        "layout": lay,
+        "grid": [rows, cols],
+        "pool": [br, bc],
+        "planes": ["value"] if (br, bc) == (1, 1) else ["mean", "absmax"],
+        "gates": gates,
+    }
+
+
+def heatmap_planes(x, content):
+    """The float32 array ``(planes, rows, cols)`` stored for tensor ``x``."""
+    grid = to_grid(x, content["layout"])
+    br, bc = content["pool"]
+    if (br, bc) == (1, 1):
+        return grid.astype(np.float32)[None]
+    return np.stack(pool(grid.astype(np.float64), br, bc)).astype(np.float32)
+
+
+def heatmap(x, name="x", layout="auto", max_cells=DEFAULT_MAX_CELLS, gates=None):
+    """Returns ``(planes, content)`` for tensor ``x``; see the module docstring."""
+    x = check_tensor(name, x)
+    content = heatmap_content(name, x.shape, x.dtype, layout, max_cells, gates)
+    return heatmap_planes(x, content), content
+
+
+# ---------------------------------------------------------------------------
+# Trajectories
+
+
+def _seed(name, seed, stream):
+    return [int(seed), zlib.crc32(name.encode("utf-8")), stream]
+
+
+class TrajectoryPlan:
+    """The fixed, seeded choices behind the trajectory points of one tensor.
+
+    Built once per tensor from its name, shape and options; deterministic, so
+    the numpy and TensorFlow paths (and every process) pick the same traces,
+    quantile sample and sketch hash.
+
+    Attributes:
+      traces: flat indices of the traced parameters (sorted int64 array).
+      sample: flat indices the quantiles are taken over, or None for all.
+      hash_params: ``(a1, b1, a2, b2)`` of the sketch hash (see :func:`sketch_hash`).
+    """
+
+    def __init__(
+        self,
+        name,
+        shape,
+        num_traces=DEFAULT_NUM_TRACES,
+        sketch_dim=DEFAULT_SKETCH_DIM,
+        seed=0,
+        quantile_sample=DEFAULT_QUANTILE_SAMPLE,
+    ):
+        check_name(name)
+        if int(num_traces) < 0:
+            raise TensorError("num_traces must be >= 0, got %r" % (num_traces,))
+        if int(sketch_dim) < 1:
+            raise TensorError("sketch_dim must be >= 1, got %r" % (sketch_dim,))
+        self.name = name
+        self.shape = tuple(int(d) for d in shape)
+        self.size = math.prod(self.shape)
+        self.sketch_dim = int(sketch_dim)
+        self.seed = int(seed)
+        rng = np.random.default_rng(_seed(name, seed, 1))
+        count = min(self.size, int(num_traces))
+        self.traces = np.sort(rng.choice(self.size, size=count, replace=False)).astype(np.int64)
+        self.sample = None
+        if self.size > quantile_sample:
+            rng = np.random.default_rng(_seed(name, seed, 2))
+            self.sample = np.sort(rng.integers(0, self.size, quantile_sample))
+        rng = np.random.default_rng(_seed(name, seed, 3))
+        self.hash_params = tuple(int(v) for v in rng.integers(1, _PRIME, 4))
+
+    @property
+    def length(self):
+        """Length of one trajectory point vector."""
+        return len(STAT_FIELDS) + len(self.traces) + self.sketch_dim
+
+    def content(self, dtype):
+        """The metadata content: field order, trace indices, sketch parameters."""
+        return {
+            "kind": "trajectory",
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": str(dtype),
+            "fields": list(STAT_FIELDS),
+            "quantiles": list(QUANTILES),
+            "traces": self.traces.tolist(),
+            "sketch_dim": self.sketch_dim,
+            "seed": self.seed,
+        }
+
+
+def sketch_hash(n, sketch_dim, hash_params):
+    """``(bucket, sign)`` of flat indices ``0..n-1`` for the CountSketch.
+
+    ``bucket = ((a1*j + b1) mod p) mod k`` and ``sign = +1 or -1`` from the low bit
+    of ``(a2*j + b2) mod p``, ``p = 2**31 - 1``; computed on the fly so nothing of
+    size n is stored. Exact integer arithmetic, reproduced by the TF path.
+    """
+    a1, b1, a2, b2 = hash_params
+    j = np.arange(n, dtype=np.int64) % _PRIME
+    bucket = ((a1 * j + b1) % _PRIME) % sketch_dim
+    sign = 1 - 2 * (((a2 * j + b2) % _PRIME) & 1)
+    return bucket, sign
+
+
+def sketch(flat, sketch_dim, hash_params):
+    """CountSketch of a flat float64 vector: ``s[b] = sum of sign_j * x_j over bucket b``.
+
+    Linear in ``flat``, so the sketches of all of a model's tensors add up to a
+    sketch of the whole parameter vector; PCA over sketched steps approximates
+    PCA over the full snapshots.
+    """
+    bucket, sign = sketch_hash(flat.size, sketch_dim, hash_params)
+    return np.bincount(bucket, weights=flat * sign, minlength=sketch_dim)
+
+
+def quantiles(values, levels=QUANTILES):
+    """Linear-interpolated quantiles over the finite entries of ``values`` (NaN if none).
+
+    >>> quantiles(np.array([3.0, np.nan, 1.0, 2.0]), (0.0, 0.5, 1.0)).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    finite = np.sort(values[np.isfinite(values)])
+    m = finite.size
+    if m == 0:
+        return np.full(len(levels), np.nan)
+    pos = np.asarray(levels, np.float64) * (m - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, m - 1)
+    return finite[lo] + (finite[hi] - finite[lo]) * (pos - lo)
+
+
+def trajectory_point(x, previous, plan):
+    """One trajectory point: ``STAT_FIELDS``, then trace values, then the sketch.
+
+    ``previous`` is the value at the previous logged step, or None at the first
+    (update norm and ratio are then NaN). Norm, mean and std include every entry
+    (a NaN makes them NaN); min, max and quantiles are over finite entries.
+    ``update_ratio = update_norm / norm`` (NaN when the norm is 0).
+    """
+    flat = np.asarray(x).astype(np.float64).ravel()
+    n = flat.size
+    norm = math.sqrt(np.dot(flat, flat))
+    update_norm = ratio = math.nan
+    if previous is not None:
+        delta = flat - np.asarray(previous).astype(np.float64).ravel()
+        update_norm = math.sqrt(np.dot(delta, delta))
+        ratio = update_norm / norm if norm > 0 else math.nan
+    mean = flat.sum() / n
+    centred = flat - mean
+    std = math.sqrt(np.dot(centred, centred) / n)
+    finite = np.isfinite(flat)
+    any_finite = finite.any()
+    lo = flat[finite].min() if any_finite else math.nan
+    hi = flat[finite].max() if any_finite else math.nan
+    sample = flat if plan.sample is None else flat[plan.sample]
+    nan_count = np.isnan(flat).sum()
+    stats = [norm, update_norm, ratio, mean, std, lo, hi]
+    stats += quantiles(sample).tolist()
+    stats += [(flat == 0).sum() / n, nan_count, n - finite.sum() - nan_count]
+    return np.concatenate(
+        [
+            np.asarray(stats, np.float64),
+            flat[plan.traces],
+            sketch(flat, plan.sketch_dim, plan.hash_params),
+        ]
+    )

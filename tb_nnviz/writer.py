@@ -1,0 +1,171 @@
+"""A TensorFlow-free writer of tb_nnviz summaries, on TensorBoard's own event writer.
+
+>>> import numpy as np, tempfile
+>>> logdir = tempfile.mkdtemp()
+>>> with Writer(logdir) as w:
+...     w.log_weights(0, {"dense/kernel": np.zeros((4, 3)), "dense/bias": np.zeros(3)})
+...     w.log_weights(1, {"dense/kernel": np.ones((4, 3)), "dense/bias": np.ones(3)})
+"""
+
+import time
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
+
+from tb_nnviz import metadata, reduce
+
+
+class Writer:
+    """Writes weight heatmaps and trajectory points of numpy arrays to ``logdir``.
+
+    Args:
+      logdir: directory of one TensorBoard run (created if missing).
+      max_cells: heatmap cell budget; larger grids are block-pooled. Default
+        ``reduce.DEFAULT_MAX_CELLS`` (65,536 = 256 x 256).
+      num_traces: single parameters traced per tensor. Default 16.
+      sketch_dim: dimension of each tensor's linear sketch. Default 64.
+      seed: seeds trace choice and sketch hash (with each tensor's name).
+      flush_secs: how often queued events are flushed to disk. Default 120.
+      filename_suffix: appended to the event file's name.
+
+    Each logged step is written as one event, so a step is either all there or
+    not there. The first event of each tag carries its metadata.
+    """
+
+    def __init__(
+        self,
+        logdir,
+        *,
+        max_cells=reduce.DEFAULT_MAX_CELLS,
+        num_traces=reduce.DEFAULT_NUM_TRACES,
+        sketch_dim=reduce.DEFAULT_SKETCH_DIM,
+        seed=0,
+        flush_secs=120,
+        filename_suffix="",
+    ):
+        self._options = dict(max_cells=int(max_cells))
+        self._plan_options = dict(num_traces=num_traces, sketch_dim=sketch_dim, seed=seed)
+        reduce.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
+        self._writer = EventFileWriter(
+            str(logdir), flush_secs=flush_secs, filename_suffix=filename_suffix
+        )
+        self._heatmaps = {}  # name -> content
+        self._plans = {}  # name -> (TrajectoryPlan, content)
+        self._previous = {}  # name -> value at the previous logged step
+        self._written = set()  # tags whose metadata has been written
+
+    def log_weights(
+        self,
+        step,
+        weights,
+        *,
+        heatmaps=True,
+        trajectories=True,
+        layouts=None,
+        gates=None,
+        description=None,
+    ):
+        """Logs one step of named arrays as heatmaps and/or trajectory points.
+
+        Args:
+          step: int >= 0, the training step.
+          weights: mapping of tensor name (e.g. ``"dense/kernel"``) to array.
+          heatmaps: write heatmaps of these arrays. Default True.
+          trajectories: write trajectory points (the update norm is taken against
+            the value this writer saw at the previous call that logged it).
+          layouts: optional ``{name: layout}``, see ``reduce.grid_layout``.
+          gates: optional ``{name: ["i", "f", "c", "o"]}`` gate names of a kernel.
+          description: optional ``{name: text}`` shown in the tab.
+
+        Raises:
+          TensorError: a name or array cannot be logged; nothing of this call is
+            written then.
+        """
+        step = _check_step(step)
+        layouts, gates, description = layouts or {}, gates or {}, description or {}
+        values, arrays = [], {}
+        for name, value in weights.items():
+            x = reduce.check_tensor(name, value)
+            arrays[name] = x
+            if heatmaps:
+                content = self._heatmap_content(name, x, layouts.get(name, "auto"), gates.get(name))
+                values.append(self._value(
+                    metadata.HEATMAP_PLUGIN_NAME, name, content,
+                    reduce.heatmap_planes(x, content), description.get(name),
+                ))
+            if trajectories:
+                plan, content = self._plan(name, x)
+                point = reduce.trajectory_point(x, self._previous.get(name), plan)
+                values.append(self._value(
+                    metadata.TRAJECTORY_PLUGIN_NAME, name, content, point, description.get(name),
+                ))
+        event = event_pb2.Event(
+            step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=values)
+        )
+        self._writer.add_event(event)
+        for value in values:
+            self._written.add(value.tag)
+        if trajectories:
+            self._previous.update((n, np.array(x, copy=True)) for n, x in arrays.items())
+
+    def _heatmap_content(self, name, x, layout, gates):
+        content = reduce.heatmap_content(
+            name, x.shape, x.dtype, layout, self._options["max_cells"], gates
+        )
+        known = self._heatmaps.setdefault(name, content)
+        _check_same(name, known, content)
+        return known
+
+    def _plan(self, name, x):
+        if name not in self._plans:
+            plan = reduce.TrajectoryPlan(name, x.shape, **self._plan_options)
+            self._plans[name] = (plan, plan.content(x.dtype))
+        plan, content = self._plans[name]
+        _check_same(name, content, plan.content(x.dtype))
+        if tuple(x.shape) != plan.shape:
+            raise reduce.TensorError(
+                "tensor %r changed shape from %s to %s" % (name, list(plan.shape), list(x.shape))
+            )
+        return plan, content
+
+    def _value(self, plugin_name, name, content, array, description):
+        tag = metadata.summary_tag(name, plugin_name)
+        value = summary_pb2.Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(array))
+        if tag not in self._written:
+            value.metadata.CopyFrom(
+                metadata.heatmap_metadata(content, description)
+                if plugin_name == metadata.HEATMAP_PLUGIN_NAME
+                else metadata.trajectory_metadata(content, description)
+            )
+        return value
+
+    def flush(self):
+        """Writes everything queued so far to disk."""
+        self._writer.flush()
+
+    def close(self):
+        """Flushes and closes the event file; the writer cannot be used afterwards."""
+        self._writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _check_step(step):
+    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 0:
+        raise ValueError("step must be an int >= 0, got %r" % (step,))
+    return int(step)
+
+
+def _check_same(name, known, content):
+    if known != content:
+        changed = sorted(k for k in content if known.get(k) != content.get(k))
+        raise reduce.TensorError(
+            "tensor %r changed %s since it was first logged (%s -> %s)"
+            % (name, ", ".join(changed), [known.get(k) for k in changed], [content.get(k) for k in changed])
+        )
