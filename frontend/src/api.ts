@@ -1,0 +1,123 @@
+/**
+ * HTTP access to the plugin backend and decoding of its binary heatmaps.
+ *
+ * TensorBoard serves the tab from `<base>/data/plugin_entry.html?name=nnviz`, whose
+ * `<base href="plugin/nnviz/">` makes relative URLs resolve under
+ * `<base>/data/plugin/nnviz/`; so routes are fetched relative ("tags", "heatmap?...")
+ * and TensorBoard behind a path prefix keeps working.
+ *
+ * Example:
+ *   const tags = await fetchTags();
+ *   const hm = await fetchHeatmap("train", "dense/kernel", 10, "prev");
+ *   hm.planes[0][r * hm.cols + c]
+ */
+import type { DiffMode, Heatmap, HeatmapHeader, TagsResponse } from "./types";
+
+/** An HTTP error with the server's message, readable enough to show in a card. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** The URL of a plugin route, resolved against the document's base URL. */
+export function routeUrl(route: string, params: Record<string, string | number> = {}, base?: string): string {
+  const url = new URL(route, base ?? document.baseURI);
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, String(v));
+  return url.toString();
+}
+
+/** Extracts a readable message from an error response body (JSON or text). */
+export function errorMessage(status: number, body: string): string {
+  let text = body.trim();
+  try {
+    const j = JSON.parse(text) as unknown;
+    if (j && typeof j === "object") {
+      const o = j as Record<string, unknown>;
+      const m = o.error ?? o.message ?? o.detail;
+      if (typeof m === "string") text = m;
+      else if (m && typeof m === "object" && typeof (m as Record<string, unknown>).message === "string") {
+        text = (m as Record<string, string>).message;
+      }
+    } else if (typeof j === "string") {
+      text = j;
+    }
+  } catch {
+    // not JSON: keep the text
+  }
+  if (text.length > 500) text = text.slice(0, 500) + "…";
+  return `${status}: ${text || "request failed"}`;
+}
+
+async function get(url: string, signal?: AbortSignal): Promise<Response> {
+  const res = await fetch(url, { signal, credentials: "same-origin" });
+  if (!res.ok) throw new ApiError(errorMessage(res.status, await res.text()), res.status);
+  return res;
+}
+
+/** `GET tags`. */
+export async function fetchTags(signal?: AbortSignal): Promise<TagsResponse> {
+  const res = await get(routeUrl("tags"), signal);
+  const j = (await res.json()) as Partial<TagsResponse> | null;
+  return { runs: (j && j.runs) || {}, errors: Array.isArray(j?.errors) ? j!.errors : [] };
+}
+
+/** `GET heatmap?run=&tag=&step=[&diff=]`, decoded. */
+export async function fetchHeatmap(
+  run: string,
+  tag: string,
+  step: number,
+  diff: DiffMode,
+  signal?: AbortSignal,
+): Promise<Heatmap> {
+  const params: Record<string, string | number> = { run, tag, step };
+  if (diff !== "none") params.diff = diff;
+  const res = await get(routeUrl("heatmap", params), signal);
+  return decodeHeatmap(await res.arrayBuffer());
+}
+
+/**
+ * Decodes the binary heatmap format:
+ *   bytes 0..3      uint32 LE, H = header length
+ *   bytes 4..4+H    UTF-8 JSON header (space padded so that 4 + H is a multiple of 4)
+ *   rest            float32 LE data, shape header.shape = [planes, rows, cols]
+ *
+ * Example: decodeHeatmap(buf).planes[0].length === rows * cols.
+ * Throws on a truncated or inconsistent buffer.
+ */
+export function decodeHeatmap(buf: ArrayBuffer): Heatmap {
+  if (buf.byteLength < 4) throw new Error(`heatmap response too short (${buf.byteLength} bytes)`);
+  const view = new DataView(buf);
+  const h = view.getUint32(0, true);
+  if (4 + h > buf.byteLength) throw new Error(`heatmap header length ${h} exceeds response size ${buf.byteLength}`);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, h))) as HeatmapHeader;
+  const shape = header.shape;
+  if (!Array.isArray(shape) || shape.length !== 3 || shape.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new Error(`bad heatmap shape ${JSON.stringify(shape)}`);
+  }
+  const [p, rows, cols] = shape;
+  const n = rows * cols;
+  const offset = 4 + h;
+  const need = p * n * 4;
+  if (buf.byteLength - offset < need) {
+    throw new Error(`heatmap data has ${buf.byteLength - offset} bytes, expected ${need}`);
+  }
+  let data: Float32Array;
+  if (offset % 4 === 0 && littleEndian()) {
+    data = new Float32Array(buf, offset, p * n);
+  } else {
+    data = new Float32Array(p * n);
+    for (let k = 0; k < p * n; k++) data[k] = view.getFloat32(offset + 4 * k, true);
+  }
+  const planes: Float32Array[] = [];
+  for (let k = 0; k < p; k++) planes.push(data.subarray(k * n, (k + 1) * n));
+  return { header, planes, rows, cols };
+}
+
+function littleEndian(): boolean {
+  return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+}

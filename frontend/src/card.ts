@@ -1,0 +1,259 @@
+/**
+ * One card per tensor: title, shape, mode select, step slider, heatmap, colour bar.
+ * Fetches lazily: only when visible (the app's IntersectionObserver calls setVisible).
+ *
+ * Example:
+ *   const card = new Card(run, tag, info, {tooltip, maxWidth: () => 640});
+ *   container.appendChild(card.root); observer.observe(card.root);
+ */
+import { fetchHeatmap } from "./api";
+import { ColorBar } from "./colorbar";
+import { symmetricMax } from "./colormap";
+import { describeCell } from "./describe";
+import { el, setOptions, setText } from "./dom";
+import { formatShape, formatShort } from "./format";
+import { HeatmapView, cellSize } from "./heatmap";
+import { pooledShape } from "./grid";
+import type { Tooltip } from "./tooltip";
+import type { DiffMode, Heatmap, TagInfo } from "./types";
+
+export interface CardEnv {
+  tooltip: Tooltip;
+  /** Widest the heatmap may be, in CSS pixels. */
+  maxWidth: () => number;
+}
+
+const MODES: [DiffMode, string][] = [
+  ["none", "weights"],
+  ["prev", "change since previous step"],
+  ["first", "change since first step"],
+];
+
+/** The step to show after the step list changed: keep `want` if still logged, else the nearest earlier, else the first. */
+export function pickStep(steps: readonly number[], want: number | null): number | null {
+  if (!steps.length) return null;
+  if (want === null) return steps[steps.length - 1];
+  if (steps.includes(want)) return want;
+  let best: number | null = null;
+  for (const s of steps) if (s <= want && (best === null || s > best)) best = s;
+  return best ?? steps[0];
+}
+
+export class Card {
+  readonly root: HTMLDivElement;
+  private info: TagInfo;
+  private step: number | null;
+  private mode: DiffMode = "none";
+  private visible = false;
+  private stale = true;
+  private seq = 0;
+  private abort: AbortController | null = null;
+  private data: Heatmap | null = null;
+  private hover: { i: number; j: number; x: number; y: number } | null = null;
+
+  private readonly sub: HTMLDivElement;
+  private readonly slider: HTMLInputElement;
+  private readonly stepLabel: HTMLSpanElement;
+  private readonly modeSelect: HTMLSelectElement;
+  private readonly plot: HTMLDivElement;
+  private readonly view: HeatmapView;
+  private readonly bar: ColorBar;
+  private readonly stats: HTMLDivElement;
+  private readonly error: HTMLDivElement;
+
+  constructor(
+    readonly run: string,
+    readonly tag: string,
+    info: TagInfo,
+    private readonly env: CardEnv,
+  ) {
+    this.info = info;
+    this.step = pickStep(info.steps, null);
+    this.sub = el("div", { className: "nv-card-sub" });
+    this.modeSelect = el("select", { attrs: { "data-testid": "mode", "aria-label": "mode" } });
+    setOptions(this.modeSelect, MODES, "none");
+    this.modeSelect.addEventListener("change", () => {
+      this.mode = this.modeSelect.value as DiffMode;
+      this.invalidate();
+    });
+    this.slider = el("input", { attrs: { type: "range", min: "0", step: "1", "data-testid": "step-slider", "aria-label": "step" } });
+    this.slider.addEventListener("input", () => {
+      const k = Number(this.slider.value);
+      this.step = this.info.steps[k] ?? this.step;
+      this.updateStepLabel();
+      this.invalidate();
+    });
+    this.stepLabel = el("span", { className: "nv-step-label", attrs: { "data-testid": "step-label" } });
+    const controls = el(
+      "div",
+      { className: "nv-controls" },
+      this.modeSelect,
+      el("label", { className: "nv-step" }, el("span", { text: "step" }), this.slider, this.stepLabel),
+    );
+    this.error = el("div", { className: "nv-error", attrs: { "data-testid": "card-error", role: "alert" } });
+    this.error.hidden = true;
+    this.plot = el("div", { className: "nv-plot" });
+    this.view = new HeatmapView(this.plot, (cell, ev) => this.onHover(cell, ev));
+    this.stats = el("div", { className: "nv-stats", attrs: { "data-testid": "stats" } });
+    const barHost = el("div");
+    this.bar = new ColorBar(barHost);
+    barHost.hidden = true;
+    this.root = el(
+      "div",
+      { className: "nv-card", attrs: { "data-testid": "card", "data-tag": tag, "data-run": run } },
+      el("div", { className: "nv-card-title", text: tag, title: tag }),
+      this.sub,
+      controls,
+      this.error,
+      this.plot,
+      this.stats,
+      barHost,
+    );
+    this.reserveSpace();
+    this.applyInfo();
+  }
+
+  /** New metadata after a reload: keeps mode and step (if still logged) and redraws. */
+  update(info: TagInfo): void {
+    this.info = info;
+    this.step = pickStep(info.steps, this.step);
+    this.applyInfo();
+    this.invalidate();
+  }
+
+  /** Called by the app's IntersectionObserver. */
+  setVisible(v: boolean): void {
+    this.visible = v;
+    if (v && this.stale) void this.load();
+  }
+
+  /** Marks data out of date; reloads now if visible. */
+  invalidate(): void {
+    this.stale = true;
+    if (this.visible) void this.load();
+  }
+
+  private applyInfo(): void {
+    const info = this.info;
+    const parts = [`shape ${formatShape(info.shape)}`, info.dtype];
+    const pool = info.pool ?? [1, 1];
+    if (pool[0] > 1 || pool[1] > 1) {
+      const [pr, pc] = pooledShape(info.grid, pool);
+      parts.push(`grid ${info.grid[0]}×${info.grid[1]} pooled ${pool[0]}×${pool[1]} → ${pr}×${pc}`);
+    }
+    if (info.gates && info.gates.length) parts.push(`gates ${info.gates.join(" ")}`);
+    if (info.description) parts.push(info.description);
+    setText(this.sub, parts.filter(Boolean).join(" · "));
+    const n = info.steps.length;
+    this.slider.max = String(Math.max(0, n - 1));
+    this.slider.disabled = n <= 1;
+    const k = this.step === null ? 0 : Math.max(0, info.steps.indexOf(this.step));
+    this.slider.value = String(k);
+    this.updateStepLabel();
+  }
+
+  private updateStepLabel(): void {
+    setText(this.stepLabel, this.step === null ? "no steps" : String(this.step));
+  }
+
+  /** Sizes the empty canvas area so off-screen cards keep their place before loading. */
+  private reserveSpace(): void {
+    const pool = this.info.pool ?? [1, 1];
+    const [r, c] = pooledShape(this.info.grid ?? [1, 1], pool);
+    const [cw, ch] = cellSize(r, c, this.env.maxWidth());
+    this.plot.style.minHeight = `${Math.round(ch * r)}px`;
+    this.plot.style.minWidth = `${Math.round(cw * c)}px`;
+  }
+
+  private async load(): Promise<void> {
+    if (this.step === null) {
+      this.showError("This tag has no logged steps yet.");
+      this.stale = false;
+      return;
+    }
+    this.stale = false;
+    if (this.mode === "prev" && this.step === this.info.steps[0]) {
+      // Nothing to compare with: say so instead of requesting a 400 from the server.
+      this.seq++;
+      this.abort?.abort();
+      this.data = null;
+      this.view.clear();
+      (this.bar.root.parentElement as HTMLElement).hidden = true;
+      setText(this.stats, "");
+      this.showError(`Step ${this.step} is the first logged step: there is no previous step to compare with.`, true);
+      this.root.setAttribute("data-step", String(this.step));
+      this.root.setAttribute("data-mode", this.mode);
+      return;
+    }
+    const seq = ++this.seq;
+    this.abort?.abort();
+    const ctrl = new AbortController();
+    this.abort = ctrl;
+    this.plot.classList.add("nv-loading");
+    this.root.setAttribute("data-loading", "true");
+    try {
+      const hm = await fetchHeatmap(this.run, this.tag, this.step, this.mode, ctrl.signal);
+      if (seq !== this.seq) return;
+      this.data = hm;
+      this.render();
+      this.showError(null);
+    } catch (e) {
+      if (seq !== this.seq || (e instanceof DOMException && e.name === "AbortError")) return;
+      this.showError(e instanceof Error ? e.message : String(e));
+    } finally {
+      if (seq === this.seq) {
+        this.plot.classList.remove("nv-loading");
+        this.root.removeAttribute("data-loading");
+        this.root.setAttribute("data-step", String(this.step));
+        this.root.setAttribute("data-mode", this.mode);
+      }
+    }
+  }
+
+  private render(): void {
+    const hm = this.data;
+    if (!hm) return;
+    const h = hm.header;
+    const m = symmetricMax(h.min, h.max);
+    this.view.draw(hm, this.info, m, this.env.maxWidth());
+    this.plot.style.minHeight = "";
+    this.plot.style.minWidth = "";
+    this.bar.update(m, h);
+    (this.bar.root.parentElement as HTMLElement).hidden = false;
+    const parts = [`step ${h.step}`];
+    if (h.diff && h.diff !== "none") parts.push(h.base_step !== null && h.base_step !== undefined ? `Δ vs step ${h.base_step}` : "Δ");
+    parts.push(h.min === null || h.max === null ? "no finite values" : `min ${formatShort(h.min)}  max ${formatShort(h.max)}`);
+    if (h.wall_time) parts.push(new Date(h.wall_time * 1000).toLocaleString());
+    setText(this.stats, parts.join(" · "));
+    if (this.hover) this.showTooltip(this.hover.i, this.hover.j, this.hover.x, this.hover.y);
+  }
+
+  /** Shows a request error (or, with `note`, a neutral notice) above the heatmap. */
+  private showError(msg: string | null, note = false): void {
+    this.error.hidden = msg === null;
+    this.error.classList.toggle("nv-note", note);
+    setText(this.error, msg ?? "");
+  }
+
+  private onHover(cell: { i: number; j: number } | null, ev: MouseEvent): void {
+    if (!cell || !this.data) {
+      this.hover = null;
+      this.env.tooltip.hide();
+      return;
+    }
+    this.hover = { ...cell, x: ev.clientX, y: ev.clientY };
+    this.showTooltip(cell.i, cell.j, ev.clientX, ev.clientY);
+  }
+
+  private showTooltip(i: number, j: number, x: number, y: number): void {
+    const hm = this.data;
+    if (!hm || i >= hm.rows || j >= hm.cols) return this.env.tooltip.hide();
+    this.env.tooltip.show(describeCell(this.info, hm, i, j), x, y);
+  }
+
+  /** Stops pending requests (the card is being removed). */
+  dispose(): void {
+    this.seq++;
+    this.abort?.abort();
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * What the tooltip says about one heatmap cell. Pure, no DOM.
+ *
+ * Example (unpooled dense kernel [64, 10], cell (3, 7) = 0.25):
+ *   describeCell(info, hm, 3, 7) ->
+ *     {row: 3, col: 7, value: "0.25", valueLabel: "value", index: "[3, 7]",
+ *      block: null, absmax: null, ...}
+ */
+import { formatFloat32, formatIndex, formatRange } from "./format";
+import { cellBlock, gridToTensorIndex, layoutMatches } from "./grid";
+import type { Heatmap, TagInfo } from "./types";
+
+export interface CellDescription {
+  /** Row / column of the drawn (stored) cell; equal to the grid row / column when unpooled. */
+  row: number;
+  col: number;
+  value: string;
+  /** The raw float32 of plane 0. */
+  raw: number;
+  /** "value", "mean", "Δ value since step 10", ... */
+  valueLabel: string;
+  /** Tensor index of the cell ("[3, 17]"), or of the block's first and last cell when pooled. */
+  index: string | null;
+  /** Unpooled grid rows / columns of a pooled block ("rows 4–7, cols 8–9"), null when unpooled. */
+  block: string | null;
+  /** The signed value of largest |x| within the block, when the heatmap carries that plane. */
+  absmax: string | null;
+}
+
+/** Describes stored cell (i, j) of `hm`, a heatmap of tag `info`. */
+export function describeCell(info: TagInfo, hm: Heatmap, i: number, j: number): CellDescription {
+  const k = i * hm.cols + j;
+  const planeNames = hm.header.planes ?? info.planes;
+  const raw = hm.planes[0][k];
+  const pool = info.pool ?? [1, 1];
+  const pooled = pool[0] > 1 || pool[1] > 1;
+  let valueLabel = pooled ? "mean" : (planeNames[0] ?? "value");
+  if (hm.header.diff && hm.header.diff !== "none") {
+    valueLabel = `Δ ${valueLabel}` + (hm.header.base_step !== null && hm.header.base_step !== undefined ? ` since step ${hm.header.base_step}` : "");
+  }
+  const absPlane = planeNames.indexOf("absmax");
+  const absmax = absPlane >= 0 && hm.planes[absPlane] ? formatFloat32(hm.planes[absPlane][k]) : null;
+  const mappable = layoutMatches(info.shape, info.layout, info.grid);
+  let index: string | null = null;
+  let block: string | null = null;
+  if (pooled) {
+    const b = cellBlock(i, j, info.grid, pool);
+    block = `rows ${formatRange(b.r0, b.r1)}, cols ${formatRange(b.c0, b.c1)}`;
+    if (mappable) {
+      const first = formatIndex(gridToTensorIndex(b.r0, b.c0, info.shape, info.layout));
+      const last = formatIndex(gridToTensorIndex(b.r1 - 1, b.c1 - 1, info.shape, info.layout));
+      index = first === last ? first : `${first} … ${last}`;
+    }
+  } else if (mappable) {
+    index = formatIndex(gridToTensorIndex(i, j, info.shape, info.layout));
+  }
+  return { row: i, col: j, value: formatFloat32(raw), raw, valueLabel, index, block, absmax };
+}

@@ -1,0 +1,79 @@
+/**
+ * The tab's CSS, injected as a <style> element at render time (the bundle is a single
+ * JS file). Follows TensorBoard's look: Roboto 13px, light cards with a subtle shadow,
+ * and prefers-color-scheme: dark.
+ */
+const CSS = `
+:root {
+  --nv-bg: #fff; --nv-fg: #212121; --nv-muted: #616161; --nv-card: #f7f7f7;
+  --nv-border: #e0e0e0; --nv-accent: #f57c00; --nv-error: #c62828; --nv-shadow: rgba(0,0,0,.14);
+  --nv-tip-bg: rgba(33,33,33,.94); --nv-tip-fg: #fff; --nv-tile: rgba(0,0,0,.35);
+  color-scheme: light dark;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --nv-bg: #202124; --nv-fg: #e8eaed; --nv-muted: #9aa0a6; --nv-card: #2d2e31;
+    --nv-border: #3c4043; --nv-error: #f28b82; --nv-shadow: rgba(0,0,0,.5);
+    --nv-tip-bg: rgba(240,240,240,.96); --nv-tip-fg: #111; --nv-tile: rgba(0,0,0,.5);
+  }
+}
+html, body { margin: 0; padding: 0; background: var(--nv-bg); color: var(--nv-fg); }
+body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; }
+.nv-header { position: sticky; top: 0; z-index: 5; display: flex; flex-wrap: wrap; gap: 8px 16px;
+  align-items: center; padding: 8px 16px; background: var(--nv-bg); border-bottom: 1px solid var(--nv-border); }
+.nv-header label { display: flex; align-items: center; gap: 6px; color: var(--nv-muted); }
+.nv-header select, .nv-header input, .nv-card select { font: inherit; color: var(--nv-fg);
+  background: var(--nv-bg); border: 1px solid var(--nv-border); border-radius: 4px; padding: 3px 6px; }
+.nv-filter { width: 240px; }
+.nv-filter.nv-invalid { border-color: var(--nv-error) !important; outline-color: var(--nv-error); }
+.nv-status { color: var(--nv-muted); margin-left: auto; }
+.nv-main { padding: 12px 16px 48px; }
+.nv-message { max-width: 720px; margin: 32px auto; padding: 16px 20px; background: var(--nv-card);
+  border-radius: 4px; box-shadow: 0 1px 3px var(--nv-shadow); line-height: 1.6; }
+.nv-message h2 { font-size: 16px; font-weight: 500; margin: 0 0 8px; }
+.nv-message code, .nv-message pre { font-family: "Roboto Mono", ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
+.nv-message pre { background: var(--nv-bg); padding: 8px 10px; border-radius: 4px; overflow-x: auto; }
+.nv-problems { margin: 0 0 12px; padding: 8px 12px; border-left: 3px solid var(--nv-accent); background: var(--nv-card);
+  color: var(--nv-muted); font-size: 12px; overflow-wrap: anywhere; }
+.nv-group { margin: 4px 0 16px; }
+.nv-group-title { font-size: 14px; font-weight: 500; margin: 8px 0; color: var(--nv-muted); overflow-wrap: anywhere; }
+.nv-cards { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.nv-card { background: var(--nv-card); border-radius: 4px; box-shadow: 0 1px 3px var(--nv-shadow);
+  padding: 10px 12px 12px; min-width: 300px; max-width: calc(100vw - 56px); box-sizing: border-box; }
+.nv-card-title { font-size: 13px; font-weight: 500; margin: 0 0 2px; overflow-wrap: anywhere; }
+.nv-card-sub { color: var(--nv-muted); font-size: 12px; margin-bottom: 6px; overflow-wrap: anywhere; }
+.nv-controls { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 12px; margin-bottom: 8px; }
+.nv-step { display: flex; align-items: center; gap: 6px; flex: 1 1 160px; }
+.nv-step input[type=range] { flex: 1; min-width: 80px; accent-color: var(--nv-accent); }
+.nv-step-label { font-variant-numeric: tabular-nums; min-width: 64px; color: var(--nv-muted); }
+.nv-plot { position: relative; }
+.nv-heatmap { display: block; cursor: crosshair; image-rendering: pixelated; }
+.nv-loading { opacity: .55; transition: opacity .2s; }
+.nv-error { color: var(--nv-error); white-space: pre-wrap; overflow-wrap: anywhere; margin: 6px 0; }
+.nv-error.nv-note { color: var(--nv-muted); }
+.nv-stats { color: var(--nv-muted); font-size: 12px; margin-top: 4px; font-variant-numeric: tabular-nums; }
+.nv-colorbar { margin-top: 8px; width: 240px; }
+.nv-colorbar canvas { display: block; width: 100%; height: 10px; border-radius: 2px; }
+.nv-ticks { position: relative; height: 16px; font-size: 11px; color: var(--nv-muted); font-variant-numeric: tabular-nums; }
+.nv-ticks span { position: absolute; top: 2px; transform: translateX(-50%); white-space: nowrap; }
+.nv-ticks span:first-child { transform: none; }
+.nv-ticks span:last-child { transform: translateX(-100%); }
+.nv-legend { display: flex; flex-wrap: wrap; gap: 4px 12px; margin-top: 4px; font-size: 12px; }
+.nv-swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px;
+  border: 1px solid var(--nv-border); }
+.nv-tooltip { position: fixed; z-index: 20; pointer-events: none; background: var(--nv-tip-bg); color: var(--nv-tip-fg);
+  padding: 6px 8px; border-radius: 4px; font-size: 12px; line-height: 1.45; max-width: 360px;
+  box-shadow: 0 2px 6px rgba(0,0,0,.3); font-variant-numeric: tabular-nums; }
+.nv-tooltip[hidden] { display: none; }
+.nv-tooltip .nv-tip-k { opacity: .7; white-space: pre; }
+.nv-tooltip .nv-tip-v { font-weight: 500; }
+`;
+
+/** Adds the stylesheet once per document. */
+export function injectStyle(doc: Document = document): void {
+  if (doc.getElementById("nnviz-style")) return;
+  const style = doc.createElement("style");
+  style.id = "nnviz-style";
+  style.textContent = CSS;
+  doc.head.appendChild(style);
+}

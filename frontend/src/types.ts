@@ -1,0 +1,80 @@
+/**
+ * Shapes of the JSON the Python backend serves under /data/plugin/nnviz/.
+ * See docs/http_api.md for the authoritative description.
+ */
+
+/**
+ * How grid cells map back to tensor indices.
+ *
+ * Example: a conv kernel of shape [kh, kw, in, out] has
+ * `{kind: "conv", rows: [2, 0], cols: [3, 1]}`: the grid is
+ * `x.transpose(2, 0, 3, 1).reshape(in * kh, out * kw)`.
+ */
+export interface Layout {
+  kind: "matrix" | "vector" | "conv" | "split" | string;
+  rows: number[];
+  cols: number[];
+}
+
+/**
+ * One tensor of one run, as listed by `GET tags`. Tensors logged only as trajectories have
+ * kind "trajectory" and null layout/grid/pool; the tab draws heatmap cards for kind "heatmap".
+ */
+export interface TagInfo {
+  kind: "heatmap" | "trajectory" | string;
+  shape: number[];
+  dtype: string | null;
+  layout: Layout;
+  /** Unpooled grid size [R, C]. */
+  grid: [number, number];
+  /** Pooling block [br, bc]; the stored heatmap has ceil(R/br) x ceil(C/bc) cells. */
+  pool: [number, number];
+  planes: string[];
+  gates: string[] | null;
+  steps: number[];
+  group?: string;
+  description?: string;
+  has_trajectory?: boolean;
+  trajectory_steps?: number;
+}
+
+/** A tag the server could not read (bad metadata, ...), reported beside the good ones. */
+export interface TagProblem {
+  run?: string;
+  tag?: string;
+  message?: string;
+}
+
+/** `GET tags`: run -> tag -> info. */
+export interface TagsResponse {
+  runs: Record<string, Record<string, TagInfo>>;
+  errors?: TagProblem[];
+}
+
+export type DiffMode = "none" | "prev" | "first";
+
+/** The JSON header at the start of a `GET heatmap` response. */
+export interface HeatmapHeader {
+  step: number;
+  wall_time: number;
+  /** [planes, rows, cols] */
+  shape: [number, number, number];
+  planes: string[];
+  diff: DiffMode;
+  base_step: number | null;
+  /** Minimum / maximum over finite values; null when there are none. */
+  min: number | null;
+  max: number | null;
+  nan_count: number;
+  posinf_count: number;
+  neginf_count: number;
+}
+
+/** A decoded `GET heatmap` response. */
+export interface Heatmap {
+  header: HeatmapHeader;
+  /** One row-major rows x cols array per plane (plane 0 = "value" or "mean"). */
+  planes: Float32Array[];
+  rows: number;
+  cols: number;
+}
