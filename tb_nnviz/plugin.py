@@ -1,0 +1,579 @@
+"""TensorBoard backend of the NNViz tab: the loader, the plugin and its HTTP routes.
+
+TensorBoard finds it through the entry point
+``tensorboard_plugins: nnviz = tb_nnviz.plugin:NNVizLoader``. A module that
+fails to import stops TensorBoard from starting, so this one imports only
+numpy, werkzeug and tensorboard (never TensorFlow).
+
+Data is read only through ``context.data_provider``, so the tab works with the
+Python loader (``--load_fast=false``) and the Rust data server alike. Every
+route is a thin ``_*_route(request)`` that parses the query and calls a pure
+``_*_impl(ctx, experiment, ...)``; bad input raises
+``tensorboard.errors.InvalidArgumentError`` (400) or ``NotFoundError`` (404).
+The routes are documented in ``docs/http_api.md``.
+"""
+
+import collections
+import json
+import math
+import os
+import re
+import time
+
+import numpy as np
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tb_nnviz import analysis, metadata
+
+HEATMAP = metadata.HEATMAP_PLUGIN_NAME
+TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
+
+#: ``--samples_per_plugin`` default for heatmaps when the user gave none: steps
+#: kept per heatmap tag (a 256 x 256 heatmap is 256 KiB per step in memory).
+DEFAULT_HEATMAP_SAMPLES = 100
+#: ``--samples_per_plugin`` default for trajectories: 0 keeps every step (the
+#: Python loader's reservoir treats 0 as unbounded; TensorBoard passes 0 to the
+#: Rust data server as ``all``).
+DEFAULT_TRAJECTORY_SAMPLES = 0
+#: Bound on the bytes of decoded series the plugin keeps between requests.
+CACHE_BYTES = 256 * 2**20
+#: ``downsample`` asking a data provider for every stored sample (both the
+#: Python and the Rust provider return all when it exceeds the count).
+_ALL_SAMPLES = 10**9
+#: Seconds the listing of one tag is trusted without asking the data provider
+#: again. Asking costs ~40 ms per request over the Rust data server's gRPC; a
+#: step missing from the cached data is always re-checked, and TensorBoard
+#: itself reloads only every 5 s by default.
+REVALIDATE_SECS = 2.0
+DIFF_MODES = ("none", "prev", "first")
+_STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+_STATIC_TYPES = {
+    ".js": "application/javascript",
+    ".mjs": "application/javascript",
+    ".css": "text/css",
+    ".map": "application/json",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".wasm": "application/wasm",
+}
+_STEP_PATTERN = re.compile(r"[0-9]{1,18}\Z")
+
+
+def _ints(n=None, low=0):
+    """A check: a list of ints >= ``low`` (of length ``n`` if given)."""
+    return lambda v: (
+        isinstance(v, list)
+        and (n is None or len(v) == n)
+        and all(isinstance(i, int) and not isinstance(i, bool) and i >= low for i in v)
+    )
+
+
+def _strs(v):
+    return isinstance(v, list) and len(v) > 0 and all(isinstance(i, str) for i in v)
+
+
+# What the routes rely on in each metadata content; anything else is an error
+# listed by `tags`, never a 500.
+_CHECKS = {
+    HEATMAP: {
+        "shape": _ints(low=1),
+        "layout": lambda v: isinstance(v, dict),
+        "grid": _ints(2, 1),
+        "pool": _ints(2, 1),
+        "planes": _strs,
+    },
+    TRAJECTORY: {
+        "shape": _ints(low=1),
+        "fields": _strs,
+        "traces": _ints(),
+        "sketch_dim": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+    },
+}
+
+
+class NNVizLoader(base_plugin.TBLoader):
+    """Loads :class:`NNVizPlugin` and sets sampling defaults for our data."""
+
+    def fix_flags(self, flags):
+        """Keeps every trajectory step and ``DEFAULT_HEATMAP_SAMPLES`` heatmap steps.
+
+        Only names the user did not give in ``--samples_per_plugin`` are set;
+        the user's own value always wins.
+        """
+        samples = getattr(flags, "samples_per_plugin", None)
+        if samples is None:
+            samples = {}
+        if not isinstance(samples, dict):
+            return  # not parsed by TensorBoard's core flags; leave it alone
+        samples = dict(samples)
+        samples.setdefault(HEATMAP, DEFAULT_HEATMAP_SAMPLES)
+        samples.setdefault(TRAJECTORY, DEFAULT_TRAJECTORY_SAMPLES)
+        flags.samples_per_plugin = samples
+
+    def load(self, context):
+        return NNVizPlugin(context)
+
+
+class NNVizPlugin(base_plugin.TBPlugin):
+    """Serves heatmaps, trajectories and the weight-space path of a log dir."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context, static_dir=None):
+        self._data_provider = context.data_provider
+        self._cache = analysis.SeriesCache(CACHE_BYTES)
+        self._static_dir = static_dir or _STATIC_DIR
+        self._recent = {}  # (eid, plugin, run, name) -> (monotonic time, _Entry)
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(
+            es_module_path="/index.js", tab_name="NNViz", disable_reload=False
+        )
+
+    def data_plugin_names(self):
+        return metadata.DATA_PLUGIN_NAMES
+
+    def is_active(self):
+        return False  # TensorBoard activates the tab via data_plugin_names()
+
+    def get_plugin_apps(self):
+        return {
+            "/index.js": self._static_route,
+            "/static/*": self._static_route,
+            "/tags": self._tags_route,
+            "/heatmap": self._heatmap_route,
+            "/trajectory": self._trajectory_route,
+            "/projection": self._projection_route,
+            "/overview": self._overview_route,
+        }
+
+    # -- routes ---------------------------------------------------------------
+
+    @wrappers.Request.application
+    def _static_route(self, request):
+        marker = "/data/plugin/%s/" % self.plugin_name
+        rel = request.path.split(marker, 1)[1] if marker in request.path else ""
+        if rel != "index.js":
+            rel = rel[len("static/") :] if rel.startswith("static/") else ""
+        body, mimetype = _static_impl(self._static_dir, rel)
+        return http_util.Respond(request, body, mimetype)
+
+    @wrappers.Request.application
+    def _tags_route(self, request):
+        ctx, eid = _context(request)
+        return _respond_json(request, self._tags_impl(ctx, eid))
+
+    @wrappers.Request.application
+    def _heatmap_route(self, request):
+        ctx, eid = _context(request)
+        diff = request.args.get("diff") or "none"
+        if diff not in DIFF_MODES:
+            raise errors.InvalidArgumentError(
+                "diff must be one of %s, got %r" % (", ".join(DIFF_MODES), diff)
+            )
+        body = self._heatmap_impl(
+            ctx, eid, _arg(request, "run"), _arg(request, "tag"), _step_arg(request), diff
+        )
+        return http_util.Respond(request, body, "application/octet-stream")
+
+    @wrappers.Request.application
+    def _trajectory_route(self, request):
+        ctx, eid = _context(request)
+        body = self._trajectory_impl(ctx, eid, _arg(request, "run"), _arg(request, "tag"))
+        return _respond_json(request, body)
+
+    @wrappers.Request.application
+    def _projection_route(self, request):
+        ctx, eid = _context(request)
+        runs = [r for r in request.args.getlist("run") if r]
+        if not runs:
+            raise errors.InvalidArgumentError("missing required query parameter 'run'")
+        tag = request.args.get("tag") or None
+        return _respond_json(request, self._projection_impl(ctx, eid, runs, tag))
+
+    @wrappers.Request.application
+    def _overview_route(self, request):
+        ctx, eid = _context(request)
+        return _respond_json(request, self._overview_impl(ctx, eid, _arg(request, "run")))
+
+    # -- implementations ------------------------------------------------------
+
+    def _tags_impl(self, ctx, eid):
+        """``{"runs": {run: {tensor: info}}, "errors": [...]}``; see docs/http_api.md."""
+        heat, heat_errors = self._index(ctx, eid, HEATMAP)
+        traj, traj_errors = self._index(ctx, eid, TRAJECTORY)
+        runs = {}
+        for run in sorted(set(heat) | set(traj)):
+            h_run, t_run = heat.get(run, {}), traj.get(run, {})
+            tensors = {}
+            for name in sorted(set(h_run) | set(t_run)):
+                h, t = h_run.get(name), t_run.get(name)
+                t_steps = self._steps(ctx, eid, TRAJECTORY, run, t) if t else []
+                if h is not None:
+                    c = h.content
+                    info = {
+                        "kind": "heatmap",
+                        "shape": c["shape"],
+                        "dtype": c.get("dtype"),
+                        "layout": c["layout"],
+                        "grid": c["grid"],
+                        "pool": c["pool"],
+                        "planes": c["planes"],
+                        "gates": c.get("gates"),
+                        "steps": self._steps(ctx, eid, HEATMAP, run, h),
+                    }
+                else:
+                    c = t.content
+                    info = {
+                        "kind": "trajectory",
+                        "shape": c["shape"],
+                        "dtype": c.get("dtype"),
+                        "layout": None,
+                        "grid": None,
+                        "pool": None,
+                        "planes": [],
+                        "gates": None,
+                        "steps": t_steps,
+                    }
+                info["group"] = name.rpartition("/")[0]
+                info["description"] = (h or t).series.description
+                info["has_trajectory"] = t is not None
+                info["trajectory_steps"] = len(t_steps)
+                tensors[name] = info
+            runs[run] = tensors
+        return {"runs": runs, "errors": heat_errors + traj_errors}
+
+    def _heatmap_impl(self, ctx, eid, run, tag, step, diff="none"):
+        """The binary heatmap of ``tag`` at ``step`` (see ``analysis.encode_heatmap``)."""
+        entry, series = self._lookup(ctx, eid, HEATMAP, run, tag, step)
+        i = series.index(step)
+        if i is None:
+            raise errors.NotFoundError(
+                "run %r tensor %r has no heatmap at step %d (%s)"
+                % (run, tag, step, _describe_steps(series.steps))
+            )
+        planes = series.values[i]
+        base = None
+        if diff == "prev":
+            if i == 0:
+                raise errors.InvalidArgumentError(
+                    "diff=prev: step %d is the first logged heatmap step of run %r "
+                    "tensor %r, so it has no previous step" % (step, run, tag)
+                )
+            base = i - 1
+        elif diff == "first":
+            base = 0
+        if base is not None:
+            with np.errstate(invalid="ignore", over="ignore"):
+                planes = planes - series.values[base]
+        header = {
+            "step": int(series.steps[i]),
+            "wall_time": float(series.wall_times[i]),
+            "shape": list(planes.shape),
+            "planes": entry.content["planes"],
+            "diff": diff,
+            "base_step": None if base is None else int(series.steps[base]),
+        }
+        header.update(analysis.plane_stats(planes[0]))
+        return analysis.encode_heatmap(header, planes)
+
+    def _trajectory_impl(self, ctx, eid, run, tag):
+        """Every logged trajectory point of ``tag`` as JSON-ready columns."""
+        entry, series = self._lookup(ctx, eid, TRAJECTORY, run, tag)
+        c = entry.content
+        fields, traces = c["fields"], c["traces"]
+        body = {
+            "run": run,
+            "tag": tag,
+            "step": series.steps.tolist(),
+            "wall_time": series.wall_times.tolist(),
+        }
+        for j, field in enumerate(fields):
+            body[field] = analysis.finite_list(series.values[:, j])
+        start = len(fields)
+        shape = tuple(c["shape"])
+        body["traces"] = {
+            "index": [[int(i) for i in np.unravel_index(t, shape)] for t in traces],
+            "values": [analysis.finite_list(series.values[:, start + k]) for k in range(len(traces))],
+        }
+        return body
+
+    def _projection_impl(self, ctx, eid, runs, tag=None):
+        """PCA of the summed sketches of each run's tensors over its logged steps."""
+        index, _ = self._index(ctx, eid, TRAJECTORY)
+        runs = list(dict.fromkeys(runs))
+        per_run, names, dim = {}, set(), None
+        for run in runs:
+            entries = index.get(run)
+            if not entries:
+                raise errors.NotFoundError("run %r has no nnviz trajectory data" % run)
+            if tag is not None:
+                if tag not in entries:
+                    raise errors.NotFoundError("run %r has no trajectory for tensor %r" % (run, tag))
+                entries = {tag: entries[tag]}
+            dims = {e.content["sketch_dim"] for e in entries.values()}
+            if len(dims) != 1 or (dim is not None and dims != {dim}):
+                raise errors.InvalidArgumentError(
+                    "sketches of different dimensions (%s) cannot be combined; "
+                    "pick one tensor with tag=" % sorted(dims | ({dim} if dim else set()))
+                )
+            dim = dims.pop()
+            series = [(e, self._series(ctx, eid, TRAJECTORY, run, e)) for e in entries.values()]
+            common = series[0][1].steps
+            for _, s in series[1:]:
+                common = np.intersect1d(common, s.steps)
+            total = np.zeros((len(common), dim))
+            for e, s in series:
+                start = len(e.content["fields"]) + len(e.content["traces"])
+                rows = np.searchsorted(s.steps, common)
+                with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN
+                    total += s.values[rows, start : start + dim]
+            per_run[run] = (common, total, len(entries))
+            names.update(entries)
+        matrix = np.concatenate([total for _, total, _ in per_run.values()])
+        finite = np.isfinite(matrix).all(axis=1)
+        coords = np.full((len(matrix), 2), np.nan)
+        coords[finite], ratio = analysis.pca_2d(matrix[finite])
+        body, offset = {}, 0
+        for run, (steps, total, count) in per_run.items():
+            xy = coords[offset : offset + len(steps)]
+            offset += len(steps)
+            body[run] = {
+                "step": steps.tolist(),
+                "x": analysis.finite_list(xy[:, 0]),
+                "y": analysis.finite_list(xy[:, 1]),
+                "tensors": count,
+            }
+        return {
+            "runs": body,
+            "explained_variance_ratio": ratio.tolist(),
+            "tensors": len(names),
+            "sketch_dim": dim,
+        }
+
+    def _overview_impl(self, ctx, eid, run):
+        """One row per tensor of ``run``: shape, size and its latest statistics."""
+        heat, _ = self._index(ctx, eid, HEATMAP, run)
+        traj, _ = self._index(ctx, eid, TRAJECTORY, run)
+        h_run, t_run = heat.get(run, {}), traj.get(run, {})
+        if not h_run and not t_run:
+            raise errors.NotFoundError("run %r has no nnviz data" % run)
+        rows = []
+        for name in sorted(set(h_run) | set(t_run)):
+            shape = (h_run.get(name) or t_run.get(name)).content["shape"]
+            row = {
+                "name": name,
+                "layer": name.rpartition("/")[0],
+                "shape": shape,
+                "parameters": math.prod(shape),
+                "step": None,
+                "update_ratio": None,
+                "norm": None,
+                "nonfinite": None,
+            }
+            t = t_run.get(name)
+            if t is not None:
+                s = self._series(ctx, eid, TRAJECTORY, run, t)
+                if not len(s.steps):
+                    rows.append(row)
+                    continue
+                fields = t.content["fields"]
+                last = s.values[-1]
+
+                def stat(field):
+                    if field not in fields:
+                        return None
+                    v = float(last[fields.index(field)])
+                    return v if math.isfinite(v) else None
+
+                nan, inf = stat("nan_count"), stat("inf_count")
+                row.update(
+                    step=int(s.steps[-1]),
+                    update_ratio=stat("update_ratio"),
+                    norm=stat("norm"),
+                    nonfinite=None if nan is None or inf is None else int(nan + inf),
+                )
+            rows.append(row)
+        return rows
+
+    # -- data access ----------------------------------------------------------
+
+    def _index(self, ctx, eid, plugin_name, run=None, tags=None):
+        """``({run: {tensor name: _Entry}}, errors)`` of one data plugin name."""
+        rtf = None
+        if run is not None or tags is not None:
+            rtf = provider.RunTagFilter(runs=None if run is None else [run], tags=tags)
+        listing = self._data_provider.list_tensors(
+            ctx, experiment_id=eid, plugin_name=plugin_name, run_tag_filter=rtf
+        )
+        index, problems = {}, []
+        for run_name, by_tag in listing.items():
+            for tag, series in by_tag.items():
+                try:
+                    content = _parse(series.plugin_content, plugin_name)
+                except metadata.MetadataError as e:
+                    problems.append({"run": run_name, "tag": tag, "message": str(e)})
+                    continue
+                name = content.get("name") or metadata.tensor_name(tag, plugin_name)
+                index.setdefault(run_name, {})[name] = _Entry(tag, series, content)
+        return index, problems
+
+    def _lookup(self, ctx, eid, plugin_name, run, name, step=None):
+        """``(_Entry, Series)`` of tensor ``name``, re-listed only when stale.
+
+        A listing younger than ``REVALIDATE_SECS`` is reused when its cached
+        series is still held and has ``step`` (if given).
+        """
+        key = (eid, plugin_name, run, name)
+        recent = self._recent.get(key)
+        if recent is not None and time.monotonic() - recent[0] < REVALIDATE_SECS:
+            entry = recent[1]
+            series = self._cache.get((eid, plugin_name, run, entry.tag), _stamp(entry))
+            if series is not None and (step is None or series.index(step) is not None):
+                return entry, series
+        entry = self._entry(ctx, eid, plugin_name, run, name)
+        series = self._series(ctx, eid, plugin_name, run, entry)
+        self._recent[key] = (time.monotonic(), entry)
+        return entry, series
+
+    def _entry(self, ctx, eid, plugin_name, run, name):
+        """The ``_Entry`` of tensor ``name`` in ``run``, or NotFoundError."""
+        # Fast path: the tag the writers use; else scan the run (renamed tags).
+        index, _ = self._index(ctx, eid, plugin_name, run, [metadata.summary_tag(name, plugin_name)])
+        found = index.get(run, {}).get(name)
+        if found is None:
+            index, problems = self._index(ctx, eid, plugin_name, run)
+            found = index.get(run, {}).get(name)
+            if found is None:
+                kind = "heatmap" if plugin_name == HEATMAP else "trajectory"
+                if run not in index and not any(p["run"] == run for p in problems):
+                    raise errors.NotFoundError("no run %r with nnviz %s data" % (run, kind))
+                detail = "".join("; %s: %s" % (p["tag"], p["message"]) for p in problems)
+                raise errors.NotFoundError(
+                    "run %r has no %s for tensor %r%s" % (run, kind, name, detail)
+                )
+        return found
+
+    def _series(self, ctx, eid, plugin_name, run, entry):
+        """All stored samples of ``entry`` as an ``analysis.Series``, cached while unchanged."""
+        key = (eid, plugin_name, run, entry.tag)
+        stamp = _stamp(entry)
+        cached = self._cache.get(key, stamp)
+        if cached is not None:
+            return cached
+        data = self._data_provider.read_tensors(
+            ctx,
+            experiment_id=eid,
+            plugin_name=plugin_name,
+            downsample=_ALL_SAMPLES,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[entry.tag]),
+        )
+        series = analysis.Series.from_data(
+            data.get(run, {}).get(entry.tag, []), *_value_shape(plugin_name, entry.content)
+        )
+        self._cache.put(key, stamp, series)
+        return series
+
+    def _steps(self, ctx, eid, plugin_name, run, entry):
+        key = (eid, plugin_name, run, entry.tag)
+        steps = self._cache.steps(key, _stamp(entry))
+        if steps is None:
+            steps = self._series(ctx, eid, plugin_name, run, entry).steps.tolist()
+        return steps
+
+
+_Entry = collections.namedtuple("_Entry", ["tag", "series", "content"])
+
+
+def _stamp(entry):
+    """What must stay equal for cached data of ``entry`` to be current."""
+    return (entry.series.max_step, entry.series.max_wall_time)
+
+
+# -- pure helpers ---------------------------------------------------------------
+
+
+def _static_impl(static_dir, rel):
+    """``(bytes, mimetype)`` of file ``rel`` under ``static_dir``, or NotFoundError."""
+    parts = rel.split("/")
+    if (
+        not rel
+        or "\\" in rel
+        or "\x00" in rel
+        or rel.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise errors.NotFoundError("no such static file: %r" % rel)
+    mimetype = _STATIC_TYPES.get(os.path.splitext(rel)[1].lower())
+    if mimetype is None:
+        raise errors.NotFoundError("static file %r has a type this plugin does not serve" % rel)
+    root = os.path.realpath(static_dir)
+    path = os.path.realpath(os.path.join(root, *parts))
+    if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
+        if rel == "index.js":
+            raise errors.NotFoundError(
+                "the NNViz frontend is not built: %s is missing (build frontend/ "
+                "into tb_nnviz/static, see README)" % os.path.join(static_dir, "index.js")
+            )
+        raise errors.NotFoundError("no such static file: %r" % rel)
+    with open(path, "rb") as f:
+        return f.read(), mimetype
+
+
+def _value_shape(plugin_name, content):
+    """``(shape, dtype)`` of one stored sample of a tag with metadata ``content``."""
+    if plugin_name == HEATMAP:
+        (rows, cols), (br, bc) = content["grid"], content["pool"]
+        return (len(content["planes"]), -(-rows // br), -(-cols // bc)), np.float32
+    length = len(content["fields"]) + len(content["traces"]) + content["sketch_dim"]
+    return (length,), np.float64
+
+
+def _parse(content, plugin_name):
+    parsed = metadata.parse_content(content)
+    bad = [k for k, ok in _CHECKS[plugin_name].items() if k not in parsed or not ok(parsed[k])]
+    if bad:
+        raise metadata.MetadataError("metadata lacks or has malformed %s" % ", ".join(bad))
+    if not isinstance(parsed.get("name", ""), str):
+        raise metadata.MetadataError("metadata name is not a string: %r" % (parsed["name"],))
+    if plugin_name == TRAJECTORY and any(t >= math.prod(parsed["shape"]) for t in parsed["traces"]):
+        raise metadata.MetadataError("metadata traces lie outside shape %s" % parsed["shape"])
+    return parsed
+
+
+def _context(request):
+    return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+
+
+def _arg(request, name):
+    value = request.args.get(name)
+    if not value:
+        raise errors.InvalidArgumentError("missing required query parameter %r" % name)
+    return value
+
+
+def _step_arg(request):
+    value = _arg(request, "step")
+    if not _STEP_PATTERN.match(value):
+        raise errors.InvalidArgumentError(
+            "step must be a non-negative integer, got %r" % value
+        )
+    return int(value)
+
+
+def _describe_steps(steps):
+    if not len(steps):
+        return "no steps logged"
+    return "%d logged steps from %d to %d" % (len(steps), steps[0], steps[-1])
+
+
+def _respond_json(request, body):
+    text = json.dumps(body, allow_nan=False, separators=(",", ":"))
+    return http_util.Respond(request, text, "application/json")
