@@ -14,6 +14,7 @@ Example:
 """
 
 import json
+import math
 
 from tensorboard.compat.proto import summary_pb2
 
@@ -82,11 +83,45 @@ class MetadataError(ValueError):
     """Plugin content that this version of tb_nnviz cannot read."""
 
 
-def parse_content(content):
+def _ints(n=None, low=0):
+    """A check: a list of ints >= ``low`` (of length ``n`` if given)."""
+    return lambda v: (
+        isinstance(v, list)
+        and (n is None or len(v) == n)
+        and all(isinstance(i, int) and not isinstance(i, bool) and i >= low for i in v)
+    )
+
+
+def _strs(v):
+    return isinstance(v, list) and len(v) > 0 and all(isinstance(i, str) for i in v)
+
+
+# What readers rely on in each kind's content; anything else is a MetadataError.
+_CHECKS = {
+    HEATMAP_PLUGIN_NAME: {
+        "shape": _ints(low=1),
+        "layout": lambda v: isinstance(v, dict),
+        "grid": _ints(2, 1),
+        "pool": _ints(2, 1),
+        "planes": _strs,
+    },
+    TRAJECTORY_PLUGIN_NAME: {
+        "shape": _ints(low=1),
+        "fields": _strs,
+        "traces": _ints(),
+        "sketch_dim": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+    },
+}
+
+
+def parse_content(content, plugin_name=None):
     """Parses plugin content bytes into a dict, accepting every version <= VERSION.
 
+    With ``plugin_name``, also checks the fields readers of that kind rely on.
+
     Raises:
-      MetadataError: the bytes are not our JSON, or come from a newer version.
+      MetadataError: the bytes are not our JSON, come from a newer version, or
+        lack a field ``plugin_name``'s readers need.
 
     >>> parse_content(b'{"version": 1, "name": "b"}')["name"]
     'b'
@@ -109,4 +144,18 @@ def parse_content(content):
             "metadata version %d is newer than this tb_nnviz reads (%d); "
             "upgrade tb-nnviz" % (version, VERSION)
         )
+    if plugin_name is not None:
+        _check_fields(parsed, plugin_name)
     return parsed
+
+
+def _check_fields(parsed, plugin_name):
+    bad = [k for k, ok in _CHECKS[plugin_name].items() if k not in parsed or not ok(parsed[k])]
+    if bad:
+        raise MetadataError("metadata lacks or has malformed %s" % ", ".join(bad))
+    if not isinstance(parsed.get("name", ""), str):
+        raise MetadataError("metadata name is not a string: %r" % (parsed["name"],))
+    if plugin_name == TRAJECTORY_PLUGIN_NAME and any(
+        t >= math.prod(parsed["shape"]) for t in parsed["traces"]
+    ):
+        raise MetadataError("metadata traces lie outside shape %s" % parsed["shape"])

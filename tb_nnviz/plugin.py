@@ -66,38 +66,6 @@ _STATIC_TYPES = {
 _STEP_PATTERN = re.compile(r"[0-9]{1,18}\Z")
 
 
-def _ints(n=None, low=0):
-    """A check: a list of ints >= ``low`` (of length ``n`` if given)."""
-    return lambda v: (
-        isinstance(v, list)
-        and (n is None or len(v) == n)
-        and all(isinstance(i, int) and not isinstance(i, bool) and i >= low for i in v)
-    )
-
-
-def _strs(v):
-    return isinstance(v, list) and len(v) > 0 and all(isinstance(i, str) for i in v)
-
-
-# What the routes rely on in each metadata content; anything else is an error
-# listed by `tags`, never a 500.
-_CHECKS = {
-    HEATMAP: {
-        "shape": _ints(low=1),
-        "layout": lambda v: isinstance(v, dict),
-        "grid": _ints(2, 1),
-        "pool": _ints(2, 1),
-        "planes": _strs,
-    },
-    TRAJECTORY: {
-        "shape": _ints(low=1),
-        "fields": _strs,
-        "traces": _ints(),
-        "sketch_dim": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-    },
-}
-
-
 class NNVizLoader(base_plugin.TBLoader):
     """Loads :class:`NNVizPlugin` and sets sampling defaults for our data."""
 
@@ -417,7 +385,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         for run_name, by_tag in listing.items():
             for tag, series in by_tag.items():
                 try:
-                    content = _parse(series.plugin_content, plugin_name)
+                    content = metadata.parse_content(series.plugin_content, plugin_name)
                 except metadata.MetadataError as e:
                     problems.append({"run": run_name, "tag": tag, "message": str(e)})
                     continue
@@ -534,18 +502,6 @@ def _value_shape(plugin_name, content):
         return (len(content["planes"]), -(-rows // br), -(-cols // bc)), np.float32
     length = len(content["fields"]) + len(content["traces"]) + content["sketch_dim"]
     return (length,), np.float64
-
-
-def _parse(content, plugin_name):
-    parsed = metadata.parse_content(content)
-    bad = [k for k, ok in _CHECKS[plugin_name].items() if k not in parsed or not ok(parsed[k])]
-    if bad:
-        raise metadata.MetadataError("metadata lacks or has malformed %s" % ", ".join(bad))
-    if not isinstance(parsed.get("name", ""), str):
-        raise metadata.MetadataError("metadata name is not a string: %r" % (parsed["name"],))
-    if plugin_name == TRAJECTORY and any(t >= math.prod(parsed["shape"]) for t in parsed["traces"]):
-        raise metadata.MetadataError("metadata traces lie outside shape %s" % parsed["shape"])
-    return parsed
 
 
 def _context(request):

@@ -230,7 +230,8 @@ def pool(grid, br, bc):
     blocks = padded.reshape(r, br, c, bc)
     row_counts = np.minimum(br, rows - br * np.arange(r))
     col_counts = np.minimum(bc, cols - bc * np.arange(c))
-    mean = blocks.sum(axis=(1, 3)) / np.outer(row_counts, col_counts)
+    with np.errstate(invalid="ignore"):  # +Inf and -Inf in one block give NaN
+        mean = blocks.sum(axis=(1, 3)) / np.outer(row_counts, col_counts)
     magnitude = np.abs(blocks).max(axis=(1, 3))
     has_positive = (blocks == magnitude[:, None, :, None]).any(axis=(1, 3))
     absmax = np.where(has_positive, magnitude, -magnitude)
@@ -400,6 +401,11 @@ def trajectory_point(x, previous, plan):
     (a NaN makes them NaN); min, max and quantiles are over finite entries.
     ``update_ratio = update_norm / norm`` (NaN when the norm is 0).
     """
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf are results here
+        return _trajectory_point(x, previous, plan)
+
+
+def _trajectory_point(x, previous, plan):
     flat = np.asarray(x).astype(np.float64).ravel()
     n = flat.size
     norm = math.sqrt(np.dot(flat, flat))
