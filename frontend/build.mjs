@@ -27,6 +27,7 @@ if (process.argv.includes("--tests")) {
     target: "node20",
     outExtension: { ".js": ".mjs" },
     sourcemap: "inline",
+    loader: { ".css": "text" },
     logLevel: "warning",
   });
 } else {
@@ -40,6 +41,7 @@ if (process.argv.includes("--tests")) {
     platform: "browser",
     target: "es2020",
     minify: true,
+    loader: { ".css": "text" },
     legalComments: "none",
     logLevel: "warning",
   });

@@ -11,7 +11,7 @@
  *   const hm = await fetchHeatmap("train", "dense/kernel", 10, "prev");
  *   hm.planes[0][r * hm.cols + c]
  */
-import type { DiffMode, Heatmap, HeatmapHeader, TagsResponse } from "./types";
+import type { DiffMode, Heatmap, HeatmapHeader, OverviewRow, Projection, TagsResponse, Trajectory } from "./types";
 
 /** An HTTP error with the server's message, readable enough to show in a card. */
 export class ApiError extends Error {
@@ -74,10 +74,57 @@ export async function fetchHeatmap(
   diff: DiffMode,
   signal?: AbortSignal,
 ): Promise<Heatmap> {
+  return decodeHeatmap(await fetchHeatmapBuffer(run, tag, step, diff, signal));
+}
+
+/** `GET heatmap?run=&tag=&step=[&diff=]`, undecoded (so the caller can time the decode). */
+export async function fetchHeatmapBuffer(
+  run: string,
+  tag: string,
+  step: number,
+  diff: DiffMode,
+  signal?: AbortSignal,
+): Promise<ArrayBuffer> {
   const params: Record<string, string | number> = { run, tag, step };
   if (diff !== "none") params.diff = diff;
   const res = await get(routeUrl("heatmap", params), signal);
-  return decodeHeatmap(await res.arrayBuffer());
+  return res.arrayBuffer();
+}
+
+/** `GET trajectory?run=&tag=`: every logged trajectory point of one tensor. */
+export async function fetchTrajectory(run: string, tag: string, signal?: AbortSignal): Promise<Trajectory> {
+  const res = await get(routeUrl("trajectory", { run, tag }), signal);
+  return (await res.json()) as Trajectory;
+}
+
+/** `GET overview?run=`: one row per tensor with its latest statistics. */
+export async function fetchOverview(run: string, signal?: AbortSignal): Promise<OverviewRow[]> {
+  const res = await get(routeUrl("overview", { run }), signal);
+  const j = (await res.json()) as unknown;
+  return Array.isArray(j) ? (j as OverviewRow[]) : [];
+}
+
+/** `GET projection?run=...&run=...[&tag=]`: the weight-space path of one or more runs. */
+export async function fetchProjection(runs: readonly string[], tag: string | null, signal?: AbortSignal): Promise<Projection> {
+  const url = new URL(routeUrl("projection"));
+  for (const r of runs) url.searchParams.append("run", r);
+  if (tag) url.searchParams.set("tag", tag);
+  const res = await get(url.toString(), signal);
+  return (await res.json()) as Projection;
+}
+
+/**
+ * TensorBoard's own page URL with a hash, from the plugin's base URL
+ * (`<root>/data/plugin/nnviz/`, see `_serve_plugin_entry` in TensorBoard's
+ * backend/application.py: the iframe has `<base href="plugin/nnviz/">` under `<root>/data/`).
+ *
+ * Example: tensorBoardUrl("graphs", "http://h:6006/p/data/plugin/nnviz/") === "http://h:6006/p/#graphs".
+ */
+export function tensorBoardUrl(hash: string, base?: string): string {
+  const root = new URL("../../../", base ?? document.baseURI);
+  root.search = "";
+  root.hash = hash;
+  return root.toString();
 }
 
 /**

@@ -1,14 +1,21 @@
 /**
- * The tab: header (run selector, tag filter), one card per tag of the selected run
- * grouped by layer, lazy drawing via IntersectionObserver, and reload handling that keeps
- * the user's run, filter, steps, modes and scroll position (cards are updated in place).
+ * The tab: header (multi-run selector, tag filter), the model overview and weight-space
+ * path panels, then one section per layer with its update-trajectory charts and one
+ * heatmap card per tensor and selected run. Cards and charts load lazily through an
+ * IntersectionObserver. Reloads update everything in place, keeping the selected runs,
+ * filter, steps, modes, zoom, open panels and scroll position.
  *
  * Example: await new App(document.body).start();
  */
 import { fetchTags } from "./api";
 import { Card } from "./card";
-import { clear, el, setOptions, setText } from "./dom";
+import { injectChartStyle } from "./chart";
+import { RangeTracker } from "./colorrange";
+import { clear, el, setText } from "./dom";
 import { onDataReloaded } from "./ipc";
+import { LayerCharts, type LayerTensor } from "./layer";
+import { OverviewPanel } from "./overview";
+import { ProjectionPanel } from "./projection";
 import { Tooltip } from "./tooltip";
 import type { TagInfo, TagProblem, TagsResponse } from "./types";
 import { MAX_WIDTH } from "./heatmap";
@@ -49,13 +56,53 @@ export function problemLines(problems: readonly TagProblem[] | undefined): strin
   });
 }
 
+/**
+ * The runs to keep selected after the run list changed: the still existing ones in list
+ * order, else the first run.
+ *
+ * Example: keepRuns(["a", "b", "c"], ["c", "x"]) -> ["c"]; keepRuns(["a", "b"], ["x"]) -> ["a"].
+ */
+export function keepRuns(runs: readonly string[], selected: readonly string[]): string[] {
+  const kept = runs.filter((r) => selected.includes(r));
+  return kept.length ? kept : runs.slice(0, 1);
+}
+
+/**
+ * Layer groups and their tensors over several runs, in the server's order (first run
+ * first), each tensor once.
+ *
+ * Example: groupTags({a: {"d/k": i, "d/b": i}, b: {"e/k": i}}, ["a", "b"])
+ *   -> Map {"d" => ["d/k", "d/b"], "e" => ["e/k"]}
+ */
+export function groupTags(tagsByRun: Record<string, Record<string, TagInfo>>, runs: readonly string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const run of runs) {
+    const tags = tagsByRun[run] ?? {};
+    for (const t of Object.keys(tags)) {
+      const g = tags[t].group ?? "";
+      if (!out.has(g)) out.set(g, []);
+      const list = out.get(g)!;
+      if (!list.includes(t)) list.push(t);
+    }
+  }
+  return out;
+}
+
+interface Group {
+  sec: HTMLElement;
+  charts: LayerCharts;
+  box: HTMLElement;
+  tags: string[];
+}
+
 export class App {
   private tags: TagsResponse = { runs: {} };
-  private run: string | null = null;
+  private runs: string[] = [];
   private cards = new Map<string, Card>();
-  private groups = new Map<string, HTMLElement>();
+  private groups = new Map<string, Group>();
   private readonly observer: IntersectionObserver;
   private readonly tooltip: Tooltip;
+  private readonly ranges = new RangeTracker();
   private readonly runSelect: HTMLSelectElement;
   private readonly runLabel: HTMLLabelElement;
   private readonly filter: HTMLInputElement;
@@ -64,16 +111,25 @@ export class App {
   private readonly message: HTMLDivElement;
   private readonly problems: HTMLDivElement;
   private readonly list: HTMLDivElement;
+  private readonly overview: OverviewPanel;
+  private readonly projection: ProjectionPanel;
   private reloading: Promise<void> | null = null;
   private heardHost = false;
+  private resizeTimer: number | null = null;
 
   constructor(body: HTMLElement) {
-    this.runSelect = el("select", { attrs: { "data-testid": "run-select", "aria-label": "run" } });
-    this.runSelect.addEventListener("change", () => {
-      this.run = this.runSelect.value;
-      this.rebuild();
+    injectChartStyle(body.ownerDocument);
+    this.runSelect = el("select", {
+      attrs: { "data-testid": "run-select", "aria-label": "runs", multiple: "", title: "Ctrl/⌘-click or Shift-click to compare several runs" },
     });
-    this.runLabel = el("label", {}, el("span", { text: "Run" }), this.runSelect);
+    this.runSelect.addEventListener("change", () => {
+      const chosen = [...this.runSelect.selectedOptions].map((o) => o.value);
+      this.runs = keepRuns(Object.keys(this.tags.runs).sort(), chosen);
+      this.rebuild();
+      void this.overview.update(this.runs);
+      this.projection.update(this.runs, this.trajectoryTensors());
+    });
+    this.runLabel = el("label", {}, el("span", { text: "Runs" }), this.runSelect);
     this.filter = el("input", {
       className: "nv-filter",
       attrs: { type: "search", placeholder: "Filter tags (regular expression)", "data-testid": "tag-filter", "aria-label": "tag filter" },
@@ -85,7 +141,11 @@ export class App {
     this.problems = el("div", { className: "nv-problems", attrs: { "data-testid": "problems", role: "status" } });
     this.problems.hidden = true;
     this.list = el("div", { attrs: { "data-testid": "cards" } });
-    this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.list);
+    this.overview = new OverviewPanel((run, tag) => this.reveal(run, tag));
+    this.projection = new ProjectionPanel();
+    this.overview.root.hidden = true;
+    this.projection.root.hidden = true;
+    this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.overview.root, this.projection.root, this.list);
     clear(body);
     body.appendChild(el("div", { className: "nv-header" }, this.runLabel, this.filter, this.status));
     body.appendChild(this.main);
@@ -93,12 +153,21 @@ export class App {
     this.observer = new IntersectionObserver(
       (entries) => {
         for (const e of entries) {
-          const card = this.cardOf(e.target);
-          card?.setVisible(e.isIntersecting);
+          const t = e.target as HTMLElement;
+          if (t.dataset.layerKey !== undefined) this.groups.get(t.dataset.layerKey)?.charts.setVisible(e.isIntersecting);
+          else this.cardOf(t)?.setVisible(e.isIntersecting);
         }
       },
       { rootMargin: "200px 0px" },
     );
+    window.addEventListener("resize", () => {
+      if (this.resizeTimer !== null) window.clearTimeout(this.resizeTimer);
+      this.resizeTimer = window.setTimeout(() => {
+        this.resizeTimer = null;
+        for (const g of this.groups.values()) g.charts.resize();
+        this.projection.resize();
+      }, 150);
+    });
   }
 
   /** First load, and hook up reloads (TensorBoard's message; polling until it is heard). */
@@ -123,27 +192,68 @@ export class App {
     return this.reloading;
   }
 
+  /** Scrolls to the card of `tag` in `run` (or its charts when it has no heatmap). */
+  reveal(run: string, tag: string): void {
+    const card = this.cards.get(JSON.stringify([run, tag]));
+    const re = compileFilter(this.filter.value);
+    if (!re || !re.test(tag)) {
+      this.filter.value = "";
+      this.applyFilter();
+    }
+    if (card) return card.reveal();
+    for (const g of this.groups.values()) {
+      if (!g.tags.includes(tag)) continue;
+      const target = g.charts.tracesChart(tag) ?? g.sec;
+      target.scrollIntoView({ block: "start", behavior: "smooth" });
+      return;
+    }
+  }
+
   private async doReload(): Promise<void> {
     try {
       this.tags = await fetchTags();
     } catch (e) {
-      this.showMessage("Could not load nnviz data", [e instanceof Error ? e.message : String(e)]);
+      this.showMessage("Could not load nnviz data", [
+        e instanceof Error ? e.message : String(e),
+        "Check that TensorBoard is still running, then press TensorBoard's reload button.",
+      ]);
       setText(this.status, "");
       return;
     }
     this.showProblems(problemLines(this.tags.errors));
     const runs = Object.keys(this.tags.runs).sort();
     if (!runs.length) {
-      this.run = null;
+      this.runs = [];
       this.runLabel.hidden = true;
-      this.clearCards();
+      this.overview.root.hidden = true;
+      this.projection.root.hidden = true;
+      this.clearAll();
       this.showEmpty();
       return;
     }
-    if (this.run === null || !runs.includes(this.run)) this.run = runs[0];
-    setOptions(this.runSelect, runs.map((r) => [r, r]), this.run);
+    this.runs = keepRuns(runs, this.runs);
+    clear(this.runSelect);
+    for (const r of runs) {
+      const o = el("option", { text: r });
+      o.value = r;
+      o.selected = this.runs.includes(r);
+      this.runSelect.appendChild(o);
+    }
+    this.runSelect.size = Math.min(4, runs.length);
     this.runLabel.hidden = runs.length < 2;
+    this.overview.root.hidden = false;
     this.rebuild();
+    void this.overview.update(this.runs);
+    const tensors = this.trajectoryTensors();
+    this.projection.root.hidden = !tensors.length;
+    if (tensors.length) this.projection.update(this.runs, tensors, true);
+  }
+
+  /** Tensors with trajectories in every selected run (the weight-space path needs all). */
+  private trajectoryTensors(): string[] {
+    const per = this.runs.map((r) => this.tags.runs[r] ?? {});
+    if (!per.length) return [];
+    return Object.keys(per[0]).filter((t) => per.every((tags) => tags[t]?.has_trajectory));
   }
 
   private cardOf(target: Element): Card | undefined {
@@ -151,23 +261,29 @@ export class App {
     return key === undefined ? undefined : this.cards.get(key);
   }
 
-  private clearCards(): void {
+  private clearAll(): void {
     for (const c of this.cards.values()) {
       this.observer.unobserve(c.root);
       c.dispose();
+    }
+    for (const g of this.groups.values()) {
+      this.observer.unobserve(g.charts.root);
+      g.charts.dispose();
     }
     this.cards.clear();
     this.groups.clear();
     clear(this.list);
   }
 
-  /** Brings the cards in line with the selected run's tags, reusing existing cards. */
+  /** Brings sections, charts and cards in line with the selected runs' tags, reusing what exists. */
   private rebuild(): void {
-    const run = this.run;
-    const tags = run === null ? {} : (this.tags.runs[run] ?? {});
-    // Trajectory-only tensors get charts later; only heatmaps have cards for now.
-    const names = Object.keys(tags).filter((t) => isHeatmap(tags[t]));
-    const wanted = new Set(names.map((t) => JSON.stringify([run, t])));
+    const runs = this.runs;
+    const byRun = this.tags.runs;
+    const wanted = new Set<string>();
+    for (const run of runs) {
+      const tags = byRun[run] ?? {};
+      for (const t of Object.keys(tags)) if (isHeatmap(tags[t])) wanted.add(JSON.stringify([run, t]));
+    }
     for (const [key, card] of this.cards) {
       if (!wanted.has(key)) {
         this.observer.unobserve(card.root);
@@ -178,47 +294,72 @@ export class App {
     }
     // Group by layer in the server's order (the model's layer order when the writer
     // keeps it), which reads better than alphabetical.
-    const byGroup = new Map<string, string[]>();
-    for (const t of names) {
-      const g = tags[t].group ?? "";
-      if (!byGroup.has(g)) byGroup.set(g, []);
-      byGroup.get(g)!.push(t);
-    }
-    const groupOrder = [...byGroup.keys()];
-    for (const [g, sec] of this.groups) {
+    const byGroup = groupTags(byRun, runs);
+    for (const [g, group] of this.groups) {
       if (!byGroup.has(g)) {
-        sec.remove();
+        this.observer.unobserve(group.charts.root);
+        group.charts.dispose();
+        group.sec.remove();
         this.groups.delete(g);
       }
     }
-    for (const g of groupOrder) {
-      let sec = this.groups.get(g);
-      if (!sec) {
-        sec = el(
+    const multi = runs.length > 1;
+    for (const [g, tags] of byGroup) {
+      let group = this.groups.get(g);
+      if (!group) {
+        const charts = new LayerCharts(g);
+        charts.root.dataset.layerKey = g;
+        const box = el("div", { className: "nv-cards" });
+        const sec = el(
           "section",
           { className: "nv-group", attrs: { "data-testid": "group", "data-group": g } },
           el("div", { className: "nv-group-title", text: g || "(ungrouped)" }),
-          el("div", { className: "nv-cards" }),
+          charts.root,
+          box,
         );
-        this.groups.set(g, sec);
+        group = { sec, charts, box, tags };
+        this.groups.set(g, group);
+        this.observer.observe(charts.root);
       }
-      this.list.appendChild(sec); // (re)appending keeps the server's order
-      const cardsBox = sec.lastElementChild as HTMLElement;
-      for (const t of byGroup.get(g)!) {
-        const key = JSON.stringify([run, t]);
-        let card = this.cards.get(key);
-        if (card) {
-          card.update(tags[t]);
-        } else {
-          card = new Card(run as string, t, tags[t], { tooltip: this.tooltip, maxWidth: () => this.maxWidth() });
-          card.root.dataset.key = key;
-          this.cards.set(key, card);
-          this.observer.observe(card.root);
+      group.tags = tags;
+      this.list.appendChild(group.sec); // (re)appending keeps the server's order
+      const layerTensors: LayerTensor[] = [];
+      for (const t of tags) {
+        for (const run of runs) {
+          const info = byRun[run]?.[t];
+          if (!info) continue;
+          if (info.has_trajectory) layerTensors.push({ run, tag: t, steps: info.trajectory_steps ?? 0 });
+          if (!isHeatmap(info)) continue;
+          const key = JSON.stringify([run, t]);
+          let card = this.cards.get(key);
+          if (card) {
+            card.update(info);
+          } else {
+            card = new Card(run, t, info, {
+              tooltip: this.tooltip,
+              maxWidth: () => this.maxWidth(),
+              ranges: this.ranges,
+              layerTags: () => this.layerTags(run, g),
+            });
+            card.root.dataset.key = key;
+            this.cards.set(key, card);
+            this.observer.observe(card.root);
+          }
+          card.showRun(multi);
+          group.box.appendChild(card.root);
         }
-        cardsBox.appendChild(card.root);
       }
+      group.charts.update(layerTensors, runs);
     }
     this.applyFilter();
+  }
+
+  /** The heatmap tensors of layer `group` in `run`, with their step counts. */
+  private layerTags(run: string, group: string): { tag: string; steps: number }[] {
+    const tags = this.tags.runs[run] ?? {};
+    return Object.keys(tags)
+      .filter((t) => isHeatmap(tags[t]) && (tags[t].group ?? "") === group)
+      .map((t) => ({ tag: t, steps: tags[t].steps.length }));
   }
 
   private maxWidth(): number {
@@ -234,16 +375,26 @@ export class App {
       card.root.hidden = !show;
       if (show) shown++;
     }
-    for (const sec of this.groups.values()) {
-      const box = sec.lastElementChild as HTMLElement;
-      sec.hidden = ![...box.children].some((c) => !(c as HTMLElement).hidden);
+    let groupsShown = 0;
+    for (const g of this.groups.values()) {
+      g.sec.hidden = re === null || !g.tags.some((t) => re.test(t));
+      if (!g.sec.hidden) groupsShown++;
     }
     const total = this.cards.size;
-    setText(this.status, total ? (shown === total ? `${total} tensors` : `${shown} of ${total} tensors`) : "");
-    if (!total) this.showMessage("No heatmaps in this run", ["The selected run has no nnviz weight heatmaps yet."]);
-    else if (re === null) this.showMessage("Invalid regular expression", [`The tag filter ${JSON.stringify(this.filter.value)} is not a valid regular expression.`]);
-    else if (!shown) this.showMessage("No matching tags", [`No tag matches ${JSON.stringify(this.filter.value)}.`]);
-    else this.message.hidden = true;
+    const tensorCount = new Set([...this.groups.values()].flatMap((g) => g.tags)).size;
+    setText(
+      this.status,
+      total ? (shown === total ? `${total} heatmap${total > 1 ? "s" : ""}` : `${shown} of ${total} heatmaps`) : tensorCount ? `${tensorCount} tensors` : "",
+    );
+    if (!this.groups.size) {
+      this.showMessage("Nothing logged in the selected runs", [
+        "The selected runs have no nnviz tensors yet. Pick another run, or log weights and press TensorBoard's reload button.",
+      ]);
+    } else if (re === null) {
+      this.showMessage("Invalid regular expression", [`The tag filter ${JSON.stringify(this.filter.value)} is not a valid regular expression. Fix or clear it.`]);
+    } else if (!groupsShown) {
+      this.showMessage("No matching tags", [`No tag matches ${JSON.stringify(this.filter.value)}. Clear the filter to see all tensors.`]);
+    } else this.message.hidden = true;
   }
 
   private showProblems(lines: string[]): void {

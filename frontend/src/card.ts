@@ -6,14 +6,17 @@
  *   const card = new Card(run, tag, info, {tooltip, maxWidth: () => 640});
  *   container.appendChild(card.root); observer.observe(card.root);
  */
-import { fetchHeatmap } from "./api";
+import { decodeHeatmap, fetchHeatmapBuffer } from "./api";
 import { ColorBar } from "./colorbar";
 import { symmetricMax } from "./colormap";
+import { RANGE_MODES, type RangeMode, type RangeTracker, chooseRange, rangeKey } from "./colorrange";
+import { safeFilename } from "./csv";
 import { describeCell } from "./describe";
-import { el, setOptions, setText } from "./dom";
+import { download, el, setOptions, setText } from "./dom";
 import { formatShape, formatShort } from "./format";
 import { HeatmapView, cellSize } from "./heatmap";
 import { pooledShape } from "./grid";
+import { redrawEnd, redrawStart } from "./perf";
 import type { Tooltip } from "./tooltip";
 import type { DiffMode, Heatmap, TagInfo } from "./types";
 
@@ -21,6 +24,22 @@ export interface CardEnv {
   tooltip: Tooltip;
   /** Widest the heatmap may be, in CSS pixels. */
   maxWidth: () => number;
+  /** Shared record of colour ranges seen, for the "fixed" and "layer" range modes. */
+  ranges: RangeTracker;
+  /** The tensors (tags) of this card's layer in its run, itself included. */
+  layerTags: () => { tag: string; steps: number }[];
+}
+
+/** Milliseconds between steps while playing. */
+export const PLAY_MS = 300;
+
+/**
+ * The step index after `k` of `n` steps while playing: the next one, back to 0 after the last.
+ *
+ * Example: nextStepIndex(2, 3) === 0; nextStepIndex(0, 3) === 1; nextStepIndex(0, 0) === 0.
+ */
+export function nextStepIndex(k: number, n: number): number {
+  return n <= 0 ? 0 : (k + 1) % n;
 }
 
 const MODES: [DiffMode, string][] = [
@@ -50,11 +69,20 @@ export class Card {
   private abort: AbortController | null = null;
   private data: Heatmap | null = null;
   private hover: { i: number; j: number; x: number; y: number } | null = null;
+  private rangeMode: RangeMode = "step";
+  private noting = false;
+  private playing = false;
+  private playTimer: number | null = null;
+  private readonly unsubscribe: () => void;
 
   private readonly sub: HTMLDivElement;
   private readonly slider: HTMLInputElement;
   private readonly stepLabel: HTMLSpanElement;
   private readonly modeSelect: HTMLSelectElement;
+  private readonly rangeSelect: HTMLSelectElement;
+  private readonly playButton: HTMLButtonElement;
+  private readonly runLabel: HTMLSpanElement;
+  private readonly rangeNote: HTMLDivElement;
   private readonly plot: HTMLDivElement;
   private readonly view: HeatmapView;
   private readonly bar: ColorBar;
@@ -73,44 +101,154 @@ export class Card {
     this.modeSelect = el("select", { attrs: { "data-testid": "mode", "aria-label": "mode" } });
     setOptions(this.modeSelect, MODES, "none");
     this.modeSelect.addEventListener("change", () => {
+      this.stopPlaying();
       this.mode = this.modeSelect.value as DiffMode;
       this.invalidate();
     });
+    this.rangeSelect = el("select", { attrs: { "data-testid": "range-mode", "aria-label": "colour range" } });
+    setOptions(this.rangeSelect, RANGE_MODES, this.rangeMode);
+    this.rangeSelect.addEventListener("change", () => {
+      this.stopPlaying();
+      this.rangeMode = this.rangeSelect.value as RangeMode;
+      this.render();
+    });
     this.slider = el("input", { attrs: { type: "range", min: "0", step: "1", "data-testid": "step-slider", "aria-label": "step" } });
     this.slider.addEventListener("input", () => {
-      const k = Number(this.slider.value);
-      this.step = this.info.steps[k] ?? this.step;
-      this.updateStepLabel();
-      this.invalidate();
+      this.stopPlaying();
+      this.showIndex(Number(this.slider.value));
     });
     this.stepLabel = el("span", { className: "nv-step-label", attrs: { "data-testid": "step-label" } });
+    this.playButton = el("button", {
+      className: "nv-button nv-play",
+      text: "▶",
+      title: "Play through the steps (stops on any input)",
+      attrs: { type: "button", "data-testid": "play", "aria-label": "play", "aria-pressed": "false" },
+    });
+    this.playButton.addEventListener("click", () => (this.playing ? this.stopPlaying() : this.startPlaying()));
+    const saveButton = el("button", {
+      className: "nv-button",
+      text: "PNG",
+      title: "Save the heatmap as it is shown as a PNG file",
+      attrs: { type: "button", "data-testid": "save-png", "aria-label": "save as PNG" },
+    });
+    saveButton.addEventListener("click", () => this.savePng());
     const controls = el(
       "div",
       { className: "nv-controls" },
       this.modeSelect,
-      el("label", { className: "nv-step" }, el("span", { text: "step" }), this.slider, this.stepLabel),
+      this.rangeSelect,
+      saveButton,
+      el("label", { className: "nv-step" }, this.playButton, el("span", { text: "step" }), this.slider, this.stepLabel),
     );
     this.error = el("div", { className: "nv-error", attrs: { "data-testid": "card-error", role: "alert" } });
     this.error.hidden = true;
     this.plot = el("div", { className: "nv-plot" });
-    this.view = new HeatmapView(this.plot, (cell, ev) => this.onHover(cell, ev));
+    this.view = new HeatmapView(
+      this.plot,
+      (cell, ev) => this.onHover(cell, ev),
+      () => this.root.setAttribute("data-zoom", this.canvasZoom()),
+    );
     this.stats = el("div", { className: "nv-stats", attrs: { "data-testid": "stats" } });
+    this.rangeNote = el("div", { className: "nv-stats", attrs: { "data-testid": "range-note" } });
+    this.runLabel = el("span", { className: "nv-run-chip", text: run, attrs: { "data-testid": "card-run" } });
+    this.runLabel.hidden = true;
     const barHost = el("div");
     this.bar = new ColorBar(barHost);
     barHost.hidden = true;
     this.root = el(
       "div",
       { className: "nv-card", attrs: { "data-testid": "card", "data-tag": tag, "data-run": run } },
-      el("div", { className: "nv-card-title", text: tag, title: tag }),
+      el("div", { className: "nv-card-title", title: tag }, this.runLabel, document.createTextNode(tag)),
       this.sub,
       controls,
       this.error,
       this.plot,
       this.stats,
       barHost,
+      this.rangeNote,
     );
     this.reserveSpace();
     this.applyInfo();
+    // Another tensor of the layer (or another step) widened a shared range: recolour.
+    this.unsubscribe = env.ranges.subscribe((key) => {
+      if (this.noting || this.rangeMode === "step" || !this.data) return;
+      if (this.rangeKeys().includes(key)) this.render();
+    });
+  }
+
+  /** Shows the run name in the title (when several runs are selected). */
+  showRun(show: boolean): void {
+    this.runLabel.hidden = !show;
+  }
+
+  /** Scrolls the card into view and flashes it (overview row clicks). */
+  reveal(): void {
+    this.root.scrollIntoView({ block: "start", behavior: "smooth" });
+    this.root.classList.remove("nv-flash");
+    void this.root.offsetWidth; // restart the animation
+    this.root.classList.add("nv-flash");
+  }
+
+  /** Tracker keys sharing this card's colour range under the current modes. */
+  private rangeKeys(): string[] {
+    const own = rangeKey(this.run, this.tag, this.mode);
+    if (this.rangeMode !== "layer") return [own];
+    const keys = this.env.layerTags().map((t) => rangeKey(this.run, t.tag, this.mode));
+    return keys.includes(own) ? keys : [...keys, own];
+  }
+
+  private canvasZoom(): string {
+    return String(Math.round(this.view.view.scale * 100) / 100);
+  }
+
+  private showIndex(k: number): void {
+    this.step = this.info.steps[k] ?? this.step;
+    this.slider.value = String(k);
+    this.updateStepLabel();
+    this.invalidate();
+  }
+
+  private startPlaying(): void {
+    if (this.info.steps.length < 2) return;
+    this.playing = true;
+    this.playButton.textContent = "❚❚";
+    this.playButton.setAttribute("aria-pressed", "true");
+    this.playButton.setAttribute("aria-label", "pause");
+    this.root.setAttribute("data-playing", "true");
+    this.scheduleNext();
+  }
+
+  /** Stops playback (any user input on the card does this). */
+  stopPlaying(): void {
+    if (this.playTimer !== null) window.clearTimeout(this.playTimer);
+    this.playTimer = null;
+    if (!this.playing) return;
+    this.playing = false;
+    this.playButton.textContent = "▶";
+    this.playButton.setAttribute("aria-pressed", "false");
+    this.playButton.setAttribute("aria-label", "play");
+    this.root.removeAttribute("data-playing");
+  }
+
+  /** Advances one step PLAY_MS after the previous one was shown (never queues requests). */
+  private scheduleNext(): void {
+    if (!this.playing || this.playTimer !== null) return;
+    this.playTimer = window.setTimeout(() => {
+      this.playTimer = null;
+      if (!this.playing) return;
+      const k = this.step === null ? -1 : this.info.steps.indexOf(this.step);
+      this.showIndex(nextStepIndex(k, this.info.steps.length));
+      if (!this.visible) this.scheduleNext(); // off screen: nothing loads, keep the clock going
+    }, PLAY_MS);
+  }
+
+  private savePng(): void {
+    const c = this.view.canvas;
+    if (!c.width || !c.height) return;
+    const name = safeFilename([this.run, this.tag, `step${this.step ?? ""}`, this.mode === "none" ? "" : `diff-${this.mode}`], "png");
+    c.toBlob((blob) => {
+      if (blob) download(blob, name);
+    }, "image/png");
   }
 
   /** New metadata after a reload: keeps mode and step (if still logged) and redraws. */
@@ -183,6 +321,7 @@ export class Card {
       this.showError(`Step ${this.step} is the first logged step: there is no previous step to compare with.`, true);
       this.root.setAttribute("data-step", String(this.step));
       this.root.setAttribute("data-mode", this.mode);
+      this.scheduleNext();
       return;
     }
     const seq = ++this.seq;
@@ -192,10 +331,12 @@ export class Card {
     this.plot.classList.add("nv-loading");
     this.root.setAttribute("data-loading", "true");
     try {
-      const hm = await fetchHeatmap(this.run, this.tag, this.step, this.mode, ctrl.signal);
+      const buf = await fetchHeatmapBuffer(this.run, this.tag, this.step, this.mode, ctrl.signal);
       if (seq !== this.seq) return;
-      this.data = hm;
+      const t = redrawStart();
+      this.data = decodeHeatmap(buf);
       this.render();
+      redrawEnd(t);
       this.showError(null);
     } catch (e) {
       if (seq !== this.seq || (e instanceof DOMException && e.name === "AbortError")) return;
@@ -206,6 +347,7 @@ export class Card {
         this.root.removeAttribute("data-loading");
         this.root.setAttribute("data-step", String(this.step));
         this.root.setAttribute("data-mode", this.mode);
+        this.scheduleNext();
       }
     }
   }
@@ -214,8 +356,23 @@ export class Card {
     const hm = this.data;
     if (!hm) return;
     const h = hm.header;
-    const m = symmetricMax(h.min, h.max);
+    const stepM = symmetricMax(h.min, h.max);
+    this.noting = true;
+    try {
+      this.env.ranges.note(rangeKey(this.run, this.tag, this.mode), h.step, stepM);
+    } finally {
+      this.noting = false;
+    }
+    const layer = this.env.layerTags();
+    const expected =
+      this.rangeMode === "layer" ? layer.reduce((n, t) => n + t.steps, 0) || this.info.steps.length : this.info.steps.length;
+    const { m, note } = chooseRange(this.rangeMode, stepM, this.env.ranges, this.rangeKeys(), expected);
     this.view.draw(hm, this.info, m, this.env.maxWidth());
+    this.root.setAttribute("data-range", String(m));
+    this.root.setAttribute("data-range-mode", this.rangeMode);
+    this.root.setAttribute("data-zoom", this.canvasZoom());
+    setText(this.rangeNote, note ? `colour ±${formatShort(m)}: ${note}` : "");
+    this.rangeNote.hidden = !note;
     this.plot.style.minHeight = "";
     this.plot.style.minWidth = "";
     this.bar.update(m, h);
@@ -251,9 +408,11 @@ export class Card {
     this.env.tooltip.show(describeCell(this.info, hm, i, j), x, y);
   }
 
-  /** Stops pending requests (the card is being removed). */
+  /** Stops pending requests and playback (the card is being removed). */
   dispose(): void {
     this.seq++;
     this.abort?.abort();
+    this.stopPlaying();
+    this.unsubscribe();
   }
 }

@@ -51,3 +51,15 @@ export function setOptions(select: HTMLSelectElement, options: [string, string][
   }
   if (options.some(([v]) => v === selected)) select.value = selected;
 }
+
+/** Saves `blob` as a file named `filename` (an object URL on a temporary link). */
+export function download(blob: Blob, filename: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = el("a", { attrs: { href: url, download: filename } });
+  a.hidden = true;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  // Revoke later: some browsers read the URL after click() returns.
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -1,14 +1,18 @@
 /**
  * Draws a decoded heatmap on a canvas (one ImageData pixel per cell, scaled up without
- * smoothing, device pixel ratio aware) and reports the hovered cell.
+ * smoothing, device pixel ratio aware), with wheel zoom around the pointer, drag to pan
+ * and double-click to reset (the transform math is in viewport.ts), conv tile borders,
+ * gate separators and labels, and reports the hovered cell under the current zoom.
  *
  * Example:
  *   const view = new HeatmapView(container, (cell, ev) => ...);
- *   view.draw(hm, info, m);
+ *   view.draw(hm, info, m);          // keeps the zoom while the size stays the same
+ *   view.setView(IDENTITY);          // reset zoom
  */
 import { colorize } from "./colormap";
 import { tileSize } from "./grid";
 import type { Heatmap, TagInfo } from "./types";
+import { IDENTITY, type View, cellAt as viewCellAt, clampView, panBy, wheelFactor, zoomAt } from "./viewport";
 
 /** Largest heatmap box in CSS pixels, and the cell size limits. */
 export const MAX_WIDTH = 640;
@@ -38,33 +42,128 @@ export function cellSize(rows: number, cols: number, maxW = MAX_WIDTH, maxH = MA
 
 export type HoverHandler = (cell: { i: number; j: number } | null, ev: MouseEvent) => void;
 
+/** Gate blocks of a kernel in stored columns: [name, first column, end column). */
+export function gateSpans(info: Pick<TagInfo, "gates" | "grid" | "pool">, cols: number): [string, number, number][] {
+  const gates = info.gates ?? [];
+  if (gates.length < 2 || !info.grid || info.grid[1] % gates.length !== 0) return [];
+  const per = info.grid[1] / gates.length / Math.max(1, (info.pool ?? [1, 1])[1]);
+  return gates.map((g, k) => [g, k * per, Math.min(cols, (k + 1) * per)]);
+}
+
 export class HeatmapView {
   readonly canvas: HTMLCanvasElement;
   private readonly offscreen: HTMLCanvasElement;
+  private readonly gateBar: HTMLDivElement;
+  private img: ImageData | null = null;
   private rows = 0;
   private cols = 0;
+  private cssW = 0;
+  private cssH = 0;
+  private info: TagInfo | null = null;
+  private tileColor: string | null = null;
+  private viewState: View = IDENTITY;
+  private drag: { x: number; y: number; id: number; moved: boolean } | null = null;
 
-  constructor(parent: HTMLElement, onHover: HoverHandler) {
+  constructor(
+    parent: HTMLElement,
+    private readonly onHover: HoverHandler,
+    private readonly onViewChange: (v: View) => void = () => {},
+  ) {
     this.canvas = document.createElement("canvas");
     this.canvas.className = "nv-heatmap";
     this.canvas.setAttribute("data-testid", "heatmap");
+    this.canvas.setAttribute("data-zoom", "1");
+    this.canvas.title = "Wheel: zoom · drag: pan · double-click: reset";
     this.canvas.width = 0;
     this.canvas.height = 0;
     this.offscreen = document.createElement("canvas");
+    this.gateBar = document.createElement("div");
+    this.gateBar.className = "nv-gates";
+    this.gateBar.hidden = true;
     parent.appendChild(this.canvas);
-    this.canvas.addEventListener("mousemove", (ev) => onHover(this.cellAt(ev), ev));
-    this.canvas.addEventListener("mouseleave", (ev) => onHover(null, ev));
+    parent.appendChild(this.gateBar);
+    const c = this.canvas;
+    c.addEventListener("mousemove", (ev) => onHover(this.cellAt(ev), ev));
+    c.addEventListener("mouseleave", (ev) => onHover(null, ev));
+    c.addEventListener("wheel", (ev) => this.onWheel(ev), { passive: false });
+    c.addEventListener("pointerdown", (ev) => {
+      if (ev.button !== 0 || this.viewState.scale <= 1) return;
+      this.drag = { x: ev.clientX, y: ev.clientY, id: ev.pointerId, moved: false };
+      c.setPointerCapture?.(ev.pointerId);
+      c.classList.add("nv-dragging");
+    });
+    c.addEventListener("pointermove", (ev) => {
+      const d = this.drag;
+      if (!d || d.id !== ev.pointerId) return;
+      const [sx, sy] = this.cssPerClient();
+      const dx = (ev.clientX - d.x) * sx;
+      const dy = (ev.clientY - d.y) * sy;
+      d.x = ev.clientX;
+      d.y = ev.clientY;
+      d.moved = true;
+      this.setView(panBy(this.viewState, dx, dy, this.cssW, this.cssH));
+      onHover(this.cellAt(ev), ev);
+    });
+    const end = (ev: PointerEvent) => {
+      if (!this.drag || this.drag.id !== ev.pointerId) return;
+      this.drag = null;
+      c.classList.remove("nv-dragging");
+    };
+    c.addEventListener("pointerup", end);
+    c.addEventListener("pointercancel", end);
+    c.addEventListener("dblclick", (ev) => {
+      this.setView(IDENTITY);
+      onHover(this.cellAt(ev), ev);
+    });
   }
 
-  /** The stored cell under a mouse event, or null outside. */
+  /** The current zoom / pan (kept across redraws of the same size, e.g. steps and reloads). */
+  get view(): View {
+    return this.viewState;
+  }
+
+  /** Sets zoom / pan (clamped) and repaints. */
+  setView(v: View): void {
+    const next = clampView(v, this.cssW, this.cssH);
+    const same = next.scale === this.viewState.scale && next.tx === this.viewState.tx && next.ty === this.viewState.ty;
+    this.viewState = next;
+    this.canvas.setAttribute("data-zoom", String(Math.round(next.scale * 100) / 100));
+    this.canvas.classList.toggle("nv-zoomed", next.scale > 1);
+    if (!same) {
+      this.paint();
+      this.onViewChange(next);
+    }
+  }
+
+  private onWheel(ev: WheelEvent): void {
+    if (!this.rows || !this.cols || ev.deltaY === 0) return;
+    // Zooming out of an unzoomed heatmap does nothing: let the page scroll instead.
+    const factor = wheelFactor(ev.deltaY, ev.deltaMode);
+    if (factor < 1 && this.viewState.scale <= 1) return;
+    ev.preventDefault();
+    const [x, y] = this.localPoint(ev);
+    this.setView(zoomAt(this.viewState, factor, x, y, this.cssW, this.cssH));
+    this.onHover(this.cellAt(ev), ev);
+  }
+
+  /** CSS pixels of the heatmap box per client pixel (1 unless the page is CSS-scaled). */
+  private cssPerClient(): [number, number] {
+    const rect = this.canvas.getBoundingClientRect();
+    return [rect.width > 0 ? this.cssW / rect.width : 1, rect.height > 0 ? this.cssH / rect.height : 1];
+  }
+
+  /** A mouse event's position in the heatmap box's CSS pixels. */
+  private localPoint(ev: MouseEvent): [number, number] {
+    const rect = this.canvas.getBoundingClientRect();
+    const [sx, sy] = this.cssPerClient();
+    return [(ev.clientX - rect.left) * sx, (ev.clientY - rect.top) * sy];
+  }
+
+  /** The stored cell under a mouse event (zoom and pan taken into account), or null outside. */
   cellAt(ev: MouseEvent): { i: number; j: number } | null {
     if (!this.rows || !this.cols) return null;
-    const rect = this.canvas.getBoundingClientRect();
-    if (rect.width <= 0 || rect.height <= 0) return null;
-    const j = Math.floor(((ev.clientX - rect.left) / rect.width) * this.cols);
-    const i = Math.floor(((ev.clientY - rect.top) / rect.height) * this.rows);
-    if (i < 0 || j < 0 || i >= this.rows || j >= this.cols) return null;
-    return { i, j };
+    const [x, y] = this.localPoint(ev);
+    return viewCellAt(this.viewState, x, y, this.cssW, this.cssH, this.rows, this.cols);
   }
 
   /** Empties the canvas (no data to show). */
@@ -72,85 +171,153 @@ export class HeatmapView {
     this.rows = this.cols = 0;
     this.canvas.width = this.canvas.height = 0;
     this.canvas.style.width = this.canvas.style.height = "0px";
+    this.gateBar.hidden = true;
   }
 
-  /** Draws plane 0 of `hm` with symmetric range [-m, m]. */
+  /**
+   * Draws plane 0 of `hm` with symmetric range [-m, m]: colours into a reused ImageData
+   * (no per-pixel allocation), then paints it under the current zoom. The zoom is kept
+   * when the heatmap keeps its size.
+   */
   draw(hm: Heatmap, info: TagInfo, m: number, maxW = MAX_WIDTH): void {
     const { rows, cols } = hm;
-    this.rows = rows;
-    this.cols = cols;
+    this.info = info;
     const off = this.offscreen;
-    off.width = Math.max(1, cols);
-    off.height = Math.max(1, rows);
+    if (off.width !== Math.max(1, cols) || off.height !== Math.max(1, rows)) {
+      off.width = Math.max(1, cols);
+      off.height = Math.max(1, rows);
+      this.img = null;
+    }
     const octx = off.getContext("2d");
     if (!octx) return;
     if (rows > 0 && cols > 0) {
-      const img = octx.createImageData(cols, rows);
-      colorize(hm.planes[0], m, img.data);
-      octx.putImageData(img, 0, 0);
+      if (!this.img || this.img.width !== cols || this.img.height !== rows) this.img = octx.createImageData(cols, rows);
+      colorize(hm.planes[0], m, this.img.data);
+      octx.putImageData(this.img, 0, 0);
     }
     const [cw, ch] = cellSize(rows, cols, maxW);
     const cssW = Math.max(1, Math.round(cw * cols));
     const cssH = Math.max(1, Math.round(ch * rows));
-    const dpr = window.devicePixelRatio || 1;
-    const c = this.canvas;
-    c.width = Math.round(cssW * dpr);
-    c.height = Math.round(cssH * dpr);
-    c.style.width = `${cssW}px`;
-    c.style.height = `${cssH}px`;
-    const ctx = c.getContext("2d");
-    if (!ctx) return;
-    ctx.imageSmoothingEnabled = false;
-    ctx.clearRect(0, 0, c.width, c.height);
-    ctx.drawImage(off, 0, 0, c.width, c.height);
-    this.drawTiles(ctx, info, rows, cols, c.width / Math.max(1, cols), c.height / Math.max(1, rows), dpr);
+    if (cssW !== this.cssW || cssH !== this.cssH || rows !== this.rows || cols !== this.cols) {
+      this.viewState = IDENTITY;
+      this.canvas.setAttribute("data-zoom", "1");
+      this.canvas.classList.remove("nv-zoomed");
+    }
+    this.rows = rows;
+    this.cols = cols;
+    this.cssW = cssW;
+    this.cssH = cssH;
+    this.paint();
   }
 
-  /** Thin borders between conv tiles (and gate blocks) when they are big enough to see. */
-  private drawTiles(
-    ctx: CanvasRenderingContext2D,
-    info: TagInfo,
-    rows: number,
-    cols: number,
-    cellW: number,
-    cellH: number,
-    dpr: number,
-  ): void {
+  /** Paints the coloured offscreen image under the current view, then tile and gate lines. */
+  private paint(): void {
+    const { rows, cols, cssW, cssH } = this;
+    if (!rows || !cols || !this.info) return;
+    const dpr = window.devicePixelRatio || 1;
+    const c = this.canvas;
+    const w = Math.round(cssW * dpr);
+    const h = Math.round(cssH * dpr);
+    if (c.width !== w || c.height !== h) {
+      c.width = w;
+      c.height = h;
+    }
+    const sw = `${cssW}px`;
+    const sh = `${cssH}px`;
+    if (c.style.width !== sw) c.style.width = sw;
+    if (c.style.height !== sh) c.style.height = sh;
+    const ctx = c.getContext("2d");
+    if (!ctx) return;
+    const v = this.viewState;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    ctx.imageSmoothingEnabled = false;
+    ctx.setTransform(dpr * v.scale, 0, 0, dpr * v.scale, dpr * v.tx, dpr * v.ty);
+    ctx.drawImage(this.offscreen, 0, 0, cssW, cssH);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    this.drawTiles(ctx, this.info, dpr);
+    this.placeGateLabels();
+  }
+
+  /** Thin borders between conv tiles and thicker ones between gate blocks, under zoom. */
+  private drawTiles(ctx: CanvasRenderingContext2D, info: TagInfo, dpr: number): void {
+    const { rows, cols, cssW, cssH } = this;
+    const v = this.viewState;
     const pool = info.pool ?? [1, 1];
-    let [th, tw] = info.layout ? tileSize(info.shape, info.layout) : [1, 1];
-    const gates = info.gates?.length ?? 0;
-    let gateW = 0;
-    if (gates > 1 && info.grid[1] % gates === 0) gateW = info.grid[1] / gates;
+    const [th, tw] = info.layout ? tileSize(info.shape, info.layout) : [1, 1];
+    // Canvas pixels per stored cell, zoom included.
+    const cellW = (cssW / cols) * v.scale * dpr;
+    const cellH = (cssH / rows) * v.scale * dpr;
+    const x0 = v.tx * dpr;
+    const y0 = v.ty * dpr;
+    const W = cssW * dpr;
+    const H = cssH * dpr;
     const minPx = 6 * dpr;
-    const lines: [number, number, number, number][] = [];
+    const vLines: number[] = [];
+    const hLines: number[] = [];
     const stepR = th / pool[0];
     if (th > 1 && stepR * cellH >= minPx) {
-      for (let y = stepR; y < rows - 1e-9; y += stepR) lines.push([0, y * cellH, cols * cellW, y * cellH]);
+      for (let y = stepR; y < rows - 1e-9; y += stepR) hLines.push(y0 + y * cellH);
     }
     const stepC = tw / pool[1];
     if (tw > 1 && stepC * cellW >= minPx) {
-      for (let x = stepC; x < cols - 1e-9; x += stepC) lines.push([x * cellW, 0, x * cellW, rows * cellH]);
+      for (let x = stepC; x < cols - 1e-9; x += stepC) vLines.push(x0 + x * cellW);
     }
-    const gateLines: [number, number, number, number][] = [];
-    if (gateW) {
-      const stepG = gateW / pool[1];
-      for (let x = stepG; x < cols - 1e-9; x += stepG) gateLines.push([x * cellW, 0, x * cellW, rows * cellH]);
+    const gateLines = gateSpans(info, cols)
+      .slice(1)
+      .map(([, start]) => x0 + start * cellW);
+    if (!vLines.length && !hLines.length && !gateLines.length) return;
+    if (this.tileColor === null) {
+      this.tileColor = getComputedStyle(this.canvas).getPropertyValue("--nv-tile").trim() || "rgba(0,0,0,.35)";
     }
-    if (!lines.length && !gateLines.length) return;
-    const tile = getComputedStyle(this.canvas).getPropertyValue("--nv-tile").trim() || "rgba(0,0,0,.35)";
-    const stroke = (ls: [number, number, number, number][], width: number) => {
+    const stroke = (xs: number[], ys: number[], width: number) => {
       ctx.beginPath();
-      for (const [x0, y0, x1, y1] of ls) {
-        const sx = Math.round(x0) + 0.5;
-        const sy = Math.round(y0) + 0.5;
-        ctx.moveTo(x0 === x1 ? sx : x0, y0 === y1 ? sy : y0);
-        ctx.lineTo(x0 === x1 ? sx : x1, y0 === y1 ? sy : y1);
+      for (const x of xs) {
+        if (x < 0 || x > W) continue;
+        const sx = Math.round(x) + 0.5;
+        ctx.moveTo(sx, 0);
+        ctx.lineTo(sx, H);
+      }
+      for (const y of ys) {
+        if (y < 0 || y > H) continue;
+        const sy = Math.round(y) + 0.5;
+        ctx.moveTo(0, sy);
+        ctx.lineTo(W, sy);
       }
       ctx.lineWidth = width;
       ctx.stroke();
     };
-    ctx.strokeStyle = tile;
-    stroke(lines, Math.max(1, Math.round(dpr)));
-    stroke(gateLines, Math.max(2, Math.round(2 * dpr)));
+    ctx.strokeStyle = this.tileColor;
+    stroke(vLines, hLines, Math.max(1, Math.round(dpr)));
+    stroke(gateLines, [], Math.max(2, Math.round(2 * dpr)));
+  }
+
+  /** Gate names (i, f, c, o) centred over their column blocks, following zoom and pan. */
+  private placeGateLabels(): void {
+    const info = this.info;
+    const spans = info ? gateSpans(info, this.cols) : [];
+    const bar = this.gateBar;
+    if (!spans.length) {
+      bar.hidden = true;
+      return;
+    }
+    bar.hidden = false;
+    bar.style.width = `${this.cssW}px`;
+    while (bar.children.length > spans.length) bar.lastChild!.remove();
+    while (bar.children.length < spans.length) {
+      const s = document.createElement("span");
+      s.setAttribute("data-testid", "gate-label");
+      bar.appendChild(s);
+    }
+    const v = this.viewState;
+    const cw = this.cssW / this.cols;
+    spans.forEach(([name, a, b], k) => {
+      const span = bar.children[k] as HTMLElement;
+      if (span.textContent !== name) span.textContent = name;
+      const left = Math.max(0, a * cw * v.scale + v.tx);
+      const right = Math.min(this.cssW, b * cw * v.scale + v.tx);
+      span.hidden = right - left < 8;
+      span.style.left = `${(left + right) / 2}px`;
+    });
   }
 }

@@ -67,6 +67,50 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-tooltip[hidden] { display: none; }
 .nv-tooltip .nv-tip-k { opacity: .7; white-space: pre; }
 .nv-tooltip .nv-tip-v { font-weight: 500; }
+.nv-header select[multiple] { padding: 2px; min-width: 140px; }
+.nv-button { font: inherit; font-size: 12px; color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border);
+  border-radius: 4px; padding: 2px 8px; cursor: pointer; line-height: 18px; }
+.nv-button:hover { border-color: var(--nv-accent); }
+.nv-button.nv-small { font-size: 11px; padding: 0 6px; }
+.nv-play { min-width: 30px; }
+.nv-run-chip { display: inline-block; margin-right: 6px; padding: 0 6px; border-radius: 8px; background: var(--nv-border);
+  color: var(--nv-fg); font-weight: 400; font-size: 11px; }
+.nv-run-chip[hidden] { display: none; }
+.nv-heatmap.nv-zoomed { cursor: grab; }
+.nv-heatmap.nv-dragging { cursor: grabbing; }
+.nv-gates { position: relative; height: 16px; font-size: 11px; color: var(--nv-muted); }
+.nv-gates span { position: absolute; top: 1px; transform: translateX(-50%); font-weight: 500; }
+.nv-flash { animation: nv-flash 1.4s ease-out; }
+@keyframes nv-flash { 0% { box-shadow: 0 0 0 3px var(--nv-accent); } 100% { box-shadow: 0 1px 3px var(--nv-shadow); } }
+.nv-panel { background: var(--nv-card); border-radius: 4px; box-shadow: 0 1px 3px var(--nv-shadow); padding: 8px 12px; margin: 0 0 16px; }
+.nv-panel > summary { cursor: pointer; font-size: 14px; font-weight: 500; padding: 2px 0 6px; }
+.nv-panel .nv-controls { margin-top: 4px; }
+.nv-panel label { display: flex; align-items: center; gap: 6px; color: var(--nv-muted); }
+.nv-panel select { font: inherit; color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border); border-radius: 4px; padding: 3px 6px; }
+.nv-link { color: var(--nv-accent); }
+.nv-table-wrap { max-height: 360px; overflow: auto; }
+.nv-table { border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; min-width: 60%; }
+.nv-table th, .nv-table td { text-align: left; padding: 3px 10px; border-bottom: 1px solid var(--nv-border); white-space: nowrap; }
+.nv-table th { position: sticky; top: 0; background: var(--nv-card); color: var(--nv-muted); font-weight: 500; }
+.nv-table td.nv-num { text-align: right; }
+.nv-table tbody tr { cursor: pointer; }
+.nv-table tbody tr:hover, .nv-table tbody tr:focus { background: var(--nv-bg); outline: none; }
+.nv-table tfoot td { font-weight: 500; border-bottom: none; }
+.nv-table .nv-warn { color: var(--nv-accent); font-weight: 500; }
+.nv-table .nv-bad { color: var(--nv-error); font-weight: 500; }
+.nv-note-text { color: var(--nv-muted); font-size: 12px; margin: 6px 0; white-space: pre-wrap; overflow-wrap: anywhere; max-width: 900px; }
+.nv-projection { display: block; margin-top: 6px; }
+.nv-readout { color: var(--nv-muted); font-size: 12px; min-height: 18px; font-variant-numeric: tabular-nums; }
+.nv-layer-charts { margin: 0 0 12px; }
+.nv-chart-row { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.nv-traces-row { margin-top: 8px; }
+.nv-chart { background: var(--nv-card); border-radius: 4px; box-shadow: 0 1px 3px var(--nv-shadow); padding: 6px 8px; }
+.nv-chart-head { display: flex; align-items: center; justify-content: space-between; gap: 8px; margin-bottom: 2px; }
+.nv-chart-title { font-size: 12px; font-weight: 500; overflow-wrap: anywhere; }
+.nv-chart-empty { color: var(--nv-muted); font-size: 11px; }
+.nv-chart .u-legend { font-size: 11px; text-align: left; }
+.nv-chart .u-legend .u-series > * { padding: 1px 2px; }
+.nv-chart .u-legend .u-marker { width: 10px; height: 3px; }
 `;
 
 /** Adds the stylesheet once per document. */

@@ -78,3 +78,49 @@ export interface Heatmap {
   rows: number;
   cols: number;
 }
+
+/**
+ * `GET trajectory?run=&tag=`: columns over the logged steps. Statistic fields are
+ * float-or-null arrays (null where the server had NaN or Inf).
+ */
+export interface Trajectory {
+  run: string;
+  tag: string;
+  step: number[];
+  wall_time: number[];
+  norm?: (number | null)[];
+  update_norm?: (number | null)[];
+  update_ratio?: (number | null)[];
+  /** Seeded sample of single parameters: their tensor indices and values per step. */
+  traces?: { index: number[][]; values: (number | null)[][] };
+  [field: string]: unknown;
+}
+
+/** One run of `GET projection`: path coordinates per common logged step. */
+export interface ProjectionRun {
+  step: number[];
+  x: (number | null)[];
+  y: (number | null)[];
+  tensors: number;
+}
+
+/** `GET projection?run=...&run=...[&tag=]`. */
+export interface Projection {
+  runs: Record<string, ProjectionRun>;
+  explained_variance_ratio: number[];
+  tensors: number;
+  sketch_dim: number;
+}
+
+/** One row of `GET overview?run=`. Statistics are of the latest trajectory step, null when unknown. */
+export interface OverviewRow {
+  name: string;
+  layer: string;
+  shape: number[];
+  parameters: number;
+  step: number | null;
+  update_ratio: number | null;
+  norm: number | null;
+  /** NaN + Inf count at the latest step. */
+  nonfinite: number | null;
+}

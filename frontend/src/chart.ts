@@ -1,0 +1,198 @@
+/**
+ * A small line chart on uPlot: log or linear y, hover read-outs in uPlot's legend,
+ * cursor synced across every chart of the tab (shared sync key, matched by step), an
+ * optional shaded guide band (the |dW|/|W| "healthy ~1e-3" band), and an "Export CSV"
+ * button that downloads exactly the plotted series. null values are gaps, never errors.
+ *
+ * Example:
+ *   const chart = new Chart({testid: "chart-ratio", title: "|dW|/|W|", log: true,
+ *                            band: HEALTHY_BAND, csvName: ["run", "dense", "ratio"]});
+ *   parent.appendChild(chart.root);
+ *   chart.setData([0, 10, 20], [{label: "run_a", color: "#1f77b4", values: [null, 1e-3, 2e-3]}]);
+ */
+import uPlot from "uplot";
+import uplotCss from "uplot/dist/uPlot.min.css";
+import { columnsToCsv, safeFilename } from "./csv";
+import { download, el } from "./dom";
+import { formatShort } from "./format";
+import { HEALTHY_LABEL, bandRect, logRange, positiveOrNull } from "./series";
+
+/** Every chart joins this sync group: hovering one shows the same step on all. */
+export const SYNC_KEY = "nnviz-steps";
+
+export interface ChartSeries {
+  label: string;
+  color: string;
+  dash?: number[];
+  values: readonly (number | null)[];
+}
+
+export interface ChartSpec {
+  testid: string;
+  title: string;
+  /** Extra attributes of the root (data-layer, data-tag, ...). */
+  attrs?: Record<string, string>;
+  log: boolean;
+  /** Shaded band [lo, hi] (log charts), labelled HEALTHY_LABEL. */
+  band?: readonly [number, number];
+  /** Parts of the CSV file name. */
+  csvName: (string | number)[];
+  height?: number;
+  small?: boolean;
+}
+
+/** Injects uPlot's stylesheet once (the bundle is one JS file; the CSP allows inline styles). */
+export function injectChartStyle(doc: Document = document): void {
+  if (doc.getElementById("nnviz-uplot-style")) return;
+  const style = doc.createElement("style");
+  style.id = "nnviz-uplot-style";
+  style.textContent = uplotCss;
+  doc.head.appendChild(style);
+}
+
+/** Chart width for the current window: three per row on wide screens. */
+export function chartWidth(small = false): number {
+  const w = (window.innerWidth || 1200) - 72;
+  if (small) return Math.max(220, Math.min(340, Math.floor(w / 3) - 16));
+  return Math.max(260, Math.min(520, Math.floor(w / 3) - 16));
+}
+
+export class Chart {
+  readonly root: HTMLDivElement;
+  private readonly host: HTMLDivElement;
+  private readonly empty: HTMLDivElement;
+  private plot: uPlot | null = null;
+  private signature = "";
+  private x: number[] = [];
+  private series: ChartSeries[] = [];
+
+  constructor(private readonly spec: ChartSpec) {
+    const button = el("button", {
+      className: "nv-button nv-small",
+      text: "Export CSV",
+      title: "Download the plotted series as CSV",
+      attrs: { type: "button", "data-testid": "export-csv" },
+    });
+    button.addEventListener("click", () => this.exportCsv());
+    this.host = el("div", { className: "nv-chart-host" });
+    this.empty = el("div", { className: "nv-chart-empty", text: "no finite values to plot" });
+    this.empty.hidden = true;
+    this.root = el(
+      "div",
+      { className: spec.small ? "nv-chart nv-chart-small" : "nv-chart", attrs: { "data-testid": spec.testid, ...(spec.attrs ?? {}) } },
+      el("div", { className: "nv-chart-head" }, el("span", { className: "nv-chart-title", text: spec.title, title: spec.title }), button),
+      this.empty,
+      this.host,
+    );
+  }
+
+  /** Plots `series` over steps `x` (recreated only when the set of series changes). */
+  setData(x: readonly number[], series: readonly ChartSeries[]): void {
+    this.x = [...x];
+    this.series = series.map((s) => ({ ...s, values: this.spec.log ? positiveOrNull(s.values) : [...s.values] }));
+    const hasValue = this.series.some((s) => s.values.some((v) => v !== null));
+    this.empty.hidden = hasValue || !this.x.length;
+    this.root.setAttribute("data-points", String(this.x.length));
+    this.root.setAttribute("data-series", String(this.series.length));
+    const data = [this.x, ...this.series.map((s) => s.values as (number | null)[])] as uPlot.AlignedData;
+    const sig = JSON.stringify(this.series.map((s) => [s.label, s.color, s.dash ?? []]));
+    if (this.plot && sig === this.signature) {
+      this.plot.setData(data);
+      return;
+    }
+    this.plot?.destroy();
+    this.signature = sig;
+    this.plot = new uPlot(this.options(), data, this.host);
+  }
+
+  /** Follows the window width. */
+  resize(): void {
+    this.plot?.setSize({ width: chartWidth(this.spec.small), height: this.height() });
+  }
+
+  destroy(): void {
+    this.plot?.destroy();
+    this.plot = null;
+  }
+
+  /** The plotted series as CSV text: step, then one column per series. */
+  csv(): string {
+    return columnsToCsv(["step", ...this.series.map((s) => s.label)], [this.x, ...this.series.map((s) => s.values)]);
+  }
+
+  private exportCsv(): void {
+    download(new Blob([this.csv()], { type: "text/csv;charset=utf-8" }), safeFilename(this.spec.csvName, "csv"));
+  }
+
+  private height(): number {
+    return this.spec.height ?? (this.spec.small ? 150 : 200);
+  }
+
+  private options(): uPlot.Options {
+    const spec = this.spec;
+    const fmt = (_u: uPlot, v: number | null) => (v === null || v === undefined ? "–" : formatShort(v));
+    const yScale: uPlot.Scale = spec.log
+      ? { distr: 3, log: 10, range: (_u, min, max) => logRange(min, max, spec.band) }
+      : {
+          range: (_u, min, max) => {
+            if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [-1, 1];
+            if (min === max) {
+              const d = Math.abs(min) * 0.1 || 1;
+              return [min - d, max + d];
+            }
+            const pad = (max - min) * 0.05;
+            return [min - pad, max + pad];
+          },
+        };
+    const muted = getComputedStyle(document.documentElement).getPropertyValue("--nv-muted").trim() || "#616161";
+    const grid = getComputedStyle(document.documentElement).getPropertyValue("--nv-border").trim() || "#e0e0e0";
+    const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({
+      stroke: muted,
+      grid: { stroke: grid, width: 1 },
+      ticks: { stroke: grid, width: 1 },
+      font: "11px Roboto, system-ui, sans-serif",
+      ...extra,
+    });
+    const hooks: uPlot.Hooks.Arrays = {};
+    const band = spec.band;
+    if (band) {
+      hooks.drawAxes = [
+        (u: uPlot) => {
+          const r = bandRect(u.valToPos(band[1], "y", true), u.valToPos(band[0], "y", true), u.bbox.top, u.bbox.height);
+          if (!r) return;
+          const ctx = u.ctx;
+          ctx.save();
+          ctx.fillStyle = "rgba(76, 175, 80, 0.14)";
+          ctx.fillRect(u.bbox.left, r.y, u.bbox.width, r.h);
+          ctx.fillStyle = "rgba(56, 142, 60, 0.9)";
+          ctx.font = `${Math.round(10 * devicePixelRatio)}px Roboto, system-ui, sans-serif`;
+          ctx.textBaseline = "top";
+          ctx.textAlign = "left";
+          ctx.fillText(HEALTHY_LABEL, u.bbox.left + 4 * devicePixelRatio, r.y + 2 * devicePixelRatio);
+          ctx.restore();
+        },
+      ];
+    }
+    return {
+      width: chartWidth(spec.small),
+      height: this.height(),
+      scales: { x: { time: false }, y: yScale },
+      axes: [axis({ label: spec.small ? undefined : "step", labelSize: 18 }), axis({ size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : formatShort(v))) })],
+      cursor: { sync: { key: SYNC_KEY, setSeries: false }, drag: { x: true, y: false } },
+      legend: { live: true },
+      series: [
+        { label: "step", value: (_u, v) => (v === null || v === undefined ? "–" : String(v)) },
+        ...this.series.map<uPlot.Series>((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: 1.5,
+          dash: s.dash && s.dash.length ? s.dash : undefined,
+          spanGaps: true,
+          value: fmt,
+          points: { show: this.x.length <= 60, size: 4, fill: s.color },
+        })),
+      ],
+      hooks,
+    };
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * Update trajectories of one layer (group): |W|, |dW| and |dW|/|W| over steps on log
+ * scales (the ratio chart with the "healthy ~1e-3" band), every selected run overlaid
+ * (colour per run, dash per tensor), and one small chart of single-parameter traces per
+ * tensor. Fetches lazily (the app calls setVisible) and refetches on reload only the
+ * tensors whose step count changed.
+ *
+ * Example:
+ *   const lc = new LayerCharts("dense");
+ *   lc.update([{run: "a", tag: "dense/kernel", steps: 20}], ["a"]);
+ *   section.appendChild(lc.root); lc.setVisible(true);
+ */
+import { fetchTrajectory } from "./api";
+import { Chart, type ChartSeries } from "./chart";
+import { clear, el, setText } from "./dom";
+import { formatIndex } from "./format";
+import { HEALTHY_BAND, alignSeries, runColor, tensorDash } from "./series";
+import type { Trajectory } from "./types";
+
+/** One tensor of one run with trajectory data. */
+export interface LayerTensor {
+  run: string;
+  tag: string;
+  /** Number of logged trajectory steps (from `tags`), to know when to refetch. */
+  steps: number;
+}
+
+const STATS: [field: "norm" | "update_norm" | "update_ratio", testid: string, title: string][] = [
+  ["norm", "chart-norm", "|W| (norm)"],
+  ["update_norm", "chart-update", "|dW| (update norm)"],
+  ["update_ratio", "chart-ratio", "|dW| / |W| (update ratio)"],
+];
+
+/** Traces drawn per tensor per run at most (the chart stays readable). */
+const MAX_TRACES = 8;
+
+export class LayerCharts {
+  readonly root: HTMLDivElement;
+  private readonly status: HTMLDivElement;
+  private readonly main: HTMLDivElement;
+  private readonly tracesBox: HTMLDivElement;
+  private readonly charts: Chart[];
+  private readonly traceCharts = new Map<string, Chart>();
+  private tensors: LayerTensor[] = [];
+  private runs: string[] = [];
+  private readonly cache = new Map<string, { steps: number; data: Trajectory }>();
+  private visible = false;
+  private stale = true;
+  private seq = 0;
+  private abort: AbortController | null = null;
+
+  constructor(readonly layer: string) {
+    this.status = el("div", { className: "nv-note-text", attrs: { "data-testid": "layer-status" } });
+    this.status.hidden = true;
+    this.charts = STATS.map(
+      ([field, testid, title]) =>
+        new Chart({
+          testid,
+          title,
+          attrs: { "data-layer": layer },
+          log: true,
+          band: field === "update_ratio" ? HEALTHY_BAND : undefined,
+          csvName: [layer || "layer", field],
+        }),
+    );
+    this.main = el("div", { className: "nv-chart-row" }, ...this.charts.map((c) => c.root));
+    this.tracesBox = el("div", { className: "nv-chart-row nv-traces-row" });
+    this.root = el(
+      "div",
+      { className: "nv-layer-charts", attrs: { "data-testid": "layer-charts", "data-layer": layer } },
+      this.status,
+      this.main,
+      this.tracesBox,
+    );
+  }
+
+  /** The tensors (per run) to plot and the selected runs in order (for colours). */
+  update(tensors: LayerTensor[], runs: string[]): void {
+    const sig = (ts: LayerTensor[]) => JSON.stringify(ts.map((t) => [t.run, t.tag, t.steps]));
+    if (sig(tensors) === sig(this.tensors) && JSON.stringify(runs) === JSON.stringify(this.runs)) return;
+    this.tensors = tensors;
+    this.runs = runs;
+    this.stale = true;
+    if (this.visible) void this.load();
+  }
+
+  setVisible(v: boolean): void {
+    this.visible = v;
+    if (v && this.stale) void this.load();
+  }
+
+  /** The traces chart of a tensor, if drawn (overview rows scroll to it for chart-only tensors). */
+  tracesChart(tag: string): HTMLElement | null {
+    return this.traceCharts.get(tag)?.root ?? null;
+  }
+
+  resize(): void {
+    for (const c of this.charts) c.resize();
+    for (const c of this.traceCharts.values()) c.resize();
+  }
+
+  dispose(): void {
+    this.seq++;
+    this.abort?.abort();
+    for (const c of this.charts) c.destroy();
+    for (const c of this.traceCharts.values()) c.destroy();
+  }
+
+  private async load(): Promise<void> {
+    this.stale = false;
+    const seq = ++this.seq;
+    this.abort?.abort();
+    const ctrl = new AbortController();
+    this.abort = ctrl;
+    if (!this.tensors.length) {
+      this.showStatus(
+        "No update trajectories for this layer. Log them with Writer.log_weights(..., trajectories=True) " +
+          "or NNVizCallback(trajectory_freq=N), then reload.",
+      );
+      this.main.hidden = true;
+      return;
+    }
+    this.root.setAttribute("data-loading", "true");
+    const results = await Promise.allSettled(
+      this.tensors.map(async (t) => {
+        const key = JSON.stringify([t.run, t.tag]);
+        const hit = this.cache.get(key);
+        if (hit && hit.steps === t.steps) return hit.data;
+        const data = await fetchTrajectory(t.run, t.tag, ctrl.signal);
+        this.cache.set(key, { steps: t.steps, data });
+        return data;
+      }),
+    );
+    if (seq !== this.seq) return;
+    this.root.removeAttribute("data-loading");
+    const ok: [LayerTensor, Trajectory][] = [];
+    const failed: string[] = [];
+    results.forEach((r, k) => {
+      if (r.status === "fulfilled") ok.push([this.tensors[k], r.value]);
+      else failed.push(`${this.tensors[k].run} / ${this.tensors[k].tag}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+    });
+    this.showStatus(failed.length ? `Could not load ${failed.length} trajector${failed.length > 1 ? "ies" : "y"}:\n${failed.join("\n")}` : null);
+    this.main.hidden = !ok.length;
+    this.draw(ok);
+    this.root.setAttribute("data-loaded", "true");
+  }
+
+  private showStatus(text: string | null): void {
+    this.status.hidden = text === null;
+    setText(this.status, text ?? "");
+  }
+
+  private draw(items: [LayerTensor, Trajectory][]): void {
+    const multiRun = this.runs.length > 1;
+    const tags = [...new Set(this.tensors.map((t) => t.tag))];
+    const short = (tag: string) => (this.layer && tag.startsWith(this.layer + "/") ? tag.slice(this.layer.length + 1) : tag);
+    const label = (t: LayerTensor) => (multiRun ? `${t.run} · ${short(t.tag)}` : short(t.tag));
+    STATS.forEach(([field], k) => {
+      const parts = items.map(([, tr]) => ({ x: tr.step ?? [], y: (tr[field] as (number | null)[] | undefined) ?? [] }));
+      const { x, ys } = alignSeries(parts);
+      const series: ChartSeries[] = items.map(([t], i) => ({
+        label: label(t),
+        color: runColor(Math.max(0, this.runs.indexOf(t.run))),
+        dash: tensorDash(tags.indexOf(t.tag)),
+        values: ys[i],
+      }));
+      this.charts[k].setData(x, series);
+    });
+    // One traces chart per tensor; runs overlaid by colour, traces told apart by dash.
+    const keep = new Set<string>();
+    for (const tag of tags) {
+      const mine = items.filter(([t]) => t.tag === tag);
+      const parts: { x: number[]; y: (number | null)[] }[] = [];
+      const meta: ChartSeries[] = [];
+      for (const [t, tr] of mine) {
+        const traces = tr.traces;
+        if (!traces || !traces.values.length) continue;
+        traces.values.slice(0, MAX_TRACES).forEach((vals, j) => {
+          parts.push({ x: tr.step, y: vals });
+          const idx = formatIndex(traces.index[j] ?? []);
+          meta.push({ label: multiRun ? `${t.run} ${idx}` : idx, color: runColor(Math.max(0, this.runs.indexOf(t.run))), dash: tensorDash(j), values: [] });
+        });
+      }
+      if (!parts.length) continue;
+      keep.add(tag);
+      let chart = this.traceCharts.get(tag);
+      if (!chart) {
+        chart = new Chart({
+          testid: "traces-chart",
+          title: `${short(tag)}: single-parameter traces`,
+          attrs: { "data-layer": this.layer, "data-tag": tag },
+          log: false,
+          csvName: [tag, "traces"],
+          small: true,
+        });
+        this.traceCharts.set(tag, chart);
+      }
+      this.tracesBox.appendChild(chart.root);
+      const { x, ys } = alignSeries(parts);
+      chart.setData(x, meta.map((m, i) => ({ ...m, values: ys[i] })));
+    }
+    for (const [tag, chart] of this.traceCharts) {
+      if (keep.has(tag)) continue;
+      chart.destroy();
+      chart.root.remove();
+      this.traceCharts.delete(tag);
+    }
+    if (!this.traceCharts.size) clear(this.tracesBox);
+  }
+}

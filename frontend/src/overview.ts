@@ -1,0 +1,157 @@
+/**
+ * The model overview panel (collapsible, top of the tab): every tensor of one run with
+ * layer, shape, parameter count (and the total), the latest |dW|/|W| (flagged against
+ * the healthy band), latest norm and a NaN/Inf flag. Clicking a row scrolls to the
+ * tensor's card. A link opens TensorBoard's Graphs tab for the model's structure.
+ *
+ * Example:
+ *   const ov = new OverviewPanel((run, tag) => app.reveal(run, tag));
+ *   body.appendChild(ov.root); await ov.update(["train", "eval"]);
+ */
+import { fetchOverview, tensorBoardUrl } from "./api";
+import { clear, el, setOptions, setText } from "./dom";
+import { formatShape, formatShort } from "./format";
+import { ratioHealth } from "./series";
+import type { OverviewRow } from "./types";
+
+/**
+ * A parameter count with thousands separators. Example: formatCount(55050) === "55,050".
+ */
+export function formatCount(n: number | null | undefined): string {
+  if (typeof n !== "number" || !Number.isFinite(n)) return "–";
+  return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/** Sum of the rows' parameter counts. Example: totalParameters([{parameters: 2}, {parameters: 3}]) === 5. */
+export function totalParameters(rows: readonly Pick<OverviewRow, "parameters">[]): number {
+  return rows.reduce((n, r) => n + (Number.isFinite(r.parameters) ? r.parameters : 0), 0);
+}
+
+export class OverviewPanel {
+  readonly root: HTMLDetailsElement;
+  private readonly runSelect: HTMLSelectElement;
+  private readonly runLabel: HTMLLabelElement;
+  private readonly table: HTMLTableElement;
+  private readonly body: HTMLTableSectionElement;
+  private readonly foot: HTMLTableSectionElement;
+  private readonly message: HTMLDivElement;
+  private run: string | null = null;
+  private seq = 0;
+
+  constructor(private readonly onPick: (run: string, tag: string) => void) {
+    this.runSelect = el("select", { attrs: { "data-testid": "overview-run", "aria-label": "overview run" } });
+    this.runSelect.addEventListener("change", () => {
+      this.run = this.runSelect.value;
+      void this.load();
+    });
+    this.runLabel = el("label", {}, el("span", { text: "Run " }), this.runSelect);
+    const graphs = el("a", {
+      className: "nv-link",
+      text: "Model graph in TensorBoard’s Graphs tab ↗",
+      attrs: { href: tensorBoardUrl("graphs"), target: "_top", "data-testid": "graphs-link" },
+    });
+    const head = el("thead", {}, el("tr", {}, ...["Layer", "Tensor", "Shape", "Parameters", "|dW|/|W|", "|W|", "NaN/Inf", "Step"].map((t) => el("th", { text: t }))));
+    this.body = el("tbody");
+    this.foot = el("tfoot");
+    this.table = el("table", { className: "nv-table", attrs: { "data-testid": "overview-table" } }, head, this.body, this.foot);
+    this.message = el("div", { className: "nv-note-text", attrs: { "data-testid": "overview-message" } });
+    this.message.hidden = true;
+    this.root = el(
+      "details",
+      { className: "nv-panel", attrs: { "data-testid": "overview" } },
+      el("summary", { text: "Model overview" }),
+      el("div", { className: "nv-controls" }, this.runLabel, graphs),
+      this.message,
+      el("div", { className: "nv-table-wrap" }, this.table),
+    );
+    this.root.open = true;
+  }
+
+  /** The selected runs; the panel shows one of them (kept across reloads when still selected). */
+  async update(runs: string[]): Promise<void> {
+    if (this.run === null || !runs.includes(this.run)) this.run = runs[0] ?? null;
+    setOptions(this.runSelect, runs.map((r) => [r, r]), this.run ?? "");
+    this.runLabel.hidden = runs.length < 2;
+    await this.load();
+  }
+
+  private async load(): Promise<void> {
+    const seq = ++this.seq;
+    const run = this.run;
+    if (run === null) {
+      this.show([], null);
+      return;
+    }
+    try {
+      const rows = await fetchOverview(run);
+      if (seq !== this.seq) return;
+      this.show(rows, run);
+    } catch (e) {
+      if (seq !== this.seq) return;
+      this.show([], run, e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  private show(rows: OverviewRow[], run: string | null, error?: string): void {
+    clear(this.body);
+    clear(this.foot);
+    this.table.hidden = !rows.length;
+    this.table.setAttribute("data-run", run ?? "");
+    if (error) this.showMessage(`Could not load the overview of run ${JSON.stringify(run)}: ${error}`);
+    else if (run !== null && !rows.length) this.showMessage(`Run ${JSON.stringify(run)} has no tensors logged by nnviz yet.`);
+    else this.showMessage(null);
+    for (const r of rows) {
+      const health = ratioHealth(r.update_ratio);
+      const ratio = el("td", { className: "nv-num", text: r.update_ratio === null ? "–" : formatShort(r.update_ratio) });
+      if (health && health !== "ok") {
+        ratio.classList.add("nv-warn");
+        ratio.title = health === "low" ? "below 1e-4: this tensor barely changes" : "above 1e-2: updates are large for this tensor";
+      }
+      const bad = (r.nonfinite ?? 0) > 0;
+      const flag = el("td", { className: bad ? "nv-bad" : "", text: r.nonfinite === null ? "–" : bad ? `⚠ ${formatCount(r.nonfinite)}` : "none" });
+      const tr = el(
+        "tr",
+        { attrs: { "data-testid": "overview-row", "data-tag": r.name, tabindex: "0" }, title: `Scroll to ${r.name}` },
+        el("td", { text: r.layer || "(none)" }),
+        el("td", { text: r.name }),
+        el("td", { text: formatShape(r.shape) }),
+        el("td", { className: "nv-num", text: formatCount(r.parameters) }),
+        ratio,
+        el("td", { className: "nv-num", text: r.norm === null ? "–" : formatShort(r.norm) }),
+        flag,
+        el("td", { className: "nv-num", text: r.step === null ? "–" : String(r.step) }),
+      );
+      if (bad) tr.classList.add("nv-row-bad");
+      const pick = () => this.onPick(run as string, r.name);
+      tr.addEventListener("click", pick);
+      tr.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") {
+          ev.preventDefault();
+          pick();
+        }
+      });
+      this.body.appendChild(tr);
+    }
+    if (rows.length) {
+      this.foot.appendChild(
+        el(
+          "tr",
+          {},
+          el("td", { text: "Total" }),
+          el("td", { text: `${rows.length} tensor${rows.length > 1 ? "s" : ""}` }),
+          el("td"),
+          el("td", { className: "nv-num", text: formatCount(totalParameters(rows)), attrs: { "data-testid": "overview-total" } }),
+          el("td"),
+          el("td"),
+          el("td"),
+          el("td"),
+        ),
+      );
+    }
+  }
+
+  private showMessage(text: string | null): void {
+    this.message.hidden = text === null;
+    setText(this.message, text ?? "");
+  }
+}

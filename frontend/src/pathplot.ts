@@ -1,0 +1,172 @@
+/**
+ * Plotting math of the weight-space path (PCA of the sketched parameter vector):
+ * data extent, data <-> pixel mapping with equal scale on both axes, nice ticks,
+ * step-order colours, axis labels with explained variance, nearest-point lookup.
+ * Pure, no DOM.
+ *
+ * Example:
+ *   const ext = pathExtent([{x: [0, 1, 2], y: [0, 1, null]}]);   // padded box around the points
+ *   const sc = plotScale(ext!, 400, 300, {left: 50, right: 10, top: 10, bottom: 40});
+ *   sc.toPx(1, 1)               -> [px, py] inside the plot area, y pointing up
+ *   pcLabel(0, [0.873, 0.1])    -> "PC1 (87.3%)"
+ *   orderColors(3, interpolateViridis) -> [start colour, middle, end]
+ */
+
+export interface PathSeries {
+  x: readonly (number | null)[];
+  y: readonly (number | null)[];
+}
+
+export interface Extent {
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
+
+export interface Margins {
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
+
+/** Explained variance of PC1 above which the random-walk caveat is shown. */
+export const RANDOM_WALK_PC1 = 0.8;
+
+const finite = (v: number | null | undefined): v is number => typeof v === "number" && Number.isFinite(v);
+
+/**
+ * The data box of all points whose x and y are both finite, padded by `pad` of its
+ * size on each side (a zero-size side gets +-0.5, or +-|v| / 2). Null without points.
+ */
+export function pathExtent(series: readonly PathSeries[], pad = 0.06): Extent | null {
+  let x0 = Infinity;
+  let x1 = -Infinity;
+  let y0 = Infinity;
+  let y1 = -Infinity;
+  for (const s of series) {
+    const n = Math.min(s.x.length, s.y.length);
+    for (let k = 0; k < n; k++) {
+      const x = s.x[k];
+      const y = s.y[k];
+      if (!finite(x) || !finite(y)) continue;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+    }
+  }
+  if (x0 > x1) return null;
+  const widen = (lo: number, hi: number): [number, number] => {
+    const d = hi - lo;
+    if (d > 0) return [lo - d * pad, hi + d * pad];
+    const half = lo === 0 ? 0.5 : Math.abs(lo) / 2;
+    return [lo - half, hi + half];
+  };
+  [x0, x1] = widen(x0, x1);
+  [y0, y1] = widen(y0, y1);
+  return { x0, x1, y0, y1 };
+}
+
+export interface PlotScale {
+  /** Data -> canvas pixels (y grows downward on screen, upward in data). */
+  toPx(x: number, y: number): [number, number];
+  /** Canvas pixels -> data. */
+  toData(px: number, py: number): [number, number];
+  /** The data box actually shown (widened on one axis to keep equal scale). */
+  shown: Extent;
+  /** Pixels per data unit, equal on both axes. */
+  k: number;
+}
+
+/**
+ * Maps `ext` into a w x h canvas minus margins with the same pixels per unit on both
+ * axes (distances in weight space stay comparable), centring the shorter side.
+ */
+export function plotScale(ext: Extent, w: number, h: number, m: Margins): PlotScale {
+  const pw = Math.max(1, w - m.left - m.right);
+  const ph = Math.max(1, h - m.top - m.bottom);
+  const dx = Math.max(1e-300, ext.x1 - ext.x0);
+  const dy = Math.max(1e-300, ext.y1 - ext.y0);
+  const k = Math.min(pw / dx, ph / dy);
+  const cx = (ext.x0 + ext.x1) / 2;
+  const cy = (ext.y0 + ext.y1) / 2;
+  const shown: Extent = { x0: cx - pw / k / 2, x1: cx + pw / k / 2, y0: cy - ph / k / 2, y1: cy + ph / k / 2 };
+  const px0 = m.left + pw / 2;
+  const py0 = m.top + ph / 2;
+  return {
+    k,
+    shown,
+    toPx: (x, y) => [px0 + (x - cx) * k, py0 - (y - cy) * k],
+    toData: (px, py) => [cx + (px - px0) / k, cy - (py - py0) / k],
+  };
+}
+
+/**
+ * About `count` round tick values (1, 2, 5 x 10^n steps) within [lo, hi]; -0 is written 0.
+ *
+ * Example: niceTicks(0, 1, 5) -> [0, 0.2, 0.4, 0.6, 0.8, 1].
+ */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo || count < 1) return [];
+  const raw = (hi - lo) / count;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const norm = raw / mag;
+  // d3's thresholds: the nearest of 1, 2, 5, 10 on a log scale.
+  const s = (norm >= Math.sqrt(50) ? 10 : norm >= Math.sqrt(10) ? 5 : norm >= Math.SQRT2 ? 2 : 1) * mag;
+  const out: number[] = [];
+  const start = Math.ceil(lo / s - 1e-9);
+  for (let i = start; i * s <= hi + s * 1e-9; i++) out.push(Number((i * s).toPrecision(12)) || 0);
+  return out;
+}
+
+/**
+ * n colours from `interp` in step order, first = interp(0), last = interp(1); a single
+ * point gets the end colour.
+ */
+export function orderColors(n: number, interp: (t: number) => string): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) out.push(interp(n <= 1 ? 1 : k / (n - 1)));
+  return out;
+}
+
+/**
+ * Axis label with explained variance. Example: pcLabel(0, [0.873, 0.1]) === "PC1 (87.3%)";
+ * pcLabel(1, []) === "PC2".
+ */
+export function pcLabel(axis: number, ratio: readonly number[] | null | undefined): string {
+  const r = ratio?.[axis];
+  const name = `PC${axis + 1}`;
+  if (typeof r !== "number" || !Number.isFinite(r)) return name;
+  const pct = r * 100;
+  return `${name} (${pct >= 99.95 && pct < 100 ? "99.9" : pct.toFixed(1)}%)`;
+}
+
+/** True when PC1 explains so much that the random-walk caveat applies. */
+export function showRandomWalkNote(ratio: readonly number[] | null | undefined): boolean {
+  const r = ratio?.[0];
+  return typeof r === "number" && r >= RANDOM_WALK_PC1;
+}
+
+/**
+ * The point nearest to pixel (px, py) within `maxDist` pixels, over pixel points
+ * [run index, point index, x, y]; null when none is close enough.
+ */
+export function nearestPoint(
+  points: readonly (readonly [number, number, number, number])[],
+  px: number,
+  py: number,
+  maxDist = 10,
+): { series: number; index: number } | null {
+  let best = maxDist * maxDist;
+  let hit: { series: number; index: number } | null = null;
+  for (const [s, i, x, y] of points) {
+    const d = (x - px) * (x - px) + (y - py) * (y - py);
+    if (d <= best) {
+      best = d;
+      hit = { series: s, index: i };
+    }
+  }
+  return hit;
+}

@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { HEALTHY_BAND, alignSeries, bandRect, logRange, positiveExtent, positiveOrNull, ratioHealth, runColor, tensorDash } from "../src/series";
+
+test("alignSeries puts runs with different steps on one axis; NaN/Inf/null are gaps", () => {
+  const { x, ys } = alignSeries([
+    { x: [0, 10, 20], y: [1, null, 3] },
+    { x: [10, 30], y: [NaN, 5] },
+    { x: [], y: [] },
+  ]);
+  assert.deepEqual(x, [0, 10, 20, 30]);
+  assert.deepEqual(ys, [[1, null, 3, null], [null, null, null, 5], [null, null, null, null]]);
+  assert.deepEqual(alignSeries([]), { x: [], ys: [] });
+});
+
+test("log-axis values: only finite positive numbers survive", () => {
+  assert.deepEqual(positiveOrNull([1, 0, -1, null, NaN, Infinity, undefined, 1e-9]), [1, null, null, null, null, null, null, 1e-9]);
+  assert.deepEqual(positiveExtent([[null, 3, 0.5], [null], [2]]), [0.5, 3]);
+  assert.deepEqual(positiveExtent([[null]]), [null, null]);
+});
+
+test("logRange covers the data and the band in whole decades", () => {
+  assert.deepEqual(logRange(2e-4, 0.3), [1e-4, 1]);
+  assert.deepEqual(logRange(0.5, 30), [0.1, 100]);
+  assert.deepEqual(logRange(5e-3, 6e-3, HEALTHY_BAND), [1e-4, 1e-2]);
+  assert.deepEqual(logRange(0.2, 0.5, HEALTHY_BAND), [1e-4, 1]);
+  assert.deepEqual(logRange(null, null, HEALTHY_BAND), [1e-4, 1e-2]);
+  assert.deepEqual(logRange(null, null), [0.1, 10]);
+  assert.deepEqual(logRange(NaN, -3), [0.1, 10]);
+  assert.deepEqual(logRange(1e-3, 1e-3), [1e-4, 1e-2], "a lone power of ten is centred");
+  const [lo, hi] = logRange(3e-7, 4e-7);
+  assert.ok(lo <= 3e-7 && hi >= 4e-7 && hi / lo >= 10);
+});
+
+test("bandRect clips the band to the plot area", () => {
+  assert.deepEqual(bandRect(40, 120, 0, 100), { y: 40, h: 60 });
+  assert.deepEqual(bandRect(120, 40, 0, 100), { y: 40, h: 60 });
+  assert.deepEqual(bandRect(20, 60, 10, 100), { y: 20, h: 40 });
+  assert.equal(bandRect(-50, -10, 0, 100), null);
+  assert.equal(bandRect(200, 300, 0, 100), null);
+  assert.equal(bandRect(NaN, 10, 0, 100), null);
+});
+
+test("ratio health against the 1e-4..1e-2 band", () => {
+  assert.equal(ratioHealth(1e-3), "ok");
+  assert.equal(ratioHealth(1e-5), "low");
+  assert.equal(ratioHealth(0.2), "high");
+  assert.equal(ratioHealth(null), null);
+  assert.equal(ratioHealth(NaN), null);
+});
+
+test("run colours cycle; tensors get distinct dashes", () => {
+  assert.equal(runColor(0), runColor(10));
+  assert.notEqual(runColor(0), runColor(1));
+  assert.deepEqual(tensorDash(0), []);
+  assert.notDeepEqual(tensorDash(1), tensorDash(0));
+});
