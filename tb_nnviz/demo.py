@@ -5,7 +5,8 @@ Every run logs TensorBoard's built-in scalars, graph and histograms with
 ``<logdir>/<run>``:
 
 - ``healthy``: Dense 64 relu, Dense 64 relu, Dense 10 softmax; Adam(1e-3).
-- ``lr_too_high``: the same model with Adam(lr=1.0): updates dwarf the weights.
+- ``lr_too_high``: the same model with Adam(lr=1.0): the first updates are as
+  large as the weights, then the ReLUs die and nothing moves.
 - ``lr_too_low``: the same model with Adam(lr=1e-6): the weights barely move.
 - ``vanishing``: eight Dense 32 sigmoid layers, SGD: early layers barely update.
 - ``cnn``: a small CNN on the 8x8 images (conv kernels as tiled heatmaps).
@@ -31,9 +32,9 @@ class DemoRun:
 
 RUNS = (
     DemoRun("healthy", "mlp", "adam", 1e-3,
-            "update/weight ratios settle near 1e-3; the loss falls steadily"),
+            "update/weight ratios between 1e-3 and 1e-2, slowly falling; the loss falls steadily"),
     DemoRun("lr_too_high", "mlp", "adam", 1.0,
-            "ratios far above 1e-3 and jumping; weights blow up, accuracy stalls"),
+            "ratios near 1 for the first steps, then ~0: the ReLUs died and accuracy stays at chance"),
     DemoRun("lr_too_low", "mlp", "adam", 1e-6,
             "ratios near 1e-6: heatmaps look frozen and the weight-space path barely moves"),
     DemoRun("vanishing", "deep_sigmoid", "sgd", 0.1,
@@ -62,22 +63,22 @@ def build_model(kind):
         layers = [
             keras.Input((8, 8)),
             keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
+            keras.layers.Dense(64, activation="relu", name="dense_1"),
+            keras.layers.Dense(64, activation="relu", name="dense_2"),
+            keras.layers.Dense(10, activation="softmax", name="output"),
         ]
     elif kind == "deep_sigmoid":
         layers = [keras.Input((8, 8)), keras.layers.Flatten()]
-        layers += [keras.layers.Dense(32, activation="sigmoid") for _ in range(8)]
-        layers += [keras.layers.Dense(10, activation="softmax")]
+        layers += [keras.layers.Dense(32, activation="sigmoid", name="sigmoid_%d" % i) for i in range(1, 9)]
+        layers += [keras.layers.Dense(10, activation="softmax", name="output")]
     elif kind == "cnn":
         layers = [
             keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
-            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_1"),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_2"),
             keras.layers.MaxPooling2D(),
             keras.layers.Flatten(),
-            keras.layers.Dense(10, activation="softmax"),
+            keras.layers.Dense(10, activation="softmax", name="output"),
         ]
     else:
         raise ValueError("unknown demo model kind %r; use mlp, deep_sigmoid or cnn" % (kind,))

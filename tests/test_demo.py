@@ -1,0 +1,67 @@
+"""`tb-nnviz demo`: the five runs train, log, and differ the way the README says."""
+
+import numpy as np
+import pytest
+
+from tb_nnviz import cli, metadata, reduce
+from tests import providers
+
+RATIO = reduce.STAT_FIELDS.index("update_ratio")
+UPDATE = reduce.STAT_FIELDS.index("update_norm")
+
+
+@pytest.fixture(scope="module")
+def demo_logs(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("demo")
+    assert cli.main(["demo", "--logdir", str(logdir), "--epochs", "3", "--no-serve"]) == 0
+    provider = providers.python_provider(logdir)
+    return {
+        plugin: providers.read_all(provider, plugin)
+        for plugin in (metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME)
+    }, provider
+
+
+def _column(data, run, name, column):
+    series = data[metadata.TRAJECTORY_PLUGIN_NAME][run + "/train"][
+        metadata.summary_tag(name, metadata.TRAJECTORY_PLUGIN_NAME)
+    ]
+    return np.array([d.numpy[column] for d in series[1:]])
+
+
+def _median(data, run, name, column):
+    return float(np.median(_column(data, run, name, column)))
+
+
+def test_every_run_logs_builtin_scalars_and_nnviz_data(demo_logs):
+    data, provider = demo_logs
+    scalars = provider.list_scalars(providers.CTX, experiment_id="", plugin_name="scalars")
+    for run in ("healthy", "lr_too_high", "lr_too_low", "vanishing", "cnn"):
+        assert any(t.endswith("epoch_loss") for t in scalars[run + "/train"])
+        assert any(t.endswith("epoch_accuracy") for t in scalars[run + "/validation"])
+        heat = data[metadata.HEATMAP_PLUGIN_NAME][run + "/train"]
+        assert heat and all(series[0].step == 0 for series in heat.values())
+    assert "cnn/conv_2/kernel/nnviz_heatmap" in data[metadata.HEATMAP_PLUGIN_NAME]["cnn/train"]
+
+
+def test_learning_rate_runs_differ_in_update_ratio(demo_logs):
+    data, _ = demo_logs
+    kernel = "mlp/dense_2/kernel"
+    healthy = _column(data, "healthy", kernel, RATIO)
+    high = _column(data, "lr_too_high", kernel, RATIO)
+    low = _column(data, "lr_too_low", kernel, RATIO)
+    assert 1e-3 < np.median(healthy) < 1e-1
+    assert high.max() > 10 * healthy.max()  # the first updates are as large as the weights
+    assert np.median(high[len(high) // 2 :]) < np.median(healthy) / 10  # then dead ReLUs
+    assert np.median(low) < np.median(healthy) / 100
+
+
+def test_vanishing_run_first_layer_barely_updates(demo_logs):
+    data, _ = demo_logs
+    first = _median(data, "vanishing", "deep_sigmoid/sigmoid_1/kernel", UPDATE)
+    last = _median(data, "vanishing", "deep_sigmoid/output/kernel", UPDATE)
+    assert first * 10 < last
+
+
+def test_unknown_run_is_refused_with_the_choices(capsys, tmp_path):
+    assert cli.main(["demo", "--logdir", str(tmp_path), "--runs", "nope", "--no-serve"]) == 2
+    assert "nope" in capsys.readouterr().err
