@@ -36,6 +36,13 @@ DEFAULT_NUM_TRACES = 16
 DEFAULT_SKETCH_DIM = 64
 #: Quantiles of tensors larger than this are taken over a fixed sample of it.
 DEFAULT_QUANTILE_SAMPLE = 65536
+#: Elements converted to float64 at a time by the numpy reductions. Tensors up
+#: to this size take one pass with exactly the unchunked arithmetic; larger ones
+#: are reduced chunk by chunk, so memory stays O(chunk) beyond the tensor itself
+#: (a 100M-element float32 tensor needs ~0.1 GiB of temporaries, not ~6 GiB).
+#: Chunked sums round differently in the last bits; counts, min, max, traces,
+#: quantiles and absmax are exact either way.
+CHUNK_ELEMENTS = 2**22
 #: Quantile levels recorded in every trajectory point.
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: Named statistics at the start of every trajectory point, in order.
@@ -79,6 +86,10 @@ def check_name(name):
         raise TensorError("tensor name must be a non-empty string, got %r" % (name,))
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise TensorError("tensor name %r contains control characters" % name)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: event files hold UTF-8 tags
+        raise TensorError("tensor name %r is not valid Unicode (not encodable as UTF-8)" % name) from None
 
 
 def check_tensor(name, value):
@@ -267,12 +278,29 @@ def heatmap_content(name, shape, dtype, layout="auto", max_cells=DEFAULT_MAX_CEL
 
 
 def heatmap_planes(x, content):
-    """The float32 array ``(planes, rows, cols)`` stored for tensor ``x``."""
+    """The float32 array ``(planes, rows, cols)`` stored for tensor ``x``.
+
+    Pooling runs over tiles of whole blocks of about ``CHUNK_ELEMENTS`` cells
+    each (blocks never straddle tiles, so the result equals ``pool`` of the
+    whole grid); only one tile at a time is held in float64.
+    """
     grid = to_grid(x, content["layout"])
     br, bc = content["pool"]
     if (br, bc) == (1, 1):
         return grid.astype(np.float32)[None]
-    return np.stack(pool(grid.astype(np.float64), br, bc)).astype(np.float32)
+    rows, cols = grid.shape
+    r, c = math.ceil(rows / br), math.ceil(cols / bc)
+    blocks = max(1, CHUNK_ELEMENTS // (br * bc))  # blocks per tile
+    tc = min(c, blocks)
+    tr = max(1, blocks // tc)
+    out = np.empty((2, r, c), np.float32)
+    for i in range(0, r, tr):
+        for j in range(0, c, tc):
+            tile = grid[i * br : (i + tr) * br, j * bc : (j + tc) * bc]
+            mean, absmax = pool(tile.astype(np.float64), br, bc)
+            out[0, i : i + tr, j : j + tc] = mean
+            out[1, i : i + tr, j : j + tc] = absmax
+    return out
 
 
 def heatmap(x, name="x", layout="auto", max_cells=DEFAULT_MAX_CELLS, gates=None):
@@ -352,28 +380,30 @@ class TrajectoryPlan:
         }
 
 
-def sketch_hash(n, sketch_dim, hash_params):
-    """``(bucket, sign)`` of flat indices ``0..n-1`` for the CountSketch.
+def sketch_hash(n, sketch_dim, hash_params, start=0):
+    """``(bucket, sign)`` of flat indices ``start..start+n-1`` for the CountSketch.
 
     ``bucket = ((a1*j + b1) mod p) mod k`` and ``sign = +1 or -1`` from the low bit
     of ``(a2*j + b2) mod p``, ``p = 2**31 - 1``; computed on the fly so nothing of
-    size n is stored. Exact integer arithmetic, reproduced by the TF path.
+    the tensor's size is stored. Exact integer arithmetic, reproduced by the TF path.
     """
     a1, b1, a2, b2 = hash_params
-    j = np.arange(n, dtype=np.int64) % _PRIME
+    j = np.arange(start, start + n, dtype=np.int64) % _PRIME
     bucket = ((a1 * j + b1) % _PRIME) % sketch_dim
     sign = 1 - 2 * (((a2 * j + b2) % _PRIME) & 1)
     return bucket, sign
 
 
-def sketch(flat, sketch_dim, hash_params):
+def sketch(flat, sketch_dim, hash_params, start=0):
     """CountSketch of a flat float64 vector: ``s[b] = sum of sign_j * x_j over bucket b``.
 
+    ``flat`` holds the entries with flat indices ``start, start+1, ...`` (a chunk
+    of a larger tensor; the chunks' sketches add up to the tensor's).
     Linear in ``flat``, so the sketches of all of a model's tensors add up to a
     sketch of the whole parameter vector; PCA over sketched steps approximates
     PCA over the full snapshots.
     """
-    bucket, sign = sketch_hash(flat.size, sketch_dim, hash_params)
+    bucket, sign = sketch_hash(flat.size, sketch_dim, hash_params, start)
     return np.bincount(bucket, weights=flat * sign, minlength=sketch_dim)
 
 
@@ -405,31 +435,57 @@ def trajectory_point(x, previous, plan):
         return _trajectory_point(x, previous, plan)
 
 
+def _chunks(flat):
+    """``(start, float64 chunk)`` of a flat array, ``CHUNK_ELEMENTS`` at a time."""
+    for start in range(0, flat.size, CHUNK_ELEMENTS):
+        yield start, flat[start : start + CHUNK_ELEMENTS].astype(np.float64)
+
+
 def _trajectory_point(x, previous, plan):
-    flat = np.asarray(x).astype(np.float64).ravel()
-    n = flat.size
-    norm = math.sqrt(np.dot(flat, flat))
+    # Two passes of float64 chunks: sums, counts, extremes and the sketch, then
+    # the centred sum of squares (std). One chunk = the unchunked arithmetic.
+    raw = np.asarray(x).reshape(-1)
+    n = raw.size
+    prev = None if previous is None else np.asarray(previous).reshape(-1)
+    total = sq = dsq = 0.0
+    zeros = nans = finite_count = 0
+    lo = hi = math.nan
+    sk = np.zeros(plan.sketch_dim)
+    for start, flat in _chunks(raw):
+        total += flat.sum()
+        sq += np.dot(flat, flat)
+        if prev is not None:
+            delta = flat - prev[start : start + flat.size].astype(np.float64)
+            dsq += np.dot(delta, delta)
+        finite = np.isfinite(flat)
+        count = int(finite.sum())
+        if count:
+            f = flat[finite] if count < flat.size else flat
+            lo = np.fmin(lo, f.min())
+            hi = np.fmax(hi, f.max())
+        finite_count += count
+        nans += int(np.isnan(flat).sum())
+        zeros += int((flat == 0).sum())
+        sk += sketch(flat, plan.sketch_dim, plan.hash_params, start)
+    norm = math.sqrt(sq)
     update_norm = ratio = math.nan
-    if previous is not None:
-        delta = flat - np.asarray(previous).astype(np.float64).ravel()
-        update_norm = math.sqrt(np.dot(delta, delta))
+    if prev is not None:
+        update_norm = math.sqrt(dsq)
         ratio = update_norm / norm if norm > 0 else math.nan
-    mean = flat.sum() / n
-    centred = flat - mean
-    std = math.sqrt(np.dot(centred, centred) / n)
-    finite = np.isfinite(flat)
-    any_finite = finite.any()
-    lo = flat[finite].min() if any_finite else math.nan
-    hi = flat[finite].max() if any_finite else math.nan
-    sample = flat if plan.sample is None else flat[plan.sample]
-    nan_count = np.isnan(flat).sum()
+    mean = total / n
+    csq = 0.0
+    for _, flat in _chunks(raw):
+        centred = flat - mean
+        csq += np.dot(centred, centred)
+    std = math.sqrt(csq / n)
+    sample = raw if plan.sample is None else raw[plan.sample]
     stats = [norm, update_norm, ratio, mean, std, lo, hi]
-    stats += quantiles(sample).tolist()
-    stats += [(flat == 0).sum() / n, nan_count, n - finite.sum() - nan_count]
+    stats += quantiles(sample.astype(np.float64)).tolist()
+    stats += [zeros / n, nans, n - finite_count - nans]
     return np.concatenate(
         [
             np.asarray(stats, np.float64),
-            flat[plan.traces],
-            sketch(flat, plan.sketch_dim, plan.hash_params),
+            raw[plan.traces].astype(np.float64),
+            sk,
         ]
     )

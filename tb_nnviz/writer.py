@@ -32,6 +32,12 @@ class Writer:
 
     Each logged step is written as one event, so a step is either all there or
     not there. The first event of each tag carries its metadata.
+
+    A name may be logged once per step and kind: several calls with the same
+    step may log different names, or heatmaps in one call and trajectories in
+    another, but logging ``"a"``'s heatmap (or trajectory) twice at one step
+    raises ``TensorError`` (two tensors sharing a name would otherwise mix
+    silently, and an update norm would be taken within one step).
     """
 
     def __init__(
@@ -55,6 +61,7 @@ class Writer:
         self._plans = {}  # name -> (TrajectoryPlan, content)
         self._previous = {}  # name -> value at the previous logged step
         self._written = set()  # tags whose metadata has been written
+        self._last_step = {}  # tag -> step of its latest event
 
     def log_weights(
         self,
@@ -80,8 +87,9 @@ class Writer:
           description: optional ``{name: text}`` shown in the tab.
 
         Raises:
-          TensorError: a name or array cannot be logged; nothing of this call is
-            written then.
+          TensorError: a name or array cannot be logged, or a name was already
+            logged at ``step`` (see the class docstring); nothing of this call
+            is written then.
         """
         step = _check_step(step)
         layouts, gates, description = layouts or {}, gates or {}, description or {}
@@ -89,6 +97,7 @@ class Writer:
         for name, value in weights.items():
             x = reduce.check_tensor(name, value)
             arrays[name] = x
+            self._check_once(name, step, heatmaps, trajectories)
             if heatmaps:
                 content = self._heatmap_content(name, x, layouts.get(name, "auto"), gates.get(name))
                 values.append(self._value(
@@ -107,8 +116,21 @@ class Writer:
         self._writer.add_event(event)
         for value in values:
             self._written.add(value.tag)
+            self._last_step[value.tag] = step
         if trajectories:
             self._previous.update((n, np.array(x, copy=True)) for n, x in arrays.items())
+
+    def _check_once(self, name, step, heatmaps, trajectories):
+        for kind, on, plugin_name in [
+            ("heatmap", heatmaps, metadata.HEATMAP_PLUGIN_NAME),
+            ("trajectory", trajectories, metadata.TRAJECTORY_PLUGIN_NAME),
+        ]:
+            if on and self._last_step.get(metadata.summary_tag(name, plugin_name)) == step:
+                raise reduce.TensorError(
+                    "tensor %r: its %s was already logged at step %d by this writer; "
+                    "log each name once per step (do two tensors share this name?)"
+                    % (name, kind, step)
+                )
 
     def _heatmap_content(self, name, x, layout, gates):
         content = reduce.heatmap_content(
