@@ -67,7 +67,11 @@ class _Spec:
         self.traj_md = metadata.trajectory_metadata(
             self.plan.content(self.dtype), description
         ).SerializeToString()
+        self.first_md = metadata.heatmap_metadata(
+            dict(self.heat_content, first=True), description
+        ).SerializeToString()
         self.heat_tag = metadata.summary_tag(name, metadata.HEATMAP_PLUGIN_NAME)
+        self.first_tag = metadata.first_tag(name)
         self.traj_tag = metadata.summary_tag(name, metadata.TRAJECTORY_PLUGIN_NAME)
 
 
@@ -155,6 +159,7 @@ class NNVizCallback(keras.callbacks.Callback):
         self._function = None
         self.trace_count = 0  # how often the logging function was traced
         self._last = {"heat": -1, "traj": -1}  # last step logged, per kind
+        self._first_logged = False  # the first-heatmap tags are written
         self._last_batch_step = -1
         self._counter = self._epoch_base = 0  # trained batches, see the class docstring
 
@@ -246,9 +251,11 @@ class NNVizCallback(keras.callbacks.Callback):
         traj = traj and self._last["traj"] != step
         if not (heat or traj) or not self._specs:
             return
+        first = heat and not self._first_logged
         self._function(
             tf.constant(step, tf.int64),
             tf.constant(heat),
+            tf.constant(first),
             tf.constant(traj),
             [s.tf_variable for s in self._specs],
             self._previous,
@@ -256,6 +263,7 @@ class NNVizCallback(keras.callbacks.Callback):
         )
         if heat:
             self._last["heat"] = step
+            self._first_logged = True
         if traj:
             self._last["traj"] = step
 
@@ -276,21 +284,25 @@ class NNVizCallback(keras.callbacks.Callback):
                 ]
                 self._has_previous = tf.Variable(False, trainable=False, name="nnviz_has_previous")
         self._last = {"heat": -1, "traj": -1}
+        self._first_logged = False
         self._function = tf.function(self._body)
 
-    def _body(self, step, heat, traj, variables, previous, has_previous):
+    def _body(self, step, heat, first, traj, variables, previous, has_previous):
         self.trace_count += 1
         with self._writer.as_default(step=step):
             if self.heatmap_freq != 0:
-                with tf.summary.record_if(heat):
-                    for spec, v in zip(self._specs, variables):
-                        x = tf.convert_to_tensor(v)
-                        summary.write(
-                            spec.heat_tag,
-                            lambda x=x, c=spec.heat_content: summary.heatmap_planes(x, c),
-                            step,
-                            spec.heat_md,
-                        )
+                # The first heatmap goes to the first-heatmap tag too, so that
+                # TensorBoard's sampling of the heatmap tag cannot drop it.
+                for is_first, when in [(False, heat), (True, first)]:
+                    with tf.summary.record_if(when):
+                        for spec, v in zip(self._specs, variables):
+                            x = tf.convert_to_tensor(v)
+                            summary.write(
+                                spec.first_tag if is_first else spec.heat_tag,
+                                lambda x=x, c=spec.heat_content: summary.heatmap_planes(x, c),
+                                step,
+                                spec.first_md if is_first else spec.heat_md,
+                            )
             if self.trajectory_freq != 0:
                 values = [tf.convert_to_tensor(v) for v in variables]
                 with tf.summary.record_if(traj):

@@ -48,12 +48,35 @@ def summary_tag(name, plugin_name):
     return name + _SUFFIX[plugin_name]
 
 
+#: Suffix of the tag that keeps a tensor's first heatmap (see :func:`first_tag`).
+FIRST_SUFFIX = "_first"
+
+
+def first_tag(name):
+    """The tag that holds the first heatmap a writer logs of tensor ``name``.
+
+    TensorBoard keeps a random sample of a tag's steps (always the last), so the
+    first step could be dropped from the heatmap tag. The writers log the first
+    heatmap of each tensor once more under this tag, with ``"first": true`` in
+    its content; the plugin merges the two, so the first and the last step are
+    always served.
+
+    >>> first_tag("dense/kernel")
+    'dense/kernel/nnviz_heatmap_first'
+    """
+    return summary_tag(name, HEATMAP_PLUGIN_NAME) + FIRST_SUFFIX
+
+
 def tensor_name(tag, plugin_name):
-    """Inverse of :func:`summary_tag`; a tag without the suffix is returned as is.
+    """Inverse of :func:`summary_tag` (and :func:`first_tag`); other tags are returned as is.
 
     >>> tensor_name("dense/kernel/nnviz_heatmap", HEATMAP_PLUGIN_NAME)
     'dense/kernel'
+    >>> tensor_name("dense/kernel/nnviz_heatmap_first", HEATMAP_PLUGIN_NAME)
+    'dense/kernel'
     """
+    if plugin_name == HEATMAP_PLUGIN_NAME and tag.endswith(FIRST_SUFFIX):
+        tag = tag[: -len(FIRST_SUFFIX)]
     suffix = _SUFFIX[plugin_name]
     return tag[: -len(suffix)] if tag.endswith(suffix) else tag
 

@@ -381,7 +381,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         listing = self._data_provider.list_tensors(
             ctx, experiment_id=eid, plugin_name=plugin_name, run_tag_filter=rtf
         )
-        index, problems = {}, []
+        index, firsts, problems = {}, {}, []
         for run_name, by_tag in listing.items():
             for tag, series in by_tag.items():
                 try:
@@ -390,7 +390,13 @@ class NNVizPlugin(base_plugin.TBPlugin):
                     problems.append({"run": run_name, "tag": tag, "message": str(e)})
                     continue
                 name = content.get("name") or metadata.tensor_name(tag, plugin_name)
-                index.setdefault(run_name, {})[name] = _Entry(tag, series, content)
+                into = firsts if content.get("first") else index
+                into.setdefault(run_name, {})[name] = _Entry(tag, series, content, None)
+        # A tensor's first-heatmap tag is read together with its heatmap tag.
+        for run_name, by_name in firsts.items():
+            for name, first in by_name.items():
+                entry = index.setdefault(run_name, {}).get(name)
+                index[run_name][name] = first if entry is None else entry._replace(first=first)
         return index, problems
 
     def _lookup(self, ctx, eid, plugin_name, run, name, step=None):
@@ -414,7 +420,10 @@ class NNVizPlugin(base_plugin.TBPlugin):
     def _entry(self, ctx, eid, plugin_name, run, name):
         """The ``_Entry`` of tensor ``name`` in ``run``, or NotFoundError."""
         # Fast path: the tag the writers use; else scan the run (renamed tags).
-        index, _ = self._index(ctx, eid, plugin_name, run, [metadata.summary_tag(name, plugin_name)])
+        tags = [metadata.summary_tag(name, plugin_name)]
+        if plugin_name == HEATMAP:
+            tags.append(metadata.first_tag(name))
+        index, _ = self._index(ctx, eid, plugin_name, run, tags)
         found = index.get(run, {}).get(name)
         if found is None:
             index, problems = self._index(ctx, eid, plugin_name, run)
@@ -436,16 +445,16 @@ class NNVizPlugin(base_plugin.TBPlugin):
         cached = self._cache.get(key, stamp)
         if cached is not None:
             return cached
+        tags = [entry.tag] + ([entry.first.tag] if entry.first else [])
         data = self._data_provider.read_tensors(
             ctx,
             experiment_id=eid,
             plugin_name=plugin_name,
             downsample=_ALL_SAMPLES,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[entry.tag]),
-        )
-        series = analysis.Series.from_data(
-            data.get(run, {}).get(entry.tag, []), *_value_shape(plugin_name, entry.content)
-        )
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
+        ).get(run, {})
+        data = _merge_steps(*(data.get(tag, []) for tag in tags))
+        series = analysis.Series.from_data(data, *_value_shape(plugin_name, entry.content))
         self._cache.put(key, stamp, series)
         return series
 
@@ -457,12 +466,23 @@ class NNVizPlugin(base_plugin.TBPlugin):
         return steps
 
 
-_Entry = collections.namedtuple("_Entry", ["tag", "series", "content"])
+#: One listed tensor: its tag, TensorTimeSeries and parsed content, and the
+#: ``_Entry`` of its first-heatmap tag (``metadata.first_tag``) or None.
+_Entry = collections.namedtuple("_Entry", ["tag", "series", "content", "first"])
 
 
 def _stamp(entry):
     """What must stay equal for cached data of ``entry`` to be current."""
-    return (entry.series.max_step, entry.series.max_wall_time)
+    stamp = (entry.series.max_step, entry.series.max_wall_time)
+    return stamp + (_stamp(entry.first) if entry.first else ())
+
+
+def _merge_steps(data, first=()):
+    """Sampled data plus the first-heatmap data, by step; a step in both is taken once."""
+    if not first:
+        return data
+    steps = {d.step for d in data}
+    return sorted(list(data) + [d for d in first if d.step not in steps], key=lambda d: d.step)
 
 
 # -- pure helpers ---------------------------------------------------------------

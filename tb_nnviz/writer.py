@@ -31,7 +31,9 @@ class Writer:
       filename_suffix: appended to the event file's name.
 
     Each logged step is written as one event, so a step is either all there or
-    not there. The first event of each tag carries its metadata.
+    not there. The first event of each tag carries its metadata. The first
+    heatmap of each tensor is also written under ``metadata.first_tag(name)``,
+    so TensorBoard's sampling cannot drop the first step.
 
     A name may be logged once per step and kind: several calls with the same
     step may log different names, or heatmaps in one call and trajectories in
@@ -100,10 +102,15 @@ class Writer:
             self._check_once(name, step, heatmaps, trajectories)
             if heatmaps:
                 content = self._heatmap_content(name, x, layouts.get(name, "auto"), gates.get(name))
+                planes = reduce.heatmap_planes(x, content)
                 values.append(self._value(
-                    metadata.HEATMAP_PLUGIN_NAME, name, content,
-                    reduce.heatmap_planes(x, content), description.get(name),
+                    metadata.HEATMAP_PLUGIN_NAME, name, content, planes, description.get(name),
                 ))
+                if metadata.first_tag(name) not in self._written:
+                    values.append(self._value(
+                        metadata.HEATMAP_PLUGIN_NAME, name, dict(content, first=True), planes,
+                        description.get(name), tag=metadata.first_tag(name),
+                    ))
             if trajectories:
                 plan, content = self._plan(name, x)
                 point = reduce.trajectory_point(x, self._previous.get(name), plan)
@@ -152,8 +159,8 @@ class Writer:
             )
         return plan, content
 
-    def _value(self, plugin_name, name, content, array, description):
-        tag = metadata.summary_tag(name, plugin_name)
+    def _value(self, plugin_name, name, content, array, description, tag=None):
+        tag = tag or metadata.summary_tag(name, plugin_name)
         value = summary_pb2.Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(array))
         if tag not in self._written:
             value.metadata.CopyFrom(

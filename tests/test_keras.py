@@ -63,20 +63,24 @@ class Capture(keras.callbacks.Callback):
 
 
 def load(run_dir):
-    """``{plugin: {tensor name: (content, [(step, array), ...])}}`` of one run."""
+    """``{plugin: {tensor name: (content, [(step, array), ...])}}`` of one run.
+
+    The first-heatmap tags (``metadata.first_tag``) are under the key ``"first"``.
+    """
     provider = python_provider(os.path.dirname(run_dir))
     run = os.path.basename(run_dir)
-    out = {}
+    out = {"first": {}}
     for plugin in metadata.DATA_PLUGIN_NAMES:
         listing = provider.list_tensors(CTX, experiment_id="", plugin_name=plugin).get(run, {})
         data = read_all(provider, plugin).get(run, {})
-        out[plugin] = {
-            metadata.tensor_name(tag, plugin): (
+        out[plugin] = {}
+        for tag, series in listing.items():
+            name = metadata.tensor_name(tag, plugin)
+            into = out["first"] if tag == metadata.first_tag(name) else out[plugin]
+            into[name] = (
                 metadata.parse_content(series.plugin_content),
                 [(d.step, d.numpy) for d in data[tag]],
             )
-            for tag, series in listing.items()
-        }
     return out
 
 
@@ -143,6 +147,11 @@ def test_dense_steps_values_and_single_trace(tmp_path, digits):
     assert [s for s, _ in logged[HEAT]["sequential/dense/bias"][1]] == [0, 10, 20, 30]
     capture.at.update(capture2.at)
     check_against_capture(logged, capture)
+    # The first heatmap of each tensor is also kept under its first-heatmap tag, once.
+    assert sorted(logged["first"]) == sorted(names)
+    content, series = logged["first"]["sequential/dense/kernel"]
+    assert content["first"] is True and [s for s, _ in series] == [0]
+    np.testing.assert_array_equal(series[0][1], logged[HEAT]["sequential/dense/kernel"][1][0][1])
 
 
 def conv_model():

@@ -9,6 +9,7 @@ import json
 import os
 import statistics
 import time
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -442,25 +443,55 @@ def long_logdir(tmp_path_factory):
     """One run with more steps than TensorBoard keeps per tensor tag by default."""
     root = tmp_path_factory.mktemp("long")
     with tb_nnviz.Writer(root / "run", sketch_dim=8, num_traces=2) as w:
-        for step in range(120):
+        for step in range(LONG_STEPS):
             w.log_weights(step, {"w": np.full((2, 3), float(step))})
     return root
 
 
+LONG_STEPS = 320
+
+
+def _check_sampled(get_json_, get_heatmap_, kept):
+    """Heatmaps: ``kept`` sampled steps plus the first; trajectories: every step."""
+    info = get_json_("/tags")["runs"]["run"]["w"]
+    assert len(info["steps"]) in (kept, kept + 1)  # + 1 unless the sample holds step 0
+    assert info["steps"][0] == 0 and info["steps"][-1] == LONG_STEPS - 1
+    assert info["trajectory_steps"] == LONG_STEPS
+    header, planes = get_heatmap_(run="run", tag="w", step=LONG_STEPS - 1, diff="first")
+    assert header["base_step"] == 0 and planes[0, 0, 0] == LONG_STEPS - 1
+    header, planes = get_heatmap_(run="run", tag="w", step=0)
+    assert planes[0, 0, 0] == 0.0
+
+
 def test_samples_per_plugin_defaults_keep_our_steps(long_logdir):
-    info = get_json(make_client(long_logdir), "/tags")["runs"]["run"]["w"]
-    assert len(info["steps"]) == plugin.DEFAULT_HEATMAP_SAMPLES
-    assert info["steps"][-1] == 119
-    assert info["trajectory_steps"] == 120
+    client = make_client(long_logdir)
+    _check_sampled(
+        lambda path: get_json(client, path),
+        lambda **q: get_heatmap(client, **q),
+        plugin.DEFAULT_HEATMAP_SAMPLES,
+    )
 
 
 def test_users_samples_per_plugin_wins(long_logdir):
     client = make_client(long_logdir, "--samples_per_plugin", "nnviz_heatmap=5")
-    info = get_json(client, "/tags")["runs"]["run"]["w"]
-    assert len(info["steps"]) == 5 and info["steps"][-1] == 119
-    assert info["trajectory_steps"] == 120
-    header, planes = get_heatmap(client, run="run", tag="w", step=119)
-    assert planes[0, 0, 0] == 119.0
+    _check_sampled(lambda path: get_json(client, path), lambda **q: get_heatmap(client, **q), 5)
+
+
+def test_rust_data_server_keeps_first_last_and_every_trajectory_step(long_logdir, start_tensorboard):
+    url = start_tensorboard(long_logdir, "--load_fast", "true") + PREFIX
+
+    def fetch(path, **query):
+        return urllib.request.urlopen(url + path + "?" + urllib.parse.urlencode(query)).read()
+
+    tbserver.wait_for(
+        lambda: json.loads(fetch("/tags")),
+        lambda tags: tags["runs"].get("run", {}).get("w", {}).get("trajectory_steps") == LONG_STEPS,
+    )
+    _check_sampled(
+        lambda path: json.loads(fetch(path)),
+        lambda **q: analysis.decode_heatmap(fetch("/heatmap", **q)),
+        plugin.DEFAULT_HEATMAP_SAMPLES,
+    )
 
 
 # -- cache and speed -----------------------------------------------------------

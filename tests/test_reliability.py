@@ -40,10 +40,17 @@ ROUTES = ("/tags", "/heatmap", "/trajectory", "/projection", "/overview")
 
 
 def read_back(logdir, plugin_name=HEATMAP):
-    """``{run: {tensor name: [TensorDatum]}}`` through TensorBoard's Python loader."""
+    """``{run: {tensor name: [TensorDatum]}}`` through TensorBoard's Python loader.
+
+    The first-heatmap tags (``metadata.first_tag``) are left out.
+    """
     data = providers.read_all(providers.python_provider(logdir), plugin_name)
     return {
-        run: {metadata.tensor_name(tag, plugin_name): d for tag, d in tags.items()}
+        run: {
+            metadata.tensor_name(tag, plugin_name): d
+            for tag, d in tags.items()
+            if not tag.endswith(metadata.FIRST_SUFFIX)
+        }
         for run, tags in data.items()
     }
 

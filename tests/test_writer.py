@@ -45,15 +45,18 @@ def _check_provider(provider, steps):
     names = {metadata.tensor_name(t, HEATMAP) for t in listing["run"]}
     assert names == set(_weights(0))
     heatmaps = providers.read_all(provider, HEATMAP)["run"]
+    assert len(heatmaps) == 2 * len(names)
     for tag, data in heatmaps.items():
         name = metadata.tensor_name(tag, HEATMAP)
-        assert [d.step for d in data] == steps
+        first = tag == metadata.first_tag(name)  # the first heatmap, kept under its own tag
+        assert [d.step for d in data] == (steps[:1] if first else steps)
         for datum in data:
             planes, content = _expected_heatmap(name, datum.step)
             assert datum.numpy.dtype == np.float32
             np.testing.assert_array_equal(datum.numpy, planes)
         stored = metadata.parse_content(listing["run"][tag].plugin_content)
-        assert stored == dict(content, version=metadata.VERSION)
+        expected = dict(content, first=True) if first else content
+        assert stored == dict(expected, version=metadata.VERSION)
     assert listing["run"]["dense/kernel/nnviz_heatmap"].description == "first <b>layer</b>"
 
     trajectories = providers.read_all(provider, TRAJECTORY)["run"]
