@@ -239,7 +239,7 @@ export class App {
       o.selected = this.runs.includes(r);
       this.runSelect.appendChild(o);
     }
-    this.runSelect.size = Math.min(4, runs.length);
+    this.runSelect.size = Math.min(6, runs.length);
     this.runLabel.hidden = runs.length < 2;
     this.overview.root.hidden = false;
     this.rebuild();

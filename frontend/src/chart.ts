@@ -1,5 +1,7 @@
 /**
- * A small line chart on uPlot: log or linear y, hover read-outs in uPlot's legend,
+ * A small line chart on uPlot: log or linear y, hover read-outs in uPlot's legend (or,
+ * with `readout`, no legend but one line naming the series nearest the cursor, which is
+ * highlighted: charts with many series stay compact),
  * cursor synced across every chart of the tab (shared sync key, matched by step), an
  * optional shaded guide band (the |dW|/|W| "healthy ~1e-3" band), and an "Export CSV"
  * button that downloads exactly the plotted series. null values are gaps, never errors.
@@ -25,6 +27,29 @@ export interface ChartSeries {
   color: string;
   dash?: number[];
   values: readonly (number | null)[];
+  /** Extra fields for the `data-series-last` test hook (e.g. {run, tag}). */
+  key?: Record<string, string>;
+}
+
+/**
+ * The last non-null value of each series with its label (and key fields): the
+ * chart's `data-series-last` hook, so tests can compare series without reading pixels.
+ *
+ * Example: seriesLast([{label: "a", color: "#000", values: [1, 2, null], key: {run: "r"}}])
+ *   -> [{label: "a", run: "r", last: 2}]
+ */
+export function seriesLast(series: readonly ChartSeries[]): Record<string, string | number | null>[] {
+  return series.map((s) => {
+    let last: number | null = null;
+    for (let k = s.values.length - 1; k >= 0; k--) {
+      const v = s.values[k];
+      if (v !== null && v !== undefined) {
+        last = v;
+        break;
+      }
+    }
+    return { label: s.label, ...(s.key ?? {}), last };
+  });
 }
 
 export interface ChartSpec {
@@ -39,6 +64,37 @@ export interface ChartSpec {
   csvName: (string | number)[];
   height?: number;
   small?: boolean;
+  /**
+   * Hide uPlot's legend (one row per series) and show one read-out line for the series
+   * nearest the cursor instead; `readoutHint` is its text while nothing is hovered.
+   */
+  readout?: boolean;
+  readoutHint?: string;
+}
+
+/** A colour square, or with `dash` a 22 x 8 canvas showing the line style. */
+function keySwatch(color: string, dash?: number[]): HTMLElement {
+  if (dash === undefined) {
+    const sw = el("span", { className: "nv-swatch" });
+    sw.style.background = color;
+    return sw;
+  }
+  const dpr = window.devicePixelRatio || 1;
+  const c = el("canvas", { className: "nv-dash-sample" });
+  c.width = Math.round(22 * dpr);
+  c.height = Math.round(8 * dpr);
+  const ctx = c.getContext("2d");
+  if (ctx) {
+    ctx.scale(dpr, dpr);
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash(dash);
+    ctx.beginPath();
+    ctx.moveTo(0, 4);
+    ctx.lineTo(22, 4);
+    ctx.stroke();
+  }
+  return c;
 }
 
 /** Injects uPlot's stylesheet once (the bundle is one JS file; the CSP allows inline styles). */
@@ -61,6 +117,9 @@ export class Chart {
   readonly root: HTMLDivElement;
   private readonly host: HTMLDivElement;
   private readonly empty: HTMLDivElement;
+  private readonly readout: HTMLDivElement | null = null;
+  private readonly keyLine: HTMLDivElement;
+  private focused: number | null = null;
   private plot: uPlot | null = null;
   private signature = "";
   private x: number[] = [];
@@ -77,13 +136,28 @@ export class Chart {
     this.host = el("div", { className: "nv-chart-host" });
     this.empty = el("div", { className: "nv-chart-empty", text: "no finite values to plot" });
     this.empty.hidden = true;
+    this.keyLine = el("div", { className: "nv-chart-key" });
+    this.keyLine.hidden = true;
+    if (spec.readout) this.readout = el("div", { className: "nv-chart-readout", attrs: { "data-testid": "chart-readout" } });
     this.root = el(
       "div",
       { className: spec.small ? "nv-chart nv-chart-small" : "nv-chart", attrs: { "data-testid": spec.testid, ...(spec.attrs ?? {}) } },
       el("div", { className: "nv-chart-head" }, el("span", { className: "nv-chart-title", text: spec.title, title: spec.title }), button),
       this.empty,
       this.host,
+      this.keyLine,
+      this.readout,
     );
+    this.showReadout(null);
+  }
+
+  /**
+   * A one-line key under the chart: a colour square per item, or a short line sample
+   * when the item has a dash pattern (telling tensors apart); empty hides it.
+   */
+  setKey(items: readonly { label: string; color: string; dash?: number[] }[]): void {
+    this.keyLine.replaceChildren(...items.map((it) => el("span", {}, keySwatch(it.color, it.dash), document.createTextNode(it.label))));
+    this.keyLine.hidden = !items.length;
   }
 
   /** Plots `series` over steps `x` (recreated only when the set of series changes). */
@@ -94,6 +168,7 @@ export class Chart {
     this.empty.hidden = hasValue || !this.x.length;
     this.root.setAttribute("data-points", String(this.x.length));
     this.root.setAttribute("data-series", String(this.series.length));
+    this.root.setAttribute("data-series-last", JSON.stringify(seriesLast(this.series)));
     const data = [this.x, ...this.series.map((s) => s.values as (number | null)[])] as uPlot.AlignedData;
     const sig = JSON.stringify(this.series.map((s) => [s.label, s.color, s.dash ?? []]));
     if (this.plot && sig === this.signature) {
@@ -102,7 +177,32 @@ export class Chart {
     }
     this.plot?.destroy();
     this.signature = sig;
+    this.focused = null;
     this.plot = new uPlot(this.options(), data, this.host);
+  }
+
+  /** The read-out line: the focused series' label and value at the cursor's step. */
+  private updateReadout(u: uPlot): void {
+    const idx = u.cursor.idx;
+    const f = this.focused;
+    if (idx === null || idx === undefined || f === null || f < 1 || f > this.series.length) return this.showReadout(null);
+    const s = this.series[f - 1];
+    const v = s.values[idx];
+    this.showReadout(`${s.label}: ${v === null || v === undefined ? "–" : formatShort(v)} at step ${this.x[idx]}`, s.color, s);
+  }
+
+  private showReadout(text: string | null, color?: string, s?: ChartSeries): void {
+    const r = this.readout;
+    if (!r) return;
+    if (text === null) {
+      r.replaceChildren(el("span", { className: "nv-chart-hint", text: this.spec.readoutHint ?? "Hover a line for its label and value" }));
+      r.removeAttribute("data-label");
+      return;
+    }
+    const sw = el("span", { className: "nv-swatch" });
+    sw.style.background = color ?? "";
+    r.replaceChildren(sw, document.createTextNode(text));
+    r.setAttribute("data-label", s?.label ?? "");
   }
 
   /** Follows the window width. */
@@ -154,6 +254,18 @@ export class Chart {
       ...extra,
     });
     const hooks: uPlot.Hooks.Arrays = {};
+    if (spec.readout) {
+      // uPlot focuses the series nearest the cursor (cursor.focus) and reports it here;
+      // only the hovered chart focuses (synced charts move their cursor, not their focus).
+      hooks.setSeries = [
+        (u: uPlot, idx: number | null, opts: uPlot.Series) => {
+          if ((opts as { focus?: boolean }).focus === undefined) return;
+          this.focused = idx;
+          this.updateReadout(u);
+        },
+      ];
+      hooks.setCursor = [(u: uPlot) => this.updateReadout(u)];
+    }
     const band = spec.band;
     if (band) {
       hooks.drawAxes = [
@@ -177,9 +289,14 @@ export class Chart {
       width: chartWidth(spec.small),
       height: this.height(),
       scales: { x: { time: false }, y: yScale },
-      axes: [axis({ label: spec.small ? undefined : "step", labelSize: 18 }), axis({ size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : formatShort(v))) })],
-      cursor: { sync: { key: SYNC_KEY, setSeries: false }, drag: { x: true, y: false } },
-      legend: { live: true },
+      axes: [axis(spec.small ? { size: 30 } : { label: "step", labelSize: 18 }), axis({ size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : formatShort(v))) })],
+      cursor: {
+        sync: { key: SYNC_KEY, setSeries: false },
+        drag: { x: true, y: false },
+        ...(spec.readout ? { focus: { prox: 1e6 } } : {}),
+      },
+      legend: spec.readout ? { show: false } : { live: true },
+      ...(spec.readout ? { focus: { alpha: 0.25 } } : {}),
       series: [
         { label: "step", value: (_u, v) => (v === null || v === undefined ? "–" : String(v)) },
         ...this.series.map<uPlot.Series>((s) => ({

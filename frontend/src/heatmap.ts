@@ -73,6 +73,7 @@ export class HeatmapView {
     this.canvas.className = "nv-heatmap";
     this.canvas.setAttribute("data-testid", "heatmap");
     this.canvas.setAttribute("data-zoom", "1");
+    this.canvas.setAttribute("data-view", JSON.stringify(IDENTITY));
     this.canvas.title = "Wheel: zoom · drag: pan · double-click: reset";
     this.canvas.width = 0;
     this.canvas.height = 0;
@@ -128,6 +129,7 @@ export class HeatmapView {
     const same = next.scale === this.viewState.scale && next.tx === this.viewState.tx && next.ty === this.viewState.ty;
     this.viewState = next;
     this.canvas.setAttribute("data-zoom", String(Math.round(next.scale * 100) / 100));
+    this.canvas.setAttribute("data-view", JSON.stringify(next));
     this.canvas.classList.toggle("nv-zoomed", next.scale > 1);
     if (!same) {
       this.paint();
@@ -201,6 +203,7 @@ export class HeatmapView {
     if (cssW !== this.cssW || cssH !== this.cssH || rows !== this.rows || cols !== this.cols) {
       this.viewState = IDENTITY;
       this.canvas.setAttribute("data-zoom", "1");
+      this.canvas.setAttribute("data-view", JSON.stringify(IDENTITY));
       this.canvas.classList.remove("nv-zoomed");
     }
     this.rows = rows;

@@ -61,6 +61,10 @@ export class LayerCharts {
           log: true,
           band: field === "update_ratio" ? HEALTHY_BAND : undefined,
           csvName: [layer || "layer", field],
+          // Runs x tensors legend rows grow past the chart: a key of runs and tensors, and
+          // one read-out line for the hovered series.
+          readout: true,
+          readoutHint: "Hover a line for its run, tensor and value",
         }),
     );
     this.main = el("div", { className: "nv-chart-row" }, ...this.charts.map((c) => c.root));
@@ -155,6 +159,12 @@ export class LayerCharts {
     const tags = [...new Set(this.tensors.map((t) => t.tag))];
     const short = (tag: string) => (this.layer && tag.startsWith(this.layer + "/") ? tag.slice(this.layer.length + 1) : tag);
     const label = (t: LayerTensor) => (multiRun ? `${t.run} · ${short(t.tag)}` : short(t.tag));
+    const muted = getComputedStyle(document.documentElement).getPropertyValue("--nv-muted").trim() || "#616161";
+    const shownRuns = this.runs.filter((r) => items.some(([t]) => t.run === r));
+    const key = [
+      ...(multiRun ? shownRuns.map((r) => ({ label: r, color: runColor(this.runs.indexOf(r)) })) : []),
+      ...(tags.length > 1 || !multiRun ? tags.map((t, k) => ({ label: short(t), color: multiRun ? muted : runColor(0), dash: tensorDash(k) })) : []),
+    ];
     STATS.forEach(([field], k) => {
       const parts = items.map(([, tr]) => ({ x: tr.step ?? [], y: (tr[field] as (number | null)[] | undefined) ?? [] }));
       const { x, ys } = alignSeries(parts);
@@ -163,8 +173,10 @@ export class LayerCharts {
         color: runColor(Math.max(0, this.runs.indexOf(t.run))),
         dash: tensorDash(tags.indexOf(t.tag)),
         values: ys[i],
+        key: { run: t.run, tag: t.tag },
       }));
       this.charts[k].setData(x, series);
+      this.charts[k].setKey(key);
     });
     // One traces chart per tensor; runs overlaid by colour, traces told apart by dash.
     const keep = new Set<string>();
@@ -172,13 +184,21 @@ export class LayerCharts {
       const mine = items.filter(([t]) => t.tag === tag);
       const parts: { x: number[]; y: (number | null)[] }[] = [];
       const meta: ChartSeries[] = [];
+      const runsHere: string[] = [];
       for (const [t, tr] of mine) {
         const traces = tr.traces;
         if (!traces || !traces.values.length) continue;
+        if (!runsHere.includes(t.run)) runsHere.push(t.run);
         traces.values.slice(0, MAX_TRACES).forEach((vals, j) => {
           parts.push({ x: tr.step, y: vals });
           const idx = formatIndex(traces.index[j] ?? []);
-          meta.push({ label: multiRun ? `${t.run} ${idx}` : idx, color: runColor(Math.max(0, this.runs.indexOf(t.run))), dash: tensorDash(j), values: [] });
+          meta.push({
+            label: multiRun ? `${t.run} · ${idx}` : idx,
+            color: runColor(Math.max(0, this.runs.indexOf(t.run))),
+            dash: tensorDash(j),
+            values: [],
+            key: { run: t.run, index: idx },
+          });
         });
       }
       if (!parts.length) continue;
@@ -192,12 +212,16 @@ export class LayerCharts {
           log: false,
           csvName: [tag, "traces"],
           small: true,
+          // One legend row per trace and run would outgrow the chart: one read-out line instead.
+          readout: true,
+          readoutHint: "Hover a line for its parameter and value",
         });
         this.traceCharts.set(tag, chart);
       }
       this.tracesBox.appendChild(chart.root);
       const { x, ys } = alignSeries(parts);
       chart.setData(x, meta.map((m, i) => ({ ...m, values: ys[i] })));
+      chart.setKey(multiRun ? runsHere.map((r) => ({ label: r, color: runColor(Math.max(0, this.runs.indexOf(r))) })) : []);
     }
     for (const [tag, chart] of this.traceCharts) {
       if (keep.has(tag)) continue;

@@ -170,3 +170,38 @@ export function nearestPoint(
   }
   return hit;
 }
+
+/**
+ * Indices of the series whose own span (the larger of its x and y ranges over finite
+ * points) is below `fraction` of the span of all series together: in joint axes they
+ * shrink to a dot. A lone series, or one without points, is never listed.
+ *
+ * Example: collapsedSeries([{x: [0, 100], y: [0, 50]}, {x: [1, 1.2], y: [0, 0.1]}]) -> [1].
+ */
+export function collapsedSeries(series: readonly PathSeries[], fraction = 0.02): number[] {
+  const raw = series.map((s) => {
+    let lo = [Infinity, Infinity];
+    let hi = [-Infinity, -Infinity];
+    const n = Math.min(s.x.length, s.y.length);
+    for (let k = 0; k < n; k++) {
+      const x = s.x[k];
+      const y = s.y[k];
+      if (!finite(x) || !finite(y)) continue;
+      lo = [Math.min(lo[0], x), Math.min(lo[1], y)];
+      hi = [Math.max(hi[0], x), Math.max(hi[1], y)];
+    }
+    return lo[0] > hi[0] ? null : { lo, hi };
+  });
+  const present = raw.filter((r): r is { lo: number[]; hi: number[] } => r !== null);
+  if (present.length < 2) return [];
+  const all = Math.max(
+    Math.max(...present.map((r) => r.hi[0])) - Math.min(...present.map((r) => r.lo[0])),
+    Math.max(...present.map((r) => r.hi[1])) - Math.min(...present.map((r) => r.lo[1])),
+  );
+  if (!(all > 0)) return [];
+  const out: number[] = [];
+  raw.forEach((r, k) => {
+    if (r && Math.max(r.hi[0] - r.lo[0], r.hi[1] - r.lo[1]) < fraction * all) out.push(k);
+  });
+  return out;
+}

@@ -109,6 +109,22 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-chart-title { font-size: 12px; font-weight: 500; overflow-wrap: anywhere; }
 .nv-chart-empty { color: var(--nv-muted); font-size: 11px; }
 .nv-chart .u-legend { font-size: 11px; text-align: left; }
+.nv-chart-key, .nv-chart-readout { font-size: 11px; line-height: 16px; min-height: 16px; width: 0; min-width: 100%;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-variant-numeric: tabular-nums; }
+.nv-chart-key { display: flex; gap: 2px 10px; flex-wrap: wrap; white-space: normal; color: var(--nv-muted); }
+.nv-chart-key[hidden] { display: none; }
+.nv-chart-hint { color: var(--nv-muted); }
+.nv-dash-sample { width: 22px; height: 8px; margin-right: 4px; vertical-align: 0; }
+.nv-paths { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.nv-path-box { display: flex; flex-direction: column; }
+.nv-path-title { font-size: 12px; font-weight: 500; overflow-wrap: anywhere; }
+.nv-seg { display: inline-flex; border: 1px solid var(--nv-border); border-radius: 4px; overflow: hidden; }
+.nv-seg button { font: inherit; font-size: 12px; color: var(--nv-fg); background: var(--nv-bg); border: none; padding: 2px 10px; cursor: pointer; }
+.nv-seg button + button { border-left: 1px solid var(--nv-border); }
+.nv-seg button[aria-pressed=true] { background: var(--nv-accent); color: #fff; }
+.nv-marker { display: inline-block; width: 9px; height: 9px; border-radius: 50%; vertical-align: -1px; margin: 0 3px; box-sizing: border-box; }
+.nv-marker-start { border: 2px solid var(--nv-fg); background: var(--nv-bg); }
+.nv-marker-end { background: var(--nv-fg); }
 .nv-chart .u-legend .u-series > * { padding: 1px 2px; }
 .nv-chart .u-legend .u-marker { width: 10px; height: 3px; }
 `;

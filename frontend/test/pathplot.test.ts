@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { interpolateViridis } from "d3-scale-chromatic";
-import { nearestPoint, niceTicks, orderColors, pathExtent, pcLabel, plotScale, showRandomWalkNote } from "../src/pathplot";
+import { collapsedSeries, nearestPoint, niceTicks, orderColors, pathExtent, pcLabel, plotScale, showRandomWalkNote } from "../src/pathplot";
 
 const M = { left: 50, right: 10, top: 10, bottom: 40 };
 
@@ -72,4 +72,12 @@ test("nearestPoint finds the closest point within the radius", () => {
   assert.deepEqual(nearestPoint(pts, 53, 50), { series: 1, index: 0 });
   assert.deepEqual(nearestPoint(pts, 12, 9), { series: 0, index: 0 });
   assert.equal(nearestPoint(pts, 200, 200), null);
+});
+
+test("collapsedSeries lists runs that shrink to a dot in joint axes", () => {
+  assert.deepEqual(collapsedSeries([{ x: [0, 100], y: [0, 50] }, { x: [1, 1.2], y: [0, 0.1] }]), [1]);
+  assert.deepEqual(collapsedSeries([{ x: [0, 100], y: [0, 50] }, { x: [1, 30], y: [0, 0.1] }]), []);
+  assert.deepEqual(collapsedSeries([{ x: [0, 100], y: [0, 50] }]), []);
+  assert.deepEqual(collapsedSeries([{ x: [0, 100], y: [0, 50] }, { x: [null], y: [null] }, { x: [5], y: [5] }]), [2]);
+  assert.deepEqual(collapsedSeries([{ x: [1], y: [1] }, { x: [1], y: [1] }]), []);
 });

@@ -1,0 +1,448 @@
+"""Every panel of the NNViz tab in real TensorBoard and real headless Chromium.
+
+The log dir holds two runs of the same small MLP-like model, ``fast`` and ``slow``:
+at every logged step both take the same random update direction, ``fast`` 100x
+longer, and both keep the norm of each tensor fixed, so their update ratios
+|dW|/|W| differ by ~100x. ``slow`` also holds a block-pooled tensor (its own
+writer with a small cell budget) and ``fast`` a 256x256 tensor for the redraw
+timings. The tests read the tab through its ``data-testid`` hooks (see
+frontend/README.md) and compare with the HTTP routes and the arrays written.
+Screenshots and the performance marks land in test-artifacts/.
+"""
+
+import json
+import os
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import pytest
+
+import tb_nnviz
+from tests import browser, tbserver
+from tests.test_e2e import _plugin_frame
+
+ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
+STEPS = [10 * k for k in range(12)]
+SHAPES = {"mlp/dense_1/kernel": (16, 8), "mlp/dense_1/bias": (8,), "mlp/conv/kernel": (3, 3, 2, 4)}
+POOLED = ("mlp/pooled/kernel", (32, 32))
+BIG = ("big/kernel", (256, 256))
+RATE = {"fast": 5e-2, "slow": 5e-4}
+KERNEL = "mlp/dense_1/kernel"
+
+
+def _values(run, name, shape, seed):
+    """float32 arrays per step: same start and directions in both runs, |W| constant."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=shape)
+    norm = np.linalg.norm(w)
+    out = []
+    for _ in STEPS:
+        out.append(w.astype(np.float32))
+        d = rng.normal(size=shape)
+        w = w + RATE[run] * norm * d / np.linalg.norm(d)
+        w = w * (norm / np.linalg.norm(w))
+    return out
+
+
+def _expected():
+    values = {}
+    for run in RATE:
+        for k, (name, shape) in enumerate(SHAPES.items()):
+            values[run, name] = _values(run, name, shape, k)
+    values["slow", POOLED[0]] = _values("slow", *POOLED, 10)
+    values["fast", BIG[0]] = _values("fast", *BIG, 11)
+    return values
+
+
+VALUES = _expected()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("tab")
+    for run in RATE:
+        with tb_nnviz.Writer(logdir / run) as w:
+            for k, step in enumerate(STEPS):
+                w.log_weights(step, {name: VALUES[run, name][k] for name in SHAPES})
+                if run == "fast":
+                    w.log_weights(step, {BIG[0]: VALUES["fast", BIG[0]][k]}, trajectories=False)
+    # The pooled tensor: its own writer (a cell budget is per writer), a second event file.
+    with tb_nnviz.Writer(logdir / "slow", max_cells=64, filename_suffix=".pooled") as w:
+        for k, step in enumerate(STEPS):
+            w.log_weights(step, {POOLED[0]: VALUES["slow", POOLED[0]][k]})
+    with tbserver.tensorboard(logdir) as url:
+        tbserver.wait_for(
+            lambda: _get(url, "tags"),
+            lambda t: all(len(t.get("runs", {}).get(r, {})) == 4 for r in RATE)
+            and all(len(i["steps"]) == len(STEPS) for r in t["runs"].values() for i in r.values()),
+        )
+        yield url
+
+
+def _get(url, route, **params):
+    query = urllib.parse.urlencode(params, doseq=True)
+    with urllib.request.urlopen("%s/data/plugin/nnviz/%s?%s" % (url, route, query)) as r:
+        return json.load(r)
+
+
+@pytest.fixture(scope="module")
+def tab(served):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = browser.launch(p)
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(served + "/#nnviz")
+        frame = _plugin_frame(page)
+        frame.locator('[data-testid="overview-row"]').first.wait_for(timeout=30000)
+        yield page, frame, errors
+        b.close()
+
+
+def _shot(page, locator, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=os.path.join(ARTIFACTS, "tab-%s.png" % name))
+
+
+def _pc_label(axis, ratio):
+    pct = ratio[axis] * 100
+    return "PC%d (%s%%)" % (axis + 1, "99.9" if 99.95 <= pct < 100 else "%.1f" % pct)
+
+
+def _select_runs(frame, runs):
+    frame.locator('[data-testid="run-select"]').select_option(runs)
+    frame.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=card-run]:not([hidden])').length >= n", arg=len(runs), timeout=30000
+    )
+
+
+# --- overview ---------------------------------------------------------------------
+
+
+def test_overview_lists_every_tensor_with_counts_and_latest_ratio(served, tab):
+    page, frame, _ = tab
+    table = frame.locator('[data-testid="overview-table"][data-run="fast"]')
+    table.wait_for(timeout=30000)
+    rows = {}
+    for row in table.locator('[data-testid="overview-row"]').all():
+        cells = row.locator("td").all_inner_texts()
+        rows[row.get_attribute("data-tag")] = cells
+    assert set(rows) == set(SHAPES) | {BIG[0]}
+    for name, shape in list(SHAPES.items()) + [BIG]:
+        assert rows[name][3].replace(",", "") == str(int(np.prod(shape))), (name, rows[name])
+    total = sum(int(np.prod(s)) for s in SHAPES.values()) + int(np.prod(BIG[1]))
+    assert frame.locator('[data-testid="overview-total"]').inner_text() == "{:,}".format(total)
+    for name in SHAPES:
+        last = _get(served, "trajectory", run="fast", tag=name)["update_ratio"][-1]
+        shown = float(rows[name][4])
+        assert shown == pytest.approx(last, rel=5e-3), name
+        assert rows[name][7] == str(STEPS[-1])
+    assert rows[BIG[0]][4] == "–"  # heatmaps only: no trajectory
+    _shot(page, frame.locator('[data-testid="overview"]'), "overview")
+
+
+# --- layer charts -----------------------------------------------------------------
+
+
+def _layer(frame, layer):
+    charts = frame.locator('[data-testid="layer-charts"][data-layer="%s"]' % layer)
+    charts.scroll_into_view_if_needed()
+    frame.wait_for_function(
+        """l => { const e = [...document.querySelectorAll('[data-testid=layer-charts]')].find(x => x.dataset.layer === l);
+                  return e && e.dataset.loaded === 'true' && !e.hasAttribute('data-loading'); }""",
+        arg=layer, timeout=30000,
+    )
+    return charts
+
+
+def test_ratio_chart_shows_both_runs_fast_100x_slow(served, tab):
+    page, frame, _ = tab
+    _select_runs(frame, ["fast", "slow"])
+    charts = _layer(frame, "mlp/dense_1")
+    ratio = charts.locator('[data-testid="chart-ratio"]')
+    frame.wait_for_function(
+        "e => JSON.parse(e.dataset.seriesLast || '[]').length === 4", arg=ratio.element_handle(), timeout=30000
+    )
+    assert ratio.get_attribute("data-points") == str(len(STEPS))
+    last = {(s["run"], s["tag"]): s["last"] for s in json.loads(ratio.get_attribute("data-series-last"))}
+    assert set(last) == {(r, t) for r in RATE for t in ("mlp/dense_1/kernel", "mlp/dense_1/bias")}
+    for (run, tag), value in last.items():
+        assert value == _get(served, "trajectory", run=run, tag=tag)["update_ratio"][-1]
+    for tag in ("mlp/dense_1/kernel", "mlp/dense_1/bias"):
+        assert 80 < last["fast", tag] / last["slow", tag] < 125, tag
+    # No uPlot legend rows: a key of runs and tensors, and one read-out line on hover.
+    assert not ratio.locator(".u-legend").is_visible()
+    over = ratio.locator(".u-over")
+    box = over.bounding_box()
+    over.hover(position={"x": box["width"] * 0.5, "y": 2})  # the top line: fast
+    readout = ratio.locator('[data-testid="chart-readout"]')
+    frame.wait_for_function("e => e.hasAttribute('data-label')", arg=readout.element_handle(), timeout=5000)
+    assert readout.get_attribute("data-label").startswith("fast · ")
+    _shot(page, charts, "layer-charts")
+
+
+def test_traces_chart_has_a_one_line_readout_not_a_legend(served, tab):
+    page, frame, _ = tab
+    charts = _layer(frame, "mlp/dense_1")
+    traces = charts.locator('[data-testid="traces-chart"][data-tag="%s"]' % KERNEL)
+    traces.wait_for()
+    assert traces.get_attribute("data-series") == "16"  # 8 traces x 2 runs
+    assert traces.locator(".u-legend").count() == 0 or not traces.locator(".u-legend").is_visible()
+    over = traces.locator(".u-over")
+    box = over.bounding_box()
+    over.hover(position={"x": box["width"] * 0.7, "y": box["height"] * 0.5})
+    readout = traces.locator('[data-testid="chart-readout"]')
+    frame.wait_for_function("e => e.hasAttribute('data-label')", arg=readout.element_handle(), timeout=5000)
+    text = readout.inner_text()
+    label = readout.get_attribute("data-label")
+    assert label.split(" · ")[0] in RATE and label in text and " at step " in text
+    assert readout.bounding_box()["height"] < 24  # one line
+    _shot(page, traces, "traces")
+    page.mouse.move(0, 0)
+
+
+# --- weight-space path --------------------------------------------------------------
+
+
+def _painted(canvas):
+    return canvas.evaluate(
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+                  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+    )
+
+
+def _run_pixels(canvas, rgb):
+    """Pixels close to a run colour (its path and markers)."""
+    return canvas.evaluate(
+        """(c, rgb) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+                  for (let i = 0; i < d.length; i += 4)
+                    if (d[i+3] > 200 && Math.abs(d[i]-rgb[0]) + Math.abs(d[i+1]-rgb[1]) + Math.abs(d[i+2]-rgb[2]) < 40) n++;
+                  return n; }""",
+        rgb,
+    )
+
+
+RUN_RGB = {"fast": [0x1F, 0x77, 0xB4], "slow": [0xFF, 0x7F, 0x0E]}  # runColor(0), runColor(1)
+
+
+def test_projection_joint_and_per_run(served, tab):
+    page, frame, _ = tab
+    _select_runs(frame, ["fast", "slow"])
+    panel = frame.locator('[data-testid="projection-panel"]')
+    canvas = panel.locator('[data-testid="projection"]')
+    frame.wait_for_function("c => c.dataset.runs === '2'", arg=canvas.element_handle(), timeout=30000)
+    joint = _get(served, "projection", run=["fast", "slow"])
+    ratio = joint["explained_variance_ratio"]
+    assert canvas.get_attribute("data-points") == str(2 * len(STEPS))
+    assert canvas.get_attribute("data-xlabel") == _pc_label(0, ratio)
+    assert canvas.get_attribute("data-ylabel") == _pc_label(1, ratio)
+    assert float(canvas.get_attribute("data-pc1")) == ratio[0]
+    assert _painted(canvas) > 1000
+    for run, rgb in RUN_RGB.items():
+        assert _run_pixels(canvas, rgb) > 20, run
+    assert "ring = first step" in panel.locator('[data-testid="projection-caption"]').inner_text()
+    # slow moves 100x less than fast: in joint axes it is a dot, and the panel says so.
+    note = panel.locator('[data-testid="projection-scale-note"]')
+    assert note.is_visible() and note.inner_text().startswith("slow spans less than 2% of this plot")
+    _shot(page, panel, "projection-joint")
+
+    panel.locator('[data-testid="projection-axes-per-run"]').click()
+    frame.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=projection-run]')].filter(c => c.dataset.xlabel).length === 2",
+        timeout=30000,
+    )
+    assert panel.get_attribute("data-axes") == "per-run"
+    assert not panel.locator('[data-testid="projection-scale-note"]').is_visible()
+    for run in RATE:
+        plot = panel.locator('[data-testid="projection-run"][data-run="%s"]' % run)
+        own = _get(served, "projection", run=run)["explained_variance_ratio"]
+        assert plot.get_attribute("data-xlabel") == _pc_label(0, own), run
+        assert plot.get_attribute("data-ylabel") == _pc_label(1, own), run
+        assert plot.get_attribute("data-points") == str(len(STEPS))
+        assert _run_pixels(plot, RUN_RGB[run]) > 20, run
+    # The slow run fills its own plot: its points spread over the canvas.
+    slow = panel.locator('[data-testid="projection-run"][data-run="slow"]')
+    box = slow.bounding_box()
+    slow.hover(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    _shot(page, panel, "projection-per-run")
+    panel.locator('[data-testid="projection-axes-joint"]').click()
+    frame.wait_for_function("() => document.querySelector('[data-testid=projection]')?.dataset.runs === '2'", timeout=30000)
+
+
+# --- heatmaps -------------------------------------------------------------------------
+
+
+def _card(frame, run, tag):
+    card = frame.locator('[data-testid="card"][data-run="%s"][data-tag="%s"]' % (run, tag))
+    card.scroll_into_view_if_needed()
+    card.locator('[data-testid="heatmap"]').wait_for(timeout=30000)
+    return card
+
+
+def _wait_card(frame, card, step, mode="none"):
+    frame.wait_for_function(
+        "a => a[0].dataset.step === a[1] && a[0].dataset.mode === a[2] && !a[0].hasAttribute('data-loading')",
+        arg=[card.element_handle(), str(step), mode],
+        timeout=30000,
+    )
+
+
+def _cell_pos(canvas, rows, cols, r, c, view=None):
+    """Pointer position (canvas CSS px) over the centre of cell (r, c) under a view."""
+    box = canvas.bounding_box()
+    v = view or {"scale": 1, "tx": 0, "ty": 0}
+    x = (c + 0.5) * box["width"] / cols * v["scale"] + v["tx"]
+    y = (r + 0.5) * box["height"] / rows * v["scale"] + v["ty"]
+    return {"x": x, "y": y}
+
+
+def _tooltip(frame):
+    frame.locator('[data-testid="tooltip"]').wait_for(state="visible")
+    row = int(frame.locator('[data-testid="tooltip-row"]').inner_text())
+    col = int(frame.locator('[data-testid="tooltip-col"]').inner_text())
+    return row, col, float(frame.locator('[data-testid="tooltip-value"]').inner_text())
+
+
+def _pixels(canvas):
+    return canvas.evaluate("c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data).join(',')")
+
+
+def _show_step(frame, card, k):
+    """Moves the slider by keyboard (the pointer stays on the heatmap) to step index k."""
+    slider = card.locator('[data-testid="step-slider"]')
+    slider.focus()
+    now = int(slider.input_value())
+    for _ in range(abs(k - now)):
+        slider.press("ArrowLeft" if k < now else "ArrowRight")
+    _wait_card(frame, card, STEPS[k], card.get_attribute("data-mode") or "none")
+
+
+def test_heatmap_hover_steps_and_diffs(served, tab):
+    page, frame, _ = tab
+    card = _card(frame, "fast", KERNEL)
+    canvas = card.locator('[data-testid="heatmap"]')
+    values = VALUES["fast", KERNEL]
+    rows, cols = values[0].shape
+    last = len(STEPS) - 1
+    _wait_card(frame, card, STEPS[last])
+    r, c = 5, 3
+    canvas.hover(position=_cell_pos(canvas, rows, cols, r, c))
+    row, col, shown = _tooltip(frame)
+    assert (row, col) == (r, c) and np.float32(shown) == values[last][r, c]
+    _shot(page, card, "heatmap")
+
+    before = _pixels(canvas)
+    _show_step(frame, card, last - 4)
+    assert _pixels(canvas) != before
+    row, col, shown = _tooltip(frame)
+    assert (row, col) == (r, c) and np.float32(shown) == values[last - 4][r, c]
+
+    card.locator('[data-testid="mode"]').select_option("prev")
+    _wait_card(frame, card, STEPS[last - 4], "prev")
+    canvas.hover(position=_cell_pos(canvas, rows, cols, r, c))
+    row, col, shown = _tooltip(frame)
+    assert np.float32(shown) == values[last - 4][r, c] - values[last - 5][r, c]
+    assert "since step %d" % STEPS[last - 5] in frame.locator('[data-testid="tooltip"]').inner_text()
+
+    card.locator('[data-testid="mode"]').select_option("first")
+    _wait_card(frame, card, STEPS[last - 4], "first")
+    canvas.hover(position=_cell_pos(canvas, rows, cols, 2, 7))
+    row, col, shown = _tooltip(frame)
+    assert (row, col) == (2, 7)
+    assert np.float32(shown) == values[last - 4][2, 7] - values[0][2, 7]
+    _shot(page, card, "heatmap-diff-first")
+    card.locator('[data-testid="mode"]').select_option("none")
+    _wait_card(frame, card, STEPS[last - 4])
+
+
+def test_zoom_keeps_the_hover_mapping_exact(served, tab):
+    page, frame, _ = tab
+    card = _card(frame, "fast", KERNEL)
+    canvas = card.locator('[data-testid="heatmap"]')
+    k = int(card.locator('[data-testid="step-slider"]').input_value())
+    values = VALUES["fast", KERNEL][k]
+    rows, cols = values.shape
+    canvas.hover(position=_cell_pos(canvas, rows, cols, 9, 2))
+    for _ in range(3):
+        page.mouse.wheel(0, -240)
+    frame.wait_for_function("c => Number(c.dataset.zoom) > 1.5", arg=canvas.element_handle(), timeout=5000)
+    view = json.loads(canvas.get_attribute("data-view"))
+    assert view["scale"] > 1.5
+    row, col, shown = _tooltip(frame)
+    assert (row, col) == (9, 2)  # zooming keeps the cell under the pointer
+    assert np.float32(shown) == values[9, 2]
+    # Another point of the zoomed view: the cell is computed here from the view alone.
+    box = canvas.bounding_box()
+    for fx, fy in [(0.2, 0.3), (0.8, 0.75)]:
+        x, y = box["width"] * fx, box["height"] * fy
+        canvas.hover(position={"x": x, "y": y})
+        want = (int((y - view["ty"]) / view["scale"] / (box["height"] / rows)),
+                int((x - view["tx"]) / view["scale"] / (box["width"] / cols)))
+        row, col, shown = _tooltip(frame)
+        assert (row, col) == want
+        assert np.float32(shown) == values[want]
+    _shot(page, card, "heatmap-zoomed")
+    canvas.dblclick()
+
+
+def test_pooled_heatmap_shows_block_and_absmax(served, tab):
+    page, frame, _ = tab
+    card = _card(frame, "slow", POOLED[0])
+    canvas = card.locator('[data-testid="heatmap"]')
+    _wait_card(frame, card, STEPS[-1])
+    assert "pooled" in card.inner_text()
+    info = _get(served, "tags")["runs"]["slow"][POOLED[0]]
+    pr, pc = info["pool"]
+    rows, cols = info["grid"][0] // pr, info["grid"][1] // pc
+    canvas.hover(position=_cell_pos(canvas, rows, cols, 1, 2))
+    row, col, shown = _tooltip(frame)
+    block = VALUES["slow", POOLED[0]][-1][pr:2 * pr, 2 * pc:3 * pc]
+    assert (row, col) == (1, 2)
+    assert shown == pytest.approx(float(block.mean()), rel=1e-5)
+    absmax = float(frame.locator('[data-testid="tooltip-absmax"]').inner_text())
+    assert np.float32(absmax) == block.flat[np.argmax(np.abs(block))]
+    _shot(page, card, "heatmap-pooled")
+
+
+# --- performance and errors -------------------------------------------------------------
+
+
+def test_redraw_and_interactive_marks_are_recorded(served, tab):
+    page, frame, _ = tab
+    card = _card(frame, "fast", BIG[0])
+    _wait_card(frame, card, STEPS[-1])
+    canvas = card.locator('[data-testid="heatmap"]')
+    frame.wait_for_function(
+        "c => c.width > 0 && c.getContext('2d').getImageData(c.width/2|0, c.height/2|0, 1, 1).data[3] > 0",
+        arg=canvas.element_handle(), timeout=30000,
+    )
+    seen = frame.evaluate("() => performance.getEntriesByName('nnviz-redraw').length")
+    for k in range(len(STEPS) - 2, len(STEPS) - 8, -1):
+        _show_step(frame, card, k)
+    redraws = frame.evaluate("n => performance.getEntriesByName('nnviz-redraw').slice(n).map(e => e.duration)", seen)
+    interactive = frame.evaluate("() => performance.getEntriesByName('nnviz-interactive').map(e => e.duration)")
+    assert len(redraws) >= 6 and len(interactive) == 1
+    _shot(page, card, "heatmap-256")
+    report = {
+        "tensor": "%s %dx%d (float32, unpooled)" % ((BIG[0],) + BIG[1]),
+        "redraw_ms": redraws,
+        "redraw_ms_median": float(np.median(redraws)),
+        "interactive_ms": interactive[0],
+        "note": "nnviz-redraw = decode + colour LUT + putImageData per slider step; "
+        "nnviz-interactive = navigation start of the plugin iframe to the first drawn card. "
+        "Headless Chromium, no GPU; measurements, not assertions.",
+    }
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with open(os.path.join(ARTIFACTS, "tab-perf.json"), "w") as f:
+        json.dump(report, f, indent=2)
+
+
+def test_whole_tab_screenshot_and_no_console_errors(tab):
+    page, frame, errors = tab
+    page.screenshot(path=os.path.join(ARTIFACTS, "tab-page.png"))
+    assert errors == []
