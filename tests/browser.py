@@ -1,8 +1,10 @@
 """Headless Debian Chromium for end-to-end tests, installed when missing."""
 
+import contextlib
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -30,3 +32,44 @@ def chromium_path():
 def launch(playwright):
     """A headless Chromium browser driven by playwright."""
     return playwright.chromium.launch(executable_path=chromium_path(), args=FLAGS, headless=True)
+
+
+class Tab:
+    """An open NNViz tab: the page, the plugin's iframe and what the page reported."""
+
+    def __init__(self, page, frame, errors, dialogs):
+        self.page, self.frame, self.errors, self.dialogs = page, frame, errors, dialogs
+
+
+@contextlib.contextmanager
+def open_tab(base_url, width=1400, height=1000):
+    """Opens ``<base_url>/#nnviz`` in headless Chromium; yields a :class:`Tab`.
+
+    Console errors and page errors are collected in ``tab.errors``; dialogs are
+    dismissed and their messages collected in ``tab.dialogs``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        try:
+            page = b.new_page(viewport={"width": width, "height": height})
+            errors, dialogs = [], []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base_url + "/#nnviz")
+            yield Tab(page, plugin_frame(page), errors, dialogs)
+        finally:
+            b.close()
+
+
+def plugin_frame(page, timeout=60):
+    """The NNViz plugin's iframe of a TensorBoard page, once TensorBoard created it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if "plugin_entry.html" in frame.url and "nnviz" in frame.url:
+                return frame
+        page.wait_for_timeout(50)
+    raise TimeoutError("no NNViz iframe among %s" % [f.url for f in page.frames])

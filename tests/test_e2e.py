@@ -33,28 +33,9 @@ def served(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser_page(served):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = browser.launch(p)
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        errors = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(served + "/#nnviz")
-        yield page, errors
-        b.close()
-
-
-def _plugin_frame(page):
-    page.wait_for_selector("iframe", timeout=30000)
-    for _ in range(100):
-        for frame in page.frames:
-            if "plugin_entry.html" in frame.url and "nnviz" in frame.url:
-                return frame
-        page.wait_for_timeout(100)
-    raise AssertionError("no NNViz iframe among %s" % [f.url for f in page.frames])
+def tab(served):
+    with browser.open_tab(served) as t:
+        yield t
 
 
 def _card(frame, tag):
@@ -76,9 +57,8 @@ def _hover_cell(canvas, rows, cols, r, c):
     canvas.hover(position={"x": (c + 0.5) * box["width"] / cols, "y": (r + 0.5) * box["height"] / rows})
 
 
-def test_heatmap_is_painted_and_hover_shows_exact_value(browser_page):
-    page, errors = browser_page
-    frame = _plugin_frame(page)
+def test_heatmap_is_painted_and_hover_shows_exact_value(tab):
+    page, frame, errors = tab.page, tab.frame, tab.errors
     card = _card(frame, "dense/kernel")
     canvas = card.locator('[data-testid="heatmap"]')
     frame.wait_for_function(

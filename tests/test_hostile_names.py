@@ -15,7 +15,6 @@ import pytest
 
 import tb_nnviz
 from tests import browser, tbserver
-from tests.test_e2e import _plugin_frame
 
 RUN = "<img src=x onerror=alert(1)>"
 TAG = "<script>alert(1)</script>/kernel"
@@ -67,43 +66,31 @@ def hostile_server(tmp_path_factory):
 
 
 def test_hostile_names_are_shown_as_text_and_run_nothing(hostile_server):
-    from playwright.sync_api import sync_playwright
+    with browser.open_tab(hostile_server) as tab:
+        page, frame, dialogs, errors = tab.page, tab.frame, tab.dialogs, tab.errors
+        frame.wait_for_function(
+            "tag => [...document.querySelectorAll('[data-testid=\"card\"]')]"
+            ".some(c => c.getAttribute('data-tag') === tag && c.getAttribute('data-step') !== null)",
+            arg=TAG, timeout=30000,
+        )
+        card = frame.locator('[data-testid="card"]').filter(has_text="alert(1)</script>").first
+        canvas = card.locator('[data-testid="heatmap"]')
+        if canvas.count():
+            canvas.hover()  # the tooltip shows names too
+        page.wait_for_timeout(1500)  # time for any injected handler to fire
 
-    with sync_playwright() as p:
-        b = browser.launch(p)
-        try:
-            page = b.new_page(viewport={"width": 1400, "height": 1000})
-            dialogs, errors = [], []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(hostile_server + "/#nnviz")
-            frame = _plugin_frame(page)
-            frame.wait_for_function(
-                "tag => [...document.querySelectorAll('[data-testid=\"card\"]')]"
-                ".some(c => c.getAttribute('data-tag') === tag && c.getAttribute('data-step') !== null)",
-                arg=TAG, timeout=30000,
-            )
-            card = frame.locator('[data-testid="card"]').filter(has_text="alert(1)</script>").first
-            canvas = card.locator('[data-testid="heatmap"]')
-            if canvas.count():
-                canvas.hover()  # the tooltip shows names too
-            page.wait_for_timeout(1500)  # time for any injected handler to fire
-
-            assert dialogs == []
-            assert frame.evaluate(_INJECTED) == []
-            strings = frame.evaluate(_STRINGS)
-            text = strings[0]
-            assert TAG in text or "alert(1)</script>" in text, text[:2000]
-            assert any(RUN in s for s in strings if s), "run name not shown"
-            assert any(DESCRIPTION in s for s in strings if s), "description not shown"
-            card_html = card.evaluate("c => c.innerHTML")
-            assert "&lt;script&gt;alert(1)&lt;/script&gt;" in card_html
-            # The top-level TensorBoard page (its run selector lists the run) stays clean too.
-            assert page.evaluate("() => document.querySelectorAll('img[src=\"x\"], img[onerror]').length") == 0
-            assert errors == [], errors
-        finally:
-            b.close()
+        assert dialogs == []
+        assert frame.evaluate(_INJECTED) == []
+        strings = frame.evaluate(_STRINGS)
+        text = strings[0]
+        assert TAG in text or "alert(1)</script>" in text, text[:2000]
+        assert any(RUN in s for s in strings if s), "run name not shown"
+        assert any(DESCRIPTION in s for s in strings if s), "description not shown"
+        card_html = card.evaluate("c => c.innerHTML")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in card_html
+        # The top-level TensorBoard page (its run selector lists the run) stays clean too.
+        assert page.evaluate("() => document.querySelectorAll('img[src=\"x\"], img[onerror]').length") == 0
+        assert errors == [], errors
 
 
 def test_hostile_names_round_trip_through_the_api(hostile_server):

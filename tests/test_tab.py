@@ -20,7 +20,6 @@ import pytest
 
 import tb_nnviz
 from tests import browser, tbserver
-from tests.test_e2e import _plugin_frame
 
 ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
 STEPS = [10 * k for k in range(12)]
@@ -88,19 +87,9 @@ def _get(url, route, **params):
 
 @pytest.fixture(scope="module")
 def tab(served):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = browser.launch(p)
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        errors = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(served + "/#nnviz")
-        frame = _plugin_frame(page)
-        frame.locator('[data-testid="overview-row"]').first.wait_for(timeout=30000)
-        yield page, frame, errors
-        b.close()
+    with browser.open_tab(served) as t:
+        t.frame.locator('[data-testid="overview-row"]').first.wait_for(timeout=30000)
+        yield t.page, t.frame, t.errors
 
 
 def _shot(page, locator, name):
