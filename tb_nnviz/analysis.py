@@ -50,10 +50,20 @@ def pca_2d(matrix):
     total = float(np.sum(centred * centred))
     if total <= 0.0:
         return coords, ratio
-    u, s, _ = np.linalg.svd(centred, full_matrices=False)
-    k = min(2, s.size)
-    coords[:, :k] = u[:, :k] * s[:k]
-    ratio[:k] = np.clip(s[:k] ** 2 / total, 0.0, 1.0)
+    # Eigen-decompose the smaller of the d x d scatter and the n x n Gram
+    # matrix: exact, and far cheaper than an SVD of the whole matrix, whose
+    # multi-threaded BLAS stalls for up to a second on a busy 2-core machine
+    # (BENCHMARKS.md, "Projection's PCA").
+    k = min(2, n, x.shape[1])
+    if x.shape[1] <= n:
+        eigvals, eigvecs = np.linalg.eigh(centred.T @ centred)
+        top = np.argsort(eigvals)[::-1][:k]
+        coords[:, :k] = centred @ eigvecs[:, top]
+    else:
+        eigvals, eigvecs = np.linalg.eigh(centred @ centred.T)
+        top = np.argsort(eigvals)[::-1][:k]
+        coords[:, :k] = eigvecs[:, top] * np.sqrt(np.maximum(eigvals[top], 0.0))
+    ratio[:k] = np.clip(np.maximum(eigvals[top], 0.0) / total, 0.0, 1.0)
     for axis in range(k):
         if coords[0, axis] > 0:
             coords[:, axis] = -coords[:, axis]
