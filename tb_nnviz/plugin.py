@@ -14,10 +14,12 @@ The routes are documented in ``docs/http_api.md``.
 """
 
 import collections
+import functools
 import json
 import math
 import os
 import re
+import threading
 import time
 
 import numpy as np
@@ -44,6 +46,8 @@ CACHE_BYTES = 256 * 2**20
 #: ``downsample`` asking a data provider for every stored sample (both the
 #: Python and the Rust provider return all when it exceeds the count).
 _ALL_SAMPLES = 10**9
+#: Summed sketches (one per run and tensor selection) kept for ``projection``.
+_SUMS_KEPT = 64
 #: Seconds the listing of one tag is trusted without asking the data provider
 #: again. Asking costs ~40 ms per request over the Rust data server's gRPC; a
 #: step missing from the cached data is always re-checked, and TensorBoard
@@ -99,6 +103,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
         self._cache = analysis.SeriesCache(CACHE_BYTES)
         self._static_dir = static_dir or _STATIC_DIR
         self._recent = {}  # (eid, plugin, run, name) -> (monotonic time, _Entry)
+        self._sums = {}  # (eid, run, names) -> (stamp, steps, summed sketch)
+        self._sums_lock = threading.Lock()
 
     def frontend_metadata(self):
         return base_plugin.FrontendMetadata(
@@ -275,8 +281,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
 
     def _projection_impl(self, ctx, eid, runs, tag=None):
         """PCA of the summed sketches of each run's tensors over its logged steps."""
-        index, _ = self._index(ctx, eid, TRAJECTORY)
         runs = list(dict.fromkeys(runs))
+        index, _ = self._index(ctx, eid, TRAJECTORY, runs=runs)
         per_run, names, dim = {}, set(), None
         for run in runs:
             entries = index.get(run)
@@ -293,16 +299,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
                     "pick one tensor with tag=" % sorted(dims | ({dim} if dim else set()))
                 )
             dim = dims.pop()
-            series = [(e, self._series(ctx, eid, TRAJECTORY, run, e)) for e in entries.values()]
-            common = series[0][1].steps
-            for _, s in series[1:]:
-                common = np.intersect1d(common, s.steps)
-            total = np.zeros((len(common), dim))
-            for e, s in series:
-                start = len(e.content["fields"]) + len(e.content["traces"])
-                rows = np.searchsorted(s.steps, common)
-                with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN
-                    total += s.values[rows, start : start + dim]
+            common, total = self._summed_sketch(ctx, eid, run, entries, dim)
             per_run[run] = (common, total, len(entries))
             names.update(entries)
         matrix = np.concatenate([total for _, total, _ in per_run.values()])
@@ -325,6 +322,32 @@ class NNVizPlugin(base_plugin.TBPlugin):
             "tensors": len(names),
             "sketch_dim": dim,
         }
+
+    def _summed_sketch(self, ctx, eid, run, entries, dim):
+        """``(steps, sum of the entries' sketches at those steps)``, cached while unchanged.
+
+        The steps are those at which every entry was logged.
+        """
+        key = (eid, run, tuple(sorted(entries)))
+        stamp = tuple(_stamp(entries[name]) for name in sorted(entries))
+        cached = self._sums.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1], cached[2]
+        series = [(e, self._series(ctx, eid, TRAJECTORY, run, e)) for e in entries.values()]
+        common = series[0][1].steps
+        for _, s in series[1:]:
+            common = np.intersect1d(common, s.steps)
+        total = np.zeros((len(common), dim))
+        for e, s in series:
+            start = len(e.content["fields"]) + len(e.content["traces"])
+            rows = np.searchsorted(s.steps, common)
+            with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN
+                total += s.values[rows, start : start + dim]
+        with self._sums_lock:  # requests run on several threads
+            if len(self._sums) >= _SUMS_KEPT:
+                self._sums.pop(next(iter(self._sums)))
+            self._sums[key] = (stamp, common, total)
+        return common, total
 
     def _overview_impl(self, ctx, eid, run):
         """One row per tensor of ``run``: shape, size and its latest statistics."""
@@ -373,11 +396,16 @@ class NNVizPlugin(base_plugin.TBPlugin):
 
     # -- data access ----------------------------------------------------------
 
-    def _index(self, ctx, eid, plugin_name, run=None, tags=None):
-        """``({run: {tensor name: _Entry}}, errors)`` of one data plugin name."""
+    def _index(self, ctx, eid, plugin_name, run=None, tags=None, runs=None):
+        """``({run: {tensor name: _Entry}}, errors)`` of one data plugin name.
+
+        ``run`` (one) or ``runs`` (several) and ``tags`` narrow the listing.
+        """
+        if run is not None:
+            runs = [run]
         rtf = None
-        if run is not None or tags is not None:
-            rtf = provider.RunTagFilter(runs=None if run is None else [run], tags=tags)
+        if runs is not None or tags is not None:
+            rtf = provider.RunTagFilter(runs=runs, tags=tags)
         listing = self._data_provider.list_tensors(
             ctx, experiment_id=eid, plugin_name=plugin_name, run_tag_filter=rtf
         )
@@ -385,7 +413,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         for run_name, by_tag in listing.items():
             for tag, series in by_tag.items():
                 try:
-                    content = metadata.parse_content(series.plugin_content, plugin_name)
+                    content = _parse_content(bytes(series.plugin_content), plugin_name)
                 except metadata.MetadataError as e:
                     problems.append({"run": run_name, "tag": tag, "message": str(e)})
                     continue
@@ -468,6 +496,13 @@ class NNVizPlugin(base_plugin.TBPlugin):
 
 #: One listed tensor: its tag, TensorTimeSeries and parsed content, and the
 #: ``_Entry`` of its first-heatmap tag (``metadata.first_tag``) or None.
+@functools.lru_cache(maxsize=4096)
+def _parse_content(content, plugin_name):
+    """``metadata.parse_content``, memoised: every request lists every tag's
+    metadata, which does not change. Callers must not modify the result."""
+    return metadata.parse_content(content, plugin_name)
+
+
 _Entry = collections.namedtuple("_Entry", ["tag", "series", "content", "first"])
 
 
