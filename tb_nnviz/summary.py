@@ -102,7 +102,7 @@ def pool(grid, br, bc):
     return mean, tf.where(has_positive, magnitude, -magnitude)
 
 
-def _quantiles(values, levels=reduce.QUANTILES):
+def quantiles(values, levels=reduce.QUANTILES):
     """TF version of ``reduce.quantiles`` (static-shaped: non-finite sort last)."""
     finite = tf.math.is_finite(values)
     m = tf.reduce_sum(tf.cast(finite, tf.int64))
@@ -163,7 +163,7 @@ def trajectory_point(x, previous, plan, previous_valid=None):
     return tf.concat(
         [
             stats,
-            _quantiles(sample),
+            quantiles(sample),
             tail,
             tf.gather(flat, tf.constant(plan.traces, tf.int64)),
             sketch(flat, plan.sketch_dim, plan.hash_params),
