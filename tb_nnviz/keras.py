@@ -52,7 +52,8 @@ class _Spec:
     def __init__(self, name, variable, layout, gates, description, cb):
         self.name = name
         self.variable = variable
-        value = variable.value if hasattr(variable, "value") else variable
+        # A Keras 3 variable wraps a tf.Variable; tf_keras weights are tf.Variables.
+        value = variable.value if isinstance(variable, keras.Variable) else variable
         self.tf_variable = value
         self.shape = tuple(int(d) for d in variable.shape)
         self.dtype = summary._check_static(name, tf.zeros([1], tf.as_dtype(variable.dtype)))
@@ -113,6 +114,10 @@ class NNVizCallback(keras.callbacks.Callback):
         statistics are logged too). Non-floating variables are never logged.
       strict: re-raise errors from logging (default False: warn once, stop
         logging, let training continue). Use it in tests.
+
+    Works with Keras 3 (``keras``, and ``tf.keras`` in TensorFlow >= 2.16) and
+    with tf_keras (Keras 2) models; weight names are ``weight.path`` in Keras 3
+    and ``weight.name`` without its ``:0`` in tf_keras.
 
     Costs: a copy of every logged weight (its value at the previous trajectory
     point, for the update norm) is kept in non-trainable ``tf.Variable`` s.
@@ -178,6 +183,19 @@ class NNVizCallback(keras.callbacks.Callback):
             self._function = None
 
     # -- Keras hooks --------------------------------------------------------
+
+    # tf_keras (Keras 2) asks its callbacks which hooks they implement; Keras 3
+    # never calls these.
+    _supports_tf_logs = False
+
+    def _implements_train_batch_hooks(self):
+        return True
+
+    def _implements_test_batch_hooks(self):
+        return False
+
+    def _implements_predict_batch_hooks(self):
+        return False
 
     def on_train_begin(self, logs=None):
         self._guard(self._begin)
@@ -332,7 +350,8 @@ class NNVizCallback(keras.callbacks.Callback):
         for w in weights:
             if not tf.as_dtype(w.dtype).is_floating:
                 continue
-            name = getattr(w, "path", None) or w.name
+            # Keras 3: "sequential/dense/kernel"; tf_keras: "dense/kernel:0".
+            name = getattr(w, "path", None) or w.name.rpartition(":")[0] or w.name
             if self.include is not None and not any(p.search(name) for p in self.include):
                 continue
             if self.exclude is not None and any(p.search(name) for p in self.exclude):

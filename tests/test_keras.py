@@ -14,13 +14,14 @@ import warnings
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
-datasets = pytest.importorskip("sklearn.datasets")
+import tensorflow as tf
+import keras
+from sklearn import datasets
 
 from tb_nnviz import metadata, reduce  # noqa: E402
 from tb_nnviz.keras import NNVizCallback  # noqa: E402
 from tests.providers import CTX, python_provider, read_all  # noqa: E402
+from tests.tbserver import REPO  # noqa: E402
 
 HEAT, TRAJ = metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME
 STAT = {f: i for i, f in enumerate(reduce.STAT_FIELDS)}
@@ -351,3 +352,54 @@ def test_mirrored_strategy_two_cpus(tmp_path):
     assert [s for s, _ in logged[TRAJ]["sequential/dense/kernel"][1]] == [0, 2, 4, 6, 8]
     final = np.load(str(tmp_path / "final_kernel.npy"))
     np.testing.assert_allclose(series[-1][1], reduce.heatmap_planes(final, content), rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tf_keras_path(tmp_path_factory):
+    """A directory holding tf_keras (Keras 2) for the installed TensorFlow.
+
+    tf_keras declares a dependency on the full ``tensorflow`` distribution,
+    which would replace tensorflow-cpu's files; it needs only the
+    ``tensorflow`` module, so it is installed alone into a directory of its own.
+    """
+    target = tmp_path_factory.mktemp("tf_keras")
+    version = ".".join(tf.__version__.split(".")[:2])
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+         "tf_keras==%s.*" % version],
+        check=True,
+    )
+    return str(target)
+
+
+def test_tf_keras_model(tmp_path, tf_keras_path):
+    """The callback under tf_keras' own fit loop: tensors, steps and final values."""
+    script = textwrap.dedent(
+        """
+        import sys, numpy as np
+        import tf_keras
+        from tb_nnviz.keras import NNVizCallback
+        tf_keras.utils.set_random_seed(0)
+        model = tf_keras.Sequential([
+            tf_keras.layers.Dense(8, activation="relu", input_shape=(4,)),
+            tf_keras.layers.Dense(2),
+        ])
+        model.compile("adam", "mse")
+        cb = NNVizCallback(sys.argv[1], heatmap_freq=4, trajectory_freq=2, strict=True)
+        model.fit(np.random.rand(64, 4), np.random.rand(64, 2), epochs=2, batch_size=16,
+                  verbose=0, callbacks=[cb])
+        np.save(sys.argv[1] + "/final.npy", model.layers[0].kernel.numpy())
+        print(",".join(cb.tensor_names))
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([tf_keras_path, REPO]))
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], env=env, check=True,
+        capture_output=True, text=True,
+    ).stdout.strip().splitlines()[-1]
+    assert out.split(",") == ["dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"]
+    logged = load(str(tmp_path / "train"))
+    assert [s for s, _ in logged[HEAT]["dense/kernel"][1]] == [0, 4, 8]
+    assert [s for s, _ in logged[TRAJ]["dense/kernel"][1]] == [0, 2, 4, 6, 8]
+    final = np.load(str(tmp_path / "final.npy"))
+    np.testing.assert_array_equal(logged[HEAT]["dense/kernel"][1][-1][1][0], final)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf
 
 import tb_nnviz  # noqa: E402
 from tb_nnviz import metadata, reduce, summary  # noqa: E402
@@ -287,6 +287,15 @@ def test_event_files_match_numpy_writer(tmp_path, use_function):
     write_with_writer(str(tmp_path / "numpy"))
     write_with_summary_ops(str(tmp_path / "tf"), use_function)
     got, want = load(str(tmp_path / "tf")), load(str(tmp_path / "numpy"))
+    # The Writer also keeps each tensor's first heatmap under its first-heatmap
+    # tag; the TF ops write only what they are asked to.
+    firsts = {key: want.pop(key) for key in list(want) if key[1].endswith(metadata.FIRST_SUFFIX)}
+    assert len(firsts) == len(arrays_at(0))
+    for (plugin, tag), (content, _, data) in firsts.items():
+        main = want[(plugin, tag[: -len(metadata.FIRST_SUFFIX)])]
+        assert content == dict(main[0], first=True)
+        assert [s for s, _ in data] == [STEPS[0]]
+        np.testing.assert_array_equal(data[0][1], main[2][0][1])
     assert len(want) == 2 * len(arrays_at(0))
     assert set(got) == set(want)
     for (plugin, tag) in want:
@@ -317,8 +326,9 @@ def _principal_coordinates(rows, count=2):
 
 
 def test_sketch_pca_matches_exact_pca_on_digits_mlp():
-    keras = pytest.importorskip("keras")
-    datasets = pytest.importorskip("sklearn.datasets")
+    import keras
+    from sklearn import datasets
+
     x, y = datasets.load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
     keras.utils.set_random_seed(0)

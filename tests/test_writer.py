@@ -113,7 +113,9 @@ def test_metadata_only_in_first_event_of_each_tag(written):
     for event in event_file_loader.EventFileLoader(path).Load():
         for value in event.summary.value:
             seen.setdefault(value.tag, []).append(value.HasField("metadata"))
+    firsts = {tag: seen.pop(tag) for tag in list(seen) if tag.endswith(metadata.FIRST_SUFFIX)}
     assert seen and all(flags == [True, False, False] for flags in seen.values())
+    assert len(firsts) == 4 and all(flags == [True] for flags in firsts.values())
 
 
 @pytest.mark.parametrize(
