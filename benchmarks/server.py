@@ -345,7 +345,7 @@ def run(ctx):
         ("built-in histograms (same tensor)",
          lambda i: "/data/plugin/histograms/histograms?" + _q(run=RUN, tag=big)),
     ]
-    latency_rows, memory_rows, findings = [], [], {}
+    latency_rows, memory_rows = [], []
     medians = {}
     timeout = ctx.size(600, 120)
     for mode in ("false", "true"):

@@ -15,7 +15,6 @@ loading -> the next animation frame (so it includes the heatmap request).
 """
 
 import os
-import time
 
 import numpy as np
 

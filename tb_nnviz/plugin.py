@@ -13,23 +13,18 @@ route is a thin ``_*_route(request)`` that parses the query and calls a pure
 The routes are documented in ``docs/http_api.md``.
 """
 
-import collections
-import functools
 import json
 import math
 import os
 import re
-import threading
-import time
 
 import numpy as np
 from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
-from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_nnviz import analysis, metadata
+from tb_nnviz import analysis, metadata, store
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -41,18 +36,6 @@ DEFAULT_HEATMAP_SAMPLES = 100
 #: Python loader's reservoir treats 0 as unbounded; TensorBoard passes 0 to the
 #: Rust data server as ``all``).
 DEFAULT_TRAJECTORY_SAMPLES = 0
-#: Bound on the bytes of decoded series the plugin keeps between requests.
-CACHE_BYTES = 256 * 2**20
-#: ``downsample`` asking a data provider for every stored sample (both the
-#: Python and the Rust provider return all when it exceeds the count).
-_ALL_SAMPLES = 10**9
-#: Summed sketches (one per run and tensor selection) kept for ``projection``.
-_SUMS_KEPT = 64
-#: Seconds the listing of one tag is trusted without asking the data provider
-#: again. Asking costs ~40 ms per request over the Rust data server's gRPC; a
-#: step missing from the cached data is always re-checked, and TensorBoard
-#: itself reloads only every 5 s by default.
-REVALIDATE_SECS = 2.0
 DIFF_MODES = ("none", "prev", "first")
 _STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 _STATIC_TYPES = {
@@ -99,12 +82,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
     plugin_name = metadata.PLUGIN_NAME
 
     def __init__(self, context, static_dir=None):
-        self._data_provider = context.data_provider
-        self._cache = analysis.SeriesCache(CACHE_BYTES)
+        self._store = store.Store(context.data_provider)
         self._static_dir = static_dir or _STATIC_DIR
-        self._recent = {}  # (eid, plugin, run, name) -> (monotonic time, _Entry)
-        self._sums = {}  # (eid, run, names) -> (stamp, steps, summed sketch)
-        self._sums_lock = threading.Lock()
 
     def frontend_metadata(self):
         return base_plugin.FrontendMetadata(
@@ -181,15 +160,15 @@ class NNVizPlugin(base_plugin.TBPlugin):
 
     def _tags_impl(self, ctx, eid):
         """``{"runs": {run: {tensor: info}}, "errors": [...]}``; see docs/http_api.md."""
-        heat, heat_errors = self._index(ctx, eid, HEATMAP)
-        traj, traj_errors = self._index(ctx, eid, TRAJECTORY)
+        heat, heat_errors = self._store.index(ctx, eid, HEATMAP)
+        traj, traj_errors = self._store.index(ctx, eid, TRAJECTORY)
         runs = {}
         for run in sorted(set(heat) | set(traj)):
             h_run, t_run = heat.get(run, {}), traj.get(run, {})
             tensors = {}
             for name in sorted(set(h_run) | set(t_run)):
                 h, t = h_run.get(name), t_run.get(name)
-                t_steps = self._steps(ctx, eid, TRAJECTORY, run, t) if t else []
+                t_steps = self._store.steps(ctx, eid, TRAJECTORY, run, t) if t else []
                 if h is not None:
                     c = h.content
                     info = {
@@ -201,7 +180,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
                         "pool": c["pool"],
                         "planes": c["planes"],
                         "gates": c.get("gates"),
-                        "steps": self._steps(ctx, eid, HEATMAP, run, h),
+                        "steps": self._store.steps(ctx, eid, HEATMAP, run, h),
                     }
                 else:
                     c = t.content
@@ -226,7 +205,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
 
     def _heatmap_impl(self, ctx, eid, run, tag, step, diff="none"):
         """The binary heatmap of ``tag`` at ``step`` (see ``analysis.encode_heatmap``)."""
-        entry, series = self._lookup(ctx, eid, HEATMAP, run, tag, step)
+        entry, series = self._store.lookup(ctx, eid, HEATMAP, run, tag, step)
         i = series.index(step)
         if i is None:
             raise errors.NotFoundError(
@@ -260,7 +239,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
 
     def _trajectory_impl(self, ctx, eid, run, tag):
         """Every logged trajectory point of ``tag`` as JSON-ready columns."""
-        entry, series = self._lookup(ctx, eid, TRAJECTORY, run, tag)
+        entry, series = self._store.lookup(ctx, eid, TRAJECTORY, run, tag)
         c = entry.content
         fields, traces = c["fields"], c["traces"]
         body = {
@@ -282,7 +261,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
     def _projection_impl(self, ctx, eid, runs, tag=None):
         """PCA of the summed sketches of each run's tensors over its logged steps."""
         runs = list(dict.fromkeys(runs))
-        index, _ = self._index(ctx, eid, TRAJECTORY, runs=runs)
+        index, _ = self._store.index(ctx, eid, TRAJECTORY, runs=runs)
         per_run, names, dim = {}, set(), None
         for run in runs:
             entries = index.get(run)
@@ -299,7 +278,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
                     "pick one tensor with tag=" % sorted(dims | ({dim} if dim else set()))
                 )
             dim = dims.pop()
-            common, total = self._summed_sketch(ctx, eid, run, entries, dim)
+            common, total = self._store.summed_sketch(ctx, eid, run, entries, dim)
             per_run[run] = (common, total, len(entries))
             names.update(entries)
         matrix = np.concatenate([total for _, total, _ in per_run.values()])
@@ -323,36 +302,10 @@ class NNVizPlugin(base_plugin.TBPlugin):
             "sketch_dim": dim,
         }
 
-    def _summed_sketch(self, ctx, eid, run, entries, dim):
-        """``(steps, sum of the entries' sketches at those steps)``, cached while unchanged.
-
-        The steps are those at which every entry was logged.
-        """
-        key = (eid, run, tuple(sorted(entries)))
-        stamp = tuple(_stamp(entries[name]) for name in sorted(entries))
-        cached = self._sums.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1], cached[2]
-        series = [(e, self._series(ctx, eid, TRAJECTORY, run, e)) for e in entries.values()]
-        common = series[0][1].steps
-        for _, s in series[1:]:
-            common = np.intersect1d(common, s.steps)
-        total = np.zeros((len(common), dim))
-        for e, s in series:
-            start = len(e.content["fields"]) + len(e.content["traces"])
-            rows = np.searchsorted(s.steps, common)
-            with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN
-                total += s.values[rows, start : start + dim]
-        with self._sums_lock:  # requests run on several threads
-            if len(self._sums) >= _SUMS_KEPT:
-                self._sums.pop(next(iter(self._sums)))
-            self._sums[key] = (stamp, common, total)
-        return common, total
-
     def _overview_impl(self, ctx, eid, run):
         """One row per tensor of ``run``: shape, size and its latest statistics."""
-        heat, _ = self._index(ctx, eid, HEATMAP, run)
-        traj, _ = self._index(ctx, eid, TRAJECTORY, run)
+        heat, _ = self._store.index(ctx, eid, HEATMAP, run)
+        traj, _ = self._store.index(ctx, eid, TRAJECTORY, run)
         h_run, t_run = heat.get(run, {}), traj.get(run, {})
         if not h_run and not t_run:
             raise errors.NotFoundError("run %r has no nnviz data" % run)
@@ -371,7 +324,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
             }
             t = t_run.get(name)
             if t is not None:
-                s = self._series(ctx, eid, TRAJECTORY, run, t)
+                s = self._store.series(ctx, eid, TRAJECTORY, run, t)
                 if not len(s.steps):
                     rows.append(row)
                     continue
@@ -393,132 +346,6 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 )
             rows.append(row)
         return rows
-
-    # -- data access ----------------------------------------------------------
-
-    def _index(self, ctx, eid, plugin_name, run=None, tags=None, runs=None):
-        """``({run: {tensor name: _Entry}}, errors)`` of one data plugin name.
-
-        ``run`` (one) or ``runs`` (several) and ``tags`` narrow the listing.
-        """
-        if run is not None:
-            runs = [run]
-        rtf = None
-        if runs is not None or tags is not None:
-            rtf = provider.RunTagFilter(runs=runs, tags=tags)
-        listing = self._data_provider.list_tensors(
-            ctx, experiment_id=eid, plugin_name=plugin_name, run_tag_filter=rtf
-        )
-        index, firsts, problems = {}, {}, []
-        for run_name, by_tag in listing.items():
-            for tag, series in by_tag.items():
-                try:
-                    content = _parse_content(bytes(series.plugin_content), plugin_name)
-                except metadata.MetadataError as e:
-                    problems.append({"run": run_name, "tag": tag, "message": str(e)})
-                    continue
-                name = content.get("name") or metadata.tensor_name(tag, plugin_name)
-                into = firsts if content.get("first") else index
-                into.setdefault(run_name, {})[name] = _Entry(tag, series, content, None)
-        # A tensor's first-heatmap tag is read together with its heatmap tag.
-        for run_name, by_name in firsts.items():
-            for name, first in by_name.items():
-                entry = index.setdefault(run_name, {}).get(name)
-                index[run_name][name] = first if entry is None else entry._replace(first=first)
-        return index, problems
-
-    def _lookup(self, ctx, eid, plugin_name, run, name, step=None):
-        """``(_Entry, Series)`` of tensor ``name``, re-listed only when stale.
-
-        A listing younger than ``REVALIDATE_SECS`` is reused when its cached
-        series is still held and has ``step`` (if given).
-        """
-        key = (eid, plugin_name, run, name)
-        recent = self._recent.get(key)
-        if recent is not None and time.monotonic() - recent[0] < REVALIDATE_SECS:
-            entry = recent[1]
-            series = self._cache.get((eid, plugin_name, run, entry.tag), _stamp(entry))
-            if series is not None and (step is None or series.index(step) is not None):
-                return entry, series
-        entry = self._entry(ctx, eid, plugin_name, run, name)
-        series = self._series(ctx, eid, plugin_name, run, entry)
-        self._recent[key] = (time.monotonic(), entry)
-        return entry, series
-
-    def _entry(self, ctx, eid, plugin_name, run, name):
-        """The ``_Entry`` of tensor ``name`` in ``run``, or NotFoundError."""
-        # Fast path: the tag the writers use; else scan the run (renamed tags).
-        tags = [metadata.summary_tag(name, plugin_name)]
-        if plugin_name == HEATMAP:
-            tags.append(metadata.first_tag(name))
-        index, _ = self._index(ctx, eid, plugin_name, run, tags)
-        found = index.get(run, {}).get(name)
-        if found is None:
-            index, problems = self._index(ctx, eid, plugin_name, run)
-            found = index.get(run, {}).get(name)
-            if found is None:
-                kind = "heatmap" if plugin_name == HEATMAP else "trajectory"
-                if run not in index and not any(p["run"] == run for p in problems):
-                    raise errors.NotFoundError("no run %r with nnviz %s data" % (run, kind))
-                detail = "".join("; %s: %s" % (p["tag"], p["message"]) for p in problems)
-                raise errors.NotFoundError(
-                    "run %r has no %s for tensor %r%s" % (run, kind, name, detail)
-                )
-        return found
-
-    def _series(self, ctx, eid, plugin_name, run, entry):
-        """All stored samples of ``entry`` as an ``analysis.Series``, cached while unchanged."""
-        key = (eid, plugin_name, run, entry.tag)
-        stamp = _stamp(entry)
-        cached = self._cache.get(key, stamp)
-        if cached is not None:
-            return cached
-        tags = [entry.tag] + ([entry.first.tag] if entry.first else [])
-        data = self._data_provider.read_tensors(
-            ctx,
-            experiment_id=eid,
-            plugin_name=plugin_name,
-            downsample=_ALL_SAMPLES,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
-        ).get(run, {})
-        data = _merge_steps(*(data.get(tag, []) for tag in tags))
-        series = analysis.Series.from_data(data, *_value_shape(plugin_name, entry.content))
-        self._cache.put(key, stamp, series)
-        return series
-
-    def _steps(self, ctx, eid, plugin_name, run, entry):
-        key = (eid, plugin_name, run, entry.tag)
-        steps = self._cache.steps(key, _stamp(entry))
-        if steps is None:
-            steps = self._series(ctx, eid, plugin_name, run, entry).steps.tolist()
-        return steps
-
-
-#: One listed tensor: its tag, TensorTimeSeries and parsed content, and the
-#: ``_Entry`` of its first-heatmap tag (``metadata.first_tag``) or None.
-@functools.lru_cache(maxsize=4096)
-def _parse_content(content, plugin_name):
-    """``metadata.parse_content``, memoised: every request lists every tag's
-    metadata, which does not change. Callers must not modify the result."""
-    return metadata.parse_content(content, plugin_name)
-
-
-_Entry = collections.namedtuple("_Entry", ["tag", "series", "content", "first"])
-
-
-def _stamp(entry):
-    """What must stay equal for cached data of ``entry`` to be current."""
-    stamp = (entry.series.max_step, entry.series.max_wall_time)
-    return stamp + (_stamp(entry.first) if entry.first else ())
-
-
-def _merge_steps(data, first=()):
-    """Sampled data plus the first-heatmap data, by step; a step in both is taken once."""
-    if not first:
-        return data
-    steps = {d.step for d in data}
-    return sorted(list(data) + [d for d in first if d.step not in steps], key=lambda d: d.step)
-
 
 # -- pure helpers ---------------------------------------------------------------
 
@@ -548,15 +375,6 @@ def _static_impl(static_dir, rel):
         raise errors.NotFoundError("no such static file: %r" % rel)
     with open(path, "rb") as f:
         return f.read(), mimetype
-
-
-def _value_shape(plugin_name, content):
-    """``(shape, dtype)`` of one stored sample of a tag with metadata ``content``."""
-    if plugin_name == HEATMAP:
-        (rows, cols), (br, bc) = content["grid"], content["pool"]
-        return (len(content["planes"]), -(-rows // br), -(-cols // bc)), np.float32
-    length = len(content["fields"]) + len(content["traces"]) + content["sketch_dim"]
-    return (length,), np.float64
 
 
 def _context(request):

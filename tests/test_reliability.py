@@ -29,7 +29,7 @@ from tensorboard.util import tensor_util
 from werkzeug import test as werkzeug_test
 
 import tb_nnviz
-from tb_nnviz import analysis, metadata, plugin, reduce
+from tb_nnviz import analysis, metadata, reduce, store
 from tests import providers, tbserver
 from tests.conftest import LOGDIR_STEPS, logdir_arrays, write_logdir
 from tests.test_plugin import PREFIX, get_heatmap, get_json, make_client, make_flags
@@ -422,7 +422,7 @@ def test_damaged_files_under_a_real_tensorboard_load_fast(damaged_logdir, start_
 
 
 def test_run_deleted_while_serving(tmp_path, monkeypatch):
-    monkeypatch.setattr(plugin, "REVALIDATE_SECS", 0.0)
+    monkeypatch.setattr(store, "REVALIDATE_SECS", 0.0)
     write_logdir(tmp_path)
     tb = make_flags(tmp_path, "--reload_interval", "0", "--reload_task", "blocking")
     ingester = data_ingester.LocalDataIngester(tb.flags)
@@ -452,7 +452,7 @@ def _live(step):
 
 
 def test_live_writes_are_served_consistently_while_reloading(tmp_path, monkeypatch):
-    monkeypatch.setattr(plugin, "REVALIDATE_SECS", 0.05)
+    monkeypatch.setattr(store, "REVALIDATE_SECS", 0.05)
     last_step = 60
     with tb_nnviz.Writer(tmp_path / "live", max_cells=100, flush_secs=1) as w:
         w.log_weights(0, _live(0))

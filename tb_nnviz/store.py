@@ -1,0 +1,204 @@
+"""Reading tb_nnviz data through TensorBoard's data provider, with caches.
+
+The plugin's routes ask a ``Store`` for tensors by run and name; it lists tags
+through ``DataProvider.list_tensors``, reads every stored sample of one tag
+through ``read_tensors`` and keeps the decoded series while the provider
+reports the tag unchanged. It works the same over the Python loader and the
+Rust data server.
+"""
+
+import collections
+import functools
+import threading
+import time
+
+import numpy as np
+from tensorboard import errors
+from tensorboard.data import provider
+
+from tb_nnviz import analysis, metadata
+
+HEATMAP = metadata.HEATMAP_PLUGIN_NAME
+TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
+
+#: Bound on the bytes of decoded series kept between requests.
+CACHE_BYTES = 256 * 2**20
+#: ``downsample`` asking a data provider for every stored sample (both the
+#: Python and the Rust provider return all when it exceeds the count).
+_ALL_SAMPLES = 10**9
+#: Summed sketches (one per run and tensor selection) kept for ``projection``.
+_SUMS_KEPT = 64
+#: Seconds the listing of one tag is trusted without asking the data provider
+#: again. Asking costs ~40 ms per request over the Rust data server's gRPC; a
+#: step missing from the cached data is always re-checked, and TensorBoard
+#: itself reloads only every 5 s by default.
+REVALIDATE_SECS = 2.0
+
+
+class Store:
+    """Tensors of a log dir by run and name, read through ``data_provider``."""
+
+    def __init__(self, data_provider, cache_bytes=CACHE_BYTES):
+        self._data_provider = data_provider
+        self._cache = analysis.SeriesCache(cache_bytes)
+        self._recent = {}  # (eid, plugin, run, name) -> (monotonic time, Entry)
+        self._sums = {}  # (eid, run, names) -> (stamp, steps, summed sketch)
+        self._sums_lock = threading.Lock()
+
+    def summed_sketch(self, ctx, eid, run, entries, dim):
+        """``(steps, sum of the entries' sketches at those steps)``, cached while unchanged.
+
+        The steps are those at which every entry was logged.
+        """
+        key = (eid, run, tuple(sorted(entries)))
+        current = tuple(stamp(entries[name]) for name in sorted(entries))
+        cached = self._sums.get(key)
+        if cached is not None and cached[0] == current:
+            return cached[1], cached[2]
+        series = [(e, self.series(ctx, eid, TRAJECTORY, run, e)) for e in entries.values()]
+        common = series[0][1].steps
+        for _, s in series[1:]:
+            common = np.intersect1d(common, s.steps)
+        total = np.zeros((len(common), dim))
+        for e, s in series:
+            start = len(e.content["fields"]) + len(e.content["traces"])
+            rows = np.searchsorted(s.steps, common)
+            with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN
+                total += s.values[rows, start : start + dim]
+        with self._sums_lock:  # requests run on several threads
+            if len(self._sums) >= _SUMS_KEPT:
+                self._sums.pop(next(iter(self._sums)))
+            self._sums[key] = (current, common, total)
+        return common, total
+
+    def index(self, ctx, eid, plugin_name, run=None, tags=None, runs=None):
+        """``({run: {tensor name: Entry}}, errors)`` of one data plugin name.
+
+        ``run`` (one) or ``runs`` (several) and ``tags`` narrow the listing.
+        """
+        if run is not None:
+            runs = [run]
+        rtf = None
+        if runs is not None or tags is not None:
+            rtf = provider.RunTagFilter(runs=runs, tags=tags)
+        listing = self._data_provider.list_tensors(
+            ctx, experiment_id=eid, plugin_name=plugin_name, run_tag_filter=rtf
+        )
+        index, firsts, problems = {}, {}, []
+        for run_name, by_tag in listing.items():
+            for tag, series in by_tag.items():
+                try:
+                    content = _parse_content(bytes(series.plugin_content), plugin_name)
+                except metadata.MetadataError as e:
+                    problems.append({"run": run_name, "tag": tag, "message": str(e)})
+                    continue
+                name = content.get("name") or metadata.tensor_name(tag, plugin_name)
+                into = firsts if content.get("first") else index
+                into.setdefault(run_name, {})[name] = Entry(tag, series, content, None)
+        # A tensor's first-heatmap tag is read together with its heatmap tag.
+        for run_name, by_name in firsts.items():
+            for name, first in by_name.items():
+                entry = index.setdefault(run_name, {}).get(name)
+                index[run_name][name] = first if entry is None else entry._replace(first=first)
+        return index, problems
+
+    def lookup(self, ctx, eid, plugin_name, run, name, step=None):
+        """``(Entry, Series)`` of tensor ``name``, re-listed only when stale.
+
+        A listing younger than ``REVALIDATE_SECS`` is reused when its cached
+        series is still held and has ``step`` (if given).
+        """
+        key = (eid, plugin_name, run, name)
+        recent = self._recent.get(key)
+        if recent is not None and time.monotonic() - recent[0] < REVALIDATE_SECS:
+            entry = recent[1]
+            series = self._cache.get((eid, plugin_name, run, entry.tag), stamp(entry))
+            if series is not None and (step is None or series.index(step) is not None):
+                return entry, series
+        entry = self.entry(ctx, eid, plugin_name, run, name)
+        series = self.series(ctx, eid, plugin_name, run, entry)
+        self._recent[key] = (time.monotonic(), entry)
+        return entry, series
+
+    def entry(self, ctx, eid, plugin_name, run, name):
+        """The ``Entry`` of tensor ``name`` in ``run``, or NotFoundError."""
+        # Fast path: the tag the writers use; else scan the run (renamed tags).
+        tags = [metadata.summary_tag(name, plugin_name)]
+        if plugin_name == HEATMAP:
+            tags.append(metadata.first_tag(name))
+        index, _ = self.index(ctx, eid, plugin_name, run, tags)
+        found = index.get(run, {}).get(name)
+        if found is None:
+            index, problems = self.index(ctx, eid, plugin_name, run)
+            found = index.get(run, {}).get(name)
+            if found is None:
+                kind = "heatmap" if plugin_name == HEATMAP else "trajectory"
+                if run not in index and not any(p["run"] == run for p in problems):
+                    raise errors.NotFoundError("no run %r with nnviz %s data" % (run, kind))
+                detail = "".join("; %s: %s" % (p["tag"], p["message"]) for p in problems)
+                raise errors.NotFoundError(
+                    "run %r has no %s for tensor %r%s" % (run, kind, name, detail)
+                )
+        return found
+
+    def series(self, ctx, eid, plugin_name, run, entry):
+        """All stored samples of ``entry`` as an ``analysis.Series``, cached while unchanged."""
+        key = (eid, plugin_name, run, entry.tag)
+        current = stamp(entry)
+        cached = self._cache.get(key, current)
+        if cached is not None:
+            return cached
+        tags = [entry.tag] + ([entry.first.tag] if entry.first else [])
+        data = self._data_provider.read_tensors(
+            ctx,
+            experiment_id=eid,
+            plugin_name=plugin_name,
+            downsample=_ALL_SAMPLES,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
+        ).get(run, {})
+        data = _merge_steps(*(data.get(tag, []) for tag in tags))
+        series = analysis.Series.from_data(data, *_value_shape(plugin_name, entry.content))
+        self._cache.put(key, current, series)
+        return series
+
+    def steps(self, ctx, eid, plugin_name, run, entry):
+        key = (eid, plugin_name, run, entry.tag)
+        steps = self._cache.steps(key, stamp(entry))
+        if steps is None:
+            steps = self.series(ctx, eid, plugin_name, run, entry).steps.tolist()
+        return steps
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_content(content, plugin_name):
+    """``metadata.parse_content``, memoised: every request lists every tag's
+    metadata, which does not change. Callers must not modify the result."""
+    return metadata.parse_content(content, plugin_name)
+
+
+#: One listed tensor: its tag, TensorTimeSeries and parsed content, and the
+#: ``Entry`` of its first-heatmap tag (``metadata.first_tag``) or None.
+Entry = collections.namedtuple("Entry", ["tag", "series", "content", "first"])
+
+
+def stamp(entry):
+    """What must stay equal for cached data of ``entry`` to be current."""
+    own = (entry.series.max_step, entry.series.max_wall_time)
+    return own + (stamp(entry.first) if entry.first else ())
+
+
+def _merge_steps(data, first=()):
+    """Sampled data plus the first-heatmap data, by step; a step in both is taken once."""
+    if not first:
+        return data
+    steps = {d.step for d in data}
+    return sorted(list(data) + [d for d in first if d.step not in steps], key=lambda d: d.step)
+
+
+def _value_shape(plugin_name, content):
+    """``(shape, dtype)`` of one stored sample of a tag with metadata ``content``."""
+    if plugin_name == HEATMAP:
+        (rows, cols), (br, bc) = content["grid"], content["pool"]
+        return (len(content["planes"]), -(-rows // br), -(-cols // bc)), np.float32
+    length = len(content["fields"]) + len(content["traces"]) + content["sketch_dim"]
+    return (length,), np.float64
