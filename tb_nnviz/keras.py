@@ -307,40 +307,45 @@ class NNVizCallback(keras.callbacks.Callback):
 
     def _body(self, step, heat, first, traj, variables, previous, has_previous):
         self.trace_count += 1
-        with self._writer.as_default(step=step):
+        # One tf.cond per kind rather than one per summary (tf.summary.record_if
+        # would add a cond to every write): tracing stays a fraction of a second.
+        no = lambda: tf.constant(False)  # noqa: E731
+        with self._writer.as_default(step=step), tf.summary.record_if(True):
             if self.heatmap_freq != 0:
-                # The first heatmap goes to the first-heatmap tag too, so that
-                # TensorBoard's sampling of the heatmap tag cannot drop it.
-                for is_first, when in [(False, heat), (True, first)]:
-                    with tf.summary.record_if(when):
-                        for spec, v in zip(self._specs, variables):
-                            x = tf.convert_to_tensor(v)
-                            summary.write(
-                                spec.first_tag if is_first else spec.heat_tag,
-                                lambda x=x, c=spec.heat_content: summary.heatmap_planes(x, c),
-                                step,
-                                spec.first_md if is_first else spec.heat_md,
-                            )
-            if self.trajectory_freq != 0:
-                values = [tf.convert_to_tensor(v) for v in variables]
-                with tf.summary.record_if(traj):
-                    for spec, x, p in zip(self._specs, values, previous):
-                        summary.write(
-                            spec.traj_tag,
-                            lambda x=x, p=p, plan=spec.plan: summary.trajectory_point(
-                                x, tf.convert_to_tensor(p), plan, has_previous
-                            ),
-                            step,
-                            spec.traj_md,
-                        )
 
-                def remember():
-                    for x, p in zip(values, previous):
+                def heatmaps():
+                    planes = [
+                        summary.heatmap_planes(tf.convert_to_tensor(v), spec.heat_content)
+                        for spec, v in zip(self._specs, variables)
+                    ]
+                    for spec, p in zip(self._specs, planes):
+                        summary.write(spec.heat_tag, lambda p=p: p, step, spec.heat_md)
+
+                    def firsts():
+                        # The first heatmap also goes to the first-heatmap tag, so
+                        # TensorBoard's sampling of the heatmap tag cannot drop it.
+                        for spec, p in zip(self._specs, planes):
+                            summary.write(spec.first_tag, lambda p=p: p, step, spec.first_md)
+                        return tf.constant(True)
+
+                    return tf.cond(first, firsts, no)
+
+                tf.cond(heat, heatmaps, no)
+            if self.trajectory_freq != 0:
+
+                def trajectories():
+                    values = [tf.convert_to_tensor(v) for v in variables]
+                    for spec, x, p in zip(self._specs, values, previous):
+                        point = summary.trajectory_point(
+                            x, tf.convert_to_tensor(p), spec.plan, has_previous
+                        )
+                        summary.write(spec.traj_tag, lambda point=point: point, step, spec.traj_md)
+                    for x, p in zip(values, previous):  # after the reads above
                         p.assign(x)
                     has_previous.assign(True)
                     return tf.constant(True)
 
-                tf.cond(traj, remember, lambda: tf.constant(False))
+                tf.cond(traj, trajectories, no)
         return tf.constant(True)
 
     def _collect(self):
