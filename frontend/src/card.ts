@@ -58,6 +58,18 @@ export function pickStep(steps: readonly number[], want: number | null): number 
   return best ?? steps[0];
 }
 
+/**
+ * The step to show after a reload brought `steps` (was `oldSteps`): a card showing the
+ * latest step follows the latest (training goes on, the newest weights show); any other
+ * step is kept (pickStep).
+ *
+ * Example: stepAfterReload([0, 1, 2], [0, 1, 2, 3], 2) === 3; stepAfterReload([0, 1, 2], [0, 1, 2, 3], 1) === 1.
+ */
+export function stepAfterReload(oldSteps: readonly number[], steps: readonly number[], shown: number | null): number | null {
+  const atLatest = shown !== null && oldSteps.length > 0 && shown === oldSteps[oldSteps.length - 1];
+  return pickStep(steps, atLatest ? null : shown);
+}
+
 export class Card {
   readonly root: HTMLDivElement;
   private info: TagInfo;
@@ -251,10 +263,13 @@ export class Card {
     }, "image/png");
   }
 
-  /** New metadata after a reload: keeps mode and step (if still logged) and redraws. */
+  /**
+   * New metadata after a reload: keeps the mode, and the step if still logged (the latest
+   * step follows the latest, see stepAfterReload), and redraws.
+   */
   update(info: TagInfo): void {
+    this.step = stepAfterReload(this.info.steps, info.steps, this.step);
     this.info = info;
-    this.step = pickStep(info.steps, this.step);
     this.applyInfo();
     this.invalidate();
   }

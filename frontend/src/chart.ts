@@ -18,6 +18,7 @@ import { columnsToCsv, safeFilename } from "./csv";
 import { download, el } from "./dom";
 import { formatShort } from "./format";
 import { HEALTHY_LABEL, bandRect, logRange, positiveOrNull } from "./series";
+import { onThemeChange, themeVar } from "./theme";
 
 /** Every chart joins this sync group: hovering one shows the same step on all. */
 export const SYNC_KEY = "nnviz-steps";
@@ -72,7 +73,18 @@ export interface ChartSpec {
   readoutHint?: string;
 }
 
-/** A colour square, or with `dash` a 22 x 8 canvas showing the line style. */
+/**
+ * A colour for canvas drawing: `var(--name)` is read from the current theme, anything
+ * else is returned as is.
+ *
+ * Example: canvasColor("#1f77b4") === "#1f77b4"; canvasColor("var(--nv-muted)") -> "#616161" (light).
+ */
+export function canvasColor(color: string): string {
+  const m = /^var\((--[\w-]+)\)$/.exec(color.trim());
+  return m ? themeVar(m[1], "#888") : color;
+}
+
+/** A colour square, or with `dash` a 22 x 8 canvas showing the line style (colours may be `var(--x)`). */
 function keySwatch(color: string, dash?: number[]): HTMLElement {
   if (dash === undefined) {
     const sw = el("span", { className: "nv-swatch" });
@@ -86,7 +98,7 @@ function keySwatch(color: string, dash?: number[]): HTMLElement {
   const ctx = c.getContext("2d");
   if (ctx) {
     ctx.scale(dpr, dpr);
-    ctx.strokeStyle = color;
+    ctx.strokeStyle = canvasColor(color);
     ctx.lineWidth = 1.5;
     ctx.setLineDash(dash);
     ctx.beginPath();
@@ -124,6 +136,8 @@ export class Chart {
   private signature = "";
   private x: number[] = [];
   private series: ChartSeries[] = [];
+  private keyItems: readonly { label: string; color: string; dash?: number[] }[] = [];
+  private unsubscribeTheme: (() => void) | null = null;
 
   constructor(private readonly spec: ChartSpec) {
     const button = el("button", {
@@ -156,6 +170,7 @@ export class Chart {
    * when the item has a dash pattern (telling tensors apart); empty hides it.
    */
   setKey(items: readonly { label: string; color: string; dash?: number[] }[]): void {
+    this.keyItems = items;
     this.keyLine.replaceChildren(...items.map((it) => el("span", {}, keySwatch(it.color, it.dash), document.createTextNode(it.label))));
     this.keyLine.hidden = !items.length;
   }
@@ -179,6 +194,13 @@ export class Chart {
     this.signature = sig;
     this.focused = null;
     this.plot = new uPlot(this.options(), data, this.host);
+    if (!this.unsubscribeTheme) this.unsubscribeTheme = onThemeChange(() => this.restyle());
+  }
+
+  /** Redraws axes, grid, band and key in the current theme's colours (data and scales unchanged). */
+  restyle(): void {
+    this.plot?.redraw(false, false);
+    if (this.keyItems.length) this.setKey(this.keyItems);
   }
 
   /** The read-out line: the focused series' label and value at the cursor's step. */
@@ -213,6 +235,8 @@ export class Chart {
   destroy(): void {
     this.plot?.destroy();
     this.plot = null;
+    this.unsubscribeTheme?.();
+    this.unsubscribeTheme = null;
   }
 
   /** The plotted series as CSV text: step, then one column per series. */
@@ -244,12 +268,13 @@ export class Chart {
             return [min - pad, max + pad];
           },
         };
-    const muted = getComputedStyle(document.documentElement).getPropertyValue("--nv-muted").trim() || "#616161";
-    const grid = getComputedStyle(document.documentElement).getPropertyValue("--nv-border").trim() || "#e0e0e0";
+    // Functions: uPlot calls them on every draw, so restyle() picks up a new theme.
+    const axisColor = () => themeVar("--nv-axis", "#616161");
+    const gridColor = () => themeVar("--nv-grid", "#e0e0e0");
     const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({
-      stroke: muted,
-      grid: { stroke: grid, width: 1 },
-      ticks: { stroke: grid, width: 1 },
+      stroke: axisColor,
+      grid: { stroke: gridColor, width: 1 },
+      ticks: { stroke: gridColor, width: 1 },
       font: "11px Roboto, system-ui, sans-serif",
       ...extra,
     });
@@ -274,9 +299,9 @@ export class Chart {
           if (!r) return;
           const ctx = u.ctx;
           ctx.save();
-          ctx.fillStyle = "rgba(76, 175, 80, 0.14)";
+          ctx.fillStyle = themeVar("--nv-band", "rgba(76, 175, 80, 0.14)");
           ctx.fillRect(u.bbox.left, r.y, u.bbox.width, r.h);
-          ctx.fillStyle = "rgba(56, 142, 60, 0.9)";
+          ctx.fillStyle = themeVar("--nv-band-text", "rgba(56, 142, 60, 0.9)");
           ctx.font = `${Math.round(10 * devicePixelRatio)}px Roboto, system-ui, sans-serif`;
           ctx.textBaseline = "top";
           ctx.textAlign = "left";

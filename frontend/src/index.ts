@@ -6,9 +6,11 @@
  */
 import { App } from "./app";
 import { injectStyle } from "./style";
+import { followTheme } from "./theme";
 
 export async function render(): Promise<void> {
   injectStyle(document);
+  followTheme(document, window);
   const app = new App(document.body);
   await app.start();
 }

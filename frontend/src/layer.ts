@@ -159,7 +159,7 @@ export class LayerCharts {
     const tags = [...new Set(this.tensors.map((t) => t.tag))];
     const short = (tag: string) => (this.layer && tag.startsWith(this.layer + "/") ? tag.slice(this.layer.length + 1) : tag);
     const label = (t: LayerTensor) => (multiRun ? `${t.run} · ${short(t.tag)}` : short(t.tag));
-    const muted = getComputedStyle(document.documentElement).getPropertyValue("--nv-muted").trim() || "#616161";
+    const muted = "var(--nv-muted)"; // the key follows the theme (Chart.setKey resolves it)
     const shownRuns = this.runs.filter((r) => items.some(([t]) => t.run === r));
     const key = [
       ...(multiRun ? shownRuns.map((r) => ({ label: r, color: runColor(this.runs.indexOf(r)) })) : []),

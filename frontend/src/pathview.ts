@@ -15,6 +15,7 @@ import { interpolateViridis } from "d3-scale-chromatic";
 import { el, setText } from "./dom";
 import { formatShort } from "./format";
 import { type PlotScale, collapsedSeries, nearestPoint, niceTicks, orderColors, pathExtent, pcLabel, plotScale } from "./pathplot";
+import { themeVar } from "./theme";
 import type { Projection } from "./types";
 
 const MARGIN = { left: 56, right: 16, top: 12, bottom: 40 };
@@ -107,10 +108,11 @@ export class PathPlot {
     c.setAttribute("data-pc1", ratio[0] !== undefined ? String(ratio[0]) : "");
     c.setAttribute("data-pc2", ratio[1] !== undefined ? String(ratio[1]) : "");
     c.setAttribute("data-runs", String(runs.length));
-    const css = getComputedStyle(document.documentElement);
-    const muted = css.getPropertyValue("--nv-muted").trim() || "#616161";
-    const gridColor = css.getPropertyValue("--nv-border").trim() || "#e0e0e0";
-    const bg = css.getPropertyValue("--nv-bg").trim() || "#fff";
+    // Theme colours (the panel redraws on a theme change); the rims around the start and
+    // end markers are the panel's background.
+    const muted = themeVar("--nv-axis", "#616161");
+    const gridColor = themeVar("--nv-grid", "#e0e0e0");
+    const bg = themeVar("--nv-card", "#f7f7f7");
     ctx.font = "11px Roboto, system-ui, sans-serif";
     const series = runs.map((r) => data!.runs[r.run]);
     const ext = pathExtent(series);
@@ -219,7 +221,7 @@ export class PathPlot {
       if (first < 0) return;
       const color = runs[k].color;
       const [, ex, ey] = p[last];
-      // End: a filled dot in the run colour with a light rim.
+      // End: a filled dot in the run colour with a rim of the background colour.
       ctx.beginPath();
       ctx.arc(ex, ey, END_R, 0, 2 * Math.PI);
       ctx.fillStyle = color;

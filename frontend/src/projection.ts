@@ -14,6 +14,7 @@ import { el, setOptions, setText } from "./dom";
 import { showRandomWalkNote } from "./pathplot";
 import { PathPlot } from "./pathview";
 import { runColor } from "./series";
+import { onThemeChange } from "./theme";
 
 const WHOLE = "";
 const HEIGHT = 360;
@@ -125,6 +126,9 @@ export class ProjectionPanel {
     this.showReadout(null);
     this.showMode();
     this.root.addEventListener("toggle", () => {
+      if (this.root.open) this.draw();
+    });
+    onThemeChange(() => {
       if (this.root.open) this.draw();
     });
   }

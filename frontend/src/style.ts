@@ -1,21 +1,26 @@
 /**
  * The tab's CSS, injected as a <style> element at render time (the bundle is a single
- * JS file). Follows TensorBoard's look: Roboto 13px, light cards with a subtle shadow,
- * and prefers-color-scheme: dark.
+ * JS file). Follows TensorBoard's look: Roboto 13px, cards with a subtle shadow, light
+ * or dark with TensorBoard (the class `nv-dark` on <html>, set by theme.ts; heatmap
+ * colours are the same in both).
  */
 const CSS = `
 :root {
   --nv-bg: #fff; --nv-fg: #212121; --nv-muted: #616161; --nv-card: #f7f7f7;
-  --nv-border: #e0e0e0; --nv-accent: #f57c00; --nv-error: #c62828; --nv-shadow: rgba(0,0,0,.14);
+  --nv-border: #e0e0e0; --nv-grid: #e0e0e0; --nv-axis: #616161;
+  --nv-accent: #f57c00; --nv-error: #c62828; --nv-shadow: rgba(0,0,0,.14);
+  --nv-band: rgba(76,175,80,.14); --nv-band-text: rgba(56,142,60,.9); --nv-select: rgba(0,0,0,.07);
   --nv-tip-bg: rgba(33,33,33,.94); --nv-tip-fg: #fff; --nv-tile: rgba(0,0,0,.35);
-  color-scheme: light dark;
+  color-scheme: light;
 }
-@media (prefers-color-scheme: dark) {
-  :root {
-    --nv-bg: #202124; --nv-fg: #e8eaed; --nv-muted: #9aa0a6; --nv-card: #2d2e31;
-    --nv-border: #3c4043; --nv-error: #f28b82; --nv-shadow: rgba(0,0,0,.5);
-    --nv-tip-bg: rgba(240,240,240,.96); --nv-tip-fg: #111; --nv-tile: rgba(0,0,0,.5);
-  }
+/* TensorBoard's dark theme (theme.ts sets the class; the colours follow TB's #303030 / #424242). */
+:root.nv-dark {
+  --nv-bg: #303030; --nv-fg: #e8eaed; --nv-muted: #b0b3b8; --nv-card: #424242;
+  --nv-border: #5c5c5c; --nv-grid: #555; --nv-axis: #b0b3b8;
+  --nv-accent: #ff9800; --nv-error: #f28b82; --nv-shadow: rgba(0,0,0,.5);
+  --nv-band: rgba(129,199,132,.16); --nv-band-text: #81c784; --nv-select: rgba(255,255,255,.1);
+  --nv-tip-bg: rgba(240,240,240,.96); --nv-tip-fg: #111;
+  color-scheme: dark;
 }
 html, body { margin: 0; padding: 0; background: var(--nv-bg); color: var(--nv-fg); }
 body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; }
@@ -127,6 +132,8 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-marker-end { background: var(--nv-fg); }
 .nv-chart .u-legend .u-series > * { padding: 1px 2px; }
 .nv-chart .u-legend .u-marker { width: 10px; height: 3px; }
+.nv-chart .uplot .u-select { background: var(--nv-select); }
+.nv-chart .uplot .u-legend { color: var(--nv-fg); }
 `;
 
 /** Adds the stylesheet once per document. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { compileFilter, isHeatmap, problemLines } from "../src/app";
-import { pickStep } from "../src/card";
+import { pickStep, stepAfterReload } from "../src/card";
 import { describeCell } from "../src/describe";
 import { formatFloat32, formatIndex, formatRange, formatShape, formatShort } from "../src/format";
 import { cellSize } from "../src/heatmap";
@@ -102,6 +102,14 @@ test("tooltip without a usable layout still shows value and grid position", () =
   const d = describeCell(i, heatmap(2, 3, [[1, 2, 3, 4, 5, 6]], ["value"]), 0, 2);
   assert.equal(d.index, null);
   assert.equal(d.value, "3");
+});
+
+test("after a reload the latest step follows the latest, any other step stays", () => {
+  assert.equal(stepAfterReload([0, 1, 2], [0, 1, 2, 3, 4], 2), 4);
+  assert.equal(stepAfterReload([0, 1, 2], [0, 1, 2, 3, 4], 1), 1);
+  assert.equal(stepAfterReload([0, 1, 2], [0, 1, 2], 2), 2);
+  assert.equal(stepAfterReload([], [0, 5], null), 5);
+  assert.equal(stepAfterReload([0, 10, 20], [0, 20, 30], 10), 0); // gone: nearest earlier
 });
 
 test("pickStep keeps the step, else nearest earlier, else first; default last", () => {
