@@ -89,7 +89,9 @@ class NNVizCallback(keras.callbacks.Callback):
     ``optimizer.iterations`` at each batch, which stalls when a mixed-precision
     loss-scale optimizer skips a step or gradients are accumulated. The initial weights are logged
     at ``on_train_begin`` (step 0 for a fresh model) and the final weights at
-    ``on_train_end``. All reductions run in one compiled ``tf.function`` where
+    ``on_train_end``. A subclassed model that is only built by its first batch
+    has no weights at ``on_train_begin``; it is logged from that batch on
+    (step 1). All reductions run in one compiled ``tf.function`` where
     the weights live; only the small results travel to the host.
 
     Args:
@@ -165,6 +167,7 @@ class NNVizCallback(keras.callbacks.Callback):
         self.trace_count = 0  # how often the logging function was traced
         self._last = {"heat": -1, "traj": -1}  # last step logged, per kind
         self._first_logged = False  # the first-heatmap tags are written
+        self._deferred = False  # the model had no weights at on_train_begin
         self._last_batch_step = -1
         self._counter = self._epoch_base = 0  # trained batches, see the class docstring
 
@@ -206,7 +209,11 @@ class NNVizCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         # ``batch`` is the last batch of the execution (steps_per_execution > 1).
         self._counter = self._epoch_base + int(batch) + 1
-        if self._disabled or self._function is None:
+        if self._disabled:
+            return
+        if self._function is None:
+            if self._deferred:
+                self._guard(self._begin)
             return
         if not isinstance(self.heatmap_freq, int) and not isinstance(self.trajectory_freq, int):
             return
@@ -241,9 +248,15 @@ class NNVizCallback(keras.callbacks.Callback):
         return self._counter
 
     def _begin(self):
+        if not self.model.weights:
+            # A subclassed model is built by its first batch: set up after it.
+            self._deferred = True
+            return
         if self._function is None or self._model_id != id(self.model):
-            self._counter = self._epoch_base = int(self.model.optimizer.iterations.numpy())
+            if not self._deferred:
+                self._counter = self._epoch_base = int(self.model.optimizer.iterations.numpy())
             self._setup()
+        self._deferred = False
         self._last_batch_step = self._step()
         self._log(self._last_batch_step, self.heatmap_freq != 0, self.trajectory_freq != 0)
 
