@@ -8,16 +8,27 @@ import argparse
 import sys
 
 
-def serve(logdir, port, host="localhost"):
-    """Runs TensorBoard on ``logdir`` with the NNViz plugin until interrupted."""
-    from tensorboard import default, program
+def tensorboard_plugins():
+    """TensorBoard's default plugins with NNViz among them.
+
+    An installed tb-nnviz is already found through its entry point; from a
+    source tree it is added here (a second copy would be a duplicate plugin).
+    """
+    from tensorboard import default
 
     from tb_nnviz.plugin import NNVizLoader
 
     plugins = default.get_plugins()
     if not any(p is NNVizLoader or isinstance(p, NNVizLoader) for p in plugins):
-        plugins.append(NNVizLoader)  # running from a source tree, without the entry point
-    tb = program.TensorBoard(plugins=plugins)
+        plugins.append(NNVizLoader)
+    return plugins
+
+
+def serve(logdir, port, host="localhost"):
+    """Runs TensorBoard on ``logdir`` with the NNViz plugin until interrupted."""
+    from tensorboard import program
+
+    tb = program.TensorBoard(plugins=tensorboard_plugins())
     tb.configure(argv=[None, "--logdir", logdir, "--port", str(port), "--host", host])
     url = tb.launch()
     print("NNViz: open %s#nnviz (Ctrl+C to stop)" % url, flush=True)

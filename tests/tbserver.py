@@ -11,16 +11,12 @@ import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Works whether or not tb-nnviz is installed: the entry point, when present,
-# already lists the loader, and a second copy would be a duplicate plugin.
+# Works whether or not tb-nnviz is installed (see cli.tensorboard_plugins).
 _LAUNCH = """
 import sys
-from tensorboard import default, program
-from tb_nnviz.plugin import NNVizLoader
-plugins = default.get_plugins()
-if NNVizLoader not in plugins:
-    plugins.append(NNVizLoader)
-tb = program.TensorBoard(plugins=plugins)
+from tensorboard import program
+from tb_nnviz.cli import tensorboard_plugins
+tb = program.TensorBoard(plugins=tensorboard_plugins())
 tb.configure(argv=[None] + sys.argv[1:])
 sys.exit(tb.main())
 """

@@ -11,10 +11,15 @@ UPDATE = reduce.STAT_FIELDS.index("update_norm")
 
 
 @pytest.fixture(scope="module")
-def demo_logs(tmp_path_factory):
+def demo_dir(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("demo")
     assert cli.main(["demo", "--logdir", str(logdir), "--epochs", "3", "--no-serve"]) == 0
-    provider = providers.python_provider(logdir)
+    return logdir
+
+
+@pytest.fixture(scope="module")
+def demo_logs(demo_dir):
+    provider = providers.python_provider(demo_dir)
     return {
         plugin: providers.read_all(provider, plugin)
         for plugin in (metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME)
@@ -65,3 +70,32 @@ def test_vanishing_run_first_layer_barely_updates(demo_logs):
 def test_unknown_run_is_refused_with_the_choices(capsys, tmp_path):
     assert cli.main(["demo", "--logdir", str(tmp_path), "--runs", "nope", "--no-serve"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_serve_starts_tensorboard_with_the_tab(demo_dir):
+    """`tb-nnviz serve` (what `tb-nnviz demo` ends with) lists the NNViz tab as enabled."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests import tbserver
+
+    port = tbserver.free_port()
+    env = dict(os.environ, PYTHONPATH=tbserver.REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tb_nnviz.cli", "serve", "--logdir", str(demo_dir), "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert "NNViz: open http://localhost:%d/" % port in proc.stdout.readline()
+        url = "http://localhost:%d/data/plugins_listing" % port
+        listing = tbserver.wait_for(
+            lambda: json.load(urllib.request.urlopen(url)),
+            lambda l: l.get("nnviz", {}).get("enabled"),
+        )
+        assert listing["nnviz"]["tab_name"] == "NNViz"
+    finally:
+        proc.terminate()
+        proc.wait(10)
