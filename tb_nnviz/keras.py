@@ -110,7 +110,7 @@ class NNVizCallback(keras.callbacks.Callback):
       exclude: optional regex (or list); weights matching one are skipped.
       max_cells: heatmap cell budget (default 65,536); larger grids are block-pooled.
       num_traces: single parameters traced per tensor (default 16).
-      sketch_dim: dimension k of each tensor's CountSketch (default 64).
+      sketch_dim: dimension k of each tensor's CountSketch (default 128).
       seed: seeds the traced parameters and the sketch hash (default 0).
       trainable_only: log only trainable weights (default False: BatchNorm moving
         statistics are logged too). Non-floating variables are never logged.

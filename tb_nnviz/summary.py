@@ -242,7 +242,7 @@ def trajectory(name, data, previous=None, step=None, *, plan=None,
       step: int64-castable step, or None for ``tf.summary.experimental.get_step()``.
       plan: a ``reduce.TrajectoryPlan`` for (name, shape); by default one is built
         (and cached) from ``num_traces``, ``sketch_dim`` and ``seed``.
-      num_traces, sketch_dim, seed: see ``reduce.TrajectoryPlan`` (defaults 16, 64, 0).
+      num_traces, sketch_dim, seed: see ``reduce.TrajectoryPlan`` (defaults 16, 128, 0).
       description: optional text shown in the tab.
 
     Returns:

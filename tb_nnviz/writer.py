@@ -25,7 +25,7 @@ class Writer:
       max_cells: heatmap cell budget; larger grids are block-pooled. Default
         ``reduce.DEFAULT_MAX_CELLS`` (65,536 = 256 x 256).
       num_traces: single parameters traced per tensor. Default 16.
-      sketch_dim: dimension of each tensor's linear sketch. Default 64.
+      sketch_dim: dimension of each tensor's linear sketch. Default 128.
       seed: seeds trace choice and sketch hash (with each tensor's name).
       flush_secs: how often queued events are flushed to disk. Default 120.
       filename_suffix: appended to the event file's name.
