@@ -46,7 +46,13 @@ def pca_2d(matrix):
     ratio = np.zeros(2)
     if n == 0 or x.shape[1] == 0:
         return coords, ratio
-    centred = x - x.mean(axis=0)
+    # Scaled to max |x| = 1 first: finite but huge values (a damaged log, a
+    # diverged run) would overflow the sums of squares; PCA is scale-equivariant.
+    scale = float(np.abs(x).max())
+    if scale == 0.0:
+        return coords, ratio
+    centred = x / scale
+    centred -= centred.mean(axis=0)
     total = float(np.sum(centred * centred))
     if total <= 0.0:
         return coords, ratio
@@ -63,6 +69,7 @@ def pca_2d(matrix):
         eigvals, eigvecs = np.linalg.eigh(centred @ centred.T)
         top = np.argsort(eigvals)[::-1][:k]
         coords[:, :k] = eigvecs[:, top] * np.sqrt(np.maximum(eigvals[top], 0.0))
+    coords *= scale
     ratio[:k] = np.clip(np.maximum(eigvals[top], 0.0) / total, 0.0, 1.0)
     for axis in range(k):
         if coords[0, axis] > 0:
