@@ -9,19 +9,15 @@ and static-file traversal and absolute-path attempts. Every answer must be a
 leaks nothing.
 """
 
-import os
 import urllib.parse
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tb_nnviz import plugin
-from tests.test_plugin import PREFIX, make_client
+from tests.test_plugin import PREFIX, STATIC_SECRET as SECRET, static_client  # noqa: F401 (fixture)
 
 ROUTES = ("/tags", "/heatmap", "/trajectory", "/projection", "/overview", "/index.js")
 KEYS = ("run", "tag", "step", "diff")
-SECRET = "SECRET-OUTSIDE-STATIC"
 EXAMPLES = 180  # x 8 requests each
 
 text = st.text(max_size=30)  # any unicode except surrogates (URLs carry UTF-8)
@@ -80,25 +76,12 @@ def _check(response, path):
     return status
 
 
-@pytest.fixture
-def fuzz_client(logdir, tmp_path, monkeypatch):
-    """The app over ``logdir``, with a small static dir and a secret file beside it."""
-    static = tmp_path / "static"
-    (static / "chunks").mkdir(parents=True)
-    (static / "index.js").write_text("export function render() {}\n")
-    (static / "chunks" / "a.css").write_text("body {}\n")
-    (tmp_path / "secret.js").write_text(SECRET)
-    os.symlink(tmp_path / "secret.js", static / "link.js")
-    monkeypatch.setattr(plugin, "_STATIC_DIR", str(static))
-    return make_client(logdir)
-
-
-def test_generated_requests_never_fail_the_server(fuzz_client):
+def test_generated_requests_never_fail_the_server(static_client):
     sent = []
 
     def get(path, query=""):
         url = path + ("?" + query if query else "")
-        response = fuzz_client.get(url)
+        response = static_client.get(url)
         sent.append(_check(response, url))
         return sent[-1]
 
@@ -126,9 +109,9 @@ def test_generated_requests_never_fail_the_server(fuzz_client):
     print("statuses:", {code: sent.count(code) for code in sorted(set(sent))})
 
 
-def test_known_good_requests_still_succeed(fuzz_client):
+def test_known_good_requests_still_succeed(static_client):
     """The fuzzing above is not vacuous: the same client serves real data."""
     for url in [PREFIX + "/tags", PREFIX + "/heatmap?run=a&tag=dense/kernel&step=10",
                 PREFIX + "/trajectory?run=a&tag=dense/bias", PREFIX + "/projection?run=a&run=b",
                 PREFIX + "/overview?run=b", PREFIX + "/index.js", PREFIX + "/static/chunks/a.css"]:
-        assert _check(fuzz_client.get(url), url) == 200, url
+        assert _check(static_client.get(url), url) == 200, url

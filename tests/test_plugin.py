@@ -370,15 +370,20 @@ def test_every_route_sets_security_headers(client):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+#: Content of a file beside the static dir (reached only through a symlink in it).
+STATIC_SECRET = "SECRET-CONTENT"
+
+
 @pytest.fixture
 def static_client(tmp_path, logdir, monkeypatch):
+    """The app over ``logdir`` with a small static dir, and a secret file beside it."""
     static = tmp_path / "static"
     (static / "chunks").mkdir(parents=True)
     (static / "index.js").write_text("export function render() {}\n")
     (static / "chunks" / "a.css").write_text("body {}\n")
     (static / "index.js.map").write_text("{}")
     (static / "notes.txt").write_text("not served")
-    (tmp_path / "secret.js").write_text("SECRET-CONTENT")
+    (tmp_path / "secret.js").write_text(STATIC_SECRET)
     os.symlink(tmp_path / "secret.js", static / "link.js")
     monkeypatch.setattr(plugin, "_STATIC_DIR", str(static))
     return make_client(logdir)
@@ -407,7 +412,7 @@ def test_static_files_are_served_with_their_types(static_client):
 def test_static_route_refuses_traversal_and_unknown_files(static_client, path):
     response = static_client.get(PREFIX + path)
     assert response.status_code == 404, path
-    assert "SECRET-CONTENT" not in response.get_data(as_text=True)
+    assert STATIC_SECRET not in response.get_data(as_text=True)
 
 
 def test_missing_frontend_build_is_a_clear_404(logdir, tmp_path, monkeypatch):

@@ -15,7 +15,7 @@
 import uPlot from "uplot";
 import uplotCss from "uplot/dist/uPlot.min.css";
 import { columnsToCsv, safeFilename } from "./csv";
-import { download, el } from "./dom";
+import { download, el, injectStyleOnce } from "./dom";
 import { formatShort } from "./format";
 import { HEALTHY_LABEL, bandRect, logRange, positiveOrNull } from "./series";
 import { onThemeChange, themeVar } from "./theme";
@@ -111,11 +111,7 @@ function keySwatch(color: string, dash?: number[]): HTMLElement {
 
 /** Injects uPlot's stylesheet once (the bundle is one JS file; the CSP allows inline styles). */
 export function injectChartStyle(doc: Document = document): void {
-  if (doc.getElementById("nnviz-uplot-style")) return;
-  const style = doc.createElement("style");
-  style.id = "nnviz-uplot-style";
-  style.textContent = uplotCss;
-  doc.head.appendChild(style);
+  injectStyleOnce(doc, "nnviz-uplot-style", uplotCss);
 }
 
 /** Chart width for the current window: three per row on wide screens. */

@@ -63,3 +63,16 @@ export function download(blob: Blob, filename: string): void {
   // Revoke later: some browsers read the URL after click() returns.
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/**
+ * Adds a `<style id=...>` with `css` to `doc` unless one with that id exists.
+ *
+ * Example: `injectStyleOnce(document, "nnviz-style", CSS)`.
+ */
+export function injectStyleOnce(doc: Document, id: string, css: string): void {
+  if (doc.getElementById(id)) return;
+  const style = doc.createElement("style");
+  style.id = id;
+  style.textContent = css;
+  doc.head.appendChild(style);
+}

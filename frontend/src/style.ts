@@ -4,6 +4,8 @@
  * or dark with TensorBoard (the class `nv-dark` on <html>, set by theme.ts; heatmap
  * colours are the same in both).
  */
+import { injectStyleOnce } from "./dom";
+
 const CSS = `
 :root {
   --nv-bg: #fff; --nv-fg: #212121; --nv-muted: #616161; --nv-card: #f7f7f7;
@@ -138,9 +140,5 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 
 /** Adds the stylesheet once per document. */
 export function injectStyle(doc: Document = document): void {
-  if (doc.getElementById("nnviz-style")) return;
-  const style = doc.createElement("style");
-  style.id = "nnviz-style";
-  style.textContent = CSS;
-  doc.head.appendChild(style);
+  injectStyleOnce(doc, "nnviz-style", CSS);
 }
