@@ -24,7 +24,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_nnviz import analysis, metadata, store
+from tb_nnviz import analysis, heatmap_format, metadata, store
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -37,19 +37,9 @@ DEFAULT_HEATMAP_SAMPLES = 100
 #: Rust data server as ``all``).
 DEFAULT_TRAJECTORY_SAMPLES = 0
 DIFF_MODES = ("none", "prev", "first")
+#: Where the frontend build writes the tab: one ES module, ``index.js``, the
+#: only file served (``frontend/build.mjs``).
 _STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-_STATIC_TYPES = {
-    ".js": "application/javascript",
-    ".mjs": "application/javascript",
-    ".css": "text/css",
-    ".map": "application/json",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".woff": "font/woff",
-    ".woff2": "font/woff2",
-    ".wasm": "application/wasm",
-}
 _STEP_PATTERN = re.compile(r"[0-9]{1,18}\Z")
 
 
@@ -98,8 +88,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
 
     def get_plugin_apps(self):
         return {
-            "/index.js": self._static_route,
-            "/static/*": self._static_route,
+            "/index.js": self._index_js_route,
             "/tags": self._tags_route,
             "/heatmap": self._heatmap_route,
             "/trajectory": self._trajectory_route,
@@ -110,13 +99,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
     # -- routes ---------------------------------------------------------------
 
     @wrappers.Request.application
-    def _static_route(self, request):
-        marker = "/data/plugin/%s/" % self.plugin_name
-        rel = request.path.split(marker, 1)[1] if marker in request.path else ""
-        if rel != "index.js":
-            rel = rel[len("static/") :] if rel.startswith("static/") else ""
-        body, mimetype = _static_impl(self._static_dir, rel)
-        return http_util.Respond(request, body, mimetype)
+    def _index_js_route(self, request):
+        return http_util.Respond(request, _index_js(self._static_dir), "application/javascript")
 
     @wrappers.Request.application
     def _tags_route(self, request):
@@ -204,7 +188,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         return {"runs": runs, "errors": heat_errors + traj_errors}
 
     def _heatmap_impl(self, ctx, eid, run, tag, step, diff="none"):
-        """The binary heatmap of ``tag`` at ``step`` (see ``analysis.encode_heatmap``)."""
+        """The binary heatmap of ``tag`` at ``step`` (see ``heatmap_format``)."""
         entry, series = self._store.lookup(ctx, eid, HEATMAP, run, tag, step)
         i = series.index(step)
         if i is None:
@@ -234,8 +218,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
             "diff": diff,
             "base_step": None if base is None else int(series.steps[base]),
         }
-        header.update(analysis.plane_stats(planes[0]))
-        return analysis.encode_heatmap(header, planes)
+        header.update(heatmap_format.plane_stats(planes[0]))
+        return heatmap_format.encode_heatmap(header, planes)
 
     def _trajectory_impl(self, ctx, eid, run, tag):
         """Every logged trajectory point of ``tag`` as JSON-ready columns."""
@@ -249,12 +233,12 @@ class NNVizPlugin(base_plugin.TBPlugin):
             "wall_time": series.wall_times.tolist(),
         }
         for j, field in enumerate(fields):
-            body[field] = analysis.finite_list(series.values[:, j])
+            body[field] = _finite_list(series.values[:, j])
         start = len(fields)
         shape = tuple(c["shape"])
         body["traces"] = {
             "index": [[int(i) for i in np.unravel_index(t, shape)] for t in traces],
-            "values": [analysis.finite_list(series.values[:, start + k]) for k in range(len(traces))],
+            "values": [_finite_list(series.values[:, start + k]) for k in range(len(traces))],
         }
         return body
 
@@ -291,8 +275,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
             offset += len(steps)
             body[run] = {
                 "step": steps.tolist(),
-                "x": analysis.finite_list(xy[:, 0]),
-                "y": analysis.finite_list(xy[:, 1]),
+                "x": _finite_list(xy[:, 0]),
+                "y": _finite_list(xy[:, 1]),
                 "tensors": count,
             }
         return {
@@ -350,31 +334,20 @@ class NNVizPlugin(base_plugin.TBPlugin):
 # -- pure helpers ---------------------------------------------------------------
 
 
-def _static_impl(static_dir, rel):
-    """``(bytes, mimetype)`` of file ``rel`` under ``static_dir``, or NotFoundError."""
-    parts = rel.split("/")
-    if (
-        not rel
-        or "\\" in rel
-        or "\x00" in rel
-        or rel.startswith("/")
-        or any(p in ("", ".", "..") for p in parts)
-    ):
-        raise errors.NotFoundError("no such static file: %r" % rel)
-    mimetype = _STATIC_TYPES.get(os.path.splitext(rel)[1].lower())
-    if mimetype is None:
-        raise errors.NotFoundError("static file %r has a type this plugin does not serve" % rel)
-    root = os.path.realpath(static_dir)
-    path = os.path.realpath(os.path.join(root, *parts))
-    if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
-        if rel == "index.js":
-            raise errors.NotFoundError(
-                "the NNViz frontend is not built: %s is missing (build frontend/ "
-                "into tb_nnviz/static, see README)" % os.path.join(static_dir, "index.js")
-            )
-        raise errors.NotFoundError("no such static file: %r" % rel)
-    with open(path, "rb") as f:
-        return f.read(), mimetype
+def _index_js(static_dir):
+    """The bytes of the built tab, ``<static_dir>/index.js``, or NotFoundError.
+
+    The name is fixed, never taken from the request, so no path can escape.
+    """
+    path = os.path.join(static_dir, "index.js")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        raise errors.NotFoundError(
+            "the NNViz frontend is not built: %s is missing (build frontend/ "
+            "into tb_nnviz/static, see README)" % path
+        ) from None
 
 
 def _context(request):
@@ -406,3 +379,9 @@ def _describe_steps(steps):
 def _respond_json(request, body):
     text = json.dumps(body, allow_nan=False, separators=(",", ":"))
     return http_util.Respond(request, text, "application/json")
+
+
+def _finite_list(values):
+    """A list of floats with NaN and +/-Inf as None (valid JSON)."""
+    values = np.asarray(values, np.float64)
+    return np.where(np.isfinite(values), values, None).tolist()

@@ -2,8 +2,8 @@
 
 The plugin's routes ask a ``Store`` for tensors by run and name; it lists tags
 through ``DataProvider.list_tensors``, reads every stored sample of one tag
-through ``read_tensors`` and keeps the decoded series while the provider
-reports the tag unchanged. It works the same over the Python loader and the
+through ``read_tensors`` and keeps the decoded ``Series`` in a ``SeriesCache``
+(bounded by bytes) while the provider reports the tag unchanged. It works the same over the Python loader and the
 Rust data server.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 from tensorboard import errors
 from tensorboard.data import provider
 
-from tb_nnviz import analysis, metadata
+from tb_nnviz import metadata
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -40,7 +40,7 @@ class Store:
 
     def __init__(self, data_provider, cache_bytes=CACHE_BYTES):
         self._data_provider = data_provider
-        self._cache = analysis.SeriesCache(cache_bytes)
+        self._cache = SeriesCache(cache_bytes)
         self._recent = {}  # (eid, plugin, run, name) -> (monotonic time, Entry)
         self._sums = {}  # (eid, run, names) -> (stamp, steps, summed sketch)
         self._sums_lock = threading.Lock()
@@ -142,7 +142,7 @@ class Store:
         return found
 
     def series(self, ctx, eid, plugin_name, run, entry):
-        """All stored samples of ``entry`` as an ``analysis.Series``, cached while unchanged."""
+        """All stored samples of ``entry`` as a ``Series``, cached while unchanged."""
         key = (eid, plugin_name, run, entry.tag)
         current = stamp(entry)
         cached = self._cache.get(key, current)
@@ -157,7 +157,7 @@ class Store:
             run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
         ).get(run, {})
         data = _merge_steps(*(data.get(tag, []) for tag in tags))
-        series = analysis.Series.from_data(data, *_value_shape(plugin_name, entry.content))
+        series = Series.from_data(data, *_value_shape(plugin_name, entry.content))
         self._cache.put(key, current, series)
         return series
 
@@ -167,6 +167,78 @@ class Store:
         if steps is None:
             steps = self.series(ctx, eid, plugin_name, run, entry).steps.tolist()
         return steps
+
+
+class Series:
+    """The samples of one tag: sorted unique ``steps``, ``wall_times`` and stacked ``values``."""
+
+    def __init__(self, steps, wall_times, values):
+        self.steps, self.wall_times, self.values = steps, wall_times, values
+        self.nbytes = steps.nbytes + wall_times.nbytes + values.nbytes
+
+    @classmethod
+    def from_data(cls, data, shape, dtype):
+        """Builds a Series from ``provider.TensorDatum`` s whose arrays have ``shape``.
+
+        Datums of another shape (a clashing tag) are skipped.
+        """
+        data = [d for d in data if d.numpy.shape == shape]
+        steps = np.array([d.step for d in data], np.int64)
+        # Keep the last datum of each step, sorted by step.
+        _, first_of_reversed = np.unique(steps[::-1], return_index=True)
+        keep = len(steps) - 1 - first_of_reversed
+        values = np.empty((len(keep),) + shape, dtype)
+        for row, i in enumerate(keep):
+            values[row] = data[i].numpy
+        wall_times = np.array([data[i].wall_time for i in keep], np.float64)
+        return cls(steps[keep], wall_times, values)
+
+    def index(self, step):
+        i = int(np.searchsorted(self.steps, step))
+        return i if i < len(self.steps) and self.steps[i] == step else None
+
+
+class SeriesCache:
+    """Thread-safe LRU of decoded ``Series`` bounded by bytes, plus a step index.
+
+    An entry is valid while the data provider reports the same
+    ``(max_step, max_wall_time)`` for its tag. Step lists are tiny and kept
+    for every tag so ``tags`` stays cheap after the big arrays are evicted.
+    """
+
+    def __init__(self, max_bytes):
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._items = collections.OrderedDict()  # key -> (stamp, series)
+        self._bytes = 0
+        self._steps = {}  # key -> (stamp, list of steps)
+
+    def get(self, key, stamp):
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] != stamp:
+                return None
+            self._items.move_to_end(key)
+            return item[1]
+
+    def steps(self, key, stamp):
+        with self._lock:
+            item = self._steps.get(key)
+            return item[1] if item is not None and item[0] == stamp else None
+
+    def put(self, key, stamp, series):
+        with self._lock:
+            self._steps[key] = (stamp, series.steps.tolist())
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1].nbytes
+            if series.nbytes > self._max_bytes:
+                return
+            self._items[key] = (stamp, series)
+            self._bytes += series.nbytes
+            while self._bytes > self._max_bytes:
+                _, (_, evicted) = self._items.popitem(last=False)
+                self._bytes -= evicted.nbytes
 
 
 @functools.lru_cache(maxsize=4096)

@@ -29,7 +29,7 @@ from tensorboard.util import tensor_util
 from werkzeug import test as werkzeug_test
 
 import tb_nnviz
-from tb_nnviz import analysis, metadata, reduce, store
+from tb_nnviz import heatmap_format, metadata, reduce, store
 from tests import providers, tbserver
 from tests.conftest import LOGDIR_STEPS, logdir_arrays, write_logdir
 from tests.test_plugin import PREFIX, get_heatmap, get_json, make_client, make_flags
@@ -375,7 +375,7 @@ def _check_damaged(get, tags):
                 status, body = get("/heatmap", run=run, tag=name, step=step)
                 assert status in (200, 404), (run, name, step, status, body[:200])
                 if status == 200:
-                    header, planes = analysis.decode_heatmap(body)
+                    header, planes = heatmap_format.decode_heatmap(body)
                     assert header["step"] == step
                     if run != "corrupt":  # the Rust server ignores data CRCs
                         np.testing.assert_array_equal(planes, _expected(name, step))
@@ -489,7 +489,7 @@ def test_live_writes_are_served_consistently_while_reloading(tmp_path, monkeypat
                 diff = str(rng.choice(["none", "first"]))
                 r = client.get(PREFIX + "/heatmap", query_string={"run": "live", "tag": "layer/kernel", "step": step, "diff": diff})
                 assert r.status_code == 200, r.get_data()
-                header, planes = analysis.decode_heatmap(r.get_data())
+                header, planes = heatmap_format.decode_heatmap(r.get_data())
                 assert header["step"] == step
                 want = reduce.heatmap_planes(_live(step)["layer/kernel"], content)
                 if diff == "first":
