@@ -53,15 +53,24 @@ def open_tab(base_url, width=1400, height=1000):
     with sync_playwright() as p:
         b = launch(p)
         try:
-            page = b.new_page(viewport={"width": width, "height": height})
-            errors, dialogs = [], []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(base_url + "/#nnviz")
-            yield Tab(page, plugin_frame(page), errors, dialogs)
+            yield new_tab(b, base_url, width, height)
         finally:
             b.close()
+
+
+def new_tab(b, base_url, width=1400, height=1000, hash="nnviz"):
+    """Opens ``<base_url>/#<hash>`` in a new page of browser ``b``; returns a :class:`Tab`.
+
+    The caller closes ``tab.page`` (or the browser). Several pages may share one
+    browser: playwright's sync API allows one browser session per thread.
+    """
+    page = b.new_page(viewport={"width": width, "height": height}, accept_downloads=True)
+    errors, dialogs = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base_url + "/#" + hash)
+    return Tab(page, plugin_frame(page), errors, dialogs)
 
 
 def plugin_frame(page, timeout=60):

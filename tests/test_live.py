@@ -111,8 +111,10 @@ def test_new_steps_appear_while_step_mode_zoom_and_scroll_stay(served):
         frame.evaluate("c => c.scrollIntoView({block: 'center'})", canvas.element_handle())
         box = canvas.bounding_box()
         page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+        page.keyboard.down("Control")  # zoom: Ctrl + wheel (a plain wheel scrolls the page)
         for _ in range(2):
             page.mouse.wheel(0, -240)
+        page.keyboard.up("Control")
         frame.wait_for_function("c => Number(c.dataset.zoom) > 1.4", arg=canvas.element_handle(), timeout=5000)
         page.mouse.move(1, 1)
         # Then scroll the tab (the iframe's document) back up a little: off both ends.

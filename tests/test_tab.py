@@ -10,6 +10,7 @@ frontend/README.md) and compare with the HTTP routes and the arrays written.
 Screenshots and the performance marks land in test-artifacts/.
 """
 
+import contextlib
 import json
 import os
 import urllib.parse
@@ -104,7 +105,13 @@ def _pc_label(axis, ratio):
 
 
 def _select_runs(frame, runs):
-    frame.locator('[data-testid="run-select"]').select_option(runs)
+    """Ticks exactly ``runs`` in the run selector (checkboxes), as a user would."""
+    boxes = frame.locator('[data-testid="run-option"]').all()
+    # Tick first, then untick: the selector keeps at least one run ticked.
+    for want in (True, False):
+        for box in boxes:
+            if (box.get_attribute("value") in runs) == want and box.is_checked() != want:
+                box.click()
     frame.wait_for_function(
         "n => document.querySelectorAll('[data-testid=card-run]:not([hidden])').length >= n", arg=len(runs), timeout=30000
     )
@@ -357,8 +364,10 @@ def test_zoom_keeps_the_hover_mapping_exact(served, tab):
     values = VALUES["fast", KERNEL][k]
     rows, cols = values.shape
     canvas.hover(position=_cell_pos(canvas, rows, cols, 9, 2))
+    page.keyboard.down("Control")  # a plain wheel scrolls the page (see test_wheel_*)
     for _ in range(3):
         page.mouse.wheel(0, -240)
+    page.keyboard.up("Control")
     frame.wait_for_function("c => Number(c.dataset.zoom) > 1.5", arg=canvas.element_handle(), timeout=5000)
     view = json.loads(canvas.get_attribute("data-view"))
     assert view["scale"] > 1.5
@@ -396,6 +405,137 @@ def test_pooled_heatmap_shows_block_and_absmax(served, tab):
     absmax = float(frame.locator('[data-testid="tooltip-absmax"]').inner_text())
     assert np.float32(absmax) == block.flat[np.argmax(np.abs(block))]
     _shot(page, card, "heatmap-pooled")
+
+
+# --- what a new user does: reveal, scroll, pick runs, reload -----------------------------
+
+
+@contextlib.contextmanager
+def _fresh_tab(tab, served, width=1600, height=900):
+    """A second page in the module's browser, at its own size, closed afterwards."""
+    t = browser.new_tab(tab[0].context.browser, served, width, height)
+    try:
+        t.frame.locator('[data-testid="overview-row"]').first.wait_for(timeout=30000)
+        yield t
+    finally:
+        t.page.close()
+
+
+def _header_bottom(frame):
+    return frame.evaluate("() => document.querySelector('.nv-header').getBoundingClientRect().bottom")
+
+
+def test_overview_row_click_lands_on_the_card_below_the_header(served, tab):
+    # A frame of 936 px as in the report; both runs selected so that many cards and
+    # charts above the target load (and grow) while and after scrolling.
+    with _fresh_tab(tab, served, 1600, 1000) as t:
+        frame = t.frame
+        _select_runs(frame, ["fast", "slow"])
+        target = "mlp/conv/kernel"
+        frame.locator('[data-testid="overview-table"][data-run="fast"] [data-testid="overview-row"][data-tag="%s"]' % target).click()
+        card = frame.locator('[data-testid="card"][data-run="fast"][data-tag="%s"]' % target)
+        card.locator('[data-testid="heatmap"]').wait_for(timeout=30000)
+        _wait_card(frame, card, STEPS[-1])
+        # Everything near the viewport has loaded: the card is where the click put it.
+        frame.wait_for_function(
+            "() => !document.querySelector('[data-loading]')", timeout=30000
+        )
+        page = t.page
+        page.wait_for_timeout(300)
+        top = card.evaluate("e => e.getBoundingClientRect().top")
+        head = _header_bottom(frame)
+        assert head <= top <= head + 24, (top, head)
+        assert "nv-flash" in card.get_attribute("class")
+        page.screenshot(path=os.path.join(ARTIFACTS, "tab-reveal.png"))
+
+
+def test_wheel_over_a_heatmap_scrolls_the_page_unless_ctrl_or_clicked(served, tab):
+    with _fresh_tab(tab, served) as t:
+        page, frame = t.page, t.frame
+        card = _card(frame, "fast", KERNEL)
+        _wait_card(frame, card, STEPS[-1])
+        canvas = card.locator('[data-testid="heatmap"]')
+        assert "Ctrl/⌘ + wheel" in card.locator('[data-testid="zoom-help"]').inner_text()
+        frame.evaluate("c => c.scrollIntoView({block: 'center'})", canvas.element_handle())
+        canvas.hover()
+        y0 = frame.evaluate("() => window.scrollY")
+        assert y0 > 300
+        # A plain wheel up (which used to zoom in), as when scrolling back up the page.
+        page.mouse.wheel(0, -300)
+        frame.wait_for_function("y => window.scrollY < y - 100", arg=y0, timeout=5000)
+        assert canvas.get_attribute("data-zoom") == "1"
+        # Ctrl + wheel (a pinch, too) zooms and the page stays put.
+        frame.evaluate("c => c.scrollIntoView({block: 'center'})", canvas.element_handle())
+        canvas.hover()
+        y1 = frame.evaluate("() => window.scrollY")
+        page.keyboard.down("Control")
+        page.mouse.wheel(0, -300)
+        page.keyboard.up("Control")
+        frame.wait_for_function("c => Number(c.dataset.zoom) > 1", arg=canvas.element_handle(), timeout=5000)
+        assert frame.evaluate("() => window.scrollY") == y1
+        # Zooming back out with Ctrl never scrolls the page either, however far it goes.
+        page.keyboard.down("Control")
+        for _ in range(6):
+            page.mouse.wheel(0, 300)
+        page.keyboard.up("Control")
+        frame.wait_for_function("c => c.dataset.zoom === '1'", arg=canvas.element_handle(), timeout=5000)
+        assert frame.evaluate("() => window.scrollY") == y1
+        # After a click into the heatmap a plain wheel zooms, until the pointer leaves.
+        canvas.click()
+        page.mouse.wheel(0, -300)
+        frame.wait_for_function("c => Number(c.dataset.zoom) > 1", arg=canvas.element_handle(), timeout=5000)
+        assert frame.evaluate("() => window.scrollY") == y1
+        page.mouse.move(2, 2)
+        assert canvas.get_attribute("data-active") == "false"
+
+
+def test_run_selector_shows_how_to_compare_and_run_colours(served, tab):
+    with _fresh_tab(tab, served) as t:
+        frame = t.frame
+        selector = frame.locator('[data-testid="run-select"]')
+        assert "compare" in frame.locator(".nv-runs").inner_text()
+        boxes = selector.locator('[data-testid="run-option"]')
+        assert [b.get_attribute("value") for b in boxes.all()] == sorted(RATE)
+        assert [b.is_checked() for b in boxes.all()] == [True, False]
+        # A plain click on a second run adds it: both runs' cards, each run in its colour.
+        boxes.nth(1).click()
+        frame.wait_for_function("() => document.querySelectorAll('[data-testid=card-run]:not([hidden])').length >= 2", timeout=30000)
+        runs = {c.get_attribute("data-run") for c in frame.locator('[data-testid="card"]').all()}
+        assert runs == set(RATE)
+        swatches = selector.locator(".nv-swatch").evaluate_all("s => s.map(e => getComputedStyle(e).backgroundColor)")
+        assert swatches == ["rgb(31, 119, 180)", "rgb(255, 127, 14)"]  # the charts' run colours
+        # Unticking the last ticked run is refused: the tab never goes empty.
+        boxes.nth(0).click()
+        boxes.nth(1).click()
+        assert boxes.nth(1).is_checked() and not boxes.nth(0).is_checked()
+
+
+def test_reload_restores_runs_filter_mode_and_step(served, tab):
+    with _fresh_tab(tab, served) as t:
+        page, frame = t.page, t.frame
+        _select_runs(frame, ["fast", "slow"])
+        frame.locator('[data-testid="tag-filter"]').fill("dense_1")
+        card = _card(frame, "slow", KERNEL)
+        _wait_card(frame, card, STEPS[-1])
+        card.locator('[data-testid="mode"]').select_option("first")
+        _show_step(frame, card, 3)
+        want = '["slow","%s","first",%d]' % (KERNEL, STEPS[3])
+        page.wait_for_function("w => decodeURIComponent(location.hash).includes(w)", arg=want, timeout=5000)
+        assert page.evaluate("() => location.hash").startswith("#nnviz&")
+        page.reload()
+        frame = browser.plugin_frame(page)
+        frame.locator('[data-testid="overview-row"]').first.wait_for(timeout=30000)
+        boxes = frame.locator('[data-testid="run-option"]')
+        frame.wait_for_function("() => [...document.querySelectorAll('[data-testid=run-option]')].every(b => b.checked)", timeout=30000)
+        assert frame.locator('[data-testid="tag-filter"]').input_value() == "dense_1"
+        assert [b.is_checked() for b in boxes.all()] == [True, True]
+        card = _card(frame, "slow", KERNEL)
+        _wait_card(frame, card, STEPS[3], "first")
+        assert card.locator('[data-testid="mode"]').input_value() == "first"
+        assert card.locator('[data-testid="step-label"]').inner_text() == str(STEPS[3])
+        other = _card(frame, "fast", KERNEL)
+        _wait_card(frame, other, STEPS[-1])  # untouched cards stay on their defaults
+        assert not frame.locator('[data-testid="card"][data-tag="mlp/conv/kernel"]').first.is_visible()
 
 
 # --- performance and errors -------------------------------------------------------------

@@ -16,6 +16,9 @@ import { onDataReloaded } from "./ipc";
 import { LayerCharts, type LayerTensor } from "./layer";
 import { OverviewPanel } from "./overview";
 import { ProjectionPanel } from "./projection";
+import { type CardState, readHash, writeHash } from "./hashstate";
+import { RunSelector } from "./runselect";
+import { revealStable } from "./scroll";
 import { Tooltip } from "./tooltip";
 import type { TagInfo, TagProblem, TagsResponse } from "./types";
 import { MAX_WIDTH } from "./heatmap";
@@ -103,38 +106,36 @@ export class App {
   private readonly observer: IntersectionObserver;
   private readonly tooltip: Tooltip;
   private readonly ranges = new RangeTracker();
-  private readonly runSelect: HTMLSelectElement;
-  private readonly runLabel: HTMLLabelElement;
+  private readonly runSelect: RunSelector;
   private readonly filter: HTMLInputElement;
   private readonly status: HTMLSpanElement;
   private readonly main: HTMLDivElement;
+  private readonly header: HTMLDivElement;
   private readonly message: HTMLDivElement;
   private readonly problems: HTMLDivElement;
   private readonly list: HTMLDivElement;
   private readonly overview: OverviewPanel;
   private readonly projection: ProjectionPanel;
   private reloading: Promise<void> | null = null;
+  /** Runs from the URL, used on the first load. */
+  private urlRuns: string[] = [];
+  /** Card states from the URL for cards not created yet, by card key. */
+  private readonly pendingCards = new Map<string, CardState>();
+  private saveTimer: number | null = null;
   private heardHost = false;
   private resizeTimer: number | null = null;
 
   constructor(body: HTMLElement) {
     injectChartStyle(body.ownerDocument);
-    this.runSelect = el("select", {
-      attrs: { "data-testid": "run-select", "aria-label": "runs", multiple: "", title: "Ctrl/⌘-click or Shift-click to compare several runs" },
-    });
-    this.runSelect.addEventListener("change", () => {
-      const chosen = [...this.runSelect.selectedOptions].map((o) => o.value);
-      this.runs = keepRuns(Object.keys(this.tags.runs).sort(), chosen);
-      this.rebuild();
-      void this.overview.update(this.runs);
-      this.projection.update(this.runs, this.trajectoryTensors());
-    });
-    this.runLabel = el("label", {}, el("span", { text: "Runs" }), this.runSelect);
+    this.runSelect = new RunSelector((runs) => this.selectRuns(runs));
     this.filter = el("input", {
       className: "nv-filter",
       attrs: { type: "search", placeholder: "Filter tags (regular expression)", "data-testid": "tag-filter", "aria-label": "tag filter" },
     });
-    this.filter.addEventListener("input", () => this.applyFilter());
+    this.filter.addEventListener("input", () => {
+      this.applyFilter();
+      this.saveView();
+    });
     this.status = el("span", { className: "nv-status", attrs: { "data-testid": "status" } });
     this.message = el("div", { className: "nv-message", attrs: { "data-testid": "message" } });
     this.message.hidden = true;
@@ -147,7 +148,8 @@ export class App {
     this.projection.root.hidden = true;
     this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.overview.root, this.projection.root, this.list);
     clear(body);
-    body.appendChild(el("div", { className: "nv-header" }, this.runLabel, this.filter, this.status));
+    this.header = el("div", { className: "nv-header" }, this.runSelect.root, this.filter, this.status);
+    body.appendChild(this.header);
     body.appendChild(this.main);
     this.tooltip = new Tooltip(body);
     this.observer = new IntersectionObserver(
@@ -172,6 +174,10 @@ export class App {
 
   /** First load, and hook up reloads (TensorBoard's message; polling until it is heard). */
   async start(): Promise<void> {
+    const saved = readHash();
+    this.urlRuns = saved.runs;
+    this.filter.value = saved.filter;
+    for (const c of saved.cards) this.pendingCards.set(JSON.stringify([c.run, c.tag]), c);
     onDataReloaded(() => {
       this.heardHost = true;
       void this.reload();
@@ -192,6 +198,30 @@ export class App {
     return this.reloading;
   }
 
+  /** Shows `runs` (a subset of the logged runs; the selector's change). */
+  selectRuns(runs: readonly string[]): void {
+    this.runs = keepRuns(Object.keys(this.tags.runs).sort(), runs);
+    this.runSelect.update(Object.keys(this.tags.runs).sort(), this.runs);
+    this.rebuild();
+    void this.overview.update(this.runs);
+    this.projection.update(this.runs, this.trajectoryTensors());
+    this.saveView();
+  }
+
+  /** Writes runs, filter and the cards' modes and steps into the URL (batched: sliders fire often). */
+  private saveView(): void {
+    if (this.saveTimer !== null) return;
+    this.saveTimer = window.setTimeout(() => {
+      this.saveTimer = null;
+      const cards: CardState[] = [...this.pendingCards.values()];
+      for (const card of this.cards.values()) {
+        const v = card.viewState();
+        if (v) cards.push({ run: card.run, tag: card.tag, ...v });
+      }
+      writeHash({ runs: this.runs, filter: this.filter.value, cards });
+    }, 200);
+  }
+
   /** Scrolls to the card of `tag` in `run` (or its charts when it has no heatmap). */
   reveal(run: string, tag: string): void {
     const card = this.cards.get(JSON.stringify([run, tag]));
@@ -199,12 +229,17 @@ export class App {
     if (!re || !re.test(tag)) {
       this.filter.value = "";
       this.applyFilter();
+      this.saveView();
     }
-    if (card) return card.reveal();
+    const headerBottom = () => this.header.getBoundingClientRect().bottom;
+    if (card) {
+      revealStable(card.root, headerBottom);
+      card.flash();
+      return;
+    }
     for (const g of this.groups.values()) {
       if (!g.tags.includes(tag)) continue;
-      const target = g.charts.tracesChart(tag) ?? g.sec;
-      target.scrollIntoView({ block: "start", behavior: "smooth" });
+      revealStable(g.charts.tracesChart(tag) ?? g.sec, headerBottom);
       return;
     }
   }
@@ -224,23 +259,17 @@ export class App {
     const runs = Object.keys(this.tags.runs).sort();
     if (!runs.length) {
       this.runs = [];
-      this.runLabel.hidden = true;
+      this.runSelect.root.hidden = true;
       this.overview.root.hidden = true;
       this.projection.root.hidden = true;
       this.clearAll();
       this.showEmpty();
       return;
     }
-    this.runs = keepRuns(runs, this.runs);
-    clear(this.runSelect);
-    for (const r of runs) {
-      const o = el("option", { text: r });
-      o.value = r;
-      o.selected = this.runs.includes(r);
-      this.runSelect.appendChild(o);
-    }
-    this.runSelect.size = Math.min(6, runs.length);
-    this.runLabel.hidden = runs.length < 2;
+    this.runs = keepRuns(runs, this.urlRuns.length ? this.urlRuns : this.runs);
+    this.urlRuns = [];
+    this.runSelect.update(runs, this.runs);
+    this.runSelect.root.hidden = runs.length < 2;
     this.overview.root.hidden = false;
     this.rebuild();
     void this.overview.update(this.runs);
@@ -340,7 +369,13 @@ export class App {
               maxWidth: () => this.maxWidth(),
               ranges: this.ranges,
               layerTags: () => this.layerTags(run, g),
+              changed: () => this.saveView(),
             });
+            const saved = this.pendingCards.get(key);
+            if (saved) {
+              card.restore(saved.mode, saved.step);
+              this.pendingCards.delete(key);
+            }
             card.root.dataset.key = key;
             this.cards.set(key, card);
             this.observer.observe(card.root);

@@ -14,7 +14,7 @@ import { safeFilename } from "./csv";
 import { describeCell } from "./describe";
 import { download, el, setOptions, setText } from "./dom";
 import { formatShape, formatShort } from "./format";
-import { HeatmapView, cellSize } from "./heatmap";
+import { HeatmapView, ZOOM_HELP, cellSize } from "./heatmap";
 import { pooledShape } from "./grid";
 import { redrawEnd, redrawStart } from "./perf";
 import type { Tooltip } from "./tooltip";
@@ -28,6 +28,8 @@ export interface CardEnv {
   ranges: RangeTracker;
   /** The tensors (tags) of this card's layer in its run, itself included. */
   layerTags: () => { tag: string; steps: number }[];
+  /** The user changed the mode or step (the app keeps them in the URL). */
+  changed: () => void;
 }
 
 /** Milliseconds between steps while playing. */
@@ -116,6 +118,7 @@ export class Card {
       this.stopPlaying();
       this.mode = this.modeSelect.value as DiffMode;
       this.invalidate();
+      this.env.changed();
     });
     this.rangeSelect = el("select", { attrs: { "data-testid": "range-mode", "aria-label": "colour range" } });
     setOptions(this.rangeSelect, RANGE_MODES, this.rangeMode);
@@ -128,6 +131,7 @@ export class Card {
     this.slider.addEventListener("input", () => {
       this.stopPlaying();
       this.showIndex(Number(this.slider.value));
+      this.env.changed();
     });
     this.stepLabel = el("span", { className: "nv-step-label", attrs: { "data-testid": "step-label" } });
     this.playButton = el("button", {
@@ -175,6 +179,7 @@ export class Card {
       controls,
       this.error,
       this.plot,
+      el("div", { className: "nv-help", text: ZOOM_HELP, attrs: { "data-testid": "zoom-help" } }),
       this.stats,
       barHost,
       this.rangeNote,
@@ -188,14 +193,31 @@ export class Card {
     });
   }
 
+  /** Mode and step for the URL, or null when both are the defaults (weights, latest step). */
+  viewState(): { mode: DiffMode; step: number | null } | null {
+    const steps = this.info.steps;
+    const step = this.step === steps[steps.length - 1] ? null : this.step;
+    return this.mode === "none" && step === null ? null : { mode: this.mode, step };
+  }
+
+  /** Restores a mode and step from the URL (a step no longer logged becomes the nearest earlier one). */
+  restore(mode: string, step: number | null): void {
+    if (MODES.some(([m]) => m === mode)) {
+      this.mode = mode as DiffMode;
+      this.modeSelect.value = mode;
+    }
+    this.step = pickStep(this.info.steps, step);
+    this.applyInfo();
+    this.invalidate();
+  }
+
   /** Shows the run name in the title (when several runs are selected). */
   showRun(show: boolean): void {
     this.runLabel.hidden = !show;
   }
 
-  /** Scrolls the card into view and flashes it (overview row clicks). */
-  reveal(): void {
-    this.root.scrollIntoView({ block: "start", behavior: "smooth" });
+  /** Flashes the card (the app has scrolled to it: overview row and finding clicks). */
+  flash(): void {
     this.root.classList.remove("nv-flash");
     void this.root.offsetWidth; // restart the animation
     this.root.classList.add("nv-flash");

@@ -12,7 +12,10 @@
 import { colorize } from "./colormap";
 import { tileSize } from "./grid";
 import type { Heatmap, TagInfo } from "./types";
-import { IDENTITY, type View, cellAt as viewCellAt, clampView, panBy, wheelFactor, zoomAt } from "./viewport";
+import { IDENTITY, type View, cellAt as viewCellAt, clampView, panBy, wheelFactor, wheelZooms, zoomAt } from "./viewport";
+
+/** How to zoom and pan: the card's help line and the canvas tooltip. */
+export const ZOOM_HELP = "Zoom: Ctrl/⌘ + wheel, pinch, or click then wheel · drag: pan · double-click: reset";
 
 /** Largest heatmap box in CSS pixels, and the cell size limits. */
 export const MAX_WIDTH = 640;
@@ -62,6 +65,10 @@ export class HeatmapView {
   private info: TagInfo | null = null;
   private tileColor: string | null = null;
   private viewState: View = IDENTITY;
+  /** Clicked into: a plain wheel zooms until the pointer leaves (see wheelZooms). */
+  private active = false;
+  private readonly hint: HTMLDivElement;
+  private hintTimer: number | null = null;
   private drag: { x: number; y: number; id: number; moved: boolean } | null = null;
 
   constructor(
@@ -74,21 +81,32 @@ export class HeatmapView {
     this.canvas.setAttribute("data-testid", "heatmap");
     this.canvas.setAttribute("data-zoom", "1");
     this.canvas.setAttribute("data-view", JSON.stringify(IDENTITY));
-    this.canvas.title = "Wheel: zoom · drag: pan · double-click: reset";
+    this.canvas.title = ZOOM_HELP;
     this.canvas.width = 0;
     this.canvas.height = 0;
     this.offscreen = document.createElement("canvas");
     this.gateBar = document.createElement("div");
     this.gateBar.className = "nv-gates";
     this.gateBar.hidden = true;
+    this.hint = document.createElement("div");
+    this.hint.className = "nv-zoom-hint";
+    this.hint.setAttribute("data-testid", "zoom-hint");
+    this.hint.textContent = "Ctrl/⌘ + wheel to zoom, or click the heatmap first";
+    this.hint.hidden = true;
     parent.appendChild(this.canvas);
+    parent.appendChild(this.hint);
     parent.appendChild(this.gateBar);
     const c = this.canvas;
     c.addEventListener("mousemove", (ev) => onHover(this.cellAt(ev), ev));
-    c.addEventListener("mouseleave", (ev) => onHover(null, ev));
+    c.addEventListener("mouseleave", (ev) => {
+      this.setActive(false);
+      onHover(null, ev);
+    });
     c.addEventListener("wheel", (ev) => this.onWheel(ev), { passive: false });
     c.addEventListener("pointerdown", (ev) => {
-      if (ev.button !== 0 || this.viewState.scale <= 1) return;
+      if (ev.button !== 0) return;
+      this.setActive(true);
+      if (this.viewState.scale <= 1) return;
       this.drag = { x: ev.clientX, y: ev.clientY, id: ev.pointerId, moved: false };
       c.setPointerCapture?.(ev.pointerId);
       c.classList.add("nv-dragging");
@@ -137,12 +155,31 @@ export class HeatmapView {
     }
   }
 
+  /** Clicked into (plain wheel zooms) or left (plain wheel scrolls the page again). */
+  private setActive(on: boolean): void {
+    this.active = on;
+    this.canvas.classList.toggle("nv-active", on);
+    this.canvas.setAttribute("data-active", String(on));
+    if (on) this.showHint(false);
+  }
+
+  private showHint(show: boolean): void {
+    if (this.hintTimer !== null) window.clearTimeout(this.hintTimer);
+    this.hintTimer = null;
+    this.hint.hidden = !show;
+    if (show) this.hintTimer = window.setTimeout(() => this.showHint(false), 1500);
+  }
+
   private onWheel(ev: WheelEvent): void {
     if (!this.rows || !this.cols || ev.deltaY === 0) return;
-    // Zooming out of an unzoomed heatmap does nothing: let the page scroll instead.
-    const factor = wheelFactor(ev.deltaY, ev.deltaMode);
-    if (factor < 1 && this.viewState.scale <= 1) return;
+    if (!wheelZooms(ev, this.active)) {
+      // The page scrolls; say how to zoom instead.
+      this.showHint(true);
+      return;
+    }
+    // With Ctrl held the browser would zoom the whole page: always take the event.
     ev.preventDefault();
+    const factor = wheelFactor(ev.deltaY, ev.deltaMode);
     const [x, y] = this.localPoint(ev);
     this.setView(zoomAt(this.viewState, factor, x, y, this.cssW, this.cssH));
     this.onHover(this.cellAt(ev), ev);

@@ -74,7 +74,13 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-tooltip[hidden] { display: none; }
 .nv-tooltip .nv-tip-k { opacity: .7; white-space: pre; }
 .nv-tooltip .nv-tip-v { font-weight: 500; }
-.nv-header select[multiple] { padding: 2px; min-width: 140px; }
+.nv-runs { display: flex; flex-direction: column; gap: 2px; color: var(--nv-muted); }
+.nv-runs[hidden] { display: none; }
+.nv-runs-head { display: flex; gap: 8px; align-items: baseline; }
+.nv-run-list { display: flex; flex-wrap: wrap; gap: 2px 14px; max-height: 96px; overflow-y: auto; max-width: 60vw; }
+.nv-run-item { display: flex; align-items: center; gap: 4px; color: var(--nv-fg); cursor: pointer; white-space: nowrap; }
+.nv-run-item .nv-swatch { margin-right: 0; }
+.nv-run-item input { margin: 0; accent-color: var(--nv-accent); }
 .nv-button { font: inherit; font-size: 12px; color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border);
   border-radius: 4px; padding: 2px 8px; cursor: pointer; line-height: 18px; }
 .nv-button:hover { border-color: var(--nv-accent); }
@@ -84,6 +90,11 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
   color: var(--nv-fg); font-weight: 400; font-size: 11px; }
 .nv-run-chip[hidden] { display: none; }
 .nv-heatmap.nv-zoomed { cursor: grab; }
+.nv-heatmap.nv-active { outline: 2px solid var(--nv-accent); outline-offset: 1px; }
+.nv-zoom-hint { position: absolute; top: 8px; left: 8px; z-index: 2; pointer-events: none; padding: 4px 8px; border-radius: 4px;
+  background: var(--nv-tip-bg); color: var(--nv-tip-fg); font-size: 12px; }
+.nv-zoom-hint[hidden] { display: none; }
+.nv-help { color: var(--nv-muted); font-size: 11px; margin-top: 2px; }
 .nv-heatmap.nv-dragging { cursor: grabbing; }
 .nv-gates { position: relative; height: 16px; font-size: 11px; color: var(--nv-muted); }
 .nv-gates span { position: absolute; top: 1px; transform: translateX(-50%); font-weight: 500; }

@@ -115,3 +115,16 @@ export function wheelFactor(deltaY: number, deltaMode = 0): number {
   const clamped = Math.max(-300, Math.min(300, px));
   return Math.exp(-clamped * 0.002);
 }
+
+/**
+ * Whether a wheel event over a heatmap zooms it (and is kept from scrolling the page).
+ * Like map widgets: only with Ctrl/⌘ held (a trackpad pinch arrives as Ctrl + wheel) or
+ * after a click into the heatmap; a plain wheel scrolls the page past the heatmaps, so a
+ * user scrolling down a stack of cards never gets stuck zooming.
+ *
+ * Example: wheelZooms({ctrlKey: false, metaKey: false}, false) === false;
+ *          wheelZooms({ctrlKey: true, metaKey: false}, false) === true.
+ */
+export function wheelZooms(ev: { ctrlKey: boolean; metaKey: boolean }, active: boolean): boolean {
+  return active || ev.ctrlKey || ev.metaKey;
+}

@@ -1,0 +1,120 @@
+/**
+ * The view in the URL: selected runs, tag filter, and each card's mode and step, kept in
+ * TensorBoard's page hash after its own `#nnviz` (TensorBoard leaves `&key=value` parts
+ * alone), so a reload restores the view and the address can be shared.
+ *
+ *   #nnviz&nv_runs=healthy%2Ftrain,lr_too_high%2Ftrain&nv_filter=kernel&nv_cards=[...]
+ *
+ * `nv_cards` is JSON `[[run, tag, mode, step], ...]`, listing only cards that are not on
+ * their defaults (weights, latest step). Parsing is pure and tolerant (`parseHash`);
+ * `readHash` / `writeHash` touch the top page's location when it is same-origin (the
+ * plugin iframe is), else the iframe's own.
+ *
+ * Example:
+ *   formatHash("#nnviz", {runs: ["a"], filter: "", cards: []}) === "#nnviz&nv_runs=a"
+ *   parseHash("#nnviz&nv_runs=a,b%2Cc").runs -> ["a", "b,c"]
+ */
+
+export interface CardState {
+  run: string;
+  tag: string;
+  mode: string;
+  /** null: follow the latest step. */
+  step: number | null;
+}
+
+export interface ViewState {
+  runs: string[];
+  filter: string;
+  cards: CardState[];
+}
+
+const PREFIX = "nv_";
+
+/** The hash's `&`-separated parts that are not ours (TensorBoard's plugin id and others). */
+function foreignParts(hash: string): string[] {
+  return hash
+    .replace(/^#/, "")
+    .split("&")
+    .filter((p) => p && !p.startsWith(PREFIX));
+}
+
+/** Our state from a location hash; missing or damaged parts give empty values. */
+export function parseHash(hash: string): ViewState {
+  const out: ViewState = { runs: [], filter: "", cards: [] };
+  for (const part of hash.replace(/^#/, "").split("&")) {
+    const eq = part.indexOf("=");
+    if (eq < 0 || !part.startsWith(PREFIX)) continue;
+    const key = part.slice(PREFIX.length, eq);
+    let value: string;
+    try {
+      value = decodeURIComponent(part.slice(eq + 1).replace(/\+/g, " "));
+    } catch {
+      continue;
+    }
+    if (key === "runs") out.runs = part.slice(eq + 1).split(",").filter(Boolean).map(safeDecode).filter((r): r is string => r !== null);
+    else if (key === "filter") out.filter = value;
+    else if (key === "cards") out.cards = parseCards(value);
+  }
+  return out;
+}
+
+function safeDecode(s: string): string | null {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return null;
+  }
+}
+
+function parseCards(text: string): CardState[] {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(j)) return [];
+  const out: CardState[] = [];
+  for (const e of j) {
+    if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "string" || typeof e[2] !== "string") continue;
+    const step = typeof e[3] === "number" && Number.isFinite(e[3]) ? e[3] : null;
+    out.push({ run: e[0], tag: e[1], mode: e[2], step });
+  }
+  return out;
+}
+
+/** `hash` with our parts replaced by `state` (TensorBoard's parts kept first, in order). */
+export function formatHash(hash: string, state: ViewState): string {
+  const parts = foreignParts(hash);
+  if (state.runs.length) parts.push(`${PREFIX}runs=${state.runs.map(encodeURIComponent).join(",")}`);
+  if (state.filter) parts.push(`${PREFIX}filter=${encodeURIComponent(state.filter)}`);
+  if (state.cards.length) {
+    parts.push(`${PREFIX}cards=${encodeURIComponent(JSON.stringify(state.cards.map((c) => [c.run, c.tag, c.mode, c.step])))}`);
+  }
+  return "#" + parts.join("&");
+}
+
+/** The window whose address the user sees: TensorBoard's page when reachable. */
+function addressWindow(): Window {
+  try {
+    if (window.parent !== window && window.parent.location.href) return window.parent;
+  } catch {
+    // cross-origin parent: keep the state in the iframe's own address
+  }
+  return window;
+}
+
+export function readHash(): ViewState {
+  return parseHash(addressWindow().location.hash);
+}
+
+/** Replaces (no new history entry per slider move) the address's hash with `state`. */
+export function writeHash(state: ViewState): void {
+  const win = addressWindow();
+  const next = formatHash(win.location.hash, state);
+  if (next === win.location.hash) return;
+  const url = new URL(win.location.href);
+  url.hash = next;
+  win.history.replaceState(win.history.state, "", url.toString());
+}

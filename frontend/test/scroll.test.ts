@@ -1,0 +1,19 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { REVEAL_GAP, scrollTarget } from "../src/scroll";
+import { wheelZooms } from "../src/viewport";
+
+test("scrollTarget puts the target just below the header", () => {
+  // Target 1040 px down the viewport at scroll 500, header ending at 48 px.
+  assert.equal(scrollTarget(1040, 500, 48), 500 + 1040 - 48 - REVEAL_GAP);
+  // Any scroll position: the same arithmetic; never above the page top.
+  assert.equal(scrollTarget(200, 1000, 48, 0), 1152);
+  assert.equal(scrollTarget(10, 0, 48), 0);
+});
+
+test("a plain wheel scrolls the page; Ctrl/Cmd or a click into the heatmap zooms", () => {
+  assert.equal(wheelZooms({ ctrlKey: false, metaKey: false }, false), false);
+  assert.equal(wheelZooms({ ctrlKey: true, metaKey: false }, false), true);
+  assert.equal(wheelZooms({ ctrlKey: false, metaKey: true }, false), true);
+  assert.equal(wheelZooms({ ctrlKey: false, metaKey: false }, true), true);
+});
