@@ -17,7 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz import metadata, reduce, summary
+from tb_nnviz import reduce
+from tb_nnviz.tf_logger import DEFAULT_MAX_TOTAL_CELLS, Weight, WeightLogger
+from tb_nnviz.writer import Writer
 
 __all__ = ["NNVizCallback"]
 
@@ -46,36 +48,6 @@ def _patterns(name, value):
         raise ValueError("%s must be a regex or a list of regexes, got %r (%s)" % (name, value, e)) from None
 
 
-class _Spec:
-    """One logged weight: its name, variable and the fixed reduction choices."""
-
-    def __init__(self, name, variable, layout, gates, description, cb):
-        self.name = name
-        self.variable = variable
-        # A Keras 3 variable wraps a tf.Variable; tf_keras weights are tf.Variables.
-        value = variable.value if isinstance(variable, keras.Variable) else variable
-        self.tf_variable = value
-        self.shape = tuple(int(d) for d in variable.shape)
-        self.dtype = summary._check_static(name, tf.zeros([1], tf.as_dtype(variable.dtype)))
-        self.layout = layout
-        self.gates = gates
-        self.description = description
-        self.heat_content = reduce.heatmap_content(
-            name, self.shape, self.dtype, layout, cb.max_cells, gates
-        )
-        self.plan = summary.plan_for(name, self.shape, cb.num_traces, cb.sketch_dim, cb.seed)
-        self.heat_md = metadata.heatmap_metadata(self.heat_content, description).SerializeToString()
-        self.traj_md = metadata.trajectory_metadata(
-            self.plan.content(self.dtype), description
-        ).SerializeToString()
-        self.first_md = metadata.heatmap_metadata(
-            dict(self.heat_content, first=True), description
-        ).SerializeToString()
-        self.heat_tag = metadata.summary_tag(name, metadata.HEATMAP_PLUGIN_NAME)
-        self.first_tag = metadata.first_tag(name)
-        self.traj_tag = metadata.summary_tag(name, metadata.TRAJECTORY_PLUGIN_NAME)
-
-
 class NNVizCallback(keras.callbacks.Callback):
     """Logs weight heatmaps and parameter-update trajectories while a model trains.
 
@@ -91,27 +63,34 @@ class NNVizCallback(keras.callbacks.Callback):
     at ``on_train_begin`` (step 0 for a fresh model) and the final weights at
     ``on_train_end``. A subclassed model that is only built by its first batch
     has no weights at ``on_train_begin``; it is logged from that batch on
-    (step 1). All reductions run in one compiled ``tf.function`` where
-    the weights live; only the small results travel to the host.
+    (step 1). All reductions run in one compiled ``tf.function`` where the
+    weights live (``tb_nnviz.tf_logger.WeightLogger``), weights of one shape
+    reduced together; only the small results travel to the host.
 
     Args:
       log_dir: str, the same directory you give ``keras.callbacks.TensorBoard``.
       heatmap_freq: int number of batches between heatmaps, ``"epoch"`` (default:
         one heatmap of every weight at each epoch end) or 0 (off). Heatmaps are
-        large (up to ``max_cells`` float32 per plane); a few per run are enough.
+        large (up to ``max_total_cells`` float32 values per step); a few per run
+        are enough.
       trajectory_freq: int batches between trajectory points (default 20),
         ``"epoch"`` or 0 (off). A point costs a few passes over the weights plus a
-        sort of at most 65,536 sampled values per tensor. Measured on 2 CPU cores
-        (batch 32): ~2.6 ms per point for the 9k-parameter digits MLP (a batch
-        takes ~2.5 ms) and ~35 ms for a 1.1M-parameter MLP (~9 ms per batch), so
-        the default adds roughly 10-15% to training time; raise it for cheaper runs.
+        sort of 2,048 sampled values per tensor: a small multiple of one read of
+        every weight (BENCHMARKS.md has the figures for ResNet-50, MobileNetV2,
+        a transformer and MLPs); raise it for cheaper runs.
       include: optional regex (or list of them); only weights whose name
         (``weight.path``, e.g. ``"sequential/dense/kernel"``) matches one are logged.
       exclude: optional regex (or list); weights matching one are skipped.
-      max_cells: heatmap cell budget (default 65,536); larger grids are block-pooled.
+      max_cells: heatmap cell budget of one tensor (default 65,536); larger
+        grids are block-pooled (mean, and the max |x| of each block).
+      max_total_cells: heatmap values written per logged step over all weights
+        (default 1,048,576 = 4 MiB; a pooled heatmap counts both planes; None:
+        no model-wide budget). When the weights need more, every tensor's cell
+        budget is lowered alike (``tb_nnviz.reduce.heatmap_cap``): small tensors
+        stay exact, large ones are pooled harder.
       num_traces: single parameters traced per tensor (default 16).
-      sketch_dim: dimension k of each tensor's CountSketch (default 128).
-      seed: seeds the traced parameters and the sketch hash (default 0).
+      sketch_dim: dimension k of each tensor's CountSketch (default 256).
+      seed: seeds the traced parameters and the sketch signs (default 0).
       trainable_only: log only trainable weights (default False: BatchNorm moving
         statistics are logged too). Non-floating variables are never logged.
       strict: re-raise errors from logging (default False: warn once, stop
@@ -121,8 +100,12 @@ class NNVizCallback(keras.callbacks.Callback):
     with tf_keras (Keras 2) models; weight names are ``weight.path`` in Keras 3
     and ``weight.name`` without its ``:0`` in tf_keras.
 
-    Costs: a copy of every logged weight (its value at the previous trajectory
-    point, for the update norm) is kept in non-trainable ``tf.Variable`` s.
+    Costs: with trajectories on, a copy of every logged weight (its value at
+    the previous trajectory point, for the update norm) is kept in
+    non-trainable ``tf.Variable`` s, plus one byte per parameter of sketch
+    signs (``logger.extra_bytes``). Setting up traces one function whose size
+    grows with the number of distinct weight shapes (ResNet-50: 28), not of
+    weights.
 
     Layouts: MultiHeadAttention query/key/value kernels ``(d, heads, dk)`` use
     ``split:1`` and the output kernel ``(heads, dv, d)`` ``split:2``; LSTM
@@ -139,6 +122,7 @@ class NNVizCallback(keras.callbacks.Callback):
         include=None,
         exclude=None,
         max_cells=reduce.DEFAULT_MAX_CELLS,
+        max_total_cells=DEFAULT_MAX_TOTAL_CELLS,
         num_traces=reduce.DEFAULT_NUM_TRACES,
         sketch_dim=reduce.DEFAULT_SKETCH_DIM,
         seed=0,
@@ -153,6 +137,8 @@ class NNVizCallback(keras.callbacks.Callback):
         self.exclude = _patterns("exclude", exclude)
         self.max_cells = int(max_cells)
         reduce.pool_factors(1, 1, self.max_cells)  # validates max_cells
+        self.max_total_cells = None if max_total_cells is None else int(max_total_cells)
+        reduce.heatmap_cap([], self.max_cells, self.max_total_cells)  # validates it
         self.num_traces = int(num_traces)
         self.sketch_dim = int(sketch_dim)
         self.seed = int(seed)
@@ -161,12 +147,10 @@ class NNVizCallback(keras.callbacks.Callback):
         self.strict = bool(strict)
         self._disabled = False
         self._writer = None
-        self._specs = None
+        self.logger = None  # the WeightLogger of the current model, after on_train_begin
+        self._past_traces = 0
         self._model_id = None
-        self._function = None
-        self.trace_count = 0  # how often the logging function was traced
         self._last = {"heat": -1, "traj": -1}  # last step logged, per kind
-        self._first_logged = False  # the first-heatmap tags are written
         self._deferred = False  # the model had no weights at on_train_begin
         self._last_batch_step = -1
         self._counter = self._epoch_base = 0  # trained batches, see the class docstring
@@ -176,14 +160,24 @@ class NNVizCallback(keras.callbacks.Callback):
     @property
     def tensor_names(self):
         """Names of the weights this callback logs (after ``on_train_begin``)."""
-        return [s.name for s in self._specs or ()]
+        return self.logger.names if self.logger is not None else []
+
+    @property
+    def trace_count(self):
+        """How often a logging function was traced (1 per model) by this callback."""
+        return self._past_traces + (self.logger.trace_count if self.logger is not None else 0)
 
     def close(self):
         """Flushes and closes the event file writer."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-            self._function = None
+        self._drop_logger()
+
+    def _drop_logger(self):
+        if self.logger is not None:
+            self._past_traces += self.logger.trace_count
+            self.logger = None
 
     # -- Keras hooks --------------------------------------------------------
 
@@ -211,7 +205,7 @@ class NNVizCallback(keras.callbacks.Callback):
         self._counter = self._epoch_base + int(batch) + 1
         if self._disabled:
             return
-        if self._function is None:
+        if self.logger is None:
             if self._deferred:
                 self._guard(self._begin)
             return
@@ -220,10 +214,10 @@ class NNVizCallback(keras.callbacks.Callback):
         self._guard(self._batch_end)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._guard(self._at_step, "epoch", flush=True)
+        self._guard(self._at_step, "epoch")
 
     def on_train_end(self, logs=None):
-        self._guard(self._at_step, "end", flush=True)
+        self._guard(self._at_step, "end")
 
     # -- internals ----------------------------------------------------------
 
@@ -244,130 +238,67 @@ class NNVizCallback(keras.callbacks.Callback):
                 stacklevel=2,
             )
 
-    def _step(self):
-        return self._counter
-
     def _begin(self):
         if not self.model.weights:
             # A subclassed model is built by its first batch: set up after it.
             self._deferred = True
             return
-        if self._function is None or self._model_id != id(self.model):
+        if self.logger is None or self._model_id != id(self.model):
             if not self._deferred:
                 self._counter = self._epoch_base = int(self.model.optimizer.iterations.numpy())
             self._setup()
         self._deferred = False
-        self._last_batch_step = self._step()
+        self._last_batch_step = self._counter
         self._log(self._last_batch_step, self.heatmap_freq != 0, self.trajectory_freq != 0)
 
     def _batch_end(self):
-        step = self._step()
+        step = self._counter
         heat = _crossed(self.heatmap_freq, self._last_batch_step, step)
         traj = _crossed(self.trajectory_freq, self._last_batch_step, step)
         self._last_batch_step = step
         self._log(step, heat, traj)
 
-    def _at_step(self, when, flush):
-        if self._function is None:
+    def _at_step(self, when):
+        if self.logger is None:
             return
-        step = self._step()
         heat = self.heatmap_freq != 0 and (when == "end" or self.heatmap_freq == "epoch")
         traj = self.trajectory_freq != 0 and (when == "end" or self.trajectory_freq == "epoch")
-        self._log(step, heat, traj)
-        if flush:
-            self._writer.flush()
+        self._log(self._counter, heat, traj)
+        self._writer.flush()
 
     def _log(self, step, heat, traj):
         heat = heat and self._last["heat"] != step
         traj = traj and self._last["traj"] != step
-        if not (heat or traj) or not self._specs:
+        if not (heat or traj):
             return
-        first = heat and not self._first_logged
-        self._function(
-            tf.constant(step, tf.int64),
-            tf.constant(heat),
-            tf.constant(first),
-            tf.constant(traj),
-            [s.tf_variable for s in self._specs],
-            self._previous,
-            self._has_previous,
-        )
+        self.logger.log(step, heat, traj)
         if heat:
             self._last["heat"] = step
-            self._first_logged = True
         if traj:
             self._last["traj"] = step
 
     def _setup(self):
-        self._specs = self._collect()
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(
-                os.path.join(self.log_dir, "train"), filename_suffix=".nnviz"
+            self._writer = Writer(
+                os.path.join(self.log_dir, "train"), max_cells=self.max_cells,
+                num_traces=self.num_traces, sketch_dim=self.sketch_dim, seed=self.seed,
+                filename_suffix=".nnviz",
             )
         self._model_id = id(self.model)
-        self._previous, self._has_previous = [], None
-        if self.trajectory_freq != 0:
-            with tf.init_scope():
-                self._previous = [
-                    tf.Variable(tf.zeros(s.shape, s.tf_variable.dtype), trainable=False,
-                                name="nnviz_previous")
-                    for s in self._specs
-                ]
-                self._has_previous = tf.Variable(False, trainable=False, name="nnviz_has_previous")
         self._last = {"heat": -1, "traj": -1}
-        self._first_logged = False
-        self._function = tf.function(self._body)
-
-    def _body(self, step, heat, first, traj, variables, previous, has_previous):
-        self.trace_count += 1
-        # One tf.cond per kind rather than one per summary (tf.summary.record_if
-        # would add a cond to every write): tracing stays a fraction of a second.
-        no = lambda: tf.constant(False)  # noqa: E731
-        with self._writer.as_default(step=step), tf.summary.record_if(True):
-            if self.heatmap_freq != 0:
-
-                def heatmaps():
-                    planes = [
-                        summary.heatmap_planes(tf.convert_to_tensor(v), spec.heat_content)
-                        for spec, v in zip(self._specs, variables)
-                    ]
-                    for spec, p in zip(self._specs, planes):
-                        summary.write(spec.heat_tag, lambda p=p: p, step, spec.heat_md)
-
-                    def firsts():
-                        # The first heatmap also goes to the first-heatmap tag, so
-                        # TensorBoard's sampling of the heatmap tag cannot drop it.
-                        for spec, p in zip(self._specs, planes):
-                            summary.write(spec.first_tag, lambda p=p: p, step, spec.first_md)
-                        return tf.constant(True)
-
-                    return tf.cond(first, firsts, no)
-
-                tf.cond(heat, heatmaps, no)
-            if self.trajectory_freq != 0:
-
-                def trajectories():
-                    values = [tf.convert_to_tensor(v) for v in variables]
-                    for spec, x, p in zip(self._specs, values, previous):
-                        point = summary.trajectory_point(
-                            x, tf.convert_to_tensor(p), spec.plan, has_previous
-                        )
-                        summary.write(spec.traj_tag, lambda point=point: point, step, spec.traj_md)
-                    for x, p in zip(values, previous):  # after the reads above
-                        p.assign(x)
-                    has_previous.assign(True)
-                    return tf.constant(True)
-
-                tf.cond(traj, trajectories, no)
-        return tf.constant(True)
+        self._drop_logger()
+        self.logger = WeightLogger(
+            self._writer, self._collect(), heatmaps=self.heatmap_freq != 0,
+            trajectories=self.trajectory_freq != 0, max_total_cells=self.max_total_cells,
+        )
 
     def _collect(self):
         hints = _layout_hints(self.model)
         weights = self.model.trainable_weights if self.trainable_only else self.model.weights
         specs, seen = [], set()
         for w in weights:
-            if not tf.as_dtype(w.dtype).is_floating:
-                continue
+            if not tf.as_dtype(w.dtype).is_floating or not all(w.shape) or len(w.shape) == 0:
+                continue  # nothing to draw: integer counters, scalars, empty weights
             # Keras 3: "sequential/dense/kernel"; tf_keras: "dense/kernel:0".
             name = getattr(w, "path", None) or w.name.rpartition(":")[0] or w.name
             if self.include is not None and not any(p.search(name) for p in self.include):
@@ -381,7 +312,9 @@ class NNVizCallback(keras.callbacks.Callback):
             seen.add(unique)
             layout, gates, layer = hints.get(id(w), ("auto", None, None))
             description = "%s weight %s" % (layer, w.name) if layer else None
-            specs.append(_Spec(unique, w, layout, gates, description, self))
+            # A Keras 3 variable wraps a tf.Variable; tf_keras weights are tf.Variables.
+            variable = w.value if isinstance(w, keras.Variable) else w
+            specs.append(Weight(unique, variable, layout, gates, description))
         return specs
 
 

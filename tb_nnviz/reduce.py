@@ -32,12 +32,18 @@ import numpy as np
 DEFAULT_MAX_CELLS = 256 * 256
 #: Default number of single parameters traced per tensor.
 DEFAULT_NUM_TRACES = 16
-#: Default dimension k of the linear sketch. On the digits MLP, k = 128 kept
-#: |r| >= 0.995 between sketched and exact principal coordinates for all 30
-#: seeds tried; k = 64 fell below it for 30% of them (docs/format.md).
-DEFAULT_SKETCH_DIM = 128
-#: Quantiles of tensors larger than this are taken over a fixed sample of it.
-DEFAULT_QUANTILE_SAMPLE = 65536
+#: Default dimension k of the linear sketch (bucket ``j mod k``, random signs).
+#: On the digits MLP, k = 256 kept |r| >= 0.9967 between sketched and exact
+#: principal coordinates for all 30 seeds tried; k = 128 fell below 0.995 for
+#: 27% of them, because a bucket then collects one unit of each 64-wide layer
+#: (docs/format.md).
+DEFAULT_SKETCH_DIM = 256
+#: Quantiles of tensors larger than this are taken over a fixed, seeded sample
+#: of this many entries (with replacement). 2,048 values put a quantile within
+#: about +-1 percentile rank of the exact one (standard error sqrt(p(1-p)/n)),
+#: plenty for a distribution band, and keep the sort a small fraction of a
+#: logged step on models with hundreds of weights (BENCHMARKS.md).
+DEFAULT_QUANTILE_SAMPLE = 2048
 #: Elements converted to float64 at a time by the numpy reductions. Tensors up
 #: to this size take one pass with exactly the unchunked arithmetic; larger ones
 #: are reduced chunk by chunk, so memory stays O(chunk) beyond the tensor itself
@@ -64,11 +70,10 @@ STAT_FIELDS = (
     "zero_fraction",
     "nan_count",
     "inf_count",
+    "unchanged_unit_fraction",
 )
 #: Layout names accepted by :func:`grid_layout` (besides ``"split:K"``).
 LAYOUTS = ("auto", "vector", "matrix", "conv")
-
-_PRIME = 2147483647  # 2**31 - 1, modulus of the sketch hash
 
 
 class TensorError(ValueError):
@@ -251,11 +256,13 @@ def pool(grid, br, bc):
     return mean, absmax
 
 
-def heatmap_content(name, shape, dtype, layout="auto", max_cells=DEFAULT_MAX_CELLS, gates=None):
+def heatmap_content(name, shape, dtype, layout="auto", max_cells=DEFAULT_MAX_CELLS, gates=None,
+                    index=None):
     """The metadata content of a heatmap: everything a reader needs to draw it.
 
     ``gates`` names equal column blocks (e.g. ``["i", "f", "c", "o"]`` for an
-    LSTM kernel) so the tab can tell them apart.
+    LSTM kernel) so the tab can tell them apart; ``index`` is the tensor's
+    position in network order, when the writer knows it.
     """
     lay = grid_layout(tuple(shape), layout)
     rows, cols = grid_shape(shape, lay)
@@ -266,7 +273,7 @@ def heatmap_content(name, shape, dtype, layout="auto", max_cells=DEFAULT_MAX_CEL
             raise TensorError(
                 "tensor %r: %d columns cannot be split into gates %r" % (name, cols, gates)
             )
-    return {
+    content = {
         "kind": "heatmap",
         "name": name,
         "shape": [int(d) for d in shape],
@@ -277,6 +284,9 @@ def heatmap_content(name, shape, dtype, layout="auto", max_cells=DEFAULT_MAX_CEL
         "planes": ["value"] if (br, bc) == (1, 1) else ["mean", "absmax"],
         "gates": gates,
     }
+    if index is not None:
+        content["index"] = int(index)
+    return content
 
 
 def heatmap_planes(x, content):
@@ -312,6 +322,48 @@ def heatmap(x, name="x", layout="auto", max_cells=DEFAULT_MAX_CELLS, gates=None)
     return heatmap_planes(x, content), content
 
 
+def heatmap_cap(grids, max_cells=DEFAULT_MAX_CELLS, max_total_cells=None):
+    """The cell budget of each tensor so that one heatmap step of all ``grids`` fits ``max_total_cells``.
+
+    ``grids`` are the ``(rows, cols)`` of each tensor's unpooled grid. A pooled
+    heatmap stores two planes (mean and absmax), so it costs twice its cells.
+    Every tensor gets the same cap ``c <= max_cells``, the largest for which
+    the stored values add up to at most ``max_total_cells``: small tensors stay
+    exact, large ones are pooled harder. With more tensors than the budget can
+    hold at one cell each, every tensor gets one cell.
+
+    >>> heatmap_cap([(64, 64), (1, 64), (1000, 1000)], 65536, 10000)
+    3968
+    >>> heatmap_cap([(4, 4)], 65536, None)
+    65536
+    """
+    if max_total_cells is None:
+        return int(max_cells)
+    if int(max_total_cells) < 1:
+        raise TensorError("max_total_cells must be >= 1 or None, got %r" % (max_total_cells,))
+
+    def cost(cap):
+        total = 0
+        for rows, cols in grids:
+            if rows * cols <= cap:
+                total += rows * cols
+            else:
+                br, bc = pool_factors(rows, cols, cap)
+                total += 2 * math.ceil(rows / br) * math.ceil(cols / bc)
+        return total
+
+    lo, hi = 1, int(max_cells)
+    if cost(hi) <= max_total_cells:
+        return hi
+    while lo < hi:  # the largest cap that fits
+        mid = (lo + hi + 1) // 2
+        if cost(mid) <= max_total_cells:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 # ---------------------------------------------------------------------------
 # Trajectories
 
@@ -325,12 +377,20 @@ class TrajectoryPlan:
 
     Built once per tensor from its name, shape and options; deterministic, so
     the numpy and TensorFlow paths (and every process) pick the same traces,
-    quantile sample and sketch hash.
+    quantile sample and sketch signs.
 
     Attributes:
       traces: flat indices of the traced parameters (sorted int64 array).
       sample: flat indices the quantiles are taken over, or None for all.
-      hash_params: ``(a1, b1, a2, b2)`` of the sketch hash (see :func:`sketch_hash`).
+      unit_axis: the axis whose slices are the tensor's output units (default
+        -1: a Keras kernel ``(in, out)`` or conv kernel ``(..., in, out)``;
+        PyTorch's ``(out, in, ...)`` is 0), normalised to ``0..rank-1``.
+      signs: the CountSketch signs, a bool array of the tensor's size
+        (True = +1), made on first use.
+
+    >>> plan = TrajectoryPlan("w", (3, 4), num_traces=2, sketch_dim=4)
+    >>> plan.traces.tolist(), plan.unit_axis, plan.signs.shape
+    ([0, 5], 1, (12,))
     """
 
     def __init__(
@@ -341,6 +401,7 @@ class TrajectoryPlan:
         sketch_dim=DEFAULT_SKETCH_DIM,
         seed=0,
         quantile_sample=DEFAULT_QUANTILE_SAMPLE,
+        unit_axis=-1,
     ):
         check_name(name)
         if int(num_traces) < 0:
@@ -350,6 +411,12 @@ class TrajectoryPlan:
         self.name = name
         self.shape = tuple(int(d) for d in shape)
         self.size = math.prod(self.shape)
+        rank = len(self.shape)
+        if not -rank <= int(unit_axis) < rank:
+            raise TensorError(
+                "tensor %r: unit_axis %r is not an axis of shape %s" % (name, unit_axis, list(self.shape))
+            )
+        self.unit_axis = int(unit_axis) % rank
         self.sketch_dim = int(sketch_dim)
         self.seed = int(seed)
         rng = np.random.default_rng(_seed(name, seed, 1))
@@ -359,17 +426,33 @@ class TrajectoryPlan:
         if self.size > quantile_sample:
             rng = np.random.default_rng(_seed(name, seed, 2))
             self.sample = np.sort(rng.integers(0, self.size, quantile_sample))
-        rng = np.random.default_rng(_seed(name, seed, 3))
-        self.hash_params = tuple(int(v) for v in rng.integers(1, _PRIME, 4))
+        self._signs = None
+
+    @property
+    def signs(self):
+        """CountSketch signs of the flat entries (True = +1), seeded by name and seed."""
+        if self._signs is None:
+            rng = np.random.default_rng(_seed(self.name, self.seed, 3))
+            self._signs = rng.random(self.size) < 0.5
+        return self._signs
+
+    @property
+    def units(self):
+        """``(outer, units, inner)``: the flat tensor seen as ``x.reshape(outer, units, inner)``."""
+        a = self.unit_axis
+        return math.prod(self.shape[:a]), self.shape[a], math.prod(self.shape[a + 1 :])
 
     @property
     def length(self):
         """Length of one trajectory point vector."""
         return len(STAT_FIELDS) + len(self.traces) + self.sketch_dim
 
-    def content(self, dtype):
-        """The metadata content: field order, trace indices, sketch parameters."""
-        return {
+    def content(self, dtype, index=None):
+        """The metadata content: field order, trace indices, sketch parameters.
+
+        ``index`` is the tensor's position in network order, when the writer knows it.
+        """
+        content = {
             "kind": "trajectory",
             "name": self.name,
             "shape": list(self.shape),
@@ -378,35 +461,41 @@ class TrajectoryPlan:
             "quantiles": list(QUANTILES),
             "traces": self.traces.tolist(),
             "sketch_dim": self.sketch_dim,
+            "sketch": SKETCH_SCHEME,
             "seed": self.seed,
+            "unit_axis": self.unit_axis,
         }
+        if index is not None:
+            content["index"] = int(index)
+        return content
 
 
-def sketch_hash(n, sketch_dim, hash_params, start=0):
-    """``(bucket, sign)`` of flat indices ``start..start+n-1`` for the CountSketch.
-
-    ``bucket = ((a1*j + b1) mod p) mod k`` and ``sign = +1 or -1`` from the low bit
-    of ``(a2*j + b2) mod p``, ``p = 2**31 - 1``; computed on the fly so nothing of
-    the tensor's size is stored. Exact integer arithmetic, reproduced by the TF path.
-    """
-    a1, b1, a2, b2 = hash_params
-    j = np.arange(start, start + n, dtype=np.int64) % _PRIME
-    bucket = ((a1 * j + b1) % _PRIME) % sketch_dim
-    sign = 1 - 2 * (((a2 * j + b2) % _PRIME) & 1)
-    return bucket, sign
+#: Name of the sketch definition below, recorded in the trajectory content.
+SKETCH_SCHEME = "countsketch-mod-k"
 
 
-def sketch(flat, sketch_dim, hash_params, start=0):
-    """CountSketch of a flat float64 vector: ``s[b] = sum of sign_j * x_j over bucket b``.
+def sketch(flat, plan, start=0):
+    """CountSketch of a flat float64 vector: ``s[b] = sum of sign_j * x_j over j = b mod k``.
 
     ``flat`` holds the entries with flat indices ``start, start+1, ...`` (a chunk
-    of a larger tensor; the chunks' sketches add up to the tensor's).
-    Linear in ``flat``, so the sketches of all of a model's tensors add up to a
-    sketch of the whole parameter vector; PCA over sketched steps approximates
-    PCA over the full snapshots.
+    of the tensor; the chunks' sketches add up to the tensor's). Entry ``j``
+    goes to bucket ``j mod k`` with the seeded random sign ``plan.signs[j]``:
+    the buckets need no hashing (contiguous entries land in distinct buckets,
+    so a sketch is a reshape and a sum on any device), and the independent
+    signs make it a CountSketch of the whole vector. Linear in ``flat``, so the
+    sketches of all of a model's tensors add up to a sketch of the whole
+    parameter vector; PCA over sketched steps approximates PCA over the full
+    snapshots.
+
+    >>> plan = TrajectoryPlan("w", (5,), sketch_dim=2)
+    >>> signs = np.where(plan.signs, 1.0, -1.0)
+    >>> s = sketch(np.arange(5.0), plan)
+    >>> bool(s[0] == 0 * signs[0] + 2 * signs[2] + 4 * signs[4])
+    True
     """
-    bucket, sign = sketch_hash(flat.size, sketch_dim, hash_params, start)
-    return np.bincount(bucket, weights=flat * sign, minlength=sketch_dim)
+    k = plan.sketch_dim
+    signed = np.where(plan.signs[start : start + flat.size], flat, -flat)
+    return np.bincount((start + np.arange(flat.size)) % k, weights=signed, minlength=k)
 
 
 def quantiles(values, levels=QUANTILES):
@@ -429,9 +518,13 @@ def trajectory_point(x, previous, plan):
     """One trajectory point: ``STAT_FIELDS``, then trace values, then the sketch.
 
     ``previous`` is the value at the previous logged step, or None at the first
-    (update norm and ratio are then NaN). Norm, mean and std include every entry
-    (a NaN makes them NaN); min, max and quantiles are over finite entries.
-    ``update_ratio = update_norm / norm`` (NaN when the norm is 0).
+    (update norm, ratio and unchanged unit fraction are then NaN). Norm, mean
+    and std include every entry (a NaN makes them NaN); min, max and quantiles
+    are over finite entries. ``update_ratio = update_norm / norm`` (NaN when
+    the norm is 0). ``unchanged_unit_fraction`` is the fraction of the slices
+    along ``plan.unit_axis`` (output units) in which ``x - previous`` is exactly
+    0 everywhere (computed in float64, so exact for every float input; an entry
+    that is NaN or Inf in either counts as changed).
     """
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf are results here
         return _trajectory_point(x, previous, plan)
@@ -453,12 +546,16 @@ def _trajectory_point(x, previous, plan):
     zeros = nans = finite_count = 0
     lo = hi = math.nan
     sk = np.zeros(plan.sketch_dim)
+    outer, units, inner = plan.units
+    changed = np.zeros(units, bool)
     for start, flat in _chunks(raw):
         total += flat.sum()
         sq += np.dot(flat, flat)
         if prev is not None:
             delta = flat - prev[start : start + flat.size].astype(np.float64)
             dsq += np.dot(delta, delta)
+            moved = start + np.flatnonzero(delta != 0)
+            changed[(moved // inner) % units] = True
         finite = np.isfinite(flat)
         count = int(finite.sum())
         if count:
@@ -468,12 +565,13 @@ def _trajectory_point(x, previous, plan):
         finite_count += count
         nans += int(np.isnan(flat).sum())
         zeros += int((flat == 0).sum())
-        sk += sketch(flat, plan.sketch_dim, plan.hash_params, start)
+        sk += sketch(flat, plan, start)
     norm = math.sqrt(sq)
-    update_norm = ratio = math.nan
+    update_norm = ratio = unchanged = math.nan
     if prev is not None:
         update_norm = math.sqrt(dsq)
         ratio = update_norm / norm if norm > 0 else math.nan
+        unchanged = 1.0 - changed.mean()
     mean = total / n
     csq = 0.0
     for _, flat in _chunks(raw):
@@ -483,7 +581,7 @@ def _trajectory_point(x, previous, plan):
     sample = raw if plan.sample is None else raw[plan.sample]
     stats = [norm, update_norm, ratio, mean, std, lo, hi]
     stats += quantiles(sample.astype(np.float64)).tolist()
-    stats += [zeros / n, nans, n - finite_count - nans]
+    stats += [zeros / n, nans, n - finite_count - nans, unchanged]
     return np.concatenate(
         [
             np.asarray(stats, np.float64),

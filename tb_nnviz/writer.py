@@ -64,6 +64,7 @@ class Writer:
         self._previous = {}  # name -> value at the previous logged step
         self._written = set()  # tags whose metadata has been written
         self._last_step = {}  # tag -> step of its latest event
+        self._order = {}  # name -> position in network order (first seen first)
 
     def log_weights(
         self,
@@ -74,18 +75,22 @@ class Writer:
         trajectories=True,
         layouts=None,
         gates=None,
+        unit_axes=None,
         description=None,
     ):
         """Logs one step of named arrays as heatmaps and/or trajectory points.
 
         Args:
           step: int >= 0, the training step.
-          weights: mapping of tensor name (e.g. ``"dense/kernel"``) to array.
+          weights: mapping of tensor name (e.g. ``"dense/kernel"``) to array, in
+            network order (the order the tab lists them in).
           heatmaps: write heatmaps of these arrays. Default True.
           trajectories: write trajectory points (the update norm is taken against
             the value this writer saw at the previous call that logged it).
           layouts: optional ``{name: layout}``, see ``reduce.grid_layout``.
           gates: optional ``{name: ["i", "f", "c", "o"]}`` gate names of a kernel.
+          unit_axes: optional ``{name: axis}``, the axis of a tensor's output
+            units (default -1, Keras' ``(in, out)``; 0 for PyTorch's ``(out, in)``).
           description: optional ``{name: text}`` shown in the tab.
 
         Raises:
@@ -95,28 +100,93 @@ class Writer:
         """
         step = _check_step(step)
         layouts, gates, description = layouts or {}, gates or {}, description or {}
-        values, arrays = [], {}
+        unit_axes = unit_axes or {}
+        heat, traj, arrays = [], [], {}
         for name, value in weights.items():
             x = reduce.check_tensor(name, value)
             arrays[name] = x
             self._check_once(name, step, heatmaps, trajectories)
             if heatmaps:
-                content = self._heatmap_content(name, x, layouts.get(name, "auto"), gates.get(name))
-                planes = reduce.heatmap_planes(x, content)
-                values.append(self._value(
-                    metadata.HEATMAP_PLUGIN_NAME, name, content, planes, description.get(name),
-                ))
-                if metadata.first_tag(name) not in self._written:
-                    values.append(self._value(
-                        metadata.HEATMAP_PLUGIN_NAME, name, dict(content, first=True), planes,
-                        description.get(name), tag=metadata.first_tag(name),
-                    ))
+                content = self.heatmap_content(
+                    name, x.shape, x.dtype, layouts.get(name, "auto"), gates.get(name)
+                )
+                heat.append((content, reduce.heatmap_planes(x, content)))
             if trajectories:
-                plan, content = self._plan(name, x)
-                point = reduce.trajectory_point(x, self._previous.get(name), plan)
+                plan, content = self.plan(name, x.shape, x.dtype, unit_axes.get(name, -1))
+                traj.append((content, reduce.trajectory_point(x, self._previous.get(name), plan)))
+        self.write_reduced(step, heat, traj, description)
+        if trajectories:
+            self._previous.update((n, np.array(x, copy=True)) for n, x in arrays.items())
+
+    @property
+    def max_cells(self):
+        """The heatmap cell budget of one tensor."""
+        return self._options["max_cells"]
+
+    def heatmap_content(self, name, shape, dtype, layout="auto", gates=None, max_cells=None):
+        """The heatmap content of ``name``, fixed when it is first logged.
+
+        ``max_cells`` overrides the writer's cell budget (a model-wide budget,
+        see ``reduce.heatmap_cap``). Raises ``TensorError`` when the tensor
+        changed shape, dtype or layout since.
+        """
+        cells = self._options["max_cells"] if max_cells is None else max_cells
+        known = self._heatmaps.get(name)
+        content = reduce.heatmap_content(
+            name, tuple(shape), dtype, layout, cells, gates, index=self._index(name)
+        )
+        if known is None:
+            self._heatmaps[name] = known = content
+        _check_same(name, known, content)
+        return known
+
+    def plan(self, name, shape, dtype, unit_axis=-1):
+        """``(TrajectoryPlan, content)`` of ``name``, fixed when it is first logged."""
+        if name not in self._plans:
+            plan = reduce.TrajectoryPlan(name, tuple(shape), unit_axis=unit_axis, **self._plan_options)
+            self._plans[name] = (plan, plan.content(dtype, index=self._index(name)))
+        plan, content = self._plans[name]
+        if tuple(shape) != plan.shape:
+            raise reduce.TensorError(
+                "tensor %r changed shape from %s to %s" % (name, list(plan.shape), list(shape))
+            )
+        _check_same(name, content, plan.content(dtype, index=content.get("index")))
+        return plan, content
+
+    def _index(self, name):
+        """Network order: the position of ``name`` among the names this writer has seen."""
+        return self._order.setdefault(name, len(self._order))
+
+    def write_reduced(self, step, heatmaps=(), trajectories=(), description=None):
+        """Writes reductions computed elsewhere (TensorFlow, PyTorch) as one event.
+
+        Args:
+          step: int >= 0.
+          heatmaps: ``(content, planes)`` pairs, the content from
+            :meth:`heatmap_content` and planes as ``reduce.heatmap_planes`` makes them.
+          trajectories: ``(content, point)`` pairs, the content from :meth:`plan`.
+          description: optional ``{name: text}``.
+
+        The first heatmap of each name also goes to its first-heatmap tag.
+        """
+        step = _check_step(step)
+        description = description or {}
+        values = []
+        for content, planes in heatmaps:
+            name = content["name"]
+            values.append(self._value(
+                metadata.HEATMAP_PLUGIN_NAME, name, content, planes, description.get(name),
+            ))
+            if metadata.first_tag(name) not in self._written:
                 values.append(self._value(
-                    metadata.TRAJECTORY_PLUGIN_NAME, name, content, point, description.get(name),
+                    metadata.HEATMAP_PLUGIN_NAME, name, dict(content, first=True), planes,
+                    description.get(name), tag=metadata.first_tag(name),
                 ))
+        for content, point in trajectories:
+            values.append(self._value(
+                metadata.TRAJECTORY_PLUGIN_NAME, content["name"], content, point,
+                description.get(content["name"]),
+            ))
         event = event_pb2.Event(
             step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=values)
         )
@@ -124,8 +194,6 @@ class Writer:
         for value in values:
             self._written.add(value.tag)
             self._last_step[value.tag] = step
-        if trajectories:
-            self._previous.update((n, np.array(x, copy=True)) for n, x in arrays.items())
 
     def _check_once(self, name, step, heatmaps, trajectories):
         for kind, on, plugin_name in [
@@ -138,26 +206,6 @@ class Writer:
                     "log each name once per step (do two tensors share this name?)"
                     % (name, kind, step)
                 )
-
-    def _heatmap_content(self, name, x, layout, gates):
-        content = reduce.heatmap_content(
-            name, x.shape, x.dtype, layout, self._options["max_cells"], gates
-        )
-        known = self._heatmaps.setdefault(name, content)
-        _check_same(name, known, content)
-        return known
-
-    def _plan(self, name, x):
-        if name not in self._plans:
-            plan = reduce.TrajectoryPlan(name, x.shape, **self._plan_options)
-            self._plans[name] = (plan, plan.content(x.dtype))
-        plan, content = self._plans[name]
-        _check_same(name, content, plan.content(x.dtype))
-        if tuple(x.shape) != plan.shape:
-            raise reduce.TensorError(
-                "tensor %r changed shape from %s to %s" % (name, list(plan.shape), list(x.shape))
-            )
-        return plan, content
 
     def _value(self, plugin_name, name, content, array, description, tag=None):
         tag = tag or metadata.summary_tag(name, plugin_name)

@@ -56,7 +56,9 @@ def _check_provider(provider, steps):
             np.testing.assert_array_equal(datum.numpy, planes)
         stored = metadata.parse_content(listing["run"][tag].plugin_content)
         expected = dict(content, first=True) if first else content
-        assert stored == dict(expected, version=metadata.VERSION)
+        # Network order: the order of the names in the first call.
+        index = list(_weights(0)).index(name)
+        assert stored == dict(expected, version=metadata.VERSION, index=index)
     assert listing["run"]["dense/kernel/nnviz_heatmap"].description == "first <b>layer</b>"
 
     trajectories = providers.read_all(provider, TRAJECTORY)["run"]

@@ -1,0 +1,192 @@
+"""The reductions of ``tb_nnviz.reduce`` as TensorFlow ops over groups of tensors.
+
+Every function takes a *stack* of same-shaped tensors ``[G, *shape]`` and
+reduces all G at once with a fixed number of ops, so a model's cost (and its
+tracing time) grows with the number of distinct weight shapes, not with the
+number of weights: ResNet-50's 320 weights have 28 shapes. A single tensor is
+the group ``x[None]``. ``tb_nnviz.reduce`` stays the definition; the tests hold
+these ops equal to it.
+
+>>> import numpy as np, tensorflow as tf
+>>> from tb_nnviz import reduce
+>>> xs = np.arange(24.0).reshape(2, 3, 4)
+>>> group = TrajectoryGroup([reduce.TrajectoryPlan(n, (3, 4)) for n in ("a", "b")])
+>>> points = trajectory_points(tf.constant(xs), None, group, group.constants())
+>>> np.allclose(points.numpy()[1], reduce.trajectory_point(xs[1], None, group.plans[1]), equal_nan=True)
+True
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tb_nnviz import reduce
+
+F64 = tf.float64
+_NAN = np.nan
+_INF = np.inf
+
+
+def heatmap_planes(x, content):
+    """``reduce.heatmap_planes`` of each tensor in ``x`` ``[G, *shape]``: float32 ``[G, P, R, C]``.
+
+    ``content`` is the heatmap content shared by the group (layout and pooling
+    depend only on shape, layout and cell budget).
+    """
+    lay = content["layout"]
+    rows, cols = content["grid"]
+    br, bc = content["pool"]
+    perm = [0] + [1 + a for a in lay["rows"] + lay["cols"]]
+    if perm != list(range(len(perm))):
+        x = tf.transpose(x, perm)
+    grid = tf.reshape(x, [-1, rows, cols])
+    if (br, bc) == (1, 1):
+        return tf.cast(grid, tf.float32)[:, None]
+    mean, absmax = pool(tf.cast(grid, F64), br, bc)
+    return tf.cast(tf.stack([mean, absmax], axis=1), tf.float32)
+
+
+def pool(grid, br, bc):
+    """``reduce.pool`` of each grid in the float64 stack ``[G, rows, cols]``.
+
+    The signed absmax is whichever of the block's max and min is larger in
+    magnitude (the max on a tie), from two reductions rather than ``abs`` and
+    a comparison pass; the zero padding of edge blocks changes neither (as in
+    the reference, which pads with zeros too).
+    """
+    rows, cols = grid.shape.as_list()[1:]
+    r, c = -(-rows // br), -(-cols // bc)
+    if (r * br, c * bc) != (rows, cols):
+        grid = tf.pad(grid, [[0, 0], [0, r * br - rows], [0, c * bc - cols]])
+    blocks = tf.reshape(grid, [-1, r, br, c, bc])
+    row_counts = np.minimum(br, rows - br * np.arange(r))
+    col_counts = np.minimum(bc, cols - bc * np.arange(c))
+    counts = tf.constant(np.outer(row_counts, col_counts), F64)
+    mean = tf.reduce_sum(blocks, axis=[2, 4]) / counts
+    hi = tf.reduce_max(blocks, axis=[2, 4])
+    lo = tf.reduce_min(blocks, axis=[2, 4])
+    has_nan = tf.reduce_any(tf.math.is_nan(blocks), axis=[2, 4])
+    absmax = tf.where(hi >= -lo, hi, lo)
+    return mean, tf.where(has_nan, tf.constant(_NAN, F64), absmax)
+
+
+def quantiles(values, levels=reduce.QUANTILES):
+    """``reduce.quantiles`` of each row of the float64 matrix ``values`` ``[G, m]``."""
+    finite = tf.math.is_finite(values)
+    m = tf.reduce_sum(tf.cast(finite, tf.int64), axis=1, keepdims=True)
+    ordered = tf.sort(tf.where(finite, values, tf.constant(_INF, F64)), axis=1)
+    pos = tf.constant([levels], F64) * tf.cast(m - 1, F64)
+    last = tf.maximum(m - 1, 0)
+    lo = tf.clip_by_value(tf.cast(tf.floor(pos), tf.int64), 0, last)
+    hi = tf.minimum(lo + 1, last)
+    v_lo = tf.gather(ordered, lo, batch_dims=1)
+    v_hi = tf.gather(ordered, hi, batch_dims=1)
+    q = v_lo + (v_hi - v_lo) * (pos - tf.cast(lo, F64))
+    return tf.where(m > 0, q, tf.constant(_NAN, F64))
+
+
+class TrajectoryGroup:
+    """The plans of G tensors of one shape, stacked for :func:`trajectory_points`.
+
+    Args:
+      plans: ``reduce.TrajectoryPlan`` s of equal shape, unit axis and options.
+    """
+
+    def __init__(self, plans):
+        self.plans = list(plans)
+        first = self.plans[0]
+        for p in self.plans[1:]:
+            if (p.shape, p.unit_axis, p.sketch_dim, len(p.traces)) != (
+                first.shape, first.unit_axis, first.sketch_dim, len(first.traces)
+            ) or (p.sample is None) != (first.sample is None):
+                raise reduce.TensorError(
+                    "tensors %r and %r cannot share a trajectory group" % (first.name, p.name)
+                )
+        self.shape = first.shape
+        self.size = first.size
+        self.units = first.units
+        self.sketch_dim = first.sketch_dim
+
+    def constants(self, variables=False):
+        """``{"traces", "sample", "signs"}`` as tensors (``signs`` as a tf.Variable
+        when ``variables``, so a large table is not embedded in every graph)."""
+        signs = np.stack([p.signs for p in self.plans])
+        out = {
+            "traces": tf.constant(np.stack([p.traces for p in self.plans]), tf.int64),
+            "sample": None,
+            "signs": tf.Variable(signs, trainable=False, name="nnviz_signs")
+            if variables
+            else tf.constant(signs),
+        }
+        if self.plans[0].sample is not None:
+            out["sample"] = tf.constant(np.stack([p.sample for p in self.plans]), tf.int64)
+        return out
+
+
+def trajectory_points(x, previous, group, constants, previous_valid=None):
+    """``reduce.trajectory_point`` of each tensor in ``x`` ``[G, *shape]``: float64 ``[G, length]``.
+
+    ``previous`` is the stack of values at the previous logged step, or None
+    (update norm, ratio and unchanged unit fraction are then NaN);
+    ``previous_valid`` (optional bool scalar tensor) says whether it holds real
+    earlier values. ``constants`` is ``group.constants()``.
+    """
+    n = group.size
+    flat = tf.reshape(tf.cast(x, F64), [-1, n])
+    g = tf.shape(flat)[0]
+    nan = tf.fill([g], tf.constant(_NAN, F64))
+    norm = tf.sqrt(tf.reduce_sum(flat * flat, axis=1))
+    if previous is None:
+        update_norm = ratio = unchanged = nan
+    else:
+        delta = flat - tf.reshape(tf.cast(previous, F64), [-1, n])
+        update_norm = tf.sqrt(tf.reduce_sum(delta * delta, axis=1))
+        ratio = tf.where(norm > 0, update_norm / norm, nan)
+        outer, units, inner = group.units
+        moved = tf.reduce_any(tf.reshape(delta != 0, [-1, outer, units, inner]), axis=[1, 3])
+        unchanged = 1.0 - tf.reduce_mean(tf.cast(moved, F64), axis=1)
+        if previous_valid is not None:
+            update_norm, ratio, unchanged = (
+                tf.where(previous_valid, v, nan) for v in (update_norm, ratio, unchanged)
+            )
+    mean = tf.reduce_sum(flat, axis=1) / n
+    centred = flat - mean[:, None]
+    std = tf.sqrt(tf.reduce_sum(centred * centred, axis=1) / n)
+    finite = tf.math.is_finite(flat)
+    inf = tf.constant(_INF, F64)
+    any_finite = tf.reduce_any(finite, axis=1)
+    lo = tf.where(any_finite, tf.reduce_min(tf.where(finite, flat, inf), axis=1), nan)
+    hi = tf.where(any_finite, tf.reduce_max(tf.where(finite, flat, -inf), axis=1), nan)
+    nan_count = tf.reduce_sum(tf.cast(tf.math.is_nan(flat), F64), axis=1)
+    finite_count = tf.reduce_sum(tf.cast(finite, F64), axis=1)
+    zero_fraction = tf.reduce_sum(tf.cast(tf.equal(flat, 0), F64), axis=1) / n
+    sample = flat if constants["sample"] is None else tf.gather(flat, constants["sample"], batch_dims=1)
+    head = tf.stack([norm, update_norm, ratio, mean, std, lo, hi], axis=1)
+    tail = tf.stack(
+        [zero_fraction, nan_count, n - finite_count - nan_count, unchanged], axis=1
+    )
+    return tf.concat(
+        [
+            head,
+            quantiles(sample),
+            tail,
+            tf.gather(flat, constants["traces"], batch_dims=1),
+            sketch(flat, constants["signs"], group.sketch_dim),
+        ],
+        axis=1,
+    )
+
+
+def sketch(flat, signs, sketch_dim):
+    """``reduce.sketch`` of each row of ``flat`` ``[G, n]``, bool ``signs`` ``[G, n]``.
+
+    Bucket ``j mod k`` is a reshape to ``[G, n/k, k]`` and a sum; only a
+    tensor whose size is not a multiple of k is padded (a copy).
+    """
+    n = flat.shape[1]
+    signed = tf.where(signs, flat, -flat)
+    rows = math.ceil(n / sketch_dim)
+    if rows * sketch_dim != n:
+        signed = tf.pad(signed, [[0, 0], [0, rows * sketch_dim - n]])
+    return tf.reduce_sum(tf.reshape(signed, [-1, rows, sketch_dim]), axis=1)
