@@ -113,7 +113,9 @@ def _select_runs(frame, runs):
             if (box.get_attribute("value") in runs) == want and box.is_checked() != want:
                 box.click()
     frame.wait_for_function(
-        "n => document.querySelectorAll('[data-testid=card-run]:not([hidden])').length >= n", arg=len(runs), timeout=30000
+        """rs => { const have = new Set([...document.querySelectorAll('[data-testid=card]')].map(c => c.dataset.run));
+                   return have.size === rs.length && rs.every(r => have.has(r)); }""",
+        arg=list(runs), timeout=30000,
     )
 
 
@@ -536,6 +538,54 @@ def test_reload_restores_runs_filter_mode_and_step(served, tab):
         other = _card(frame, "fast", KERNEL)
         _wait_card(frame, other, STEPS[-1])  # untouched cards stay on their defaults
         assert not frame.locator('[data-testid="card"][data-tag="mlp/conv/kernel"]').first.is_visible()
+
+
+def test_colorbar_tick_labels_do_not_touch(served, tab):
+    page, frame, _ = tab
+    for run, tag in [("fast", KERNEL), ("fast", "mlp/dense_1/bias"), ("slow", POOLED[0])]:
+        _select_runs(frame, [run])
+        card = _card(frame, run, tag)
+        _wait_card(frame, card, card.get_attribute("data-step") or STEPS[-1])
+        boxes = card.locator('[data-testid="colorbar-tick"]').evaluate_all(
+            "ts => ts.map(t => { const r = t.getBoundingClientRect(); return [r.left, r.right, t.textContent]; })"
+        )
+        bar = card.locator('[data-testid="colorbar"]').bounding_box()
+        assert len(boxes) >= 2, boxes
+        for (l0, r0, a), (l1, r1, b) in zip(boxes, boxes[1:]):
+            assert r0 + 4 <= l1, (a, b, boxes)
+        assert boxes[0][0] >= bar["x"] - 0.5 and boxes[-1][1] <= bar["x"] + bar["width"] + 0.5, (boxes, bar)
+        assert "0" in [t for _, _, t in boxes]
+
+
+def test_png_export_has_title_heatmap_and_colour_bar(served, tab):
+    from PIL import Image
+
+    page, frame, _ = tab
+    _select_runs(frame, ["fast"])
+    card = _card(frame, "fast", KERNEL)
+    _wait_card(frame, card, card.get_attribute("data-step"))
+    canvas = card.locator('[data-testid="heatmap"]')
+    heat_w, heat_h = canvas.evaluate("c => [c.width, c.height]")
+    with page.expect_download() as dl:
+        card.locator('[data-testid="save-png"]').click()
+    path = dl.value.path()
+    assert dl.value.suggested_filename.startswith("fast-mlp_dense_1_kernel-step")
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    assert w > heat_w and h > heat_h + 40, (img.size, heat_w, heat_h)
+    px = img.load()
+    # The colour bar: a row going from the map's blue end through white to its red end.
+    lut_lo, lut_hi = (5, 48, 97), (103, 0, 31)  # RdBu reversed at -m and +m
+
+    def near(a, b):
+        return sum(abs(x - y) for x, y in zip(a, b)) < 60
+
+    bar_rows = [y for y in range(h) if any(near(px[x, y], lut_lo) for x in range(0, w // 4))
+                and any(near(px[x, y], lut_hi) for x in range(w // 2, w))]
+    assert bar_rows and min(bar_rows) > h // 2, bar_rows
+    # The title: text pixels (the theme's foreground) in the top band.
+    top = [px[x, y] for y in range(0, 30) for x in range(w)]
+    assert sum(1 for p in top if sum(p) < 200) > 50
 
 
 # --- performance and errors -------------------------------------------------------------

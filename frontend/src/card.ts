@@ -15,8 +15,10 @@ import { describeCell } from "./describe";
 import { download, el, setOptions, setText } from "./dom";
 import { formatShape, formatShort } from "./format";
 import { HeatmapView, ZOOM_HELP, cellSize } from "./heatmap";
+import { drawFigure } from "./figure";
 import { pooledShape } from "./grid";
 import { redrawEnd, redrawStart } from "./perf";
+import { themeVar } from "./theme";
 import type { Tooltip } from "./tooltip";
 import type { DiffMode, Heatmap, TagInfo } from "./types";
 
@@ -144,7 +146,7 @@ export class Card {
     const saveButton = el("button", {
       className: "nv-button",
       text: "PNG",
-      title: "Save the heatmap as it is shown as a PNG file",
+      title: "Save the heatmap as shown, with its title and colour bar, as a PNG file",
       attrs: { type: "button", "data-testid": "save-png", "aria-label": "save as PNG" },
     });
     saveButton.addEventListener("click", () => this.savePng());
@@ -278,9 +280,20 @@ export class Card {
 
   private savePng(): void {
     const c = this.view.canvas;
-    if (!c.width || !c.height) return;
+    if (!c.width || !c.height || !this.data) return;
     const name = safeFilename([this.run, this.tag, `step${this.step ?? ""}`, this.mode === "none" ? "" : `diff-${this.mode}`], "png");
-    c.toBlob((blob) => {
+    const mode = MODES.find(([m]) => m === this.mode)?.[1] ?? this.mode;
+    const m = Number(this.root.getAttribute("data-range")) || 0;
+    const zoom = this.view.view.scale > 1 ? ` · zoomed ${this.canvasZoom()}×` : "";
+    const figure = drawFigure({
+      title: `${this.run} · ${this.tag}`,
+      subtitle: `step ${this.data.header.step} · ${mode} · colour ±${formatShort(m)} (${this.rangeSelect.selectedOptions[0]?.text ?? ""})${zoom}`,
+      heatmap: c,
+      m,
+      fg: themeVar("--nv-fg", "#212121"),
+      bg: themeVar("--nv-bg", "#fff"),
+    });
+    figure.toBlob((blob) => {
       if (blob) download(blob, name);
     }, "image/png");
   }

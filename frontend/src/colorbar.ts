@@ -4,10 +4,13 @@
  *
  * Example: const bar = new ColorBar(parent); bar.update(0.31, header);
  */
-import { NAN_RGBA, NEGINF_RGBA, POSINF_RGBA, cssColor, divergingLut, ticks } from "./colormap";
+import { barTicks } from "./barticks";
+import { NAN_RGBA, NEGINF_RGBA, POSINF_RGBA, cssColor, divergingLut } from "./colormap";
 import { clear, el } from "./dom";
-import { formatShort } from "./format";
 import type { HeatmapHeader } from "./types";
+
+/** The bar's width in CSS pixels (style.ts sizes .nv-colorbar to it). */
+export const BAR_WIDTH = 240;
 
 export class ColorBar {
   readonly root: HTMLDivElement;
@@ -35,11 +38,9 @@ export class ColorBar {
 
   update(m: number, header: HeatmapHeader): void {
     clear(this.ticks);
-    const ts = ticks(m);
-    for (const t of ts) {
-      const pos = m > 0 ? ((t + m) / (2 * m)) * 100 : 50;
-      const span = el("span", { text: formatShort(t) });
-      span.style.left = `${pos}%`;
+    for (const t of barTicks(m, BAR_WIDTH)) {
+      const span = el("span", { text: t.label, attrs: { "data-testid": "colorbar-tick" } });
+      span.style.left = `${t.x}px`;
       this.ticks.appendChild(span);
     }
     clear(this.legend);

@@ -8,6 +8,7 @@
  *   rgbaOf(0, m, lut)      -> the centre colour (near white)
  *   rgbaOf(-0.31, m, lut)  -> the dark blue end, rgbaOf(NaN, m, lut) -> NAN_RGBA (magenta)
  */
+import { rgb } from "d3-color";
 import { interpolateRdBu } from "d3-scale-chromatic";
 
 export type Rgba = readonly [number, number, number, number];
@@ -21,18 +22,6 @@ export const NAN_RGBA: Rgba = [255, 0, 255, 255]; // magenta
 export const POSINF_RGBA: Rgba = [255, 214, 0, 255]; // yellow
 export const NEGINF_RGBA: Rgba = [0, 200, 83, 255]; // green
 
-/** Parses the "rgb(r, g, b)" strings d3 interpolators return. */
-function parseRgb(s: string): [number, number, number] {
-  const m = /rgb\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\)/.exec(s);
-  if (m) return [Number(m[1]), Number(m[2]), Number(m[3])];
-  const h = /^#([0-9a-f]{6})$/i.exec(s);
-  if (h) {
-    const n = parseInt(h[1], 16);
-    return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
-  }
-  throw new Error(`unparseable colour ${JSON.stringify(s)}`);
-}
-
 /**
  * A LUT_SIZE x RGBA lookup table sampled from `interp` at t = i / (LUT_SIZE - 1).
  * Entry 0 is for -m, LUT_CENTER for 0, the last for +m.
@@ -40,8 +29,8 @@ function parseRgb(s: string): [number, number, number] {
 export function buildLut(interp: (t: number) => string, size = LUT_SIZE): Uint8ClampedArray {
   const lut = new Uint8ClampedArray(size * 4);
   for (let i = 0; i < size; i++) {
-    const [r, g, b] = parseRgb(interp(i / (size - 1)));
-    lut.set([r, g, b, 255], i * 4);
+    const c = rgb(interp(i / (size - 1)));
+    lut.set([c.r, c.g, c.b, 255], i * 4);
   }
   return lut;
 }
@@ -124,20 +113,6 @@ export function colorize(
     out[o + 2] = src[2];
     out[o + 3] = src[3];
   }
-}
-
-/**
- * Evenly spaced colour bar ticks over [-m, m] (both ends and 0 included).
- *
- * Example: ticks(0.3) -> [-0.3, -0.15, 0, 0.15, 0.3]; ticks(0) -> [0].
- */
-export function ticks(m: number, count = 5): number[] {
-  if (!(m > 0)) return [0];
-  const half = (count - 1) / 2;
-  const out: number[] = [];
-  for (let k = 0; k < count; k++) out.push(((k - half) / half) * m);
-  out[half] = 0;
-  return out;
 }
 
 /** "rgb(r, g, b)" of an Rgba, for CSS. */

@@ -9,6 +9,7 @@
  *   logRange(2e-4, 0.3)                 -> [1e-4, 1]
  *   logRange(null, null, HEALTHY_BAND)  -> [1e-4, 1e-2]
  */
+import { schemeCategory10 } from "d3-scale-chromatic";
 
 /** The |dW|/|W| band drawn as a guide: around the CS231n rule of thumb of ~1e-3. */
 export const HEALTHY_BAND: readonly [number, number] = [1e-4, 1e-2];
@@ -108,13 +109,13 @@ export function ratioHealth(r: number | null | undefined): "low" | "ok" | "high"
   return "ok";
 }
 
-/** Run colours (Tableau 10, readable on light and dark backgrounds), cycled by index. */
-export const RUN_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-
-/** The colour of the k-th selected run. Example: runColor(0) === "#1f77b4", runColor(10) === runColor(0). */
+/**
+ * The colour of the k-th selected run: d3's category10 (readable on light and dark
+ * backgrounds), cycled. Example: runColor(0) === "#1f77b4", runColor(10) === runColor(0).
+ */
 export function runColor(k: number): string {
-  const n = RUN_COLORS.length;
-  return RUN_COLORS[((k % n) + n) % n];
+  const n = schemeCategory10.length;
+  return schemeCategory10[((k % n) + n) % n];
 }
 
 /** Dash patterns telling a layer's tensors apart (solid, dashed, dotted, ...). */

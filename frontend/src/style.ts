@@ -63,8 +63,6 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-colorbar canvas { display: block; width: 100%; height: 10px; border-radius: 2px; }
 .nv-ticks { position: relative; height: 16px; font-size: 11px; color: var(--nv-muted); font-variant-numeric: tabular-nums; }
 .nv-ticks span { position: absolute; top: 2px; transform: translateX(-50%); white-space: nowrap; }
-.nv-ticks span:first-child { transform: none; }
-.nv-ticks span:last-child { transform: translateX(-100%); }
 .nv-legend { display: flex; flex-wrap: wrap; gap: 4px 12px; margin-top: 4px; font-size: 12px; }
 .nv-swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px;
   border: 1px solid var(--nv-border); }

@@ -1,0 +1,108 @@
+/**
+ * The PNG a card exports: a title (run and tensor), a line saying what is shown (step,
+ * mode, colour range), the heatmap as drawn (zoom included), and the colour bar with its
+ * tick labels, so a saved picture reads on its own. Layout is pure (`figureLayout`);
+ * `drawFigure` paints it on a new canvas in the current theme's colours.
+ *
+ * Example:
+ *   const c = drawFigure({title: "train · dense/kernel", subtitle: "step 90 · weights · colour ±0.31",
+ *                         heatmap: view.canvas, m: 0.31, fg: "#212121", bg: "#fff"});
+ *   c.toBlob((b) => download(b!, "x.png"));
+ */
+import { barTicks } from "./barticks";
+import { divergingLut } from "./colormap";
+
+/** Sizes in CSS pixels (the canvas is scaled by the device pixel ratio). */
+export const PAD = 12;
+export const TITLE_PX = 14;
+export const LINE_PX = 12;
+export const BAR_H = 12;
+export const TICK_PX = 11;
+export const MIN_BAR_W = 240;
+
+export interface FigureLayout {
+  width: number;
+  height: number;
+  titleY: number;
+  subtitleY: number;
+  heat: { x: number; y: number; w: number; h: number };
+  bar: { x: number; y: number; w: number; h: number };
+  ticksY: number;
+}
+
+/**
+ * Where each part goes for a heatmap of heatW x heatH CSS pixels: the picture is at
+ * least as wide as the colour bar, and always larger than the heatmap alone.
+ *
+ * Example: figureLayout(128, 64) -> {width: 264, height: 164, heat: {x: 12, y: 52, ...}, ...}
+ */
+export function figureLayout(heatW: number, heatH: number): FigureLayout {
+  const barW = Math.max(MIN_BAR_W, Math.min(heatW, 400));
+  const width = Math.max(heatW, barW) + 2 * PAD;
+  const titleY = PAD;
+  const subtitleY = titleY + TITLE_PX + 6;
+  const heatY = subtitleY + LINE_PX + 8;
+  const barY = heatY + heatH + 10;
+  const ticksY = barY + BAR_H + 3;
+  return {
+    width,
+    height: ticksY + TICK_PX + PAD,
+    titleY,
+    subtitleY,
+    heat: { x: PAD, y: heatY, w: heatW, h: heatH },
+    bar: { x: PAD, y: barY, w: barW, h: BAR_H },
+    ticksY,
+  };
+}
+
+export interface FigureSpec {
+  title: string;
+  subtitle: string;
+  /** The card's heatmap canvas (device pixels; its CSS size is read from its style). */
+  heatmap: HTMLCanvasElement;
+  /** Colour range half-width: the bar spans [-m, m]. */
+  m: number;
+  fg: string;
+  bg: string;
+}
+
+export function drawFigure(spec: FigureSpec, dpr = window.devicePixelRatio || 1): HTMLCanvasElement {
+  const src = spec.heatmap;
+  const heatW = parseFloat(src.style.width) || src.width / dpr;
+  const heatH = parseFloat(src.style.height) || src.height / dpr;
+  const L = figureLayout(heatW, heatH);
+  const c = document.createElement("canvas");
+  c.width = Math.round(L.width * dpr);
+  c.height = Math.round(L.height * dpr);
+  const ctx = c.getContext("2d");
+  if (!ctx) return c;
+  ctx.scale(dpr, dpr);
+  ctx.fillStyle = spec.bg;
+  ctx.fillRect(0, 0, L.width, L.height);
+  ctx.fillStyle = spec.fg;
+  ctx.textBaseline = "top";
+  ctx.font = `500 ${TITLE_PX}px Roboto, system-ui, sans-serif`;
+  ctx.fillText(spec.title, PAD, L.titleY, L.width - 2 * PAD);
+  ctx.font = `${LINE_PX}px Roboto, system-ui, sans-serif`;
+  ctx.fillText(spec.subtitle, PAD, L.subtitleY, L.width - 2 * PAD);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(src, L.heat.x, L.heat.y, L.heat.w, L.heat.h);
+  // The colour bar: the heatmap's own lookup table, stretched.
+  const lut = divergingLut();
+  const n = lut.length / 4;
+  const strip = document.createElement("canvas");
+  strip.width = n;
+  strip.height = 1;
+  const sctx = strip.getContext("2d");
+  if (sctx) {
+    const img = sctx.createImageData(n, 1);
+    img.data.set(lut);
+    sctx.putImageData(img, 0, 0);
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(strip, L.bar.x, L.bar.y, L.bar.w, L.bar.h);
+  }
+  ctx.font = `${TICK_PX}px Roboto, system-ui, sans-serif`;
+  ctx.textAlign = "center";
+  for (const t of barTicks(spec.m, L.bar.w)) ctx.fillText(t.label, L.bar.x + t.x, L.ticksY);
+  return c;
+}

@@ -1,0 +1,20 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { MIN_BAR_W, PAD, figureLayout } from "../src/figure";
+
+test("the exported picture holds title, heatmap and colour bar without overlap", () => {
+  for (const [w, h] of [
+    [128, 64],
+    [640, 480],
+    [20, 300],
+  ]) {
+    const L = figureLayout(w, h);
+    assert.ok(L.width > w && L.height > h, "larger than the heatmap alone");
+    assert.ok(L.subtitleY > L.titleY && L.heat.y > L.subtitleY);
+    assert.ok(L.bar.y >= L.heat.y + L.heat.h, "bar below the heatmap");
+    assert.ok(L.ticksY >= L.bar.y + L.bar.h && L.ticksY < L.height - PAD + 1);
+    assert.ok(L.bar.w >= MIN_BAR_W && L.bar.x + L.bar.w <= L.width - PAD);
+    assert.deepEqual([L.heat.w, L.heat.h], [w, h]);
+  }
+  assert.deepEqual([figureLayout(128, 64).width, figureLayout(128, 64).height], [264, 164]);
+});
