@@ -2,9 +2,11 @@
 
     tb-nnviz demo [--logdir DIR] [--port 6006] [--epochs 20] [--runs healthy,cnn] [--no-serve]
     tb-nnviz serve --logdir DIR [--port 6006]
+    tb-nnviz report LOGDIR [--run REGEX] [--json] [--fail-on error|warning|info|never]
 """
 
 import argparse
+import json
 import sys
 
 
@@ -53,13 +55,43 @@ def _parser():
     srv = sub.add_parser("serve", help="serve TensorBoard with the NNViz tab")
     srv.add_argument("--logdir", required=True)
     srv.add_argument("--port", type=int, default=6006)
+    rep = sub.add_parser(
+        "report",
+        help="say what is wrong with each run's training (exit 1 on findings at --fail-on)",
+        description="Findings of every run with tb_nnviz data: a table, or JSON with --json. "
+        "Exit status: 1 when a finding at or above --fail-on exists, 0 otherwise, "
+        "2 for a bad argument or a log dir without tb_nnviz data.",
+    )
+    rep.add_argument("logdir", help="the log dir TensorBoard would read")
+    rep.add_argument("--run", default=None, help="report only runs matching this regular expression")
+    rep.add_argument("--json", action="store_true", help='print {"runs": {run: [finding, ...]}}')
+    rep.add_argument("--fail-on", default="error", choices=("error", "warning", "info", "never"),
+                     help="lowest severity that makes the exit status 1 (default: %(default)s)")
     return parser
+
+
+def report(args):
+    """``tb-nnviz report``: prints the findings; returns the exit status."""
+    from tb_nnviz import report as _report
+
+    try:
+        by_run = _report.load(args.logdir, args.run)
+    except _report.ReportError as e:
+        print("tb-nnviz report: %s" % e, file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"runs": by_run}, indent=2, allow_nan=False))
+    else:
+        print(_report.format_table(by_run))
+    return _report.exit_status(by_run, args.fail_on)
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args.logdir, args.port)
+    if args.command == "report":
+        return report(args)
     from tb_nnviz import demo
 
     runs = [r for r in args.runs.split(",") if r] if args.runs else None

@@ -24,7 +24,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_nnviz import analysis, heatmap_format, metadata, store
+from tb_nnviz import analysis, findings, heatmap_format, metadata, reduce, store
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -94,6 +94,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
             "/trajectory": self._trajectory_route,
             "/projection": self._projection_route,
             "/overview": self._overview_route,
+            "/findings": self._findings_route,
         }
 
     # -- routes ---------------------------------------------------------------
@@ -139,6 +140,11 @@ class NNVizPlugin(base_plugin.TBPlugin):
     def _overview_route(self, request):
         ctx, eid = _context(request)
         return _respond_json(request, self._overview_impl(ctx, eid, _arg(request, "run")))
+
+    @wrappers.Request.application
+    def _findings_route(self, request):
+        ctx, eid = _context(request)
+        return _respond_json(request, self._findings_impl(ctx, eid, _arg(request, "run")))
 
     # -- implementations ------------------------------------------------------
 
@@ -225,20 +231,19 @@ class NNVizPlugin(base_plugin.TBPlugin):
         """Every logged trajectory point of ``tag`` as JSON-ready columns."""
         entry, series = self._store.lookup(ctx, eid, TRAJECTORY, run, tag)
         c = entry.content
-        fields, traces = c["fields"], c["traces"]
+        layout = reduce.point_layout(c)
         body = {
             "run": run,
             "tag": tag,
             "step": series.steps.tolist(),
             "wall_time": series.wall_times.tolist(),
         }
-        for j, field in enumerate(fields):
-            body[field] = _finite_list(series.values[:, j])
-        start = len(fields)
+        for field, column in layout.fields.items():
+            body[field] = _finite_list(series.values[:, column])
         shape = tuple(c["shape"])
         body["traces"] = {
-            "index": [[int(i) for i in np.unravel_index(t, shape)] for t in traces],
-            "values": [_finite_list(series.values[:, start + k]) for k in range(len(traces))],
+            "index": [[int(i) for i in np.unravel_index(t, shape)] for t in c["traces"]],
+            "values": [_finite_list(column) for column in series.values[:, layout.traces].T],
         }
         return body
 
@@ -312,13 +317,13 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 if not len(s.steps):
                     rows.append(row)
                     continue
-                fields = t.content["fields"]
+                fields = reduce.point_layout(t.content).fields
                 last = s.values[-1]
 
                 def stat(field):
                     if field not in fields:
                         return None
-                    v = float(last[fields.index(field)])
+                    v = float(last[fields[field]])
                     return v if math.isfinite(v) else None
 
                 nan, inf = stat("nan_count"), stat("inf_count")
@@ -330,6 +335,15 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 )
             rows.append(row)
         return rows
+
+    def _findings_impl(self, ctx, eid, run):
+        """What is wrong with ``run``'s training: ``findings.evaluate`` of its trajectories."""
+        tensors = [
+            findings.TensorSeries(name, tuple(entry.content["shape"]), steps, stats, entry.content.get("index"))
+            for name, entry, steps, stats in self._store.trajectories(ctx, eid, run)
+        ]
+        return findings.evaluate(tensors)
+
 
 # -- pure helpers ---------------------------------------------------------------
 

@@ -24,6 +24,7 @@ True
 """
 
 import math
+import typing
 import zlib
 
 import numpy as np
@@ -468,6 +469,41 @@ class TrajectoryPlan:
         if index is not None:
             content["index"] = int(index)
         return content
+
+
+class PointLayout(typing.NamedTuple):
+    """Where the parts of a stored trajectory point lie (see :func:`point_layout`)."""
+
+    #: Each statistic's column, by field name (``{"norm": 0, ...}``).
+    fields: dict
+    #: Columns of the traced parameters' values.
+    traces: slice
+    #: Columns of the sketch.
+    sketch: slice
+    #: Length of the point.
+    length: int
+
+
+def point_layout(content):
+    """The ``PointLayout`` of points logged with trajectory metadata ``content``
+    (``TrajectoryPlan.content``, of this or an older version): the named
+    statistics, then the traces, then the sketch. Readers look columns up
+    here, by name, never by position.
+
+    >>> plan = TrajectoryPlan("w", (3, 4), num_traces=2, sketch_dim=4)
+    >>> layout = point_layout(plan.content("float32"))
+    >>> layout.fields["norm"], layout.traces.stop - layout.traces.start, layout.length == plan.length
+    (0, 2, True)
+    """
+    fields = list(content["fields"])
+    traces_end = len(fields) + len(content["traces"])
+    end = traces_end + int(content["sketch_dim"])
+    return PointLayout(
+        {name: i for i, name in enumerate(fields)},
+        slice(len(fields), traces_end),
+        slice(traces_end, end),
+        end,
+    )
 
 
 #: Name of the sketch definition below, recorded in the trajectory content.

@@ -16,7 +16,7 @@ import numpy as np
 from tensorboard import errors
 from tensorboard.data import provider
 
-from tb_nnviz import metadata
+from tb_nnviz import metadata, reduce
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -61,10 +61,10 @@ class Store:
             common = np.intersect1d(common, s.steps)
         total = np.zeros((len(common), dim))
         for e, s in series:
-            start = len(e.content["fields"]) + len(e.content["traces"])
+            sketch = reduce.point_layout(e.content).sketch
             rows = np.searchsorted(s.steps, common)
             with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN
-                total += s.values[rows, start : start + dim]
+                total += s.values[rows, sketch]
         with self._sums_lock:  # requests run on several threads
             if len(self._sums) >= _SUMS_KEPT:
                 self._sums.pop(next(iter(self._sums)))
@@ -160,6 +160,24 @@ class Store:
         series = Series.from_data(data, *_value_shape(plugin_name, entry.content))
         self._cache.put(key, current, series)
         return series
+
+    def trajectories(self, ctx, eid, run):
+        """``[(name, Entry, steps, {field: column})]``: every tensor of ``run``
+        with trajectory points, in listing order, its statistics by field name.
+
+        NotFoundError when the run has none (naming tags whose metadata failed).
+        """
+        index, problems = self.index(ctx, eid, TRAJECTORY, run)
+        entries = index.get(run)
+        if not entries:
+            detail = "".join("; %s: %s" % (p["tag"], p["message"]) for p in problems if p["run"] == run)
+            raise errors.NotFoundError("no run %r with nnviz trajectory data%s" % (run, detail))
+        out = []
+        for name, entry in entries.items():
+            series = self.series(ctx, eid, TRAJECTORY, run, entry)
+            fields = reduce.point_layout(entry.content).fields
+            out.append((name, entry, series.steps, {f: series.values[:, i] for f, i in fields.items()}))
+        return out
 
     def steps(self, ctx, eid, plugin_name, run, entry):
         key = (eid, plugin_name, run, entry.tag)
@@ -272,5 +290,5 @@ def _value_shape(plugin_name, content):
     if plugin_name == HEATMAP:
         (rows, cols), (br, bc) = content["grid"], content["pool"]
         return (len(content["planes"]), -(-rows // br), -(-cols // bc)), np.float32
-    length = len(content["fields"]) + len(content["traces"]) + content["sketch_dim"]
-    return (length,), np.float64
+    return (reduce.point_layout(content).length,), np.float64
+

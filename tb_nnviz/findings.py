@@ -1,0 +1,503 @@
+"""What is wrong with a training run, which layer, from which step: pure rules.
+
+Series in, findings out. ``evaluate`` takes every tensor's trajectory
+statistics (looked up by field name, as ``reduce.STAT_FIELDS`` names them)
+and returns a list of findings, each a JSON-ready dict::
+
+    {"kind": "updates_stopped", "severity": "warning", "layer": "mlp/dense_2",
+     "tensors": ["mlp/dense_2/kernel", "mlp/dense_2/bias"], "step": 185,
+     "message": "...one sentence with the numbers...", "evidence": {...}}
+
+A healthy run gets no ``warning`` or ``error``:
+
+>>> steps = np.arange(0, 200, 10)
+>>> norm = np.full(20, 8.0)
+>>> update = np.r_[np.nan, np.full(19, 8.0 * 1e-3 * 10)]  # 1e-3 of |W| per step
+>>> healthy = [TensorSeries("mlp/dense_%d/kernel" % i, (64, 64), steps,
+...            {"norm": norm, "update_norm": update}) for i in (1, 2)]
+>>> evaluate(healthy)
+[]
+
+and one whose first layer has stopped while the second still moves gets one:
+
+>>> stopped = healthy[0]._replace(stats={"norm": norm, "update_norm": np.r_[update[:10], np.zeros(10)]})
+>>> [(f["kind"], f["severity"], f["layer"], f["step"]) for f in evaluate([stopped, healthy[1]])]
+[('updates_stopped', 'warning', 'mlp/dense_1', 100)]
+
+The thresholds below come from measured runs (docs/findings.md has the
+data): a learning-rate sweep of the digits models logged at every step and
+every 5 and 20 steps, the demo's runs and MobileNetV2. Steps are taken to
+count optimizer updates, as the Keras callback logs them; ratios logged
+every ``g`` steps are divided by ``g`` (the net movement per step, a lower
+bound of the mean step when updates do not all point the same way).
+"""
+
+import contextlib
+import math
+import typing
+import warnings
+
+import numpy as np
+
+#: Severities, most severe first.
+SEVERITIES = ("error", "warning", "info")
+
+#: Ratio rules (lr_too_high, lr_too_low, vanishing_updates, exploding_weights)
+#: read only tensors of rank >= 2 with at least this many entries: kernels,
+#: not biases or normalisation scales. A bias starts at 0, so its first
+#: updates are 100% of its norm in every healthy run (measured: ratio 1.0 at
+#: the first point of every demo run), and a handful of entries make a noisy norm.
+MIN_SIZE = 64
+#: Per-step update/weight ratio of the healthy band's centre (CS231n, "Neural
+#: Networks Part 3": about 1e-3).
+HEALTHY_RATIO = 1e-3
+#: lr_too_high: the median kernel moves at least this fraction of its norm per
+#: step ... Measured at every step: Adam 0.03 and SGD 0.5 train to 97% on digits and
+#: peak at 0.19 and 0.10; Adam 0.3 and 1.0 reach chance only, at 1.9 and 6.2.
+HIGH_RATIO = 0.3
+#: ... over intervals covering at least this many optimizer steps (Adam's
+#: first step moves every weight by the learning rate whatever the gradient).
+HIGH_MIN_STEPS = 3
+#: lr_too_low: even the fastest-moving kernel moves less than this per step in
+#: the first half of the run (median): a warning. Adam 1e-6 measured 4e-6.
+LOW_RATIO = 1e-5
+#: ... less than this: info (slow; fine when fine-tuning a trained model).
+#: Adam 1e-5 and SGD 1e-3 (12-13% after 8 epochs) measured 4e-5 and 6e-5;
+#: Adam 1e-4 and SGD 1e-2 (70%) 4e-4 and 5e-4.
+SLOW_RATIO = 1e-4
+#: vanishing_updates: the first third of the kernels (network order) moves at
+#: least this many times less than the last third (medians over the run).
+VANISHING_FACTOR = 100.0
+#: exploding_weights: a kernel's norm grew at least this many times since its
+#: first logged value ... (healthy runs measured: at most 2.8x; lr_too_high 40x,
+#: then flat) ...
+EXPLODING_GROWTH = 10.0
+#: ... and at least this many times over the last half of the run: still growing,
+#: faster than linearly (a kernel growing linearly from 0, such as a
+#: zero-initialised one, doubles over its last half; a random walk grows 1.4x).
+EXPLODING_RECENT_GROWTH = 4.0
+#: updates_stopped: a tensor's update norm is exactly 0 at this many trailing
+#: points (and it moved before).
+STOPPED_POINTS = 3
+#: dead_units: the fraction of a kernel's output units that did not change at
+#: all, at every one of the trailing points (at least ``STOPPED_POINTS``).
+DEAD_FRACTION = 0.25
+#: ... at least this fraction: a warning, below it: info.
+DEAD_WARNING_FRACTION = 0.5
+#: ... and at least this many units (one unit of a 10-unit output is 10%).
+DEAD_MIN_UNITS = 2
+
+
+class TensorSeries(typing.NamedTuple):
+    """The trajectory statistics of one tensor of a run.
+
+    ``stats`` maps field names (``norm``, ``update_norm``, ...,
+    ``unchanged_unit_fraction``) to float arrays aligned with ``steps``
+    (sorted, unique); a field may be absent. ``order`` is the tensor's position
+    in network order (the writers' ``index``), or None.
+    """
+
+    name: str
+    shape: tuple
+    steps: np.ndarray
+    stats: dict
+    order: typing.Optional[int] = None
+
+    @property
+    def layer(self):
+        """The name without its last component: ``mlp/dense_1/kernel`` -> ``mlp/dense_1``."""
+        return self.name.rpartition("/")[0] or self.name
+
+
+def evaluate(tensors):
+    """Every finding of one run's ``tensors`` (an iterable of ``TensorSeries``).
+
+    Sorted by severity, then step, then network order. Tensors without
+    ``order`` follow the others in the order given.
+    """
+    tensors = _in_network_order(tensors)
+    found, cut = _nonfinite(tensors)
+    # After the first NaN/Inf every later update is garbage: read up to it only.
+    views = [_View(t, cut) for t in tensors]
+    views = [v for v in views if len(v.steps)]
+    stopped = _updates_stopped(views)
+    found += stopped
+    since = {}
+    for f in stopped:
+        since.update(f["evidence"]["stopped_since"])
+    found += _dead_units([v for v in views if v.name not in since])
+    # Ratio rules read kernels that train: not frozen ones, and stopped ones
+    # only until they stopped (their zeros are a finding of their own, not a
+    # slow learning rate).
+    kernels = [
+        _View(t, min(cut, since[t.name]) if cut is not None and t.name in since else since.get(t.name, cut))
+        for t in tensors
+    ]
+    kernels = [v for v in kernels if v.is_kernel and v.moved and len(v.steps)]
+    high = _lr_too_high(kernels)
+    found += high
+    found += _vanishing_updates(kernels)
+    if not high:
+        found += _lr_too_low(kernels)
+    found += _exploding_weights(kernels)
+    position = {t.name: i for i, t in enumerate(tensors)}
+    found.sort(key=lambda f: (SEVERITIES.index(f["severity"]), f["step"], position.get(f["tensors"][0], 0)))
+    return found
+
+
+def at_least(findings, severity):
+    """The findings at or above ``severity`` (``error``, ``warning``, ``info``).
+
+    >>> at_least([{"severity": "info"}, {"severity": "error"}], "warning")
+    [{'severity': 'error'}]
+    """
+    if severity not in SEVERITIES:
+        raise ValueError("severity must be one of %s, got %r" % (", ".join(SEVERITIES), severity))
+    rank = SEVERITIES.index(severity)
+    return [f for f in findings if SEVERITIES.index(f["severity"]) <= rank]
+
+
+# -- the rules ------------------------------------------------------------------
+
+
+def _nonfinite(tensors):
+    """``([finding] or [], first step with NaN/Inf or None)``."""
+    first, hits = None, []
+    for t in tensors:
+        bad = _column(t, "nan_count") + _column(t, "inf_count")
+        bad = np.nan_to_num(bad, nan=0.0) > 0
+        norm = t.stats.get("norm")
+        if norm is not None:  # the norm is NaN/Inf exactly when an entry is
+            bad |= ~np.isfinite(np.asarray(norm, np.float64))
+        if bad.any():
+            step = int(t.steps[np.argmax(bad)])
+            hits.append((step, t))
+            first = step if first is None else min(first, step)
+    if first is None:
+        return [], None
+    at_first = [t for step, t in hits if step == first]
+    lead = at_first[0]
+    i = int(np.searchsorted(lead.steps, first))
+    nan = int(np.nan_to_num(_column(lead, "nan_count")[i]))
+    inf = int(np.nan_to_num(_column(lead, "inf_count")[i]))
+    counts = "%d NaN and %d Inf" % (nan, inf) if nan or inf else "a non-finite norm"
+    others = len(at_first) - 1
+    message = "%s holds %s values at step %d%s; training diverged here: lower the learning rate, clip gradients or look for a log/division of zero." % (
+        lead.name, counts, first,
+        " (and %d more tensor%s at that step)" % (others, "s" * (others > 1)) if others else "",
+    )
+    return [_finding(
+        "nonfinite", "error", lead.layer, [t.name for t in at_first], first, message,
+        {"nan_count": nan, "inf_count": inf, "tensors_at_step": len(at_first), "tensors_later": len(hits)},
+    )], first
+
+
+def _updates_stopped(views):
+    """Layers whose updates became exactly 0 (after moving) to the end of the run."""
+    stops = {}
+    for v in views:
+        if len(v.update) < STOPPED_POINTS + 1:
+            continue
+        moving = np.nan_to_num(v.update, nan=0.0) > 0
+        if not moving.any():
+            continue  # frozen from the start: deliberate, not stopped
+        trailing = len(moving) - 1 - int(np.flatnonzero(moving)[-1])
+        zeros = v.update[len(v.update) - trailing :] == 0
+        if trailing >= STOPPED_POINTS and zeros.all():
+            stops[v.name] = int(v.steps[len(v.steps) - trailing])
+    if not stops:
+        return []
+    by_layer = {}
+    for v in views:
+        by_layer.setdefault(v.layer, []).append(v)
+    everything = len(stops) == len(views) or all(
+        v.name in stops or not (np.nan_to_num(v.update, nan=0.0) > 0).any() for v in views
+    )
+    found = []
+    for layer, members in by_layer.items():
+        stopped = [v for v in members if v.name in stops]
+        # A tiny tensor (a converged bias under SGD) can round its updates
+        # to 0 on its own: it counts only when its whole layer stopped.
+        if not stopped or (len(stopped) < len(members) and all(v.size < MIN_SIZE for v in stopped)):
+            continue
+        step = min(stops[v.name] for v in stopped)
+        last = int(max(v.steps[-1] for v in stopped))
+        names = [v.name for v in stopped]
+        if everything:
+            severity = "info"
+            message = "%s and every other tensor stopped changing at step %d (update norm exactly 0 through step %d): training converged, or the learning rate reached 0." % (layer, step, last)
+        else:
+            severity = "warning"
+            message = "%s stopped changing at step %d (update norm exactly 0 through step %d) while other layers still move: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, or check that the layer is meant to train." % (layer, step, last)
+        found.append(_finding("updates_stopped", severity, layer, names, step, message, {
+            "stopped_since": {v.name: stops[v.name] for v in stopped},
+            "last_step": last,
+            "all_stopped": everything,
+        }))
+    return found
+
+
+def _dead_units(views):
+    """Layers where a fraction of the output units stopped changing for good."""
+    found = []
+    done = set()
+    for v in views:
+        u = v.stats.get("unchanged_unit_fraction")
+        if u is None or not v.is_kernel or v.layer in done:
+            continue
+        u = np.asarray(u, np.float64)
+        units = v.shape[-1]
+        ok = np.isfinite(u)
+        if ok.sum() < STOPPED_POINTS:
+            continue
+        tail = u[ok]
+        steps = v.steps[ok]
+        # The dead fraction must hold at every trailing point: take the
+        # smallest over the trailing run where it stays at or above the bar.
+        above = tail >= DEAD_FRACTION
+        if not above[-1]:
+            continue
+        start = len(above) - (int(np.argmin(above[::-1])) if not above.all() else len(above))
+        run = tail[start:]
+        if len(run) < STOPPED_POINTS:
+            continue
+        fraction = float(run.min())
+        count = int(round(fraction * units))
+        if count < DEAD_MIN_UNITS:
+            continue
+        done.add(v.layer)
+        severity = "warning" if fraction >= DEAD_WARNING_FRACTION else "info"
+        step = int(steps[start])
+        message = "%d of %s's %d units (%.0f%%) have not changed since step %d: they no longer learn (dead ReLUs or saturated units); lower the learning rate, try LeakyReLU/GELU or a better initialisation." % (
+            count, v.layer, units, 100 * fraction, step)
+        found.append(_finding("dead_units", severity, v.layer, [v.name], step, message, {
+            "units": units, "dead_units": count, "dead_fraction": fraction,
+            "latest_fraction": float(tail[-1]), "points": len(run),
+        }))
+    return found
+
+
+def _lr_too_high(kernels):
+    """Most kernels move by a large part of their own norm per step, early on."""
+    if not kernels:
+        return []
+    steps, matrix = _aligned(kernels, "jump")
+    if not len(steps):
+        return []
+    with _quiet():
+        median = np.nanmedian(matrix, axis=0)
+    high = median >= HIGH_RATIO
+    with _quiet():
+        gaps = np.nan_to_num(np.nanmax(_aligned(kernels, "gap")[1], axis=0), nan=0.0)
+    covered = float(np.sum(gaps[high]))
+    if covered < HIGH_MIN_STEPS:
+        return []
+    first = int(np.argmax(high))
+    column = matrix[:, first]
+    lead = kernels[int(np.nanargmax(np.where(np.isfinite(column), column, -np.inf)))]
+    names = [k.name for k, r in zip(kernels, column) if r >= HIGH_RATIO]
+    peak = float(np.nanmax(median))
+    message = "Up to step %d the median layer moved %s of its weights' norm per step (healthy: about %s), most in %s: lower the learning rate (try 10x lower) or add warmup." % (
+        int(steps[first]), _pct(median[first]), _pct(HEALTHY_RATIO), lead.layer)
+    return [_finding("lr_too_high", "warning", lead.layer, names or [lead.name], int(steps[first]), message, {
+        "median_ratio_per_step": float(median[first]), "peak_median_ratio_per_step": peak,
+        "steps_above": covered, "threshold": HIGH_RATIO,
+        "ratio_per_step": _by_name(kernels, column),
+    })]
+
+
+def _lr_too_low(kernels):
+    """Even the fastest-moving kernel moves far less than ~1e-3 per step early on."""
+    rates = []
+    for k in kernels:
+        r = k.rate[: max(1, len(k.rate) // 2 + 1)]
+        r = r[np.isfinite(r)]
+        if len(r) >= STOPPED_POINTS:
+            rates.append((float(np.median(r)), k))
+    if not rates:
+        return []
+    fastest, lead = max(rates, key=lambda x: x[0])
+    if fastest >= SLOW_RATIO:
+        return []
+    severity = "warning" if fastest < LOW_RATIO else "info"
+    step = int(lead.steps[1]) if len(lead.steps) > 1 else int(lead.steps[0])
+    message = "Even the fastest-moving layer, %s, changes only %s of its weights per step in the first half of the run (about %dx below the ~%s rule of thumb): raise the learning rate (fine if you are fine-tuning on purpose)." % (
+        lead.layer, _fmt(fastest), _round_factor(HEALTHY_RATIO / max(fastest, 1e-300)), _fmt(HEALTHY_RATIO))
+    return [_finding("lr_too_low", severity, lead.layer, [k.name for _, k in rates], step, message, {
+        "fastest_ratio_per_step": fastest,
+        "ratio_per_step": {k.name: r for r, k in rates},
+        "threshold": LOW_RATIO if severity == "warning" else SLOW_RATIO,
+    })]
+
+
+def _vanishing_updates(kernels):
+    """Early kernels move orders of magnitude less than late ones."""
+    rated = []
+    for k in kernels:
+        r = k.rate[np.isfinite(k.rate)]
+        if len(r):
+            rated.append((float(np.median(r)), k))
+    if len(rated) < 3:
+        return []
+    third = max(1, len(rated) // 3)
+    early, late = rated[:third], rated[-third:]
+    early_ratio = float(np.median([r for r, _ in early]))
+    late_ratio = float(np.median([r for r, _ in late]))
+    if not (late_ratio > 0 and early_ratio * VANISHING_FACTOR <= late_ratio):
+        return []
+    slowest, lead = min(early, key=lambda x: x[0])
+    fastest, top = max(late, key=lambda x: x[0])
+    factor = late_ratio / max(early_ratio, 1e-300)
+    # From which step: the first point where the early/late gap already holds.
+    steps, matrix = _aligned([k for _, k in early + late], "rate")
+    step = int(lead.steps[1]) if len(lead.steps) > 1 else int(lead.steps[0])
+    if len(steps):
+        with _quiet():
+            gap = np.nanmedian(matrix[len(early):], axis=0) / np.nanmedian(matrix[: len(early)], axis=0)
+        hit = np.flatnonzero(gap >= VANISHING_FACTOR)
+        if len(hit):
+            step = int(steps[hit[0]])
+    message = "The first layers update about %sx less than the last (%s: %s per step, %s: %s): gradients vanish on the way back; use ReLU-family activations, He/Glorot initialisation, normalisation or residual connections (ignore if early layers get a lower learning rate on purpose)." % (
+        _fmt(factor), lead.layer, _fmt(slowest), top.layer, _fmt(fastest))
+    return [_finding("vanishing_updates", "warning", lead.layer, [k.name for _, k in early], step, message, {
+        "early_ratio_per_step": early_ratio, "late_ratio_per_step": late_ratio, "factor": factor,
+        "ratio_per_step": {k.name: r for r, k in rated},
+    })]
+
+
+def _exploding_weights(kernels):
+    """Kernels whose norm grew many times and is still growing at the end."""
+    hits = []
+    for k in kernels:
+        norm = k.norm
+        ok = np.flatnonzero(np.isfinite(norm) & (norm > 0))
+        if len(ok) < 4:
+            continue
+        first, last = norm[ok[0]], norm[ok[-1]]
+        middle = norm[ok[len(ok) // 2]]
+        growth, recent = last / first, last / middle
+        if growth >= EXPLODING_GROWTH and recent >= EXPLODING_RECENT_GROWTH:
+            # The first step where the norm passed EXPLODING_GROWTH x its start.
+            past = ok[norm[ok] >= first * EXPLODING_GROWTH]
+            hits.append((growth, recent, int(k.steps[past[0]]), k))
+    if not hits:
+        return []
+    growth, recent, step, lead = max(hits, key=lambda h: h[0])
+    step = min(h[2] for h in hits)
+    message = "%s's weight norm grew %sx since step %d and %sx over the last half of the run, still rising at step %d: lower the learning rate, add weight decay or gradient clipping, or normalise the inputs." % (
+        lead.layer, _fmt(growth), int(lead.steps[0]), _fmt(recent), int(lead.steps[-1]))
+    return [_finding("exploding_weights", "error", lead.layer, [h[3].name for h in hits], step, message, {
+        "growth": {h[3].name: float(h[0]) for h in hits},
+        "recent_growth": {h[3].name: float(h[1]) for h in hits},
+        "threshold": EXPLODING_GROWTH,
+    })]
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+class _View:
+    """One tensor's series up to (not including) step ``cut``, with derived ratios.
+
+    ``rate``: update norm / norm per step of the gap (NaN at the first point);
+    ``jump``: update norm / the previous point's norm per step (it does not
+    saturate at ~1 when an update dwarfs the weights it replaced).
+    """
+
+    def __init__(self, tensor, cut):
+        keep = slice(None) if cut is None else slice(0, int(np.searchsorted(tensor.steps, cut)))
+        self.name, self.layer, self.shape = tensor.name, tensor.layer, tuple(tensor.shape)
+        self.size = math.prod(self.shape)
+        self.steps = np.asarray(tensor.steps, np.int64)[keep]
+        self.stats = {k: np.asarray(v, np.float64)[keep] for k, v in tensor.stats.items()}
+        self.norm = self.stats.get("norm", np.full(len(self.steps), np.nan))
+        self.update = self.stats.get("update_norm", np.full(len(self.steps), np.nan))
+        gap = np.r_[np.nan, np.diff(self.steps)].astype(np.float64)
+        gap[gap <= 0] = np.nan
+        previous = np.r_[np.nan, self.norm[:-1]]
+        with _quiet():
+            self.rate = self.update / self.norm / gap
+            self.jump = self.update / previous / gap
+        self.gap = gap
+        self.is_kernel = len(self.shape) >= 2 and self.size >= MIN_SIZE
+        self.moved = bool((np.nan_to_num(self.update, nan=0.0) > 0).any())
+
+
+def _in_network_order(tensors):
+    tensors = list(tensors)
+    keyed = [(t.order is None, t.order if t.order is not None else 0, i, t) for i, t in enumerate(tensors)]
+    return [t for *_, t in sorted(keyed, key=lambda x: x[:3])]
+
+
+def _column(tensor, field):
+    values = tensor.stats.get(field)
+    if values is None:
+        return np.zeros(len(tensor.steps))
+    return np.asarray(values, np.float64)
+
+
+def _aligned(views, attr):
+    """``(steps, matrix)``: ``attr`` of each view at the steps all of them logged."""
+    common = views[0].steps
+    for v in views[1:]:
+        common = np.intersect1d(common, v.steps)
+    matrix = np.array([getattr(v, attr)[np.searchsorted(v.steps, common)] for v in views]).reshape(len(views), len(common))
+    return common, matrix
+
+
+@contextlib.contextmanager
+def _quiet():
+    """NaN is an expected value here (first points, zero norms): no warnings about it."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmedian of an all-NaN column
+        yield
+
+
+def _by_name(views, values):
+    return {v.name: (float(x) if np.isfinite(x) else None) for v, x in zip(views, values)}
+
+
+def _fmt(x):
+    """A short number for a message: ``_fmt(0.00123)`` -> ``'0.0012'``, ``_fmt(4.1e-06)`` -> ``'4.1e-06'``."""
+    return "%.2g" % x
+
+
+def _pct(x):
+    """A ratio as a percentage for a message: ``_pct(3.2)`` -> ``'320%'``, ``_pct(0.001)`` -> ``'0.1%'``."""
+    return "%.2g%%" % (100 * x) if 100 * x < 10 else "%.0f%%" % (100 * x)
+
+
+def _round_factor(x):
+    """A factor rounded to one significant digit, at least 1: 37 -> 40."""
+    if not (x > 1):
+        return 1
+    digits = 10 ** math.floor(math.log10(x))
+    return int(round(x / digits) * digits)
+
+
+def _finding(kind, severity, layer, tensors, step, message, evidence):
+    return {
+        "kind": kind,
+        "severity": severity,
+        "layer": layer,
+        "tensors": list(tensors),
+        "step": int(step),
+        "message": message,
+        "evidence": _json_safe(evidence),
+    }
+
+
+def _json_safe(value):
+    """Evidence as strict JSON: floats rounded to 4 significant digits, NaN/Inf as None."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return float("%.4g" % value) if math.isfinite(value) else None
+    return value

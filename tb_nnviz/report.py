@@ -1,0 +1,93 @@
+"""``tb-nnviz report``: the findings of every run in a log dir, for people and CI.
+
+The log dir is read the way TensorBoard reads it (its event multiplexer and
+``MultiplexerDataProvider``), and each run's findings come from the plugin's
+own ``findings`` route implementation, so the report, the route and the tab
+always agree.
+
+>>> print(format_table({"a/train": []}))
+a/train: no findings
+"""
+
+import os
+import re
+
+from tensorboard import context
+from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+from tensorboard.plugins import base_plugin
+
+from tb_nnviz import findings, metadata, plugin
+
+#: ``--fail-on`` choices: a severity, or ``never``.
+FAIL_ON = findings.SEVERITIES + ("never",)
+
+
+class ReportError(Exception):
+    """The log dir cannot be read or the arguments select nothing; the message says which."""
+
+
+def load(logdir, run_pattern=None):
+    """``{run: [finding, ...]}`` of every run under ``logdir`` with trajectory data.
+
+    Args:
+      logdir: a directory TensorBoard can read (local or a supported URL).
+      run_pattern: a regular expression; only runs it matches (``re.search``)
+        are reported. None: every run.
+
+    Raises:
+      ReportError: ``logdir`` is not a readable directory, ``run_pattern`` is
+        not a valid expression, or no run (or no matching run) has tb_nnviz
+        trajectory data.
+    """
+    try:
+        pattern = re.compile(run_pattern) if run_pattern is not None else None
+    except re.error as e:
+        raise ReportError("--run %r is not a valid regular expression: %s" % (run_pattern, e)) from None
+    if "://" not in logdir and not os.path.isdir(logdir):
+        raise ReportError("log dir %r is not a readable directory" % logdir)
+    # Every trajectory point is kept; of heatmaps (large, not read here) one.
+    mux = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance={metadata.TRAJECTORY_PLUGIN_NAME: 0, metadata.HEATMAP_PLUGIN_NAME: 1}
+    )
+    mux.AddRunsFromDirectory(logdir)
+    mux.Reload()
+    provider = data_provider.MultiplexerDataProvider(mux, logdir)
+    nnviz = plugin.NNVizPlugin(base_plugin.TBContext(data_provider=provider, logdir=logdir))
+    ctx = context.RequestContext()
+    runs = sorted(provider.list_tensors(ctx, experiment_id="", plugin_name=metadata.TRAJECTORY_PLUGIN_NAME))
+    if not runs:
+        raise ReportError("log dir %r has no tb_nnviz trajectory data" % logdir)
+    chosen = [r for r in runs if pattern is None or pattern.search(r)]
+    if not chosen:
+        raise ReportError("--run %r matches none of the runs: %s" % (run_pattern, ", ".join(runs)))
+    return {run: nnviz._findings_impl(ctx, "", run) for run in chosen}
+
+
+def format_table(by_run):
+    """A plain-text table per run: severity, kind, layer, step and message."""
+    lines = []
+    header = ("SEVERITY", "KIND", "LAYER", "STEP", "MESSAGE")
+    for run, found in by_run.items():
+        if not found:
+            lines.append("%s: no findings" % run)
+            continue
+        lines.append("%s: %d finding%s" % (run, len(found), "s" * (len(found) > 1)))
+        rows = [header] + [
+            (f["severity"], f["kind"], f["layer"] or "-", str(f["step"]), f["message"]) for f in found
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for r in rows:
+            cells = [r[i].ljust(widths[i]) if i != 3 else r[i].rjust(widths[i]) for i in range(4)]
+            lines.append("  " + "  ".join(cells + [r[4]]))
+    return "\n".join(lines)
+
+
+def exit_status(by_run, fail_on="error"):
+    """1 when a finding at or above ``fail_on`` exists, else 0 (``never``: always 0).
+
+    >>> exit_status({"a": [{"severity": "warning"}]}), exit_status({"a": [{"severity": "warning"}]}, "warning")
+    (0, 1)
+    """
+    if fail_on == "never":
+        return 0
+    return int(any(findings.at_least(found, fail_on) for found in by_run.values()))
