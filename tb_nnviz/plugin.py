@@ -94,6 +94,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
             "/trajectory": self._trajectory_route,
             "/projection": self._projection_route,
             "/overview": self._overview_route,
+            "/ranges": self._ranges_route,
             "/findings": self._findings_route,
         }
 
@@ -146,6 +147,11 @@ class NNVizPlugin(base_plugin.TBPlugin):
         ctx, eid = _context(request)
         return _respond_json(request, self._findings_impl(ctx, eid, _arg(request, "run")))
 
+    @wrappers.Request.application
+    def _ranges_route(self, request):
+        ctx, eid = _context(request)
+        return _respond_json(request, self._ranges_impl(ctx, eid, _arg(request, "run"), _arg(request, "tag")))
+
     # -- implementations ------------------------------------------------------
 
     def _tags_impl(self, ctx, eid):
@@ -189,6 +195,9 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 info["description"] = (h or t).series.description
                 info["has_trajectory"] = t is not None
                 info["trajectory_steps"] = len(t_steps)
+                # Position in network order, from the writer (None for older logs).
+                index = (h or t).content.get("index")
+                info["index"] = index if isinstance(index, int) else None
                 tensors[name] = info
             runs[run] = tensors
         return {"runs": runs, "errors": heat_errors + traj_errors}
@@ -226,6 +235,22 @@ class NNVizPlugin(base_plugin.TBPlugin):
         }
         header.update(heatmap_format.plane_stats(planes[0]))
         return heatmap_format.encode_heatmap(header, planes)
+
+    def _ranges_impl(self, ctx, eid, run, tag):
+        """Max |x| of the heatmap's first plane over all logged steps, per diff mode.
+
+        The tab's "fixed" and "shared" colour ranges use these, so they are exact from
+        the first draw instead of growing with the steps viewed.
+        """
+        _, series = self._store.lookup(ctx, eid, HEATMAP, run, tag)
+        first = series.values[:, 0]
+        with np.errstate(invalid="ignore", over="ignore"):
+            return {
+                "steps": len(series.steps),
+                "none": _abs_max(first),
+                "prev": _abs_max(first[1:] - first[:-1]) if len(first) > 1 else None,
+                "first": _abs_max(first - first[:1]),
+            }
 
     def _trajectory_impl(self, ctx, eid, run, tag):
         """Every logged trajectory point of ``tag`` as JSON-ready columns."""
@@ -339,7 +364,10 @@ class NNVizPlugin(base_plugin.TBPlugin):
     def _findings_impl(self, ctx, eid, run):
         """What is wrong with ``run``'s training: ``findings.evaluate`` of its trajectories."""
         tensors = [
-            findings.TensorSeries(name, tuple(entry.content["shape"]), steps, stats, entry.content.get("index"))
+            findings.TensorSeries(
+                name, tuple(entry.content["shape"]), steps, stats,
+                entry.content.get("index"), entry.content.get("unit_axis", -1),
+            )
             for name, entry, steps, stats in self._store.trajectories(ctx, eid, run)
         ]
         return findings.evaluate(tensors)
@@ -393,6 +421,13 @@ def _describe_steps(steps):
 def _respond_json(request, body):
     text = json.dumps(body, allow_nan=False, separators=(",", ":"))
     return http_util.Respond(request, text, "application/json")
+
+
+def _abs_max(values):
+    """The largest finite |x| in ``values`` as a float, or None when there is none."""
+    a = np.abs(np.asarray(values, np.float64))
+    a = a[np.isfinite(a)]
+    return float(a.max()) if a.size else None
 
 
 def _finite_list(values):
