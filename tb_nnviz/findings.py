@@ -94,7 +94,8 @@ class TensorSeries(typing.NamedTuple):
     ``stats`` maps field names (``norm``, ``update_norm``, ...,
     ``unchanged_unit_fraction``) to float arrays aligned with ``steps``
     (sorted, unique); a field may be absent. ``order`` is the tensor's position
-    in network order (the writers' ``index``), or None.
+    in network order (the writers' ``index``), or None. ``unit_axis`` is the
+    axis of the output units (-1 for Keras' ``(in, out)``, 0 for PyTorch's).
     """
 
     name: str
@@ -102,6 +103,7 @@ class TensorSeries(typing.NamedTuple):
     steps: np.ndarray
     stats: dict
     order: typing.Optional[int] = None
+    unit_axis: int = -1
 
     @property
     def layer(self):
@@ -180,7 +182,8 @@ def _nonfinite(tensors):
     i = int(np.searchsorted(lead.steps, first))
     nan = int(np.nan_to_num(_column(lead, "nan_count")[i]))
     inf = int(np.nan_to_num(_column(lead, "inf_count")[i]))
-    counts = "%d NaN and %d Inf" % (nan, inf) if nan or inf else "a non-finite norm"
+    counts = " and ".join("{:,} {}".format(n, what) for n, what in ((nan, "NaN"), (inf, "Inf")) if n)
+    counts = counts + " values" if counts else "values that make its norm non-finite"
     others = len(at_first) - 1
     message = "%s holds %s values at step %d%s; training diverged here: lower the learning rate, clip gradients or look for a log/division of zero." % (
         lead.name, counts, first,
@@ -246,7 +249,7 @@ def _dead_units(views):
         if u is None or not v.is_kernel or v.layer in done:
             continue
         u = np.asarray(u, np.float64)
-        units = v.shape[-1]
+        units = v.units
         ok = np.isfinite(u)
         if ok.sum() < STOPPED_POINTS:
             continue
@@ -297,8 +300,9 @@ def _lr_too_high(kernels):
     lead = kernels[int(np.nanargmax(np.where(np.isfinite(column), column, -np.inf)))]
     names = [k.name for k, r in zip(kernels, column) if r >= HIGH_RATIO]
     peak = float(np.nanmax(median))
-    message = "Up to step %d the median layer moved %s of its weights' norm per step (healthy: about %s), most in %s: lower the learning rate (try 10x lower) or add warmup." % (
-        int(steps[first]), _pct(median[first]), _pct(HEALTHY_RATIO), lead.layer)
+    since = int(steps[first - 1]) if first > 0 else int(lead.steps[max(0, int(np.searchsorted(lead.steps, steps[first])) - 1)])
+    message = "From step %d to %d the median layer's weights moved %s of their norm per step (healthy: about %s), most in %s: lower the learning rate (try 10x lower) or add warmup." % (
+        since, int(steps[first]), _pct(median[first]), _pct(HEALTHY_RATIO), lead.layer)
     return [_finding("lr_too_high", "warning", lead.layer, names or [lead.name], int(steps[first]), message, {
         "median_ratio_per_step": float(median[first]), "peak_median_ratio_per_step": peak,
         "steps_above": covered, "threshold": HIGH_RATIO,
@@ -420,13 +424,19 @@ class _View:
             self.jump = self.update / previous / gap
         self.gap = gap
         self.is_kernel = len(self.shape) >= 2 and self.size >= MIN_SIZE
+        axis = tensor.unit_axis if _is_int(tensor.unit_axis) and -len(self.shape) <= tensor.unit_axis < len(self.shape) else -1
+        self.units = self.shape[axis] if self.shape else 1
         self.moved = bool((np.nan_to_num(self.update, nan=0.0) > 0).any())
 
 
 def _in_network_order(tensors):
     tensors = list(tensors)
-    keyed = [(t.order is None, t.order if t.order is not None else 0, i, t) for i, t in enumerate(tensors)]
+    keyed = [(not _is_int(t.order), t.order if _is_int(t.order) else 0, i, t) for i, t in enumerate(tensors)]
     return [t for *_, t in sorted(keyed, key=lambda x: x[:3])]
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _column(tensor, field):
