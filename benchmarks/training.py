@@ -334,9 +334,9 @@ def _add_targets(ctx, overhead_rows, floor_rows):
                 row[8] <= 5,
                 "" if row[8] <= 5 else
                 "The floor is one memcpy per weight; a logged step makes several float64 passes over "
-                "every weight (statistics, update norm against the previous value, the sketch's hash "
-                "and segment sum, a sort of up to 65,536 sampled values for the quantiles, block "
-                "pooling for the heatmap). The table 'Cost of one logged step, by part' splits it.",
+                "every weight (statistics, update norm against the previous value, the sketch, block "
+                "pooling for the heatmap) and sorts a 2,048-value sample for the quantiles. The table "
+                "'Cost of one logged step, by part' splits it.",
             ))
 
 
@@ -348,25 +348,27 @@ def breakdown(ctx):
     """Milliseconds of each part of one logged step for one 1000 x 1000 float32 weight."""
     import tensorflow as tf
 
-    from tb_nnviz import reduce, summary
+    from tb_nnviz import reduce, tf_reduce
 
     n = ctx.size(1000, 100)
     x = tf.Variable(tf.random.normal((n, n), seed=0))
     prev = tf.Variable(tf.random.normal((n, n), seed=1))
-    plan = summary.plan_for("w", (n, n))
+    group = tf_reduce.TrajectoryGroup([reduce.TrajectoryPlan("w", (n, n))])
+    constants = group.constants(variables=True)
     content = reduce.heatmap_content("w", (n, n), "float32")
-    flat = lambda: tf.reshape(tf.cast(x, tf.float64), [-1])  # noqa: E731
-    sample = tf.constant(plan.sample if plan.sample is not None else np.arange(n * n))
+    flat = lambda: tf.reshape(tf.cast(x, tf.float64), [1, -1])  # noqa: E731
+    raw = tf.function(lambda: tf_reduce.raw_points(x[None], prev[None], group, constants))
+    sample = np.asarray(x.numpy(), np.float64).reshape(1, -1)[:, group.plans[0].sample]
     parts = [
         ("floor: read the weight to the host", lambda: x.numpy()),
         ("heatmap: grid + block pooling (mean, absmax)",
-         tf.function(lambda: summary.heatmap_planes(x, content))),
-        ("trajectory point, all of it", tf.function(
-            lambda: summary.trajectory_point(x, prev, plan, tf.constant(True)))),
-        ("of which: CountSketch (hash + segment sum)", tf.function(
-            lambda: summary.sketch(flat(), plan.sketch_dim, plan.hash_params))),
-        ("of which: quantiles (sort of the sample)", tf.function(
-            lambda: summary.quantiles(tf.gather(flat(), sample)))),
+         tf.function(lambda: tf_reduce.heatmap_planes(x[None], content))),
+        ("trajectory point, all of it (device sums, host finish)",
+         lambda: reduce.finish_points(*(t.numpy() for t in raw()), group.plans[0], True)),
+        ("of which: CountSketch (signs + reshape + sum)", tf.function(
+            lambda: tf_reduce.sketch(flat(), constants["signs"], group.sketch_dim))),
+        ("of which: quantiles of the 2,048-value sample (host)",
+         lambda: reduce.quantiles(sample)),
         ("of which: cast to float64 + norm", tf.function(lambda: tf.norm(flat()))),
     ]
     times = {name: [] for name, _ in parts}

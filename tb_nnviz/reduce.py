@@ -537,17 +537,46 @@ def sketch(flat, plan, start=0):
 def quantiles(values, levels=QUANTILES):
     """Linear-interpolated quantiles over the finite entries of ``values`` (NaN if none).
 
+    ``values`` is 1-D, or 2-D for the quantiles of each row.
+
     >>> quantiles(np.array([3.0, np.nan, 1.0, 2.0]), (0.0, 0.5, 1.0)).tolist()
     [1.0, 2.0, 3.0]
+    >>> quantiles(np.array([[1.0, 2.0], [np.inf, np.nan]]), (0.5,)).tolist()
+    [[1.5], [nan]]
     """
-    finite = np.sort(values[np.isfinite(values)])
-    m = finite.size
-    if m == 0:
-        return np.full(len(levels), np.nan)
-    pos = np.asarray(levels, np.float64) * (m - 1)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, m - 1)
-    return finite[lo] + (finite[hi] - finite[lo]) * (pos - lo)
+    values = np.asarray(values, np.float64)
+    rows = np.atleast_2d(values)
+    finite = np.isfinite(rows)
+    ordered = np.sort(np.where(finite, rows, np.inf), axis=1)  # non-finite last
+    m = finite.sum(axis=1, keepdims=True)
+    pos = np.asarray(levels, np.float64)[None, :] * (m - 1)
+    last = np.maximum(m - 1, 0)
+    lo = np.clip(np.floor(pos).astype(np.int64), 0, last)
+    hi = np.minimum(lo + 1, last)
+    v_lo = np.take_along_axis(ordered, lo, axis=1)
+    v_hi = np.take_along_axis(ordered, hi, axis=1)
+    with np.errstate(invalid="ignore"):
+        q = np.where(m > 0, v_lo + (v_hi - v_lo) * (pos - lo), np.nan)
+    return q if values.ndim == 2 else q[0]
+
+
+#: The sums and counts a writer reduces where the tensor lives, in order;
+#: :func:`finish_points` turns them (with the sample, traces and sketch) into
+#: a trajectory point on the host. ``min``/``max`` are over finite entries
+#: (+Inf/-Inf when there is none); ``moved_units`` counts the output units
+#: with a non-zero update; the update sums are 0 without a previous value.
+RAW_FIELDS = (
+    "sum",
+    "sumsq",
+    "update_sumsq",
+    "centred_sumsq",
+    "min",
+    "max",
+    "nan_count",
+    "finite_count",
+    "zero_count",
+    "moved_units",
+)
 
 
 def trajectory_point(x, previous, plan):
@@ -563,7 +592,9 @@ def trajectory_point(x, previous, plan):
     that is NaN or Inf in either counts as changed).
     """
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf are results here
-        return _trajectory_point(x, previous, plan)
+        raw, sample, traces, sk = raw_point(x, previous, plan)
+        return finish_points(raw[None], sample[None], traces[None], sk[None], plan,
+                             previous is not None)[0]
 
 
 def _chunks(flat):
@@ -572,19 +603,21 @@ def _chunks(flat):
         yield start, flat[start : start + CHUNK_ELEMENTS].astype(np.float64)
 
 
-def _trajectory_point(x, previous, plan):
-    # Two passes of float64 chunks: sums, counts, extremes and the sketch, then
-    # the centred sum of squares (std). One chunk = the unchunked arithmetic.
-    raw = np.asarray(x).reshape(-1)
-    n = raw.size
+def raw_point(x, previous, plan):
+    """``(RAW_FIELDS values, sample, traces, sketch)`` of ``x``, all float64.
+
+    Two passes of float64 chunks: sums, counts, extremes and the sketch, then
+    the centred sum of squares (std). One chunk = the unchunked arithmetic.
+    """
+    flat_x = np.asarray(x).reshape(-1)
     prev = None if previous is None else np.asarray(previous).reshape(-1)
     total = sq = dsq = 0.0
     zeros = nans = finite_count = 0
-    lo = hi = math.nan
+    lo, hi = math.inf, -math.inf
     sk = np.zeros(plan.sketch_dim)
     outer, units, inner = plan.units
     changed = np.zeros(units, bool)
-    for start, flat in _chunks(raw):
+    for start, flat in _chunks(flat_x):
         total += flat.sum()
         sq += np.dot(flat, flat)
         if prev is not None:
@@ -596,32 +629,61 @@ def _trajectory_point(x, previous, plan):
         count = int(finite.sum())
         if count:
             f = flat[finite] if count < flat.size else flat
-            lo = np.fmin(lo, f.min())
-            hi = np.fmax(hi, f.max())
+            lo, hi = min(lo, f.min()), max(hi, f.max())
         finite_count += count
         nans += int(np.isnan(flat).sum())
         zeros += int((flat == 0).sum())
         sk += sketch(flat, plan, start)
-    norm = math.sqrt(sq)
-    update_norm = ratio = unchanged = math.nan
-    if prev is not None:
-        update_norm = math.sqrt(dsq)
-        ratio = update_norm / norm if norm > 0 else math.nan
-        unchanged = 1.0 - changed.mean()
-    mean = total / n
+    mean = total / flat_x.size
     csq = 0.0
-    for _, flat in _chunks(raw):
+    for _, flat in _chunks(flat_x):
         centred = flat - mean
         csq += np.dot(centred, centred)
-    std = math.sqrt(csq / n)
-    sample = raw if plan.sample is None else raw[plan.sample]
-    stats = [norm, update_norm, ratio, mean, std, lo, hi]
-    stats += quantiles(sample.astype(np.float64)).tolist()
-    stats += [zeros / n, nans, n - finite_count - nans, unchanged]
-    return np.concatenate(
-        [
-            np.asarray(stats, np.float64),
-            raw[plan.traces].astype(np.float64),
-            sk,
+    raw = [total, sq, dsq, csq, lo, hi, nans, finite_count, zeros, changed.sum()]
+    sample = flat_x if plan.sample is None else flat_x[plan.sample]
+    return (
+        np.asarray(raw, np.float64),
+        sample.astype(np.float64),
+        flat_x[plan.traces].astype(np.float64),
+        sk,
+    )
+
+
+def finish_points(raw, sample, traces, sketches, plan, has_previous):
+    """Trajectory points ``[G, plan.length]`` from G tensors' reductions.
+
+    ``raw`` is ``[G, len(RAW_FIELDS)]``, ``sample`` ``[G, S]`` (the values at
+    ``plan.sample``, or every value), ``traces`` ``[G, num_traces]``,
+    ``sketches`` ``[G, k]``; ``plan`` is any of the G tensors' plans (they share
+    size and units); ``has_previous`` says whether the update sums are real.
+    Every writer runs this same finishing step on the host, so the statistics
+    are defined once.
+    """
+    r = {f: np.asarray(raw, np.float64)[:, i] for i, f in enumerate(RAW_FIELDS)}
+    n = plan.size
+    nan = np.full(len(r["sum"]), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        norm = np.sqrt(r["sumsq"])
+        update_norm = ratio = unchanged = nan
+        if has_previous:
+            update_norm = np.sqrt(r["update_sumsq"])
+            ratio = np.where(norm > 0, update_norm / norm, np.nan)
+            unchanged = 1.0 - r["moved_units"] / plan.units[1]
+        some = r["finite_count"] > 0
+        stats = [
+            norm,
+            update_norm,
+            ratio,
+            r["sum"] / n,
+            np.sqrt(r["centred_sumsq"] / n),
+            np.where(some, r["min"], np.nan),
+            np.where(some, r["max"], np.nan),
         ]
+        stats = np.stack(stats, axis=1)
+        tail = np.stack(
+            [r["zero_count"] / n, r["nan_count"], n - r["finite_count"] - r["nan_count"], unchanged],
+            axis=1,
+        )
+    return np.concatenate(
+        [stats, quantiles(sample), tail, np.asarray(traces, np.float64), sketches], axis=1
     )

@@ -107,7 +107,7 @@ class WeightLogger:
                         self._constants.append(group.constants(variables=True))
                         extra += previous.dtype.size * int(np.prod(previous.shape))
                         extra += int(np.prod(self._constants[-1]["signs"].shape))
-                self._has_previous = tf.Variable(False, trainable=False, name="nnviz_has_previous")
+        self._has_previous = False
         self.extra_bytes = extra
         self.group_count = len(self._stacks)
         self._function = tf.function(self._reduce, autograph=False)
@@ -130,8 +130,11 @@ class WeightLogger:
                 for sub, planes in zip(subgroups, stacks):
                     pairs_heat += [(self._heat[i], p) for i, p in zip(sub, planes.numpy())]
         if trajectories:
-            for (sub, _), points in zip(self._traj_groups, traj):
-                pairs_traj += [(self._traj[i][1], p) for i, p in zip(sub, points.numpy())]
+            for (sub, group), parts in zip(self._traj_groups, traj):
+                points = reduce.finish_points(*(t.numpy() for t in parts), group.plans[0],
+                                              self._has_previous)
+                pairs_traj += [(self._traj[i][1], p) for i, p in zip(sub, points)]
+            self._has_previous = True
         descriptions = {w.name: w.description for w in self.weights if w.description}
         self.writer.write_reduced(step, pairs_heat, pairs_traj, descriptions)
 
@@ -164,13 +167,11 @@ class WeightLogger:
             for (sub, group), previous, constants in zip(self._traj_groups, self._previous, self._constants):
                 x = rows(sub)
                 with tf.control_dependencies(after):
-                    points = tf_reduce.trajectory_points(x, previous, group, constants, self._has_previous)
-                with tf.control_dependencies([points]):
+                    parts = tf_reduce.raw_points(x, previous, group, constants)
+                with tf.control_dependencies(parts):
                     previous.assign(x)
-                out.append(points)
-                after = [points]
-            with tf.control_dependencies(after):
-                self._has_previous.assign(True)
+                out.append(parts)
+                after = list(parts)
             return out
 
         # One tf.cond per kind; the branch not taken returns zeros of the same
@@ -179,8 +180,10 @@ class WeightLogger:
             [tf.zeros([len(sub)] + _planes_shape(self._heat[sub[0]]), tf.float32) for sub in subgroups]
             for subgroups in self._heat_groups
         ]
-        traj_zeros = [tf.zeros([len(sub), group.plans[0].length], tf.float64)
-                      for sub, group in self._traj_groups]
+        traj_zeros = [
+            tuple(tf.zeros([len(sub), width], tf.float64) for width in _raw_widths(group))
+            for sub, group in self._traj_groups
+        ]
         heat_out = tf.cond(heatmaps, heat, lambda: heat_zeros) if heat_zeros else []
         with tf.control_dependencies(tf.nest.flatten(heat_out)):
             traj_out = tf.cond(trajectories, traj, lambda: traj_zeros) if traj_zeros else []
@@ -191,6 +194,13 @@ def _planes_shape(content):
     """``[P, R, C]`` of the stored heatmap of ``content``."""
     (rows, cols), (br, bc) = content["grid"], content["pool"]
     return [len(content["planes"]), -(-rows // br), -(-cols // bc)]
+
+
+def _raw_widths(group):
+    """Widths of ``tf_reduce.raw_points``' four outputs for ``group``."""
+    plan = group.plans[0]
+    sample = plan.size if plan.sample is None else len(plan.sample)
+    return len(reduce.RAW_FIELDS), sample, len(plan.traces), plan.sketch_dim
 
 
 def _read(variable):

@@ -124,58 +124,60 @@ class TrajectoryGroup:
         return out
 
 
-def trajectory_points(x, previous, group, constants, previous_valid=None):
-    """``reduce.trajectory_point`` of each tensor in ``x`` ``[G, *shape]``: float64 ``[G, length]``.
+def raw_points(x, previous, group, constants):
+    """``reduce.raw_point`` of each tensor in ``x`` ``[G, *shape]``.
 
-    ``previous`` is the stack of values at the previous logged step, or None
-    (update norm, ratio and unchanged unit fraction are then NaN);
-    ``previous_valid`` (optional bool scalar tensor) says whether it holds real
-    earlier values. ``constants`` is ``group.constants()``.
+    Returns float64 ``(raw [G, len(RAW_FIELDS)], sample [G, S], traces [G, m],
+    sketch [G, k])``, the parts ``reduce.finish_points`` turns into points on
+    the host (only these small arrays leave the device). ``previous`` is the
+    stack of values at the previous logged step, or None (the update sums are
+    then 0). ``constants`` is ``group.constants()``.
     """
     n = group.size
     flat = tf.reshape(tf.cast(x, F64), [-1, n])
-    g = tf.shape(flat)[0]
-    nan = tf.fill([g], tf.constant(_NAN, F64))
-    norm = tf.sqrt(tf.reduce_sum(flat * flat, axis=1))
+    total = tf.reduce_sum(flat, axis=1)
+    sumsq = tf.reduce_sum(tf.square(flat), axis=1)
     if previous is None:
-        update_norm = ratio = unchanged = nan
+        update_sumsq = moved = tf.zeros_like(total)
     else:
         delta = flat - tf.reshape(tf.cast(previous, F64), [-1, n])
-        update_norm = tf.sqrt(tf.reduce_sum(delta * delta, axis=1))
-        ratio = tf.where(norm > 0, update_norm / norm, nan)
+        update_sumsq = tf.reduce_sum(tf.square(delta), axis=1)
         outer, units, inner = group.units
-        moved = tf.reduce_any(tf.reshape(delta != 0, [-1, outer, units, inner]), axis=[1, 3])
-        unchanged = 1.0 - tf.reduce_mean(tf.cast(moved, F64), axis=1)
-        if previous_valid is not None:
-            update_norm, ratio, unchanged = (
-                tf.where(previous_valid, v, nan) for v in (update_norm, ratio, unchanged)
-            )
-    mean = tf.reduce_sum(flat, axis=1) / n
-    centred = flat - mean[:, None]
-    std = tf.sqrt(tf.reduce_sum(centred * centred, axis=1) / n)
+        moved_units = tf.reduce_any(tf.reshape(delta != 0, [-1, outer, units, inner]), axis=[1, 3])
+        moved = tf.reduce_sum(tf.cast(moved_units, F64), axis=1)
+    centred_sumsq = tf.reduce_sum(tf.square(flat - (total / n)[:, None]), axis=1)
     finite = tf.math.is_finite(flat)
-    inf = tf.constant(_INF, F64)
-    any_finite = tf.reduce_any(finite, axis=1)
-    lo = tf.where(any_finite, tf.reduce_min(tf.where(finite, flat, inf), axis=1), nan)
-    hi = tf.where(any_finite, tf.reduce_max(tf.where(finite, flat, -inf), axis=1), nan)
+    lo = tf.reduce_min(tf.where(finite, flat, _INF), axis=1)
+    hi = tf.reduce_max(tf.where(finite, flat, -_INF), axis=1)
     nan_count = tf.reduce_sum(tf.cast(tf.math.is_nan(flat), F64), axis=1)
     finite_count = tf.reduce_sum(tf.cast(finite, F64), axis=1)
-    zero_fraction = tf.reduce_sum(tf.cast(tf.equal(flat, 0), F64), axis=1) / n
+    zero_count = tf.reduce_sum(tf.cast(tf.equal(flat, 0), F64), axis=1)
+    raw = tf.stack([total, sumsq, update_sumsq, centred_sumsq, lo, hi, nan_count,
+                    finite_count, zero_count, moved], axis=1)
     sample = flat if constants["sample"] is None else tf.gather(flat, constants["sample"], batch_dims=1)
-    head = tf.stack([norm, update_norm, ratio, mean, std, lo, hi], axis=1)
-    tail = tf.stack(
-        [zero_fraction, nan_count, n - finite_count - nan_count, unchanged], axis=1
-    )
-    return tf.concat(
-        [
-            head,
-            quantiles(sample),
-            tail,
-            tf.gather(flat, constants["traces"], batch_dims=1),
-            sketch(flat, constants["signs"], group.sketch_dim),
-        ],
-        axis=1,
-    )
+    traces = tf.gather(flat, constants["traces"], batch_dims=1)
+    return raw, sample, traces, sketch(flat, constants["signs"], group.sketch_dim)
+
+
+def trajectory_points(x, previous, group, constants, previous_valid=None):
+    """``reduce.trajectory_point`` of each tensor in ``x``: float64 ``[G, length]``, as a tensor.
+
+    The device reduces (:func:`raw_points`); the finishing step is
+    ``reduce.finish_points`` itself, run on the host by ``tf.numpy_function``,
+    so it is the same code for every writer. ``previous_valid`` (optional bool
+    scalar tensor) says whether ``previous`` holds real earlier values; when
+    False, or ``previous`` is None, the update fields are NaN.
+    """
+    parts = raw_points(x, previous, group, constants)
+    valid = tf.constant(previous is not None) if previous_valid is None or previous is None \
+        else tf.convert_to_tensor(previous_valid)
+    plan = group.plans[0]
+
+    def finish(raw, sample, traces, sk, has_previous):
+        return reduce.finish_points(raw, sample, traces, sk, plan, bool(has_previous))
+
+    points = tf.numpy_function(finish, list(parts) + [valid], F64, stateful=False)
+    return tf.ensure_shape(points, [x.shape[0], plan.length])
 
 
 def sketch(flat, signs, sketch_dim):
