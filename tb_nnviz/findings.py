@@ -183,9 +183,9 @@ def _nonfinite(tensors):
     nan = int(np.nan_to_num(_column(lead, "nan_count")[i]))
     inf = int(np.nan_to_num(_column(lead, "inf_count")[i]))
     counts = " and ".join("{:,} {}".format(n, what) for n, what in ((nan, "NaN"), (inf, "Inf")) if n)
-    counts = counts + " values" if counts else "values that make its norm non-finite"
+    counts = counts + " values" if counts else "non-finite values"
     others = len(at_first) - 1
-    message = "%s holds %s values at step %d%s; training diverged here: lower the learning rate, clip gradients or look for a log/division of zero." % (
+    message = "%s holds %s at step %d%s; training diverged here: lower the learning rate, clip gradients or look for a log/division of zero." % (
         lead.name, counts, first,
         " (and %d more tensor%s at that step)" % (others, "s" * (others > 1)) if others else "",
     )
@@ -325,7 +325,7 @@ def _lr_too_low(kernels):
         return []
     severity = "warning" if fastest < LOW_RATIO else "info"
     step = int(lead.steps[1]) if len(lead.steps) > 1 else int(lead.steps[0])
-    message = "Even the fastest-moving layer, %s, changes only %s of its weights per step in the first half of the run (about %dx below the ~%s rule of thumb): raise the learning rate (fine if you are fine-tuning on purpose)." % (
+    message = "Even the fastest-moving layer, {}, moves only {} of its weights' norm per step in the first half of the run, about {:,}x below the ~{} rule of thumb: raise the learning rate (unless you are fine-tuning on purpose).".format(
         lead.layer, _fmt(fastest), _round_factor(HEALTHY_RATIO / max(fastest, 1e-300)), _fmt(HEALTHY_RATIO))
     return [_finding("lr_too_low", severity, lead.layer, [k.name for _, k in rates], step, message, {
         "fastest_ratio_per_step": fastest,
@@ -361,8 +361,8 @@ def _vanishing_updates(kernels):
         hit = np.flatnonzero(gap >= VANISHING_FACTOR)
         if len(hit):
             step = int(steps[hit[0]])
-    message = "The first layers update about %sx less than the last (%s: %s per step, %s: %s): gradients vanish on the way back; use ReLU-family activations, He/Glorot initialisation, normalisation or residual connections (ignore if early layers get a lower learning rate on purpose)." % (
-        _fmt(factor), lead.layer, _fmt(slowest), top.layer, _fmt(fastest))
+    message = "The first layers update about {:,}x less than the last ({}: {} of its weights' norm per step, {}: {}): gradients vanish on the way back; use ReLU-family activations, He/Glorot initialisation, normalisation or residual connections (ignore if early layers get a lower learning rate on purpose).".format(
+        _round_factor(factor), lead.layer, _fmt(slowest), top.layer, _fmt(fastest))
     return [_finding("vanishing_updates", "warning", lead.layer, [k.name for _, k in early], step, message, {
         "early_ratio_per_step": early_ratio, "late_ratio_per_step": late_ratio, "factor": factor,
         "ratio_per_step": {k.name: r for r, k in rated},
@@ -473,7 +473,9 @@ def _fmt(x):
 
 
 def _pct(x):
-    """A ratio as a percentage for a message: ``_pct(3.2)`` -> ``'320%'``, ``_pct(0.001)`` -> ``'0.1%'``."""
+    """A ratio for a message: ``_pct(0.001)`` -> ``'0.1%'``, ``_pct(0.42)`` -> ``'42%'``, ``_pct(15.3)`` -> ``'15x'``."""
+    if x >= 1:
+        return "%.2gx" % x
     return "%.2g%%" % (100 * x) if 100 * x < 10 else "%.0f%%" % (100 * x)
 
 
