@@ -1,0 +1,124 @@
+"""The batched TensorFlow path equals the numpy reference on real models' weights.
+
+The weights (names, shapes, layouts from the callback's layer hints) are those
+of the models of the scale benchmarks: keras.applications' ResNet-50 and
+MobileNetV2, a stack of transformer blocks and the 1.1M MLP. Up to two weights
+of each shape and layout are taken (so every stacking group, with G > 1, is
+exercised), filled with random values in mixed dtypes, with NaN and +/-Inf in
+some, logged by ``WeightLogger`` twice (the second time with only some output
+units changed), read back through TensorBoard's data provider and compared
+with ``tb_nnviz.reduce`` tensor by tensor.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from benchmarks.models import _transformer
+from tb_nnviz import Writer, metadata, reduce
+from tb_nnviz.keras import NNVizCallback
+from tb_nnviz.tf_logger import Weight, WeightLogger
+from tests.providers import CTX, python_provider, read_all
+
+HEAT, TRAJ = metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME
+DTYPES = [np.float32, np.float16, tf.bfloat16.as_numpy_dtype, np.float64]
+
+MODELS = {
+    "resnet50": lambda: keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10),
+    "mobilenetv2": lambda: keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=10),
+    "transformer": lambda: _transformer(keras, 5000, 256, 8, 32, 1024, 2, 64),
+    "mlp": lambda: keras.Sequential([keras.Input((64,)), keras.layers.Dense(1024), keras.layers.Dense(1024),
+                                     keras.layers.Dense(10)]),
+}
+
+
+def model_weights(build):
+    """The callback's ``Weight`` s of a model: names, variables and layout hints."""
+    model = build()
+    cb = NNVizCallback("unused")
+    cb.set_model(model)
+    return cb._collect()
+
+
+def pick(weights, per_group=2):
+    """Up to ``per_group`` weights of each (shape, layout), in network order."""
+    seen, out = {}, []
+    for w in weights:
+        key = (tuple(w.variable.shape), w.layout)
+        if seen.get(key, 0) < per_group:
+            seen[key] = seen.get(key, 0) + 1
+            out.append(w)
+    return out
+
+
+def values_for(i, shape, rng):
+    dtype = DTYPES[i % len(DTYPES)]
+    x = rng.normal(0, 0.05, shape)
+    flat = x.reshape(-1)
+    if i % 5 == 1:
+        flat[rng.integers(flat.size)] = np.nan
+    if i % 7 == 2:
+        flat[rng.integers(flat.size, size=2)] = [np.inf, -np.inf]
+    if i % 13 == 6:
+        flat[:] = np.nan  # a whole tensor lost
+    return x.astype(dtype)
+
+
+def moved(x, rng):
+    """``x`` with only the even output units (last axis) changed."""
+    y = x.astype(np.float64).copy()
+    y[..., ::2] += rng.normal(0, 1e-3, y[..., ::2].shape)
+    return y.astype(x.dtype)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_logger_equals_reference_on_model_weights(tmp_path, model):
+    keras.backend.clear_session()
+    rng = np.random.default_rng(0)
+    specs = pick(model_weights(MODELS[model]))
+    steps = [{}, {}]
+    weights = []
+    for i, w in enumerate(specs):
+        x = values_for(i, tuple(w.variable.shape), rng)
+        steps[0][w.name], steps[1][w.name] = x, moved(x, rng)
+        weights.append(Weight(w.name, tf.Variable(x), w.layout, w.gates, w.description))
+    budget = 2**18  # small enough that large tensors are pooled, as in a model-wide budget
+    with Writer(tmp_path, num_traces=8) as writer:
+        logger = WeightLogger(writer, weights, max_total_cells=budget)
+        # Weights of one shape and dtype share a stack.
+        assert logger.group_count == len({(x.shape, x.dtype) for x in steps[0].values()})
+        logger.log(0, heatmaps=True, trajectories=True)
+        for w in weights:
+            w.variable.assign(steps[1][w.name])
+        logger.log(1, heatmaps=True, trajectories=True)
+    assert logger.trace_count == 1
+
+    provider = python_provider(tmp_path)
+    heat, traj = read_all(provider, HEAT)["."], read_all(provider, TRAJ)["."]
+    listing = provider.list_tensors(CTX, experiment_id="", plugin_name=HEAT)["."]
+    grids = [reduce.grid_shape(w.variable.shape, reduce.grid_layout(tuple(w.variable.shape), w.layout))
+             for w in weights]
+    cap = reduce.heatmap_cap(grids, reduce.DEFAULT_MAX_CELLS, budget)
+    stored_cells = 0
+    for index, w in enumerate(weights):
+        tag = metadata.summary_tag(w.name, HEAT)
+        x0 = steps[0][w.name]
+        content = reduce.heatmap_content(w.name, x0.shape, x0.dtype, w.layout, cap, w.gates, index=index)
+        assert metadata.parse_content(listing[tag].plugin_content) == dict(content, version=metadata.VERSION)
+        for datum, x in zip(heat[tag], steps):
+            want = reduce.heatmap_planes(x[w.name], content)
+            np.testing.assert_allclose(datum.numpy, want, rtol=1e-6, atol=1e-30, err_msg=w.name)
+            stored_cells += want.size if datum.step == 1 else 0
+        plan = reduce.TrajectoryPlan(w.name, x0.shape, num_traces=8)
+        points = traj[metadata.summary_tag(w.name, TRAJ)]
+        previous = None
+        for datum, x in zip(points, steps):
+            want = reduce.trajectory_point(x[w.name], previous, plan)
+            np.testing.assert_allclose(datum.numpy, want, rtol=1e-9, atol=1e-12, err_msg=w.name)
+            previous = x[w.name]
+        unchanged = points[1].numpy[reduce.STAT_FIELDS.index("unchanged_unit_fraction")]
+        if x0.dtype in (np.float32, np.float64) and np.isfinite(x0).all():  # no rounding back
+            units = x0.shape[-1]
+            assert unchanged == pytest.approx((units // 2) / units), w.name
+    assert stored_cells <= budget  # the model-wide budget holds for the whole step
