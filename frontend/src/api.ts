@@ -11,7 +11,7 @@
  *   const hm = await fetchHeatmap("train", "dense/kernel", 10, "prev");
  *   hm.planes[0][r * hm.cols + c]
  */
-import type { DiffMode, Heatmap, HeatmapHeader, OverviewRow, Projection, TagsResponse, Trajectory } from "./types";
+import type { DiffMode, Heatmap, HeatmapHeader, OverviewRow, Projection, Ranges, TagsResponse, Trajectory } from "./types";
 
 /** An HTTP error with the server's message, readable enough to show in a card. */
 export class ApiError extends Error {
@@ -97,6 +97,12 @@ export async function fetchTrajectory(run: string, tag: string, signal?: AbortSi
   return (await res.json()) as Trajectory;
 }
 
+/** `GET ranges?run=&tag=`: a tensor's exact colour ranges over all its steps. */
+export async function fetchRanges(run: string, tag: string, signal?: AbortSignal): Promise<Ranges> {
+  const res = await get(routeUrl("ranges", { run, tag }), signal);
+  return (await res.json()) as Ranges;
+}
+
 /** `GET overview?run=`: one row per tensor with its latest statistics. */
 export async function fetchOverview(run: string, signal?: AbortSignal): Promise<OverviewRow[]> {
   const res = await get(routeUrl("overview", { run }), signal);
@@ -111,20 +117,6 @@ export async function fetchProjection(runs: readonly string[], tag: string | nul
   if (tag) url.searchParams.set("tag", tag);
   const res = await get(url.toString(), signal);
   return (await res.json()) as Projection;
-}
-
-/**
- * TensorBoard's own page URL with a hash, from the plugin's base URL
- * (`<root>/data/plugin/nnviz/`, see `_serve_plugin_entry` in TensorBoard's
- * backend/application.py: the iframe has `<base href="plugin/nnviz/">` under `<root>/data/`).
- *
- * Example: tensorBoardUrl("graphs", "http://h:6006/p/data/plugin/nnviz/") === "http://h:6006/p/#graphs".
- */
-export function tensorBoardUrl(hash: string, base?: string): string {
-  const root = new URL("../../../", base ?? document.baseURI);
-  root.search = "";
-  root.hash = hash;
-  return root.toString();
 }
 
 /**

@@ -8,20 +8,18 @@
  * Example: await new App(document.body).start();
  */
 import { fetchTags } from "./api";
-import { Card } from "./card";
 import { injectChartStyle } from "./chart";
-import { RangeTracker } from "./colorrange";
 import { clear, el, setText } from "./dom";
 import { onDataReloaded } from "./ipc";
-import { LayerCharts, type LayerTensor } from "./layer";
 import { OverviewPanel } from "./overview";
 import { ProjectionPanel } from "./projection";
 import { type CardState, readHash, writeHash } from "./hashstate";
 import { RunSelector } from "./runselect";
 import { revealStable } from "./scroll";
+import { Sections } from "./sections";
+import { networkOrder } from "./order";
 import { Tooltip } from "./tooltip";
-import type { TagInfo, TagProblem, TagsResponse } from "./types";
-import { MAX_WIDTH } from "./heatmap";
+import type { TagProblem, TagsResponse } from "./types";
 
 /** Poll interval when TensorBoard's reload message is not (yet) heard. */
 const POLL_MS = 30_000;
@@ -38,11 +36,6 @@ export function compileFilter(text: string): RegExp | null {
   } catch {
     return null;
   }
-}
-
-/** True when `info` describes a drawable heatmap (kind "heatmap" with grid and layout). */
-export function isHeatmap(info: TagInfo | null | undefined): info is TagInfo {
-  return !!info && info.kind === "heatmap" && Array.isArray(info.grid) && !!info.layout && Array.isArray(info.steps);
 }
 
 /**
@@ -70,42 +63,10 @@ export function keepRuns(runs: readonly string[], selected: readonly string[]): 
   return kept.length ? kept : runs.slice(0, 1);
 }
 
-/**
- * Layer groups and their tensors over several runs, in the server's order (first run
- * first), each tensor once.
- *
- * Example: groupTags({a: {"d/k": i, "d/b": i}, b: {"e/k": i}}, ["a", "b"])
- *   -> Map {"d" => ["d/k", "d/b"], "e" => ["e/k"]}
- */
-export function groupTags(tagsByRun: Record<string, Record<string, TagInfo>>, runs: readonly string[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const run of runs) {
-    const tags = tagsByRun[run] ?? {};
-    for (const t of Object.keys(tags)) {
-      const g = tags[t].group ?? "";
-      if (!out.has(g)) out.set(g, []);
-      const list = out.get(g)!;
-      if (!list.includes(t)) list.push(t);
-    }
-  }
-  return out;
-}
-
-interface Group {
-  sec: HTMLElement;
-  charts: LayerCharts;
-  box: HTMLElement;
-  tags: string[];
-}
-
 export class App {
   private tags: TagsResponse = { runs: {} };
   private runs: string[] = [];
-  private cards = new Map<string, Card>();
-  private groups = new Map<string, Group>();
-  private readonly observer: IntersectionObserver;
-  private readonly tooltip: Tooltip;
-  private readonly ranges = new RangeTracker();
+  private readonly sections: Sections;
   private readonly runSelect: RunSelector;
   private readonly filter: HTMLInputElement;
   private readonly status: HTMLSpanElement;
@@ -142,7 +103,10 @@ export class App {
     this.problems = el("div", { className: "nv-problems", attrs: { "data-testid": "problems", role: "status" } });
     this.problems.hidden = true;
     this.list = el("div", { attrs: { "data-testid": "cards" } });
-    this.overview = new OverviewPanel((run, tag) => this.reveal(run, tag));
+    this.overview = new OverviewPanel(
+      (run, tag) => this.reveal(run, tag),
+      (run) => this.tags.runs[run] ?? {},
+    );
     this.projection = new ProjectionPanel();
     this.overview.root.hidden = true;
     this.projection.root.hidden = true;
@@ -151,22 +115,12 @@ export class App {
     this.header = el("div", { className: "nv-header" }, this.runSelect.root, this.filter, this.status);
     body.appendChild(this.header);
     body.appendChild(this.main);
-    this.tooltip = new Tooltip(body);
-    this.observer = new IntersectionObserver(
-      (entries) => {
-        for (const e of entries) {
-          const t = e.target as HTMLElement;
-          if (t.dataset.layerKey !== undefined) this.groups.get(t.dataset.layerKey)?.charts.setVisible(e.isIntersecting);
-          else this.cardOf(t)?.setVisible(e.isIntersecting);
-        }
-      },
-      { rootMargin: "200px 0px" },
-    );
+    this.sections = new Sections(this.list, new Tooltip(body), () => this.saveView());
     window.addEventListener("resize", () => {
       if (this.resizeTimer !== null) window.clearTimeout(this.resizeTimer);
       this.resizeTimer = window.setTimeout(() => {
         this.resizeTimer = null;
-        for (const g of this.groups.values()) g.charts.resize();
+        this.sections.resize();
         this.projection.resize();
       }, 150);
     });
@@ -214,7 +168,7 @@ export class App {
     this.saveTimer = window.setTimeout(() => {
       this.saveTimer = null;
       const cards: CardState[] = [...this.pendingCards.values()];
-      for (const card of this.cards.values()) {
+      for (const card of this.sections.allCards()) {
         const v = card.viewState();
         if (v) cards.push({ run: card.run, tag: card.tag, ...v });
       }
@@ -224,24 +178,16 @@ export class App {
 
   /** Scrolls to the card of `tag` in `run` (or its charts when it has no heatmap). */
   reveal(run: string, tag: string): void {
-    const card = this.cards.get(JSON.stringify([run, tag]));
     const re = compileFilter(this.filter.value);
     if (!re || !re.test(tag)) {
       this.filter.value = "";
       this.applyFilter();
       this.saveView();
     }
-    const headerBottom = () => this.header.getBoundingClientRect().bottom;
-    if (card) {
-      revealStable(card.root, headerBottom);
-      card.flash();
-      return;
-    }
-    for (const g of this.groups.values()) {
-      if (!g.tags.includes(tag)) continue;
-      revealStable(g.charts.tracesChart(tag) ?? g.sec, headerBottom);
-      return;
-    }
+    const target = this.sections.target(run, tag);
+    if (!target) return;
+    revealStable(target.el, () => this.header.getBoundingClientRect().bottom);
+    target.card?.flash();
   }
 
   private async doReload(): Promise<void> {
@@ -262,7 +208,7 @@ export class App {
       this.runSelect.root.hidden = true;
       this.overview.root.hidden = true;
       this.projection.root.hidden = true;
-      this.clearAll();
+      this.sections.clearAll();
       this.showEmpty();
       return;
     }
@@ -282,146 +228,24 @@ export class App {
   private trajectoryTensors(): string[] {
     const per = this.runs.map((r) => this.tags.runs[r] ?? {});
     if (!per.length) return [];
-    return Object.keys(per[0]).filter((t) => per.every((tags) => tags[t]?.has_trajectory));
+    return networkOrder(per[0]).filter((t) => per.every((tags) => tags[t]?.has_trajectory));
   }
 
-  private cardOf(target: Element): Card | undefined {
-    const key = (target as HTMLElement).dataset.key;
-    return key === undefined ? undefined : this.cards.get(key);
-  }
-
-  private clearAll(): void {
-    for (const c of this.cards.values()) {
-      this.observer.unobserve(c.root);
-      c.dispose();
-    }
-    for (const g of this.groups.values()) {
-      this.observer.unobserve(g.charts.root);
-      g.charts.dispose();
-    }
-    this.cards.clear();
-    this.groups.clear();
-    clear(this.list);
-  }
-
-  /** Brings sections, charts and cards in line with the selected runs' tags, reusing what exists. */
+  /** Brings the layer sections in line with the selected runs. */
   private rebuild(): void {
-    const runs = this.runs;
-    const byRun = this.tags.runs;
-    const wanted = new Set<string>();
-    for (const run of runs) {
-      const tags = byRun[run] ?? {};
-      for (const t of Object.keys(tags)) if (isHeatmap(tags[t])) wanted.add(JSON.stringify([run, t]));
-    }
-    for (const [key, card] of this.cards) {
-      if (!wanted.has(key)) {
-        this.observer.unobserve(card.root);
-        card.dispose();
-        card.root.remove();
-        this.cards.delete(key);
-      }
-    }
-    // Group by layer in the server's order (the model's layer order when the writer
-    // keeps it), which reads better than alphabetical.
-    const byGroup = groupTags(byRun, runs);
-    for (const [g, group] of this.groups) {
-      if (!byGroup.has(g)) {
-        this.observer.unobserve(group.charts.root);
-        group.charts.dispose();
-        group.sec.remove();
-        this.groups.delete(g);
-      }
-    }
-    const multi = runs.length > 1;
-    for (const [g, tags] of byGroup) {
-      let group = this.groups.get(g);
-      if (!group) {
-        const charts = new LayerCharts(g);
-        charts.root.dataset.layerKey = g;
-        const box = el("div", { className: "nv-cards" });
-        const sec = el(
-          "section",
-          { className: "nv-group", attrs: { "data-testid": "group", "data-group": g } },
-          el("div", { className: "nv-group-title", text: g || "(ungrouped)" }),
-          charts.root,
-          box,
-        );
-        group = { sec, charts, box, tags };
-        this.groups.set(g, group);
-        this.observer.observe(charts.root);
-      }
-      group.tags = tags;
-      this.list.appendChild(group.sec); // (re)appending keeps the server's order
-      const layerTensors: LayerTensor[] = [];
-      for (const t of tags) {
-        for (const run of runs) {
-          const info = byRun[run]?.[t];
-          if (!info) continue;
-          if (info.has_trajectory) layerTensors.push({ run, tag: t, steps: info.trajectory_steps ?? 0 });
-          if (!isHeatmap(info)) continue;
-          const key = JSON.stringify([run, t]);
-          let card = this.cards.get(key);
-          if (card) {
-            card.update(info);
-          } else {
-            card = new Card(run, t, info, {
-              tooltip: this.tooltip,
-              maxWidth: () => this.maxWidth(),
-              ranges: this.ranges,
-              layerTags: () => this.layerTags(run, g),
-              changed: () => this.saveView(),
-            });
-            const saved = this.pendingCards.get(key);
-            if (saved) {
-              card.restore(saved.mode, saved.step);
-              this.pendingCards.delete(key);
-            }
-            card.root.dataset.key = key;
-            this.cards.set(key, card);
-            this.observer.observe(card.root);
-          }
-          card.showRun(multi);
-          group.box.appendChild(card.root);
-        }
-      }
-      group.charts.update(layerTensors, runs);
-    }
+    this.sections.rebuild(this.tags.runs, this.runs, this.pendingCards);
     this.applyFilter();
-  }
-
-  /** The heatmap tensors of layer `group` in `run`, with their step counts. */
-  private layerTags(run: string, group: string): { tag: string; steps: number }[] {
-    const tags = this.tags.runs[run] ?? {};
-    return Object.keys(tags)
-      .filter((t) => isHeatmap(tags[t]) && (tags[t].group ?? "") === group)
-      .map((t) => ({ tag: t, steps: tags[t].steps.length }));
-  }
-
-  private maxWidth(): number {
-    return Math.max(120, Math.min(MAX_WIDTH, (window.innerWidth || MAX_WIDTH) - 90));
   }
 
   private applyFilter(): void {
     const re = compileFilter(this.filter.value);
     this.filter.classList.toggle("nv-invalid", re === null);
-    let shown = 0;
-    for (const card of this.cards.values()) {
-      const show = re !== null && re.test(card.tag);
-      card.root.hidden = !show;
-      if (show) shown++;
-    }
-    let groupsShown = 0;
-    for (const g of this.groups.values()) {
-      g.sec.hidden = re === null || !g.tags.some((t) => re.test(t));
-      if (!g.sec.hidden) groupsShown++;
-    }
-    const total = this.cards.size;
-    const tensorCount = new Set([...this.groups.values()].flatMap((g) => g.tags)).size;
+    const { shown, total, groupsShown, tensors } = this.sections.applyFilter(re);
     setText(
       this.status,
-      total ? (shown === total ? `${total} heatmap${total > 1 ? "s" : ""}` : `${shown} of ${total} heatmaps`) : tensorCount ? `${tensorCount} tensors` : "",
+      total ? (shown === total ? `${total} heatmap${total > 1 ? "s" : ""}` : `${shown} of ${total} heatmaps`) : tensors ? `${tensors} tensors` : "",
     );
-    if (!this.groups.size) {
+    if (!this.sections.size) {
       this.showMessage("Nothing logged in the selected runs", [
         "The selected runs have no nnviz tensors yet. Pick another run, or log weights and press TensorBoard's reload button.",
       ]);

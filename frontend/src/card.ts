@@ -9,7 +9,7 @@
 import { decodeHeatmap, fetchHeatmapBuffer } from "./api";
 import { ColorBar } from "./colorbar";
 import { symmetricMax } from "./colormap";
-import { RANGE_MODES, type RangeMode, type RangeTracker, chooseRange, rangeKey } from "./colorrange";
+import { RANGE_MODES, type RangeMode, type RangeStore, chooseRange, rangeOf } from "./colorrange";
 import { safeFilename } from "./csv";
 import { describeCell } from "./describe";
 import { download, el, setOptions, setText } from "./dom";
@@ -26,10 +26,12 @@ export interface CardEnv {
   tooltip: Tooltip;
   /** Widest the heatmap may be, in CSS pixels. */
   maxWidth: () => number;
-  /** Shared record of colour ranges seen, for the "fixed" and "layer" range modes. */
-  ranges: RangeTracker;
+  /** The server's exact colour ranges, for the "fixed", "layer" and "runs" range modes. */
+  ranges: RangeStore;
   /** The tensors (tags) of this card's layer in its run, itself included. */
   layerTags: () => { tag: string; steps: number }[];
+  /** The selected runs holding this card's tensor, with its step counts there. */
+  runTags: () => { run: string; steps: number }[];
   /** The user changed the mode or step (the app keeps them in the URL). */
   changed: () => void;
 }
@@ -86,14 +88,13 @@ export class Card {
   private data: Heatmap | null = null;
   private hover: { i: number; j: number; x: number; y: number } | null = null;
   private rangeMode: RangeMode = "step";
-  private noting = false;
   private playing = false;
   private playTimer: number | null = null;
-  private readonly unsubscribe: () => void;
 
   private readonly sub: HTMLDivElement;
   private readonly slider: HTMLInputElement;
   private readonly stepLabel: HTMLSpanElement;
+  private readonly linkNote: HTMLSpanElement;
   private readonly modeSelect: HTMLSelectElement;
   private readonly rangeSelect: HTMLSelectElement;
   private readonly playButton: HTMLButtonElement;
@@ -135,6 +136,8 @@ export class Card {
       this.showIndex(Number(this.slider.value));
       this.env.changed();
     });
+    this.linkNote = el("span", { className: "nv-help", text: "step linked across runs", attrs: { "data-testid": "step-linked" } });
+    this.linkNote.hidden = true;
     this.stepLabel = el("span", { className: "nv-step-label", attrs: { "data-testid": "step-label" } });
     this.playButton = el("button", {
       className: "nv-button nv-play",
@@ -157,6 +160,7 @@ export class Card {
       this.rangeSelect,
       saveButton,
       el("label", { className: "nv-step" }, this.playButton, el("span", { text: "step" }), this.slider, this.stepLabel),
+      this.linkNote,
     );
     this.error = el("div", { className: "nv-error", attrs: { "data-testid": "card-error", role: "alert" } });
     this.error.hidden = true;
@@ -188,11 +192,37 @@ export class Card {
     );
     this.reserveSpace();
     this.applyInfo();
-    // Another tensor of the layer (or another step) widened a shared range: recolour.
-    this.unsubscribe = env.ranges.subscribe((key) => {
-      if (this.noting || this.rangeMode === "step" || !this.data) return;
-      if (this.rangeKeys().includes(key)) this.render();
-    });
+  }
+
+  /** The logged heatmap steps. */
+  get steps(): readonly number[] {
+    return this.info.steps;
+  }
+
+  /** The step shown (null before any is logged). */
+  get shownStep(): number | null {
+    return this.step;
+  }
+
+  /**
+   * Linked to its row's shared step control (runs side by side): the card's own slider
+   * and play button hide; the label keeps saying which step this run shows.
+   */
+  setLinked(on: boolean): void {
+    if (on) this.stopPlaying();
+    this.slider.hidden = on;
+    this.playButton.hidden = on;
+    this.linkNote.hidden = !on;
+    this.root.toggleAttribute("data-linked", on);
+  }
+
+  /** Shows `step`, or the nearest earlier logged one (the shared step control's move). */
+  showStep(step: number | null): void {
+    const next = pickStep(this.info.steps, step);
+    if (next === this.step) return;
+    this.step = next;
+    this.applyInfo();
+    this.invalidate();
   }
 
   /** Mode and step for the URL, or null when both are the defaults (weights, latest step). */
@@ -213,9 +243,10 @@ export class Card {
     this.invalidate();
   }
 
-  /** Shows the run name in the title (when several runs are selected). */
-  showRun(show: boolean): void {
+  /** Shows the run name in the title, marked with the run's chart colour (several runs selected). */
+  showRun(show: boolean, color = ""): void {
     this.runLabel.hidden = !show;
+    this.runLabel.style.setProperty("--nv-run", color || "transparent");
   }
 
   /** Flashes the card (the app has scrolled to it: overview row and finding clicks). */
@@ -225,12 +256,18 @@ export class Card {
     this.root.classList.add("nv-flash");
   }
 
-  /** Tracker keys sharing this card's colour range under the current modes. */
-  private rangeKeys(): string[] {
-    const own = rangeKey(this.run, this.tag, this.mode);
-    if (this.rangeMode !== "layer") return [own];
-    const keys = this.env.layerTags().map((t) => rangeKey(this.run, t.tag, this.mode));
-    return keys.includes(own) ? keys : [...keys, own];
+  /** The (run, tensor, steps) whose exact ranges share this card's colour scale. */
+  private rangeSources(): { run: string; tag: string; steps: number }[] {
+    const own = { run: this.run, tag: this.tag, steps: this.info.steps.length };
+    if (this.rangeMode === "layer") {
+      const layer = this.env.layerTags().map((t) => ({ run: this.run, ...t }));
+      return layer.some((t) => t.tag === this.tag) ? layer : [...layer, own];
+    }
+    if (this.rangeMode === "runs") {
+      const runs = this.env.runTags().map((r) => ({ tag: this.tag, ...r }));
+      return runs.some((r) => r.run === this.run) ? runs : [...runs, own];
+    }
+    return this.rangeMode === "fixed" ? [own] : [];
   }
 
   private canvasZoom(): string {
@@ -407,16 +444,26 @@ export class Card {
     if (!hm) return;
     const h = hm.header;
     const stepM = symmetricMax(h.min, h.max);
-    this.noting = true;
-    try {
-      this.env.ranges.note(rangeKey(this.run, this.tag, this.mode), h.step, stepM);
-    } finally {
-      this.noting = false;
+    const sources = this.rangeSources();
+    const known = sources.map((x) => this.env.ranges.peek(x.run, x.tag, x.steps));
+    if (known.some((r) => r === undefined)) {
+      // Draw with the step's own range now; recolour once the exact ranges arrive.
+      const seq = this.seq;
+      void Promise.all(sources.map((x) => this.env.ranges.load(x.run, x.tag, x.steps))).then(() => {
+        if (seq === this.seq) this.render();
+      });
     }
-    const layer = this.env.layerTags();
-    const expected =
-      this.rangeMode === "layer" ? layer.reduce((n, t) => n + t.steps, 0) || this.info.steps.length : this.info.steps.length;
-    const { m, note } = chooseRange(this.rangeMode, stepM, this.env.ranges, this.rangeKeys(), expected);
+    const scope = {
+      steps: sources.reduce((n, x) => n + x.steps, 0),
+      tensors: new Set(sources.map((x) => x.tag)).size,
+      runs: new Set(sources.map((x) => x.run)).size,
+    };
+    const exact = known.filter((r) => r !== undefined).map((r) => rangeOf(r, this.mode));
+    const pending = known.length - exact.length;
+    const chosen = chooseRange(this.rangeMode, stepM, exact, scope);
+    const m = chosen.m;
+    const note = pending ? `${chosen.note} (loading ${pending} range${pending > 1 ? "s" : ""}…)` : chosen.note;
+    this.root.toggleAttribute("data-range-pending", pending > 0);
     this.view.draw(hm, this.info, m, this.env.maxWidth());
     this.root.setAttribute("data-range", String(m));
     this.root.setAttribute("data-range-mode", this.rangeMode);
@@ -463,6 +510,5 @@ export class Card {
     this.seq++;
     this.abort?.abort();
     this.stopPlaying();
-    this.unsubscribe();
   }
 }

@@ -17,7 +17,7 @@ import uplotCss from "uplot/dist/uPlot.min.css";
 import { columnsToCsv, safeFilename } from "./csv";
 import { download, el, injectStyleOnce } from "./dom";
 import { formatShort } from "./format";
-import { HEALTHY_LABEL, bandRect, logRange, positiveOrNull } from "./series";
+import { HEALTHY_LABEL, bandRect, logRange, logValues, zeroFloor } from "./series";
 import { onThemeChange, themeVar } from "./theme";
 
 /** Every chart joins this sync group: hovering one shows the same step on all. */
@@ -127,11 +127,15 @@ export class Chart {
   private readonly empty: HTMLDivElement;
   private readonly readout: HTMLDivElement | null = null;
   private readonly keyLine: HTMLDivElement;
+  private readonly zeroNote: HTMLDivElement;
   private focused: number | null = null;
   private plot: uPlot | null = null;
   private signature = "";
   private x: number[] = [];
+  /** As given (exact zeros included): CSV and read-outs use these. */
   private series: ChartSeries[] = [];
+  /** On a log axis, where exact zeros are drawn (null: none, or a linear axis). */
+  private floor: number | null = null;
   private keyItems: readonly { label: string; color: string; dash?: number[] }[] = [];
   private unsubscribeTheme: (() => void) | null = null;
 
@@ -146,6 +150,8 @@ export class Chart {
     this.host = el("div", { className: "nv-chart-host" });
     this.empty = el("div", { className: "nv-chart-empty", text: "no finite values to plot" });
     this.empty.hidden = true;
+    this.zeroNote = el("div", { className: "nv-chart-empty", text: "▼ at the bottom (0) = exactly 0", attrs: { "data-testid": "zero-note" } });
+    this.zeroNote.hidden = true;
     this.keyLine = el("div", { className: "nv-chart-key" });
     this.keyLine.hidden = true;
     if (spec.readout) this.readout = el("div", { className: "nv-chart-readout", attrs: { "data-testid": "chart-readout" } });
@@ -155,6 +161,7 @@ export class Chart {
       el("div", { className: "nv-chart-head" }, el("span", { className: "nv-chart-title", text: spec.title, title: spec.title }), button),
       this.empty,
       this.host,
+      this.zeroNote,
       this.keyLine,
       this.readout,
     );
@@ -174,13 +181,17 @@ export class Chart {
   /** Plots `series` over steps `x` (recreated only when the set of series changes). */
   setData(x: readonly number[], series: readonly ChartSeries[]): void {
     this.x = [...x];
-    this.series = series.map((s) => ({ ...s, values: this.spec.log ? positiveOrNull(s.values) : [...s.values] }));
-    const hasValue = this.series.some((s) => s.values.some((v) => v !== null));
+    this.series = series.map((s) => ({ ...s, values: [...s.values] }));
+    this.floor = this.spec.log ? zeroFloor(this.series.map((s) => s.values), this.spec.band) : null;
+    const plotted = this.series.map((s) => (this.spec.log ? logValues(s.values, this.floor) : (s.values as (number | null)[])));
+    const hasValue = plotted.some((vs) => vs.some((v) => v !== null));
+    this.zeroNote.hidden = this.floor === null;
     this.empty.hidden = hasValue || !this.x.length;
     this.root.setAttribute("data-points", String(this.x.length));
     this.root.setAttribute("data-series", String(this.series.length));
     this.root.setAttribute("data-series-last", JSON.stringify(seriesLast(this.series)));
-    const data = [this.x, ...this.series.map((s) => s.values as (number | null)[])] as uPlot.AlignedData;
+    this.root.setAttribute("data-zeros", String(this.series.reduce((n, s) => n + s.values.filter((v) => v === 0).length, 0)));
+    const data = [this.x, ...plotted] as uPlot.AlignedData;
     const sig = JSON.stringify(this.series.map((s) => [s.label, s.color, s.dash ?? []]));
     if (this.plot && sig === this.signature) {
       this.plot.setData(data);
@@ -223,6 +234,30 @@ export class Chart {
     r.setAttribute("data-label", s?.label ?? "");
   }
 
+  private drawZeros(u: uPlot): void {
+    const floor = this.floor;
+    if (floor === null) return;
+    const ctx = u.ctx;
+    const r = 4 * devicePixelRatio;
+    const y = u.valToPos(floor, "y", true);
+    ctx.save();
+    this.series.forEach((s, i) => {
+      if (u.series[i + 1]?.show === false) return;
+      ctx.fillStyle = s.color;
+      ctx.beginPath();
+      s.values.forEach((v, k) => {
+        if (v !== 0) return;
+        const x = u.valToPos(this.x[k], "x", true);
+        ctx.moveTo(x - r, y - 2 * r);
+        ctx.lineTo(x + r, y - 2 * r);
+        ctx.lineTo(x, y);
+        ctx.closePath();
+      });
+      ctx.fill();
+    });
+    ctx.restore();
+  }
+
   /** Follows the window width. */
   resize(): void {
     this.plot?.setSize({ width: chartWidth(this.spec.small), height: this.height() });
@@ -250,9 +285,9 @@ export class Chart {
 
   private options(): uPlot.Options {
     const spec = this.spec;
-    const fmt = (_u: uPlot, v: number | null) => (v === null || v === undefined ? "–" : formatShort(v));
+    const fmt = (_u: uPlot, v: number | null) => (v === null || v === undefined ? "–" : v === this.floor ? "0" : formatShort(v));
     const yScale: uPlot.Scale = spec.log
-      ? { distr: 3, log: 10, range: (_u, min, max) => logRange(min, max, spec.band) }
+      ? { distr: 3, log: 10, range: (_u, min, max) => logRange(this.floor ?? min, max, spec.band) }
       : {
           range: (_u, min, max) => {
             if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [-1, 1];
@@ -287,6 +322,9 @@ export class Chart {
       ];
       hooks.setCursor = [(u: uPlot) => this.updateReadout(u)];
     }
+    // Exact zeros on a log axis: a downward triangle at the floor (labelled "0"), so a
+    // stopped tensor reads as zero, not as a line that ends.
+    hooks.draw = [(u: uPlot) => this.drawZeros(u)];
     const band = spec.band;
     if (band) {
       hooks.drawAxes = [
@@ -310,7 +348,7 @@ export class Chart {
       width: chartWidth(spec.small),
       height: this.height(),
       scales: { x: { time: false }, y: yScale },
-      axes: [axis(spec.small ? { size: 30 } : { label: "step", labelSize: 18 }), axis({ size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : formatShort(v))) })],
+      axes: [axis(spec.small ? { size: 30 } : { label: "step", labelSize: 18 }), axis({ size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : v === this.floor ? "0" : formatShort(v))) })],
       cursor: {
         sync: { key: SYNC_KEY, setSeries: false },
         drag: { x: true, y: false },

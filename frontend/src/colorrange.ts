@@ -1,101 +1,87 @@
 /**
- * Colour range modes of the heatmap cards. Pure, no DOM.
+ * Colour range modes of the heatmap cards, from the server's exact ranges (`GET ranges`:
+ * max |x| of a tensor over all its logged steps, per diff mode).
  *
  *   "step"  -> [-m, m] from the shown step alone (most contrast; colours are not
  *              comparable between steps)
- *   "fixed" -> m = max |x| over the steps of this tensor fetched so far (colours comparable
- *              while sliding or playing; the server does not list per-step ranges, so it
- *              grows as more steps are seen, and the card says how many)
- *   "layer" -> m = max over all tensors of the layer and their fetched steps (kernel and
- *              bias on one scale)
+ *   "fixed" -> m over every logged step of this tensor (colours comparable while
+ *              sliding or playing)
+ *   "layer" -> m over every step of every tensor of the layer (kernel and bias on one scale)
+ *   "runs"  -> m over every step of this tensor in every selected run (runs side by side
+ *              on one scale)
  *
  * Example:
- *   const t = new RangeTracker();
- *   t.note("a", 0, 0.5); t.note("a", 10, 0.8); t.note("b", 0, 2);
- *   t.max(["a"]) === 0.8;  t.max(["a", "b"]) === 2;  t.count(["a"]) === 2
- *   chooseRange("fixed", 0.5, t, ["a"], 20).m === 0.8
+ *   chooseRange("fixed", 0.5, [0.8], {steps: 20, tensors: 1, runs: 1})
+ *     -> {m: 0.8, note: "range over all 20 steps"}
  */
+import { fetchRanges } from "./api";
+import type { DiffMode, Ranges } from "./types";
 
-export type RangeMode = "step" | "fixed" | "layer";
+export type RangeMode = "step" | "fixed" | "layer" | "runs";
 
 export const RANGE_MODES: [RangeMode, string][] = [
   ["step", "range: per step"],
   ["fixed", "range: fixed over steps"],
   ["layer", "range: shared across layer"],
+  ["runs", "range: shared across runs"],
 ];
 
-/** Largest half-width m seen per key (a tensor in a run and diff mode), and at which steps. */
-export class RangeTracker {
-  private readonly seen = new Map<string, Map<number, number>>();
-  private readonly listeners = new Set<(key: string) => void>();
-
-  /** Records half-width `m` of `key` at `step`; tells listeners when a maximum grew. */
-  note(key: string, step: number, m: number): void {
-    if (!Number.isFinite(m) || m < 0) return;
-    let steps = this.seen.get(key);
-    if (!steps) {
-      steps = new Map();
-      this.seen.set(key, steps);
-    }
-    const before = this.max([key]);
-    steps.set(step, m);
-    if (this.max([key]) !== before) for (const l of this.listeners) l(key);
-  }
-
-  /** The largest m over `keys`, or null when none was seen. */
-  max(keys: readonly string[]): number | null {
-    let out: number | null = null;
-    for (const k of keys) {
-      const steps = this.seen.get(k);
-      if (!steps) continue;
-      for (const m of steps.values()) if (out === null || m > out) out = m;
-    }
-    return out;
-  }
-
-  /** How many (key, step) pairs were seen over `keys`. */
-  count(keys: readonly string[]): number {
-    let n = 0;
-    for (const k of keys) n += this.seen.get(k)?.size ?? 0;
-    return n;
-  }
-
-  /** Forgets everything (e.g. the data changed under the same steps). */
-  reset(): void {
-    this.seen.clear();
-  }
-
-  /** Calls `fn(key)` whenever the maximum of `key` grew; returns an unsubscribe function. */
-  subscribe(fn: (key: string) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
-  }
-}
-
-/** The tracker key of one tensor's range: run, tensor and diff mode. */
-export function rangeKey(run: string, tag: string, diff: string): string {
-  return JSON.stringify([run, tag, diff]);
+/** What a shared range covers, for its note. */
+export interface RangeScope {
+  steps: number;
+  tensors: number;
+  runs: number;
 }
 
 /**
- * The half-width to draw with and a note saying where it comes from.
- *
- * `stepM` is the shown step's own half-width; `keys` the tracker keys that share the
- * range (one tensor for "fixed", the layer's tensors for "layer"); `expected` how many
- * (tensor, step) pairs exist in total, to tell the user how complete the range is.
+ * The half-width to draw with and a note saying where it comes from. `shared` holds the
+ * exact ranges of the tensors sharing the scale (null: unknown or no finite value; still
+ * loading: omitted); the shown step's own `stepM` is always covered.
  */
-export function chooseRange(
-  mode: RangeMode,
-  stepM: number,
-  tracker: RangeTracker,
-  keys: readonly string[],
-  expected: number,
-): { m: number; note: string } {
+export function chooseRange(mode: RangeMode, stepM: number, shared: readonly (number | null)[], scope: RangeScope): { m: number; note: string } {
   if (mode === "step") return { m: stepM, note: "" };
-  const seen = tracker.max(keys);
-  const m = Math.max(stepM, seen ?? 0);
-  const n = tracker.count(keys);
-  const what = mode === "fixed" ? "steps" : "tensor-steps of this layer";
-  const note = n >= expected ? `range over all ${expected} ${what}` : `range over the ${n} of ${expected} ${what} seen so far`;
+  let m = Number.isFinite(stepM) ? stepM : 0;
+  for (const v of shared) if (v !== null && v > m) m = v;
+  const s = scope.steps === 1 ? "" : "s";
+  const note =
+    mode === "fixed"
+      ? `range over all ${scope.steps} step${s}`
+      : mode === "layer"
+        ? `range over all ${scope.steps} step${s} of the layer's ${scope.tensors} tensor${scope.tensors === 1 ? "" : "s"}`
+        : `range over all ${scope.steps} step${s} of ${scope.runs} run${scope.runs === 1 ? "" : "s"}`;
   return { m, note };
+}
+
+/**
+ * The exact ranges of (run, tensor) pairs, fetched once and refetched when the tensor's
+ * step count changes (a reload brought steps). Shared by every card.
+ */
+export class RangeStore {
+  private readonly cache = new Map<string, { steps: number; value: Ranges | null | undefined; pending: Promise<void> }>();
+
+  /** The known ranges, null when the request failed, undefined while not (yet) fetched. */
+  peek(run: string, tag: string, steps: number): Ranges | null | undefined {
+    const hit = this.cache.get(JSON.stringify([run, tag]));
+    return hit && hit.steps === steps ? hit.value : undefined;
+  }
+
+  /** Resolves once the ranges of (run, tag) at `steps` steps are known (or failed). */
+  load(run: string, tag: string, steps: number): Promise<void> {
+    const key = JSON.stringify([run, tag]);
+    const hit = this.cache.get(key);
+    if (hit && hit.steps === steps) return hit.pending;
+    const entry: { steps: number; value: Ranges | null | undefined; pending: Promise<void> } = { steps, value: undefined, pending: Promise.resolve() };
+    entry.pending = fetchRanges(run, tag).then(
+      (r) => void (entry.value = r),
+      () => void (entry.value = null),
+    );
+    this.cache.set(key, entry);
+    return entry.pending;
+  }
+}
+
+/** The range of one diff mode out of a `ranges` response. */
+export function rangeOf(r: Ranges | null | undefined, mode: DiffMode): number | null {
+  const v = r ? r[mode] : null;
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
 }

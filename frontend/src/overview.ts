@@ -1,18 +1,27 @@
 /**
  * The model overview panel (collapsible, top of the tab): every tensor of one run with
  * layer, shape, parameter count (and the total), the latest |dW|/|W| (flagged against
- * the healthy band), latest norm and a NaN/Inf flag. Clicking a row scrolls to the
- * tensor's card. A link opens TensorBoard's Graphs tab for the model's structure.
+ * the healthy band, with a word and colour each for large, tiny and stopped), latest norm and a NaN/Inf flag. Clicking a row scrolls to the
+ * tensor's card. Rows follow network order. (No link to TensorBoard's Graphs tab: Keras 3
+ * writes no op graph, so it shows "Malformed GraphDef".)
  *
  * Example:
  *   const ov = new OverviewPanel((run, tag) => app.reveal(run, tag));
  *   body.appendChild(ov.root); await ov.update(["train", "eval"]);
  */
-import { fetchOverview, tensorBoardUrl } from "./api";
+import { fetchOverview } from "./api";
 import { clear, el, setOptions, setText } from "./dom";
 import { formatShape, formatShort } from "./format";
+import { byNetworkOrder } from "./order";
 import { ratioHealth } from "./series";
-import type { OverviewRow } from "./types";
+import type { OverviewRow, TagInfo } from "./types";
+
+/** The word shown beside a ratio outside the band, and what it means (the cell's tooltip). */
+export const HEALTH_WORDS: Record<"stopped" | "tiny" | "large", [string, string]> = {
+  stopped: ["stopped", "updates are exactly 0: this tensor no longer changes"],
+  tiny: ["tiny", "below 1e-4: this tensor barely changes"],
+  large: ["large", "above 1e-2: updates are large for this tensor"],
+};
 
 /**
  * A parameter count with thousands separators. Example: formatCount(55050) === "55,050".
@@ -38,18 +47,17 @@ export class OverviewPanel {
   private run: string | null = null;
   private seq = 0;
 
-  constructor(private readonly onPick: (run: string, tag: string) => void) {
+  constructor(
+    private readonly onPick: (run: string, tag: string) => void,
+    /** A run's tags, for network order. */
+    private readonly tagsOf: (run: string) => Record<string, TagInfo>,
+  ) {
     this.runSelect = el("select", { attrs: { "data-testid": "overview-run", "aria-label": "overview run" } });
     this.runSelect.addEventListener("change", () => {
       this.run = this.runSelect.value;
       void this.load();
     });
     this.runLabel = el("label", {}, el("span", { text: "Run " }), this.runSelect);
-    const graphs = el("a", {
-      className: "nv-link",
-      text: "Model graph in TensorBoard’s Graphs tab ↗",
-      attrs: { href: tensorBoardUrl("graphs"), target: "_top", "data-testid": "graphs-link" },
-    });
     const head = el("thead", {}, el("tr", {}, ...["Layer", "Tensor", "Shape", "Parameters", "|dW|/|W|", "|W|", "NaN/Inf", "Step"].map((t) => el("th", { text: t }))));
     this.body = el("tbody");
     this.foot = el("tfoot");
@@ -60,7 +68,7 @@ export class OverviewPanel {
       "details",
       { className: "nv-panel", attrs: { "data-testid": "overview" } },
       el("summary", { text: "Model overview" }),
-      el("div", { className: "nv-controls" }, this.runLabel, graphs),
+      el("div", { className: "nv-controls" }, this.runLabel),
       this.message,
       el("div", { className: "nv-table-wrap" }, this.table),
     );
@@ -83,7 +91,7 @@ export class OverviewPanel {
       return;
     }
     try {
-      const rows = await fetchOverview(run);
+      const rows = byNetworkOrder(await fetchOverview(run), (r) => r.name, [this.tagsOf(run)]);
       if (seq !== this.seq) return;
       this.show(rows, run);
     } catch (e) {
@@ -104,8 +112,11 @@ export class OverviewPanel {
       const health = ratioHealth(r.update_ratio);
       const ratio = el("td", { className: "nv-num", text: r.update_ratio === null ? "–" : formatShort(r.update_ratio) });
       if (health && health !== "ok") {
-        ratio.classList.add("nv-warn");
-        ratio.title = health === "low" ? "below 1e-4: this tensor barely changes" : "above 1e-2: updates are large for this tensor";
+        const [word, meaning] = HEALTH_WORDS[health];
+        ratio.classList.add(`nv-health-${health}`);
+        ratio.setAttribute("data-health", health);
+        ratio.title = meaning;
+        ratio.appendChild(el("span", { className: "nv-health-word", text: word }));
       }
       const bad = (r.nonfinite ?? 0) > 0;
       const flag = el("td", { className: bad ? "nv-bad" : "", text: r.nonfinite === null ? "–" : bad ? `⚠ ${formatCount(r.nonfinite)}` : "none" });

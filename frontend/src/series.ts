@@ -41,23 +41,29 @@ export function alignSeries(parts: readonly XY[]): { x: number[]; ys: (number | 
   return { x, ys };
 }
 
-/** Values for a log axis: keeps finite positive numbers, everything else becomes null. */
-export function positiveOrNull(values: readonly (number | null | undefined)[]): (number | null)[] {
-  return values.map((v) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : null));
-}
-
-/** Smallest and largest finite positive value over all arrays, or nulls. */
-export function positiveExtent(arrays: readonly (readonly (number | null)[])[]): [number | null, number | null] {
-  let lo: number | null = null;
-  let hi: number | null = null;
+/**
+ * Where exact zeros sit on a log axis: one decade below the smallest positive value (or
+ * the band), so a stopped update shows as a point at the bottom, not as a gap. null when
+ * no value is 0.
+ *
+ * Example: zeroFloor([[0, 3e-3, 0.2]]) === 1e-4; zeroFloor([[1e-3]]) === null.
+ */
+export function zeroFloor(arrays: readonly (readonly (number | null | undefined)[])[], band?: readonly [number, number]): number | null {
+  let zero = false;
+  let lo = band ? band[0] : Infinity;
   for (const a of arrays) {
     for (const v of a) {
-      if (v === null || !(v > 0) || !Number.isFinite(v)) continue;
-      if (lo === null || v < lo) lo = v;
-      if (hi === null || v > hi) hi = v;
+      if (v === 0) zero = true;
+      else if (typeof v === "number" && Number.isFinite(v) && v > 0 && v < lo) lo = v;
     }
   }
-  return [lo, hi];
+  if (!zero) return null;
+  return Number.isFinite(lo) ? Number(`1e${Math.floor(Math.log10(lo) + 1e-9) - 1}`) : 0.01;
+}
+
+/** Values for a log axis: finite positive numbers kept, exact zeros at `floor` (when given), the rest null. */
+export function logValues(values: readonly (number | null | undefined)[], floor: number | null): (number | null)[] {
+  return values.map((v) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : v === 0 && floor !== null ? floor : null));
 }
 
 /**
@@ -99,13 +105,16 @@ export function bandRect(yHi: number, yLo: number, plotTop: number, plotHeight: 
 }
 
 /**
- * Where a |dW|/|W| value sits against the guide band: "low" (below 1e-4: the layer
- * barely learns), "ok", "high" (above 1e-2: updates too large), or null for no value.
+ * Where a |dW|/|W| value sits against the guide band: "stopped" (exactly 0: the tensor
+ * no longer changes at all), "tiny" (below 1e-4: it barely learns), "ok", "large" (above
+ * 1e-2: updates too large), or null for no value. Stopped is not tiny: a dead layer and
+ * a slow one need different fixes, so the overview names and colours them apart.
  */
-export function ratioHealth(r: number | null | undefined): "low" | "ok" | "high" | null {
+export function ratioHealth(r: number | null | undefined): "stopped" | "tiny" | "ok" | "large" | null {
   if (typeof r !== "number" || !Number.isFinite(r)) return null;
-  if (r < HEALTHY_BAND[0]) return "low";
-  if (r > HEALTHY_BAND[1]) return "high";
+  if (r === 0) return "stopped";
+  if (r < HEALTHY_BAND[0]) return "tiny";
+  if (r > HEALTHY_BAND[1]) return "large";
   return "ok";
 }
 

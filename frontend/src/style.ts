@@ -13,6 +13,7 @@ const CSS = `
   --nv-accent: #f57c00; --nv-error: #c62828; --nv-shadow: rgba(0,0,0,.14);
   --nv-band: rgba(76,175,80,.14); --nv-band-text: rgba(56,142,60,.9); --nv-select: rgba(0,0,0,.07);
   --nv-tip-bg: rgba(33,33,33,.94); --nv-tip-fg: #fff; --nv-tile: rgba(0,0,0,.35);
+  --nv-large: #d84315; --nv-tiny: #1565c0; --nv-stopped: #6a1b9a;
   color-scheme: light;
 }
 /* TensorBoard's dark theme (theme.ts sets the class; the colours follow TB's #303030 / #424242). */
@@ -22,6 +23,7 @@ const CSS = `
   --nv-accent: #ff9800; --nv-error: #f28b82; --nv-shadow: rgba(0,0,0,.5);
   --nv-band: rgba(129,199,132,.16); --nv-band-text: #81c784; --nv-select: rgba(255,255,255,.1);
   --nv-tip-bg: rgba(240,240,240,.96); --nv-tip-fg: #111;
+  --nv-large: #ff8a65; --nv-tiny: #64b5f6; --nv-stopped: #ce93d8;
   color-scheme: dark;
 }
 html, body { margin: 0; padding: 0; background: var(--nv-bg); color: var(--nv-fg); }
@@ -45,6 +47,17 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-group { margin: 4px 0 16px; }
 .nv-group-title { font-size: 14px; font-weight: 500; margin: 8px 0; color: var(--nv-muted); overflow-wrap: anywhere; }
 .nv-cards { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.nv-row { display: flex; flex-direction: column; gap: 6px; min-width: 0; }
+.nv-row[hidden] { display: none; }
+.nv-row-multi { flex: 1 1 100%; }
+.nv-row-cards { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+/* Runs side by side share the row's width equally (cardWidth() sizes their heatmaps). */
+.nv-row-multi .nv-card { flex: 1 1 0; min-width: 300px; }
+.nv-row-bar { background: var(--nv-card); border-radius: 4px; box-shadow: 0 1px 3px var(--nv-shadow); padding: 4px 12px; margin: 0; }
+.nv-row-bar[hidden] { display: none; }
+.nv-row-title { font-weight: 500; overflow-wrap: anywhere; }
+.nv-row-bar .nv-step { max-width: 520px; }
+.nv-row-link { display: flex; align-items: center; gap: 4px; color: var(--nv-muted); }
 .nv-card { background: var(--nv-card); border-radius: 4px; box-shadow: 0 1px 3px var(--nv-shadow);
   padding: 10px 12px 12px; min-width: 300px; max-width: calc(100vw - 56px); box-sizing: border-box; }
 .nv-card-title { font-size: 13px; font-weight: 500; margin: 0 0 2px; overflow-wrap: anywhere; }
@@ -85,6 +98,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-button.nv-small { font-size: 11px; padding: 0 6px; }
 .nv-play { min-width: 30px; }
 .nv-run-chip { display: inline-block; margin-right: 6px; padding: 0 6px; border-radius: 8px; background: var(--nv-border);
+  border-left: 8px solid var(--nv-run, transparent);
   color: var(--nv-fg); font-weight: 400; font-size: 11px; }
 .nv-run-chip[hidden] { display: none; }
 .nv-heatmap.nv-zoomed { cursor: grab; }
@@ -112,7 +126,10 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-table tbody tr { cursor: pointer; }
 .nv-table tbody tr:hover, .nv-table tbody tr:focus { background: var(--nv-bg); outline: none; }
 .nv-table tfoot td { font-weight: 500; border-bottom: none; }
-.nv-table .nv-warn { color: var(--nv-accent); font-weight: 500; }
+.nv-table .nv-health-large { color: var(--nv-large); font-weight: 500; }
+.nv-table .nv-health-tiny { color: var(--nv-tiny); font-weight: 500; }
+.nv-table .nv-health-stopped { color: var(--nv-stopped); font-weight: 500; }
+.nv-health-word { margin-left: 6px; padding: 0 5px; border-radius: 7px; font-size: 11px; border: 1px solid currentColor; }
 .nv-table .nv-bad { color: var(--nv-error); font-weight: 500; }
 .nv-note-text { color: var(--nv-muted); font-size: 12px; margin: 6px 0; white-space: pre-wrap; overflow-wrap: anywhere; max-width: 900px; }
 .nv-projection { display: block; margin-top: 6px; }

@@ -36,6 +36,16 @@ export interface TagInfo {
   description?: string;
   has_trajectory?: boolean;
   trajectory_steps?: number;
+  /** Position in network order (the writer's logging order); null/absent for older logs. */
+  index?: number | null;
+}
+
+/** `GET ranges?run=&tag=`: max |x| over all logged steps per diff mode (null: no finite value). */
+export interface Ranges {
+  steps: number;
+  none: number | null;
+  prev: number | null;
+  first: number | null;
 }
 
 /** A tag the server could not read (bad metadata, ...), reported beside the good ones. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { compileFilter, isHeatmap, problemLines } from "../src/app";
+import { compileFilter, problemLines } from "../src/app";
+import { isHeatmap } from "../src/sections";
 import { pickStep, stepAfterReload } from "../src/card";
 import { describeCell } from "../src/describe";
 import { formatFloat32, formatIndex, formatRange, formatShape, formatShort } from "../src/format";

@@ -1,18 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { tensorBoardUrl } from "../src/api";
-import { groupTags, keepRuns } from "../src/app";
+import { keepRuns } from "../src/app";
 import { nextStepIndex } from "../src/card";
-import { RangeTracker, chooseRange, rangeKey } from "../src/colorrange";
+import { chooseRange, rangeOf } from "../src/colorrange";
 import { gateSpans } from "../src/heatmap";
+import { byNetworkOrder, networkOrder } from "../src/order";
 import { formatCount, totalParameters } from "../src/overview";
+import { cardWidth, groupTags } from "../src/sections";
+import { unionSteps } from "../src/tensorrow";
 import type { TagInfo } from "../src/types";
-
-test("the Graphs link points at TensorBoard's root, path prefix kept", () => {
-  assert.equal(tensorBoardUrl("graphs", "http://h:6006/data/plugin/nnviz/"), "http://h:6006/#graphs");
-  assert.equal(tensorBoardUrl("graphs", "http://h:6006/p/q/data/plugin/nnviz/"), "http://h:6006/p/q/#graphs");
-  assert.equal(tensorBoardUrl("graphs", "http://h/experiment/abc/data/plugin/nnviz/?x=1"), "http://h/experiment/abc/#graphs");
-});
 
 test("overview counts", () => {
   assert.equal(formatCount(55050), "55,050");
@@ -38,31 +34,39 @@ test("playback loops over the steps", () => {
   assert.equal(nextStepIndex(0, 0), 0);
 });
 
-test("colour range modes: per step, fixed over seen steps, shared across a layer", () => {
-  const t = new RangeTracker();
-  const a = rangeKey("r", "d/k", "none");
-  const b = rangeKey("r", "d/b", "none");
-  const grew: string[] = [];
-  const off = t.subscribe((k) => grew.push(k));
-  t.note(a, 0, 0.5);
-  t.note(a, 10, 0.8);
-  t.note(a, 20, 0.6);
-  t.note(b, 0, 2);
-  t.note(a, 20, NaN);
-  assert.deepEqual(grew, [a, a, b]);
-  off();
-  assert.equal(t.max([a]), 0.8);
-  assert.equal(t.max([a, b]), 2);
-  assert.equal(t.max([rangeKey("r", "d/k", "prev")]), null);
-  assert.equal(t.count([a]), 3);
-  assert.deepEqual(chooseRange("step", 0.6, t, [a], 3), { m: 0.6, note: "" });
-  assert.deepEqual(chooseRange("fixed", 0.6, t, [a], 3), { m: 0.8, note: "range over all 3 steps" });
-  const partial = chooseRange("fixed", 0.6, t, [a], 20);
-  assert.equal(partial.m, 0.8);
-  assert.match(partial.note, /3 of 20 steps seen so far/);
-  assert.equal(chooseRange("layer", 0.6, t, [a, b], 40).m, 2);
-  t.reset();
-  assert.equal(t.max([a]), null);
+test("colour range modes: per step, exact over all steps, shared across a layer or runs", () => {
+  const scope = { steps: 12, tensors: 1, runs: 1 };
+  assert.deepEqual(chooseRange("step", 0.6, [0.9], scope), { m: 0.6, note: "" });
+  assert.deepEqual(chooseRange("fixed", 0.6, [0.8], scope), { m: 0.8, note: "range over all 12 steps" });
+  // The shown step always fits, unknown ranges are skipped.
+  assert.equal(chooseRange("fixed", 0.6, [null], scope).m, 0.6);
+  assert.equal(chooseRange("layer", 0.6, [0.8, 2], { steps: 24, tensors: 2, runs: 1 }).m, 2);
+  assert.equal(chooseRange("layer", 0.6, [0.8, 2], { steps: 24, tensors: 2, runs: 1 }).note, "range over all 24 steps of the layer's 2 tensors");
+  assert.equal(chooseRange("runs", 0.6, [0.8, 3], { steps: 24, tensors: 1, runs: 2 }).note, "range over all 24 steps of 2 runs");
+  assert.equal(rangeOf({ steps: 2, none: 1, prev: null, first: 2 }, "prev"), null);
+  assert.equal(rangeOf({ steps: 2, none: 1, prev: null, first: 2 }, "first"), 2);
+  assert.equal(rangeOf(undefined, "none"), null);
+});
+
+test("network order from the writer's index, falling back to the given order", () => {
+  assert.deepEqual(networkOrder({ "b/k": { index: 0 }, "a/k": { index: 1 } }), ["b/k", "a/k"]);
+  assert.deepEqual(networkOrder({ "z/k": { index: 2 }, "a/k": {}, "m/k": { index: 0 } }), ["m/k", "z/k", "a/k"]);
+  assert.deepEqual(networkOrder({ "b/k": {}, "a/k": { index: null } }), ["b/k", "a/k"]);
+  const rows = [{ name: "a/k" }, { name: "x" }, { name: "b/k" }];
+  assert.deepEqual(
+    byNetworkOrder(rows, (r) => r.name, [{ "b/k": { index: 0 }, "a/k": { index: 1 } }]).map((r) => r.name),
+    ["b/k", "a/k", "x"],
+  );
+  const i = (group: string, index?: number) => ({ group, index }) as TagInfo;
+  const g = groupTags({ a: { "d/k": i("d", 1), "e/k": i("e", 0) } }, ["a"]);
+  assert.deepEqual([...g.keys()], ["e", "d"]);
+});
+
+test("cards of one tensor across runs share a row's width; steps merge", () => {
+  assert.equal(cardWidth(2400, 1), 640);
+  assert.equal(cardWidth(1000, 2), 423);
+  assert.ok(cardWidth(900, 2) * 2 + 16 + 90 + 48 <= 900 + 1);
+  assert.deepEqual(unionSteps([[0, 10, 20], [10, 30], []]), [0, 10, 20, 30]);
 });
 
 test("gate blocks split the stored columns, pooling included", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { HEALTHY_BAND, alignSeries, bandRect, logRange, positiveExtent, positiveOrNull, ratioHealth, runColor, tensorDash } from "../src/series";
+import { HEALTHY_BAND, alignSeries, bandRect, logRange, logValues, zeroFloor, ratioHealth, runColor, tensorDash } from "../src/series";
 
 test("alignSeries puts runs with different steps on one axis; NaN/Inf/null are gaps", () => {
   const { x, ys } = alignSeries([
@@ -14,9 +14,13 @@ test("alignSeries puts runs with different steps on one axis; NaN/Inf/null are g
 });
 
 test("log-axis values: only finite positive numbers survive", () => {
-  assert.deepEqual(positiveOrNull([1, 0, -1, null, NaN, Infinity, undefined, 1e-9]), [1, null, null, null, null, null, null, 1e-9]);
-  assert.deepEqual(positiveExtent([[null, 3, 0.5], [null], [2]]), [0.5, 3]);
-  assert.deepEqual(positiveExtent([[null]]), [null, null]);
+  assert.deepEqual(logValues([1, 0, -1, null, NaN, Infinity, undefined, 1e-9], null), [1, null, null, null, null, null, null, 1e-9]);
+  // Exact zeros: a point at the floor, one decade under the smallest value, never a gap.
+  assert.deepEqual(logValues([3e-3, 0, -1], 1e-4), [3e-3, 1e-4, null]);
+  assert.equal(zeroFloor([[0, 3e-3, 0.2]]), 1e-4);
+  assert.equal(zeroFloor([[0, 3e-3]], [1e-4, 1e-2]), 1e-5);
+  assert.equal(zeroFloor([[1e-3, null]]), null);
+  assert.equal(zeroFloor([[0, null]]), 0.01);
 });
 
 test("logRange covers the data and the band in whole decades", () => {
@@ -43,8 +47,10 @@ test("bandRect clips the band to the plot area", () => {
 
 test("ratio health against the 1e-4..1e-2 band", () => {
   assert.equal(ratioHealth(1e-3), "ok");
-  assert.equal(ratioHealth(1e-5), "low");
-  assert.equal(ratioHealth(0.2), "high");
+  assert.equal(ratioHealth(1e-5), "tiny");
+  assert.equal(ratioHealth(0.2), "large");
+  assert.equal(ratioHealth(0), "stopped");
+  assert.equal(ratioHealth(5e-324), "tiny");
   assert.equal(ratioHealth(null), null);
   assert.equal(ratioHealth(NaN), null);
 });
