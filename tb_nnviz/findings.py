@@ -301,8 +301,8 @@ def _lr_too_high(kernels):
     names = [k.name for k, r in zip(kernels, column) if r >= HIGH_RATIO]
     peak = float(np.nanmax(median))
     since = int(steps[first - 1]) if first > 0 else int(lead.steps[max(0, int(np.searchsorted(lead.steps, steps[first])) - 1)])
-    message = "From step %d to %d the median layer's weights moved %s of their norm per step (healthy: about %s), most in %s: lower the learning rate (try 10x lower) or add warmup." % (
-        since, int(steps[first]), _pct(median[first]), _pct(HEALTHY_RATIO), lead.layer)
+    message = "From step %d to %d the median layer's weights moved %s their norm per step (healthy: about %s), most in %s: lower the learning rate (try 10x lower) or add warmup." % (
+        since, int(steps[first]), _pct(median[first]), "%.2g%%" % (100 * HEALTHY_RATIO), lead.layer)
     return [_finding("lr_too_high", "warning", lead.layer, names or [lead.name], int(steps[first]), message, {
         "median_ratio_per_step": float(median[first]), "peak_median_ratio_per_step": peak,
         "steps_above": covered, "threshold": HIGH_RATIO,
@@ -473,10 +473,10 @@ def _fmt(x):
 
 
 def _pct(x):
-    """A ratio for a message: ``_pct(0.001)`` -> ``'0.1%'``, ``_pct(0.42)`` -> ``'42%'``, ``_pct(15.3)`` -> ``'15x'``."""
+    """A ratio for "moved ... their norm": ``0.001`` -> ``'0.1% of'``, ``0.42`` -> ``'42% of'``, ``15.3`` -> ``'15 times'``."""
     if x >= 1:
-        return "%.2gx" % x
-    return "%.2g%%" % (100 * x) if 100 * x < 10 else "%.0f%%" % (100 * x)
+        return "%.2g times" % x
+    return ("%.2g%% of" if 100 * x < 10 else "%.0f%% of") % (100 * x)
 
 
 def _round_factor(x):

@@ -67,6 +67,24 @@ def test_vanishing_run_first_layer_barely_updates(demo_logs):
     assert first * 10 < last
 
 
+def test_report_names_each_broken_runs_problem_and_layer(demo_dir, capsys):
+    """`tb-nnviz report` on the demo: healthy and cnn are silent, each broken run gets its finding."""
+    import json
+
+    assert cli.main(["report", str(demo_dir), "--json", "--fail-on", "warning"]) == 1
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert sorted(runs) == [r + "/train" for r in ("cnn", "healthy", "lr_too_high", "lr_too_low", "vanishing")]
+    for run in ("healthy/train", "cnn/train"):
+        assert [f for f in runs[run] if f["severity"] != "info"] == [], runs[run]
+
+    def first(run, kind):
+        return next(f for f in runs[run] if f["kind"] == kind)
+
+    assert first("lr_too_high/train", "lr_too_high")["layer"].startswith("mlp/dense_")
+    assert first("lr_too_low/train", "lr_too_low")["severity"] == "warning"
+    assert first("vanishing/train", "vanishing_updates")["layer"] == "deep_sigmoid/sigmoid_1"
+
+
 def test_unknown_run_is_refused_with_the_choices(capsys, tmp_path):
     assert cli.main(["demo", "--logdir", str(tmp_path), "--runs", "nope", "--no-serve"]) == 2
     assert "nope" in capsys.readouterr().err
