@@ -131,10 +131,11 @@ def evaluate(tensors):
     # Ratio rules read kernels that train: not frozen ones, and stopped ones
     # only until they stopped (their zeros are a finding of their own, not a
     # slow learning rate).
-    kernels = [
-        _View(t, min(cut, since[t.name]) if cut is not None and t.name in since else since.get(t.name, cut))
-        for t in tensors
-    ]
+    def until(t):
+        ends = [end for end in (cut, since.get(t.name)) if end is not None]
+        return min(ends) if ends else None
+
+    kernels = [_View(t, until(t)) for t in tensors]
     kernels = [v for v in kernels if v.is_kernel and v.moved and len(v.steps)]
     high = _lr_too_high(kernels)
     found += high
@@ -166,8 +167,8 @@ def _nonfinite(tensors):
     """``([finding] or [], first step with NaN/Inf or None)``."""
     first, hits = None, []
     for t in tensors:
-        bad = _column(t, "nan_count") + _column(t, "inf_count")
-        bad = np.nan_to_num(bad, nan=0.0) > 0
+        with _quiet():
+            bad = np.nan_to_num(_column(t, "nan_count") + _column(t, "inf_count"), nan=0.0) > 0
         norm = t.stats.get("norm")
         if norm is not None:  # the norm is NaN/Inf exactly when an entry is
             bad |= ~np.isfinite(np.asarray(norm, np.float64))

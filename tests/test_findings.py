@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tb_nnviz import findings
 from tb_nnviz.findings import TensorSeries
@@ -285,3 +287,28 @@ def test_findings_are_sorted_by_severity_then_step():
 def test_at_least_rejects_an_unknown_severity():
     with pytest.raises(ValueError, match="'fatal'"):
         findings.at_least([], "fatal")
+
+
+# -- whatever a log holds ------------------------------------------------------------------------
+
+values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, 1e-300, -1.0, 1e308]))
+
+
+@st.composite
+def garbage_tensor(draw, i):
+    n = draw(st.integers(0, 6))
+    steps = np.array(sorted(draw(st.sets(st.integers(0, 10**6), min_size=n, max_size=n))), np.int64)
+    fields = draw(st.sets(st.sampled_from(["norm", "update_norm", "nan_count", "inf_count", "unchanged_unit_fraction"])))
+    stats = {f: np.array(draw(st.lists(values, min_size=n, max_size=n)), np.float64) for f in fields}
+    shape = tuple(draw(st.lists(st.integers(1, 70), max_size=4)))
+    order = draw(st.one_of(st.none(), st.integers(-3, 3), st.just("x"), st.just(True)))
+    axis = draw(st.one_of(st.integers(-6, 6), st.none()))
+    return TensorSeries("t%d/%s" % (i, draw(st.sampled_from(["kernel", "bias"]))), shape, steps, stats, order, axis)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 5).flatmap(lambda k: st.tuples(*[garbage_tensor(i) for i in range(k)])))
+def test_any_series_gives_strict_json_findings_and_never_raises(tensors):
+    found = findings.evaluate(list(tensors))
+    text = json.dumps(found, allow_nan=False)
+    assert all(f["severity"] in findings.SEVERITIES for f in json.loads(text))
