@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from tests.test_plugin import PREFIX, STATIC_SECRET as SECRET, static_client  # noqa: F401 (fixture)
 
-ROUTES = ("/tags", "/heatmap", "/trajectory", "/projection", "/overview", "/index.js")
+ROUTES = ("/tags", "/heatmap", "/trajectory", "/projection", "/overview", "/findings", "/index.js")
 KEYS = ("run", "tag", "step", "diff")
-EXAMPLES = 180  # x 8 requests each
+EXAMPLES = 180  # x 10 requests each
 
 text = st.text(max_size=30)  # any unicode except surrogates (URLs carry UTF-8)
 numbers = st.one_of(

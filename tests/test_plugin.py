@@ -332,6 +332,8 @@ BAD_REQUESTS = [
     ("/projection", {"run": "a", "tag": "nope"}, 404),
     ("/overview", {}, 400),
     ("/overview", {"run": "zz"}, 404),
+    ("/findings", {}, 400),
+    ("/findings", {"run": "zz"}, 404),
 ]
 
 
@@ -364,7 +366,8 @@ def test_routes_answer_under_an_experiment_id(client):
 def test_every_route_sets_security_headers(client):
     for path, query in [("/tags", {}), ("/heatmap", {"run": "a", "tag": "dense/bias", "step": 0}),
                         ("/trajectory", {"run": "a", "tag": "dense/bias"}),
-                        ("/projection", {"run": "a"}), ("/overview", {"run": "a"})]:
+                        ("/projection", {"run": "a"}), ("/overview", {"run": "a"}),
+                        ("/findings", {"run": "a"})]:
         response = client.get(PREFIX + path, query_string=query)
         assert response.status_code == 200
         assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -567,6 +570,8 @@ def test_real_tensorboard_serves_tags_and_exact_heatmap(logdir, start_tensorboar
     assert header["nan_count"] == 1
     with urllib.request.urlopen(url + "/trajectory?run=b&tag=dense/bias", timeout=10) as r:
         assert json.loads(r.read())["step"] == list(LOGDIR_STEPS)
+    with urllib.request.urlopen(url + "/findings?run=a", timeout=10) as r:
+        assert [(f["kind"], f["layer"], f["step"]) for f in json.loads(r.read())] == [("nonfinite", "dense", 20)]
     with pytest.raises(urllib.error.HTTPError) as bad:
         urllib.request.urlopen(url + "/heatmap?run=a&tag=dense/kernel&step=x", timeout=10)
     assert bad.value.code == 400
