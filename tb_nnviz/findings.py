@@ -32,12 +32,12 @@ every ``g`` steps are divided by ``g`` (the net movement per step, a lower
 bound of the mean step when updates do not all point the same way).
 """
 
-import contextlib
 import math
-import typing
-import warnings
 
 import numpy as np
+
+from tb_nnviz import rates
+from tb_nnviz.rates import TensorSeries  # the input type, named here for callers
 
 #: Severities, most severe first.
 SEVERITIES = ("error", "warning", "info")
@@ -88,39 +88,16 @@ DEAD_WARNING_FRACTION = 0.5
 DEAD_MIN_UNITS = 2
 
 
-class TensorSeries(typing.NamedTuple):
-    """The trajectory statistics of one tensor of a run.
-
-    ``stats`` maps field names (``norm``, ``update_norm``, ...,
-    ``unchanged_unit_fraction``) to float arrays aligned with ``steps``
-    (sorted, unique); a field may be absent. ``order`` is the tensor's position
-    in network order (the writers' ``index``), or None. ``unit_axis`` is the
-    axis of the output units (-1 for Keras' ``(in, out)``, 0 for PyTorch's).
-    """
-
-    name: str
-    shape: tuple
-    steps: np.ndarray
-    stats: dict
-    order: typing.Optional[int] = None
-    unit_axis: int = -1
-
-    @property
-    def layer(self):
-        """The name without its last component: ``mlp/dense_1/kernel`` -> ``mlp/dense_1``."""
-        return self.name.rpartition("/")[0] or self.name
-
-
 def evaluate(tensors):
     """Every finding of one run's ``tensors`` (an iterable of ``TensorSeries``).
 
     Sorted by severity, then step, then network order. Tensors without
     ``order`` follow the others in the order given.
     """
-    tensors = _in_network_order(tensors)
+    tensors = rates.in_network_order(tensors)
     found, cut = _nonfinite(tensors)
     # After the first NaN/Inf every later update is garbage: read up to it only.
-    views = [_View(t, cut) for t in tensors]
+    views = [rates.TensorView(t, cut, MIN_SIZE) for t in tensors]
     views = [v for v in views if len(v.steps)]
     stopped = _updates_stopped(views)
     found += stopped
@@ -135,7 +112,7 @@ def evaluate(tensors):
         ends = [end for end in (cut, since.get(t.name)) if end is not None]
         return min(ends) if ends else None
 
-    kernels = [_View(t, until(t)) for t in tensors]
+    kernels = [rates.TensorView(t, until(t), MIN_SIZE) for t in tensors]
     kernels = [v for v in kernels if v.is_kernel and v.moved and len(v.steps)]
     high = _lr_too_high(kernels)
     found += high
@@ -167,7 +144,7 @@ def _nonfinite(tensors):
     """``([finding] or [], first step with NaN/Inf or None)``."""
     first, hits = None, []
     for t in tensors:
-        with _quiet():
+        with rates.quiet():
             bad = np.nan_to_num(_column(t, "nan_count") + _column(t, "inf_count"), nan=0.0) > 0
         norm = t.stats.get("norm")
         if norm is not None:  # the norm is NaN/Inf exactly when an entry is
@@ -285,14 +262,14 @@ def _lr_too_high(kernels):
     """Most kernels move by a large part of their own norm per step, early on."""
     if not kernels:
         return []
-    steps, matrix = _aligned(kernels, "jump")
+    steps, matrix = rates.aligned(kernels, "jump")
     if not len(steps):
         return []
-    with _quiet():
+    with rates.quiet():
         median = np.nanmedian(matrix, axis=0)
     high = median >= HIGH_RATIO
-    with _quiet():
-        gaps = np.nan_to_num(np.nanmax(_aligned(kernels, "gap")[1], axis=0), nan=0.0)
+    with rates.quiet():
+        gaps = np.nan_to_num(np.nanmax(rates.aligned(kernels, "gap")[1], axis=0), nan=0.0)
     covered = float(np.sum(gaps[high]))
     if covered < HIGH_MIN_STEPS:
         return []
@@ -313,24 +290,24 @@ def _lr_too_high(kernels):
 
 def _lr_too_low(kernels):
     """Even the fastest-moving kernel moves far less than ~1e-3 per step early on."""
-    rates = []
+    speeds = []
     for k in kernels:
         r = k.rate[: max(1, len(k.rate) // 2 + 1)]
         r = r[np.isfinite(r)]
         if len(r) >= STOPPED_POINTS:
-            rates.append((float(np.median(r)), k))
-    if not rates:
+            speeds.append((float(np.median(r)), k))
+    if not speeds:
         return []
-    fastest, lead = max(rates, key=lambda x: x[0])
+    fastest, lead = max(speeds, key=lambda x: x[0])
     if fastest >= SLOW_RATIO:
         return []
     severity = "warning" if fastest < LOW_RATIO else "info"
     step = int(lead.steps[1]) if len(lead.steps) > 1 else int(lead.steps[0])
     message = "Even the fastest-moving layer, {}, moves only {} of its weights' norm per step in the first half of the run, about {:,}x below the ~{} rule of thumb: raise the learning rate (unless you are fine-tuning on purpose).".format(
         lead.layer, _fmt(fastest), _round_factor(HEALTHY_RATIO / max(fastest, 1e-300)), _fmt(HEALTHY_RATIO))
-    return [_finding("lr_too_low", severity, lead.layer, [k.name for _, k in rates], step, message, {
+    return [_finding("lr_too_low", severity, lead.layer, [k.name for _, k in speeds], step, message, {
         "fastest_ratio_per_step": fastest,
-        "ratio_per_step": {k.name: r for r, k in rates},
+        "ratio_per_step": {k.name: r for r, k in speeds},
         "threshold": LOW_RATIO if severity == "warning" else SLOW_RATIO,
     })]
 
@@ -354,10 +331,10 @@ def _vanishing_updates(kernels):
     fastest, top = max(late, key=lambda x: x[0])
     factor = late_ratio / max(early_ratio, 1e-300)
     # From which step: the first point where the early/late gap already holds.
-    steps, matrix = _aligned([k for _, k in early + late], "rate")
+    steps, matrix = rates.aligned([k for _, k in early + late], "rate")
     step = int(lead.steps[1]) if len(lead.steps) > 1 else int(lead.steps[0])
     if len(steps):
-        with _quiet():
+        with rates.quiet():
             gap = np.nanmedian(matrix[len(early):], axis=0) / np.nanmedian(matrix[: len(early)], axis=0)
         hit = np.flatnonzero(gap >= VANISHING_FACTOR)
         if len(hit):
@@ -384,13 +361,13 @@ def _exploding_weights(kernels):
         if growth >= EXPLODING_GROWTH and recent >= EXPLODING_RECENT_GROWTH:
             # The first step where the norm passed EXPLODING_GROWTH x its start.
             past = ok[norm[ok] >= first * EXPLODING_GROWTH]
-            hits.append((growth, recent, int(k.steps[past[0]]), k))
+            hits.append((growth, recent, int(k.steps[past[0]]), k, int(k.steps[ok[0]])))
     if not hits:
         return []
-    growth, recent, step, lead = max(hits, key=lambda h: h[0])
+    growth, recent, _, lead, base = max(hits, key=lambda h: h[0])
     step = min(h[2] for h in hits)
     message = "%s's weight norm grew %sx since step %d and %sx over the last half of the run, still rising at step %d: lower the learning rate, add weight decay or gradient clipping, or normalise the inputs." % (
-        lead.layer, _fmt(growth), int(lead.steps[0]), _fmt(recent), int(lead.steps[-1]))
+        lead.layer, _fmt(growth), base, _fmt(recent), int(lead.steps[-1]))
     return [_finding("exploding_weights", "error", lead.layer, [h[3].name for h in hits], step, message, {
         "growth": {h[3].name: float(h[0]) for h in hits},
         "recent_growth": {h[3].name: float(h[1]) for h in hits},
@@ -401,67 +378,11 @@ def _exploding_weights(kernels):
 # -- helpers --------------------------------------------------------------------
 
 
-class _View:
-    """One tensor's series up to (not including) step ``cut``, with derived ratios.
-
-    ``rate``: update norm / norm per step of the gap (NaN at the first point);
-    ``jump``: update norm / the previous point's norm per step (it does not
-    saturate at ~1 when an update dwarfs the weights it replaced).
-    """
-
-    def __init__(self, tensor, cut):
-        keep = slice(None) if cut is None else slice(0, int(np.searchsorted(tensor.steps, cut)))
-        self.name, self.layer, self.shape = tensor.name, tensor.layer, tuple(tensor.shape)
-        self.size = math.prod(self.shape)
-        self.steps = np.asarray(tensor.steps, np.int64)[keep]
-        self.stats = {k: np.asarray(v, np.float64)[keep] for k, v in tensor.stats.items()}
-        self.norm = self.stats.get("norm", np.full(len(self.steps), np.nan))
-        self.update = self.stats.get("update_norm", np.full(len(self.steps), np.nan))
-        gap = np.r_[np.nan, np.diff(self.steps)].astype(np.float64)
-        gap[gap <= 0] = np.nan
-        previous = np.r_[np.nan, self.norm[:-1]]
-        with _quiet():
-            self.rate = self.update / self.norm / gap
-            self.jump = self.update / previous / gap
-        self.gap = gap
-        self.is_kernel = len(self.shape) >= 2 and self.size >= MIN_SIZE
-        axis = tensor.unit_axis if _is_int(tensor.unit_axis) and -len(self.shape) <= tensor.unit_axis < len(self.shape) else -1
-        self.units = self.shape[axis] if self.shape else 1
-        self.moved = bool((np.nan_to_num(self.update, nan=0.0) > 0).any())
-
-
-def _in_network_order(tensors):
-    tensors = list(tensors)
-    keyed = [(not _is_int(t.order), t.order if _is_int(t.order) else 0, i, t) for i, t in enumerate(tensors)]
-    return [t for *_, t in sorted(keyed, key=lambda x: x[:3])]
-
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _column(tensor, field):
     values = tensor.stats.get(field)
     if values is None:
         return np.zeros(len(tensor.steps))
     return np.asarray(values, np.float64)
-
-
-def _aligned(views, attr):
-    """``(steps, matrix)``: ``attr`` of each view at the steps all of them logged."""
-    common = views[0].steps
-    for v in views[1:]:
-        common = np.intersect1d(common, v.steps)
-    matrix = np.array([getattr(v, attr)[np.searchsorted(v.steps, common)] for v in views]).reshape(len(views), len(common))
-    return common, matrix
-
-
-@contextlib.contextmanager
-def _quiet():
-    """NaN is an expected value here (first points, zero norms): no warnings about it."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # nanmedian of an all-NaN column
-        yield
 
 
 def _by_name(views, values):
