@@ -97,3 +97,23 @@ def test_exact_zero_updates_are_points_at_the_bottom_and_zeros_in_csv(tab):
         assert float(by_step[s]) == 0.0, (s, by_step[s])
     assert float(by_step[STEPS[1]]) > 0
     update.screenshot(path=tbserver.REPO + "/test-artifacts/tab-zeros.png")
+
+
+def test_findings_panel_names_the_stopped_layer_and_links_to_its_card(tab):
+    frame = tab.frame
+    panel = frame.locator('[data-testid="findings-panel"]')
+    finding = panel.locator('[data-testid="finding"][data-kind="updates_stopped"]')
+    finding.first.wait_for(timeout=30000)
+    assert finding.first.get_attribute("data-layer") == "net/stop"
+    assert finding.first.get_attribute("data-severity") in ("warning", "error")
+    text = finding.first.inner_text()
+    assert "net/stop" in text and "stopped" in text, text
+    assert "run:" in panel.locator('[data-testid="findings-run"]').first.inner_text()
+    frame.evaluate("() => window.scrollTo(0, 0)")
+    finding.first.locator('[data-testid="finding-link"]').click()
+    card = frame.locator('[data-testid="card"][data-tag="net/stop/kernel"]')
+    card.locator('[data-testid="heatmap"]').wait_for(timeout=30000)
+    frame.wait_for_function("() => !document.querySelector('[data-loading]')", timeout=30000)
+    top = card.evaluate("e => e.getBoundingClientRect().top")
+    head = frame.evaluate("() => document.querySelector('.nv-header').getBoundingClientRect().bottom")
+    assert head <= top <= head + 24, (top, head)

@@ -11,7 +11,7 @@
  *   const hm = await fetchHeatmap("train", "dense/kernel", 10, "prev");
  *   hm.planes[0][r * hm.cols + c]
  */
-import type { DiffMode, Heatmap, HeatmapHeader, OverviewRow, Projection, Ranges, TagsResponse, Trajectory } from "./types";
+import type { DiffMode, Finding, Heatmap, HeatmapHeader, OverviewRow, Projection, Ranges, TagsResponse, Trajectory } from "./types";
 
 /** An HTTP error with the server's message, readable enough to show in a card. */
 export class ApiError extends Error {
@@ -101,6 +101,13 @@ export async function fetchTrajectory(run: string, tag: string, signal?: AbortSi
 export async function fetchRanges(run: string, tag: string, signal?: AbortSignal): Promise<Ranges> {
   const res = await get(routeUrl("ranges", { run, tag }), signal);
   return (await res.json()) as Ranges;
+}
+
+/** `GET findings?run=`: what the server's rules found wrong with a run, most severe first. */
+export async function fetchFindings(run: string, signal?: AbortSignal): Promise<Finding[]> {
+  const res = await get(routeUrl("findings", { run }), signal);
+  const j = (await res.json()) as unknown;
+  return Array.isArray(j) ? (j as Finding[]) : [];
 }
 
 /** `GET overview?run=`: one row per tensor with its latest statistics. */

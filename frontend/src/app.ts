@@ -13,6 +13,7 @@ import { clear, el, setText } from "./dom";
 import { onDataReloaded } from "./ipc";
 import { OverviewPanel } from "./overview";
 import { ProjectionPanel } from "./projection";
+import { FindingsPanel } from "./findings";
 import { type CardState, readHash, writeHash } from "./hashstate";
 import { RunSelector } from "./runselect";
 import { revealStable } from "./scroll";
@@ -76,6 +77,7 @@ export class App {
   private readonly problems: HTMLDivElement;
   private readonly list: HTMLDivElement;
   private readonly overview: OverviewPanel;
+  private readonly findings: FindingsPanel;
   private readonly projection: ProjectionPanel;
   private reloading: Promise<void> | null = null;
   /** Runs from the URL, used on the first load. */
@@ -108,9 +110,11 @@ export class App {
       (run) => this.tags.runs[run] ?? {},
     );
     this.projection = new ProjectionPanel();
+    this.findings = new FindingsPanel((run, tag) => this.reveal(run, tag));
+    this.findings.root.hidden = true;
     this.overview.root.hidden = true;
     this.projection.root.hidden = true;
-    this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.overview.root, this.projection.root, this.list);
+    this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.findings.root, this.overview.root, this.projection.root, this.list);
     clear(body);
     this.header = el("div", { className: "nv-header" }, this.runSelect.root, this.filter, this.status);
     body.appendChild(this.header);
@@ -158,6 +162,7 @@ export class App {
     this.runSelect.update(Object.keys(this.tags.runs).sort(), this.runs);
     this.rebuild();
     void this.overview.update(this.runs);
+    void this.findings.update(this.runs);
     this.projection.update(this.runs, this.trajectoryTensors());
     this.saveView();
   }
@@ -207,6 +212,7 @@ export class App {
       this.runs = [];
       this.runSelect.root.hidden = true;
       this.overview.root.hidden = true;
+      this.findings.root.hidden = true;
       this.projection.root.hidden = true;
       this.sections.clearAll();
       this.showEmpty();
@@ -217,8 +223,10 @@ export class App {
     this.runSelect.update(runs, this.runs);
     this.runSelect.root.hidden = runs.length < 2;
     this.overview.root.hidden = false;
+    this.findings.root.hidden = false;
     this.rebuild();
     void this.overview.update(this.runs);
+    void this.findings.update(this.runs);
     const tensors = this.trajectoryTensors();
     this.projection.root.hidden = !tensors.length;
     if (tensors.length) this.projection.update(this.runs, tensors, true);

@@ -109,7 +109,10 @@ export class OverviewPanel {
     else if (run !== null && !rows.length) this.showMessage(`Run ${JSON.stringify(run)} has no tensors logged by nnviz yet.`);
     else this.showMessage(null);
     for (const r of rows) {
-      const health = ratioHealth(r.update_ratio);
+      // Vectors (biases, norms' scales) have small norms, so their ratios sit above the
+      // 1e-3 band in healthy training: only "stopped" is flagged for them.
+      const raw = ratioHealth(r.update_ratio);
+      const health = r.shape.length <= 1 && raw !== "stopped" ? null : raw;
       const ratio = el("td", { className: "nv-num", text: r.update_ratio === null ? "–" : formatShort(r.update_ratio) });
       if (health && health !== "ok") {
         const [word, meaning] = HEALTH_WORDS[health];

@@ -118,6 +118,17 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-panel label { display: flex; align-items: center; gap: 6px; color: var(--nv-muted); }
 .nv-panel select { font: inherit; color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border); border-radius: 4px; padding: 3px 6px; }
 .nv-link { color: var(--nv-accent); }
+.nv-findings-run { margin: 4px 0 8px; }
+.nv-findings-head { font-weight: 500; margin: 4px 0; overflow-wrap: anywhere; }
+.nv-finding { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 10px; padding: 4px 8px; margin: 2px 0;
+  border-left: 3px solid var(--nv-sev); background: var(--nv-bg); border-radius: 2px; }
+.nv-finding-msg { flex: 1 1 100%; overflow-wrap: anywhere; }
+.nv-finding-kind { font-weight: 500; }
+.nv-finding-where { color: var(--nv-muted); }
+.nv-sev { color: var(--nv-sev); font-weight: 500; text-transform: uppercase; font-size: 11px; }
+.nv-sev-error { --nv-sev: var(--nv-error); }
+.nv-sev-warning { --nv-sev: var(--nv-large); }
+.nv-sev-info { --nv-sev: var(--nv-tiny); }
 .nv-table-wrap { max-height: 360px; overflow: auto; }
 .nv-table { border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; min-width: 60%; }
 .nv-table th, .nv-table td { text-align: left; padding: 3px 10px; border-bottom: 1px solid var(--nv-border); white-space: nowrap; }

@@ -134,3 +134,14 @@ export interface OverviewRow {
   /** NaN + Inf count at the latest step. */
   nonfinite: number | null;
 }
+
+/** One item of `GET findings?run=`: what is wrong, where, from which step (docs/findings.md). */
+export interface Finding {
+  kind: string;
+  severity: "error" | "warning" | "info" | string;
+  layer: string | null;
+  tensors: string[];
+  step: number | null;
+  message: string;
+  evidence: Record<string, unknown> | null;
+}

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { keepRuns } from "../src/app";
 import { nextStepIndex } from "../src/card";
 import { chooseRange, rangeOf } from "../src/colorrange";
+import { summarize } from "../src/findings";
 import { gateSpans } from "../src/heatmap";
 import { byNetworkOrder, networkOrder } from "../src/order";
 import { formatCount, totalParameters } from "../src/overview";
@@ -75,4 +76,10 @@ test("gate blocks split the stored columns, pooling included", () => {
   assert.deepEqual(gateSpans({ ...info, pool: [1, 4] }, 32).map((s) => s.slice(1)), [[0, 8], [8, 16], [16, 24], [24, 32]]);
   assert.deepEqual(gateSpans({ ...info, gates: null }, 128), []);
   assert.deepEqual(gateSpans({ ...info, gates: ["a", "b", "c"] }, 128), [], "columns not divisible by the gates");
+});
+
+test("findings summary per run: counts by severity, or says nothing was found", () => {
+  assert.equal(summarize([]), "no problems found");
+  assert.equal(summarize([{ severity: "error" }, { severity: "warning" }, { severity: "warning" }]), "1 error, 2 warnings");
+  assert.equal(summarize([{ severity: "info" }, { severity: "odd" }]), "1 info, 1 other");
 });

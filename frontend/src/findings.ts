@@ -1,0 +1,107 @@
+/**
+ * The Findings panel (top of the tab): what the server's rules found wrong with each
+ * selected run's training (`GET findings?run=`), most severe first; each finding names
+ * its layer, first step and numbers, and links to the layer's card. A run without
+ * findings says so, so silence is never mistaken for "not loaded". Text only in the DOM.
+ *
+ * Example:
+ *   const fp = new FindingsPanel((run, tag) => app.reveal(run, tag));
+ *   body.appendChild(fp.root); await fp.update(["healthy", "lr_too_high"]);
+ */
+import { fetchFindings } from "./api";
+import { clear, el, setText } from "./dom";
+import type { Finding } from "./types";
+
+const SEVERITY_ORDER = ["error", "warning", "info"];
+
+/**
+ * One line per run for the panel's summary.
+ *
+ * Example: summarize([{severity: "error"}, {severity: "warning"}, {severity: "warning"}])
+ *   === "1 error, 2 warnings"; summarize([]) === "no problems found".
+ */
+export function summarize(findings: readonly Pick<Finding, "severity">[]): string {
+  if (!findings.length) return "no problems found";
+  const parts: string[] = [];
+  for (const sev of SEVERITY_ORDER) {
+    const n = findings.filter((f) => f.severity === sev).length;
+    if (n) parts.push(`${n} ${sev}${n > 1 ? "s" : ""}`);
+  }
+  const other = findings.filter((f) => !SEVERITY_ORDER.includes(f.severity)).length;
+  if (other) parts.push(`${other} other`);
+  return parts.join(", ");
+}
+
+export class FindingsPanel {
+  readonly root: HTMLDetailsElement;
+  private readonly body: HTMLDivElement;
+  private readonly summary: HTMLSpanElement;
+  private seq = 0;
+
+  constructor(private readonly onPick: (run: string, tag: string) => void) {
+    this.body = el("div", { className: "nv-findings" });
+    this.summary = el("span", { className: "nv-help", attrs: { "data-testid": "findings-summary" } });
+    this.root = el(
+      "details",
+      { className: "nv-panel", attrs: { "data-testid": "findings-panel" } },
+      el("summary", {}, document.createTextNode("Findings "), this.summary),
+      this.body,
+    );
+    this.root.open = true;
+  }
+
+  /** Fetches and shows the findings of `runs` (in their order). */
+  async update(runs: readonly string[]): Promise<void> {
+    const seq = ++this.seq;
+    this.root.setAttribute("data-loading", "true");
+    const results = await Promise.allSettled(runs.map((r) => fetchFindings(r)));
+    if (seq !== this.seq) return;
+    this.root.removeAttribute("data-loading");
+    clear(this.body);
+    let total = 0;
+    results.forEach((res, k) => {
+      const run = runs[k];
+      const box = el("div", { className: "nv-findings-run", attrs: { "data-testid": "findings-run", "data-run": run } });
+      if (res.status === "rejected") {
+        const msg = res.reason instanceof Error ? res.reason.message : String(res.reason);
+        box.appendChild(el("div", { className: "nv-findings-head", text: `${run}: no findings (${msg})` }));
+      } else {
+        const list = res.value;
+        total += list.filter((f) => f.severity !== "info").length;
+        box.appendChild(el("div", { className: "nv-findings-head", text: `${run}: ${summarize(list)}` }));
+        for (const f of list) box.appendChild(this.item(run, f));
+      }
+      this.body.appendChild(box);
+    });
+    setText(this.summary, total ? `${total} problem${total > 1 ? "s" : ""} in the selected runs` : "no problems found in the selected runs");
+  }
+
+  private item(run: string, f: Finding): HTMLElement {
+    // The card to show: a tensor of the finding's layer (a finding may list others as evidence).
+    const tensors = Array.isArray(f.tensors) ? f.tensors : [];
+    const tensor = tensors.find((t) => f.layer && t.startsWith(f.layer + "/")) ?? tensors[0] ?? null;
+    const where = [f.layer ? `layer ${f.layer}` : "", f.step !== null && f.step !== undefined ? `from step ${f.step}` : ""].filter(Boolean).join(", ");
+    const row = el(
+      "div",
+      {
+        className: `nv-finding nv-sev-${SEVERITY_ORDER.includes(f.severity) ? f.severity : "info"}`,
+        attrs: { "data-testid": "finding", "data-run": run, "data-kind": f.kind, "data-severity": f.severity, "data-layer": f.layer ?? "" },
+      },
+      el("span", { className: "nv-sev", text: f.severity }),
+      el("span", { className: "nv-finding-kind", text: f.kind.replace(/_/g, " ") }),
+      el("span", { className: "nv-finding-where", text: where }),
+      el("div", { className: "nv-finding-msg", text: f.message }),
+    );
+    if (tensor) {
+      const link = el("button", {
+        className: "nv-button nv-small",
+        text: `Show ${f.layer || tensor}`,
+        title: `Scroll to ${tensor}`,
+        attrs: { type: "button", "data-testid": "finding-link" },
+      });
+      link.addEventListener("click", () => this.onPick(run, tensor));
+      row.insertBefore(link, row.lastChild);
+    }
+    return row;
+  }
+}
