@@ -6,8 +6,9 @@
 ...     w.log_weights(0, {"dense/kernel": np.eye(3)})
 
 ``tb_nnviz.summary`` (TensorFlow summary ops) and ``tb_nnviz.keras``
-(``NNVizCallback``) import TensorFlow on first use, so the Writer and the
-TensorBoard plugin work without it.
+(``NNVizCallback``) import TensorFlow on first use, and ``tb_nnviz.torch``
+(``watch``) imports PyTorch, so the Writer and the TensorBoard plugin work
+without either.
 """
 
 import importlib
@@ -16,9 +17,9 @@ from tb_nnviz.reduce import TensorError
 from tb_nnviz.writer import Writer
 
 __version__ = "0.1.0"
-__all__ = ["Writer", "TensorError", "summary", "keras", "__version__"]
+__all__ = ["Writer", "TensorError", "summary", "keras", "torch", "__version__"]
 
-_LAZY = ("summary", "keras")
+_LAZY = ("summary", "keras", "torch")
 
 
 def __getattr__(name):

@@ -72,9 +72,14 @@ STAT_FIELDS = (
     "nan_count",
     "inf_count",
     "unchanged_unit_fraction",
+    # Appended for gradients (NaN where a writer logged none): the gradient's
+    # L2 norm at the step, taken before the optimizer applied it, and its
+    # ratio to the weight's norm.
+    "grad_norm",
+    "grad_ratio",
 )
 #: Layout names accepted by :func:`grid_layout` (besides ``"split:K"``).
-LAYOUTS = ("auto", "vector", "matrix", "conv")
+LAYOUTS = ("auto", "vector", "matrix", "conv", "transposed", "conv_first")
 
 
 class TensorError(ValueError):
@@ -157,6 +162,11 @@ def grid_layout(shape, layout="auto"):
       ``(in*kd*kh, out*kw)``.
     - ``split:K``: the first K axes down, the rest across (attention kernels:
       query ``(d, heads, dk)`` is ``split:1``, output ``(heads, dv, d)`` ``split:2``).
+    - ``transposed`` (rank 2): PyTorch's ``(out, in)`` drawn as ``(in, out)``,
+      the way ``matrix`` draws a Keras kernel.
+    - ``conv_first`` (rank >= 3, channels first, PyTorch's ``(out, in, *spatial)``):
+      the same tiles as ``conv`` draws for the Keras kernel, e.g. Conv2d
+      ``(out, in, kh, kw)`` -> ``(in*kh, out*kw)``.
 
     ``auto`` picks vector, matrix or conv by rank.
 
@@ -164,6 +174,8 @@ def grid_layout(shape, layout="auto"):
     {'kind': 'conv', 'rows': [2, 0], 'cols': [3, 1]}
     >>> grid_layout((64, 4, 16), "split:1")
     {'kind': 'split', 'rows': [0], 'cols': [1, 2]}
+    >>> grid_layout((16, 8, 3, 3), "conv_first")
+    {'kind': 'conv_first', 'rows': [1, 2], 'cols': [0, 3]}
     """
     rank = len(shape)
     if rank == 0:
@@ -180,6 +192,11 @@ def grid_layout(shape, layout="auto"):
     if kind == "conv" and rank >= 3:
         spatial = list(range(rank - 2))
         return {"kind": kind, "rows": [rank - 2] + spatial[:-1], "cols": [rank - 1, spatial[-1]]}
+    if kind == "transposed" and rank == 2:
+        return {"kind": kind, "rows": [1], "cols": [0]}
+    if kind == "conv_first" and rank >= 3:
+        spatial = list(range(2, rank))
+        return {"kind": kind, "rows": [1] + spatial[:-1], "cols": [0, spatial[-1]]}
     if kind.startswith("split:"):
         try:
             k = int(kind[len("split:") :])
@@ -579,7 +596,7 @@ RAW_FIELDS = (
 )
 
 
-def trajectory_point(x, previous, plan):
+def trajectory_point(x, previous, plan, gradient=None):
     """One trajectory point: ``STAT_FIELDS``, then trace values, then the sketch.
 
     ``previous`` is the value at the previous logged step, or None at the first
@@ -589,12 +606,25 @@ def trajectory_point(x, previous, plan):
     the norm is 0). ``unchanged_unit_fraction`` is the fraction of the slices
     along ``plan.unit_axis`` (output units) in which ``x - previous`` is exactly
     0 everywhere (computed in float64, so exact for every float input; an entry
-    that is NaN or Inf in either counts as changed).
+    that is NaN or Inf in either counts as changed). ``gradient`` is the
+    tensor's gradient at this step (same shape), or None (``grad_norm`` and
+    ``grad_ratio`` are then NaN).
     """
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf are results here
         raw, sample, traces, sk = raw_point(x, previous, plan)
+        grad = None if gradient is None else np.array([grad_sumsq(gradient)])
         return finish_points(raw[None], sample[None], traces[None], sk[None], plan,
-                             previous is not None)[0]
+                             previous is not None, grad)[0]
+
+
+def grad_sumsq(gradient):
+    """The sum of squares of ``gradient`` in float64 (``grad_norm`` squared).
+
+    >>> grad_sumsq(np.array([3.0, 4.0], np.float16))
+    25.0
+    """
+    flat = np.asarray(gradient).reshape(-1)
+    return float(sum(np.dot(chunk, chunk) for _, chunk in _chunks(flat)))
 
 
 def _chunks(flat):
@@ -649,14 +679,15 @@ def raw_point(x, previous, plan):
     )
 
 
-def finish_points(raw, sample, traces, sketches, plan, has_previous):
+def finish_points(raw, sample, traces, sketches, plan, has_previous, grad_sumsq=None):
     """Trajectory points ``[G, plan.length]`` from G tensors' reductions.
 
     ``raw`` is ``[G, len(RAW_FIELDS)]``, ``sample`` ``[G, S]`` (the values at
     ``plan.sample``, or every value), ``traces`` ``[G, num_traces]``,
     ``sketches`` ``[G, k]``; ``plan`` is any of the G tensors' plans (they share
-    size and units); ``has_previous`` says whether the update sums are real.
-    Every writer runs this same finishing step on the host, so the statistics
+    size and units); ``has_previous`` says whether the update sums are real;
+    ``grad_sumsq`` is ``[G]``, each gradient's sum of squares, or None when
+    the writer has no gradients (their fields are then NaN). Every writer runs this same finishing step on the host, so the statistics
     are defined once.
     """
     r = {f: np.asarray(raw, np.float64)[:, i] for i, f in enumerate(RAW_FIELDS)}
@@ -684,6 +715,11 @@ def finish_points(raw, sample, traces, sketches, plan, has_previous):
             [r["zero_count"] / n, r["nan_count"], n - r["finite_count"] - r["nan_count"], unchanged],
             axis=1,
         )
+        grad_norm = grad_ratio = nan
+        if grad_sumsq is not None:
+            grad_norm = np.sqrt(np.asarray(grad_sumsq, np.float64).reshape(-1))
+            grad_ratio = np.where(norm > 0, grad_norm / norm, np.nan)
+        grads = np.stack([grad_norm, grad_ratio], axis=1)
     return np.concatenate(
-        [stats, quantiles(sample), tail, np.asarray(traces, np.float64), sketches], axis=1
+        [stats, quantiles(sample), tail, grads, np.asarray(traces, np.float64), sketches], axis=1
     )

@@ -21,30 +21,15 @@ It knows nothing of Keras: ``tb_nnviz.keras.NNVizCallback`` decides when.
 (1, 1)
 """
 
-import collections
+import contextlib
 
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz import reduce, summary, tf_reduce
+from tb_nnviz import summary, tf_reduce
+from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, planes_shape, raw_widths
 
-#: Default model-wide budget of heatmap values per logged step (4 MiB of
-#: float32); see ``reduce.heatmap_cap``. A model whose weights fit is shown
-#: exactly (up to ``max_cells`` per tensor); a larger one is pooled evenly.
-DEFAULT_MAX_TOTAL_CELLS = 2**20
-
-
-class Weight(collections.namedtuple(
-    "Weight", "name variable layout gates description unit_axis",
-    defaults=("auto", None, None, -1),
-)):
-    """One weight to log: its name, ``tf.Variable`` and how to lay it out.
-
-    ``variable`` is a ``tf.Variable`` (or anything ``tf.convert_to_tensor`` reads
-    its current value from each call, such as a distributed variable);
-    ``layout`` and ``gates`` as in ``reduce.heatmap_content``, ``unit_axis`` as
-    in ``reduce.TrajectoryPlan``; ``description`` is shown in the tab.
-    """
+__all__ = ["DEFAULT_MAX_TOTAL_CELLS", "Weight", "WeightLogger"]
 
 
 class WeightLogger:
@@ -54,7 +39,9 @@ class WeightLogger:
       writer: a ``tb_nnviz.Writer``; its ``max_cells``, ``num_traces``,
         ``sketch_dim`` and ``seed`` apply.
       weights: ``Weight`` s in network order (real-valued, rank >= 1, fully
-        defined shapes).
+        defined shapes); ``variable`` is a ``tf.Variable`` (or anything
+        ``tf.convert_to_tensor`` reads its current value from each call, such
+        as a distributed variable).
       heatmaps, trajectories: whether this logger will ever log each kind
         (only then does it keep what that kind needs: previous values, signs).
       max_total_cells: model-wide budget of heatmap values per logged step
@@ -74,39 +61,25 @@ class WeightLogger:
         self.trace_count = 0
         shapes = [tuple(int(d) for d in w.variable.shape) for w in self.weights]
         dtypes = [summary._check_static(w.name, tf.zeros([1], w.variable.dtype)) for w in self.weights]
-        self._heat, self._traj = [], []
-        if heatmaps:
-            grids = [reduce.grid_shape(s, reduce.grid_layout(s, w.layout))
-                     for s, w in zip(shapes, self.weights)]
-            cap = reduce.heatmap_cap(grids, writer.max_cells, max_total_cells)
-            self._heat = [
-                writer.heatmap_content(w.name, s, d, w.layout, w.gates, max_cells=min(cap, writer.max_cells))
-                for w, s, d in zip(self.weights, shapes, dtypes)
-            ]
-        if trajectories:
-            self._traj = [writer.plan(w.name, s, d, w.unit_axis) for w, s, d in zip(self.weights, shapes, dtypes)]
-        self._stacks = _group(range(len(self.weights)), lambda i: (shapes[i], dtypes[i]))
-        self._heat_groups = [
-            _group(members, lambda i: repr((self._heat[i]["layout"], self._heat[i]["pool"])))
-            for members in self._stacks
-        ] if heatmaps else []
+        self._plan = plan = LogPlan(writer, self.weights, shapes, dtypes, heatmaps=heatmaps,
+                                    trajectories=trajectories, max_total_cells=max_total_cells)
+        self._heat, self._traj, self._stacks = plan.heat, plan.traj, plan.stacks
+        self._heat_groups = plan.heat_groups
         self._traj_groups, self._previous, self._constants = [], [], []
         extra = 0
-        if trajectories:
-            with tf.init_scope():
-                for members in self._stacks:
-                    for sub in _group(members, lambda i: self._traj[i][0].unit_axis):
-                        group = tf_reduce.TrajectoryGroup([self._traj[i][0] for i in sub])
-                        var = self.weights[sub[0]].variable
-                        previous = tf.Variable(
-                            tf.zeros((len(sub),) + group.shape, var.dtype), trainable=False,
-                            name="nnviz_previous",
-                        )
-                        self._traj_groups.append((sub, group))
-                        self._previous.append(previous)
-                        self._constants.append(group.constants(variables=True))
-                        extra += previous.dtype.size * int(np.prod(previous.shape))
-                        extra += int(np.prod(self._constants[-1]["signs"].shape))
+        with tf.init_scope():
+            for sub in plan.traj_groups:
+                group = tf_reduce.TrajectoryGroup([self._traj[i][0] for i in sub])
+                var = self.weights[sub[0]].variable
+                previous = tf.Variable(
+                    tf.zeros((len(sub),) + group.shape, var.dtype), trainable=False,
+                    name="nnviz_previous",
+                )
+                self._traj_groups.append((sub, group))
+                self._previous.append(previous)
+                self._constants.append(group.constants(variables=True))
+                extra += previous.dtype.size * int(np.prod(previous.shape))
+                extra += int(np.prod(self._constants[-1]["signs"].shape))
         self._has_previous = False
         self.extra_bytes = extra
         self.group_count = len(self._stacks)
@@ -123,20 +96,13 @@ class WeightLogger:
         trajectories = bool(trajectories and self._traj)
         if not (heatmaps or trajectories):
             return
-        heat, traj = self._function(tf.constant(heatmaps), tf.constant(trajectories))
-        pairs_heat, pairs_traj = [], []
-        if heatmaps:
-            for subgroups, stacks in zip(self._heat_groups, heat):
-                for sub, planes in zip(subgroups, stacks):
-                    pairs_heat += [(self._heat[i], p) for i, p in zip(sub, planes.numpy())]
+        with _without_graph_rewrites():
+            heat, traj = self._function(tf.constant(heatmaps), tf.constant(trajectories))
+        heat = [[planes.numpy() for planes in stacks] for stacks in heat] if heatmaps else []
+        traj = [[t.numpy() for t in parts] for parts in traj] if trajectories else []
+        self._plan.write(step, heat, traj, self._has_previous)
         if trajectories:
-            for (sub, group), parts in zip(self._traj_groups, traj):
-                points = reduce.finish_points(*(t.numpy() for t in parts), group.plans[0],
-                                              self._has_previous)
-                pairs_traj += [(self._traj[i][1], p) for i, p in zip(sub, points)]
             self._has_previous = True
-        descriptions = {w.name: w.description for w in self.weights if w.description}
-        self.writer.write_reduced(step, pairs_heat, pairs_traj, descriptions)
 
     def _reduce(self, heatmaps, trajectories):
         self.trace_count += 1
@@ -177,11 +143,11 @@ class WeightLogger:
         # One tf.cond per kind; the branch not taken returns zeros of the same
         # structure (small: heatmaps are budgeted, points are short).
         heat_zeros = [
-            [tf.zeros([len(sub)] + _planes_shape(self._heat[sub[0]]), tf.float32) for sub in subgroups]
+            [tf.zeros([len(sub)] + planes_shape(self._heat[sub[0]]), tf.float32) for sub in subgroups]
             for subgroups in self._heat_groups
         ]
         traj_zeros = [
-            tuple(tf.zeros([len(sub), width], tf.float64) for width in _raw_widths(group))
+            tuple(tf.zeros([len(sub), width], tf.float64) for width in raw_widths(group.plans[0]))
             for sub, group in self._traj_groups
         ]
         heat_out = tf.cond(heatmaps, heat, lambda: heat_zeros) if heat_zeros else []
@@ -190,26 +156,36 @@ class WeightLogger:
         return heat_out, traj_out
 
 
-def _planes_shape(content):
-    """``[P, R, C]`` of the stored heatmap of ``content``."""
-    (rows, cols), (br, bc) = content["grid"], content["pool"]
-    return [len(content["planes"]), -(-rows // br), -(-cols // bc)]
-
-
-def _raw_widths(group):
-    """Widths of ``tf_reduce.raw_points``' four outputs for ``group``."""
-    plan = group.plans[0]
-    sample = plan.size if plan.sample is None else len(plan.sample)
-    return len(reduce.RAW_FIELDS), sample, len(plan.traces), plan.sketch_dim
-
-
 def _read(variable):
     return tf.convert_to_tensor(variable)
 
 
-def _group(items, key):
-    """``items`` grouped by ``key``, groups and members in first-seen order."""
-    groups = {}
-    for i in items:
-        groups.setdefault(key(i), []).append(i)
-    return list(groups.values())
+@contextlib.contextmanager
+def _without_graph_rewrites():
+    """Calls in this block run their function graphs without Grappler's rewrites.
+
+    Grappler spends seconds on the thousands of small reductions of a large
+    model's logging function (5 of the 7.5 s of MobileNetV2's first call) and
+    gains nothing at run time: there are no layers to fuse. The options are
+    the calling thread's and are restored on exit, so the model's own
+    functions keep every optimisation. Where TensorFlow's internals differ,
+    nothing changes.
+    """
+    try:
+        from tensorflow.core.protobuf import config_pb2
+        from tensorflow.python.eager import context
+
+        ctx = context.context()
+        saved = ctx.function_call_options
+        config = config_pb2.ConfigProto.FromString(saved.config_proto_serialized)
+        config.graph_options.rewrite_options.disable_meta_optimizer = True
+        ctx.function_call_options = context.FunctionCallOptions(
+            executor_type=saved.executor_type, config_proto=config
+        )
+    except Exception:  # noqa: BLE001 (an optimisation only)
+        yield
+        return
+    try:
+        yield
+    finally:
+        ctx.function_call_options = saved

@@ -5,8 +5,14 @@
 >>> with Writer(logdir) as w:
 ...     w.log_weights(0, {"dense/kernel": np.zeros((4, 3)), "dense/bias": np.zeros(3)})
 ...     w.log_weights(1, {"dense/kernel": np.ones((4, 3)), "dense/bias": np.ones(3)})
+
+Nested mappings (a JAX/Flax params pytree of dicts) are named by their path:
+
+>>> flatten({"params": {"Dense_0": {"kernel": np.eye(2), "bias": np.zeros(2)}}}).keys()
+dict_keys(['params/Dense_0/kernel', 'params/Dense_0/bias'])
 """
 
+import collections.abc
 import time
 
 import numpy as np
@@ -77,13 +83,16 @@ class Writer:
         gates=None,
         unit_axes=None,
         description=None,
+        gradients=None,
     ):
         """Logs one step of named arrays as heatmaps and/or trajectory points.
 
         Args:
           step: int >= 0, the training step.
           weights: mapping of tensor name (e.g. ``"dense/kernel"``) to array, in
-            network order (the order the tab lists them in).
+            network order (the order the tab lists them in). Nested mappings
+            (a Flax ``params`` pytree) are named by their path joined with
+            ``/`` (see :func:`flatten`); any array-like works (numpy, JAX).
           heatmaps: write heatmaps of these arrays. Default True.
           trajectories: write trajectory points (the update norm is taken against
             the value this writer saw at the previous call that logged it).
@@ -92,6 +101,9 @@ class Writer:
           unit_axes: optional ``{name: axis}``, the axis of a tensor's output
             units (default -1, Keras' ``(in, out)``; 0 for PyTorch's ``(out, in)``).
           description: optional ``{name: text}`` shown in the tab.
+          gradients: optional mapping (nested like ``weights``) of name to the
+            gradient at this step, taken before the optimizer applied it; the
+            trajectory points then carry ``grad_norm`` and ``grad_ratio``.
 
         Raises:
           TensorError: a name or array cannot be logged, or a name was already
@@ -101,6 +113,11 @@ class Writer:
         step = _check_step(step)
         layouts, gates, description = layouts or {}, gates or {}, description or {}
         unit_axes = unit_axes or {}
+        weights = flatten(weights)
+        grads = flatten(gradients or {}, "gradients")
+        for name in grads:
+            if name not in weights:
+                raise reduce.TensorError("gradient %r has no weight of that name in this call" % name)
         heat, traj, arrays = [], [], {}
         for name, value in weights.items():
             x = reduce.check_tensor(name, value)
@@ -113,7 +130,8 @@ class Writer:
                 heat.append((content, reduce.heatmap_planes(x, content)))
             if trajectories:
                 plan, content = self.plan(name, x.shape, x.dtype, unit_axes.get(name, -1))
-                traj.append((content, reduce.trajectory_point(x, self._previous.get(name), plan)))
+                grad = _gradient(name, grads.get(name), x.shape)
+                traj.append((content, reduce.trajectory_point(x, self._previous.get(name), plan, grad)))
         self.write_reduced(step, heat, traj, description)
         if trajectories:
             self._previous.update((n, np.array(x, copy=True)) for n, x in arrays.items())
@@ -231,6 +249,45 @@ class Writer:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def flatten(tree, what="weights"):
+    """``{path: leaf}`` of a mapping whose values are arrays or nested mappings.
+
+    Keys are joined with ``/``; order is kept (network order for a Flax or
+    Haiku params dict). Raises ``TensorError`` naming a non-string key or a
+    path that two entries share.
+    """
+    if not isinstance(tree, collections.abc.Mapping):
+        raise reduce.TensorError("%s must be a mapping of name to array, got %s" % (what, type(tree).__name__))
+    out = {}
+
+    def walk(prefix, node):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise reduce.TensorError("%s: key %r under %r is not a string" % (what, key, prefix or "/"))
+            path = prefix + "/" + key if prefix else key
+            if isinstance(value, collections.abc.Mapping):
+                walk(path, value)
+            elif path in out:
+                raise reduce.TensorError("%s: two entries are both named %r" % (what, path))
+            else:
+                out[path] = value
+
+    walk("", tree)
+    return out
+
+
+def _gradient(name, value, shape):
+    """``value`` as an array of ``shape``, or None; raises ``TensorError`` naming ``name``."""
+    if value is None:
+        return None
+    g = reduce.check_tensor("gradient of " + name, value)
+    if g.shape != tuple(shape):
+        raise reduce.TensorError(
+            "gradient of %r has shape %s, its weight %s" % (name, list(g.shape), list(shape))
+        )
+    return g
 
 
 def _check_step(step):

@@ -1,0 +1,176 @@
+"""What a model logger fixes once, whatever the framework: contents, plans, groups.
+
+``tb_nnviz.tf_logger`` (TensorFlow) and ``tb_nnviz.torch_logger`` (PyTorch)
+both reduce stacks of same-shaped weights where the weights live and write the
+small results through a ``tb_nnviz.Writer``. Everything around the reductions
+is the same for both and lives here: the per-tensor heatmap contents under the
+model-wide cell budget, the trajectory plans, how weights are grouped into
+stacks, and turning one step's reductions into the written event.
+
+>>> import tempfile, numpy as np
+>>> from tb_nnviz import Writer
+>>> with Writer(tempfile.mkdtemp()) as writer:
+...     plan = LogPlan(writer, [Weight("a", None), Weight("b", None), Weight("c", None)],
+...                    [(4, 3), (4, 3), (3,)], ["float32"] * 3)
+...     plan.stacks, plan.traj_groups
+([[0, 1], [2]], [[0, 1], [2]])
+"""
+
+import collections
+import re
+
+import numpy as np
+
+from tb_nnviz import reduce
+
+#: Default model-wide budget of heatmap values per logged step (4 MiB of
+#: float32); see ``reduce.heatmap_cap``. A model whose weights fit is shown
+#: exactly (up to ``max_cells`` per tensor); a larger one is pooled evenly.
+DEFAULT_MAX_TOTAL_CELLS = 2**20
+
+
+class Weight(collections.namedtuple(
+    "Weight", "name variable layout gates description unit_axis",
+    defaults=("auto", None, None, -1),
+)):
+    """One weight to log: its name, the framework's variable and how to lay it out.
+
+    ``variable`` is what the logger reads the current value from at each step
+    (a ``tf.Variable`` or a ``torch.nn.Parameter``); ``layout`` and ``gates`` as
+    in ``reduce.heatmap_content``, ``unit_axis`` as in ``reduce.TrajectoryPlan``;
+    ``description`` is shown in the tab.
+    """
+
+
+def group(items, key):
+    """``items`` grouped by ``key``, groups and members in first-seen order.
+
+    >>> group([1, 2, 3, 4], lambda i: i % 2)
+    [[1, 3], [2, 4]]
+    """
+    groups = {}
+    for i in items:
+        groups.setdefault(key(i), []).append(i)
+    return list(groups.values())
+
+
+class LogPlan:
+    """The fixed choices for logging ``weights`` through ``writer``.
+
+    Args:
+      writer: a ``tb_nnviz.Writer`` (its cell budget and trajectory options apply).
+      weights: ``Weight`` s in network order.
+      shapes, dtypes: each weight's shape (tuple of ints) and dtype name.
+      heatmaps, trajectories: whether each kind will ever be logged.
+      max_total_cells: model-wide heatmap budget (``reduce.heatmap_cap``).
+      stack_key: optional ``i -> key``; weights share a stack only when their
+        shape, dtype and this key agree (PyTorch: the device).
+
+    Attributes:
+      heat: each weight's heatmap content (empty without heatmaps).
+      traj: each weight's ``(TrajectoryPlan, content)`` (empty without trajectories).
+      stacks: lists of weight indices of one shape and dtype, reduced together.
+      heat_groups: per stack, its members split by heatmap layout and pooling.
+      traj_groups: stacks split by unit axis; each is one trajectory reduction.
+    """
+
+    def __init__(self, writer, weights, shapes, dtypes, *, heatmaps=True, trajectories=True,
+                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, stack_key=None):
+        self.writer = writer
+        self.weights = [Weight(*w) for w in weights]
+        self.shapes = [tuple(int(d) for d in s) for s in shapes]
+        self.dtypes = list(dtypes)
+        self.heat, self.traj = [], []
+        ws = self.weights
+        if heatmaps:
+            grids = [reduce.grid_shape(s, reduce.grid_layout(s, w.layout)) for s, w in zip(self.shapes, ws)]
+            cap = min(reduce.heatmap_cap(grids, writer.max_cells, max_total_cells), writer.max_cells)
+            self.heat = [writer.heatmap_content(w.name, s, d, w.layout, w.gates, max_cells=cap)
+                         for w, s, d in zip(ws, self.shapes, self.dtypes)]
+        if trajectories:
+            self.traj = [writer.plan(w.name, s, d, w.unit_axis) for w, s, d in zip(ws, self.shapes, self.dtypes)]
+        extra = stack_key or (lambda i: None)
+        self.stacks = group(range(len(ws)), lambda i: (self.shapes[i], self.dtypes[i], extra(i)))
+        self.heat_groups = [
+            group(members, lambda i: repr((self.heat[i]["layout"], self.heat[i]["pool"])))
+            for members in self.stacks
+        ] if heatmaps else []
+        self.traj_groups = [
+            sub for members in self.stacks for sub in group(members, lambda i: self.traj[i][0].unit_axis)
+        ] if trajectories else []
+        self.descriptions = {w.name: w.description for w in ws if w.description}
+
+    @property
+    def names(self):
+        """The logged names, in network order."""
+        return [w.name for w in self.weights]
+
+    def write(self, step, heat_planes=(), traj_parts=(), has_previous=False, grad_sumsq=None):
+        """Finishes one step's reductions on the host and writes them as one event.
+
+        ``heat_planes``: per entry of ``heat_groups``, per subgroup, the planes
+        ``[G, P, R, C]`` (numpy). ``traj_parts``: per entry of ``traj_groups``,
+        ``(raw, sample, traces, sketch)`` numpy arrays (``reduce.finish_points``);
+        ``grad_sumsq``: per entry, ``[G]`` gradient sums of squares or None.
+        """
+        heat, traj = [], []
+        for subgroups, stacks in zip(self.heat_groups, heat_planes):
+            for sub, planes in zip(subgroups, stacks):
+                heat += [(self.heat[i], p) for i, p in zip(sub, planes)]
+        grads = grad_sumsq if grad_sumsq is not None else [None] * len(self.traj_groups)
+        for sub, parts, grad in zip(self.traj_groups, traj_parts, grads):
+            points = reduce.finish_points(*parts, self.traj[sub[0]][0], has_previous, grad)
+            traj += [(self.traj[i][1], p) for i, p in zip(sub, points)]
+        self.writer.write_reduced(step, heat, traj, self.descriptions)
+
+
+def planes_shape(content):
+    """``[P, R, C]`` of the stored heatmap of ``content``.
+
+    >>> planes_shape(reduce.heatmap_content("w", (300, 300), "float32", max_cells=100))
+    [2, 10, 10]
+    """
+    (rows, cols), (br, bc) = content["grid"], content["pool"]
+    return [len(content["planes"]), -(-rows // br), -(-cols // bc)]
+
+
+def raw_widths(plan):
+    """Widths of the four reductions ``reduce.finish_points`` takes, for ``plan``."""
+    sample = plan.size if plan.sample is None else len(plan.sample)
+    return len(reduce.RAW_FIELDS), sample, len(plan.traces), plan.sketch_dim
+
+
+def check_freq(name, value, unit="batches"):
+    """``value`` as an int >= 0 or ``"epoch"``; raises ``ValueError`` echoing it.
+
+    >>> check_freq("heatmap_freq", -1)
+    Traceback (most recent call last):
+    ...
+    ValueError: heatmap_freq must be an int >= 0 (batches; 0 = off) or 'epoch', got -1
+    """
+    if value == "epoch":
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(
+            "%s must be an int >= 0 (%s; 0 = off) or 'epoch', got %r" % (name, unit, value)
+        )
+    return int(value)
+
+
+def patterns(name, value):
+    """Compiled regexes of ``value`` (one regex or a list of them), or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    try:
+        return [re.compile(p) for p in value]
+    except (TypeError, re.error) as e:
+        raise ValueError("%s must be a regex or a list of regexes, got %r (%s)" % (name, value, e)) from None
+
+
+def selected(name, include, exclude):
+    """Whether ``name`` passes compiled ``include`` / ``exclude`` patterns (None: no filter)."""
+    if include is not None and not any(p.search(name) for p in include):
+        return False
+    return exclude is None or not any(p.search(name) for p in exclude)

@@ -1,0 +1,235 @@
+"""PyTorch: ``watch(model, log_dir, optimizer)`` logs weights, updates and gradients.
+
+One line beside a normal training loop; the loop itself does not change:
+
+>>> import tempfile, torch
+>>> import tb_nnviz.torch
+>>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> with tb_nnviz.torch.watch(model, tempfile.mkdtemp(), opt, trajectory_freq=5) as watcher:
+...     for _ in range(10):
+...         opt.zero_grad()
+...         model(torch.randn(16, 4)).square().mean().backward()
+...         opt.step()
+>>> watcher.step, watcher.logged_steps
+(10, [0, 5, 10])
+
+The watcher logs after ``optimizer.step()`` through the optimizer's step
+hooks, and reads the gradients in the step's pre-hook (before the optimizer
+applies them), so there is no second backward pass. Reductions run on the
+parameters' device (``tb_nnviz.torch_reduce``); see ``tb_nnviz.torch_logger``
+for names and layouts.
+"""
+
+import os
+import warnings
+
+import torch
+
+from tb_nnviz import reduce
+from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, check_freq, patterns
+from tb_nnviz.torch_logger import ParamLogger, param_specs
+from tb_nnviz.writer import Writer
+
+__all__ = ["watch", "Watcher"]
+
+#: Default optimizer steps between heatmaps. PyTorch has no epochs to hook
+#: into; 500 steps gives a few dozen heatmaps over a typical run, which is what
+#: a step slider needs (heatmaps are the large records).
+DEFAULT_HEATMAP_FREQ = 500
+
+
+def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, trajectory_freq=20,
+          gradients=True, include=None, exclude=None, max_cells=reduce.DEFAULT_MAX_CELLS,
+          max_total_cells=DEFAULT_MAX_TOTAL_CELLS, num_traces=reduce.DEFAULT_NUM_TRACES,
+          sketch_dim=reduce.DEFAULT_SKETCH_DIM, seed=0, trainable_only=False, strict=False):
+    """Starts logging ``model``'s parameters into the run ``log_dir``; returns a :class:`Watcher`.
+
+    Args:
+      model: a ``torch.nn.Module`` (also wrapped by DDP, DataParallel or
+        ``torch.compile``; names drop the wrapper's prefix).
+      log_dir: the run directory, the one you give
+        ``torch.utils.tensorboard.SummaryWriter``, so the tabs line up.
+      optimizer: the ``torch.optim.Optimizer`` that trains ``model``. The step
+        axis counts its steps (a step skipped by AMP's ``GradScaler`` is not
+        one); each logs after ``optimizer.step()``. None: log only through
+        :meth:`Watcher.log`.
+      heatmap_freq: optimizer steps between heatmaps (default 500), 0 = off.
+      trajectory_freq: optimizer steps between trajectory points (norms,
+        update ratios, traces, sketch; default 20), 0 = off.
+      gradients: record each parameter's gradient norm and gradient/weight
+        ratio (``grad_norm``, ``grad_ratio``) at trajectory steps (default
+        True), read before the optimizer step.
+      include, exclude: regex or list of regexes on the logged names
+        (``layer1/0/conv1/weight``).
+      max_cells, max_total_cells, num_traces, sketch_dim, seed: as in
+        ``tb_nnviz.keras.NNVizCallback`` (per-tensor and model-wide heatmap
+        budgets, traced parameters, sketch size, seed).
+      trainable_only: skip parameters with ``requires_grad=False`` (default
+        False). Buffers (BatchNorm running statistics) are not parameters and
+        are never logged.
+      strict: raise logging errors (default False: warn once, stop logging,
+        let training continue).
+
+    Under ``torch.distributed``, only rank 0 writes; on other ranks the
+    watcher does nothing. The initial parameters are logged at once (step 0)
+    and the last ones by :meth:`Watcher.close`.
+    """
+    return Watcher(model, log_dir, optimizer, heatmap_freq=heatmap_freq, trajectory_freq=trajectory_freq,
+                   gradients=gradients, include=include, exclude=exclude, max_cells=max_cells,
+                   max_total_cells=max_total_cells, num_traces=num_traces, sketch_dim=sketch_dim, seed=seed,
+                   trainable_only=trainable_only, strict=strict)
+
+
+class Watcher:
+    """Logs a model at optimizer steps; made by :func:`watch`. A context manager.
+
+    Attributes:
+      step: optimizer steps taken since ``watch`` (the step axis).
+      logged_steps: steps at which something was logged.
+      active: False on a non-zero distributed rank and after logging failed.
+      logger: the ``torch_logger.ParamLogger`` (None until set up, or inactive).
+    """
+
+    def __init__(self, model, log_dir, optimizer, *, heatmap_freq, trajectory_freq, gradients, include,
+                 exclude, max_cells, max_total_cells, num_traces, sketch_dim, seed, trainable_only, strict):
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError("model must be a torch.nn.Module, got %s" % type(model).__name__)
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError("optimizer must be a torch.optim.Optimizer or None, got %s" % type(optimizer).__name__)
+        self.log_dir = os.fspath(log_dir)
+        self.heatmap_freq = _check_int_freq("heatmap_freq", heatmap_freq)
+        self.trajectory_freq = _check_int_freq("trajectory_freq", trajectory_freq)
+        self.gradients = bool(gradients)
+        self.strict = bool(strict)
+        self._options = dict(max_cells=int(max_cells), num_traces=int(num_traces),
+                             sketch_dim=int(sketch_dim), seed=int(seed))
+        reduce.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
+        self.max_total_cells = None if max_total_cells is None else int(max_total_cells)
+        reduce.heatmap_cap([], self._options["max_cells"], self.max_total_cells)  # validates it
+        reduce.TrajectoryPlan("x", (1,), num_traces, sketch_dim, seed)  # validates
+        self._specs = dict(include=patterns("include", include), exclude=patterns("exclude", exclude),
+                           trainable_only=bool(trainable_only))
+        self.model = model
+        self.step = 0
+        self.logged_steps = []
+        self.logger = None
+        self._writer = None
+        self._hooks = []
+        self._last = {"heat": -1, "traj": -1}
+        self.active = _rank() == 0
+        if not self.active:
+            return
+        if optimizer is not None:
+            self._hooks = [optimizer.register_step_pre_hook(self._pre_step),
+                           optimizer.register_step_post_hook(self._post_step)]
+        self._guard(self._log, 0, self.heatmap_freq != 0, self.trajectory_freq != 0)
+
+    # -- public ---------------------------------------------------------------
+
+    @property
+    def tensor_names(self):
+        """The logged names, in network order (after set-up)."""
+        return self.logger.names if self.logger is not None else []
+
+    def log(self, step=None, heatmaps=True, trajectories=True):
+        """Logs now, as ``step`` (default: the current optimizer step count).
+
+        Gradients are read now when ``gradients`` is on and the last step's
+        pre-hook did not read them.
+        """
+        step = self.step if step is None else step
+        self._guard(self._log, step, heatmaps, trajectories, capture=True)
+
+    def close(self):
+        """Logs the final parameters (unless this step is logged), removes the hooks, closes the file."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+        if self.active and self._writer is not None:
+            self._guard(self._log, self.step, self.heatmap_freq != 0, self.trajectory_freq != 0)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # -- hooks ----------------------------------------------------------------
+
+    def _pre_step(self, optimizer, args, kwargs):
+        if self.active and self.gradients and self._due(self.step + 1)[1]:
+            self._guard(self._capture)
+
+    def _post_step(self, optimizer, args, kwargs):
+        self.step += 1
+        if self.active:
+            heat, traj = self._due(self.step)
+            if heat or traj:
+                self._guard(self._log, self.step, heat, traj)
+
+    # -- internals ------------------------------------------------------------
+
+    def _due(self, step):
+        return (self.heatmap_freq > 0 and step % self.heatmap_freq == 0,
+                self.trajectory_freq > 0 and step % self.trajectory_freq == 0)
+
+    def _setup(self):
+        if any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in self.model.parameters()):
+            return False  # lazy modules: set up once a forward pass has shaped them
+        if self._writer is None:
+            self._writer = Writer(self.log_dir, filename_suffix=".nnviz", **self._options)
+        self.logger = ParamLogger(self._writer, param_specs(self.model, **self._specs),
+                                  heatmaps=self.heatmap_freq != 0, trajectories=self.trajectory_freq != 0,
+                                  max_total_cells=self.max_total_cells)
+        return True
+
+    def _capture(self):
+        if self.logger is not None or self._setup():
+            self.logger.capture_gradients()
+
+    def _log(self, step, heat, traj, capture=False):
+        heat = bool(heat) and self._last["heat"] != step
+        traj = bool(traj) and self._last["traj"] != step
+        if not (heat or traj) or (self.logger is None and not self._setup()):
+            return
+        if capture and traj and self.gradients and self.logger._grads is None:
+            self.logger.capture_gradients()
+        self.logger.log(step, heat, traj)
+        self._last = {"heat": step if heat else self._last["heat"], "traj": step if traj else self._last["traj"]}
+        if not self.logged_steps or self.logged_steps[-1] != step:
+            self.logged_steps.append(step)
+
+    def _guard(self, fn, *args, **kwargs):
+        if not self.active:
+            return
+        try:
+            fn(*args, **kwargs)
+        except Exception as e:  # never kill training for a picture
+            if self.strict:
+                raise
+            self.active = False
+            warnings.warn(
+                "tb_nnviz.torch.watch: logging to %r disabled after an error (training continues; "
+                "pass strict=True to raise): %s: %s" % (self.log_dir, type(e).__name__, e),
+                RuntimeWarning, stacklevel=3,
+            )
+
+
+def _check_int_freq(name, value):
+    value = check_freq(name, value, unit="optimizer steps")
+    if value == "epoch":
+        raise ValueError("%s must be an int >= 0 (optimizer steps; 0 = off); PyTorch has no "
+                         "epochs to hook into, got 'epoch'" % name)
+    return value
+
+
+def _rank():
+    """This process's rank under ``torch.distributed`` (0 when not distributed)."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return 0

@@ -1,0 +1,200 @@
+"""``ParamLogger``: reduces a PyTorch model's parameters where they live and writes them.
+
+The PyTorch twin of ``tb_nnviz.tf_logger.WeightLogger`` (the fixed choices
+are shared: ``tb_nnviz.logplan.LogPlan``). Parameters of one shape, dtype and
+device are stacked and reduced together by ``tb_nnviz.torch_reduce``; only
+the small results go to the host. It knows nothing about when to log:
+``tb_nnviz.torch.watch`` decides that.
+
+>>> import tempfile, torch
+>>> from tb_nnviz import Writer
+>>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 3))
+>>> specs = param_specs(model)
+>>> [(s.name, s.layout, s.unit_axis) for s in specs][:2]
+[('0/weight', 'transposed', 0), ('0/bias', 'auto', -1)]
+>>> with Writer(tempfile.mkdtemp()) as writer:
+...     logger = ParamLogger(writer, specs)
+...     logger.log(0, heatmaps=True, trajectories=True)
+>>> logger.group_count  # (3, 4), (3,) and (3, 3)
+3
+"""
+
+import torch
+
+from tb_nnviz import reduce, torch_reduce
+from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, selected
+
+#: Gate order of PyTorch's recurrent layers along dim 0 of their weights and biases.
+GATES = {"LSTM": ["i", "f", "g", "o"], "GRU": ["r", "z", "n"]}
+#: Module prefixes wrappers add to parameter names: DDP and DataParallel
+#: (``module.``), ``torch.compile`` (``_orig_mod.``).
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def param_specs(model, include=None, exclude=None, trainable_only=False):
+    """The ``Weight`` s to log of ``model``, in ``named_parameters()`` order.
+
+    Names are the parameter names with ``/`` for ``.`` (``layer1/0/conv1/weight``),
+    without the prefix a DDP or ``torch.compile`` wrapper adds. ``include`` and
+    ``exclude`` are compiled regexes (``logplan.patterns``) on those names.
+
+    Layouts follow PyTorch's conventions so that the tab draws a PyTorch
+    weight as it draws the Keras one: ``Linear.weight`` ``(out, in)`` is drawn
+    as ``(in, out)`` (``transposed``), conv weights ``(out, in, *k)`` as
+    ``(in, out)`` tiles of the kernel (``conv_first``), both with the output
+    units on axis 0. ``MultiheadAttention.in_proj_weight`` and ``in_proj_bias``
+    get gates ``q, k, v``; LSTM/GRU (and their cells) weights and biases get
+    ``i, f, g, o`` / ``r, z, n``. ``ConvTranspose`` weights are
+    ``(in, out, *k)``: drawn with ``conv_first`` too, so their tiles are
+    (out down, in across), output units on axis 1. Embeddings stay
+    ``(num, dim)``. Other parameters of rank 2 are taken as ``(out, in)``,
+    of rank >= 3 as channels first.
+    """
+    owners = {}
+    for mod_name, module in model.named_modules():
+        for p_name, p in module.named_parameters(recurse=False):
+            owners.setdefault(id(p), (module, p_name))
+    specs = []
+    for full, p in model.named_parameters():
+        if trainable_only and not p.requires_grad:
+            continue
+        name = _clean(full)
+        if not selected(name, include, exclude):
+            continue
+        module, attr = owners[id(p)]
+        layout, gates, unit_axis = _layout(module, attr, p)
+        kind = type(module).__name__
+        shape = "x".join(str(d) for d in p.shape)
+        specs.append(Weight(name, p, layout, gates, "%s parameter %s (%s)" % (kind, attr, shape), unit_axis))
+    return specs
+
+
+def _clean(name):
+    parts = name.split(".")
+    while len(parts) > 1 and parts[0] + "." in WRAPPER_PREFIXES:
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+def _layout(module, attr, p):
+    """``(layout, gates, unit_axis)`` of parameter ``attr`` of ``module``."""
+    nn = torch.nn
+    rank = p.dim()
+    gates = None
+    if isinstance(module, (nn.LSTM, nn.LSTMCell)) and not attr.startswith("weight_hr"):
+        gates = GATES["LSTM"]
+    elif isinstance(module, (nn.GRU, nn.GRUCell)):
+        gates = GATES["GRU"]
+    elif isinstance(module, nn.MultiheadAttention) and attr in ("in_proj_weight", "in_proj_bias"):
+        gates = ["q", "k", "v"]
+    if rank == 1:
+        return "auto", gates, -1
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return "matrix", None, -1
+    if isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase)):
+        return "split:%d" % (rank - 1), None, -1
+    if rank == 2:
+        return "transposed", gates, 0
+    unit_axis = 1 if isinstance(module, nn.modules.conv._ConvTransposeNd) else 0
+    return "conv_first", gates, unit_axis
+
+
+def dtype_name(dtype):
+    """``"float32"`` for ``torch.float32``: the dtype names the numpy writer records."""
+    return str(dtype).replace("torch.", "")
+
+
+class ParamLogger:
+    """Logs heatmaps and trajectory points of PyTorch parameters through ``writer``.
+
+    Args:
+      writer: a ``tb_nnviz.Writer``; its ``max_cells``, ``num_traces``,
+        ``sketch_dim`` and ``seed`` apply.
+      weights: ``Weight`` s (``variable`` a tensor or parameter) in network order.
+      heatmaps, trajectories: whether this logger will ever log each kind.
+      max_total_cells: model-wide budget of heatmap values per logged step.
+
+    Attributes:
+      group_count: how many stacks of same-shaped parameters are reduced.
+      extra_bytes: memory held between steps: the previous values and the
+        sketch signs (one copy of the parameters plus 1 byte per parameter).
+    """
+
+    def __init__(self, writer, weights, *, heatmaps=True, trajectories=True,
+                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS):
+        weights = [Weight(*w) for w in weights]
+        for w in weights:
+            t = w.variable
+            if not t.is_floating_point() or t.dim() == 0 or t.numel() == 0:
+                raise reduce.TensorError(
+                    "tensor %r (dtype %s, shape %s) cannot be logged: only floating tensors of "
+                    "rank >= 1 with entries" % (w.name, dtype_name(t.dtype), list(t.shape)))
+            if t.device.type == "mps":
+                raise reduce.TensorError(
+                    "tensor %r is on 'mps', which has no float64 for the reductions; "
+                    "log a CPU copy of the model instead" % w.name)
+        self.weights = weights
+        self._plan = plan = LogPlan(
+            writer, weights, [tuple(w.variable.shape) for w in weights],
+            [dtype_name(w.variable.dtype) for w in weights], heatmaps=heatmaps,
+            trajectories=trajectories, max_total_cells=max_total_cells,
+            stack_key=lambda i: str(weights[i].variable.device))
+        self._groups = [torch_reduce.TrajectoryGroup([plan.traj[i][0] for i in sub], weights[sub[0]].variable.device)
+                        for sub in plan.traj_groups]
+        self._previous = [None] * len(self._groups)
+        self._grads = None
+        self.group_count = len(plan.stacks)
+        params = sum(w.variable.numel() * w.variable.element_size() for w in weights)
+        self.extra_bytes = (params if trajectories else 0) + sum(g.nbytes for g in self._groups)
+
+    @property
+    def names(self):
+        """The logged names, in network order."""
+        return self._plan.names
+
+    @torch.no_grad()
+    def capture_gradients(self):
+        """Takes each parameter's gradient sum of squares now, for the next :meth:`log`.
+
+        Call it after ``backward()`` and before the optimizer step (the
+        watcher's optimizer pre-hook does); a parameter without ``.grad``
+        gets NaN. Only ``[G]`` scalars per group are kept.
+        """
+        self._grads = [
+            torch_reduce.grad_sumsq([self.weights[i].variable.grad for i in sub], g.traces.device)
+            for sub, g in zip(self._plan.traj_groups, self._groups)
+        ]
+
+    @torch.no_grad()
+    def log(self, step, heatmaps, trajectories):
+        """Reduces every parameter now and writes the results as step ``step``.
+
+        Gradients captured since the last logged trajectory point go into
+        this step's points, then are dropped.
+        """
+        plan = self._plan
+        heatmaps = bool(heatmaps and plan.heat)
+        trajectories = bool(trajectories and plan.traj)
+        if not (heatmaps or trajectories):
+            return
+        heat = []
+        if heatmaps:
+            for members, subgroups in zip(plan.stacks, plan.heat_groups):
+                heat.append([
+                    torch_reduce.heatmap_planes(self._stack(sub), plan.heat[sub[0]]).cpu().numpy()
+                    for sub in subgroups
+                ])
+        traj, grads, has_previous = [], None, self._previous[0] is not None if self._groups else False
+        if trajectories:
+            for k, (sub, group) in enumerate(zip(plan.traj_groups, self._groups)):
+                x = self._stack(sub)
+                traj.append([t.cpu().numpy() for t in torch_reduce.raw_points(x, self._previous[k], group)])
+                self._previous[k] = x
+            if self._grads is not None:
+                grads = [g.cpu().numpy() for g in self._grads]
+            self._grads = None
+        plan.write(step, heat, traj, has_previous, grads)
+
+    def _stack(self, members):
+        """A new ``[G, *shape]`` tensor of the members' current values (a copy)."""
+        return torch.stack([self.weights[i].variable.detach() for i in members])
