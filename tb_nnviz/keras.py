@@ -333,9 +333,11 @@ def _layout_hints(model):
     for layer in layers:
         kind = type(layer).__name__
         if isinstance(layer, keras.layers.MultiHeadAttention):
-            for attr, layout in (("_query_dense", "split:1"), ("_key_dense", "split:1"),
-                                 ("_value_dense", "split:1"), ("_output_dense", "split:2")):
-                kernel = getattr(getattr(layer, attr, None), "kernel", None)
+            for attr, layout in (("query_dense", "split:1"), ("key_dense", "split:1"),
+                                 ("value_dense", "split:1"), ("output_dense", "split:2")):
+                # Keras 3 names the projections publicly; tf_keras only privately.
+                dense = getattr(layer, attr, None) or getattr(layer, "_" + attr, None)
+                kernel = getattr(dense, "kernel", None)
                 if kernel is not None and len(kernel.shape) == 3:
                     hints[id(kernel)] = (layout, None, kind)
         elif isinstance(layer, (keras.layers.LSTMCell, keras.layers.GRUCell)):
