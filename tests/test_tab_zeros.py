@@ -5,6 +5,8 @@ then not at all (its updates are exactly 0), ``net/fast/kernel`` moves 5% of its
 per logged step (ratio far above the 1e-3 band), ``net/slow/kernel`` 1e-6 of it (far
 below). The overview must name the three differently, in three colours; the |dW| chart
 must draw the zeros at the bottom of its log axis (not end the line) and export them as 0.
+A second run, ``zz_other``, is another model: the weight-space path must not put both
+into one PCA.
 """
 
 import csv
@@ -41,6 +43,11 @@ def served(tmp_path_factory):
     with tb_nnviz.Writer(logdir / "run") as w:
         for k, step in enumerate(STEPS):
             w.log_weights(step, {n: values[n][k] for n in RATES})
+    # Another model (no tensor in common): its weight-space path must not share run's PCA.
+    other = _series("alt/dense/kernel", 1e-2, 7)
+    with tb_nnviz.Writer(logdir / "zz_other") as w:
+        for k, step in enumerate(STEPS):
+            w.log_weights(step, {"alt/dense/kernel": other[k]})
     with tbserver.tensorboard(logdir) as url:
         yield url
 
@@ -117,3 +124,21 @@ def test_findings_panel_names_the_stopped_layer_and_links_to_its_card(tab):
     top = card.evaluate("e => e.getBoundingClientRect().top")
     head = frame.evaluate("() => document.querySelector('.nv-header').getBoundingClientRect().bottom")
     assert head <= top <= head + 24, (top, head)
+
+
+def test_weight_space_path_keeps_different_models_apart(tab):
+    frame = tab.frame
+    for box in frame.locator('[data-testid="run-option"]').all():
+        if not box.is_checked():
+            box.click()
+    panel = frame.locator('[data-testid="projection-panel"]')
+    frame.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=projection-run]').length === 2", timeout=30000
+    )
+    assert panel.get_attribute("data-axes") == "per-run"
+    assert panel.locator('[data-testid="projection-axes-joint"]').is_disabled()
+    note = panel.locator('[data-testid="projection-arch-note"]')
+    assert note.is_visible() and "different architectures" in note.inner_text()
+    assert "run" in note.inner_text() and "zz_other" in note.inner_text()
+    runs = {p.get_attribute("data-run") for p in panel.locator('[data-testid="projection-run"]').all()}
+    assert runs == {"run", "zz_other"}

@@ -18,7 +18,7 @@ import { type CardState, readHash, writeHash } from "./hashstate";
 import { RunSelector } from "./runselect";
 import { revealStable } from "./scroll";
 import { Sections } from "./sections";
-import { networkOrder } from "./order";
+import { architectureGroups, networkOrder } from "./order";
 import { Tooltip } from "./tooltip";
 import type { TagProblem, TagsResponse } from "./types";
 
@@ -163,7 +163,7 @@ export class App {
     this.rebuild();
     void this.overview.update(this.runs);
     void this.findings.update(this.runs);
-    this.projection.update(this.runs, this.trajectoryTensors());
+    this.updateProjection(false);
     this.saveView();
   }
 
@@ -227,9 +227,14 @@ export class App {
     this.rebuild();
     void this.overview.update(this.runs);
     void this.findings.update(this.runs);
-    const tensors = this.trajectoryTensors();
-    this.projection.root.hidden = !tensors.length;
-    if (tensors.length) this.projection.update(this.runs, tensors, true);
+    this.updateProjection(true);
+  }
+
+  /** Shows the weight-space path when any selected run has trajectories (per-run axes across architectures). */
+  private updateProjection(force: boolean): void {
+    const any = this.runs.some((r) => Object.values(this.tags.runs[r] ?? {}).some((i) => i.has_trajectory));
+    this.projection.root.hidden = !any;
+    if (any) this.projection.update(this.runs, this.trajectoryTensors(), force, architectureGroups(this.tags.runs, this.runs));
   }
 
   /** Tensors with trajectories in every selected run (the weight-space path needs all). */

@@ -34,3 +34,33 @@ export function byNetworkOrder<T>(items: readonly T[], name: (x: T) => string, r
   const r = (x: T) => rank.get(name(x)) ?? Infinity;
   return items.map((x, k) => [x, k] as const).sort((a, b) => r(a[0]) - r(b[0]) || a[1] - b[1]).map(([x]) => x);
 }
+
+/**
+ * The selected runs grouped by model: a run joins the first group with which it shares a
+ * trajectory tensor (same name and shape); runs that share none are different models, and
+ * a joint weight-space PCA over them would mix unrelated parameters. (A run logging an
+ * extra tensor stays with its model.)
+ *
+ * Example: architectureGroups({a: {"d/k": {shape: [2, 2], has_trajectory: true}},
+ *                              b: {"d/k": {shape: [2, 2], has_trajectory: true}},
+ *                              c: {"e/k": {shape: [3], has_trajectory: true}}}, ["a", "b", "c"])
+ *   -> [["a", "b"], ["c"]]
+ */
+export function architectureGroups(
+  tagsByRun: Record<string, Record<string, Pick<TagInfo, "shape" | "has_trajectory">>>,
+  runs: readonly string[],
+): string[][] {
+  const groups: { runs: string[]; keys: Set<string> }[] = [];
+  for (const run of runs) {
+    const tags = tagsByRun[run] ?? {};
+    const keys = Object.keys(tags)
+      .filter((t) => tags[t].has_trajectory)
+      .map((t) => JSON.stringify([t, tags[t].shape]));
+    const home = groups.find((g) => keys.some((k) => g.keys.has(k)));
+    if (home) {
+      home.runs.push(run);
+      for (const k of keys) home.keys.add(k);
+    } else groups.push({ runs: [run], keys: new Set(keys) });
+  }
+  return groups.map((g) => g.runs);
+}

@@ -51,6 +51,7 @@ export function randomWalkNote(shares: readonly [label: string, pc1: number | un
 }
 
 const HINT = "Hover a point for its run and step.";
+const JOINT_TITLE = "One PCA over all selected runs, one plot: distances compare across runs";
 
 export class ProjectionPanel {
   readonly root: HTMLDetailsElement;
@@ -65,6 +66,9 @@ export class ProjectionPanel {
   private runs: string[] = [];
   private tag = WHOLE;
   private mode: AxesMode = "joint";
+  /** The selected runs have different architectures (see update). */
+  private mixed = false;
+  private readonly archNote: HTMLDivElement;
   private seq = 0;
   private abort: AbortController | null = null;
   private key = "";
@@ -81,7 +85,7 @@ export class ProjectionPanel {
       return b;
     };
     this.axesButtons = {
-      joint: button("joint", "joint", "One PCA over all selected runs, one plot: distances compare across runs"),
+      joint: button("joint", "joint", JOINT_TITLE),
       "per-run": button("per-run", "per run", "One PCA and one plot per run: each run's path fills its own plot"),
     };
     const axes = el(
@@ -94,6 +98,8 @@ export class ProjectionPanel {
     this.readout = el("div", { className: "nv-readout", attrs: { "data-testid": "projection-readout" } });
     this.note = el("div", { className: "nv-note-text", attrs: { "data-testid": "projection-note" } });
     this.note.hidden = true;
+    this.archNote = el("div", { className: "nv-note-text nv-arch-note", attrs: { "data-testid": "projection-arch-note" } });
+    this.archNote.hidden = true;
     this.scaleNote = el("div", { className: "nv-note-text", attrs: { "data-testid": "projection-scale-note" } });
     this.scaleNote.hidden = true;
     this.legend = el("div", { className: "nv-legend" });
@@ -116,6 +122,7 @@ export class ProjectionPanel {
         el("label", {}, el("span", { text: "Axes " }), axes),
         this.legend,
       ),
+      this.archNote,
       this.plotsBox,
       this.scaleNote,
       caption,
@@ -133,13 +140,29 @@ export class ProjectionPanel {
     });
   }
 
-  /** Selected runs and the tensors they have trajectories for; refetches when either changed or `force`. */
-  update(runs: string[], tensors: string[], force = false): void {
+  /**
+   * Selected runs, the tensors they all have trajectories for, and the runs grouped by
+   * architecture; refetches when any changed or `force`. Runs of different architectures
+   * get per-run axes only: one PCA over unrelated parameters would mix them silently.
+   */
+  update(runs: string[], tensors: string[], force = false, architectures: string[][] = [runs]): void {
+    const mixed = architectures.length > 1;
+    this.mixed = mixed;
+    this.axesButtons.joint.disabled = mixed;
+    this.axesButtons.joint.title = mixed ? "The selected runs have different architectures: one PCA would mix unrelated parameters" : JOINT_TITLE;
+    this.archNote.hidden = !mixed;
+    setText(
+      this.archNote,
+      mixed
+        ? `${architectures.map((g) => g.join(", ")).join(" | ")}: these runs log different tensors (different architectures), ` +
+            "so one joint PCA would mix unrelated parameters; each run is projected on its own axes. Select runs of one model to compare them in joint axes."
+        : "",
+    );
     const options: [string, string][] = [[WHOLE, "whole model (all tensors)"], ...tensors.map((t): [string, string] => [t, t])];
     if (this.tag !== WHOLE && !tensors.includes(this.tag)) this.tag = WHOLE;
     setOptions(this.select, options, this.tag);
     this.runs = runs;
-    const key = JSON.stringify([runs, this.tag, this.mode]);
+    const key = JSON.stringify([runs, this.tag, this.axes()]);
     if (force || key !== this.key) void this.load();
   }
 
@@ -155,29 +178,37 @@ export class ProjectionPanel {
     this.draw();
   }
 
+  /** The axes in effect: the chosen mode, or per run when the runs' architectures differ. */
+  private axes(): AxesMode {
+    return this.mixed ? "per-run" : this.mode;
+  }
+
   private showMode(): void {
-    for (const [m, b] of Object.entries(this.axesButtons)) b.setAttribute("aria-pressed", String(m === this.mode));
-    this.root.setAttribute("data-axes", this.mode);
+    const mode = this.axes();
+    for (const [m, b] of Object.entries(this.axesButtons)) b.setAttribute("aria-pressed", String(m === mode));
+    this.root.setAttribute("data-axes", mode);
   }
 
   private async load(): Promise<void> {
     const seq = ++this.seq;
     this.abort?.abort();
-    this.key = JSON.stringify([this.runs, this.tag, this.mode]);
+    this.key = JSON.stringify([this.runs, this.tag, this.axes()]);
     if (!this.runs.length) return;
     const ctrl = new AbortController();
     this.abort = ctrl;
     this.root.setAttribute("data-loading", "true");
     const runs = this.runs;
+    const mode = this.axes();
+    this.showMode();
     const colored = runs.map((run, k) => ({ run, color: runColor(k) }));
     // Joint: one request for all runs. Per run: one request each, so each gets its own PCA.
-    const groups = this.mode === "joint" ? [colored] : colored.map((r) => [r]);
+    const groups = mode === "joint" ? [colored] : colored.map((r) => [r]);
     const results = await Promise.allSettled(groups.map((g) => fetchProjection(g.map((r) => r.run), this.tag || null, ctrl.signal)));
     if (seq !== this.seq) return;
     this.root.removeAttribute("data-loading");
     this.plots = groups.map((g, k) => {
       const plot =
-        this.mode === "joint"
+        mode === "joint"
           ? new PathPlot("projection", (text, run, step) => this.showReadout(text, run, step))
           : new PathPlot("projection-run", (text, run, step) => this.showReadout(text, run, step), g[0]);
       const r = results[k];
@@ -198,20 +229,21 @@ export class ProjectionPanel {
   private draw(): void {
     const avail = Math.max(320, (window.innerWidth || 900) - 80);
     const runs = this.runs;
+    const mode = this.axes();
     this.legend.replaceChildren(
-      ...(this.mode === "joint" ? runs : []).map((r, k) => {
+      ...(mode === "joint" ? runs : []).map((r, k) => {
         const sw = el("span", { className: "nv-swatch" });
         sw.style.background = runColor(k);
         return el("span", {}, sw, document.createTextNode(r));
       }),
     );
-    if (this.mode === "joint") {
+    if (mode === "joint") {
       for (const p of this.plots) p.draw(Math.min(900, avail), HEIGHT);
     } else {
       const w = smallPlotWidth(this.plots.length, avail);
       for (const p of this.plots) p.draw(w, SMALL_HEIGHT);
     }
-    const small = this.mode === "joint" ? this.plots.flatMap((p) => p.collapsed()) : [];
+    const small = mode === "joint" ? this.plots.flatMap((p) => p.collapsed()) : [];
     this.scaleNote.hidden = !small.length;
     setText(
       this.scaleNote,
@@ -220,7 +252,7 @@ export class ProjectionPanel {
             "switch Axes to “per run” to see each path on its own scale."
         : "",
     );
-    const shares = this.plots.map((p, k): [string, number | undefined] => [this.mode === "joint" ? "" : (runs[k] ?? ""), p.ratio[0]]);
+    const shares = this.plots.map((p, k): [string, number | undefined] => [mode === "joint" ? "" : (runs[k] ?? ""), p.ratio[0]]);
     const note = randomWalkNote(shares);
     this.note.hidden = note === null;
     setText(this.note, note ?? "");

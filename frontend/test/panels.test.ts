@@ -5,7 +5,7 @@ import { nextStepIndex } from "../src/card";
 import { chooseRange, rangeOf } from "../src/colorrange";
 import { summarize } from "../src/findings";
 import { gateSpans } from "../src/heatmap";
-import { byNetworkOrder, networkOrder } from "../src/order";
+import { architectureGroups, byNetworkOrder, networkOrder } from "../src/order";
 import { formatCount, totalParameters } from "../src/overview";
 import { cardWidth, groupTags } from "../src/sections";
 import { unionSteps } from "../src/tensorrow";
@@ -82,4 +82,16 @@ test("findings summary per run: counts by severity, or says nothing was found", 
   assert.equal(summarize([]), "no problems found");
   assert.equal(summarize([{ severity: "error" }, { severity: "warning" }, { severity: "warning" }]), "1 error, 2 warnings");
   assert.equal(summarize([{ severity: "info" }, { severity: "odd" }]), "1 info, 1 other");
+});
+
+test("runs of different models are told apart for the weight-space path", () => {
+  const t = (shape: number[]) => ({ shape, has_trajectory: true });
+  const tags = {
+    healthy: { "mlp/d/k": t([64, 64]), "mlp/d/b": t([64]) },
+    lr: { "mlp/d/k": t([64, 64]), "mlp/d/b": t([64]), "mlp/extra/k": t([2]) },
+    vanishing: { "deep/s/k": t([64, 64]) },
+    wider: { "mlp/d/k": t([64, 128]) },
+  };
+  assert.deepEqual(architectureGroups(tags, ["healthy", "lr", "vanishing", "wider"]), [["healthy", "lr"], ["vanishing"], ["wider"]]);
+  assert.deepEqual(architectureGroups(tags, ["healthy"]), [["healthy"]]);
 });
