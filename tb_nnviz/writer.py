@@ -264,9 +264,9 @@ def flatten(tree, what="weights"):
 
     def walk(prefix, node):
         for key, value in node.items():
-            if not isinstance(key, str):
-                raise reduce.TensorError("%s: key %r under %r is not a string" % (what, key, prefix or "/"))
-            path = prefix + "/" + key if prefix else key
+            if prefix and not isinstance(key, str):
+                raise reduce.TensorError("%s: tensor name under %r must be a string, got %r" % (what, prefix, key))
+            path = prefix + "/" + key if prefix else key  # a bad top-level name: log_weights names it
             if isinstance(value, collections.abc.Mapping):
                 walk(path, value)
             elif path in out:
