@@ -188,6 +188,25 @@ def test_ratio_chart_shows_both_runs_fast_100x_slow(served, tab):
     _shot(page, charts, "layer-charts")
 
 
+def test_distribution_chart_shows_each_runs_quantiles(served, tab):
+    page, frame, _ = tab
+    _select_runs(frame, ["fast", "slow"])
+    charts = _layer(frame, "mlp/dense_1")
+    dist = charts.locator('[data-testid="dist-chart"][data-tag="%s"]' % KERNEL)
+    dist.wait_for()
+    assert dist.get_attribute("data-series") == "14"  # min, q05, q25, median, q75, q95, max x 2 runs
+    last = {(s["run"], s["stat"]): s["last"] for s in json.loads(dist.get_attribute("data-series-last"))}
+    for run in RATE:
+        tr = _get(served, "trajectory", run=run, tag=KERNEL)
+        for field, stat in [("min", "min"), ("q05", "q05"), ("q50", "median"), ("q95", "q95"), ("max", "max")]:
+            assert last[run, stat] == tr[field][-1], (run, stat)
+        # The logged quantiles of the last step, against the array written.
+        w = VALUES[run, KERNEL][-1]
+        assert last[run, "min"] == pytest.approx(float(w.min()), rel=1e-6)
+        assert last[run, "max"] == pytest.approx(float(w.max()), rel=1e-6)
+    _shot(page, dist, "distribution")
+
+
 def test_traces_chart_has_a_one_line_readout_not_a_legend(served, tab):
     page, frame, _ = tab
     charts = _layer(frame, "mlp/dense_1")

@@ -27,6 +27,8 @@ export interface ChartSeries {
   label: string;
   color: string;
   dash?: number[];
+  /** Line width in CSS pixels (default 1.5). */
+  width?: number;
   values: readonly (number | null)[];
   /** Extra fields for the `data-series-last` test hook (e.g. {run, tag}). */
   key?: Record<string, string>;
@@ -136,6 +138,7 @@ export class Chart {
   private series: ChartSeries[] = [];
   /** On a log axis, where exact zeros are drawn (null: none, or a linear axis). */
   private floor: number | null = null;
+  private bands: readonly [number, number, string][] = [];
   private keyItems: readonly { label: string; color: string; dash?: number[] }[] = [];
   private unsubscribeTheme: (() => void) | null = null;
 
@@ -178,8 +181,12 @@ export class Chart {
     this.keyLine.hidden = !items.length;
   }
 
-  /** Plots `series` over steps `x` (recreated only when the set of series changes). */
-  setData(x: readonly number[], series: readonly ChartSeries[]): void {
+  /**
+   * Plots `series` over steps `x` (recreated only when the set of series changes);
+   * `bands` fill between pairs of series: [upper index, lower index, fill colour].
+   */
+  setData(x: readonly number[], series: readonly ChartSeries[], bands: readonly [number, number, string][] = []): void {
+    this.bands = bands;
     this.x = [...x];
     this.series = series.map((s) => ({ ...s, values: [...s.values] }));
     this.floor = this.spec.log ? zeroFloor(this.series.map((s) => s.values), this.spec.band) : null;
@@ -192,7 +199,7 @@ export class Chart {
     this.root.setAttribute("data-series-last", JSON.stringify(seriesLast(this.series)));
     this.root.setAttribute("data-zeros", String(this.series.reduce((n, s) => n + s.values.filter((v) => v === 0).length, 0)));
     const data = [this.x, ...plotted] as uPlot.AlignedData;
-    const sig = JSON.stringify(this.series.map((s) => [s.label, s.color, s.dash ?? []]));
+    const sig = JSON.stringify([this.series.map((s) => [s.label, s.color, s.dash ?? []]), bands]);
     if (this.plot && sig === this.signature) {
       this.plot.setData(data);
       return;
@@ -355,13 +362,14 @@ export class Chart {
         ...(spec.readout ? { focus: { prox: 1e6 } } : {}),
       },
       legend: spec.readout ? { show: false } : { live: true },
+      bands: this.bands.map(([hi, lo, fill]) => ({ series: [hi + 1, lo + 1] as [number, number], fill })),
       ...(spec.readout ? { focus: { alpha: 0.25 } } : {}),
       series: [
         { label: "step", value: (_u, v) => (v === null || v === undefined ? "–" : String(v)) },
         ...this.series.map<uPlot.Series>((s) => ({
           label: s.label,
           stroke: s.color,
-          width: 1.5,
+          width: s.width ?? 1.5,
           dash: s.dash && s.dash.length ? s.dash : undefined,
           spanGaps: true,
           value: fmt,

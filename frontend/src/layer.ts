@@ -13,6 +13,7 @@
 import { fetchTrajectory } from "./api";
 import { Chart, type ChartSeries } from "./chart";
 import { clear, el, setText } from "./dom";
+import { distributionSeries } from "./distribution";
 import { formatIndex } from "./format";
 import { HEALTHY_BAND, alignSeries, runColor, tensorDash } from "./series";
 import type { Trajectory } from "./types";
@@ -41,6 +42,8 @@ export class LayerCharts {
   private readonly tracesBox: HTMLDivElement;
   private readonly charts: Chart[];
   private readonly traceCharts = new Map<string, Chart>();
+  private readonly distCharts = new Map<string, Chart>();
+  private readonly distBox: HTMLDivElement;
   private tensors: LayerTensor[] = [];
   private runs: string[] = [];
   private readonly cache = new Map<string, { steps: number; data: Trajectory }>();
@@ -69,11 +72,13 @@ export class LayerCharts {
     );
     this.main = el("div", { className: "nv-chart-row" }, ...this.charts.map((c) => c.root));
     this.tracesBox = el("div", { className: "nv-chart-row nv-traces-row" });
+    this.distBox = el("div", { className: "nv-chart-row nv-traces-row" });
     this.root = el(
       "div",
       { className: "nv-layer-charts", attrs: { "data-testid": "layer-charts", "data-layer": layer } },
       this.status,
       this.main,
+      this.distBox,
       this.tracesBox,
     );
   }
@@ -101,6 +106,7 @@ export class LayerCharts {
   resize(): void {
     for (const c of this.charts) c.resize();
     for (const c of this.traceCharts.values()) c.resize();
+    for (const c of this.distCharts.values()) c.resize();
   }
 
   dispose(): void {
@@ -108,6 +114,7 @@ export class LayerCharts {
     this.abort?.abort();
     for (const c of this.charts) c.destroy();
     for (const c of this.traceCharts.values()) c.destroy();
+    for (const c of this.distCharts.values()) c.destroy();
   }
 
   private async load(): Promise<void> {
@@ -178,6 +185,7 @@ export class LayerCharts {
       this.charts[k].setData(x, series);
       this.charts[k].setKey(key);
     });
+    this.drawDistributions(items, tags, short);
     // One traces chart per tensor; runs overlaid by colour, traces told apart by dash.
     const keep = new Set<string>();
     for (const tag of tags) {
@@ -230,5 +238,44 @@ export class LayerCharts {
       this.traceCharts.delete(tag);
     }
     if (!this.traceCharts.size) clear(this.tracesBox);
+  }
+
+  /** One distribution-over-steps chart per tensor (quantile bands, median, min/max), runs overlaid. */
+  private drawDistributions(items: [LayerTensor, Trajectory][], tags: string[], short: (tag: string) => string): void {
+    const multiRun = this.runs.length > 1;
+    const keep = new Set<string>();
+    for (const tag of tags) {
+      const mine = items
+        .filter(([t]) => t.tag === tag)
+        .map(([t, tr]) => ({ run: t.run, color: runColor(Math.max(0, this.runs.indexOf(t.run))), trajectory: tr }));
+      const d = distributionSeries(mine, multiRun);
+      if (!d.series.length) continue;
+      keep.add(tag);
+      let chart = this.distCharts.get(tag);
+      if (!chart) {
+        chart = new Chart({
+          testid: "dist-chart",
+          title: `${short(tag)}: distribution of values`,
+          attrs: { "data-layer": this.layer, "data-tag": tag },
+          log: false,
+          csvName: [tag, "distribution"],
+          small: true,
+          readout: true,
+          readoutHint: "Bands 5–95%, 25–75%; line median; dotted min, max",
+        });
+        this.distCharts.set(tag, chart);
+      }
+      this.distBox.appendChild(chart.root);
+      const { x, ys } = alignSeries(d.parts);
+      chart.setData(x, d.series.map((s, i) => ({ ...s, values: ys[i] })), d.bands);
+      const runsHere = [...new Set(mine.map((m) => m.run))];
+      chart.setKey(multiRun ? runsHere.map((r) => ({ label: r, color: runColor(Math.max(0, this.runs.indexOf(r))) })) : []);
+    }
+    for (const [tag, chart] of this.distCharts) {
+      if (keep.has(tag)) continue;
+      chart.destroy();
+      chart.root.remove();
+      this.distCharts.delete(tag);
+    }
   }
 }
