@@ -15,7 +15,7 @@ BUNDLE = os.path.join(HERE, "tb_nnviz", "static", "index.js")
 
 
 class BuildPyWithFrontend(build_py):
-    """build_py that first bundles the frontend with npm (needs Node >= 18)."""
+    """build_py that first bundles the frontend with npm (needs Node >= 20, as frontend/package.json's engines say)."""
 
     def run(self):
         if os.path.isdir(FRONTEND):

@@ -65,6 +65,9 @@ def new_tab(b, base_url, width=1400, height=1000, hash="nnviz"):
     browser: playwright's sync API allows one browser session per thread.
     """
     page = b.new_page(viewport={"width": width, "height": height}, accept_downloads=True)
+    # The tab writes its costlier test hooks (charts' data-series-last) only when asked;
+    # init scripts run in every frame, the plugin's iframe included.
+    page.add_init_script("window.__NNVIZ_TEST_HOOKS__ = true")
     errors, dialogs = [], []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -8,7 +8,7 @@
  *
  * Example:
  *   const tags = await fetchTags();
- *   const hm = await fetchHeatmap("train", "dense/kernel", 10, "prev");
+ *   const hm = decodeHeatmap(await fetchHeatmapBuffer("train", "dense/kernel", 10, "prev"));
  *   hm.planes[0][r * hm.cols + c]
  */
 import type { DiffMode, Finding, Heatmap, HeatmapHeader, OverviewRow, Projection, Ranges, TagsResponse, Trajectory } from "./types";
@@ -64,17 +64,6 @@ export async function fetchTags(signal?: AbortSignal): Promise<TagsResponse> {
   const res = await get(routeUrl("tags"), signal);
   const j = (await res.json()) as Partial<TagsResponse> | null;
   return { runs: (j && j.runs) || {}, errors: Array.isArray(j?.errors) ? j!.errors : [] };
-}
-
-/** `GET heatmap?run=&tag=&step=[&diff=]`, decoded. */
-export async function fetchHeatmap(
-  run: string,
-  tag: string,
-  step: number,
-  diff: DiffMode,
-  signal?: AbortSignal,
-): Promise<Heatmap> {
-  return decodeHeatmap(await fetchHeatmapBuffer(run, tag, step, diff, signal));
 }
 
 /** `GET heatmap?run=&tag=&step=[&diff=]`, undecoded (so the caller can time the decode). */

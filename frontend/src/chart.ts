@@ -30,7 +30,7 @@ export interface ChartSeries {
   /** Line width in CSS pixels (default 1.5). */
   width?: number;
   values: readonly (number | null)[];
-  /** Extra fields for the `data-series-last` test hook (e.g. {run, tag}). */
+  /** Extra fields for the `data-series-last` test hook (e.g. {run, tag}; see testHooksOn). */
   key?: Record<string, string>;
 }
 
@@ -53,6 +53,14 @@ export function seriesLast(series: readonly ChartSeries[]): Record<string, strin
     }
     return { label: s.label, ...(s.key ?? {}), last };
   });
+}
+
+/**
+ * Test hooks that cost a JSON serialisation per redraw (`data-series-last`) are written
+ * only when the page sets this flag before the tab loads (tests/browser.py does).
+ */
+export function testHooksOn(): boolean {
+  return typeof window !== "undefined" && (window as { __NNVIZ_TEST_HOOKS__?: unknown }).__NNVIZ_TEST_HOOKS__ === true;
 }
 
 export interface ChartSpec {
@@ -196,7 +204,7 @@ export class Chart {
     this.empty.hidden = hasValue || !this.x.length;
     this.root.setAttribute("data-points", String(this.x.length));
     this.root.setAttribute("data-series", String(this.series.length));
-    this.root.setAttribute("data-series-last", JSON.stringify(seriesLast(this.series)));
+    if (testHooksOn()) this.root.setAttribute("data-series-last", JSON.stringify(seriesLast(this.series)));
     this.root.setAttribute("data-zeros", String(this.series.reduce((n, s) => n + s.values.filter((v) => v === 0).length, 0)));
     const data = [this.x, ...plotted] as uPlot.AlignedData;
     const sig = JSON.stringify([this.series.map((s) => [s.label, s.color, s.dash ?? []]), bands]);

@@ -52,12 +52,6 @@ function decode(n: number, shape: readonly number[], axes: readonly number[], ou
 }
 
 /** The mixed-radix number of `idx` along `axes` (first axis most significant). */
-function encode(idx: readonly number[], shape: readonly number[], axes: readonly number[]): number {
-  let n = 0;
-  for (const a of axes) n = n * shape[a] + idx[a];
-  return n;
-}
-
 /**
  * The tensor index of unpooled grid cell (r, c).
  *
@@ -69,15 +63,6 @@ export function gridToTensorIndex(r: number, c: number, shape: readonly number[]
   decode(r, shape, layout.rows, idx);
   decode(c, shape, layout.cols, idx);
   return idx;
-}
-
-/**
- * The unpooled grid cell [r, c] of a tensor index; inverse of gridToTensorIndex.
- *
- * Example: tensorIndexToGrid([1, 1, 1, 2], [3, 3, 2, 4], {rows: [2, 0], cols: [3, 1]}) -> [4, 7].
- */
-export function tensorIndexToGrid(idx: readonly number[], shape: readonly number[], layout: Layout): [number, number] {
-  return [encode(idx, shape, layout.rows), encode(idx, shape, layout.cols)];
 }
 
 /** A pooled cell's block of unpooled grid rows [r0, r1) and columns [c0, c1). */

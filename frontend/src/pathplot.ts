@@ -1,6 +1,6 @@
 /**
  * Plotting math of the weight-space path (PCA of the sketched parameter vector):
- * data extent, data <-> pixel mapping with equal scale on both axes, nice ticks,
+ * data extent, data -> pixel mapping with equal scale on both axes and ticks (d3-scale),
  * step-order colours, axis labels with explained variance, nearest-point lookup.
  * Pure, no DOM.
  *
@@ -11,6 +11,7 @@
  *   pcLabel(0, [0.873, 0.1])    -> "PC1 (87.3%)"
  *   orderColors(3, interpolateViridis) -> [start colour, middle, end]
  */
+import { scaleLinear } from "d3-scale";
 
 export interface PathSeries {
   x: readonly (number | null)[];
@@ -72,17 +73,19 @@ export function pathExtent(series: readonly PathSeries[], pad = 0.06): Extent | 
 export interface PlotScale {
   /** Data -> canvas pixels (y grows downward on screen, upward in data). */
   toPx(x: number, y: number): [number, number];
-  /** Canvas pixels -> data. */
-  toData(px: number, py: number): [number, number];
   /** The data box actually shown (widened on one axis to keep equal scale). */
   shown: Extent;
   /** Pixels per data unit, equal on both axes. */
   k: number;
+  /** Round tick values inside the shown box, about `count` per axis (d3's ticks). */
+  xTicks(count: number): number[];
+  yTicks(count: number): number[];
 }
 
 /**
  * Maps `ext` into a w x h canvas minus margins with the same pixels per unit on both
- * axes (distances in weight space stay comparable), centring the shorter side.
+ * axes (distances in weight space stay comparable), centring the shorter side: the
+ * shorter side's domain is widened, then two d3 linear scales do the mapping and ticks.
  */
 export function plotScale(ext: Extent, w: number, h: number, m: Margins): PlotScale {
   const pw = Math.max(1, w - m.left - m.right);
@@ -93,32 +96,17 @@ export function plotScale(ext: Extent, w: number, h: number, m: Margins): PlotSc
   const cx = (ext.x0 + ext.x1) / 2;
   const cy = (ext.y0 + ext.y1) / 2;
   const shown: Extent = { x0: cx - pw / k / 2, x1: cx + pw / k / 2, y0: cy - ph / k / 2, y1: cy + ph / k / 2 };
-  const px0 = m.left + pw / 2;
-  const py0 = m.top + ph / 2;
+  const sx = scaleLinear().domain([shown.x0, shown.x1]).range([m.left, m.left + pw]);
+  const sy = scaleLinear().domain([shown.y0, shown.y1]).range([m.top + ph, m.top]);
+  // -0 reads "−0" in a tick label: write it as 0.
+  const clean = (ts: number[]) => ts.map((t) => t || 0);
   return {
     k,
     shown,
-    toPx: (x, y) => [px0 + (x - cx) * k, py0 - (y - cy) * k],
-    toData: (px, py) => [cx + (px - px0) / k, cy - (py - py0) / k],
+    toPx: (x, y) => [sx(x), sy(y)],
+    xTicks: (count) => clean(sx.ticks(count)),
+    yTicks: (count) => clean(sy.ticks(count)),
   };
-}
-
-/**
- * About `count` round tick values (1, 2, 5 x 10^n steps) within [lo, hi]; -0 is written 0.
- *
- * Example: niceTicks(0, 1, 5) -> [0, 0.2, 0.4, 0.6, 0.8, 1].
- */
-export function niceTicks(lo: number, hi: number, count = 5): number[] {
-  if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo || count < 1) return [];
-  const raw = (hi - lo) / count;
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const norm = raw / mag;
-  // d3's thresholds: the nearest of 1, 2, 5, 10 on a log scale.
-  const s = (norm >= Math.sqrt(50) ? 10 : norm >= Math.sqrt(10) ? 5 : norm >= Math.SQRT2 ? 2 : 1) * mag;
-  const out: number[] = [];
-  const start = Math.ceil(lo / s - 1e-9);
-  for (let i = start; i * s <= hi + s * 1e-9; i++) out.push(Number((i * s).toPrecision(12)) || 0);
-  return out;
 }
 
 /**

@@ -14,7 +14,7 @@
 import { interpolateViridis } from "d3-scale-chromatic";
 import { el, setText } from "./dom";
 import { formatShort } from "./format";
-import { type PlotScale, collapsedSeries, nearestPoint, niceTicks, orderColors, pathExtent, pcLabel, plotScale } from "./pathplot";
+import { type PlotScale, collapsedSeries, nearestPoint, orderColors, pathExtent, pcLabel, plotScale } from "./pathplot";
 import { themeVar } from "./theme";
 import type { Projection } from "./types";
 
@@ -130,8 +130,8 @@ export class PathPlot {
     ctx.strokeStyle = gridColor;
     ctx.fillStyle = muted;
     ctx.lineWidth = 1;
-    const xt = niceTicks(sc.shown.x0, sc.shown.x1, Math.max(2, Math.round(w / 110)));
-    const yt = niceTicks(sc.shown.y0, sc.shown.y1, Math.max(2, Math.round(h / 72)));
+    const xt = sc.xTicks(Math.max(2, Math.round(w / 110)));
+    const yt = sc.yTicks(Math.max(2, Math.round(h / 72)));
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
     for (const t of xt) {

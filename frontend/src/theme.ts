@@ -55,11 +55,6 @@ export function hostBody(win: Window = window): HTMLElement | null {
   }
 }
 
-/** The theme shown now. */
-export function currentTheme(): Theme {
-  return current;
-}
-
 /**
  * A CSS custom property of the page's root under the current theme (cached until the
  * theme changes), or `fallback` when unset.

@@ -23,11 +23,6 @@ export const IDENTITY: View = Object.freeze({ scale: 1, tx: 0, ty: 0 });
 /** Largest zoom factor by default (a 256-wide grid at 640 px then shows ~4 cells per 40 px). */
 export const MAX_SCALE = 64;
 
-/** True for the unzoomed view. */
-export function isIdentity(v: View): boolean {
-  return v.scale === 1 && v.tx === 0 && v.ty === 0;
-}
-
 /**
  * Clamps scale to [1, maxScale] and the offsets so the scaled content covers the
  * w x h box. Example: clampView({scale: 2, tx: 10, ty: -500}, 100, 100) -> {scale: 2, tx: 0, ty: -100}.
@@ -62,11 +57,6 @@ export function toContent(v: View, x: number, y: number): [number, number] {
   return [(x - v.tx) / v.scale, (y - v.ty) / v.scale];
 }
 
-/** The screen point of content point (x, y). */
-export function toScreen(v: View, x: number, y: number): [number, number] {
-  return [x * v.scale + v.tx, y * v.scale + v.ty];
-}
-
 /**
  * The stored cell (row i, column j) under screen point (x, y) of a rows x cols heatmap
  * drawn unzoomed into a w x h box, or null outside it.
@@ -89,19 +79,6 @@ export function cellAt(
   const i = Math.floor((cy / h) * rows);
   if (i < 0 || j < 0 || i >= rows || j >= cols) return null;
   return { i, j };
-}
-
-/**
- * The range of stored cells visible in the box: rows [i0, i1), columns [j0, j1).
- *
- * Example: visibleCells({scale: 2, tx: 0, ty: 0}, 100, 100, 10, 10) -> {i0: 0, i1: 5, j0: 0, j1: 5}.
- */
-export function visibleCells(v: View, w: number, h: number, rows: number, cols: number): { i0: number; i1: number; j0: number; j1: number } {
-  const [x0, y0] = toContent(v, 0, 0);
-  const [x1, y1] = toContent(v, w, h);
-  const lo = (t: number, size: number, n: number) => Math.max(0, Math.min(n, Math.floor((t / size) * n + 1e-9)));
-  const hi = (t: number, size: number, n: number) => Math.max(0, Math.min(n, Math.ceil((t / size) * n - 1e-9)));
-  return { i0: lo(y0, h, rows), i1: hi(y1, h, rows), j0: lo(x0, w, cols), j1: hi(x1, w, cols) };
 }
 
 /**

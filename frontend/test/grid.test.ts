@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cellBlock, gridShape, gridToTensorIndex, layoutMatches, pooledShape, tensorIndexToGrid, tileSize } from "../src/grid";
+import { cellBlock, gridShape, gridToTensorIndex, layoutMatches, pooledShape, tileSize } from "../src/grid";
+import { tensorIndexToGrid } from "./helpers";
 import type { Layout } from "../src/types";
 import { bruteGrid } from "./helpers";
 

@@ -65,3 +65,17 @@ export function bruteGrid(shape: number[], rows: number[], cols: number[]): numb
   for (let k = 0; k < flat.length; k += C) grid.push(flat.slice(k, k + C));
   return grid;
 }
+
+/**
+ * The unpooled grid cell [r, c] of a tensor index: the inverse of gridToTensorIndex,
+ * written independently (mixed-radix numbers of the row and column axes) to check it.
+ */
+export function tensorIndexToGrid(idx: readonly number[], shape: readonly number[], layout: { rows: number[]; cols: number[] }): [number, number] {
+  const encode = (axes: readonly number[]) => axes.reduce((n, a) => n * shape[a] + idx[a], 0);
+  return [encode(layout.rows), encode(layout.cols)];
+}
+
+/** Content -> screen under a view (the inverse of viewport.toContent). */
+export function toScreen(v: { scale: number; tx: number; ty: number }, x: number, y: number): [number, number] {
+  return [x * v.scale + v.tx, y * v.scale + v.ty];
+}
