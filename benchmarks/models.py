@@ -249,11 +249,11 @@ def _targets(ctx, name, ratio, step_ratio, bytes_ratio, setup, totals):
     ))
     ctx.targets.append(Target(
         "%s: a logged step (heatmaps + trajectories) <= 5x one read of every weight" % name,
-        "%.2fx" % step_ratio, step_ratio <= 5,
+        "ratio %.2f to one read" % step_ratio, step_ratio <= 5,
         "" if step_ratio <= 5 else "see 'one logged step against the floor' for the split by kind",
     ))
     ctx.targets.append(Target(
         "%s: bytes per logged step <= 2x TensorBoard's per epoch" % name,
-        "%.2fx" % bytes_ratio, bytes_ratio <= 2,
+        "ratio %.2f to TensorBoard's epoch" % bytes_ratio, bytes_ratio <= 2,
         "" if bytes_ratio <= 2 else "raise the model-wide budget `max_total_cells` only where needed",
     ))

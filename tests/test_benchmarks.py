@@ -23,6 +23,10 @@ TABLES = [
     "NNViz tab: time to interactive (headless Chromium)",
     "NNViz tab: heatmap redraw per slider step",
     "Projection's PCA",  # the title goes on with the matrix size
+    "Real models: first-fit time with each callback",
+    "Real models: one logged step against the floor",
+    "Real models: set-up and memory",
+    "Real models: bytes per logged step at default options",
 ]
 _NUMBER = re.compile(r"^-?[0-9][0-9,]*(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
 
@@ -83,7 +87,8 @@ def test_machine_versions_and_targets(smoke_markdown):
     targets = _tables(smoke_markdown)["Targets"][1:]
     names = " ".join(r[0] for r in targets)
     for target in ("heatmap route", "projection route", "TensorBoard callback's cadence",
-                   "every 100 batches", "of the floor", "tab interactive", "redraw"):
+                   "every 100 batches", "of the floor", "tab interactive", "redraw",
+                   "first fit with NNVizCallback", "one read of every weight", "bytes per logged step"):
         assert target in names, target
     assert all(r[2] in ("met", "**missed**") for r in targets)
     assert all(re.search(r"[0-9.]+ (ms|x)|ratio [0-9.]+", r[1]) for r in targets), targets
@@ -99,5 +104,5 @@ def test_only_rejects_unknown_names():
 
 def test_benchmarks_is_a_package():
     here = os.path.join(tbserver.REPO, "benchmarks")
-    for name in ("__init__.py", "__main__.py", "training.py", "server.py", "tab.py"):
+    for name in ("__init__.py", "__main__.py", "training.py", "models.py", "server.py", "tab.py"):
         assert os.path.isfile(os.path.join(here, name)), name
