@@ -691,6 +691,37 @@ def test_layers_cards_and_overview_follow_network_order(served, tab):
     assert [o.get_attribute("value") for o in options if o.get_attribute("value")] == [t for t in order if tags[t]["has_trajectory"]]
 
 
+def test_structure_view_lists_layers_and_charts_ratio_by_depth(served, tab):
+    page, frame, _ = tab
+    _select_runs(frame, ["fast", "slow"])
+    panel = frame.locator('[data-testid="structure-panel"]')
+    tags = _get(served, "tags")["runs"]["fast"]
+    layers = []
+    for t in sorted(tags, key=lambda t: tags[t]["index"]):
+        if tags[t]["group"] not in layers:
+            layers.append(tags[t]["group"])
+    frame.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=structure-layer]').length === n", arg=len(layers), timeout=30000
+    )
+    boxes = panel.locator('[data-testid="structure-layer"]').all()
+    assert [b.get_attribute("data-layer") for b in boxes] == layers  # network order, of the first run
+    dense = panel.locator('[data-testid="structure-layer"][data-layer="mlp/dense_1"]')
+    assert "136 params" in dense.inner_text()  # 16 x 8 kernel + 8 bias
+    assert dense.get_attribute("data-health") == "large"  # fast's kernel moves 5% per step
+    flow = panel.locator('[data-testid="chart-flow"]')
+    frame.wait_for_function("e => e.dataset.series === '2'", arg=flow.element_handle(), timeout=30000)
+    assert flow.get_attribute("data-points") == str(len(layers))
+    last = {s["run"]: s["last"] for s in json.loads(flow.get_attribute("data-series-last"))}
+    # The deepest layer with a trajectory is the last point of each run's line.
+    ratios = {r: [row["update_ratio"] for row in _get(served, "overview", run=r) if row["name"] == KERNEL][0] for r in RATE}
+    assert last["fast"] is not None and last["slow"] is not None
+    assert ratios["fast"] / ratios["slow"] > 50
+    dense.click()
+    card = frame.locator('[data-testid="card"][data-tag="mlp/dense_1/kernel"]').first
+    card.locator('[data-testid="heatmap"]').wait_for(timeout=30000)
+    _shot(page, panel, "structure")
+
+
 # --- performance and errors -------------------------------------------------------------
 
 

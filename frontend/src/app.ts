@@ -14,6 +14,7 @@ import { onDataReloaded } from "./ipc";
 import { OverviewPanel } from "./overview";
 import { ProjectionPanel } from "./projection";
 import { FindingsPanel } from "./findings";
+import { StructurePanel } from "./structure";
 import { type CardState, readHash, writeHash } from "./hashstate";
 import { RunSelector } from "./runselect";
 import { revealStable } from "./scroll";
@@ -78,6 +79,7 @@ export class App {
   private readonly list: HTMLDivElement;
   private readonly overview: OverviewPanel;
   private readonly findings: FindingsPanel;
+  private readonly structure: StructurePanel;
   private readonly projection: ProjectionPanel;
   private reloading: Promise<void> | null = null;
   /** Runs from the URL, used on the first load. */
@@ -111,10 +113,15 @@ export class App {
     );
     this.projection = new ProjectionPanel();
     this.findings = new FindingsPanel((run, tag) => this.reveal(run, tag));
+    this.structure = new StructurePanel(
+      (run) => this.tags.runs[run] ?? {},
+      (run, tag) => this.reveal(run, tag),
+    );
     this.findings.root.hidden = true;
+    this.structure.root.hidden = true;
     this.overview.root.hidden = true;
     this.projection.root.hidden = true;
-    this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.findings.root, this.overview.root, this.projection.root, this.list);
+    this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.findings.root, this.structure.root, this.overview.root, this.projection.root, this.list);
     clear(body);
     this.header = el("div", { className: "nv-header" }, this.runSelect.root, this.filter, this.status);
     body.appendChild(this.header);
@@ -126,6 +133,7 @@ export class App {
         this.resizeTimer = null;
         this.sections.resize();
         this.projection.resize();
+        this.structure.resize();
       }, 150);
     });
   }
@@ -163,6 +171,7 @@ export class App {
     this.rebuild();
     void this.overview.update(this.runs);
     void this.findings.update(this.runs);
+    void this.structure.update(this.runs);
     this.updateProjection(false);
     this.saveView();
   }
@@ -213,6 +222,7 @@ export class App {
       this.runSelect.root.hidden = true;
       this.overview.root.hidden = true;
       this.findings.root.hidden = true;
+      this.structure.root.hidden = true;
       this.projection.root.hidden = true;
       this.sections.clearAll();
       this.showEmpty();
@@ -224,9 +234,11 @@ export class App {
     this.runSelect.root.hidden = runs.length < 2;
     this.overview.root.hidden = false;
     this.findings.root.hidden = false;
+    this.structure.root.hidden = false;
     this.rebuild();
     void this.overview.update(this.runs);
     void this.findings.update(this.runs);
+    void this.structure.update(this.runs);
     this.updateProjection(true);
   }
 

@@ -75,6 +75,8 @@ export interface ChartSpec {
   csvName: (string | number)[];
   height?: number;
   small?: boolean;
+  /** The x axis' label (default "step"). */
+  xLabel?: string;
   /**
    * Hide uPlot's legend (one row per series) and show one read-out line for the series
    * nearest the cursor instead; `readoutHint` is its text while nothing is hovered.
@@ -363,7 +365,7 @@ export class Chart {
       width: chartWidth(spec.small),
       height: this.height(),
       scales: { x: { time: false }, y: yScale },
-      axes: [axis(spec.small ? { size: 30 } : { label: "step", labelSize: 18 }), axis({ size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : v === this.floor ? "0" : formatShort(v))) })],
+      axes: [axis(spec.small ? { size: 30 } : { label: spec.xLabel ?? "step", labelSize: 18 }), axis({ size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : v === this.floor ? "0" : formatShort(v))) })],
       cursor: {
         sync: { key: SYNC_KEY, setSeries: false },
         drag: { x: true, y: false },

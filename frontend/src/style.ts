@@ -118,6 +118,19 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-panel label { display: flex; align-items: center; gap: 6px; color: var(--nv-muted); }
 .nv-panel select { font: inherit; color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border); border-radius: 4px; padding: 3px 6px; }
 .nv-link { color: var(--nv-accent); }
+.nv-structure { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.nv-layers { display: flex; flex-direction: column; gap: 4px; min-width: 280px; max-width: 560px; flex: 1 1 320px; }
+.nv-layer { display: grid; grid-template-columns: 1fr auto; gap: 0 12px; text-align: left; font: inherit; font-size: 12px;
+  color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border); border-left: 6px solid var(--nv-lc, var(--nv-border));
+  border-radius: 4px; padding: 4px 8px; cursor: pointer; }
+.nv-layer:hover { border-color: var(--nv-accent); }
+.nv-layer-name { font-weight: 500; overflow-wrap: anywhere; }
+.nv-layer-type, .nv-layer-params { color: var(--nv-muted); text-align: right; }
+.nv-layer-ratio { text-align: right; font-variant-numeric: tabular-nums; }
+.nv-layer.nv-health-ok { --nv-lc: #43a047; }
+.nv-layer.nv-health-large { --nv-lc: var(--nv-large); }
+.nv-layer.nv-health-tiny { --nv-lc: var(--nv-tiny); }
+.nv-layer.nv-health-stopped { --nv-lc: var(--nv-stopped); }
 .nv-findings-run { margin: 4px 0 8px; }
 .nv-findings-head { font-weight: 500; margin: 4px 0; overflow-wrap: anywhere; }
 .nv-finding { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 10px; padding: 4px 8px; margin: 2px 0;

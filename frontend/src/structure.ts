@@ -1,0 +1,106 @@
+/**
+ * The structure view (in place of a link to TensorBoard's Graphs tab, which shows
+ * "Malformed GraphDef" for Keras 3 logs): the layers of the first selected run in network
+ * order with type, shapes and parameter count, each coloured by its latest update ratio
+ * against the 1e-3 band; and the "gradient flow" chart: latest update ratio against layer
+ * depth, one line per selected run, so a vanishing first layer or a stopped one shows at
+ * a glance.
+ *
+ * Example:
+ *   const sv = new StructurePanel((run) => tags.runs[run], (run, layer) => app.revealLayer(run, layer));
+ *   body.appendChild(sv.root); await sv.update(["healthy", "vanishing"]);
+ */
+import { fetchOverview } from "./api";
+import { Chart } from "./chart";
+import { clear, el } from "./dom";
+import { formatShape, formatShort } from "./format";
+import { type LayerRow, layerRows } from "./layerstats";
+import { byNetworkOrder } from "./order";
+import { formatCount, HEALTH_WORDS } from "./overview";
+import { HEALTHY_BAND, ratioHealth, runColor } from "./series";
+import type { TagInfo } from "./types";
+
+export class StructurePanel {
+  readonly root: HTMLDetailsElement;
+  private readonly list: HTMLDivElement;
+  private readonly chart: Chart;
+  private seq = 0;
+
+  constructor(
+    private readonly tagsOf: (run: string) => Record<string, TagInfo>,
+    private readonly onPick: (run: string, tag: string) => void,
+  ) {
+    this.list = el("div", { className: "nv-layers", attrs: { "data-testid": "structure-layers" } });
+    this.chart = new Chart({
+      testid: "chart-flow",
+      title: "|dW| / |W| by layer depth (latest step)",
+      log: true,
+      band: HEALTHY_BAND,
+      csvName: ["update-ratio-by-depth"],
+      xLabel: "layer depth (network order)",
+      readout: true,
+      readoutHint: "Hover a line for its run and the layer's ratio",
+    });
+    this.root = el(
+      "details",
+      { className: "nv-panel", attrs: { "data-testid": "structure-panel" } },
+      el("summary", { text: "Model structure" }),
+      el("div", { className: "nv-structure" }, this.list, this.chart.root),
+    );
+    this.root.open = true;
+  }
+
+  /** Fetches every selected run's overview; lists the first run's layers, charts all. */
+  async update(runs: readonly string[]): Promise<void> {
+    const seq = ++this.seq;
+    const results = await Promise.allSettled(runs.map((r) => fetchOverview(r)));
+    if (seq !== this.seq) return;
+    const perRun = results.map((res, k) => {
+      const tags = this.tagsOf(runs[k]);
+      const rows = res.status === "fulfilled" ? byNetworkOrder(res.value, (r) => r.name, [tags]) : [];
+      return { run: runs[k], layers: layerRows(rows, tags), rows };
+    });
+    const first = perRun[0];
+    clear(this.list);
+    if (first) {
+      this.list.appendChild(el("div", { className: "nv-help", text: `Layers of ${first.run}, input to output` }));
+      for (const l of first.layers) this.list.appendChild(this.box(first.run, l, first.rows.find((r) => r.layer === l.layer)?.name));
+    }
+    const depth = Math.max(0, ...perRun.map((p) => p.layers.length));
+    const x = Array.from({ length: depth }, (_, k) => k + 1);
+    this.chart.setData(
+      x,
+      perRun.map((p, k) => ({
+        label: p.run,
+        color: runColor(k),
+        values: x.map((d) => p.layers[d - 1]?.ratio ?? null),
+        key: { run: p.run },
+      })),
+    );
+    this.chart.setKey(perRun.map((p, k) => ({ label: p.run, color: runColor(k) })));
+  }
+
+  resize(): void {
+    this.chart.resize();
+  }
+
+  private box(run: string, l: LayerRow, tag: string | undefined): HTMLElement {
+    const health = ratioHealth(l.ratio);
+    const word = health && health !== "ok" ? HEALTH_WORDS[health][0] : "";
+    const b = el(
+      "button",
+      {
+        className: `nv-layer nv-health-${health ?? "none"}`,
+        title: health && health !== "ok" ? HEALTH_WORDS[health][1] : "Scroll to this layer",
+        attrs: { type: "button", "data-testid": "structure-layer", "data-layer": l.layer, "data-health": health ?? "" },
+      },
+      el("span", { className: "nv-layer-name", text: `${l.depth}. ${l.layer || "(none)"}` }),
+      el("span", { className: "nv-layer-type", text: l.type }),
+      el("span", { className: "nv-layer-shape", text: l.shapes.map(formatShape).join(" + ") }),
+      el("span", { className: "nv-layer-params", text: `${formatCount(l.parameters)} params` }),
+      el("span", { className: "nv-layer-ratio", text: l.ratio === null ? "|dW|/|W| –" : `|dW|/|W| ${formatShort(l.ratio)}${word ? ` ${word}` : ""}` }),
+    );
+    if (tag) b.addEventListener("click", () => this.onPick(run, tag));
+    return b;
+  }
+}
