@@ -9,6 +9,22 @@ import { NAN_RGBA, NEGINF_RGBA, POSINF_RGBA, cssColor, divergingLut } from "./co
 import { clear, el } from "./dom";
 import type { HeatmapHeader } from "./types";
 
+/** The colour map as a canvas one pixel high, one pixel per LUT entry (stretched by whoever draws it). */
+export function lutStrip(): HTMLCanvasElement {
+  const canvas = document.createElement("canvas");
+  const lut = divergingLut();
+  const n = lut.length / 4;
+  canvas.width = n;
+  canvas.height = 1;
+  const ctx = canvas.getContext("2d");
+  if (ctx) {
+    const img = ctx.createImageData(n, 1);
+    img.data.set(lut);
+    ctx.putImageData(img, 0, 0);
+  }
+  return canvas;
+}
+
 /** The bar's width in CSS pixels (style.ts sizes .nv-colorbar to it). */
 export const BAR_WIDTH = 240;
 
@@ -18,17 +34,8 @@ export class ColorBar {
   private readonly legend: HTMLDivElement;
 
   constructor(parent: HTMLElement) {
-    const canvas = el("canvas", { attrs: { "data-testid": "colorbar" } });
-    const lut = divergingLut();
-    const n = lut.length / 4;
-    canvas.width = n;
-    canvas.height = 1;
-    const ctx = canvas.getContext("2d");
-    if (ctx) {
-      const img = ctx.createImageData(n, 1);
-      img.data.set(lut);
-      ctx.putImageData(img, 0, 0);
-    }
+    const canvas = lutStrip();
+    canvas.setAttribute("data-testid", "colorbar");
     this.ticks = el("div", { className: "nv-ticks" });
     this.legend = el("div", { className: "nv-legend", attrs: { "data-testid": "legend" } });
     this.root = el("div", { className: "nv-colorbar" }, canvas, this.ticks);

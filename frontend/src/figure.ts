@@ -10,7 +10,7 @@
  *   c.toBlob((b) => download(b!, "x.png"));
  */
 import { barTicks } from "./barticks";
-import { divergingLut } from "./colormap";
+import { lutStrip } from "./colorbar";
 
 /** Sizes in CSS pixels (the canvas is scaled by the device pixel ratio). */
 export const PAD = 12;
@@ -88,19 +88,8 @@ export function drawFigure(spec: FigureSpec, dpr = window.devicePixelRatio || 1)
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(src, L.heat.x, L.heat.y, L.heat.w, L.heat.h);
   // The colour bar: the heatmap's own lookup table, stretched.
-  const lut = divergingLut();
-  const n = lut.length / 4;
-  const strip = document.createElement("canvas");
-  strip.width = n;
-  strip.height = 1;
-  const sctx = strip.getContext("2d");
-  if (sctx) {
-    const img = sctx.createImageData(n, 1);
-    img.data.set(lut);
-    sctx.putImageData(img, 0, 0);
-    ctx.imageSmoothingEnabled = true;
-    ctx.drawImage(strip, L.bar.x, L.bar.y, L.bar.w, L.bar.h);
-  }
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(lutStrip(), L.bar.x, L.bar.y, L.bar.w, L.bar.h);
   ctx.font = `${TICK_PX}px Roboto, system-ui, sans-serif`;
   ctx.textAlign = "center";
   for (const t of barTicks(spec.m, L.bar.w)) ctx.fillText(t.label, L.bar.x + t.x, L.ticksY);

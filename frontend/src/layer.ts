@@ -32,6 +32,16 @@ const STATS: [field: "norm" | "update_norm" | "update_ratio", testid: string, ti
   ["update_ratio", "chart-ratio", "|dW| / |W| (update ratio)"],
 ];
 
+/** Destroys and removes the charts of `charts` whose tensor is not in `keep`. */
+function prune(charts: Map<string, Chart>, keep: ReadonlySet<string>): void {
+  for (const [tag, chart] of charts) {
+    if (keep.has(tag)) continue;
+    chart.destroy();
+    chart.root.remove();
+    charts.delete(tag);
+  }
+}
+
 /** Traces drawn per tensor per run at most (the chart stays readable). */
 const MAX_TRACES = 8;
 
@@ -231,12 +241,7 @@ export class LayerCharts {
       chart.setData(x, meta.map((m, i) => ({ ...m, values: ys[i] })));
       chart.setKey(multiRun ? runsHere.map((r) => ({ label: r, color: runColor(Math.max(0, this.runs.indexOf(r))) })) : []);
     }
-    for (const [tag, chart] of this.traceCharts) {
-      if (keep.has(tag)) continue;
-      chart.destroy();
-      chart.root.remove();
-      this.traceCharts.delete(tag);
-    }
+    prune(this.traceCharts, keep);
     if (!this.traceCharts.size) clear(this.tracesBox);
   }
 
@@ -271,11 +276,6 @@ export class LayerCharts {
       const runsHere = [...new Set(mine.map((m) => m.run))];
       chart.setKey(multiRun ? runsHere.map((r) => ({ label: r, color: runColor(Math.max(0, this.runs.indexOf(r))) })) : []);
     }
-    for (const [tag, chart] of this.distCharts) {
-      if (keep.has(tag)) continue;
-      chart.destroy();
-      chart.root.remove();
-      this.distCharts.delete(tag);
-    }
+    prune(this.distCharts, keep);
   }
 }
