@@ -223,17 +223,8 @@ export class LayerCharts {
       keep.add(tag);
       let chart = this.traceCharts.get(tag);
       if (!chart) {
-        chart = new Chart({
-          testid: "traces-chart",
-          title: `${short(tag)}: single-parameter traces`,
-          attrs: { "data-layer": this.layer, "data-tag": tag },
-          log: false,
-          csvName: [tag, "traces"],
-          small: true,
-          // One legend row per trace and run would outgrow the chart: one read-out line instead.
-          readout: true,
-          readoutHint: "Hover a line for its parameter and value",
-        });
+        // One legend row per trace and run would outgrow the chart: one read-out line instead.
+        chart = this.tensorChart("traces-chart", tag, `${short(tag)}: single-parameter traces`, "traces", "Hover a line for its parameter and value");
         this.traceCharts.set(tag, chart);
       }
       this.tracesBox.appendChild(chart.root);
@@ -243,6 +234,20 @@ export class LayerCharts {
     }
     prune(this.traceCharts, keep);
     if (!this.traceCharts.size) clear(this.tracesBox);
+  }
+
+  /** A small linear chart of one tensor with a one-line read-out. */
+  private tensorChart(testid: string, tag: string, title: string, csv: string, hint: string): Chart {
+    return new Chart({
+      testid,
+      title,
+      attrs: { "data-layer": this.layer, "data-tag": tag },
+      log: false,
+      csvName: [tag, csv],
+      small: true,
+      readout: true,
+      readoutHint: hint,
+    });
   }
 
   /** One distribution-over-steps chart per tensor (quantile bands, median, min/max), runs overlaid. */
@@ -258,16 +263,7 @@ export class LayerCharts {
       keep.add(tag);
       let chart = this.distCharts.get(tag);
       if (!chart) {
-        chart = new Chart({
-          testid: "dist-chart",
-          title: `${short(tag)}: distribution of values`,
-          attrs: { "data-layer": this.layer, "data-tag": tag },
-          log: false,
-          csvName: [tag, "distribution"],
-          small: true,
-          readout: true,
-          readoutHint: "Bands 5–95%, 25–75%; line median; dotted min, max",
-        });
+        chart = this.tensorChart("dist-chart", tag, `${short(tag)}: distribution of values`, "distribution", "Bands 5–95%, 25–75%; line median; dotted min, max");
         this.distCharts.set(tag, chart);
       }
       this.distBox.appendChild(chart.root);
