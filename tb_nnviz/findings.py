@@ -58,6 +58,10 @@ HIGH_RATIO = 0.3
 #: ... over intervals covering at least this many optimizer steps (Adam's
 #: first step moves every weight by the learning rate whatever the gradient).
 HIGH_MIN_STEPS = 3
+#: lr_too_high, sustained: the median kernel's rate per step, over the run
+#: (median), is at least this: weights replaced every ~10 steps. Every run of
+#: the sweep that trained stayed at or below 0.034 (SGD 0.5).
+SUSTAINED_HIGH_RATIO = 0.1
 #: lr_too_low: even the fastest-moving kernel moves less than this per step in
 #: the first half of the run (median): a warning. Adam 1e-6 measured 4e-6.
 LOW_RATIO = 1e-5
@@ -104,6 +108,7 @@ def evaluate(tensors):
     since = {}
     for f in stopped:
         since.update(f["evidence"]["stopped_since"])
+    found += _never_moved(views)
     found += _dead_units([v for v in views if v.name not in since])
     # Ratio rules read kernels that train: not frozen ones, and stopped ones
     # only until they stopped (their zeros are a finding of their own, not a
@@ -224,11 +229,11 @@ def _dead_units(views):
     done = set()
     for v in views:
         u = v.stats.get("unchanged_unit_fraction")
-        if u is None or not v.is_kernel or v.layer in done:
+        if u is None or not v.is_kernel or not v.moved or v.layer in done:
             continue
         u = np.asarray(u, np.float64)
         units = v.units
-        ok = np.isfinite(u)
+        ok = (u >= 0) & (u <= 1)  # a fraction; NaN at the first point
         if ok.sum() < STOPPED_POINTS:
             continue
         tail = u[ok]
@@ -259,32 +264,58 @@ def _dead_units(views):
 
 
 def _lr_too_high(kernels):
-    """Most kernels move by a large part of their own norm per step, early on."""
+    """Most kernels move by a large part of their own norm per step: a burst
+    early on, or a lasting pace."""
     if not kernels:
         return []
     steps, matrix = rates.aligned(kernels, "jump")
-    if not len(steps):
-        return []
     with rates.quiet():
         median = np.nanmedian(matrix, axis=0)
-    high = median >= HIGH_RATIO
-    with rates.quiet():
         gaps = np.nan_to_num(np.nanmax(rates.aligned(kernels, "gap")[1], axis=0), nan=0.0)
+    high = median >= HIGH_RATIO
     covered = float(np.sum(gaps[high]))
-    if covered < HIGH_MIN_STEPS:
-        return []
-    first = int(np.argmax(high))
-    column = matrix[:, first]
+    if covered >= HIGH_MIN_STEPS:
+        first = int(np.argmax(high))
+        column = matrix[:, first]
+        when = "From step %d to %d" % (int(steps[first] - gaps[first]), int(steps[first]))
+    else:
+        steps, matrix = rates.aligned(kernels, "rate")
+        with rates.quiet():
+            median = np.nanmedian(matrix, axis=0)
+            typical = np.nanmedian(median)
+        if not (np.isfinite(median).sum() >= STOPPED_POINTS and typical >= SUSTAINED_HIGH_RATIO):
+            return []
+        first = int(np.argmax(median >= SUSTAINED_HIGH_RATIO))
+        median[first] = typical  # the message and evidence give the run's median
+        with rates.quiet():
+            column = np.nanmedian(matrix, axis=1)
+        when = "From step %d on" % int(steps[first])
     lead = kernels[int(np.nanargmax(np.where(np.isfinite(column), column, -np.inf)))]
-    names = [k.name for k, r in zip(kernels, column) if r >= HIGH_RATIO]
-    peak = float(np.nanmax(median))
-    since = int(steps[first - 1]) if first > 0 else int(lead.steps[max(0, int(np.searchsorted(lead.steps, steps[first])) - 1)])
-    message = "From step %d to %d the median layer's weights moved %s their norm per step (healthy: about %s), most in %s: lower the learning rate (try 10x lower) or add warmup." % (
-        since, int(steps[first]), _pct(median[first]), "%.2g%%" % (100 * HEALTHY_RATIO), lead.layer)
-    return [_finding("lr_too_high", "warning", lead.layer, names or [lead.name], int(steps[first]), message, {
-        "median_ratio_per_step": float(median[first]), "peak_median_ratio_per_step": peak,
-        "steps_above": covered, "threshold": HIGH_RATIO,
+    names = [k.name for k, r in zip(kernels, column) if r >= HIGH_RATIO] or [lead.name]
+    message = "%s the median layer's weights moved %s their norm per step (healthy: about %.2g%%), most in %s: lower the learning rate (try 10x lower) or add warmup." % (
+        when, _pct(median[first]), 100 * HEALTHY_RATIO, lead.layer)
+    return [_finding("lr_too_high", "warning", lead.layer, names, int(steps[first]), message, {
+        "median_ratio_per_step": float(median[first]), "steps_above": covered,
+        "threshold": HIGH_RATIO if covered >= HIGH_MIN_STEPS else SUSTAINED_HIGH_RATIO,
         "ratio_per_step": _by_name(kernels, column),
+    })]
+
+
+def _never_moved(views):
+    """Kernels that never changed while the rest of the model trained."""
+    if not any(v.moved for v in views):
+        return []
+    still = [v for v in views if v.is_kernel and not v.moved and np.sum(v.update == 0) >= STOPPED_POINTS]
+    if not still:
+        return []
+    lead = still[0]
+    layers = list(dict.fromkeys(v.layer for v in still))
+    what = lead.layer if len(layers) == 1 else "%d layers (first: %s)" % (len(layers), lead.layer)
+    start, end = int(lead.steps[1]), int(lead.steps[-1])
+    message = "%s never changed (update norm exactly 0 from step %d to %d) while other layers trained: frozen on purpose, or it gets no gradient (units dead from the start, or not connected to the loss)." % (
+        what, start, end)
+    return [_finding("updates_stopped", "info", lead.layer, [v.name for v in still], start, message, {
+        "layers": layers, "never_moved": True,
     })]
 
 

@@ -44,6 +44,14 @@ def mlp(rates=(1e-3, 1e-3, 1e-3), **kwargs):
     return out
 
 
+def unchanged(n, start, fraction):
+    """An unchanged_unit_fraction series: NaN at the first point, ``fraction`` from ``start``."""
+    u = np.zeros(n)
+    u[0] = np.nan
+    u[start:] = fraction
+    return u
+
+
 def kinds(found, severity="info"):
     return [(f["kind"], f["severity"], f["layer"]) for f in findings.at_least(found, severity)]
 
@@ -68,12 +76,19 @@ def test_biases_and_tiny_tensors_do_not_raise_ratio_alarms():
     assert findings.evaluate(run) == []
 
 
-def test_frozen_tensors_are_not_slow_or_stopped():
-    """A frozen backbone (never moved) beside a training head is deliberate."""
-    run = mlp()
-    for i in range(3):
-        run.append(tensor("backbone/conv_%d/kernel" % i, 0.0, shape=(3, 3, 16, 16)))
-    assert findings.evaluate(run) == []
+def test_frozen_kernels_are_only_noted():
+    """A frozen backbone beside a training head may be deliberate: one info, not a warning.
+
+    A kernel that never changes may also get no gradient at all (units dead from
+    the start), so it is said, once for the run.
+    """
+    run = [tensor("backbone/conv_%d/kernel" % i, 0.0, shape=(3, 3, 16, 16), seed=i,
+                  unchanged_unit_fraction=unchanged(40, 1, 1.0)) for i in range(3)] + mlp()
+    found = findings.evaluate(run)
+    assert kinds(found) == [("updates_stopped", "info", "backbone/conv_0")]
+    assert found[0]["evidence"]["layers"] == ["backbone/conv_0", "backbone/conv_1", "backbone/conv_2"]
+    assert "3 layers (first: backbone/conv_0) never changed" in found[0]["message"]
+    assert found[0]["step"] == 10
 
 
 def test_findings_are_strict_json_with_every_field():
@@ -151,13 +166,6 @@ def test_everything_stopping_is_only_info():
 # -- dead_units ---------------------------------------------------------------------
 
 
-def unchanged(n, start, fraction):
-    u = np.zeros(n)
-    u[0] = np.nan
-    u[start:] = fraction
-    return u
-
-
 @pytest.mark.parametrize("fraction, severity", [(0.75, "warning"), (0.3, "info"), (0.1, None)])
 def test_dead_units_by_fraction(fraction, severity):
     run = mlp()
@@ -206,6 +214,16 @@ def test_lr_too_high_needs_the_median_layer_and_more_than_adams_first_step():
     assert findings.evaluate(mlp((one_layer, 1e-3, 1e-3), steps=steps)) == []
     first_step = np.r_[np.nan, 0.9, np.full(len(steps) - 2, 3e-3)]
     assert findings.evaluate(mlp((first_step, first_step, first_step), steps=steps)) == []
+
+
+def test_lr_too_high_when_the_pace_stays_far_too_high():
+    """No early burst, but weights replaced every few steps for the whole run."""
+    steps = np.arange(0, 2000, 20)
+    found = findings.evaluate(mlp((0.2, 0.25, 0.15), steps=steps))
+    assert kinds(found) == [("lr_too_high", "warning", "mlp/dense_2")]
+    assert found[0]["evidence"]["threshold"] == findings.SUSTAINED_HIGH_RATIO
+    assert "From step 20 on" in found[0]["message"]
+    assert findings.evaluate(mlp((0.03, 0.03, 0.03), steps=steps)) == []  # SGD 0.5 on digits: 0.034
 
 
 @pytest.mark.parametrize("rate, severity", [(4e-6, "warning"), (4e-5, "info"), (4e-4, None)])

@@ -48,12 +48,12 @@ def train_keras(logdir, name, kind, optimizer, lr, epochs, freq):
 # -- numpy networks, trained by hand ----------------------------------------------------
 
 
-def train_numpy_mlp(path, lr=0.1, steps=300, every=10, freeze_first_at=None, kill_units_at=None):
+def train_numpy_mlp(path, lr=0.1, steps=300, every=10, freeze_first_at=None, kill_units_at=None, kill=40):
     """A 64-64-10 ReLU MLP by minibatch SGD on digits, logged with the Writer.
 
     ``freeze_first_at``: from this step on the first layer gets no updates.
-    ``kill_units_at``: at this step 40 of the 64 hidden units get a bias of
-    -50, so they never fire (and never learn) again.
+    ``kill_units_at``: at this step ``kill`` of the 64 hidden units get a
+    bias of -50, so they never fire (and never learn) again.
     """
     rng = np.random.default_rng(0)
     x, _, y, _ = demo.load_digits()
@@ -64,12 +64,12 @@ def train_numpy_mlp(path, lr=0.1, steps=300, every=10, freeze_first_at=None, kil
     b2 = np.zeros(10)
     with tb_nnviz.Writer(path) as writer:
         for step in range(steps + 1):
+            if step == kill_units_at:
+                b1[:kill] = -50.0
             if step % every == 0:
                 writer.log_weights(step, {"mlp/dense_1/kernel": w1, "mlp/dense_1/bias": b1,
                                           "mlp/output/kernel": w2, "mlp/output/bias": b2},
                                    heatmaps=False)
-            if step == kill_units_at:
-                b1[:40] = -50.0
             batch = rng.integers(0, len(x), 32)
             xb, yb = x[batch], y[batch]
             h = np.maximum(xb @ w1 + b1, 0.0)
@@ -113,6 +113,7 @@ def logdir(tmp_path_factory):
     train_numpy_mlp(os.path.join(root, "numpy_lr_too_low"), lr=1e-5)
     train_numpy_mlp(os.path.join(root, "numpy_stopped"), freeze_first_at=150)
     train_numpy_mlp(os.path.join(root, "numpy_dead_units"), kill_units_at=100)
+    train_numpy_mlp(os.path.join(root, "numpy_dead_from_start"), kill_units_at=0, kill=64)
     train_numpy_diverging(os.path.join(root, "numpy_diverging"))
     return root
 
@@ -175,6 +176,13 @@ def test_dead_units_on_keras_and_numpy(report):
     assert f["step"] == 110  # the first logged point after the units died at 100
     keras_dead = named(report, "keras_dead_units/train", "dead_units")
     assert "mlp/dense_1" in {f["layer"] for f in keras_dead}
+
+
+def test_kernels_that_never_move_are_noted(report):
+    """Every hidden unit dead from the first step: neither kernel ever gets a gradient."""
+    assert [(f["kind"], f["severity"], f["layer"]) for f in report["numpy_dead_from_start"]] == [
+        ("updates_stopped", "info", "mlp/dense_1")]
+    assert report["numpy_dead_from_start"][0]["evidence"]["layers"] == ["mlp/dense_1", "mlp/output"]
 
 
 def test_updates_stopped_while_other_layers_move(report):
