@@ -60,7 +60,7 @@ HIGH_RATIO = 0.3
 HIGH_MIN_STEPS = 3
 #: lr_too_high, sustained: the median kernel's rate per step, over the run
 #: (median), is at least this: weights replaced every ~10 steps. Every run of
-#: the sweep that trained stayed at or below 0.034 (SGD 0.5).
+#: the sweep that trained stayed at or below 0.022 (SGD 0.5, logged every step).
 SUSTAINED_HIGH_RATIO = 0.1
 #: lr_too_low: even the fastest-moving kernel moves less than this per step in
 #: the first half of the run (median): a warning. Adam 1e-6 measured 4e-6.
