@@ -643,8 +643,10 @@ def test_runs_side_by_side_move_together_and_share_a_range(served, tab):
         for c in cards.values():
             _wait_card(frame, c, STEPS[4])
         assert row.locator('[data-testid="row-step-label"]').inner_text() == str(STEPS[4])
-        # Shared colour range across runs: the max over every step of both runs, exact at once.
-        cards["slow"].locator('[data-testid="range-mode"]').select_option("runs")
+        # Side by side, one colour scale by default: the max over every step of both runs,
+        # exact at once.
+        assert row.locator('[data-testid="row-shared-range"]').is_checked()
+        assert cards["slow"].locator('[data-testid="range-mode"]').input_value() == "runs"
         want = max(_get(served, "ranges", run=r, tag=KERNEL)["none"] for r in RATE)
         frame.wait_for_function(
             "c => !c.hasAttribute('data-range-pending') && c.dataset.rangeMode === 'runs'",
@@ -652,6 +654,9 @@ def test_runs_side_by_side_move_together_and_share_a_range(served, tab):
         )
         assert float(cards["slow"].get_attribute("data-range")) == pytest.approx(want, rel=1e-6)
         assert "of 2 runs" in cards["slow"].locator('[data-testid="range-note"]').inner_text()
+        assert float(cards["fast"].get_attribute("data-range")) == pytest.approx(want, rel=1e-6)
+        row.locator('[data-testid="row-shared-range"]').uncheck()
+        frame.wait_for_function("c => c.dataset.rangeMode === 'step'", arg=cards["fast"].element_handle(), timeout=10000)
         # Unlinked, each card has its own slider again and moves alone.
         row.locator('[data-testid="row-link"]').uncheck()
         assert cards["slow"].locator('[data-testid="step-slider"]').is_visible()

@@ -216,6 +216,14 @@ export class Card {
     this.root.toggleAttribute("data-linked", on);
   }
 
+  /** Sets the colour range mode (the row's "same colours for all runs" does this). */
+  setRangeMode(mode: RangeMode): void {
+    if (mode === this.rangeMode) return;
+    this.rangeMode = mode;
+    this.rangeSelect.value = mode;
+    this.render();
+  }
+
   /** Shows `step`, or the nearest earlier logged one (the shared step control's move). */
   showStep(step: number | null): void {
     const next = pickStep(this.info.steps, step);

@@ -77,6 +77,8 @@ export interface ChartSpec {
   small?: boolean;
   /** The x axis' label (default "step"). */
   xLabel?: string;
+  /** Whole-number x ticks only (layer depths). */
+  xInteger?: boolean;
   /**
    * Hide uPlot's legend (one row per series) and show one read-out line for the series
    * nearest the cursor instead; `readoutHint` is its text while nothing is hovered.
@@ -365,7 +367,10 @@ export class Chart {
       width: chartWidth(spec.small),
       height: this.height(),
       scales: { x: { time: false }, y: yScale },
-      axes: [axis(spec.small ? { size: 30 } : { label: spec.xLabel ?? "step", labelSize: 18 }), axis({ size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : v === this.floor ? "0" : formatShort(v))) })],
+      axes: [axis({
+          ...(spec.small ? { size: 30 } : { label: spec.xLabel ?? "step", labelSize: 18 }),
+          ...(spec.xInteger ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] } : {}),
+        }), axis({ size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : v === this.floor ? "0" : formatShort(v))) })],
       cursor: {
         sync: { key: SYNC_KEY, setSeries: false },
         drag: { x: true, y: false },

@@ -1,6 +1,6 @@
 /**
  * The structure view (in place of a link to TensorBoard's Graphs tab, which shows
- * "Malformed GraphDef" for Keras 3 logs): the layers of the first selected run in network
+ * "Malformed GraphDef" for Keras 3 logs): the layers of one selected run in network
  * order with type, shapes and parameter count, each coloured by its latest update ratio
  * against the 1e-3 band; and the "gradient flow" chart: latest update ratio against layer
  * depth, one line per selected run, so a vanishing first layer or a stopped one shows at
@@ -12,25 +12,36 @@
  */
 import { fetchOverview } from "./api";
 import { Chart } from "./chart";
-import { clear, el } from "./dom";
+import { clear, el, setOptions } from "./dom";
 import { formatShape, formatShort } from "./format";
 import { type LayerRow, layerRows } from "./layerstats";
 import { byNetworkOrder } from "./order";
 import { formatCount, HEALTH_WORDS } from "./overview";
 import { HEALTHY_BAND, ratioHealth, runColor } from "./series";
-import type { TagInfo } from "./types";
+import type { OverviewRow, TagInfo } from "./types";
 
 export class StructurePanel {
   readonly root: HTMLDetailsElement;
   private readonly list: HTMLDivElement;
   private readonly chart: Chart;
   private seq = 0;
+  private readonly runSelect: HTMLSelectElement;
+  private readonly runLabel: HTMLLabelElement;
+  /** The run whose layers are listed (the chart shows every selected run). */
+  private run: string | null = null;
+  private last: { run: string; layers: LayerRow[]; rows: OverviewRow[] }[] = [];
 
   constructor(
     private readonly tagsOf: (run: string) => Record<string, TagInfo>,
     private readonly onPick: (run: string, tag: string) => void,
   ) {
     this.list = el("div", { className: "nv-layers", attrs: { "data-testid": "structure-layers" } });
+    this.runSelect = el("select", { attrs: { "data-testid": "structure-run", "aria-label": "run whose layers are listed" } });
+    this.runSelect.addEventListener("change", () => {
+      this.run = this.runSelect.value;
+      this.showLayers();
+    });
+    this.runLabel = el("label", {}, el("span", { text: "Layers of " }), this.runSelect);
     this.chart = new Chart({
       testid: "chart-flow",
       title: "|dW| / |W| by layer depth (latest step)",
@@ -38,6 +49,7 @@ export class StructurePanel {
       band: HEALTHY_BAND,
       csvName: ["update-ratio-by-depth"],
       xLabel: "layer depth (network order)",
+      xInteger: true,
       readout: true,
       readoutHint: "Hover a line for its run and the layer's ratio",
     });
@@ -45,7 +57,7 @@ export class StructurePanel {
       "details",
       { className: "nv-panel", attrs: { "data-testid": "structure-panel" } },
       el("summary", { text: "Model structure" }),
-      el("div", { className: "nv-structure" }, this.list, this.chart.root),
+      el("div", { className: "nv-structure" }, el("div", { className: "nv-layers-box" }, this.runLabel, this.list), this.chart.root),
     );
     this.root.open = true;
   }
@@ -60,12 +72,10 @@ export class StructurePanel {
       const rows = res.status === "fulfilled" ? byNetworkOrder(res.value, (r) => r.name, [tags]) : [];
       return { run: runs[k], layers: layerRows(rows, tags), rows };
     });
-    const first = perRun[0];
-    clear(this.list);
-    if (first) {
-      this.list.appendChild(el("div", { className: "nv-help", text: `Layers of ${first.run}, input to output` }));
-      for (const l of first.layers) this.list.appendChild(this.box(first.run, l, first.rows.find((r) => r.layer === l.layer)?.name));
-    }
+    this.last = perRun;
+    if (this.run === null || !runs.includes(this.run)) this.run = runs[0] ?? null;
+    setOptions(this.runSelect, runs.map((r) => [r, r]), this.run ?? "");
+    this.showLayers();
     const depth = Math.max(0, ...perRun.map((p) => p.layers.length));
     const x = Array.from({ length: depth }, (_, k) => k + 1);
     this.chart.setData(
@@ -82,6 +92,14 @@ export class StructurePanel {
 
   resize(): void {
     this.chart.resize();
+  }
+
+  /** Lists the chosen run's layers, input to output. */
+  private showLayers(): void {
+    clear(this.list);
+    const shown = this.last.find((p) => p.run === this.run);
+    if (!shown) return;
+    for (const l of shown.layers) this.list.appendChild(this.box(shown.run, l, shown.rows.find((r) => r.layer === l.layer)?.name));
   }
 
   private box(run: string, l: LayerRow, tag: string | undefined): HTMLElement {

@@ -119,6 +119,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-panel select { font: inherit; color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border); border-radius: 4px; padding: 3px 6px; }
 .nv-link { color: var(--nv-accent); }
 .nv-structure { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.nv-layers-box { display: flex; flex-direction: column; gap: 6px; min-width: 280px; max-width: 560px; flex: 1 1 320px; }
 .nv-layers { display: flex; flex-direction: column; gap: 4px; min-width: 280px; max-width: 560px; flex: 1 1 320px; }
 .nv-layer { display: grid; grid-template-columns: 1fr auto; gap: 0 12px; text-align: left; font: inherit; font-size: 12px;
   color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border); border-left: 6px solid var(--nv-lc, var(--nv-border));

@@ -23,6 +23,9 @@ export class TensorRow {
   private readonly slider: HTMLInputElement;
   private readonly label: HTMLSpanElement;
   private readonly link: HTMLInputElement;
+  private readonly shared: HTMLInputElement;
+  /** Cards that got the row's colour-range choice (later user choices on a card stand). */
+  private readonly ranged = new WeakSet<Card>();
   private readonly play: HTMLButtonElement;
   private cards: Card[] = [];
   private steps: number[] = [];
@@ -54,12 +57,24 @@ export class TensorRow {
       this.applyLink();
       if (this.link.checked) this.moveTo(this.step);
     });
+    // Side by side, colours compare across runs only on one scale: shared by default.
+    this.shared = el("input", { attrs: { type: "checkbox", "data-testid": "row-shared-range" } });
+    this.shared.checked = true;
+    this.shared.addEventListener("change", () => {
+      for (const c of this.cards) c.setRangeMode(this.shared.checked ? "runs" : "step");
+    });
     this.bar = el(
       "div",
       { className: "nv-row-bar nv-controls", attrs: { "data-testid": "row-controls" } },
       el("span", { className: "nv-row-title", text: tag }),
       el("label", { className: "nv-step" }, this.play, el("span", { text: "step of every run" }), this.slider, this.label),
       el("label", { className: "nv-row-link" }, this.link, el("span", { text: "link steps" })),
+      el(
+        "label",
+        { className: "nv-row-link", title: "One colour scale: the largest |x| over every step of every run shown" },
+        this.shared,
+        el("span", { text: "same colours for all runs" }),
+      ),
     );
     this.box = el("div", { className: "nv-row-cards" });
     this.root = el("div", { className: "nv-row", attrs: { "data-testid": "tensor-row", "data-tag": tag } }, this.bar, this.box);
@@ -79,6 +94,13 @@ export class TensorRow {
     this.bar.hidden = cards.length < 2;
     this.root.classList.toggle("nv-row-multi", cards.length > 1);
     this.applyLink();
+    if (cards.length > 1) {
+      for (const c of cards) {
+        if (this.ranged.has(c)) continue;
+        this.ranged.add(c);
+        if (this.shared.checked) c.setRangeMode("runs");
+      }
+    }
     if (this.linked()) this.moveTo(this.step);
   }
 
