@@ -24,8 +24,11 @@ PLUGIN_NAME = "nnviz"
 HEATMAP_PLUGIN_NAME = "nnviz_heatmap"
 #: Data plugin name of trajectory summaries (every step kept).
 TRAJECTORY_PLUGIN_NAME = "nnviz_trajectory"
-#: Both data plugin names, in the order the tab reads them.
-DATA_PLUGIN_NAMES = (HEATMAP_PLUGIN_NAME, TRAJECTORY_PLUGIN_NAME)
+#: Data plugin name of spectrum summaries: the eigenvalues of W^T W of each
+#: weight matrix (``tb_nnviz.spectrum``), a bounded number of steps kept.
+SPECTRUM_PLUGIN_NAME = "nnviz_spectrum"
+#: Every data plugin name, in the order the tab reads them.
+DATA_PLUGIN_NAMES = (HEATMAP_PLUGIN_NAME, TRAJECTORY_PLUGIN_NAME, SPECTRUM_PLUGIN_NAME)
 
 #: Version written into every metadata content. Readers accept 1..VERSION.
 VERSION = 1
@@ -33,6 +36,7 @@ VERSION = 1
 _SUFFIX = {
     HEATMAP_PLUGIN_NAME: "/nnviz_heatmap",
     TRAJECTORY_PLUGIN_NAME: "/nnviz_trajectory",
+    SPECTRUM_PLUGIN_NAME: "/nnviz_spectrum",
 }
 
 
@@ -102,6 +106,18 @@ def trajectory_metadata(content, description=None):
     return _metadata(TRAJECTORY_PLUGIN_NAME, content, description)
 
 
+def spectrum_metadata(content, description=None):
+    """``SummaryMetadata`` for a spectrum summary; ``content`` is a JSON-able dict."""
+    return _metadata(SPECTRUM_PLUGIN_NAME, content, description)
+
+
+def summary_metadata(plugin_name, content, description=None):
+    """``SummaryMetadata`` of any of our data plugin names."""
+    if plugin_name not in _SUFFIX:
+        raise ValueError("not an nnviz data plugin name: %r" % (plugin_name,))
+    return _metadata(plugin_name, content, description)
+
+
 class MetadataError(ValueError):
     """Plugin content that this version of tb_nnviz cannot read."""
 
@@ -133,6 +149,14 @@ _CHECKS = {
         "fields": _strs,
         "traces": _ints(),
         "sketch_dim": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+    },
+    SPECTRUM_PLUGIN_NAME: {
+        "shape": _ints(low=1),
+        "treatment": lambda v: v in ("matrix", "conv"),
+        "slices": lambda v: _ints(1, 1)([v]),
+        "matrix": _ints(2, 1),
+        "evals": lambda v: _ints(1, 1)([v]),
+        "skipped": lambda v: v is None or isinstance(v, str),
     },
 }
 

@@ -20,7 +20,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tb_nnviz import metadata, reduce
+from tb_nnviz import metadata, reduce, spectrum
 
 
 class Writer:
@@ -67,6 +67,7 @@ class Writer:
         )
         self._heatmaps = {}  # name -> content
         self._plans = {}  # name -> (TrajectoryPlan, content)
+        self._spectra = {}  # name -> spectrum content (None: the tensor has no matrix)
         self._previous = {}  # name -> value at the previous logged step
         self._written = set()  # tags whose metadata has been written
         self._last_step = {}  # tag -> step of its latest event
@@ -84,6 +85,7 @@ class Writer:
         unit_axes=None,
         description=None,
         gradients=None,
+        spectra=None,
     ):
         """Logs one step of named arrays as heatmaps and/or trajectory points.
 
@@ -104,6 +106,9 @@ class Writer:
           gradients: optional mapping (nested like ``weights``) of name to the
             gradient at this step, taken before the optimizer applied it; the
             trajectory points then carry ``grad_norm`` and ``grad_ratio``.
+          spectra: write the eigenvalues of ``W^T W`` of every matrix and conv
+            kernel (``tb_nnviz.spectrum``; rank-1 tensors have none). Default
+            None: whenever ``heatmaps`` is on.
 
         Raises:
           TensorError: a name or array cannot be logged, or a name was already
@@ -118,11 +123,12 @@ class Writer:
         for name in grads:
             if name not in weights:
                 raise reduce.TensorError("gradient %r has no weight of that name in this call" % name)
-        heat, traj, arrays = [], [], {}
+        spectra = heatmaps if spectra is None else spectra
+        heat, traj, spec, arrays = [], [], [], {}
         for name, value in weights.items():
             x = reduce.check_tensor(name, value)
             arrays[name] = x
-            self._check_once(name, step, heatmaps, trajectories)
+            self._check_once(name, step, heatmaps, trajectories, spectra)
             if heatmaps:
                 content = self.heatmap_content(
                     name, x.shape, x.dtype, layouts.get(name, "auto"), gates.get(name)
@@ -132,7 +138,11 @@ class Writer:
                 plan, content = self.plan(name, x.shape, x.dtype, unit_axes.get(name, -1))
                 grad = _gradient(name, grads.get(name), x.shape)
                 traj.append((content, reduce.trajectory_point(x, self._previous.get(name), plan, grad)))
-        self.write_reduced(step, heat, traj, description)
+            if spectra:
+                content = self.spectrum_content(name, x.shape, x.dtype, layouts.get(name, "auto"))
+                if content is not None and self.spectrum_due(content):
+                    spec.append((content, spectrum.eigenvalues(x, content)))
+        self.write_reduced(step, heat, traj, description, spec)
         if trajectories:
             self._previous.update((n, np.array(x, copy=True)) for n, x in arrays.items())
 
@@ -171,11 +181,31 @@ class Writer:
         _check_same(name, content, plan.content(dtype, index=content.get("index")))
         return plan, content
 
+    def spectrum_content(self, name, shape, dtype, layout="auto"):
+        """The spectrum content of ``name`` (``spectrum.spectrum_content``), fixed
+        when first logged; None for a tensor without a matrix (rank 1). Raises
+        ``TensorError`` when the tensor changed shape, dtype or layout since."""
+        known = self._spectra.get(name, False)
+        index = self._index(name) if known is False else (known or {}).get("index")
+        content = spectrum.spectrum_content(name, tuple(shape), dtype, layout, index=index)
+        if known is False:
+            self._spectra[name] = known = content
+        if known != content:
+            _check_same(name, known or {}, content or {})
+        return known
+
+    def spectrum_due(self, content):
+        """Whether a step of ``content``'s spectrum is to be written: always,
+        except for a skipped (too large) tensor, whose empty array with the
+        reason is written once."""
+        tag = metadata.summary_tag(content["name"], metadata.SPECTRUM_PLUGIN_NAME)
+        return not content["skipped"] or tag not in self._written
+
     def _index(self, name):
         """Network order: the position of ``name`` among the names this writer has seen."""
         return self._order.setdefault(name, len(self._order))
 
-    def write_reduced(self, step, heatmaps=(), trajectories=(), description=None):
+    def write_reduced(self, step, heatmaps=(), trajectories=(), description=None, spectra=()):
         """Writes reductions computed elsewhere (TensorFlow, PyTorch) as one event.
 
         Args:
@@ -184,6 +214,8 @@ class Writer:
             :meth:`heatmap_content` and planes as ``reduce.heatmap_planes`` makes them.
           trajectories: ``(content, point)`` pairs, the content from :meth:`plan`.
           description: optional ``{name: text}``.
+          spectra: ``(content, eigenvalues)`` pairs, the content from
+            :meth:`spectrum_content` and the array as ``spectrum.eigenvalues`` makes it.
 
         The first heatmap of each name also goes to its first-heatmap tag.
         """
@@ -205,6 +237,11 @@ class Writer:
                 metadata.TRAJECTORY_PLUGIN_NAME, content["name"], content, point,
                 description.get(content["name"]),
             ))
+        for content, evals in spectra:
+            values.append(self._value(
+                metadata.SPECTRUM_PLUGIN_NAME, content["name"], content,
+                np.asarray(evals, np.float32), description.get(content["name"]),
+            ))
         event = event_pb2.Event(
             step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=values)
         )
@@ -213,10 +250,11 @@ class Writer:
             self._written.add(value.tag)
             self._last_step[value.tag] = step
 
-    def _check_once(self, name, step, heatmaps, trajectories):
+    def _check_once(self, name, step, heatmaps, trajectories, spectra=False):
         for kind, on, plugin_name in [
             ("heatmap", heatmaps, metadata.HEATMAP_PLUGIN_NAME),
             ("trajectory", trajectories, metadata.TRAJECTORY_PLUGIN_NAME),
+            ("spectrum", spectra, metadata.SPECTRUM_PLUGIN_NAME),
         ]:
             if on and self._last_step.get(metadata.summary_tag(name, plugin_name)) == step:
                 raise reduce.TensorError(
@@ -229,11 +267,7 @@ class Writer:
         tag = tag or metadata.summary_tag(name, plugin_name)
         value = summary_pb2.Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(array))
         if tag not in self._written:
-            value.metadata.CopyFrom(
-                metadata.heatmap_metadata(content, description)
-                if plugin_name == metadata.HEATMAP_PLUGIN_NAME
-                else metadata.trajectory_metadata(content, description)
-            )
+            value.metadata.CopyFrom(metadata.summary_metadata(plugin_name, content, description))
         return value
 
     def flush(self):

@@ -1,0 +1,148 @@
+"""Spectral metrics of logged eigenvalues, with WeightWatcher 0.7.7's definitions: pure.
+
+Eigenvalues in (as ``tb_nnviz.spectrum`` logs them: ``[slices, evals]``), metrics
+out. The empirical spectral density (ESD) of a tensor is the pooled
+eigenvalues of all its matrices, normalised as WeightWatcher does by default
+(``conv2d_norm=True``: a Conv2D kernel's are halved). Then, as in
+``WeightWatcher.analyze()`` with its defaults:
+
+- ``alpha``: exponent of a power law fitted to the ESD's tail, by maximum
+  likelihood for each candidate ``xmin`` (every eigenvalue above 1e-5), the
+  ``xmin`` with the smallest Kolmogorov-Smirnov distance chosen (Clauset,
+  Shalizi and Newman 2009); WeightWatcher's own fit (``pl_package="ww"``, its
+  default), including its small-sample variant below 20 eigenvalues;
+- ``num_tail``: eigenvalues >= ``xmin`` (WeightWatcher's ``num_pl_spikes``);
+- ``spectral_norm``: the largest eigenvalue; ``log_norm``: log10 of their sum
+  (the squared Frobenius norm); ``stable_rank``: sum / largest;
+  ``alpha_weighted``: alpha * log10(spectral_norm).
+
+A tensor with fewer than ``MIN_EVALS`` eigenvalues gets no alpha
+(WeightWatcher skips such layers); norms are given for any.
+
+>>> rng = np.random.default_rng(0)
+>>> w = rng.standard_t(3, size=(400, 200)) / 20  # heavy-tailed entries
+>>> evals = (np.linalg.svd(w, compute_uv=False) ** 2)[None]
+>>> m = metrics(evals, {"treatment": "matrix", "shape": [400, 200]})
+>>> round(m["alpha"], 2), m["num_tail"], round(m["stable_rank"], 1)
+(5.78, 18, 46.2)
+"""
+
+import math
+
+import numpy as np
+
+#: Fewer pooled eigenvalues than this: no power-law fit (WeightWatcher's
+#: ``min_evals``, below which it skips a layer).
+MIN_EVALS = 8
+#: Only eigenvalues above this take part in the fit (WeightWatcher's ``EVALS_THRESH``).
+EVALS_THRESH = 1e-5
+#: Below this many fitted eigenvalues WeightWatcher switches to its small-sample fit.
+SMALL_N = 20
+#: Metric names, in the order the route returns them.
+METRICS = ("alpha", "alpha_weighted", "stable_rank", "spectral_norm", "log_norm", "num_tail", "xmin", "D")
+
+
+def esd(evals, content):
+    """The pooled, normalised eigenvalues of one logged step, sorted ascending (float64).
+
+    ``content`` is the spectrum's metadata content; a rank-4 conv kernel's
+    eigenvalues are halved (WeightWatcher's default ``conv2d_norm``: each
+    ``in x out`` slice scaled by sqrt(1/2)).
+
+    >>> esd(np.array([[4.0, 2.0], [1.0, 0.0]]), {"treatment": "conv", "shape": [1, 2, 2, 3]}).tolist()
+    [0.0, 0.5, 1.0, 2.0]
+    """
+    values = np.sort(np.asarray(evals, np.float64).reshape(-1))
+    if content.get("treatment") == "conv" and len(content.get("shape", ())) == 4:
+        values = values * 0.5
+    return values
+
+
+def fit_power_law(values):
+    """``(alpha, xmin, D)`` of WeightWatcher's power-law fit of ``values``
+    (sorted ascending), or ``(nan, nan, nan)`` when it cannot be fitted.
+
+    >>> alpha, xmin, d = fit_power_law(np.sort(1 + np.random.default_rng(1).pareto(2.0, 500)))
+    >>> round(alpha, 1)
+    3.0
+    """
+    data = np.asarray(values, np.float64)
+    data = data[data > EVALS_THRESH]
+    if len(data) < 2 or not np.isfinite(data).all():
+        return math.nan, math.nan, math.nan
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if len(data) < SMALL_N:
+            return _fit_small(data)
+        return _fit_standard(data)
+
+
+def _fit_standard(data):
+    """``WW_powerlaw.WWFit.fit_power_law_standard``: the plain MLE at every
+    candidate xmin, the one with the smallest KS distance. A loop like
+    WeightWatcher's: it outran a blocked 2-D version (0.27 s against 0.98 s
+    for 4,608 eigenvalues)."""
+    n_all = len(data)
+    log_data = np.log(data)
+    alphas, ds = np.zeros(n_all - 1), np.ones(n_all - 1)
+    for i in range(n_all - 1):
+        n = float(n_all - i)
+        alphas[i] = alpha = 1 + n / (np.sum(log_data[i:]) - n * log_data[i])
+        if alpha > 1:
+            ds[i] = np.max(np.abs(1 - (data[i:] / data[i]) ** (-alpha + 1) - np.arange(n) / n))
+    best = int(np.argmin(ds))
+    return float(alphas[best]), float(data[best]), float(ds[best])
+
+
+def _fit_small(data, k_min=8):
+    """``WW_powerlaw.WWFit.fit_powerlaw_smallN`` as WeightWatcher 0.7.7 runs
+    it: bias-corrected MLE at every xmin leaving a tail of at least ``k_min``;
+    its own choice of xmin (KS distance minus 0.868 / sqrt(tail size)) is then
+    overridden by ``WWFit.__init__``, which takes the smallest KS distance, so
+    that is what is done here too."""
+    n_all = len(data)
+    log_data = np.log(data)
+    alphas, ds = np.zeros(n_all - 1), np.ones(n_all - 1)
+    fitted = False
+    for i in range(n_all - 1):
+        n = float(n_all - i)
+        s = np.sum(log_data[i:]) - n * log_data[i]
+        if n < k_min or s <= 1e-12:
+            continue
+        alphas[i] = alpha = 1.0 + (n - 1.0) / s
+        if alpha <= 1.0:
+            continue
+        ds[i] = np.max(np.abs(np.arange(n_all - i) / n - (1.0 - (data[i:] / data[i]) ** (1.0 - alpha))))
+        fitted = True
+    if not fitted:  # WeightWatcher then fits the whole sample, or gives up
+        s = np.sum(log_data) - n_all * log_data[0]
+        if s <= 1e-12:
+            return math.nan, math.nan, math.nan
+        alphas[0] = alpha = 1.0 + (n_all - 1.0) / s
+        ds[0] = np.max(np.abs(np.arange(n_all) / n_all - (1.0 - (data / data[0]) ** (1.0 - alpha))))
+    best = int(np.argmin(ds))
+    return float(alphas[best]), float(data[best]), float(ds[best])
+
+
+def metrics(evals, content):
+    """The metrics of one logged step: ``{name: float or None}`` for ``METRICS``
+    plus ``num_evals``; None where undefined (non-finite eigenvalues, a zero
+    matrix, no fit).
+
+    >>> metrics(np.array([[4.0, 1.0]]), {"treatment": "matrix", "shape": [2, 2]})["stable_rank"]
+    1.25
+    """
+    values = esd(evals, content)
+    out = dict.fromkeys(METRICS)
+    out["num_evals"] = int(len(values))
+    if not len(values) or not np.isfinite(values).all():
+        return out
+    total, top = float(values.sum()), float(values[-1])
+    if top > 0:
+        out.update(spectral_norm=top, log_norm=math.log10(total), stable_rank=total / top)
+    if len(values) >= MIN_EVALS:
+        alpha, xmin, d = fit_power_law(values)
+        if math.isfinite(alpha):
+            out.update(alpha=alpha, xmin=xmin, D=d, num_tail=int(np.sum(values >= xmin)))
+            if top > 0:
+                out["alpha_weighted"] = alpha * math.log10(top)
+    return {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in out.items()}
