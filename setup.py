@@ -43,8 +43,8 @@ TEST = [
     "scikit-learn>=1.3",
     "tensorflow-cpu>=2.16",
     # tb_nnviz.torch and its tests (ResNet-18 from torchvision), the JAX writer test.
-    "torch>=2.1",
-    "torchvision>=0.16",
+    "torch>=2.3",
+    "torchvision>=0.18",
     "jax>=0.4",
 ]
 
@@ -61,7 +61,7 @@ setup(
     install_requires=["tensorboard>=2.14", "numpy>=1.23", "protobuf>=3.20"],
     extras_require={
         "tf": ["tensorflow-cpu>=2.16"],
-        "torch": ["torch>=2.1"],
+        "torch": ["torch>=2.3"],
         "demo": ["tensorflow-cpu>=2.16", "scikit-learn>=1.3"],
         "test": TEST,
     },

@@ -78,19 +78,22 @@ def heatmap_planes(x, content):
     return tf_reduce.heatmap_planes(tf.convert_to_tensor(x)[None], content)[0]
 
 
-def trajectory_point(x, previous, plan, previous_valid=None):
+def trajectory_point(x, previous, plan, previous_valid=None, gradient=None):
     """TF version of ``reduce.trajectory_point``: a float64 vector of ``plan.length``.
 
     ``previous`` is a tensor of x's shape or None; ``previous_valid`` (optional
     bool tensor) says whether ``previous`` holds a real earlier value; when
     False the update norm, ratio and unchanged unit fraction are NaN, as with
-    ``previous=None``.
+    ``previous=None``. ``gradient`` (x's shape, or None) fills ``grad_norm``
+    and ``grad_ratio``.
     """
     group = tf_reduce.TrajectoryGroup([plan])
     if previous is not None:
         previous = tf.convert_to_tensor(previous)[None]
+    if gradient is not None:
+        gradient = tf.convert_to_tensor(gradient)[None]
     return tf_reduce.trajectory_points(
-        tf.convert_to_tensor(x)[None], previous, group, group.constants(), previous_valid
+        tf.convert_to_tensor(x)[None], previous, group, group.constants(), previous_valid, gradient
     )[0]
 
 
@@ -153,7 +156,7 @@ def heatmap(name, data, step=None, *, layout="auto", max_cells=reduce.DEFAULT_MA
 @tf.autograph.experimental.do_not_convert
 def trajectory(name, data, previous=None, step=None, *, plan=None,
                num_traces=reduce.DEFAULT_NUM_TRACES, sketch_dim=reduce.DEFAULT_SKETCH_DIM,
-               seed=0, unit_axis=-1, description=None):
+               seed=0, unit_axis=-1, description=None, gradient=None):
     """Writes one trajectory point of tensor ``data`` under the tag of ``name``.
 
     Args:
@@ -167,12 +170,21 @@ def trajectory(name, data, previous=None, step=None, *, plan=None,
       num_traces, sketch_dim, seed, unit_axis: see ``reduce.TrajectoryPlan``
         (defaults 16, 128, 0, -1).
       description: optional text shown in the tab.
+      gradient: the tensor's gradient at this step (same shape), taken before
+        the optimizer applies it, or None; fills ``grad_norm`` and ``grad_ratio``
+        (Keras: compute it in your own ``train_step``, demo/custom_loop_tf.py).
 
     Returns:
       The bool tensor ``tf.summary.write`` returns (False without a default writer).
     """
     x, dtype = _to_tensor(name, data)
     shape = tuple(x.shape.as_list())
+    if gradient is not None:
+        gradient = tf.convert_to_tensor(gradient)
+        if tuple(gradient.shape.as_list()) != shape:
+            raise reduce.TensorError(
+                "tensor %r: gradient has shape %s, expected %s" % (name, gradient.shape, list(shape))
+            )
     if plan is None:
         plan = plan_for(name, shape, int(num_traces), int(sketch_dim), int(seed), int(unit_axis))
     elif plan.name != name or plan.shape != shape:
@@ -189,4 +201,4 @@ def trajectory(name, data, previous=None, step=None, *, plan=None,
     md = metadata.trajectory_metadata(plan.content(dtype), description).SerializeToString()
     tag = metadata.summary_tag(name, metadata.TRAJECTORY_PLUGIN_NAME)
     with tf.name_scope("nnviz_trajectory"):
-        return write(tag, lambda: trajectory_point(x, previous, plan), step, md)
+        return write(tag, lambda: trajectory_point(x, previous, plan, gradient=gradient), step, md)

@@ -159,24 +159,31 @@ def raw_points(x, previous, group, constants):
     return raw, sample, traces, sketch(flat, constants["signs"], group.sketch_dim)
 
 
-def trajectory_points(x, previous, group, constants, previous_valid=None):
+def trajectory_points(x, previous, group, constants, previous_valid=None, gradients=None):
     """``reduce.trajectory_point`` of each tensor in ``x``: float64 ``[G, length]``, as a tensor.
 
     The device reduces (:func:`raw_points`); the finishing step is
     ``reduce.finish_points`` itself, run on the host by ``tf.numpy_function``,
     so it is the same code for every writer. ``previous_valid`` (optional bool
     scalar tensor) says whether ``previous`` holds real earlier values; when
-    False, or ``previous`` is None, the update fields are NaN.
+    False, or ``previous`` is None, the update fields are NaN. ``gradients``
+    (optional, the stack ``[G, *shape]`` of the tensors' gradients) fills
+    ``grad_norm`` and ``grad_ratio``; without it they are NaN.
     """
     parts = raw_points(x, previous, group, constants)
     valid = tf.constant(previous is not None) if previous_valid is None or previous is None \
         else tf.convert_to_tensor(previous_valid)
     plan = group.plans[0]
+    extra = []
+    if gradients is not None:
+        g = tf.reshape(tf.cast(gradients, F64), [-1, group.size])
+        extra = [tf.reduce_sum(tf.square(g), axis=1)]
 
-    def finish(raw, sample, traces, sk, has_previous):
-        return reduce.finish_points(raw, sample, traces, sk, plan, bool(has_previous))
+    def finish(raw, sample, traces, sk, has_previous, *grad_sumsq):
+        return reduce.finish_points(raw, sample, traces, sk, plan, bool(has_previous),
+                                    grad_sumsq[0] if grad_sumsq else None)
 
-    points = tf.numpy_function(finish, list(parts) + [valid], F64, stateful=False)
+    points = tf.numpy_function(finish, list(parts) + [valid] + extra, F64, stateful=False)
     return tf.ensure_shape(points, [x.shape[0], plan.length])
 
 

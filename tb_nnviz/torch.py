@@ -19,12 +19,20 @@ hooks, and reads the gradients in the step's pre-hook (before the optimizer
 applies them), so there is no second backward pass. Reductions run on the
 parameters' device (``tb_nnviz.torch_reduce``); see ``tb_nnviz.torch_logger``
 for names and layouts.
+
+Importing this module loads PyTorch's compiler stack (``torch._dynamo``, and
+Triton when installed) at once, as every optimizer does on construction
+anyway: Triton loaded into a process that already holds TensorFlow crashes it,
+and ``torch.utils.tensorboard`` imports TensorFlow when it is installed. So
+import ``tb_nnviz.torch`` (or create your optimizer) before
+``torch.utils.tensorboard`` or TensorFlow, as demo/pytorch_mlp.py does.
 """
 
 import os
 import warnings
 
 import torch
+import torch._dynamo  # noqa: F401  (see below)
 
 from tb_nnviz import reduce
 from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, check_freq, patterns
@@ -73,7 +81,8 @@ def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, 
 
     Under ``torch.distributed``, only rank 0 writes; on other ranks the
     watcher does nothing. The initial parameters are logged at once (step 0)
-    and the last ones by :meth:`Watcher.close`.
+    and the last ones by :meth:`Watcher.close`, with the gradients still in
+    ``.grad`` (those of the last step, unless zeroed since).
     """
     return Watcher(model, log_dir, optimizer, heatmap_freq=heatmap_freq, trajectory_freq=trajectory_freq,
                    gradients=gradients, include=include, exclude=exclude, max_cells=max_cells,
@@ -147,7 +156,8 @@ class Watcher:
             hook.remove()
         self._hooks = []
         if self.active and self._writer is not None:
-            self._guard(self._log, self.step, self.heatmap_freq != 0, self.trajectory_freq != 0)
+            # ``.grad`` still holds the last step's gradients (unless zeroed since).
+            self._guard(self._log, self.step, self.heatmap_freq != 0, self.trajectory_freq != 0, capture=True)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

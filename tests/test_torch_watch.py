@@ -69,8 +69,9 @@ def test_watch_logs_at_optimizer_steps_with_gradients_read_before_the_step(tmp_p
             point = series[step]
             assert point[F["grad_norm"]] == pytest.approx(grads[step][name], rel=1e-6)
             assert point[F["grad_ratio"]] == pytest.approx(point[F["grad_norm"]] / point[F["norm"]], rel=1e-12)
-        # No gradient at the initial step; close() at step 12 had none captured before a step.
+        # No gradient at the initial step; close() at step 12 reads the last step's, still in .grad.
         assert np.isnan(series[0][F["grad_norm"]]) and series[5][F["update_ratio"]] > 0
+        assert series[12][F["grad_norm"]] == pytest.approx(p.grad.double().norm().item(), rel=1e-6)
         np.testing.assert_allclose(series[12][F["norm"]], p.detach().double().norm().item(), rtol=1e-9)
     content = contents(tmp_path, HEAT)["0/weight/nnviz_heatmap"]
     assert content["layout"] == {"kind": "transposed", "rows": [1], "cols": [0]} and content["grid"] == [8, 16]
