@@ -24,10 +24,11 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_nnviz import analysis, findings, heatmap_format, metadata, reduce, store
+from tb_nnviz import analysis, findings, heatmap_format, metadata, reduce, spectral, spectral_store, store
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
+SPECTRUM = metadata.SPECTRUM_PLUGIN_NAME
 
 #: ``--samples_per_plugin`` default for heatmaps when the user gave none: steps
 #: kept per heatmap tag (a 256 x 256 heatmap is 256 KiB per step in memory).
@@ -36,6 +37,11 @@ DEFAULT_HEATMAP_SAMPLES = 100
 #: Python loader's reservoir treats 0 as unbounded; TensorBoard passes 0 to the
 #: Rust data server as ``all``).
 DEFAULT_TRAJECTORY_SAMPLES = 0
+#: ``--samples_per_plugin`` default for spectra: steps kept per tensor. A step
+#: holds min(rows, cols) float32 eigenvalues per matrix (ResNet-50: 0.35 MiB
+#: for all its kernels), so 200 steps of it stay below 100 MiB; the default
+#: cadence (each epoch) keeps every step of a run of up to 200 epochs.
+DEFAULT_SPECTRUM_SAMPLES = 200
 DIFF_MODES = ("none", "prev", "first")
 #: Where the frontend build writes the tab: one ES module, ``index.js``, the
 #: only file served (``frontend/build.mjs``).
@@ -60,6 +66,7 @@ class NNVizLoader(base_plugin.TBLoader):
         samples = dict(samples)
         samples.setdefault(HEATMAP, DEFAULT_HEATMAP_SAMPLES)
         samples.setdefault(TRAJECTORY, DEFAULT_TRAJECTORY_SAMPLES)
+        samples.setdefault(SPECTRUM, DEFAULT_SPECTRUM_SAMPLES)
         flags.samples_per_plugin = samples
 
     def load(self, context):
@@ -73,6 +80,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context, static_dir=None):
         self._store = store.Store(context.data_provider)
+        self._spectral = spectral_store.SpectralReader(self._store)
         self._static_dir = static_dir or _STATIC_DIR
 
     def frontend_metadata(self):
@@ -96,6 +104,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
             "/overview": self._overview_route,
             "/ranges": self._ranges_route,
             "/findings": self._findings_route,
+            "/spectral": self._spectral_route,
         }
 
     # -- routes ---------------------------------------------------------------
@@ -151,6 +160,15 @@ class NNVizPlugin(base_plugin.TBPlugin):
     def _ranges_route(self, request):
         ctx, eid = _context(request)
         return _respond_json(request, self._ranges_impl(ctx, eid, _arg(request, "run"), _arg(request, "tag")))
+
+    @wrappers.Request.application
+    def _spectral_route(self, request):
+        ctx, eid = _context(request)
+        run, tag = _arg(request, "run"), request.args.get("tag")
+        if not tag:
+            return _respond_json(request, self._spectral_run_impl(ctx, eid, run))
+        step = _step_arg(request) if "step" in request.args else None
+        return _respond_json(request, self._spectral_impl(ctx, eid, run, tag, step))
 
     # -- implementations ------------------------------------------------------
 
@@ -370,7 +388,37 @@ class NNVizPlugin(base_plugin.TBPlugin):
             )
             for name, entry, steps, stats in self._store.trajectories(ctx, eid, run)
         ]
-        return findings.evaluate(tensors)
+        return spectral.with_alpha_findings(findings.evaluate(tensors), self._spectral.alpha_series(ctx, eid, run))
+
+    def _spectral_impl(self, ctx, eid, run, tag, step=None):
+        """Every logged step's spectral metrics of ``tag`` as JSON-ready columns,
+        and with ``step`` that step's ESD and fit; see docs/http_api.md."""
+        entry, series, columns = self._spectral.table(ctx, eid, run, tag)
+        c = entry.content
+        body = {
+            "run": run,
+            "tag": tag,
+            "shape": c["shape"],
+            "treatment": c["treatment"],
+            "slices": c["slices"],
+            "matrix": c["matrix"],
+            "skipped": c.get("skipped"),
+            "step": series.steps.tolist(),
+            "wall_time": series.wall_times.tolist(),
+            "band": [spectral.ALPHA_LOW, spectral.ALPHA_HIGH],
+        }
+        body.update(columns)
+        if step is not None:
+            i = self._spectral.step_index(entry, series, step)
+            values = spectral.esd(series.values[i], c)[::-1]
+            row = {k: columns[k][i] for k in ("alpha", "xmin", "num_tail", "D")}
+            body["spectrum"] = dict(row, step=int(series.steps[i]), eigenvalues=_finite_list(values))
+        return body
+
+    def _spectral_run_impl(self, ctx, eid, run):
+        """The latest spectral metrics of each of ``run``'s tensors (for the structure view)."""
+        tensors = self._spectral.latest(ctx, eid, run)
+        return {"run": run, "tensors": tensors, "band": [spectral.ALPHA_LOW, spectral.ALPHA_HIGH]}
 
 
 # -- pure helpers ---------------------------------------------------------------

@@ -28,8 +28,11 @@ A tensor with fewer than ``MIN_EVALS`` eigenvalues gets no alpha
 """
 
 import math
+import typing
 
 import numpy as np
+
+from tb_nnviz import findings
 
 #: Fewer pooled eigenvalues than this: no power-law fit (WeightWatcher's
 #: ``min_evals``, below which it skips a layer).
@@ -146,3 +149,79 @@ def metrics(evals, content):
             if top > 0:
                 out["alpha_weighted"] = alpha * math.log10(top)
     return {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in out.items()}
+
+
+# -- findings -------------------------------------------------------------------
+
+#: alpha_low: the latest alpha of a layer below this. Martin & Mahoney (JMLR
+#: 2021; Nature Communications 2021) find the alphas of well-trained layers
+#: between about 2 and 6; WeightWatcher labels a layer below 2 "over-trained".
+ALPHA_LOW = 2.0
+#: alpha_high: the latest alpha above this ("under-trained" in WeightWatcher).
+ALPHA_HIGH = 6.0
+#: The alpha findings read only tensors with at least this many pooled
+#: eigenvalues: with fewer, the KS-chosen tail holds a handful of values and
+#: alpha swings by whole units between neighbouring steps (the digits MLP's
+#: 10-unit output layer: 10 eigenvalues, WeightWatcher's small-sample fit).
+MIN_FINDING_EVALS = 50
+
+
+class AlphaSeries(typing.NamedTuple):
+    """One tensor's alpha over its logged spectrum steps (None where undefined)."""
+
+    name: str
+    order: typing.Optional[int]
+    steps: np.ndarray
+    alpha: list
+    num_evals: list
+    num_tail: list
+
+
+def alpha_findings(series):
+    """``alpha_low`` and ``alpha_high`` findings of ``AlphaSeries`` (one per
+    tensor at most): its latest alpha is outside [ALPHA_LOW, ALPHA_HIGH]; the
+    step is where that last began. Tensors with fewer than
+    ``MIN_FINDING_EVALS`` eigenvalues are never reported.
+
+    >>> s = AlphaSeries("mlp/dense_1/kernel", 0, np.array([0, 10, 20]), [3.1, 1.9, 1.7], [256] * 3, [40] * 3)
+    >>> [(f["kind"], f["severity"], f["layer"], f["step"]) for f in alpha_findings([s])]
+    [('alpha_low', 'warning', 'mlp/dense_1', 10)]
+    """
+    found = []
+    for t in series:
+        alpha = np.array([np.nan if a is None else a for a in t.alpha], np.float64)
+        ok = np.flatnonzero(np.isfinite(alpha))
+        if not len(ok) or (t.num_evals[ok[-1]] or 0) < MIN_FINDING_EVALS:
+            continue
+        values, steps = alpha[ok], np.asarray(t.steps)[ok]
+        latest = values[-1]
+        if latest < ALPHA_LOW:
+            outside, kind, severity = values < ALPHA_LOW, "alpha_low", "warning"
+        elif latest > ALPHA_HIGH:
+            outside, kind, severity = values > ALPHA_HIGH, "alpha_high", "info"
+        else:
+            continue
+        start = len(outside) - int(np.argmin(outside[::-1])) if not outside.all() else 0
+        layer = t.name.rpartition("/")[0] or t.name
+        step, last = int(steps[start]), int(steps[-1])
+        tail = t.num_tail[ok[-1]]
+        if kind == "alpha_low":
+            message = "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (below %g since step %d; %s of its %d eigenvalues in the fitted tail): WeightWatcher reads alpha < 2 as over-trained; lower the learning rate, add regularisation (weight decay, dropout) or stop earlier, and compare the validation loss." % (
+                layer, latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
+        else:
+            message = "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (above %g since step %d; %s of its %d eigenvalues in the fitted tail): WeightWatcher reads alpha > 6 as under-trained, weights still close to random; train longer or with a larger learning rate, or the layer may have more units than the task needs." % (
+                layer, latest, last, ALPHA_HIGH, step, tail, t.num_evals[ok[-1]])
+        found.append(findings._finding(kind, severity, layer, [t.name], step, message, {
+            "alpha": float(latest), "threshold": ALPHA_LOW if kind == "alpha_low" else ALPHA_HIGH,
+            "num_evals": t.num_evals[ok[-1]], "num_tail": tail, "last_step": last,
+        }))
+    return found
+
+
+def with_alpha_findings(found, series):
+    """``found`` (``findings.evaluate``'s list) with the alpha findings of
+    ``series`` added, in its order: severity, then step (stable)."""
+    extra = alpha_findings(series)
+    if not extra:
+        return found
+    return sorted(found + extra, key=lambda f: (findings.SEVERITIES.index(f["severity"]), f["step"]))

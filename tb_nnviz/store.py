@@ -16,10 +16,12 @@ import numpy as np
 from tensorboard import errors
 from tensorboard.data import provider
 
-from tb_nnviz import metadata, reduce
+from tb_nnviz import metadata, reduce, spectrum
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
+SPECTRUM = metadata.SPECTRUM_PLUGIN_NAME
+_KINDS = {HEATMAP: "heatmap", TRAJECTORY: "trajectory", SPECTRUM: "spectrum"}
 
 #: Bound on the bytes of decoded series kept between requests.
 CACHE_BYTES = 256 * 2**20
@@ -132,7 +134,7 @@ class Store:
             index, problems = self.index(ctx, eid, plugin_name, run)
             found = index.get(run, {}).get(name)
             if found is None:
-                kind = "heatmap" if plugin_name == HEATMAP else "trajectory"
+                kind = _KINDS[plugin_name]
                 if run not in index and not any(p["run"] == run for p in problems):
                     raise errors.NotFoundError("no run %r with nnviz %s data" % (run, kind))
                 detail = "".join("; %s: %s" % (p["tag"], p["message"]) for p in problems)
@@ -290,5 +292,7 @@ def _value_shape(plugin_name, content):
     if plugin_name == HEATMAP:
         (rows, cols), (br, bc) = content["grid"], content["pool"]
         return (len(content["planes"]), -(-rows // br), -(-cols // bc)), np.float32
+    if plugin_name == SPECTRUM:
+        return tuple(spectrum.stored_shape(content)), np.float32
     return (reduce.point_layout(content).length,), np.float64
 
