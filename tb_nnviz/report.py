@@ -45,9 +45,11 @@ def load(logdir, run_pattern=None):
         raise ReportError("--run %r is not a valid regular expression: %s" % (run_pattern, e)) from None
     if "://" not in logdir and not os.path.isdir(logdir):
         raise ReportError("log dir %r is not a readable directory" % logdir)
-    # Every trajectory point is kept; of heatmaps (large, not read here) one.
+    # Every trajectory point is kept; of heatmaps (large, not read here) one;
+    # of spectra as many as TensorBoard keeps, so the alpha findings agree with the tab's.
     mux = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.TRAJECTORY_PLUGIN_NAME: 0, metadata.HEATMAP_PLUGIN_NAME: 1}
+        tensor_size_guidance={metadata.TRAJECTORY_PLUGIN_NAME: 0, metadata.HEATMAP_PLUGIN_NAME: 1,
+                              metadata.SPECTRUM_PLUGIN_NAME: plugin.DEFAULT_SPECTRUM_SAMPLES}
     )
     mux.AddRunsFromDirectory(logdir)
     mux.Reload()
