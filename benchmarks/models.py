@@ -138,7 +138,7 @@ def logged_step(build, calls, log_dir):
     built = time.perf_counter() - t0
     logger = cb.logger
     t0 = time.perf_counter()
-    logger._function.get_concrete_function(tf.constant(True), tf.constant(True))
+    logger._function.get_concrete_function(tf.constant(True), tf.constant(True), tf.constant(False))
     traced = time.perf_counter() - t0
     t0 = time.perf_counter()
     logger.log(0, True, True)

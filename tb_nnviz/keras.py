@@ -78,6 +78,13 @@ class NNVizCallback(keras.callbacks.Callback):
         sort of 2,048 sampled values per tensor: a small multiple of one read of
         every weight (BENCHMARKS.md has the figures for ResNet-50, MobileNetV2,
         a transformer and MLPs); raise it for cheaper runs.
+      spectral_freq: int batches between spectra (the eigenvalues of ``W^T W``
+        of every matrix and conv kernel, from which the tab and ``tb-nnviz
+        report`` compute WeightWatcher's alpha, stable rank and spectral norm),
+        ``"epoch"`` or 0 (off). Default None: with the heatmaps (``heatmap_freq``).
+        A step costs one eigendecomposition of each kernel's Gram matrix
+        (BENCHMARKS.md); matrices WeightWatcher would skip as too large are
+        skipped with a note.
       include: optional regex (or list of them); only weights whose name
         (``weight.path``, e.g. ``"sequential/dense/kernel"``) matches one are logged.
       exclude: optional regex (or list); weights matching one are skipped.
@@ -128,11 +135,14 @@ class NNVizCallback(keras.callbacks.Callback):
         seed=0,
         trainable_only=False,
         strict=False,
+        spectral_freq=None,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
         self.heatmap_freq = _check_freq("heatmap_freq", heatmap_freq)
         self.trajectory_freq = _check_freq("trajectory_freq", trajectory_freq)
+        self.spectral_freq = self.heatmap_freq if spectral_freq is None else _check_freq(
+            "spectral_freq", spectral_freq)
         self.include = _patterns("include", include)
         self.exclude = _patterns("exclude", exclude)
         self.max_cells = int(max_cells)
@@ -150,7 +160,7 @@ class NNVizCallback(keras.callbacks.Callback):
         self.logger = None  # the WeightLogger of the current model, after on_train_begin
         self._past_traces = 0
         self._model_id = None
-        self._last = {"heat": -1, "traj": -1}  # last step logged, per kind
+        self._last = {"heat": -1, "traj": -1, "spec": -1}  # last step logged, per kind
         self._deferred = False  # the model had no weights at on_train_begin
         self._last_batch_step = -1
         self._counter = self._epoch_base = 0  # trained batches, see the class docstring
@@ -209,7 +219,7 @@ class NNVizCallback(keras.callbacks.Callback):
             if self._deferred:
                 self._guard(self._begin)
             return
-        if not isinstance(self.heatmap_freq, int) and not isinstance(self.trajectory_freq, int):
+        if not any(isinstance(f, int) for f in (self.heatmap_freq, self.trajectory_freq, self.spectral_freq)):
             return
         self._guard(self._batch_end)
 
@@ -249,33 +259,36 @@ class NNVizCallback(keras.callbacks.Callback):
             self._setup()
         self._deferred = False
         self._last_batch_step = self._counter
-        self._log(self._last_batch_step, self.heatmap_freq != 0, self.trajectory_freq != 0)
+        self._log(self._last_batch_step, self.heatmap_freq != 0, self.trajectory_freq != 0,
+                  self.spectral_freq != 0)
 
     def _batch_end(self):
         step = self._counter
         heat = _crossed(self.heatmap_freq, self._last_batch_step, step)
         traj = _crossed(self.trajectory_freq, self._last_batch_step, step)
+        spec = _crossed(self.spectral_freq, self._last_batch_step, step)
         self._last_batch_step = step
-        self._log(step, heat, traj)
+        self._log(step, heat, traj, spec)
 
     def _at_step(self, when):
         if self.logger is None:
             return
         heat = self.heatmap_freq != 0 and (when == "end" or self.heatmap_freq == "epoch")
         traj = self.trajectory_freq != 0 and (when == "end" or self.trajectory_freq == "epoch")
-        self._log(self._counter, heat, traj)
+        spec = self.spectral_freq != 0 and (when == "end" or self.spectral_freq == "epoch")
+        self._log(self._counter, heat, traj, spec)
         self._writer.flush()
 
-    def _log(self, step, heat, traj):
+    def _log(self, step, heat, traj, spec=False):
         heat = heat and self._last["heat"] != step
         traj = traj and self._last["traj"] != step
-        if not (heat or traj):
+        spec = spec and self._last["spec"] != step
+        if not (heat or traj or spec):
             return
-        self.logger.log(step, heat, traj)
-        if heat:
-            self._last["heat"] = step
-        if traj:
-            self._last["traj"] = step
+        self.logger.log(step, heat, traj, spec)
+        for kind, on in (("heat", heat), ("traj", traj), ("spec", spec)):
+            if on:
+                self._last[kind] = step
 
     def _setup(self):
         if self._writer is None:
@@ -285,11 +298,12 @@ class NNVizCallback(keras.callbacks.Callback):
                 filename_suffix=".nnviz",
             )
         self._model_id = id(self.model)
-        self._last = {"heat": -1, "traj": -1}
+        self._last = {"heat": -1, "traj": -1, "spec": -1}
         self._drop_logger()
         self.logger = WeightLogger(
             self._writer, self._collect(), heatmaps=self.heatmap_freq != 0,
             trajectories=self.trajectory_freq != 0, max_total_cells=self.max_total_cells,
+            spectra=self.spectral_freq != 0,
         )
 
     def _collect(self):

@@ -61,7 +61,7 @@ class LogPlan:
       writer: a ``tb_nnviz.Writer`` (its cell budget and trajectory options apply).
       weights: ``Weight`` s in network order.
       shapes, dtypes: each weight's shape (tuple of ints) and dtype name.
-      heatmaps, trajectories: whether each kind will ever be logged.
+      heatmaps, trajectories, spectra: whether each kind will ever be logged.
       max_total_cells: model-wide heatmap budget (``reduce.heatmap_cap``).
       stack_key: optional ``i -> key``; weights share a stack only when their
         shape, dtype and this key agree (PyTorch: the device).
@@ -72,10 +72,14 @@ class LogPlan:
       stacks: lists of weight indices of one shape and dtype, reduced together.
       heat_groups: per stack, its members split by heatmap layout and pooling.
       traj_groups: stacks split by unit axis; each is one trajectory reduction.
+      spec: each weight's spectrum content (``tb_nnviz.spectrum``; None for a
+        vector), empty without spectra.
+      spec_groups: weights with a matrix, not skipped, whose spectra are
+        computed together (one shape, dtype and matrix treatment).
     """
 
     def __init__(self, writer, weights, shapes, dtypes, *, heatmaps=True, trajectories=True,
-                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, stack_key=None):
+                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, stack_key=None, spectra=False):
         self.writer = writer
         self.weights = [Weight(*w) for w in weights]
         self.shapes = [tuple(int(d) for d in s) for s in shapes]
@@ -99,19 +103,29 @@ class LogPlan:
             sub for members in self.stacks for sub in group(members, lambda i: self.traj[i][0].unit_axis)
         ] if trajectories else []
         self.descriptions = {w.name: w.description for w in ws if w.description}
+        self.spec = [writer.spectrum_content(w.name, s, d, w.layout)
+                     for w, s, d in zip(ws, self.shapes, self.dtypes)] if spectra else []
+        self.spec_groups = [
+            sub for members in self.stacks
+            for sub in group([i for i in members if self.spec[i] and not self.spec[i]["skipped"]],
+                             lambda i: repr((self.spec[i]["perm"], self.spec[i]["matrix"])))
+        ] if spectra else []
 
     @property
     def names(self):
         """The logged names, in network order."""
         return [w.name for w in self.weights]
 
-    def write(self, step, heat_planes=(), traj_parts=(), has_previous=False, grad_sumsq=None):
+    def write(self, step, heat_planes=(), traj_parts=(), has_previous=False, grad_sumsq=None, spectra=None):
         """Finishes one step's reductions on the host and writes them as one event.
 
         ``heat_planes``: per entry of ``heat_groups``, per subgroup, the planes
         ``[G, P, R, C]`` (numpy). ``traj_parts``: per entry of ``traj_groups``,
         ``(raw, sample, traces, sketch)`` numpy arrays (``reduce.finish_points``);
         ``grad_sumsq``: per entry, ``[G]`` gradient sums of squares or None.
+        ``spectra``: None (no spectra this step), or per entry of
+        ``spec_groups`` the eigenvalues ``[G, slices, evals]`` (numpy); the
+        skipped (too large) weights' notes are added on their first step.
         """
         heat, traj = [], []
         for subgroups, stacks in zip(self.heat_groups, heat_planes):
@@ -121,7 +135,13 @@ class LogPlan:
         for sub, parts, grad in zip(self.traj_groups, traj_parts, grads):
             points = reduce.finish_points(*parts, self.traj[sub[0]][0], has_previous, grad)
             traj += [(self.traj[i][1], p) for i, p in zip(sub, points)]
-        self.writer.write_reduced(step, heat, traj, self.descriptions)
+        spec = []
+        if spectra is not None:
+            for sub, values in zip(self.spec_groups, spectra):
+                spec += [(self.spec[i], v) for i, v in zip(sub, values)]
+            spec += [(c, np.zeros([0], np.float32)) for c in self.spec
+                     if c and c["skipped"] and self.writer.spectrum_due(c)]
+        self.writer.write_reduced(step, heat, traj, self.descriptions, spec)
 
 
 def planes_shape(content):

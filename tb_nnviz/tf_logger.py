@@ -26,7 +26,7 @@ import contextlib
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz import summary, tf_reduce
+from tb_nnviz import summary, tf_reduce, tf_spectrum
 from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, planes_shape, raw_widths
 
 __all__ = ["DEFAULT_MAX_TOTAL_CELLS", "Weight", "WeightLogger"]
@@ -46,6 +46,8 @@ class WeightLogger:
         (only then does it keep what that kind needs: previous values, signs).
       max_total_cells: model-wide budget of heatmap values per logged step
         (default ``DEFAULT_MAX_TOTAL_CELLS``; None: only ``max_cells`` per tensor).
+      spectra: whether this logger will ever log spectra (the eigenvalues of
+        ``W^T W`` of each matrix, ``tb_nnviz.tf_spectrum``). Default False.
 
     Attributes:
       trace_count: how often the logging function was traced (1 after use).
@@ -55,14 +57,15 @@ class WeightLogger:
     """
 
     def __init__(self, writer, weights, *, heatmaps=True, trajectories=True,
-                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS):
+                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, spectra=False):
         self.writer = writer
         self.weights = [Weight(*w) for w in weights]
         self.trace_count = 0
         shapes = [tuple(int(d) for d in w.variable.shape) for w in self.weights]
         dtypes = [summary._check_static(w.name, tf.zeros([1], w.variable.dtype)) for w in self.weights]
         self._plan = plan = LogPlan(writer, self.weights, shapes, dtypes, heatmaps=heatmaps,
-                                    trajectories=trajectories, max_total_cells=max_total_cells)
+                                    trajectories=trajectories, max_total_cells=max_total_cells,
+                                    spectra=spectra)
         self._heat, self._traj, self._stacks = plan.heat, plan.traj, plan.stacks
         self._heat_groups = plan.heat_groups
         self._traj_groups, self._previous, self._constants = [], [], []
@@ -90,21 +93,24 @@ class WeightLogger:
         """The logged names, in network order."""
         return [w.name for w in self.weights]
 
-    def log(self, step, heatmaps, trajectories):
+    def log(self, step, heatmaps, trajectories, spectra=False):
         """Reduces every weight now and writes the results as step ``step``."""
         heatmaps = bool(heatmaps and self._heat)
         trajectories = bool(trajectories and self._traj)
-        if not (heatmaps or trajectories):
+        spectra = bool(spectra and self._plan.spec)
+        if not (heatmaps or trajectories or spectra):
             return
         with _without_graph_rewrites():
-            heat, traj = self._function(tf.constant(heatmaps), tf.constant(trajectories))
+            heat, traj, spec = self._function(tf.constant(heatmaps), tf.constant(trajectories),
+                                              tf.constant(spectra))
         heat = [[planes.numpy() for planes in stacks] for stacks in heat] if heatmaps else []
         traj = [[t.numpy() for t in parts] for parts in traj] if trajectories else []
-        self._plan.write(step, heat, traj, self._has_previous)
+        spec = [values.numpy() for values in spec] if spectra else None
+        self._plan.write(step, heat, traj, self._has_previous, spectra=spec)
         if trajectories:
             self._has_previous = True
 
-    def _reduce(self, heatmaps, trajectories):
+    def _reduce(self, heatmaps, trajectories, spectra):
         self.trace_count += 1
         stacks = [tf.stack([_read(self.weights[i].variable) for i in members])
                   for members in self._stacks]
@@ -153,7 +159,22 @@ class WeightLogger:
         heat_out = tf.cond(heatmaps, heat, lambda: heat_zeros) if heat_zeros else []
         with tf.control_dependencies(tf.nest.flatten(heat_out)):
             traj_out = tf.cond(trajectories, traj, lambda: traj_zeros) if traj_zeros else []
-        return heat_out, traj_out
+
+        def spec():
+            out, after = [], []
+            for sub in self._plan.spec_groups:
+                with tf.control_dependencies(after):  # one group's Gram matrices at a time
+                    out.append(tf_spectrum.eigenvalues(rows(sub), self._plan.spec[sub[0]]))
+                after = [out[-1]]
+            return out
+
+        spec_zeros = [
+            tf.zeros([len(sub), self._plan.spec[sub[0]]["slices"], self._plan.spec[sub[0]]["evals"]], tf.float32)
+            for sub in self._plan.spec_groups
+        ]
+        with tf.control_dependencies(tf.nest.flatten(traj_out)):
+            spec_out = tf.cond(spectra, spec, lambda: spec_zeros) if spec_zeros else []
+        return heat_out, traj_out, spec_out
 
 
 def _read(variable):

@@ -1,0 +1,210 @@
+"""Spectral metrics against WeightWatcher 0.7.7 itself, and the spectrum's paths held equal.
+
+The agreement test trains a digits MLP 64-256-256-10 and a small CNN with
+``model.fit`` and ``NNVizCallback``, reads the final step back through
+TensorBoard's data provider and the ``spectral`` route, runs WeightWatcher's
+``analyze()`` (its defaults) on the same final weights, and compares every
+layer WeightWatcher analyses.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import weightwatcher as ww
+
+import tb_nnviz
+from tb_nnviz import metadata, report, spectral, spectrum, tf_spectrum
+from tests.providers import CTX, python_provider
+from tests.test_plugin import PREFIX, make_client
+
+
+
+
+def digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.data / 16.0).astype(np.float32), d.target.astype(np.int32)
+
+
+def train(model, logdir, x, y, epochs):
+    import keras
+
+    from tb_nnviz.keras import NNVizCallback
+
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    cb = NNVizCallback(logdir, strict=True)
+    model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, callbacks=[cb])
+    cb.close()
+    return os.path.join(logdir, "train")
+
+
+def analyze(model):
+    watcher = ww.WeightWatcher(model=model)
+    details = watcher.analyze()
+    return {row["name"]: row for _, row in details.iterrows()}
+
+
+def compare(model, run_dir):
+    """``{layer: (ours, WeightWatcher's)}`` metrics of every layer WeightWatcher analyses."""
+    client = make_client(os.path.dirname(run_dir))
+    run = os.path.basename(run_dir)
+    latest = json.loads(client.get(PREFIX + "/spectral", query_string={"run": run}).get_data(as_text=True))
+    theirs = analyze(model)
+    assert theirs, "WeightWatcher analysed no layer"
+    pairs = {}
+    for name, row in theirs.items():
+        tags = [t for t in latest["tensors"] if t.split("/")[-2] == name and t.endswith("/kernel")]
+        assert len(tags) == 1, (name, list(latest["tensors"]))
+        pairs[name] = (latest["tensors"][tags[0]], row)
+    return pairs
+
+
+def check_agreement(pairs):
+    for name, (ours, theirs) in pairs.items():
+        print(name, {k: (ours[k], theirs[m]) for k, m in [("alpha", "alpha"), ("stable_rank", "stable_rank"),
+              ("spectral_norm", "spectral_norm"), ("num_tail", "num_pl_spikes"), ("num_evals", "num_evals")]})
+        assert ours["num_evals"] == theirs["num_evals"], name
+        assert abs(ours["alpha"] - theirs["alpha"]) <= 0.05, (name, ours["alpha"], theirs["alpha"])
+        assert ours["stable_rank"] == pytest.approx(theirs["stable_rank"], rel=0.01), name
+        assert ours["spectral_norm"] == pytest.approx(theirs["spectral_norm"], rel=0.01), name
+        assert ours["num_tail"] == theirs["num_pl_spikes"], name
+        assert ours["log_norm"] == pytest.approx(theirs["log_norm"], abs=0.01), name
+        assert ours["alpha_weighted"] == pytest.approx(theirs["alpha_weighted"], abs=0.05), name
+
+
+def test_mlp_agrees_with_weightwatcher(tmp_path):
+    import keras
+
+    x, y = digits()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(256, activation="relu", name="hidden_1"),
+        keras.layers.Dense(256, activation="relu", name="hidden_2"),
+        keras.layers.Dense(10, activation="softmax", name="output"),
+    ], name="mlp")
+    run_dir = train(model, str(tmp_path), x, y, epochs=4)
+    pairs = compare(model, run_dir)
+    assert sorted(pairs) == ["hidden_1", "hidden_2", "output"]
+    check_agreement(pairs)
+    # Every logged epoch is there, and the last step is the final weights.
+    provider = python_provider(str(tmp_path))
+    steps = [d.step for d in provider.read_tensors(
+        CTX, experiment_id="", plugin_name=metadata.SPECTRUM_PLUGIN_NAME, downsample=1000,
+    )["train"]["mlp/hidden_2/kernel/nnviz_spectrum"]]
+    assert steps == [0, 57, 114, 171, 228]
+
+
+def test_cnn_agrees_with_weightwatcher(tmp_path):
+    import keras
+
+    x, y = digits()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(16, 3, activation="relu", name="conv_1"),
+        keras.layers.Conv2D(32, 3, activation="relu", name="conv_2"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax", name="output"),
+    ], name="cnn")
+    run_dir = train(model, str(tmp_path), x.reshape(-1, 8, 8, 1), y, epochs=2)
+    pairs = compare(model, run_dir)
+    assert sorted(pairs) == ["conv_1", "conv_2", "output"]
+    check_agreement(pairs)
+    # The findings route and the report see the same run.
+    by_run = report.load(str(tmp_path))
+    client = make_client(str(tmp_path))
+    route = json.loads(client.get(PREFIX + "/findings", query_string={"run": "train"}).get_data(as_text=True))
+    assert by_run["train"] == route
+
+
+# -- the paths held equal to the reference ---------------------------------------
+
+SHAPES = [
+    ((6, 5), "auto"),
+    ((5, 6), "auto"),
+    ((3, 3, 2, 4), "auto"),
+    ((3, 3, 8, 2), "auto"),
+    ((4, 3, 2), "auto"),
+    ((16, 4, 8), "split:1"),
+    ((4, 8, 16), "split:2"),
+    ((8, 3, 2, 2), "conv_first"),
+    ((7, 5), "transposed"),
+]
+
+
+@pytest.mark.parametrize("shape,layout", SHAPES)
+def test_tf_spectrum_equals_reference(shape, layout):
+    content = spectrum.spectrum_content("w", shape, "float32", layout)
+    rng = np.random.default_rng(len(shape))
+    xs = rng.normal(size=(3,) + shape).astype(np.float32)
+    xs[1].flat[0] = np.nan  # the second tensor's first matrix only
+    got = tf_spectrum.eigenvalues(tf.constant(xs), content).numpy()
+    want = np.stack([spectrum.eigenvalues(x, content) for x in xs])
+    assert got.shape == want.shape == (3, content["slices"], content["evals"])
+    assert np.isnan(got[1, 0]).all() and np.isnan(want[1, 0]).all()
+    assert not np.isnan(got[1, 1:]).any()
+    scale = np.nanmax(want)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_reference_matches_weightwatcher_slices():
+    """WeightWatcher's own Conv2D slicing and SVD give our eigenvalues (halved by its conv2d_norm)."""
+    from weightwatcher.constants import CHANNELS
+    from weightwatcher.weightwatcher import WWLayer
+
+    rng = np.random.default_rng(3)
+    for shape in [(3, 3, 16, 32), (3, 3, 32, 16), (1, 1, 64, 8), (5, 5, 3, 1)]:
+        w = rng.normal(size=shape).astype(np.float32)
+        content = spectrum.spectrum_content("c", shape, "float32")
+        layer = WWLayer.__new__(WWLayer)
+        mats, _, _, _ = WWLayer.conv2D_Wmats(layer, w, channels=CHANNELS.FIRST)  # as for Keras layers
+        theirs = np.sort(np.concatenate([np.linalg.svd(m.astype(float), compute_uv=False) ** 2 for m in mats]))
+        np.testing.assert_allclose(spectral.esd(spectrum.eigenvalues(w, content), content), theirs / 2, rtol=1e-5)
+
+
+def test_writer_logs_spectra_with_heatmaps_and_skips_large(tmp_path):
+    rng = np.random.default_rng(0)
+    with tb_nnviz.Writer(str(tmp_path / "run")) as w:
+        for step in (0, 1):
+            w.log_weights(step, {"a/kernel": rng.normal(size=(20, 9)), "a/bias": np.zeros(9),
+                                 "wide/kernel": np.zeros((2, spectrum.MAX_SIDE + 1), np.float32)})
+        w.log_weights(2, {"a/kernel": rng.normal(size=(20, 9))}, heatmaps=False)
+        w.log_weights(3, {"a/kernel": rng.normal(size=(20, 9))}, heatmaps=False, spectra=True)
+    client = make_client(str(tmp_path))
+    body = json.loads(client.get(PREFIX + "/spectral", query_string={"run": "run", "tag": "a/kernel", "step": "3"}).get_data(as_text=True))
+    assert body["step"] == [0, 1, 3]
+    assert all(len(body[k]) == 3 for k in spectral.METRICS)
+    assert body["spectrum"]["step"] == 3 and len(body["spectrum"]["eigenvalues"]) == 9
+    assert body["spectrum"]["eigenvalues"] == sorted(body["spectrum"]["eigenvalues"], reverse=True)
+    latest = json.loads(client.get(PREFIX + "/spectral", query_string={"run": "run"}).get_data(as_text=True))
+    assert sorted(latest["tensors"]) == ["a/kernel", "wide/kernel"]
+    assert "WeightWatcher skips" in latest["tensors"]["wide/kernel"]["skipped"]
+    assert latest["tensors"]["wide/kernel"]["alpha"] is None
+    for query, status in [({"run": "run", "tag": "a/bias"}, 404), ({"run": "run", "tag": "a/kernel", "step": "2"}, 404),
+                          ({"run": "run", "tag": "a/kernel", "step": "-1"}, 400), ({"run": "nope"}, 404), ({}, 400)]:
+        assert client.get(PREFIX + "/spectral", query_string=query).status_code == status, query
+
+
+def test_alpha_findings_rules():
+    steps = np.array([0, 10, 20, 30])
+
+    def series(alpha, evals=256, name="m/d/kernel"):
+        return spectral.AlphaSeries(name, 0, steps, alpha, [evals] * 4, [30] * 4)
+
+    assert spectral.alpha_findings([series([4.0, 3.0, 3.5, 2.5])]) == []
+    high = spectral.alpha_findings([series([9.0, 5.0, 6.5, 7.0])])
+    assert [(f["kind"], f["severity"], f["step"]) for f in high] == [("alpha_high", "info", 20)]
+    low = spectral.alpha_findings([series([1.5, 1.8, 1.9, 1.7])])
+    assert [(f["kind"], f["severity"], f["step"]) for f in low] == [("alpha_low", "warning", 0)]
+    assert "1.70" in low[0]["message"] and low[0]["layer"] == "m/d"
+    # Too small for a meaningful fit, or no fit at the end: never reported.
+    assert spectral.alpha_findings([series([1.5] * 4, evals=spectral.MIN_FINDING_EVALS - 1)]) == []
+    assert spectral.alpha_findings([series([None] * 4)]) == []
+    merged = spectral.with_alpha_findings([{"severity": "error", "step": 50}, {"severity": "info", "step": 0}],
+                                          [series([1.5] * 4)])
+    assert [(f["severity"], f["step"]) for f in merged] == [("error", 50), ("warning", 0), ("info", 0)]
