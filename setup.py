@@ -46,6 +46,10 @@ TEST = [
     "torch>=2.3",
     "torchvision>=0.18",
     "jax>=0.4",
+    # tests/test_spectral.py checks the spectral metrics against WeightWatcher
+    # itself. Its requirements (numpy, pandas, matplotlib, powerlaw, scikit-learn,
+    # safetensors, tqdm) pull in neither torch nor TensorFlow.
+    "weightwatcher==0.7.7",
 ]
 
 setup(
