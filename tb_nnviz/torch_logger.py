@@ -19,6 +19,7 @@ the small results go to the host. It knows nothing about when to log:
 3
 """
 
+import numpy as np
 import torch
 
 from tb_nnviz import reduce, torch_reduce
@@ -104,6 +105,12 @@ def dtype_name(dtype):
     return str(dtype).replace("torch.", "")
 
 
+#: Elements reduced in one batch (float64: 64 MiB per workspace buffer). Larger
+#: groups are reduced in batches of whole tensors; a tensor larger than this
+#: is one batch on its own.
+BATCH_ELEMENTS = 2**23
+
+
 class ParamLogger:
     """Logs heatmaps and trajectory points of PyTorch parameters through ``writer``.
 
@@ -116,8 +123,11 @@ class ParamLogger:
 
     Attributes:
       group_count: how many stacks of same-shaped parameters are reduced.
-      extra_bytes: memory held between steps: the previous values and the
-        sketch signs (one copy of the parameters plus 1 byte per parameter).
+      extra_bytes: memory held between steps: the previous values (one copy of
+        the parameters), the sketch signs (1 byte per parameter) and the
+        float64 workspace (``torch_reduce.Workspace``, up to about
+        ``25 * BATCH_ELEMENTS`` bytes, or 25 bytes per entry of the largest
+        tensor when that is larger).
     """
 
     def __init__(self, writer, weights, *, heatmaps=True, trajectories=True,
@@ -139,13 +149,27 @@ class ParamLogger:
             [dtype_name(w.variable.dtype) for w in weights], heatmaps=heatmaps,
             trajectories=trajectories, max_total_cells=max_total_cells,
             stack_key=lambda i: str(weights[i].variable.device))
-        self._groups = [torch_reduce.TrajectoryGroup([plan.traj[i][0] for i in sub], weights[sub[0]].variable.device)
-                        for sub in plan.traj_groups]
-        self._previous = [None] * len(self._groups)
+        # Each trajectory group in batches of whole tensors: (members, TrajectoryGroup, previous).
+        self._traj_batches = [
+            [(batch, torch_reduce.TrajectoryGroup([plan.traj[i][0] for i in batch], self._device(batch)), None)
+             for batch in self._batches(sub)]
+            for sub in plan.traj_groups
+        ]
+        self._work = {}
         self._grads = None
+        self._has_previous = False
         self.group_count = len(plan.stacks)
-        params = sum(w.variable.numel() * w.variable.element_size() for w in weights)
-        self.extra_bytes = (params if trajectories else 0) + sum(g.nbytes for g in self._groups)
+
+    @property
+    def extra_bytes(self):
+        """Bytes held between steps (after the first logged step): previous values, signs, workspace."""
+        held = [w.nbytes for w in self._work.values()]
+        for batches in self._traj_batches:
+            for _, group, previous in batches:
+                held.append(group.nbytes)
+                if previous is not None:
+                    held.append(previous.numel() * previous.element_size())
+        return sum(held)
 
     @property
     def names(self):
@@ -161,8 +185,8 @@ class ParamLogger:
         gets NaN. Only ``[G]`` scalars per group are kept.
         """
         self._grads = [
-            torch_reduce.grad_sumsq([self.weights[i].variable.grad for i in sub], g.traces.device)
-            for sub, g in zip(self._plan.traj_groups, self._groups)
+            torch_reduce.grad_sumsq([self.weights[i].variable.grad for i in sub], self._device(sub))
+            for sub in self._plan.traj_groups
         ]
 
     @torch.no_grad()
@@ -177,24 +201,50 @@ class ParamLogger:
         trajectories = bool(trajectories and plan.traj)
         if not (heatmaps or trajectories):
             return
-        heat = []
-        if heatmaps:
-            for members, subgroups in zip(plan.stacks, plan.heat_groups):
-                heat.append([
-                    torch_reduce.heatmap_planes(self._stack(sub), plan.heat[sub[0]]).cpu().numpy()
-                    for sub in subgroups
-                ])
-        traj, grads, has_previous = [], None, self._previous[0] is not None if self._groups else False
+        heat = [[self._heatmaps(sub) for sub in subgroups] for subgroups in plan.heat_groups] if heatmaps else []
+        traj, grads = [], None
         if trajectories:
-            for k, (sub, group) in enumerate(zip(plan.traj_groups, self._groups)):
-                x = self._stack(sub)
-                traj.append([t.cpu().numpy() for t in torch_reduce.raw_points(x, self._previous[k], group)])
-                self._previous[k] = x
+            traj = [self._points(k) for k in range(len(self._traj_batches))]
             if self._grads is not None:
                 grads = [g.cpu().numpy() for g in self._grads]
             self._grads = None
-        plan.write(step, heat, traj, has_previous, grads)
+        plan.write(step, heat, traj, self._has_previous, grads)
+        self._has_previous = self._has_previous or trajectories
 
-    def _stack(self, members):
-        """A new ``[G, *shape]`` tensor of the members' current values (a copy)."""
-        return torch.stack([self.weights[i].variable.detach() for i in members])
+    def _heatmaps(self, sub):
+        """Planes ``[G, P, R, C]`` (numpy) of the members of one heatmap subgroup."""
+        content = self._plan.heat[sub[0]]
+        out = []
+        for batch in self._batches(sub):
+            work = self._workspace(batch)
+            flat = torch_reduce.load([self.weights[i].variable.detach() for i in batch], work)
+            x = flat.view((len(batch),) + tuple(self.weights[batch[0]].variable.shape))
+            out.append(torch_reduce.heatmap_planes(x, content, work).cpu().numpy())
+        return np.concatenate(out)
+
+    def _points(self, k):
+        """``(raw, sample, traces, sketch)`` (numpy) of trajectory group ``k``; keeps the values as previous."""
+        parts = []
+        for j, (batch, group, previous) in enumerate(self._traj_batches[k]):
+            work = self._workspace(batch)
+            params = [self.weights[i].variable.detach() for i in batch]
+            flat = torch_reduce.load(params, work)
+            parts.append([t.cpu().numpy() for t in torch_reduce.raw_points(flat, previous, group, work)])
+            if previous is None:
+                previous = torch.empty((len(batch), group.size), dtype=params[0].dtype, device=flat.device)
+                self._traj_batches[k][j] = (batch, group, previous)
+            for row, p in zip(previous, params):
+                row.copy_(p.reshape(-1))
+        return [np.concatenate(column) for column in zip(*parts)]
+
+    def _batches(self, members):
+        """``members`` in runs of whole tensors of at most ``BATCH_ELEMENTS`` entries (at least one each)."""
+        per = max(1, BATCH_ELEMENTS // self.weights[members[0]].variable.numel())
+        return [members[i : i + per] for i in range(0, len(members), per)]
+
+    def _device(self, members):
+        return self.weights[members[0]].variable.device
+
+    def _workspace(self, members):
+        device = self._device(members)
+        return self._work.setdefault(str(device), torch_reduce.Workspace(device))
