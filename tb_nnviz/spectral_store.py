@@ -10,7 +10,6 @@ run, tensor, step and wall time; a growing run only fits its new steps.
 import collections
 import threading
 
-import numpy as np
 from tensorboard import errors
 
 from tb_nnviz import metadata, spectral
@@ -94,23 +93,6 @@ class SpectralReader:
                                             columns["num_evals"], columns["num_tail"]))
         return out
 
-    def step_index(self, entry, series, step):
-        """The row of ``step`` in ``series``, or NotFoundError."""
-        i = series.index(step)
-        if i is None:
-            raise errors.NotFoundError(
-                "tensor %r has no spectrum at step %d (logged steps: %s)"
-                % (entry.content.get("name"), step, _steps(series.steps))
-            )
-        return i
-
 
 def _empty_row():
     return dict(dict.fromkeys(spectral.METRICS), num_evals=0)
-
-
-def _steps(steps):
-    steps = np.asarray(steps)
-    if not len(steps):
-        return "none"
-    return "%d from %d to %d" % (len(steps), steps[0], steps[-1])
