@@ -208,3 +208,18 @@ def test_alpha_findings_rules():
     merged = spectral.with_alpha_findings([{"severity": "error", "step": 50}, {"severity": "info", "step": 0}],
                                           [series([1.5] * 4)])
     assert [(f["severity"], f["step"]) for f in merged] == [("error", 50), ("warning", 0), ("info", 0)]
+
+
+@pytest.mark.parametrize("shape,layout", SHAPES)
+def test_torch_spectrum_equals_reference(shape, layout):
+    import torch
+
+    from tb_nnviz import torch_spectrum
+
+    content = spectrum.spectrum_content("w", shape, "float32", layout)
+    xs = np.random.default_rng(len(shape) + 7).normal(size=(2,) + shape).astype(np.float32)
+    xs[0].flat[-1] = np.inf
+    got = torch_spectrum.eigenvalues(torch.tensor(xs), content).numpy()
+    want = np.stack([spectrum.eigenvalues(x, content) for x in xs])
+    assert np.isnan(got[0, -1]).all() and np.isnan(want[0, -1]).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.nanmax(want))
