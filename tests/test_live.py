@@ -62,8 +62,10 @@ def served(tmp_path_factory):
         yield logdir, url
 
 
-def _card(frame, tag):
+def _card(frame, tag, scroll=False):
     card = frame.locator('[data-testid="card"][data-run="%s"][data-tag="%s"]' % (RUN, tag))
+    if scroll:  # cards load when scrolled near (the Findings and structure panels come first)
+        card.scroll_into_view_if_needed()
     card.locator('[data-testid="heatmap"]').wait_for(timeout=30000)
     return card
 
@@ -93,7 +95,7 @@ def test_new_steps_appear_while_step_mode_zoom_and_scroll_stay(served):
     logdir, url = served
     with browser.open_tab(url, width=1280, height=720) as tab:
         page, frame = tab.page, tab.frame
-        card = _card(frame, KERNEL)
+        card = _card(frame, KERNEL, scroll=True)
         _wait_card(frame, card, 4, "none")
         slider = card.locator('[data-testid="step-slider"]')
         assert slider.get_attribute("max") == "4"
@@ -232,7 +234,7 @@ def test_tab_follows_tensorboards_dark_mode(served):
     _, url = served
     with browser.open_tab(url, width=1280, height=900) as tab:
         page, frame = tab.page, tab.frame
-        card = _card(frame, KERNEL)
+        card = _card(frame, KERNEL, scroll=True)
         frame.wait_for_function(
             "c => c.dataset.step && !c.hasAttribute('data-loading')", arg=card.element_handle(), timeout=30000
         )
@@ -276,7 +278,8 @@ def test_tab_follows_tensorboards_dark_mode(served):
         page.reload()
         frame = browser.plugin_frame(page)
         frame.locator('[data-testid="card"]').first.wait_for(timeout=30000)
-        assert page.evaluate("() => document.body.classList.contains('dark-mode')")
+        # TensorBoard applies its theme once its settings have loaded: wait for it.
+        page.wait_for_function("() => document.body.classList.contains('dark-mode')", timeout=15000)
         _wait_theme(frame, "dark")
         assert _luminance(_background(frame)) < 0.25
         # ...and TensorBoard's "Light" wins over the dark OS preference.
