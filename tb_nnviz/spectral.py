@@ -149,7 +149,7 @@ def metrics(evals, content):
     if not len(values) or not np.isfinite(values).all():
         return out
     total, top = float(values.sum()), float(values[-1])
-    if top > 0:
+    if top > 0 and total > 0:  # eigenvalues of W^T W are >= 0; a damaged log may hold others
         out.update(spectral_norm=top, log_norm=math.log10(total), stable_rank=total / top)
     if len(values) >= MIN_EVALS:
         alpha, xmin, d = fit_power_law(values)

@@ -12,6 +12,9 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 import tensorflow as tf
 import weightwatcher as ww
 
@@ -223,3 +226,16 @@ def test_torch_spectrum_equals_reference(shape, layout):
     want = np.stack([spectrum.eigenvalues(x, content) for x in xs])
     assert np.isnan(got[0, -1]).all() and np.isnan(want[0, -1]).all()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.nanmax(want))
+
+
+@settings(max_examples=100, deadline=None)
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, max_side=24),
+                  elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
+       st.sampled_from([[3, 3, 2, 4], [40, 40], [7]]))
+def test_metrics_of_any_logged_array_are_strict_json(values, shape):
+    """Damaged or hostile logs (negative, NaN, Inf, huge, tiny eigenvalues) never raise and give strict JSON."""
+    row = spectral.metrics(values, {"treatment": "conv" if len(shape) == 4 else "matrix", "shape": shape})
+    json.dumps(row, allow_nan=False)
+    assert set(row) == set(spectral.METRICS) | {"num_evals"}
+    if row["alpha"] is not None:
+        assert row["num_tail"] >= 1 and row["xmin"] > spectral.EVALS_THRESH
