@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.test_plugin import PREFIX, STATIC_SECRET as SECRET, static_client  # noqa: F401 (fixture)
 
-ROUTES = ("/tags", "/heatmap", "/trajectory", "/projection", "/overview", "/findings", "/index.js")
+ROUTES = ("/tags", "/heatmap", "/trajectory", "/projection", "/overview", "/findings", "/spectral", "/index.js")
 KEYS = ("run", "tag", "step", "diff")
 EXAMPLES = 180  # x 10 requests each
 
@@ -113,5 +113,6 @@ def test_known_good_requests_still_succeed(static_client):
     """The fuzzing above is not vacuous: the same client serves real data."""
     for url in [PREFIX + "/tags", PREFIX + "/heatmap?run=a&tag=dense/kernel&step=10",
                 PREFIX + "/trajectory?run=a&tag=dense/bias", PREFIX + "/projection?run=a&run=b",
-                PREFIX + "/overview?run=b", PREFIX + "/index.js"]:
+                PREFIX + "/overview?run=b", PREFIX + "/spectral?run=a&tag=conv/kernel&step=20",
+                PREFIX + "/index.js"]:
         assert _check(static_client.get(url), url) == 200, url

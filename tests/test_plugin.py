@@ -334,6 +334,11 @@ BAD_REQUESTS = [
     ("/overview", {"run": "zz"}, 404),
     ("/findings", {}, 400),
     ("/findings", {"run": "zz"}, 404),
+    ("/spectral", {}, 400),
+    ("/spectral", {"run": "zz"}, 404),
+    ("/spectral", {"run": "a", "tag": "dense/bias"}, 404),
+    ("/spectral", {"run": "a", "tag": "conv/kernel", "step": "x"}, 400),
+    ("/spectral", {"run": "a", "tag": "conv/kernel", "step": "11"}, 404),
 ]
 
 
@@ -367,7 +372,7 @@ def test_every_route_sets_security_headers(client):
     for path, query in [("/tags", {}), ("/heatmap", {"run": "a", "tag": "dense/bias", "step": 0}),
                         ("/trajectory", {"run": "a", "tag": "dense/bias"}),
                         ("/projection", {"run": "a"}), ("/overview", {"run": "a"}),
-                        ("/findings", {"run": "a"})]:
+                        ("/findings", {"run": "a"}), ("/spectral", {"run": "a", "tag": "conv/kernel", "step": 20})]:
         response = client.get(PREFIX + path, query_string=query)
         assert response.status_code == 200
         assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -430,6 +435,7 @@ def test_fix_flags_sets_our_defaults(tmp_path):
     assert flags.samples_per_plugin == {
         metadata.HEATMAP_PLUGIN_NAME: plugin.DEFAULT_HEATMAP_SAMPLES,
         metadata.TRAJECTORY_PLUGIN_NAME: 0,
+        metadata.SPECTRUM_PLUGIN_NAME: plugin.DEFAULT_SPECTRUM_SAMPLES,
     }
 
 
@@ -437,6 +443,7 @@ def test_fix_flags_keeps_the_users_values(tmp_path):
     flags = make_flags(tmp_path, "--samples_per_plugin", "nnviz_heatmap=5,scalars=7").flags
     assert flags.samples_per_plugin == {
         "nnviz_heatmap": 5, "scalars": 7, metadata.TRAJECTORY_PLUGIN_NAME: 0,
+        metadata.SPECTRUM_PLUGIN_NAME: plugin.DEFAULT_SPECTRUM_SAMPLES,
     }
     flags = make_flags(tmp_path, "--samples_per_plugin", "nnviz_trajectory=3").flags
     assert flags.samples_per_plugin["nnviz_trajectory"] == 3
