@@ -24,7 +24,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_nnviz import analysis, findings, heatmap_format, metadata, reduce, spectral, spectral_store, store
+from tb_nnviz import analysis, findings, heatmap_format, loss_findings, loss_store, metadata, reduce, spectral, spectral_store, store
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -81,6 +81,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
     def __init__(self, context, static_dir=None):
         self._store = store.Store(context.data_provider)
         self._spectral = spectral_store.SpectralReader(self._store)
+        self._data_provider = context.data_provider  # the loss curves are TensorBoard's own scalars
         self._static_dir = static_dir or _STATIC_DIR
 
     def frontend_metadata(self):
@@ -380,7 +381,9 @@ class NNVizPlugin(base_plugin.TBPlugin):
         return rows
 
     def _findings_impl(self, ctx, eid, run):
-        """What is wrong with ``run``'s training: ``findings.evaluate`` of its trajectories."""
+        """What is wrong with ``run``'s training: ``findings.evaluate`` of its
+        trajectories, the alpha findings of its spectra and the loss findings
+        of its (and its Keras validation sibling's) scalars."""
         tensors = [
             findings.TensorSeries(
                 name, tuple(entry.content["shape"]), steps, stats,
@@ -388,7 +391,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
             )
             for name, entry, steps, stats in self._store.trajectories(ctx, eid, run)
         ]
-        return spectral.with_alpha_findings(findings.evaluate(tensors), self._spectral.alpha_series(ctx, eid, run))
+        found = spectral.with_alpha_findings(findings.evaluate(tensors), self._spectral.alpha_series(ctx, eid, run))
+        return loss_findings.with_loss_findings(found, loss_store.read_curves(self._data_provider, ctx, eid, run), tensors)
 
     def _spectral_impl(self, ctx, eid, run, tag, step=None):
         """Every logged step's spectral metrics of ``tag`` as JSON-ready columns,

@@ -1,0 +1,269 @@
+"""What the loss curves say about a run: over-fitting, under-fitting, divergence.
+
+Pure rules, curves in, findings out, in the same shape as ``findings.evaluate``'s.
+``evaluate`` takes a run's ``Curves`` (the built-in scalars Keras' TensorBoard
+callback writes, per epoch) and returns its loss findings. A run whose
+validation loss turns up while the training loss keeps falling over-fits:
+
+>>> epochs = np.arange(30)
+>>> train = 2.0 * 0.8 ** epochs
+>>> val = 0.5 + 0.002 * (epochs - 10) ** 2  # lowest at epoch 10, then rising
+>>> found = evaluate(Curves("run/train", Curve(epochs, train), Curve(epochs, val)))
+>>> [(f["kind"], f["severity"], f["step"], f["evidence"]["scalars_run"]) for f in found]
+[('overfitting', 'warning', 10, 'run/train')]
+
+A healthy run, whose validation loss flattens, and a run without validation
+data say nothing:
+
+>>> evaluate(Curves("run/train", Curve(epochs, train), Curve(epochs, 0.5 + 0.5 * 0.8 ** epochs)))
+[]
+>>> evaluate(Curves("run/train", Curve(epochs, train)))
+[]
+
+Steps are the scalars' own (epochs, for Keras' ``epoch_loss``); the weight
+findings' steps count batches. The thresholds come from measured runs
+(docs/findings.md, "Loss curves").
+"""
+
+import typing
+
+import numpy as np
+
+from tb_nnviz import findings, rates
+
+#: Rules read curves with at least this many finite points: fewer epochs
+#: cannot tell a trend from noise (and the demo's test runs 3).
+MIN_POINTS = 5
+#: overfitting: the validation loss at the end (mean of the last
+#: ``END_POINTS``) is at least this fraction above its minimum ...
+OVERFIT_RISE = 0.10
+#: ... the minimum lies at least this many epochs before the end ...
+OVERFIT_EPOCHS = 3
+#: ... and the training loss fell at least this fraction after the minimum.
+OVERFIT_TRAIN_FALL = 0.10
+#: overfitting is a warning (not info) when the rise is at least this fraction.
+OVERFIT_WARNING_RISE = 0.25
+#: Points averaged for "the end" of a curve (epoch losses are noisy).
+END_POINTS = 2
+#: underfitting: over the last third of the run (at least ``PLATEAU_POINTS``
+#: points) the training loss improved on its earlier best by less than this fraction ...
+PLATEAU_IMPROVEMENT = 0.02
+PLATEAU_POINTS = 3
+#: ... while it is still far from its floor: the training accuracy, where
+#: logged, stays below this ...
+LOW_ACCURACY = 0.6
+#: ... and, without accuracy, the loss is still above this fraction of its first value.
+FAR_FROM_FLOOR = 0.5
+#: loss_diverged: the training loss grows to at least this many times its
+#: lowest value so far, and above its first value (orders of magnitude).
+DIVERGED_GROWTH = 100.0
+#: Median per-step update ratio of the kernels over the second half of the
+#: run below which an under-fitting model is "stuck" (``findings.SLOW_RATIO``) ...
+STUCK_RATIO = findings.SLOW_RATIO
+#: ... and above which it is "thrashing" (the tab marks ratios above 1e-2 "large").
+THRASHING_RATIO = 1e-2
+
+
+class Curve(typing.NamedTuple):
+    """One scalar series: sorted unique ``steps`` and their ``values``."""
+
+    steps: np.ndarray
+    values: np.ndarray
+
+
+class Curves(typing.NamedTuple):
+    """A run's loss (and accuracy) curves. ``run`` is where the training
+    scalars live (the run the Scalars tab should show); any curve may be None."""
+
+    run: str
+    train_loss: typing.Optional[Curve] = None
+    val_loss: typing.Optional[Curve] = None
+    train_accuracy: typing.Optional[Curve] = None
+    val_accuracy: typing.Optional[Curve] = None
+    validation_run: typing.Optional[str] = None
+
+
+def evaluate(curves, weight_findings=(), update_ratio=None):
+    """The loss findings of one run.
+
+    Args:
+      curves: a ``Curves``.
+      weight_findings: the run's other findings; a ``nonfinite`` one is named
+        by ``loss_diverged`` (the weights followed the loss).
+      update_ratio: the kernels' median update/weight ratio per step late in
+        the run (``late_update_ratio``), or None when unknown.
+
+    >>> evaluate(Curves("r", Curve(np.arange(6), np.array([2.3, 1.0, np.nan, np.nan, np.nan, np.nan]))))[0]["kind"]
+    'loss_diverged'
+    """
+    if curves.train_loss is None or not len(curves.train_loss.steps):
+        return []
+    diverged = _loss_diverged(curves, weight_findings)
+    if diverged:  # after a divergence the other curves say nothing more
+        return diverged
+    found = _overfitting(curves, update_ratio) + _underfitting(curves, update_ratio)
+    return found
+
+
+def with_loss_findings(found, curves, tensors=()):
+    """``found`` (the run's weight and alpha findings) with the loss findings
+    of ``curves`` added, sorted by severity, then step (stable). ``tensors``:
+    the run's ``TensorSeries``, for the update ratios.
+
+    >>> with_loss_findings([{"kind": "lr_too_low", "severity": "warning", "step": 5}], Curves("r"))
+    [{'kind': 'lr_too_low', 'severity': 'warning', 'step': 5}]
+    """
+    extra = evaluate(curves, found, late_update_ratio(tensors) if curves.train_loss is not None else None)
+    if not extra:
+        return found
+    return sorted(found + extra, key=lambda f: (findings.SEVERITIES.index(f["severity"]), f["step"]))
+
+
+def late_update_ratio(tensors):
+    """The median over kernels of each kernel's median update ratio per step
+    over the second half of its points (``TensorSeries`` in), or None.
+
+    >>> t = rates.TensorSeries("d/kernel", (8, 8), np.arange(0, 50, 10),
+    ...                        {"norm": np.full(5, 2.0), "update_norm": np.r_[np.nan, np.full(4, 0.02)]})
+    >>> late_update_ratio([t])
+    0.001
+    """
+    per_kernel = []
+    for t in tensors:
+        v = rates.TensorView(t, None, findings.MIN_SIZE)
+        r = v.rate[len(v.rate) // 2 :]
+        r = r[np.isfinite(r)]
+        if v.is_kernel and len(r):
+            per_kernel.append(float(np.median(r)))
+    return float(np.median(per_kernel)) if per_kernel else None
+
+
+# -- the rules ------------------------------------------------------------------
+
+
+def _loss_diverged(curves, weight_findings):
+    steps, loss = curves.train_loss
+    loss = np.asarray(loss, np.float64)
+    bad = ~np.isfinite(loss)
+    with rates.quiet():
+        best = np.fmin.accumulate(np.where(bad, np.nan, loss))
+        # Far above the lowest loss so far, and above where training started:
+        # a loss near 0 that spikes back towards its start has not diverged.
+        grown = (loss >= DIVERGED_GROWTH * np.r_[np.inf, best[:-1]]) & (loss > np.nanmax(best[:1]))
+    hit = bad | grown
+    if not hit.any():
+        return []
+    i = int(np.argmax(hit))
+    step = int(steps[i])
+    before = float(best[i - 1]) if i and np.isfinite(best[i - 1]) else None
+    if bad[i]:
+        what = "became %s at epoch %d" % ("NaN" if np.isnan(loss[i]) else "infinite", step)
+    else:
+        what = "grew to %s at epoch %d, %sx its lowest value before (%s)" % (
+            findings._fmt(loss[i]), step, findings._fmt(loss[i] / before), findings._fmt(before))
+    nonfinite = next((f for f in weight_findings if f["kind"] == "nonfinite"), None)
+    followed = ""
+    if nonfinite is not None:
+        followed = "; the weights followed (NaN/Inf in %s from step %d)" % (nonfinite["layer"], nonfinite["step"])
+    message = "The training loss %s%s: training diverged; lower the learning rate, clip gradients or look for a log/division of zero." % (what, followed)
+    return [_loss_finding("loss_diverged", "error", step, message, curves, {
+        "loss": None if bad[i] else float(loss[i]),
+        "lowest_before": before,
+        "first_loss": float(loss[0]) if np.isfinite(loss[0]) else None,
+        "nonfinite_step": nonfinite["step"] if nonfinite else None,
+        "threshold": DIVERGED_GROWTH,
+    })]
+
+
+def _overfitting(curves, update_ratio):
+    val = _finite(curves.val_loss)
+    train = _finite(curves.train_loss)
+    if val is None or train is None or len(val.steps) < MIN_POINTS:
+        return []
+    i = int(np.argmin(val.values))
+    if len(val.steps) - 1 - i < OVERFIT_EPOCHS:
+        return []
+    low, end = float(val.values[i]), float(np.mean(val.values[-END_POINTS:]))
+    rise = end / low - 1 if low > 0 else (np.inf if end > low else 0.0)
+    step = int(val.steps[i])
+    at_min = _value_at(train, step)
+    train_end = float(np.mean(train.values[-END_POINTS:]))
+    if at_min is None or not (rise >= OVERFIT_RISE and train_end <= at_min * (1 - OVERFIT_TRAIN_FALL)):
+        return []
+    severity = "warning" if rise >= OVERFIT_WARNING_RISE else "info"
+    moving = ""
+    if update_ratio is not None and update_ratio >= STUCK_RATIO:
+        moving = " while the weights still move (%s of their norm per step)" % findings._fmt(update_ratio)
+    message = ("The validation loss was lowest at epoch %d (%s) and ended %.0f%% higher (%s) while the training loss kept falling "
+               "(%s to %s)%s: the model over-fits; keep the epoch-%d weights (early stopping), or add regularisation or data.") % (
+        step, findings._fmt(low), 100 * rise, findings._fmt(end), findings._fmt(at_min), findings._fmt(train_end), moving, step)
+    return [_loss_finding("overfitting", severity, step, message, curves, {
+        "val_loss_at_min": low, "val_loss_end": end, "train_loss_at_min": at_min, "train_loss_end": train_end,
+        "rise": rise, "last_step": int(val.steps[-1]), "update_ratio_per_step": update_ratio,
+        "threshold": OVERFIT_RISE,
+    })]
+
+
+def _underfitting(curves, update_ratio):
+    train = _finite(curves.train_loss)
+    if train is None or len(train.steps) < MIN_POINTS:
+        return []
+    loss = train.values
+    window = max(PLATEAU_POINTS, len(loss) // 3)
+    earlier = float(np.min(loss[:-window]))
+    recent = float(np.min(loss[-window:]))
+    improvement = (earlier - recent) / earlier if earlier > 0 else 0.0
+    if improvement >= PLATEAU_IMPROVEMENT:
+        return []
+    accuracy = _finite(curves.train_accuracy)
+    end_accuracy = float(np.mean(accuracy.values[-END_POINTS:])) if accuracy is not None else None
+    if end_accuracy is not None:
+        far = end_accuracy < LOW_ACCURACY
+        how_far = "the training accuracy stays at %.0f%%" % (100 * end_accuracy)
+    else:
+        far = recent > FAR_FROM_FLOOR * loss[0]
+        how_far = "still %.0f%% of its first value" % (100 * recent / loss[0])
+    if not far:
+        return []
+    step = int(train.steps[len(loss) - window])
+    if update_ratio is None:
+        verdict, why = None, "check the learning rate and the model's capacity"
+    elif update_ratio < STUCK_RATIO:
+        verdict, why = "stuck", "the weights barely move (%s of their norm per step): raise the learning rate, or look for dead or saturated units" % findings._fmt(update_ratio)
+    elif update_ratio >= THRASHING_RATIO:
+        verdict, why = "thrashing", "the weights move a lot (%s of their norm per step) without progress: lower the learning rate" % findings._fmt(update_ratio)
+    else:
+        verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings._fmt(update_ratio)
+    message = "The training loss stopped improving from epoch %d (%s, %.1f%% better than before) while %s: the model under-fits; %s." % (
+        step, findings._fmt(recent), 100 * improvement, how_far, why)
+    return [_loss_finding("underfitting", "warning", step, message, curves, {
+        "train_loss_end": float(np.mean(loss[-END_POINTS:])), "first_loss": float(loss[0]),
+        "improvement": improvement, "train_accuracy_end": end_accuracy,
+        "update_ratio_per_step": update_ratio, "verdict": verdict, "threshold": PLATEAU_IMPROVEMENT,
+    })]
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def _finite(curve):
+    """``curve`` without its non-finite points, or None when fewer than 2 remain."""
+    if curve is None:
+        return None
+    values = np.asarray(curve.values, np.float64)
+    ok = np.isfinite(values)
+    if ok.sum() < 2:
+        return None
+    return Curve(np.asarray(curve.steps, np.int64)[ok], values[ok])
+
+
+def _value_at(curve, step):
+    i = int(np.searchsorted(curve.steps, step))
+    return float(curve.values[i]) if i < len(curve.steps) and curve.steps[i] == step else None
+
+
+def _loss_finding(kind, severity, step, message, curves, evidence):
+    """A finding of the run as a whole (``layer`` None); ``evidence.scalars_run``
+    names the run whose loss the Scalars tab shows."""
+    evidence = dict(evidence, scalars_run=curves.run, validation_run=curves.validation_run, step_unit="epoch")
+    return findings._finding(kind, severity, None, [], step, message, evidence)
