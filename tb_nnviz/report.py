@@ -16,7 +16,7 @@ from tensorboard import context
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
 
-from tb_nnviz import findings, metadata, plugin
+from tb_nnviz import findings, loss_store, metadata, plugin
 
 #: ``--fail-on`` choices: a severity, or ``never``.
 FAIL_ON = findings.SEVERITIES + ("never",)
@@ -46,10 +46,12 @@ def load(logdir, run_pattern=None):
     if "://" not in logdir and not os.path.isdir(logdir):
         raise ReportError("log dir %r is not a readable directory" % logdir)
     # Every trajectory point is kept; of heatmaps (large, not read here) one;
-    # of spectra as many as TensorBoard keeps, so the alpha findings agree with the tab's.
+    # of spectra as many as TensorBoard keeps, so the alpha findings agree with the tab's;
+    # of the loss scalars (Keras 3 writes them as tensors) every point.
     mux = plugin_event_multiplexer.EventMultiplexer(
         tensor_size_guidance={metadata.TRAJECTORY_PLUGIN_NAME: 0, metadata.HEATMAP_PLUGIN_NAME: 1,
-                              metadata.SPECTRUM_PLUGIN_NAME: plugin.DEFAULT_SPECTRUM_SAMPLES}
+                              metadata.SPECTRUM_PLUGIN_NAME: plugin.DEFAULT_SPECTRUM_SAMPLES,
+                              loss_store.SCALARS: 0}
     )
     mux.AddRunsFromDirectory(logdir)
     mux.Reload()
