@@ -230,8 +230,9 @@ MAX_CELLS = 24  # pools the conv (6 x 12) and embedding (40 x 7) grids
 def write_with_writer(logdir):
     with tb_nnviz.Writer(logdir, max_cells=MAX_CELLS, num_traces=3, sketch_dim=8, seed=1) as w:
         for step in STEPS:
+            # The TF ops write no spectra (the Keras callback's logger does; tests/test_spectral.py).
             w.log_weights(step, arrays_at(step), layouts=LAYOUTS, gates=GATES,
-                          description={"dense/kernel": "the kernel"})
+                          description={"dense/kernel": "the kernel"}, spectra=False)
 
 
 def log_with_summary_ops(names, values, previous, step):
