@@ -1,0 +1,138 @@
+"""loss_findings' rules on synthetic loss curves: each kind fires on its
+shape, names its epoch and the Scalars run, and healthy or short curves stay silent."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tb_nnviz import findings, loss_findings as lf
+from tb_nnviz.loss_findings import Curve, Curves
+
+EPOCHS = np.arange(30)
+FALLING = 2.0 * 0.85 ** EPOCHS  # a training loss that keeps falling
+
+
+def curves(train=FALLING, val=None, acc=None, epochs=EPOCHS):
+    return Curves("r/train", Curve(epochs, np.asarray(train, float)),
+                  None if val is None else Curve(epochs, np.asarray(val, float)),
+                  None if acc is None else Curve(epochs, np.asarray(acc, float)),
+                  validation_run=None if val is None else "r/validation")
+
+
+def kinds(found):
+    return [(f["kind"], f["severity"], f["step"]) for f in found]
+
+
+def test_healthy_curves_are_silent():
+    val = 0.3 + 1.5 * 0.8 ** EPOCHS  # flattens, never rises
+    acc = 1 - 0.9 * 0.8 ** EPOCHS
+    assert lf.evaluate(curves(val=val, acc=acc), update_ratio=2e-3) == []
+
+
+def test_noisy_healthy_validation_loss_is_silent():
+    """A spike at the end is not a sustained rise (Adam 1e-2 on digits jumps 70% for an epoch)."""
+    rng = np.random.default_rng(0)
+    val = (0.1 + 0.5 * 0.8 ** EPOCHS) * (1 + 0.05 * rng.standard_normal(30))
+    val[-1] *= 1.7
+    assert lf.evaluate(curves(val=val)) == []
+
+
+@pytest.mark.parametrize("rise, severity", [(0.15, "info"), (0.4, "warning")])
+def test_overfitting_names_the_best_epoch_and_both_losses(rise, severity):
+    val = np.r_[np.linspace(1.0, 0.4, 11), 0.4 * (1 + rise * np.linspace(0.1, 1, 19) ** 0.2)]
+    found = lf.evaluate(curves(val=val), update_ratio=3e-3)
+    assert kinds(found) == [("overfitting", severity, 10)]
+    ev = found[0]["evidence"]
+    assert ev["val_loss_at_min"] == 0.4 and ev["val_loss_end"] > 0.4 * (1 + rise * 0.9)
+    assert ev["train_loss_at_min"] == pytest.approx(FALLING[10], rel=1e-3)
+    assert ev["train_loss_end"] < ev["train_loss_at_min"]
+    assert ev["scalars_run"] == "r/train" and ev["validation_run"] == "r/validation"
+    assert "epoch 10" in found[0]["message"] and "still move" in found[0]["message"]
+    json.dumps(found, allow_nan=False)
+
+
+def test_no_overfitting_when_the_training_loss_rises_too():
+    """Both losses rising is not over-fitting (a diverging or unstable run)."""
+    loss = np.r_[np.linspace(2, 0.5, 15), np.linspace(0.5, 0.9, 15)]
+    assert [f["kind"] for f in lf.evaluate(curves(train=loss, val=loss + 0.1))] == []
+
+
+def test_no_overfitting_without_validation_or_with_few_epochs():
+    val = np.r_[np.linspace(1.0, 0.4, 11), np.linspace(0.45, 0.8, 19)]
+    assert lf.evaluate(curves(val=None)) == []
+    short = np.arange(4)
+    assert lf.evaluate(curves(train=FALLING[:4], val=[1.0, 0.5, 0.8, 0.9], epochs=short)) == []
+    # The minimum too close to the end: not yet a sustained stretch.
+    late = np.r_[np.linspace(1.0, 0.4, 28), 0.6, 0.7]
+    assert lf.evaluate(curves(val=late)) == []
+    assert kinds(lf.evaluate(curves(val=val)))[0][0] == "overfitting"
+
+
+@pytest.mark.parametrize("ratio, verdict, words", [
+    (3e-6, "stuck", "barely move"), (0.05, "thrashing", "lower the learning rate"),
+    (2e-3, "capacity", "too small"), (None, None, "capacity"),
+])
+def test_underfitting_says_stuck_or_thrashing_from_the_update_ratio(ratio, verdict, words):
+    loss = np.r_[np.linspace(2.3, 1.9, 10), np.full(20, 1.9)]
+    found = lf.evaluate(curves(train=loss, acc=np.full(30, 0.3)), update_ratio=ratio)
+    assert kinds(found) == [("underfitting", "warning", 20)]
+    assert found[0]["evidence"]["verdict"] == verdict
+    assert found[0]["evidence"]["train_accuracy_end"] == 0.3
+    assert words in found[0]["message"]
+
+
+def test_no_underfitting_when_accurate_or_near_the_floor_or_still_improving():
+    flat = np.r_[np.linspace(2.3, 0.05, 10), np.full(20, 0.05)]
+    assert lf.evaluate(curves(train=flat, acc=np.full(30, 0.99))) == []  # converged, accurate
+    assert lf.evaluate(curves(train=flat)) == []  # no accuracy: far below its first value
+    high = np.r_[np.linspace(2.3, 1.9, 10), np.full(20, 1.9)]
+    assert kinds(lf.evaluate(curves(train=high)))[0][0] == "underfitting"  # no accuracy, still high
+    slow = 2.3 * 0.99 ** EPOCHS  # 1% per epoch: slow, but still learning
+    assert lf.evaluate(curves(train=slow, acc=np.full(30, 0.2))) == []
+
+
+def test_loss_diverged_on_nan_links_the_weights_nonfinite():
+    loss = np.r_[2.3, 1.5, 1.2, np.full(5, np.nan)]
+    nonfinite = {"kind": "nonfinite", "severity": "error", "layer": "mlp/dense_1", "step": 95}
+    found = lf.evaluate(curves(train=loss, val=loss, epochs=np.arange(8)), [nonfinite])
+    assert kinds(found) == [("loss_diverged", "error", 3)]
+    assert found[0]["evidence"]["nonfinite_step"] == 95 and "mlp/dense_1" in found[0]["message"]
+    assert found[0]["evidence"]["loss"] is None
+    json.dumps(found, allow_nan=False)
+
+
+def test_loss_diverged_when_the_first_epoch_is_already_nan():
+    found = lf.evaluate(curves(train=[np.nan], epochs=np.arange(1)))
+    assert kinds(found) == [("loss_diverged", "error", 0)]
+
+
+def test_loss_diverged_on_growth_by_orders_of_magnitude_but_not_on_a_spike_near_zero():
+    loss = np.r_[2.3, 1.0, 0.8, 5.0, 90.0, 3e3, 1e5]
+    found = lf.evaluate(curves(train=loss, epochs=np.arange(7)))
+    assert kinds(found) == [("loss_diverged", "error", 4)]
+    assert found[0]["evidence"]["lowest_before"] == 0.8
+    # From 1e-4 to 0.05 is 500x, but below where training started: a spike, not a divergence.
+    spike = np.r_[np.geomspace(2.3, 1e-4, 20), 0.05, np.full(9, 1e-4)]
+    assert [f["kind"] for f in lf.evaluate(curves(train=spike))] == []
+
+
+def test_with_loss_findings_merges_by_severity_and_reads_the_update_ratios():
+    steps = np.arange(0, 200, 10)
+    kernel = lf.rates.TensorSeries("mlp/dense_1/kernel", (64, 64), steps,
+                                   {"norm": np.full(20, 8.0), "update_norm": np.r_[np.nan, np.full(19, 8e-6)]})
+    loss = np.r_[np.linspace(2.3, 2.2, 10), np.full(20, 2.2)]
+    weight = [{"kind": "lr_too_low", "severity": "warning", "layer": "mlp/dense_1", "step": 10}]
+    merged = lf.with_loss_findings(weight, curves(train=loss, acc=np.full(30, 0.1)), [kernel])
+    assert [f["kind"] for f in merged] == ["lr_too_low", "underfitting"]
+    assert merged[1]["evidence"]["verdict"] == "stuck"
+    assert merged[1]["evidence"]["update_ratio_per_step"] == pytest.approx(1e-7)
+    assert lf.with_loss_findings(weight, Curves("r/train"), [kernel]) is weight
+
+
+def test_every_loss_finding_is_a_run_finding_with_the_common_fields():
+    loss = np.r_[2.3, np.full(4, np.inf)]
+    (f,) = lf.evaluate(curves(train=loss, epochs=np.arange(5)))
+    assert set(f) == {"kind", "severity", "layer", "tensors", "step", "message", "evidence"}
+    assert f["layer"] is None and f["tensors"] == [] and f["severity"] in findings.SEVERITIES
+    assert "infinite" in f["message"]
