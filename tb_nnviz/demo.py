@@ -10,6 +10,9 @@ Every run logs TensorBoard's built-in scalars, graph and histograms with
 - ``lr_too_low``: the same model with Adam(lr=1e-6): the weights barely move.
 - ``vanishing``: eight Dense 32 sigmoid layers, SGD: early layers barely update.
 - ``cnn``: a small CNN on the 8x8 images (conv kernels as tiled heatmaps).
+- ``overfit``: Dense 512 relu, Dense 512 relu, Dense 10 softmax on only 150
+  training images for 40 epochs, Adam(3e-3): the training loss falls towards 0
+  while the validation loss turns up after a few epochs.
 
 >>> RUNS[0].name
 'healthy'
@@ -17,6 +20,7 @@ Every run logs TensorBoard's built-in scalars, graph and histograms with
 
 import dataclasses
 import os
+import typing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +32,11 @@ class DemoRun:
     optimizer: str
     learning_rate: float
     shows: str
+    #: Train on the first this many training images only (None: all of them).
+    train_samples: typing.Optional[int] = None
+    #: Epochs this run always trains, whatever ``--epochs`` says (None: ``--epochs``):
+    #: over-fitting takes more epochs than the other runs need.
+    epochs: typing.Optional[int] = None
 
 
 RUNS = (
@@ -41,6 +50,9 @@ RUNS = (
             "the first layers' update norms are orders of magnitude below the last layers'"),
     DemoRun("cnn", "cnn", "adam", 1e-3,
             "conv kernels drawn as 3x3 tiles, one per (in, out) channel pair"),
+    DemoRun("overfit", "wide_mlp", "adam", 3e-3,
+            "the training loss falls towards 0 while the validation loss turns up after a few epochs (Scalars)",
+            train_samples=150, epochs=40),
 )
 
 
@@ -56,7 +68,7 @@ def load_digits(seed=0):
 
 
 def build_model(kind):
-    """The Keras model for a demo run kind: ``mlp``, ``deep_sigmoid`` or ``cnn``."""
+    """The Keras model for a demo run kind: ``mlp``, ``deep_sigmoid``, ``cnn`` or ``wide_mlp``."""
     import keras
 
     if kind == "mlp":  # the seed article's model
@@ -65,6 +77,14 @@ def build_model(kind):
             keras.layers.Flatten(),
             keras.layers.Dense(64, activation="relu", name="dense_1"),
             keras.layers.Dense(64, activation="relu", name="dense_2"),
+            keras.layers.Dense(10, activation="softmax", name="output"),
+        ]
+    elif kind == "wide_mlp":  # 300k parameters for 150 images: enough to memorise them
+        layers = [
+            keras.Input((8, 8)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(512, activation="relu", name="dense_1"),
+            keras.layers.Dense(512, activation="relu", name="dense_2"),
             keras.layers.Dense(10, activation="softmax", name="output"),
         ]
     elif kind == "deep_sigmoid":
@@ -81,7 +101,7 @@ def build_model(kind):
             keras.layers.Dense(10, activation="softmax", name="output"),
         ]
     else:
-        raise ValueError("unknown demo model kind %r; use mlp, deep_sigmoid or cnn" % (kind,))
+        raise ValueError("unknown demo model kind %r; use mlp, deep_sigmoid, cnn or wide_mlp" % (kind,))
     return keras.Sequential(layers, name=kind)
 
 
@@ -93,6 +113,8 @@ def train(run, logdir, epochs=20, batch_size=32, verbose=2):
 
     keras.utils.set_random_seed(0)
     x_train, x_val, y_train, y_val = load_digits()
+    if run.train_samples:
+        x_train, y_train = x_train[: run.train_samples], y_train[: run.train_samples]
     if run.build == "cnn":
         x_train, x_val = x_train[..., None], x_val[..., None]
     model = build_model(run.build)
@@ -110,7 +132,7 @@ def train(run, logdir, epochs=20, batch_size=32, verbose=2):
     return model.fit(
         x_train, y_train,
         validation_data=(x_val, y_val),
-        epochs=epochs, batch_size=batch_size, callbacks=callbacks, verbose=verbose,
+        epochs=run.epochs or epochs, batch_size=batch_size, callbacks=callbacks, verbose=verbose,
     )
 
 

@@ -200,7 +200,7 @@ def _overfitting(curves, update_ratio):
     severity = "warning" if rise >= OVERFIT_WARNING_RISE else "info"
     moving = ""
     if update_ratio is not None and update_ratio >= STUCK_RATIO:
-        moving = " while the weights still move (%s of their norm per step)" % findings._fmt(update_ratio)
+        moving = ", and the weights still move (%s of their norm per step)" % findings._fmt(update_ratio)
     message = ("The validation loss was lowest at epoch %d (%s) and stayed at least %.0f%% higher over the last %d epochs (%s at the end) while the training loss kept falling "
                "(%s to %s)%s: the model over-fits; keep the epoch-%d weights (early stopping), or add regularisation or data.") % (
         step, findings._fmt(low), 100 * rise, OVERFIT_EPOCHS, findings._fmt(end), findings._fmt(at_min), findings._fmt(train_end), moving, step)

@@ -1,0 +1,131 @@
+"""Loss findings on real Keras runs: ``model.fit`` with ``keras.callbacks.TensorBoard``
+beside ``NNVizCallback``, read back by TensorBoard's app (the ``findings``
+route) and by the real ``tb-nnviz report``.
+
+An over-fitting wide MLP, an under-fitting one (learning rate 1e-6, no
+validation data), a diverging one and a healthy one each get their verdict;
+runs without Keras' scalars (NNVizCallback alone, the numpy ``Writer``) get no
+loss findings and no errors.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import tb_nnviz
+from tb_nnviz import cli, demo
+from tb_nnviz.keras import NNVizCallback
+from tests.test_plugin import PREFIX, make_client
+
+LOSS_KINDS = {"overfitting", "underfitting", "loss_diverged"}
+
+#: name: (model kind, optimizer, learning rate, epochs, training images, validation?, Keras TensorBoard?)
+RUNS = {
+    "overfit": ("wide_mlp", "adam", 3e-3, 40, 150, True, True),  # the demo's over-fitting run
+    "underfit": ("mlp", "adam", 1e-6, 6, 320, False, True),
+    "diverged": ("mlp", "sgd", 1e4, 2, 320, True, True),
+    "healthy": ("mlp", "adam", 1e-3, 6, None, True, True),
+    "no_scalars": ("mlp", "adam", 1e-6, 6, 320, True, False),
+}
+
+
+def train(root, name, kind, optimizer, lr, epochs, samples, validation, tensorboard):
+    keras.utils.set_random_seed(0)
+    x_train, x_val, y_train, y_val = demo.load_digits()
+    x_train, y_train = x_train[:samples], y_train[:samples]
+    model = demo.build_model(kind)
+    opt = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[optimizer](learning_rate=lr)
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    run_dir = os.path.join(root, name)
+    callbacks = [NNVizCallback(run_dir, heatmap_freq=0, trajectory_freq=5, spectral_freq=0)]
+    if tensorboard:
+        callbacks.insert(0, keras.callbacks.TensorBoard(run_dir))
+    model.fit(x_train, y_train, validation_data=(x_val, y_val) if validation else None,
+              epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks)
+
+
+def train_writer(path, steps=60, every=5):
+    """A numpy network logged by the Writer only: no scalars at all."""
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 0.1, (64, 10))
+    with tb_nnviz.Writer(path) as writer:
+        for step in range(0, steps + 1, every):
+            writer.log_weights(step, {"linear/kernel": w}, heatmaps=False)
+            w = w - 1e-3 * rng.normal(size=w.shape)
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("loss_runs"))
+    for name, spec in RUNS.items():
+        train(root, name, *spec)
+    train_writer(os.path.join(root, "numpy", "train"))  # named like a Keras run, on purpose
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(logdir):
+    """``{run: [finding, ...]}`` of every run with NNViz data, through the findings route."""
+    client = make_client(logdir)
+    runs = json.loads(client.get(PREFIX + "/tags").get_data(as_text=True))["runs"]
+    out = {}
+    for run in runs:
+        response = client.get(PREFIX + "/findings", query_string={"run": run})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        out[run] = json.loads(response.get_data(as_text=True))
+    return out
+
+
+def loss_findings(report, run):
+    return [f for f in report[run] if f["kind"] in LOSS_KINDS]
+
+
+def test_every_run_is_served(report):
+    assert sorted(report) == sorted([r + "/train" for r in RUNS] + ["numpy/train"])
+
+
+def test_overfitting_names_the_best_epoch_and_the_scalars_run(report):
+    (f,) = loss_findings(report, "overfit/train")
+    assert (f["kind"], f["severity"]) == ("overfitting", "warning")
+    ev = f["evidence"]
+    assert 2 <= f["step"] <= 10  # 150 images are memorised within a few epochs
+    assert ev["val_loss_end"] > 1.25 * ev["val_loss_at_min"]
+    assert ev["train_loss_end"] < ev["train_loss_at_min"] / 10
+    assert ev["scalars_run"] == "overfit/train" and ev["validation_run"] == "overfit/validation"
+    assert ev["step_unit"] == "epoch" and ev["last_step"] == 39
+
+
+def test_underfitting_without_validation_data_is_stuck(report):
+    found = loss_findings(report, "underfit/train")
+    assert [(f["kind"], f["evidence"]["verdict"]) for f in found] == [("underfitting", "stuck")]
+    assert found[0]["evidence"]["train_accuracy_end"] < 0.3
+    assert found[0]["evidence"]["validation_run"] is None
+    assert "lr_too_low" in [f["kind"] for f in report["underfit/train"]]  # the weights agree
+
+
+def test_loss_diverged_is_linked_to_the_weights_nonfinite(report):
+    found = loss_findings(report, "diverged/train")
+    assert [(f["kind"], f["severity"], f["step"]) for f in found] == [("loss_diverged", "error", 0)]
+    nonfinite = next(f for f in report["diverged/train"] if f["kind"] == "nonfinite")
+    assert found[0]["evidence"]["nonfinite_step"] == nonfinite["step"]
+
+
+def test_healthy_run_stays_silent(report):
+    assert report["healthy/train"] == []
+
+
+@pytest.mark.parametrize("run", ["no_scalars/train", "numpy/train"])
+def test_runs_without_scalars_get_no_loss_findings(report, run):
+    assert loss_findings(report, run) == []
+
+
+def test_report_prints_the_loss_findings(logdir, capsys):
+    assert cli.main(["report", logdir, "--json", "--fail-on", "warning"]) == 1
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [f["kind"] for f in runs["overfit/train"]] == ["overfitting"]
+    assert runs["healthy/train"] == []
+    assert cli.main(["report", logdir, "--run", "^overfit"]) == 0  # a warning, not an error
+    assert "overfitting" in capsys.readouterr().out
