@@ -236,12 +236,13 @@ def _underfitting(curves, update_ratio):
     if update_ratio is None:
         verdict, why = None, "check the learning rate and the model's capacity"
     elif update_ratio < STUCK_RATIO:
-        verdict, why = "stuck", "the weights barely move (%s of their norm per step): raise the learning rate, or look for dead or saturated units" % findings._fmt(update_ratio)
+        pace = "do not move at all" if update_ratio == 0 else "barely move (%s of their norm per step)" % findings._fmt(update_ratio)
+        verdict, why = "stuck", "the weights %s: raise the learning rate, or look for dead or saturated units" % pace
     elif update_ratio >= THRASHING_RATIO:
         verdict, why = "thrashing", "the weights move a lot (%s of their norm per step) without progress: lower the learning rate" % findings._fmt(update_ratio)
     else:
         verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings._fmt(update_ratio)
-    gain = "no lower than before" if improvement <= 0 else "only %.1f%% lower than before" % (100 * improvement)
+    gain = "no lower than before" if improvement < 5e-4 else "only %.1f%% lower than before" % (100 * improvement)
     message = "The training loss stopped improving from epoch %d (%s, %s) while %s: the model under-fits; %s." % (
         step, findings._fmt(recent), gain, how_far, why)
     return [_loss_finding("underfitting", "warning", step, message, curves, {

@@ -1,4 +1,4 @@
-"""`tb-nnviz demo`: the five runs train, log, and differ the way the README says."""
+"""`tb-nnviz demo`: the six runs train, log, and differ the way the README says."""
 
 import numpy as np
 import pytest
@@ -40,7 +40,7 @@ def _median(data, run, name, column):
 def test_every_run_logs_builtin_scalars_and_nnviz_data(demo_logs):
     data, provider = demo_logs
     scalars = provider.list_scalars(providers.CTX, experiment_id="", plugin_name="scalars")
-    for run in ("healthy", "lr_too_high", "lr_too_low", "vanishing", "cnn"):
+    for run in ("healthy", "lr_too_high", "lr_too_low", "vanishing", "cnn", "overfit"):
         assert any(t.endswith("epoch_loss") for t in scalars[run + "/train"])
         assert any(t.endswith("epoch_accuracy") for t in scalars[run + "/validation"])
         heat = data[metadata.HEATMAP_PLUGIN_NAME][run + "/train"]
@@ -73,7 +73,7 @@ def test_report_names_each_broken_runs_problem_and_layer(demo_dir, capsys):
 
     assert cli.main(["report", str(demo_dir), "--json", "--fail-on", "warning"]) == 1
     runs = json.loads(capsys.readouterr().out)["runs"]
-    assert sorted(runs) == [r + "/train" for r in ("cnn", "healthy", "lr_too_high", "lr_too_low", "vanishing")]
+    assert sorted(runs) == [r + "/train" for r in ("cnn", "healthy", "lr_too_high", "lr_too_low", "overfit", "vanishing")]
     for run in ("healthy/train", "cnn/train"):
         assert [f for f in runs[run] if f["severity"] != "info"] == [], runs[run]
 
@@ -83,6 +83,10 @@ def test_report_names_each_broken_runs_problem_and_layer(demo_dir, capsys):
     assert first("lr_too_high/train", "lr_too_high")["layer"].startswith("mlp/dense_")
     assert first("lr_too_low/train", "lr_too_low")["severity"] == "warning"
     assert first("vanishing/train", "vanishing_updates")["layer"] == "deep_sigmoid/sigmoid_1"
+    # The over-fitting run trains its own 40 epochs whatever --epochs says.
+    overfit = first("overfit/train", "overfitting")
+    assert overfit["severity"] == "warning" and overfit["step"] < 10
+    assert overfit["evidence"]["scalars_run"] == "overfit/train"
 
 
 def test_unknown_run_is_refused_with_the_choices(capsys, tmp_path):
