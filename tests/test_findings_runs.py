@@ -120,6 +120,10 @@ def logdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def report(logdir):
+    return route_findings(logdir)
+
+
+def route_findings(logdir):
     """``{run: [finding, ...]}`` of every run, through the plugin's findings route."""
     client = make_client(logdir)
     runs = json.loads(client.get(PREFIX + "/tags").get_data(as_text=True))["runs"]

@@ -15,10 +15,13 @@ import keras
 import numpy as np
 import pytest
 
+from tensorboard.plugins import base_plugin
+
 import tb_nnviz
-from tb_nnviz import cli, demo
+from tb_nnviz import cli, demo, metadata, plugin
 from tb_nnviz.keras import NNVizCallback
-from tests.test_plugin import PREFIX, make_client
+from tests import providers, tbserver
+from tests.test_findings_runs import route_findings
 
 LOSS_KINDS = {"overfitting", "underfitting", "loss_diverged"}
 
@@ -68,15 +71,7 @@ def logdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def report(logdir):
-    """``{run: [finding, ...]}`` of every run with NNViz data, through the findings route."""
-    client = make_client(logdir)
-    runs = json.loads(client.get(PREFIX + "/tags").get_data(as_text=True))["runs"]
-    out = {}
-    for run in runs:
-        response = client.get(PREFIX + "/findings", query_string={"run": run})
-        assert response.status_code == 200, response.get_data(as_text=True)
-        out[run] = json.loads(response.get_data(as_text=True))
-    return out
+    return route_findings(logdir)
 
 
 def loss_findings(report, run):
@@ -129,3 +124,16 @@ def test_report_prints_the_loss_findings(logdir, capsys):
     assert runs["healthy/train"] == []
     assert cli.main(["report", logdir, "--run", "^overfit"]) == 0  # a warning, not an error
     assert "overfitting" in capsys.readouterr().out
+
+
+def test_rust_data_server_gives_the_same_findings(logdir, report):
+    """Under ``--load_fast=true`` (Keras 3's scalars are tensors there too) the verdicts agree."""
+    trajectory = metadata.TRAJECTORY_PLUGIN_NAME
+    expected = sum(len(tags) for tags in providers.python_provider(logdir).list_tensors(
+        providers.CTX, experiment_id="", plugin_name=trajectory).values())
+    with providers.rust_provider(logdir, trajectory, expected) as rust:
+        nnviz = plugin.NNVizPlugin(base_plugin.TBContext(data_provider=rust, logdir=logdir))
+        for run in ("overfit/train", "underfit/train", "healthy/train", "numpy/train"):
+            found = tbserver.wait_for(lambda: nnviz._findings_impl(providers.CTX, "", run),
+                                      lambda f: loss_findings(report, run) == [x for x in f if x["kind"] in LOSS_KINDS])
+            assert loss_findings(report, run) == [x for x in found if x["kind"] in LOSS_KINDS]
