@@ -56,8 +56,11 @@ PLATEAU_POINTS = 3
 #: ... while it is still far from its floor: the training accuracy, where
 #: logged, stays below this ...
 LOW_ACCURACY = 0.6
-#: ... and, without accuracy, the loss is still above this fraction of its first value.
-FAR_FROM_FLOOR = 0.5
+#: ... and, without accuracy, the loss is still above this fraction of its
+#: first value: it learned almost nothing. Without accuracy the floor is
+#: unknown (a regression on noisy targets can converge in its first epoch to
+#: a floor near its first epoch's mean), so only a loss that hardly moved counts.
+FAR_FROM_FLOOR = 0.9
 #: loss_diverged: the training loss grows to at least this many times its
 #: lowest value so far, and above its first value (orders of magnitude).
 DIVERGED_GROWTH = 100.0
@@ -153,7 +156,10 @@ def _loss_diverged(curves, weight_findings):
         best = np.fmin.accumulate(np.where(bad, np.nan, loss))
         # Far above the lowest loss so far, and above where training started:
         # a loss near 0 that spikes back towards its start has not diverged.
-        grown = (loss >= DIVERGED_GROWTH * np.r_[np.inf, best[:-1]]) & (loss > np.nanmax(best[:1]))
+        # Ratios mean nothing for losses that can be <= 0 (a log-likelihood): only
+        # a positive lowest value can be grown from.
+        before = np.r_[np.inf, best[:-1]]
+        grown = (before > 0) & (loss >= DIVERGED_GROWTH * before) & (loss > np.nanmax(best[:1]))
     hit = bad | grown
     if not hit.any():
         return []
@@ -188,14 +194,16 @@ def _overfitting(curves, update_ratio):
     if len(val.steps) - 1 - i < OVERFIT_EPOCHS:
         return []
     low, end = float(val.values[i]), float(np.mean(val.values[-END_POINTS:]))
+    if low <= 0:
+        return []  # a rise "by 10%" needs a positive loss
     # Sustained: every one of the last OVERFIT_EPOCHS points is above the
     # minimum by the margin (a noisy run's single spike is not a trend).
     lowest_late = float(np.min(val.values[-OVERFIT_EPOCHS:]))
-    rise = lowest_late / low - 1 if low > 0 else (np.inf if lowest_late > low else 0.0)
+    rise = lowest_late / low - 1
     step = int(val.steps[i])
     at_min = _value_at(train, step)
     train_end = float(np.mean(train.values[-END_POINTS:]))
-    if at_min is None or not (rise >= OVERFIT_RISE and train_end <= at_min * (1 - OVERFIT_TRAIN_FALL)):
+    if at_min is None or not (rise >= OVERFIT_RISE and at_min - train_end >= OVERFIT_TRAIN_FALL * abs(at_min)):
         return []
     severity = "warning" if rise >= OVERFIT_WARNING_RISE else "info"
     moving = ""
@@ -219,7 +227,9 @@ def _underfitting(curves, update_ratio):
     window = max(PLATEAU_POINTS, len(loss) // 3)
     earlier = float(np.min(loss[:-window]))
     recent = float(np.min(loss[-window:]))
-    improvement = (earlier - recent) / earlier if earlier > 0 else 0.0
+    if earlier <= 0 or loss[0] <= 0:
+        return []  # "far from its floor" and relative gains need a positive loss
+    improvement = (earlier - recent) / earlier
     if improvement >= PLATEAU_IMPROVEMENT:
         return []
     accuracy = _finite(curves.train_accuracy)
