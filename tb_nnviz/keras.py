@@ -10,14 +10,12 @@
 """
 
 import os
-import re
-import warnings
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tb_nnviz import reduce
+from tb_nnviz.logplan import check_freq as _check_freq, guarded, patterns as _patterns
 from tb_nnviz.tf_logger import DEFAULT_MAX_TOTAL_CELLS, Weight, WeightLogger
 from tb_nnviz.writer import Writer
 
@@ -25,27 +23,6 @@ __all__ = ["NNVizCallback"]
 
 _LSTM_GATES = ["i", "f", "c", "o"]  # Keras 3 LSTMCell: split(z, 4) -> i, f, c, o
 _GRU_GATES = ["z", "r", "h"]  # Keras 3 GRUCell: kernel[:, :u] z, [u:2u] r, [2u:] h
-
-
-def _check_freq(name, value):
-    if value == "epoch":
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(
-            "%s must be an int >= 0 (batches; 0 = off) or 'epoch', got %r" % (name, value)
-        )
-    return int(value)
-
-
-def _patterns(name, value):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [value]
-    try:
-        return [re.compile(p) for p in value]
-    except (TypeError, re.error) as e:
-        raise ValueError("%s must be a regex or a list of regexes, got %r (%s)" % (name, value, e)) from None
 
 
 class NNVizCallback(keras.callbacks.Callback):
@@ -232,21 +209,8 @@ class NNVizCallback(keras.callbacks.Callback):
     # -- internals ----------------------------------------------------------
 
     def _guard(self, fn, *args, **kwargs):
-        if self._disabled:
-            return
-        try:
-            fn(*args, **kwargs)
-        except Exception as e:  # never kill training for a picture
-            if self.strict:
-                raise
-            self._disabled = True
-            warnings.warn(
-                "NNVizCallback: logging to %r disabled after an error (training "
-                "continues; pass strict=True to raise): %s: %s"
-                % (self.log_dir, type(e).__name__, e),
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        if not self._disabled:
+            self._disabled = not guarded(lambda: fn(*args, **kwargs), self.strict, "NNVizCallback", self.log_dir)
 
     def _begin(self):
         if not self.model.weights:

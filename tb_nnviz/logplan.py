@@ -18,6 +18,7 @@ stacks, and turning one step's reductions into the written event.
 
 import collections
 import re
+import warnings
 
 import numpy as np
 
@@ -194,3 +195,36 @@ def selected(name, include, exclude):
     if include is not None and not any(p.search(name) for p in include):
         return False
     return exclude is None or not any(p.search(name) for p in exclude)
+
+
+def check_group(plans):
+    """Raises ``TensorError`` unless the ``TrajectoryPlan`` s can be reduced as one stack.
+
+    They must share shape, unit axis, sketch size, trace count and whether
+    quantiles are sampled; the message names the first two that differ.
+    """
+    first = plans[0]
+    for p in plans[1:]:
+        if (p.shape, p.unit_axis, p.sketch_dim, len(p.traces)) != (
+            first.shape, first.unit_axis, first.sketch_dim, len(first.traces)
+        ) or (p.sample is None) != (first.sample is None):
+            raise reduce.TensorError("tensors %r and %r cannot share a trajectory group" % (first.name, p.name))
+
+
+def guarded(fn, strict, who, log_dir):
+    """Runs ``fn()``; True when it worked. On an exception: re-raises when
+    ``strict``, else warns that ``who`` stops logging to ``log_dir`` and returns
+    False (the caller then stops logging: training never dies for a picture).
+    """
+    try:
+        fn()
+        return True
+    except Exception as e:
+        if strict:
+            raise
+        warnings.warn(
+            "%s: logging to %r disabled after an error (training continues; pass strict=True to raise): "
+            "%s: %s" % (who, log_dir, type(e).__name__, e),
+            RuntimeWarning, stacklevel=4,
+        )
+        return False

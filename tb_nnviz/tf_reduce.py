@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_nnviz import reduce
+from tb_nnviz.logplan import check_group
 
 F64 = tf.float64
 _NAN = np.nan
@@ -95,14 +96,8 @@ class TrajectoryGroup:
 
     def __init__(self, plans):
         self.plans = list(plans)
+        check_group(self.plans)
         first = self.plans[0]
-        for p in self.plans[1:]:
-            if (p.shape, p.unit_axis, p.sketch_dim, len(p.traces)) != (
-                first.shape, first.unit_axis, first.sketch_dim, len(first.traces)
-            ) or (p.sample is None) != (first.sample is None):
-                raise reduce.TensorError(
-                    "tensors %r and %r cannot share a trajectory group" % (first.name, p.name)
-                )
         self.shape = first.shape
         self.size = first.size
         self.units = first.units

@@ -29,13 +29,12 @@ import ``tb_nnviz.torch`` (or create your optimizer) before
 """
 
 import os
-import warnings
 
 import torch
 import torch._dynamo  # noqa: F401  (see below)
 
 from tb_nnviz import reduce
-from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, check_freq, patterns
+from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, check_freq, guarded, patterns
 from tb_nnviz.torch_logger import ParamLogger, param_specs
 from tb_nnviz.writer import Writer
 
@@ -214,19 +213,8 @@ class Watcher:
             self.logged_steps.append(step)
 
     def _guard(self, fn, *args, **kwargs):
-        if not self.active:
-            return
-        try:
-            fn(*args, **kwargs)
-        except Exception as e:  # never kill training for a picture
-            if self.strict:
-                raise
-            self.active = False
-            warnings.warn(
-                "tb_nnviz.torch.watch: logging to %r disabled after an error (training continues; "
-                "pass strict=True to raise): %s: %s" % (self.log_dir, type(e).__name__, e),
-                RuntimeWarning, stacklevel=3,
-            )
+        if self.active:
+            self.active = guarded(lambda: fn(*args, **kwargs), self.strict, "tb_nnviz.torch.watch", self.log_dir)
 
 
 def _check_int_freq(name, value):

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from tb_nnviz import reduce
+from tb_nnviz.logplan import check_group
 
 F64 = torch.float64
 
@@ -92,14 +93,8 @@ class TrajectoryGroup:
 
     def __init__(self, plans, device):
         self.plans = list(plans)
+        check_group(self.plans)
         first = self.plans[0]
-        for p in self.plans[1:]:
-            if (p.shape, p.unit_axis, p.sketch_dim, len(p.traces)) != (
-                first.shape, first.unit_axis, first.sketch_dim, len(first.traces)
-            ) or (p.sample is None) != (first.sample is None):
-                raise reduce.TensorError(
-                    "tensors %r and %r cannot share a trajectory group" % (first.name, p.name)
-                )
         self.size, self.units, self.sketch_dim = first.size, first.units, first.sketch_dim
         self.traces = torch.as_tensor(np.stack([p.traces for p in self.plans]), device=device)
         self.sample = None

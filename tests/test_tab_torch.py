@@ -8,10 +8,7 @@ PyTorch's ``(out, in, kh, kw)``), labelled LSTM gates, every tensor in the
 overview, and the weight-space path. Screenshots land in test-artifacts/.
 """
 
-import json
 import os
-import urllib.parse
-import urllib.request
 
 import numpy as np
 import pytest
@@ -19,7 +16,7 @@ import torch
 
 import tb_nnviz.torch
 from tests import browser, tbserver
-from tests.test_tab import _select_runs
+from tests.test_tab import _get, _select_runs
 
 ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
 STEPS = 8  # optimizer steps; points every 2, heatmaps every 4
@@ -79,12 +76,6 @@ def train_keras(logdir):
     x, y = data()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False,
               callbacks=[NNVizCallback(logdir, heatmap_freq=4, trajectory_freq=2, strict=True)])
-
-
-def _get(url, route, **params):
-    query = urllib.parse.urlencode(params, doseq=True)
-    with urllib.request.urlopen("%s/data/plugin/nnviz/%s?%s" % (url, route, query)) as r:
-        return json.load(r)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from tb_nnviz import Writer, metadata, reduce, torch_reduce
 from tb_nnviz.logplan import Weight
 from tb_nnviz.torch_logger import ParamLogger, dtype_name, param_specs
 from tests.providers import CTX, python_provider, read_all
-from tests.test_summary import assert_point_equal
+from tests.test_summary import assert_point_equal, make_array
 
 DTYPES = {
     "float16": (np.float16, torch.float16),
@@ -28,18 +28,6 @@ DTYPES = {
 }
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-
-
-def make_array(shape, dtype, seed, special):
-    """A seeded array in numpy ``dtype``: normal values at a random scale, zeros, NaN/Inf."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=shape) * 10.0 ** rng.integers(-3, 4)
-    x[rng.random(shape) < 0.1] = 0.0
-    if special:
-        flat = x.reshape(-1)
-        for value in (np.nan, np.inf, -np.inf):
-            flat[rng.integers(0, flat.size, rng.integers(0, 3))] = value
-    return x.astype(DTYPES[dtype][0])
 
 
 def to_torch(x):
