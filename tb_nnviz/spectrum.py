@@ -34,6 +34,13 @@ MAX_EVALS = 15000
 #: Matrices with a side longer than this are not decomposed either
 #: (WeightWatcher's ``max_N=50000``: e.g. the embedding of a 50k-token vocabulary).
 MAX_SIDE = 50000
+#: Nor tensors whose exact decomposition costs more than this many
+#: floating-point operations per logged step (``slices * (rows * cols * k +
+#: k**3)``, k = min(rows, cols): the Gram matrix and its eigenvalues), about
+#: 10 s of one CPU core. The largest of ResNet-50 (3x3x512x512, 2.4e9) and a
+#: 2048 x 2048 matrix (1.7e10) pass; a 4096 x 4096 (1.4e11) or 10000 x 10000
+#: one (2e12, many minutes) is skipped with the reason.
+MAX_FLOPS = 2e10
 
 
 def spectrum_content(name, shape, dtype, layout="auto", index=None):
@@ -44,7 +51,9 @@ def spectrum_content(name, shape, dtype, layout="auto", index=None):
     ``slices``, ``matrix`` (rows, cols of each), ``evals`` (``min(rows, cols)``,
     eigenvalues per matrix), ``layout`` (the heatmap layout it follows) and
     ``skipped``: None, or why this tensor's eigenvalues are not logged (too
-    large; then an empty array is logged once, so readers see the reason).
+    large for WeightWatcher or for an exact decomposition at every logged
+    step, see ``MAX_EVALS``, ``MAX_SIDE``, ``MAX_FLOPS``; then an empty array
+    is logged once, so readers see the reason).
     """
     shape = tuple(int(d) for d in shape)
     lay = reduce.grid_layout(shape, layout)
@@ -70,6 +79,9 @@ def spectrum_content(name, shape, dtype, layout="auto", index=None):
     elif max(matrix) > MAX_SIDE:
         skipped = "a %d x %d matrix has a side longer than %d (WeightWatcher skips these too)" % (
             matrix[0], matrix[1], MAX_SIDE)
+    elif slices * (matrix[0] * matrix[1] * evals + evals**3) > MAX_FLOPS:
+        skipped = "an exact eigendecomposition of %d matrices of %d x %d costs %.2g operations per step, more than %.2g" % (
+            slices, matrix[0], matrix[1], slices * (matrix[0] * matrix[1] * evals + evals**3), MAX_FLOPS)
     content = {
         "kind": "spectrum",
         "name": name,
@@ -122,4 +134,5 @@ def eigenvalues(x, content):
     out = np.full((content["slices"], content["evals"]), np.nan)
     if finite.any():
         out[finite] = np.linalg.svd(w[finite], compute_uv=False) ** 2
-    return out.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32's range: +Inf, which readers treat as undefined
+        return out.astype(np.float32)
