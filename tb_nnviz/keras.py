@@ -60,8 +60,9 @@ class NNVizCallback(keras.callbacks.Callback):
         report`` compute WeightWatcher's alpha, stable rank and spectral norm),
         ``"epoch"`` or 0 (off). Default None: with the heatmaps (``heatmap_freq``).
         A step costs one eigendecomposition of each kernel's Gram matrix
-        (BENCHMARKS.md); matrices WeightWatcher would skip as too large are
-        skipped with a note.
+        (BENCHMARKS.md); matrices WeightWatcher skips as too large, or whose
+        exact decomposition would cost more than ``spectrum.MAX_FLOPS`` per
+        step (a 4096 x 4096 kernel), are skipped with the reason.
       include: optional regex (or list of them); only weights whose name
         (``weight.path``, e.g. ``"sequential/dense/kernel"``) matches one are logged.
       exclude: optional regex (or list); weights matching one are skipped.
