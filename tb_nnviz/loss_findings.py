@@ -67,7 +67,8 @@ DIVERGED_GROWTH = 100.0
 #: Median per-step update ratio of the kernels over the second half of the
 #: run below which an under-fitting model is "stuck" (``findings.SLOW_RATIO``) ...
 STUCK_RATIO = findings.SLOW_RATIO
-#: ... and above which it is "thrashing" (the tab marks ratios above 1e-2 "large").
+#: ... and the fastest kernel's, at or above which it is "thrashing" (the tab
+#: marks ratios above 1e-2 "large").
 THRASHING_RATIO = 1e-2
 
 
@@ -76,6 +77,15 @@ class Curve(typing.NamedTuple):
 
     steps: np.ndarray
     values: np.ndarray
+
+
+class Pace(typing.NamedTuple):
+    """How fast the kernels move late in a run, per optimizer step: the median
+    over kernels and the fastest kernel (each kernel's median over the second
+    half of its points)."""
+
+    median: float
+    fastest: float
 
 
 class Curves(typing.NamedTuple):
@@ -90,15 +100,15 @@ class Curves(typing.NamedTuple):
     validation_run: typing.Optional[str] = None
 
 
-def evaluate(curves, weight_findings=(), update_ratio=None):
+def evaluate(curves, weight_findings=(), pace=None):
     """The loss findings of one run.
 
     Args:
       curves: a ``Curves``.
       weight_findings: the run's other findings; a ``nonfinite`` one is named
         by ``loss_diverged`` (the weights followed the loss).
-      update_ratio: the kernels' median update/weight ratio per step late in
-        the run (``late_update_ratio``), or None when unknown.
+      pace: how fast the kernels move late in the run (a ``Pace``, from
+        ``late_pace``), or None when unknown.
 
     >>> evaluate(Curves("r", Curve(np.arange(6), np.array([2.3, 1.0, np.nan, np.nan, np.nan, np.nan]))))[0]["kind"]
     'loss_diverged'
@@ -108,7 +118,7 @@ def evaluate(curves, weight_findings=(), update_ratio=None):
     diverged = _loss_diverged(curves, weight_findings)
     if diverged:  # after a divergence the other curves say nothing more
         return diverged
-    found = _overfitting(curves, update_ratio) + _underfitting(curves, update_ratio)
+    found = _overfitting(curves, pace) + _underfitting(curves, pace)
     return found
 
 
@@ -120,20 +130,21 @@ def with_loss_findings(found, curves, tensors=()):
     >>> with_loss_findings([{"kind": "lr_too_low", "severity": "warning", "step": 5}], Curves("r"))
     [{'kind': 'lr_too_low', 'severity': 'warning', 'step': 5}]
     """
-    extra = evaluate(curves, found, late_update_ratio(tensors) if curves.train_loss is not None else None)
+    extra = evaluate(curves, found, late_pace(tensors) if curves.train_loss is not None else None)
     if not extra:
         return found
     return sorted(found + extra, key=lambda f: (findings.SEVERITIES.index(f["severity"]), f["step"]))
 
 
-def late_update_ratio(tensors):
-    """The median over kernels of each kernel's median update ratio per step
-    over the second half of its points (``TensorSeries`` in), or None.
+def late_pace(tensors):
+    """The ``Pace`` of the kernels among ``tensors`` (``TensorSeries``): each
+    kernel's median update ratio per step over the second half of its points;
+    None without kernels.
 
     >>> t = rates.TensorSeries("d/kernel", (8, 8), np.arange(0, 50, 10),
     ...                        {"norm": np.full(5, 2.0), "update_norm": np.r_[np.nan, np.full(4, 0.02)]})
-    >>> late_update_ratio([t])
-    0.001
+    >>> late_pace([t])
+    Pace(median=0.001, fastest=0.001)
     """
     per_kernel = []
     for t in tensors:
@@ -142,7 +153,7 @@ def late_update_ratio(tensors):
         r = r[np.isfinite(r)]
         if v.is_kernel and len(r):
             per_kernel.append(float(np.median(r)))
-    return float(np.median(per_kernel)) if per_kernel else None
+    return Pace(float(np.median(per_kernel)), float(np.max(per_kernel))) if per_kernel else None
 
 
 # -- the rules ------------------------------------------------------------------
@@ -185,7 +196,7 @@ def _loss_diverged(curves, weight_findings):
     })]
 
 
-def _overfitting(curves, update_ratio):
+def _overfitting(curves, pace):
     val = _finite(curves.val_loss)
     train = _finite(curves.train_loss)
     if val is None or train is None or len(val.steps) < MIN_POINTS:
@@ -207,19 +218,19 @@ def _overfitting(curves, update_ratio):
         return []
     severity = "warning" if rise >= OVERFIT_WARNING_RISE else "info"
     moving = ""
-    if update_ratio is not None and update_ratio >= STUCK_RATIO:
-        moving = ", and the weights still move (%s of their norm per step)" % findings._fmt(update_ratio)
+    if pace is not None and pace.median >= STUCK_RATIO:
+        moving = ", and the weights still move (%s of their norm per step)" % findings._fmt(pace.median)
     message = ("The validation loss was lowest at epoch %d (%s) and stayed at least %.0f%% higher over the last %d epochs (%s at the end) while the training loss kept falling "
                "(%s to %s)%s: the model over-fits; keep the epoch-%d weights (early stopping), or add regularisation or data.") % (
         step, findings._fmt(low), 100 * rise, OVERFIT_EPOCHS, findings._fmt(end), findings._fmt(at_min), findings._fmt(train_end), moving, step)
     return [_loss_finding("overfitting", severity, step, message, curves, {
         "val_loss_at_min": low, "val_loss_end": end, "train_loss_at_min": at_min, "train_loss_end": train_end,
-        "rise": rise, "val_loss_lowest_late": lowest_late, "last_step": int(val.steps[-1]), "update_ratio_per_step": update_ratio,
+        "rise": rise, "val_loss_lowest_late": lowest_late, "last_step": int(val.steps[-1]), "update_ratio_per_step": pace.median if pace else None,
         "threshold": OVERFIT_RISE,
     })]
 
 
-def _underfitting(curves, update_ratio):
+def _underfitting(curves, pace):
     train = _finite(curves.train_loss)
     if train is None or len(train.steps) < MIN_POINTS:
         return []
@@ -243,22 +254,26 @@ def _underfitting(curves, update_ratio):
     if not far:
         return []
     step = int(train.steps[len(loss) - window])
-    if update_ratio is None:
+    # Thrashing first: one layer flailing while saturated ones sit still (SGD
+    # at 3.0 on a tanh MLP: output 0.25 per step, median 5e-7) is a learning
+    # rate that is too high, not too low.
+    if pace is None:
         verdict, why = None, "check the learning rate and the model's capacity"
-    elif update_ratio < STUCK_RATIO:
-        pace = "do not move at all" if update_ratio == 0 else "barely move (%s of their norm per step)" % findings._fmt(update_ratio)
-        verdict, why = "stuck", "the weights %s: raise the learning rate, or look for dead or saturated units" % pace
-    elif update_ratio >= THRASHING_RATIO:
-        verdict, why = "thrashing", "the weights move a lot (%s of their norm per step) without progress: lower the learning rate" % findings._fmt(update_ratio)
+    elif pace.fastest >= THRASHING_RATIO:
+        verdict, why = "thrashing", "the weights move a lot (up to %s of their norm per step) without progress: lower the learning rate" % findings._fmt(pace.fastest)
+    elif pace.median < STUCK_RATIO:
+        how = "do not move at all" if pace.fastest == 0 else "barely move (%s of their norm per step)" % findings._fmt(pace.median)
+        verdict, why = "stuck", "most weights %s: the optimiser is not moving the model; raise the learning rate, or look for dead or saturated units" % how
     else:
-        verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings._fmt(update_ratio)
+        verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings._fmt(pace.median)
     gain = "no lower than before" if improvement < 5e-4 else "only %.1f%% lower than before" % (100 * improvement)
     message = "The training loss stopped improving from epoch %d (%s, %s) while %s: the model under-fits; %s." % (
         step, findings._fmt(recent), gain, how_far, why)
     return [_loss_finding("underfitting", "warning", step, message, curves, {
         "train_loss_end": float(np.mean(loss[-END_POINTS:])), "first_loss": float(loss[0]),
         "improvement": improvement, "train_accuracy_end": end_accuracy,
-        "update_ratio_per_step": update_ratio, "verdict": verdict, "threshold": PLATEAU_IMPROVEMENT,
+        "update_ratio_per_step": pace.median if pace else None, "fastest_update_ratio_per_step": pace.fastest if pace else None,
+        "verdict": verdict, "threshold": PLATEAU_IMPROVEMENT,
     })]
 
 

@@ -27,7 +27,7 @@ def kinds(found):
 def test_healthy_curves_are_silent():
     val = 0.3 + 1.5 * 0.8 ** EPOCHS  # flattens, never rises
     acc = 1 - 0.9 * 0.8 ** EPOCHS
-    assert lf.evaluate(curves(val=val, acc=acc), update_ratio=2e-3) == []
+    assert lf.evaluate(curves(val=val, acc=acc), pace=lf.Pace(2e-3, 4e-3)) == []
 
 
 def test_noisy_healthy_validation_loss_is_silent():
@@ -41,7 +41,7 @@ def test_noisy_healthy_validation_loss_is_silent():
 @pytest.mark.parametrize("rise, severity", [(0.15, "info"), (0.4, "warning")])
 def test_overfitting_names_the_best_epoch_and_both_losses(rise, severity):
     val = np.r_[np.linspace(1.0, 0.4, 11), 0.4 * (1 + rise * np.linspace(0.1, 1, 19) ** 0.2)]
-    found = lf.evaluate(curves(val=val), update_ratio=3e-3)
+    found = lf.evaluate(curves(val=val), pace=lf.Pace(3e-3, 5e-3))
     assert kinds(found) == [("overfitting", severity, 10)]
     ev = found[0]["evidence"]
     assert ev["val_loss_at_min"] == 0.4 and ev["val_loss_end"] > 0.4 * (1 + rise * 0.9)
@@ -69,13 +69,15 @@ def test_no_overfitting_without_validation_or_with_few_epochs():
     assert kinds(lf.evaluate(curves(val=val)))[0][0] == "overfitting"
 
 
-@pytest.mark.parametrize("ratio, verdict, words", [
-    (3e-6, "stuck", "barely move"), (0.05, "thrashing", "lower the learning rate"),
-    (2e-3, "capacity", "too small"), (None, None, "capacity"),
+@pytest.mark.parametrize("pace, verdict, words", [
+    ((3e-6, 5e-6), "stuck", "barely move"), ((0.0, 0.0), "stuck", "do not move at all"),
+    ((0.05, 0.2), "thrashing", "lower the learning rate"),
+    ((5e-7, 0.25), "thrashing", "up to 0.25"),  # one layer flails while saturated ones sit still
+    ((2e-3, 5e-3), "capacity", "too small"), (None, None, "capacity"),
 ])
-def test_underfitting_says_stuck_or_thrashing_from_the_update_ratio(ratio, verdict, words):
+def test_underfitting_says_stuck_or_thrashing_from_the_update_ratio(pace, verdict, words):
     loss = np.r_[np.linspace(2.3, 1.9, 10), np.full(20, 1.9)]
-    found = lf.evaluate(curves(train=loss, acc=np.full(30, 0.3)), update_ratio=ratio)
+    found = lf.evaluate(curves(train=loss, acc=np.full(30, 0.3)), pace=pace and lf.Pace(*pace))
     assert kinds(found) == [("underfitting", "warning", 20)]
     assert found[0]["evidence"]["verdict"] == verdict
     assert found[0]["evidence"]["train_accuracy_end"] == 0.3
@@ -130,6 +132,7 @@ def test_with_loss_findings_merges_by_severity_and_reads_the_update_ratios():
     assert [f["kind"] for f in merged] == ["lr_too_low", "underfitting"]
     assert merged[1]["evidence"]["verdict"] == "stuck"
     assert merged[1]["evidence"]["update_ratio_per_step"] == pytest.approx(1e-7)
+    assert merged[1]["evidence"]["fastest_update_ratio_per_step"] == pytest.approx(1e-7)
     assert lf.with_loss_findings(weight, Curves("r/train"), [kernel]) is weight
 
 
@@ -154,5 +157,5 @@ def test_losses_that_can_be_negative_raise_no_false_alarm():
 @pytest.mark.parametrize("values", [[], [np.nan] * 8, [np.inf, 1.0, 2.0], [0.0] * 8, [1e308, -1e308, 0.0, 5.0, 1e-300]])
 def test_odd_curves_give_strict_json_and_no_error(values):
     steps = np.arange(len(values))
-    found = lf.evaluate(curves(train=values, val=values, acc=values, epochs=steps), update_ratio=float("nan"))
+    found = lf.evaluate(curves(train=values, val=values, acc=values, epochs=steps), pace=lf.Pace(float("nan"), float("nan")))
     json.dumps(found, allow_nan=False)

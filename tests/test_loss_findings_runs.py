@@ -29,6 +29,7 @@ LOSS_KINDS = {"overfitting", "underfitting", "loss_diverged"}
 RUNS = {
     "overfit": ("wide_mlp", "adam", 3e-3, 40, 150, True, True),  # the demo's over-fitting run
     "underfit": ("mlp", "adam", 1e-6, 6, 320, False, True),
+    "thrashing": ("tanh_mlp", "sgd", 3.0, 8, 320, True, True),
     "diverged": ("mlp", "sgd", 1e4, 2, 320, True, True),
     "healthy": ("mlp", "adam", 1e-3, 6, None, True, True),
     "no_scalars": ("mlp", "adam", 1e-6, 6, 320, True, False),
@@ -39,7 +40,7 @@ def train(root, name, kind, optimizer, lr, epochs, samples, validation, tensorbo
     keras.utils.set_random_seed(0)
     x_train, x_val, y_train, y_val = demo.load_digits()
     x_train, y_train = x_train[:samples], y_train[:samples]
-    model = demo.build_model(kind)
+    model = tanh_mlp() if kind == "tanh_mlp" else demo.build_model(kind)
     opt = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[optimizer](learning_rate=lr)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     run_dir = os.path.join(root, name)
@@ -48,6 +49,17 @@ def train(root, name, kind, optimizer, lr, epochs, samples, validation, tensorbo
         callbacks.insert(0, keras.callbacks.TensorBoard(run_dir))
     model.fit(x_train, y_train, validation_data=(x_val, y_val) if validation else None,
               epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks)
+
+
+def tanh_mlp():
+    """The seed's MLP with tanh: under a learning rate far too high its hidden
+    units saturate (and stop moving) while the output layer flails."""
+    return keras.Sequential([
+        keras.Input((8, 8)), keras.layers.Flatten(),
+        keras.layers.Dense(64, activation="tanh", name="dense_1"),
+        keras.layers.Dense(64, activation="tanh", name="dense_2"),
+        keras.layers.Dense(10, activation="softmax", name="output"),
+    ], name="mlp")
 
 
 def train_writer(path, steps=60, every=5):
@@ -99,6 +111,14 @@ def test_underfitting_without_validation_data_is_stuck(report):
     assert found[0]["evidence"]["train_accuracy_end"] < 0.3
     assert found[0]["evidence"]["validation_run"] is None
     assert "lr_too_low" in [f["kind"] for f in report["underfit/train"]]  # the weights agree
+
+
+def test_underfitting_with_a_flailing_layer_is_thrashing(report):
+    found = loss_findings(report, "thrashing/train")
+    assert [(f["kind"], f["evidence"]["verdict"]) for f in found] == [("underfitting", "thrashing")]
+    ev = found[0]["evidence"]
+    assert ev["fastest_update_ratio_per_step"] >= 1e-2 > ev["update_ratio_per_step"]
+    assert "lr_too_high" in [f["kind"] for f in report["thrashing/train"]]  # the weights agree
 
 
 def test_loss_diverged_is_linked_to_the_weights_nonfinite(report):
