@@ -262,8 +262,8 @@ def _underfitting(curves, pace):
     elif pace.fastest >= THRASHING_RATIO:
         verdict, why = "thrashing", "the weights move a lot (up to %s of their norm per step) without progress: lower the learning rate" % findings._fmt(pace.fastest)
     elif pace.median < STUCK_RATIO:
-        how = "do not move at all" if pace.fastest == 0 else "barely move (%s of their norm per step)" % findings._fmt(pace.median)
-        verdict, why = "stuck", "most weights %s: the optimiser is not moving the model; raise the learning rate, or look for dead or saturated units" % how
+        how = "the weights do not move at all" if pace.fastest == 0 else "most weights barely move (%s of their norm per step)" % findings._fmt(pace.median)
+        verdict, why = "stuck", "%s: the optimiser is not moving the model; raise the learning rate, or look for dead or saturated units" % how
     else:
         verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings._fmt(pace.median)
     gain = "no lower than before" if improvement < 5e-4 else "only %.1f%% lower than before" % (100 * improvement)
