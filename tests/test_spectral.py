@@ -239,3 +239,19 @@ def test_metrics_of_any_logged_array_are_strict_json(values, shape):
     assert set(row) == set(spectral.METRICS) | {"num_evals"}
     if row["alpha"] is not None:
         assert row["num_tail"] >= 1 and row["xmin"] > spectral.EVALS_THRESH
+
+
+def test_alpha_low_reaches_the_findings_route_and_the_report(tmp_path):
+    """A heavy-tailed kernel (Cauchy entries: alpha 1.4) is reported; a Gaussian one and a small one are not."""
+    rng = np.random.default_rng(0)
+    with tb_nnviz.Writer(str(tmp_path / "run")) as w:
+        for step in range(0, 40, 10):
+            w.log_weights(step, {"heavy/kernel": rng.standard_t(1.0, size=(200, 100)),
+                                 "gauss/kernel": rng.normal(size=(200, 100)),
+                                 "small/kernel": rng.standard_t(1.0, size=(20, 10))})
+    client = make_client(str(tmp_path))
+    route = json.loads(client.get(PREFIX + "/findings", query_string={"run": "run"}).get_data(as_text=True))
+    alpha = [f for f in route if f["kind"].startswith("alpha_")]
+    assert [(f["kind"], f["severity"], f["layer"], f["step"]) for f in alpha] == [("alpha_low", "warning", "heavy", 0)]
+    assert alpha[0]["evidence"]["alpha"] < 2 and alpha[0]["evidence"]["num_evals"] == 100
+    assert report.load(str(tmp_path))["run"] == route
