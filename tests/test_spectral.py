@@ -255,3 +255,19 @@ def test_alpha_low_reaches_the_findings_route_and_the_report(tmp_path):
     assert [(f["kind"], f["severity"], f["layer"], f["step"]) for f in alpha] == [("alpha_low", "warning", "heavy", 0)]
     assert alpha[0]["evidence"]["alpha"] < 2 and alpha[0]["evidence"]["num_evals"] == 100
     assert report.load(str(tmp_path))["run"] == route
+
+
+def test_fit_equals_weightwatchers_wwfit():
+    """``spectral.fit_power_law`` picks WWFit's xmin and alpha, small-sample fit and ties included."""
+    from weightwatcher.WW_powerlaw import WWFit
+
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        n = int(rng.choice([2, 3, 8, 9, 12, 19, 20, 25, 64, 256]))
+        x = [rng.pareto(rng.uniform(1, 5), n) + 1, rng.exponential(size=n),
+             np.r_[np.ones(n // 2), rng.exponential(size=n - n // 2)],  # ties
+             np.linalg.svd(rng.standard_t(3, size=(2 * n, n)), compute_uv=False) ** 2][trial % 4]
+        x = np.sort(x)
+        theirs = WWFit(x[x > spectral.EVALS_THRESH])
+        alpha, xmin, d = spectral.fit_power_law(x)
+        assert (alpha, xmin, d) == pytest.approx((theirs.alpha, theirs.xmin, theirs.D), rel=1e-12), (trial, n)
