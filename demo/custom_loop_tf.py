@@ -71,9 +71,13 @@ def main(argv=None):
         with tf.summary.record_if(log_point):
             for name, w, g, prev in zip(names, weights, grads, previous):
                 nnviz.trajectory(name, w, previous=prev, gradient=g, step=step)
-        if log_point:  # a tf.cond: keep the logged values for the next update norm
+        def keep():  # the logged values, for the next update norm
             for prev, w in zip(previous, weights):
                 prev.assign(w)
+            return tf.constant(True)
+
+        # tf.cond, not `if`: Keras traces a train_step override without autograph.
+        tf.cond(log_point, keep, lambda: tf.constant(False))
         return loss
 
     with writer.as_default():
