@@ -27,6 +27,8 @@ TABLES = [
     "Real models: one logged step against the floor",
     "Real models: set-up and memory",
     "Real models: bytes per logged step at default options",
+    "PyTorch ResNet-18: one logged step against the floor",
+    "PyTorch ResNet-18: training time with watch and with add_histogram",
 ]
 _NUMBER = re.compile(r"^-?[0-9][0-9,]*(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
 
