@@ -36,7 +36,8 @@ def param_specs(model, include=None, exclude=None, trainable_only=False):
     """The ``Weight`` s to log of ``model``, in ``named_parameters()`` order.
 
     Names are the parameter names with ``/`` for ``.`` (``layer1/0/conv1/weight``),
-    without the prefix a DDP or ``torch.compile`` wrapper adds. ``include`` and
+    without the prefix a DDP or ``torch.compile`` wrapper adds. Parameters that
+    are not real floating tensors of rank >= 1 with entries are skipped. ``include`` and
     ``exclude`` are compiled regexes (``logplan.patterns``) on those names.
 
     Layouts follow PyTorch's conventions so that the tab draws a PyTorch
@@ -59,6 +60,8 @@ def param_specs(model, include=None, exclude=None, trainable_only=False):
     for full, p in model.named_parameters():
         if trainable_only and not p.requires_grad:
             continue
+        if not p.is_floating_point() or p.dim() == 0 or p.numel() == 0:
+            continue  # nothing to draw (as the Keras callback): integer, complex, scalar, empty
         name = _clean(full)
         if not selected(name, include, exclude):
             continue

@@ -194,6 +194,19 @@ def test_bad_options_are_refused_by_name(tmp_path, kwargs, message):
         tb_nnviz.torch.watch(mlp(), tmp_path, **kwargs)
 
 
+def test_parameters_without_a_picture_are_skipped_and_a_direct_logger_names_them(tmp_path):
+    model = mlp()
+    model.register_parameter("count", torch.nn.Parameter(torch.ones(3, dtype=torch.int64), requires_grad=False))
+    model.register_parameter("scale", torch.nn.Parameter(torch.tensor(2.0)))
+    with tb_nnviz.torch.watch(model, tmp_path, strict=True) as w:
+        assert "count" not in w.tensor_names and "scale" not in w.tensor_names
+    from tb_nnviz.logplan import Weight
+    from tb_nnviz.torch_logger import ParamLogger
+
+    with tb_nnviz.Writer(tmp_path / "direct") as writer, pytest.raises(reduce.TensorError, match="'count'.*int64"):
+        ParamLogger(writer, [Weight("count", model.count)])
+
+
 def test_bad_model_or_optimizer_is_refused(tmp_path):
     with pytest.raises(TypeError, match="model must be a torch.nn.Module, got dict"):
         tb_nnviz.torch.watch({}, tmp_path)
