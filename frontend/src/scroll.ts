@@ -29,15 +29,32 @@ export function scrollTarget(targetTop: number, scrollY: number, headerBottom: n
 let cancelPrevious: (() => void) | null = null;
 
 /**
+ * True when the page scrolled while the target kept its place in the document: someone
+ * else (the user's scrollbar, a script) moved the page, so following must stop. Content
+ * growing above the target moves it in the document (and scroll anchoring may move the
+ * page with it): that is what following corrects.
+ *
+ * Example: foreignScroll({scrollY: 500, docTop: 1200}, {scrollY: 900, docTop: 1200}) === true;
+ *          foreignScroll({scrollY: 500, docTop: 1200}, {scrollY: 500, docTop: 1500}) === false.
+ */
+export function foreignScroll(before: { scrollY: number; docTop: number }, now: { scrollY: number; docTop: number }): boolean {
+  return Math.abs(now.scrollY - before.scrollY) > 1 && Math.abs(now.docTop - before.docTop) < 1;
+}
+
+/**
  * Scrolls `target` below the header now, then follows layout changes for FOLLOW_MS
- * (every animation frame; cheap: one getBoundingClientRect) unless the user takes over.
+ * (every animation frame; cheap: one getBoundingClientRect) unless the page is moved by
+ * anyone else: user input, or a scroll that did not come from content growing.
  */
 export function revealStable(target: HTMLElement, headerBottom: () => number): void {
   cancelPrevious?.();
   const win = target.ownerDocument.defaultView ?? window;
+  const where = () => ({ scrollY: win.scrollY, docTop: target.getBoundingClientRect().top + win.scrollY });
+  let last = where();
   const aim = () => {
     const want = scrollTarget(target.getBoundingClientRect().top, win.scrollY, headerBottom());
     if (Math.abs(win.scrollY - want) > 1) win.scrollTo({ top: want, behavior: "instant" as ScrollBehavior });
+    last = where();
   };
   const end = Date.now() + FOLLOW_MS;
   let frame = 0;
@@ -47,7 +64,7 @@ export function revealStable(target: HTMLElement, headerBottom: () => number): v
     if (cancelPrevious === stop) cancelPrevious = null;
   };
   const tick = () => {
-    if (!target.isConnected || Date.now() > end) return stop();
+    if (!target.isConnected || Date.now() > end || foreignScroll(last, where())) return stop();
     aim();
     frame = win.requestAnimationFrame(tick);
   };

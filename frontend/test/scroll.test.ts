@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { REVEAL_GAP, scrollTarget } from "../src/scroll";
+import { REVEAL_GAP, foreignScroll, scrollTarget } from "../src/scroll";
 import { wheelZooms } from "../src/viewport";
 
 test("scrollTarget puts the target just below the header", () => {
@@ -16,4 +16,12 @@ test("a plain wheel scrolls the page; Ctrl/Cmd or a click into the heatmap zooms
   assert.equal(wheelZooms({ ctrlKey: true, metaKey: false }, false), true);
   assert.equal(wheelZooms({ ctrlKey: false, metaKey: true }, false), true);
   assert.equal(wheelZooms({ ctrlKey: false, metaKey: false }, true), true);
+});
+
+test("following stops when the page is scrolled by someone else, not when content grows", () => {
+  assert.equal(foreignScroll({ scrollY: 500, docTop: 1200 }, { scrollY: 900, docTop: 1200 }), true);
+  assert.equal(foreignScroll({ scrollY: 500, docTop: 1200 }, { scrollY: 500, docTop: 1500 }), false);
+  // Scroll anchoring: the page moves with the grown content.
+  assert.equal(foreignScroll({ scrollY: 500, docTop: 1200 }, { scrollY: 800, docTop: 1500 }), false);
+  assert.equal(foreignScroll({ scrollY: 500, docTop: 1200 }, { scrollY: 500, docTop: 1200 }), false);
 });
