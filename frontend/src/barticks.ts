@@ -11,8 +11,8 @@
  */
 import { scaleLinear } from "d3-scale";
 
-/** Estimated width of one character of the 11 px tick font, and the space between labels. */
-export const CHAR_PX = 6.6;
+/** Width of one character of the 11 px tick font, on the wide side (DejaVu Sans digits are 7 px), and the space between labels. */
+export const CHAR_PX = 7.4;
 export const LABEL_GAP_PX = 10;
 
 export interface BarTick {
