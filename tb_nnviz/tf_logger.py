@@ -124,30 +124,28 @@ class WeightLogger:
             return tf.gather(stacks[s], [position[i][1] for i in sub])
 
         def heat():
-            out, after = [], []
-            for subgroups in self._heat_groups:
-                planes = []
-                for sub in subgroups:
-                    with tf.control_dependencies(after):  # one group's temporaries at a time
-                        planes.append(tf_reduce.heatmap_planes(rows(sub), self._heat[sub[0]]))
-                    after = [planes[-1]]
-                out.append(planes)
-            return out
+            subs = [sub for subgroups in self._heat_groups for sub in subgroups]
+            planes = iter(_in_turn(subs, lambda sub: tf_reduce.heatmap_planes(rows(sub), self._heat[sub[0]])))
+            return [[next(planes) for _ in subgroups] for subgroups in self._heat_groups]
+
+        def points(entry):
+            (sub, group), previous, constants = entry
+            x = rows(sub)
+            parts = tf_reduce.raw_points(x, previous, group, constants)
+            with tf.control_dependencies(parts):
+                previous.assign(x)
+            return parts
 
         def traj():
-            out, after = [], []
-            for (sub, group), previous, constants in zip(self._traj_groups, self._previous, self._constants):
-                x = rows(sub)
-                with tf.control_dependencies(after):
-                    parts = tf_reduce.raw_points(x, previous, group, constants)
-                with tf.control_dependencies(parts):
-                    previous.assign(x)
-                out.append(parts)
-                after = list(parts)
-            return out
+            return _in_turn(list(zip(self._traj_groups, self._previous, self._constants)), points)
 
-        # One tf.cond per kind; the branch not taken returns zeros of the same
-        # structure (small: heatmaps are budgeted, points are short).
+        def spec():
+            return _in_turn(self._plan.spec_groups,
+                            lambda sub: tf_spectrum.eigenvalues(rows(sub), self._plan.spec[sub[0]]))
+
+        # One tf.cond per kind, one kind after the other; the branch not taken
+        # returns zeros of the same structure (small: heatmaps are budgeted,
+        # points and spectra are short).
         heat_zeros = [
             [tf.zeros([len(sub)] + planes_shape(self._heat[sub[0]]), tf.float32) for sub in subgroups]
             for subgroups in self._heat_groups
@@ -156,29 +154,34 @@ class WeightLogger:
             tuple(tf.zeros([len(sub), width], tf.float64) for width in raw_widths(group.plans[0]))
             for sub, group in self._traj_groups
         ]
-        heat_out = tf.cond(heatmaps, heat, lambda: heat_zeros) if heat_zeros else []
-        with tf.control_dependencies(tf.nest.flatten(heat_out)):
-            traj_out = tf.cond(trajectories, traj, lambda: traj_zeros) if traj_zeros else []
-
-        def spec():
-            out, after = [], []
-            for sub in self._plan.spec_groups:
-                with tf.control_dependencies(after):  # one group's Gram matrices at a time
-                    out.append(tf_spectrum.eigenvalues(rows(sub), self._plan.spec[sub[0]]))
-                after = [out[-1]]
-            return out
-
         spec_zeros = [
             tf.zeros([len(sub), self._plan.spec[sub[0]]["slices"], self._plan.spec[sub[0]]["evals"]], tf.float32)
             for sub in self._plan.spec_groups
         ]
-        with tf.control_dependencies(tf.nest.flatten(traj_out)):
-            spec_out = tf.cond(spectra, spec, lambda: spec_zeros) if spec_zeros else []
+        heat_out, traj_out, spec_out = _in_turn(
+            [(heatmaps, heat, heat_zeros), (trajectories, traj, traj_zeros), (spectra, spec, spec_zeros)],
+            lambda kind: tf.cond(kind[0], kind[1], lambda: kind[2]) if kind[2] else [],
+        )
         return heat_out, traj_out, spec_out
 
 
 def _read(variable):
     return tf.convert_to_tensor(variable)
+
+
+def _in_turn(items, fn):
+    """``[fn(item) for item in items]``, each run after the previous one's results.
+
+    Reductions of one group at a time hold one group's float64 temporaries,
+    not the whole model's.
+    """
+    out, after = [], []
+    for item in items:
+        with tf.control_dependencies(after):
+            result = fn(item)
+        out.append(result)
+        after = tf.nest.flatten(result)
+    return out
 
 
 @contextlib.contextmanager
