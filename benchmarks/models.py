@@ -374,7 +374,8 @@ def torch_resnet18(ctx):
     ratio = step["heatmaps + trajectories"] / step["floor"]
     ctx.targets.append(Target(
         "%s: a logged step (heatmaps + trajectories) <= 5x one read of every parameter" % name,
-        "%.1fx (%.1fx a copying read)" % (ratio, step["heatmaps + trajectories"] / step["floor (copy)"]),
+        "ratio %.1f to one read (%.1f to a copying read)"
+        % (ratio, step["heatmaps + trajectories"] / step["floor (copy)"]),
         ratio <= 5,
         "" if ratio <= 5 else "on CPU `p.detach().cpu().numpy()` shares the parameter's memory: the floor reads "
         "nothing. Against a read that copies every value the step costs the ratio in parentheses; the "
