@@ -32,6 +32,35 @@ export function summarize(findings: readonly Pick<Finding, "severity">[]): strin
   return parts.join(", ");
 }
 
+/**
+ * When a finding starts: "from epoch N" for loss findings (`evidence.step_unit` "epoch"),
+ * "from step N" otherwise, "" without a step.
+ *
+ * Example: whenText({step: 3, evidence: {step_unit: "epoch"}}) === "from epoch 3".
+ */
+export function whenText(f: Pick<Finding, "step" | "evidence">): string {
+  if (f.step === null || f.step === undefined) return "";
+  const unit = f.evidence && f.evidence.step_unit === "epoch" ? "epoch" : "step";
+  return `from ${unit} ${f.step}`;
+}
+
+/** The run whose curves TensorBoard's Scalars tab shows for a loss finding, or null. */
+export function scalarsRunOf(f: Pick<Finding, "evidence">): string | null {
+  const r = f.evidence ? f.evidence.scalars_run : null;
+  return typeof r === "string" && r ? r : null;
+}
+
+/** The Scalars tab's URL in TensorBoard's page (the parent of the plugin's iframe). */
+function scalarsHref(): string {
+  let base = "";
+  try {
+    base = window.parent.location.href.split("#")[0];
+  } catch {
+    base = "";
+  }
+  return `${base}#scalars`;
+}
+
 export class FindingsPanel {
   readonly root: HTMLDetailsElement;
   private readonly body: HTMLDivElement;
@@ -80,7 +109,7 @@ export class FindingsPanel {
     // The card to show: a tensor of the finding's layer (a finding may list others as evidence).
     const tensors = Array.isArray(f.tensors) ? f.tensors : [];
     const tensor = tensors.find((t) => f.layer && t.startsWith(f.layer + "/")) ?? tensors[0] ?? null;
-    const where = [f.layer ? `layer ${f.layer}` : "", f.step !== null && f.step !== undefined ? `from step ${f.step}` : ""].filter(Boolean).join(", ");
+    const where = [f.layer ? `layer ${f.layer}` : "", whenText(f)].filter(Boolean).join(", ");
     const row = el(
       "div",
       {
@@ -101,6 +130,27 @@ export class FindingsPanel {
       });
       link.addEventListener("click", () => this.onPick(run, tensor));
       row.insertBefore(link, row.lastChild);
+    }
+    const scalarsRun = scalarsRunOf(f);
+    if (scalarsRun !== null) {
+      // TensorBoard's tabs live in the parent page: the link opens its Scalars tab there.
+      const a = el("a", {
+        className: "nv-button nv-small",
+        text: "Loss curves in Scalars",
+        title: `TensorBoard's Scalars tab (run ${scalarsRun})`,
+        attrs: { href: scalarsHref(), target: "_top", "data-testid": "finding-scalars", "data-run": scalarsRun },
+      });
+      a.addEventListener("click", (ev) => {
+        try {
+          if (window.parent !== window) {
+            window.parent.location.hash = "scalars";
+            ev.preventDefault();
+          }
+        } catch {
+          // A cross-origin parent: the anchor's own navigation (target _top) applies.
+        }
+      });
+      row.insertBefore(a, row.lastChild);
     }
     return row;
   }

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { keepRuns } from "../src/app";
 import { nextStepIndex } from "../src/card";
 import { chooseRange, rangeOf } from "../src/colorrange";
-import { summarize } from "../src/findings";
+import { scalarsRunOf, summarize, whenText } from "../src/findings";
 import { gateSpans } from "../src/heatmap";
 import { architectureGroups, byNetworkOrder, networkOrder } from "../src/order";
 import { formatCount, totalParameters } from "../src/overview";
@@ -94,4 +94,13 @@ test("runs of different models are told apart for the weight-space path", () => 
   };
   assert.deepEqual(architectureGroups(tags, ["healthy", "lr", "vanishing", "wider"]), [["healthy", "lr"], ["vanishing"], ["wider"]]);
   assert.deepEqual(architectureGroups(tags, ["healthy"]), [["healthy"]]);
+});
+
+test("loss findings count epochs and name their Scalars run", () => {
+  assert.equal(whenText({ step: 3, evidence: { step_unit: "epoch" } }), "from epoch 3");
+  assert.equal(whenText({ step: 40, evidence: {} }), "from step 40");
+  assert.equal(whenText({ step: null, evidence: null }), "");
+  assert.equal(scalarsRunOf({ evidence: { scalars_run: "a/train" } }), "a/train");
+  assert.equal(scalarsRunOf({ evidence: { scalars_run: 3 } }), null);
+  assert.equal(scalarsRunOf({ evidence: null }), null);
 });
