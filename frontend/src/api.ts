@@ -11,7 +11,7 @@
  *   const hm = decodeHeatmap(await fetchHeatmapBuffer("train", "dense/kernel", 10, "prev"));
  *   hm.planes[0][r * hm.cols + c]
  */
-import type { DiffMode, Finding, Heatmap, HeatmapHeader, OverviewRow, Projection, Ranges, TagsResponse, Trajectory } from "./types";
+import type { DiffMode, Finding, Heatmap, HeatmapHeader, OverviewRow, Projection, Ranges, Spectral, SpectralRun, TagsResponse, Trajectory } from "./types";
 
 /** An HTTP error with the server's message, readable enough to show in a card. */
 export class ApiError extends Error {
@@ -90,6 +90,18 @@ export async function fetchTrajectory(run: string, tag: string, signal?: AbortSi
 export async function fetchRanges(run: string, tag: string, signal?: AbortSignal): Promise<Ranges> {
   const res = await get(routeUrl("ranges", { run, tag }), signal);
   return (await res.json()) as Ranges;
+}
+
+/** `GET spectral?run=&tag=[&step=]`: a tensor's spectral metrics (and with `step` that step's spectrum). */
+export async function fetchSpectral(run: string, tag: string, step?: number, signal?: AbortSignal): Promise<Spectral> {
+  const res = await get(routeUrl("spectral", step === undefined ? { run, tag } : { run, tag, step }), signal);
+  return (await res.json()) as Spectral;
+}
+
+/** `GET spectral?run=`: the latest spectral metrics of every tensor of a run. */
+export async function fetchSpectralRun(run: string, signal?: AbortSignal): Promise<SpectralRun> {
+  const res = await get(routeUrl("spectral", { run }), signal);
+  return (await res.json()) as SpectralRun;
 }
 
 /** `GET findings?run=`: what the server's rules found wrong with a run, most severe first. */

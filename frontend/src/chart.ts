@@ -69,8 +69,9 @@ export interface ChartSpec {
   /** Extra attributes of the root (data-layer, data-tag, ...). */
   attrs?: Record<string, string>;
   log: boolean;
-  /** Shaded band [lo, hi] (log charts), labelled HEALTHY_LABEL. */
+  /** Shaded band [lo, hi], labelled `bandLabel` (default HEALTHY_LABEL); the y range includes it. */
   band?: readonly [number, number];
+  bandLabel?: string;
   /** Parts of the CSV file name. */
   csvName: (string | number)[];
   height?: number;
@@ -309,6 +310,12 @@ export class Chart {
       ? { distr: 3, log: 10, range: (_u, min, max) => logRange(this.floor ?? min, max, spec.band) }
       : {
           range: (_u, min, max) => {
+            if (spec.band) {
+              const lo = [min, spec.band[0]].filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+              const hi = [max, spec.band[1]].filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+              min = Math.min(...lo);
+              max = Math.max(...hi);
+            }
             if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [-1, 1];
             if (min === max) {
               const d = Math.abs(min) * 0.1 || 1;
@@ -358,7 +365,7 @@ export class Chart {
           ctx.font = `${Math.round(10 * devicePixelRatio)}px Roboto, system-ui, sans-serif`;
           ctx.textBaseline = "top";
           ctx.textAlign = "left";
-          ctx.fillText(HEALTHY_LABEL, u.bbox.left + 4 * devicePixelRatio, r.y + 2 * devicePixelRatio);
+          ctx.fillText(spec.bandLabel ?? HEALTHY_LABEL, u.bbox.left + 4 * devicePixelRatio, r.y + 2 * devicePixelRatio);
           ctx.restore();
         },
       ];

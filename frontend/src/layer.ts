@@ -15,6 +15,7 @@ import { Chart, type ChartSeries } from "./chart";
 import { clear, el, setText } from "./dom";
 import { distributionSeries } from "./distribution";
 import { formatIndex } from "./format";
+import { SpectralCharts } from "./spectral";
 import { HEALTHY_BAND, alignSeries, runColor, tensorDash } from "./series";
 import type { Trajectory } from "./types";
 
@@ -54,6 +55,7 @@ export class LayerCharts {
   private readonly traceCharts = new Map<string, Chart>();
   private readonly distCharts = new Map<string, Chart>();
   private readonly distBox: HTMLDivElement;
+  private readonly spectral: SpectralCharts;
   private tensors: LayerTensor[] = [];
   private runs: string[] = [];
   private readonly cache = new Map<string, { steps: number; data: Trajectory }>();
@@ -83,11 +85,13 @@ export class LayerCharts {
     this.main = el("div", { className: "nv-chart-row" }, ...this.charts.map((c) => c.root));
     this.tracesBox = el("div", { className: "nv-chart-row nv-traces-row" });
     this.distBox = el("div", { className: "nv-chart-row nv-traces-row" });
+    this.spectral = new SpectralCharts(layer);
     this.root = el(
       "div",
       { className: "nv-layer-charts", attrs: { "data-testid": "layer-charts", "data-layer": layer } },
       this.status,
       this.main,
+      this.spectral.root,
       this.distBox,
       this.tracesBox,
     );
@@ -117,6 +121,7 @@ export class LayerCharts {
     for (const c of this.charts) c.resize();
     for (const c of this.traceCharts.values()) c.resize();
     for (const c of this.distCharts.values()) c.resize();
+    this.spectral.resize();
   }
 
   dispose(): void {
@@ -125,6 +130,7 @@ export class LayerCharts {
     for (const c of this.charts) c.destroy();
     for (const c of this.traceCharts.values()) c.destroy();
     for (const c of this.distCharts.values()) c.destroy();
+    this.spectral.dispose();
   }
 
   private async load(): Promise<void> {
@@ -142,6 +148,7 @@ export class LayerCharts {
       return;
     }
     this.root.setAttribute("data-loading", "true");
+    void this.spectral.load([...new Set(this.tensors.map((t) => t.tag))], this.runs, ctrl.signal).catch(() => undefined);
     const results = await Promise.allSettled(
       this.tensors.map(async (t) => {
         const key = JSON.stringify([t.run, t.tag]);

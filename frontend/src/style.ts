@@ -160,6 +160,8 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-projection { display: block; margin-top: 6px; }
 .nv-readout { color: var(--nv-muted); font-size: 12px; min-height: 18px; font-variant-numeric: tabular-nums; }
 .nv-layer-charts { margin: 0 0 12px; }
+.nv-spectrum-pick { display: flex; gap: 6px; align-items: center; margin: 2px 0 4px; font-size: 12px; }
+.nv-spectrum-pick select { max-width: 260px; }
 .nv-chart-row { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 .nv-traces-row { margin-top: 8px; }
 .nv-chart { background: var(--nv-card); border-radius: 4px; box-shadow: 0 1px 3px var(--nv-shadow); padding: 6px 8px; }

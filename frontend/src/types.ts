@@ -145,3 +145,39 @@ export interface Finding {
   message: string;
   evidence: Record<string, unknown> | null;
 }
+
+/** `GET spectral?run=&tag=[&step=]`: a tensor's spectral metrics per logged step (null where undefined). */
+export interface Spectral {
+  run: string;
+  tag: string;
+  skipped: string | null;
+  band: [number, number];
+  step: number[];
+  alpha: (number | null)[];
+  alpha_weighted: (number | null)[];
+  stable_rank: (number | null)[];
+  spectral_norm: (number | null)[];
+  log_norm: (number | null)[];
+  num_tail: (number | null)[];
+  xmin: (number | null)[];
+  D: (number | null)[];
+  num_evals: (number | null)[];
+  spectrum?: SpectrumFit;
+}
+
+/** One step's eigenvalues (largest first) and the power-law fit of their tail. */
+export interface SpectrumFit {
+  step: number;
+  eigenvalues: number[];
+  alpha: number | null;
+  xmin: number | null;
+  num_tail: number | null;
+  D: number | null;
+}
+
+/** `GET spectral?run=`: the latest metrics of every tensor with a spectrum. */
+export interface SpectralRun {
+  run: string;
+  band: [number, number];
+  tensors: Record<string, { step: number; alpha: number | null; stable_rank: number | null; skipped: string | null; index?: number | null }>;
+}

@@ -1,0 +1,22 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { spectrumDensity } from "../src/spectral";
+
+test("spectrum density: tail-normalised log bins and the fitted power law from xmin", () => {
+  const eigenvalues = Array.from({ length: 100 }, (_, k) => 100 / (k + 1)); // 100 .. 1
+  const d = spectrumDensity({ eigenvalues, num_tail: 50, xmin: 2, alpha: 2 });
+  assert.equal(d.x.length, 20);
+  assert.ok(d.x.every((v, k) => k === 0 || v > d.x[k - 1]));
+  // Every eigenvalue falls in one bin: counts * width sum to n / num_tail.
+  const lo = Math.log10(1), hi = Math.log10(100), nb = d.x.length;
+  const width = (k: number) => 10 ** (lo + ((hi - lo) * (k + 1)) / nb) - 10 ** (lo + ((hi - lo) * k) / nb);
+  const total = d.empirical.reduce<number>((s, v, k) => s + (v ?? 0) * width(k) * 50, 0);
+  assert.ok(Math.abs(total - 100) < 1e-6, String(total));
+  d.fit.forEach((f, k) => {
+    if (d.x[k] < 2) assert.equal(f, null);
+    else assert.ok(Math.abs((f as number) - (1 / 2) * (d.x[k] / 2) ** -2) < 1e-12);
+  });
+  const none = spectrumDensity({ eigenvalues: [3, 2, 1], num_tail: null, xmin: null, alpha: null });
+  assert.ok(none.fit.every((v) => v === null));
+  assert.deepEqual(spectrumDensity({ eigenvalues: [0, NaN], num_tail: null, xmin: null, alpha: null }).x, []);
+});
