@@ -127,3 +127,23 @@ def test_skipped_spectrum_shows_its_reason_and_biases_show_nothing(tab, served):
     assert reason in note.inner_text() and "tall/kernel" in note.inner_text()
     assert tall.locator('[data-testid="chart-alpha"]').is_hidden()
     assert not [e for e in tab.errors if "spectral" in e], tab.errors
+
+
+def test_structure_view_shows_each_layers_alpha(tab, served):
+    frame = tab.frame
+    panel = frame.locator('[data-testid="structure-panel"]')
+    panel.scroll_into_view_if_needed()
+    dense = panel.locator('[data-testid="structure-layer"][data-layer="dense"]')
+    dense.wait_for(timeout=30000)
+    frame.wait_for_function("e => e.dataset.alpha !== undefined", arg=dense.element_handle(), timeout=30000)
+    run = frame.locator('[data-testid="structure-run"]').input_value()
+    want = route(served, run=run)["tensors"]["dense/kernel"]["alpha"]
+    assert float(dense.get_attribute("data-alpha")) == pytest.approx(want)
+    text = dense.locator('[data-testid="structure-alpha"]').inner_text()
+    assert text.startswith("alpha ") and ("%.3g" % want)[:3] in text, (text, want)
+    # A layer without a fitted spectrum (the skipped one) shows no alpha.
+    tall = panel.locator('[data-testid="structure-layer"][data-layer="tall"]')
+    if tall.count():
+        assert tall.get_attribute("data-alpha") is None
+        assert tall.locator('[data-testid="structure-alpha"]').count() == 0
+    dense.screenshot(path=tbserver.REPO + "/test-artifacts/tab-structure-alpha.png")

@@ -10,7 +10,7 @@
  *   const sv = new StructurePanel((run) => tags.runs[run], (run, layer) => app.revealLayer(run, layer));
  *   body.appendChild(sv.root); await sv.update(["healthy", "vanishing"]);
  */
-import { fetchOverview } from "./api";
+import { fetchOverview, fetchSpectralRun } from "./api";
 import { Chart } from "./chart";
 import { clear, el, setOptions } from "./dom";
 import { formatShape, formatShort } from "./format";
@@ -18,7 +18,26 @@ import { type LayerRow, layerRows } from "./layerstats";
 import { byNetworkOrder } from "./order";
 import { formatCount, HEALTH_WORDS } from "./overview";
 import { HEALTHY_BAND, ratioHealth, runColor } from "./series";
-import type { OverviewRow, TagInfo } from "./types";
+import type { OverviewRow, SpectralRun, TagInfo } from "./types";
+
+/**
+ * A layer's alpha for the structure view: the alpha of its tensor with a spectrum
+ * (`<layer>/...` in `GET spectral?run=`), the first with a fit in network order; null
+ * when none has one.
+ *
+ * Example: layerAlpha({"d/kernel": {alpha: 3.1, ...}, "d/bias": ...}, "d") -> {tag: "d/kernel", alpha: 3.1}
+ */
+export function layerAlpha(tensors: SpectralRun["tensors"] | undefined, layer: string): { tag: string; alpha: number } | null {
+  if (!tensors) return null;
+  const mine = Object.entries(tensors)
+    .filter(([t]) => t.slice(0, t.lastIndexOf("/") < 0 ? 0 : t.lastIndexOf("/")) === layer)
+    .sort((a, b) => (a[1].index ?? 0) - (b[1].index ?? 0));
+  for (const [tag, m] of mine) if (typeof m.alpha === "number" && Number.isFinite(m.alpha)) return { tag, alpha: m.alpha };
+  return null;
+}
+
+/** The alpha band the findings use ([2, 6], `band` of the spectral route). */
+const ALPHA_BAND: readonly [number, number] = [2, 6];
 
 export class StructurePanel {
   readonly root: HTMLDetailsElement;
@@ -29,7 +48,7 @@ export class StructurePanel {
   private readonly runLabel: HTMLLabelElement;
   /** The run whose layers are listed (the chart shows every selected run). */
   private run: string | null = null;
-  private last: { run: string; layers: LayerRow[]; rows: OverviewRow[] }[] = [];
+  private last: { run: string; layers: LayerRow[]; rows: OverviewRow[]; spectra?: SpectralRun["tensors"] }[] = [];
 
   constructor(
     private readonly tagsOf: (run: string) => Record<string, TagInfo>,
@@ -65,12 +84,16 @@ export class StructurePanel {
   /** Fetches every selected run's overview; lists the first run's layers, charts all. */
   async update(runs: readonly string[]): Promise<void> {
     const seq = ++this.seq;
-    const results = await Promise.allSettled(runs.map((r) => fetchOverview(r)));
+    const [results, spectra] = await Promise.all([
+      Promise.allSettled(runs.map((r) => fetchOverview(r))),
+      Promise.allSettled(runs.map((r) => fetchSpectralRun(r))), // 404 for runs without spectra
+    ]);
     if (seq !== this.seq) return;
     const perRun = results.map((res, k) => {
       const tags = this.tagsOf(runs[k]);
       const rows = res.status === "fulfilled" ? byNetworkOrder(res.value, (r) => r.name, [tags]) : [];
-      return { run: runs[k], layers: layerRows(rows, tags), rows };
+      const sp = spectra[k];
+      return { run: runs[k], layers: layerRows(rows, tags), rows, spectra: sp.status === "fulfilled" ? sp.value.tensors : undefined };
     });
     this.last = perRun;
     if (this.run === null || !runs.includes(this.run)) this.run = runs[0] ?? null;
@@ -99,10 +122,11 @@ export class StructurePanel {
     clear(this.list);
     const shown = this.last.find((p) => p.run === this.run);
     if (!shown) return;
-    for (const l of shown.layers) this.list.appendChild(this.box(shown.run, l, shown.rows.find((r) => r.layer === l.layer)?.name));
+    for (const l of shown.layers)
+      this.list.appendChild(this.box(shown.run, l, shown.rows.find((r) => r.layer === l.layer)?.name, layerAlpha(shown.spectra, l.layer)));
   }
 
-  private box(run: string, l: LayerRow, tag: string | undefined): HTMLElement {
+  private box(run: string, l: LayerRow, tag: string | undefined, alpha: { tag: string; alpha: number } | null): HTMLElement {
     const health = ratioHealth(l.ratio);
     const word = health && health !== "ok" ? HEALTH_WORDS[health][0] : "";
     const b = el(
@@ -118,6 +142,18 @@ export class StructurePanel {
       el("span", { className: "nv-layer-params", text: `${formatCount(l.parameters)} params` }),
       el("span", { className: "nv-layer-ratio", text: l.ratio === null ? "|dW|/|W| –" : `|dW|/|W| ${formatShort(l.ratio)}${word ? ` ${word}` : ""}` }),
     );
+    if (alpha) {
+      const out = alpha.alpha < ALPHA_BAND[0] ? "low" : alpha.alpha > ALPHA_BAND[1] ? "high" : "";
+      b.appendChild(
+        el("span", {
+          className: `nv-layer-alpha${out ? " nv-alpha-out" : ""}`,
+          text: `alpha ${formatShort(alpha.alpha)}${out ? ` ${out}` : ""}`,
+          title: `${alpha.tag}: power-law exponent of the latest spectrum (2–6: well trained)`,
+          attrs: { "data-testid": "structure-alpha" },
+        }),
+      );
+      b.setAttribute("data-alpha", String(alpha.alpha));
+    }
     if (tag) b.addEventListener("click", () => this.onPick(run, tag));
     return b;
   }

@@ -128,6 +128,8 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-layer-name { font-weight: 500; overflow-wrap: anywhere; }
 .nv-layer-type, .nv-layer-params { color: var(--nv-muted); text-align: right; }
 .nv-layer-ratio { text-align: right; font-variant-numeric: tabular-nums; }
+.nv-layer-alpha { text-align: right; font-variant-numeric: tabular-nums; color: var(--nv-muted); }
+.nv-layer-alpha.nv-alpha-out { color: var(--nv-large, #e65100); font-weight: 500; }
 .nv-layer.nv-health-ok { --nv-lc: #43a047; }
 .nv-layer.nv-health-large { --nv-lc: var(--nv-large); }
 .nv-layer.nv-health-tiny { --nv-lc: var(--nv-tiny); }

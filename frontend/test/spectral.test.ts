@@ -20,3 +20,13 @@ test("spectrum density: tail-normalised log bins and the fitted power law from x
   assert.ok(none.fit.every((v) => v === null));
   assert.deepEqual(spectrumDensity({ eigenvalues: [0, NaN], num_tail: null, xmin: null, alpha: null }).x, []);
 });
+
+test("structure view: a layer's alpha is its first fitted tensor's", async () => {
+  const { layerAlpha } = await import("../src/structure");
+  const m = (alpha: number | null, index: number) => ({ step: 3, alpha, stable_rank: 1, skipped: null, index });
+  const tensors = { "d/bias": m(null, 1), "d/kernel": m(3.1, 0), "dd/kernel": m(9, 2), "x/y/kernel": m(2.5, 3) };
+  assert.deepEqual(layerAlpha(tensors, "d"), { tag: "d/kernel", alpha: 3.1 });
+  assert.deepEqual(layerAlpha(tensors, "x/y"), { tag: "x/y/kernel", alpha: 2.5 });
+  assert.equal(layerAlpha(tensors, "e"), null);
+  assert.equal(layerAlpha(undefined, "d"), null);
+});
