@@ -15,7 +15,20 @@ import { clear, el, setOptions, setText } from "./dom";
 import { formatShort } from "./format";
 import { alignSeries, runColor, tensorDash } from "./series";
 import { onThemeChange, themeVar } from "./theme";
-import type { Spectral, SpectrumFit } from "./types";
+import type { Spectral, SpectralRun, SpectrumFit } from "./types";
+
+/** `GET spectral?run=` answers shared by every layer's section for a few seconds (one request per run, not per layer). */
+const LISTING_TTL_MS = 5000;
+const listings = new Map<string, { at: number; promise: Promise<SpectralRun> }>();
+
+function runListing(run: string): Promise<SpectralRun> {
+  const hit = listings.get(run);
+  const now = Date.now();
+  if (hit && now - hit.at < LISTING_TTL_MS) return hit.promise;
+  const promise = fetchSpectralRun(run);
+  listings.set(run, { at: now, promise });
+  return promise;
+}
 
 export const ALPHA_BAND_LABEL = "alpha 2–6 (well trained)";
 
@@ -107,9 +120,9 @@ export class SpectralCharts {
   /** Fetches the spectra of the layer's `tags` in `runs` (runs in order, for colours) and draws them. */
   async load(tags: readonly string[], runs: readonly string[], signal?: AbortSignal): Promise<void> {
     const seq = ++this.seq;
-    const listings = await Promise.allSettled(runs.map((r) => fetchSpectralRun(r, signal)));
+    const perRun = await Promise.allSettled(runs.map((r) => runListing(r)));
     const wanted: { run: string; tag: string }[] = [];
-    listings.forEach((res, k) => {
+    perRun.forEach((res, k) => {
       if (res.status !== "fulfilled") return; // a run without spectra (404): nothing to show
       for (const tag of tags) if (res.value.tensors && tag in res.value.tensors) wanted.push({ run: runs[k], tag });
     });
