@@ -214,7 +214,7 @@ def _updates_stopped(views):
             message = "%s and every other tensor stopped changing at step %d (update norm exactly 0 through step %d): training converged, or the learning rate reached 0." % (layer, step, last)
         else:
             severity = "warning"
-            message = "%s stopped changing at step %d (update norm exactly 0 through step %d) while other layers still move: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, or check that the layer is meant to train." % (layer, step, last)
+            message = "%s stopped changing at step %d (update norm exactly 0 through step %d) while other layers were still moving: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, or check that the layer is meant to train." % (layer, step, last)
         found.append(_finding("updates_stopped", severity, layer, names, step, message, {
             "stopped_since": {v.name: stops[v.name] for v in stopped},
             "last_step": last,

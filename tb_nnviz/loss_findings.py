@@ -118,7 +118,7 @@ def evaluate(curves, weight_findings=(), pace=None):
     diverged = _loss_diverged(curves, weight_findings)
     if diverged:  # after a divergence the other curves say nothing more
         return diverged
-    found = _overfitting(curves, pace) + _underfitting(curves, pace)
+    found = _overfitting(curves, pace) + _underfitting(curves, pace, weight_findings)
     return found
 
 
@@ -230,7 +230,7 @@ def _overfitting(curves, pace):
     })]
 
 
-def _underfitting(curves, pace):
+def _underfitting(curves, pace, weight_findings=()):
     train = _finite(curves.train_loss)
     if train is None or len(train.steps) < MIN_POINTS:
         return []
@@ -253,7 +253,11 @@ def _underfitting(curves, pace):
         how_far = "still %.0f%% of its first value" % (100 * recent / loss[0])
     if not far:
         return []
-    step = int(train.steps[len(loss) - window])
+    # The plateau starts where the loss first came within the plateau's gain of
+    # its late level (a loss that fell in epoch 1 and sat still after has not
+    # improved since epoch 1, whatever the window looked at).
+    step = int(train.steps[np.argmax(loss <= recent * (1 + PLATEAU_IMPROVEMENT))])
+    blown = any(f.get("kind") == "lr_too_high" for f in weight_findings)
     # Thrashing first: one layer flailing while saturated ones sit still (SGD
     # at 3.0 on a tanh MLP: output 0.25 per step, median 5e-7) is a learning
     # rate that is too high, not too low.
@@ -263,7 +267,11 @@ def _underfitting(curves, pace):
         verdict, why = "thrashing", "the weights move a lot (up to %s of their norm per step) without progress: lower the learning rate" % findings._fmt(pace.fastest)
     elif pace.median < STUCK_RATIO:
         how = "the weights do not move at all" if pace.fastest == 0 else "most weights barely move (%s of their norm per step)" % findings._fmt(pace.median)
-        verdict, why = "stuck", "%s: the optimiser is not moving the model; raise the learning rate, or look for dead or saturated units" % how
+        if blown:  # stopped after the large early steps: dead or saturated units, not a slow optimiser
+            why = "%s since the large early steps that lr_too_high reports left the units dead or saturated: lower the learning rate" % how
+        else:
+            why = "%s: the optimiser is not moving the model; raise the learning rate, or look for dead or saturated units" % how
+        verdict = "stuck"
     else:
         verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings._fmt(pace.median)
     gain = "no lower than before" if improvement < 5e-4 else "only %.1f%% lower than before" % (100 * improvement)

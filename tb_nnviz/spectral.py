@@ -186,11 +186,14 @@ class AlphaSeries(typing.NamedTuple):
     num_tail: list
 
 
-def alpha_findings(series):
+def alpha_findings(series, blown=False):
     """``alpha_low`` and ``alpha_high`` findings of ``AlphaSeries`` (one per
     tensor at most): its latest alpha is outside [ALPHA_LOW, ALPHA_HIGH]; the
     step is where that last began. Tensors with fewer than
-    ``MIN_FINDING_EVALS`` eigenvalues are never reported.
+    ``MIN_FINDING_EVALS`` eigenvalues are never reported. ``blown``: the run
+    has an ``lr_too_high`` finding; a low alpha then comes from the too-large
+    steps rather than from training too long, so it is reported as ``info``
+    pointing at that cause.
 
     >>> s = AlphaSeries("mlp/dense_1/kernel", 0, np.array([0, 10, 20]), [3.1, 1.9, 1.7], [256] * 3, [40] * 3)
     >>> [(f["kind"], f["severity"], f["layer"], f["step"]) for f in alpha_findings([s])]
@@ -214,7 +217,11 @@ def alpha_findings(series):
         layer = t.name.rpartition("/")[0] or t.name
         step, last = int(steps[start]), int(steps[-1])
         tail = t.num_tail[ok[-1]]
-        if kind == "alpha_low":
+        if kind == "alpha_low" and blown:
+            severity = "info"
+            message = "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (below %g since step %d; %s of its %d eigenvalues in the fitted tail): here it follows the too-large steps that lr_too_high reports, not long training; lower the learning rate." % (
+                layer, latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
+        elif kind == "alpha_low":
             message = "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (below %g since step %d; %s of its %d eigenvalues in the fitted tail): WeightWatcher reads alpha < 2 as over-trained; lower the learning rate, add regularisation (weight decay, dropout) or stop earlier, and compare the validation loss." % (
                 layer, latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
         else:
@@ -230,7 +237,7 @@ def alpha_findings(series):
 def with_alpha_findings(found, series):
     """``found`` (``findings.evaluate``'s list) with the alpha findings of
     ``series`` added, in its order: severity, then step (stable)."""
-    extra = alpha_findings(series)
+    extra = alpha_findings(series, blown=any(f.get("kind") == "lr_too_high" for f in found))
     if not extra:
         return found
     return sorted(found + extra, key=lambda f: (findings.SEVERITIES.index(f["severity"]), f["step"]))

@@ -78,7 +78,8 @@ def test_no_overfitting_without_validation_or_with_few_epochs():
 def test_underfitting_says_stuck_or_thrashing_from_the_update_ratio(pace, verdict, words):
     loss = np.r_[np.linspace(2.3, 1.9, 10), np.full(20, 1.9)]
     found = lf.evaluate(curves(train=loss, acc=np.full(30, 0.3)), pace=pace and lf.Pace(*pace))
-    assert kinds(found) == [("underfitting", "warning", 20)]
+    # From epoch 9 on the loss is flat: the plateau's start, not the window's.
+    assert kinds(found) == [("underfitting", "warning", 9)]
     assert found[0]["evidence"]["verdict"] == verdict
     assert found[0]["evidence"]["train_accuracy_end"] == 0.3
     assert words in found[0]["message"]
@@ -129,11 +130,21 @@ def test_with_loss_findings_merges_by_severity_and_reads_the_update_ratios():
     loss = np.r_[np.linspace(2.3, 2.2, 10), np.full(20, 2.2)]
     weight = [{"kind": "lr_too_low", "severity": "warning", "layer": "mlp/dense_1", "step": 10}]
     merged = lf.with_loss_findings(weight, curves(train=loss, acc=np.full(30, 0.1)), [kernel])
-    assert [f["kind"] for f in merged] == ["lr_too_low", "underfitting"]
-    assert merged[1]["evidence"]["verdict"] == "stuck"
-    assert merged[1]["evidence"]["update_ratio_per_step"] == pytest.approx(1e-7)
-    assert merged[1]["evidence"]["fastest_update_ratio_per_step"] == pytest.approx(1e-7)
+    assert [(f["kind"], f["step"]) for f in merged] == [("underfitting", 6), ("lr_too_low", 10)]  # by step
+    under = merged[0]
+    assert under["evidence"]["verdict"] == "stuck" and "raise the learning rate" in under["message"]
+    assert under["evidence"]["update_ratio_per_step"] == pytest.approx(1e-7)
+    assert under["evidence"]["fastest_update_ratio_per_step"] == pytest.approx(1e-7)
+
     assert lf.with_loss_findings(weight, Curves("r/train"), [kernel]) is weight
+
+
+def test_stuck_after_a_too_high_learning_rate_says_lower_it():
+    loss = np.r_[88.9, np.full(19, 2.4)]  # the demo's lr_too_high: one epoch down, then dead units
+    high = [{"kind": "lr_too_high", "severity": "warning", "layer": "mlp/dense_2", "step": 5}]
+    found = lf.evaluate(curves(train=loss, acc=np.full(20, 0.1), epochs=np.arange(20)), high, lf.Pace(0.0, 0.0))
+    assert kinds(found) == [("underfitting", "warning", 1)]
+    assert "lower the learning rate" in found[0]["message"] and "raise" not in found[0]["message"]
 
 
 def test_every_loss_finding_is_a_run_finding_with_the_common_fields():

@@ -244,17 +244,31 @@ def test_metrics_of_any_logged_array_are_strict_json(values, shape):
 def test_alpha_low_reaches_the_findings_route_and_the_report(tmp_path):
     """A heavy-tailed kernel (Cauchy entries: alpha 1.4) is reported; a Gaussian one and a small one are not."""
     rng = np.random.default_rng(0)
+    base = {"heavy/kernel": rng.standard_t(1.0, size=(200, 100)),
+            "gauss/kernel": rng.normal(size=(200, 100)),
+            "small/kernel": rng.standard_t(1.0, size=(20, 10))}
     with tb_nnviz.Writer(str(tmp_path / "run")) as w:
-        for step in range(0, 40, 10):
-            w.log_weights(step, {"heavy/kernel": rng.standard_t(1.0, size=(200, 100)),
-                                 "gauss/kernel": rng.normal(size=(200, 100)),
-                                 "small/kernel": rng.standard_t(1.0, size=(20, 10))})
+        for step in range(0, 40, 10):  # small steps: no lr_too_high to explain the low alpha
+            w.log_weights(step, {n: x + 1e-4 * step * rng.normal(size=x.shape) for n, x in base.items()})
     client = make_client(str(tmp_path))
     route = json.loads(client.get(PREFIX + "/findings", query_string={"run": "run"}).get_data(as_text=True))
     alpha = [f for f in route if f["kind"].startswith("alpha_")]
     assert [(f["kind"], f["severity"], f["layer"], f["step"]) for f in alpha] == [("alpha_low", "warning", "heavy", 0)]
     assert alpha[0]["evidence"]["alpha"] < 2 and alpha[0]["evidence"]["num_evals"] == 100
     assert report.load(str(tmp_path))["run"] == route
+
+
+def test_alpha_low_after_a_too_high_learning_rate_points_at_it(tmp_path):
+    """Weights replaced by heavy-tailed ones at every step: lr_too_high, and the low alpha is its consequence."""
+    rng = np.random.default_rng(0)
+    with tb_nnviz.Writer(str(tmp_path / "run")) as w:
+        for step in range(0, 40, 10):
+            w.log_weights(step, {"heavy/kernel": rng.standard_t(1.0, size=(200, 100))})
+    route = json.loads(make_client(str(tmp_path)).get(PREFIX + "/findings", query_string={"run": "run"})
+                       .get_data(as_text=True))
+    kinds = {f["kind"]: f for f in route}
+    assert "lr_too_high" in kinds and kinds["alpha_low"]["severity"] == "info"
+    assert "lr_too_high" in kinds["alpha_low"]["message"]
 
 
 def test_fit_equals_weightwatchers_wwfit():
