@@ -3,7 +3,8 @@
 One run ``ofit/train`` written by ``tb_nnviz.Writer`` beside Keras-style per-epoch
 ``epoch_loss`` scalars (``ofit/train``, ``ofit/validation``) whose validation loss is
 lowest at epoch 10 and then rises: the panel must say "from epoch 10" (not step) and
-link to TensorBoard's Scalars tab, which lives in the parent page.
+link to TensorBoard's Scalars tab, which lives in the parent page, showing the
+finding's training and validation runs (not ``other/train``) and their loss tags.
 """
 
 import numpy as np
@@ -40,6 +41,7 @@ def served(tmp_path_factory):
     val = np.r_[np.linspace(1.0, 0.4, BEST + 1), 0.4 * (1 + 0.5 * np.linspace(0.1, 1, len(EPOCHS) - BEST - 1) ** 0.2)]
     _scalars(logdir / "ofit" / "train", train)
     _scalars(logdir / "ofit" / "validation", val)
+    _scalars(logdir / "other" / "train", train)  # a run the Scalars link must filter out
     with tbserver.tensorboard(logdir) as url:
         yield url
 
@@ -56,10 +58,16 @@ def test_loss_finding_says_epoch_and_opens_scalars(served):
         assert finding.first.locator('[data-testid="finding-link"]').count() == 0  # no tensor to show
         link = finding.first.locator('[data-testid="finding-scalars"]')
         assert link.get_attribute("data-run") == "ofit/train"
-        assert link.get_attribute("href").endswith("#scalars")
+        href = link.get_attribute("href")
+        assert href.startswith(served) and "#scalars&regexInput=" in href and href.endswith("&tagFilter=loss"), href
         finding.first.screenshot(path=tbserver.REPO + "/test-artifacts/tab-loss-finding.png")
         link.click()
-        page.wait_for_function("() => location.hash === '#scalars'", timeout=15000)
-        # TensorBoard's own Scalars dashboard shows the run's loss curve.
+        page.wait_for_function("() => location.hash.startsWith('#scalars&')", timeout=15000)
+        # TensorBoard's own Scalars dashboard shows the loss tag and lists only the finding's runs.
         page.locator("text=epoch_loss").first.wait_for(timeout=30000)
+        runs = page.locator("tf-runs-selector")
+        runs.locator("text=ofit/validation").first.wait_for(timeout=30000)
+        assert runs.locator("text=ofit/train").first.is_visible()
+        assert runs.locator("text=other/train").count() == 0 or not runs.locator("text=other/train").first.is_visible()
+        page.screenshot(path=tbserver.REPO + "/test-artifacts/tab-loss-finding-scalars.png")
         assert not [e for e in tab.errors if "nnviz" in e.lower()], tab.errors

@@ -50,15 +50,30 @@ export function scalarsRunOf(f: Pick<Finding, "evidence">): string | null {
   return typeof r === "string" && r ? r : null;
 }
 
+/**
+ * The hash of TensorBoard's Scalars tab showing a loss finding's runs (the training run
+ * and its validation sibling, by the runs selector's regex) and their loss tags.
+ *
+ * Example: scalarsHash({evidence: {scalars_run: "a/train", validation_run: "a/validation"}})
+ *   === "scalars&regexInput=%5E(%3F%3Aa%2Ftrain%7Ca%2Fvalidation)%24&tagFilter=loss"
+ */
+export function scalarsHash(f: Pick<Finding, "evidence">): string {
+  const runs = [f.evidence?.scalars_run, f.evidence?.validation_run].filter((r): r is string => typeof r === "string" && r !== "");
+  if (!runs.length) return "scalars";
+  const esc = (r: string) => r.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const regex = `^(?:${runs.map(esc).join("|")})$`;
+  return `scalars&regexInput=${encodeURIComponent(regex)}&tagFilter=loss`;
+}
+
 /** The Scalars tab's URL in TensorBoard's page (the parent of the plugin's iframe). */
-function scalarsHref(): string {
+function scalarsHref(hash: string): string {
   let base = "";
   try {
     base = window.parent.location.href.split("#")[0];
   } catch {
     base = "";
   }
-  return `${base}#scalars`;
+  return `${base}#${hash}`;
 }
 
 export class FindingsPanel {
@@ -133,17 +148,18 @@ export class FindingsPanel {
     }
     const scalarsRun = scalarsRunOf(f);
     if (scalarsRun !== null) {
+      const hash = scalarsHash(f);
       // TensorBoard's tabs live in the parent page: the link opens its Scalars tab there.
       const a = el("a", {
         className: "nv-button nv-small",
         text: "Loss curves in Scalars",
         title: `TensorBoard's Scalars tab (run ${scalarsRun})`,
-        attrs: { href: scalarsHref(), target: "_top", "data-testid": "finding-scalars", "data-run": scalarsRun },
+        attrs: { href: scalarsHref(hash), target: "_top", "data-testid": "finding-scalars", "data-run": scalarsRun },
       });
       a.addEventListener("click", (ev) => {
         try {
           if (window.parent !== window) {
-            window.parent.location.hash = "scalars";
+            window.parent.location.hash = hash;
             ev.preventDefault();
           }
         } catch {

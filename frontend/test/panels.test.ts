@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { keepRuns } from "../src/app";
 import { nextStepIndex } from "../src/card";
 import { chooseRange, rangeOf } from "../src/colorrange";
-import { scalarsRunOf, summarize, whenText } from "../src/findings";
+import { scalarsHash, scalarsRunOf, summarize, whenText } from "../src/findings";
 import { gateSpans } from "../src/heatmap";
 import { architectureGroups, byNetworkOrder, networkOrder } from "../src/order";
 import { formatCount, totalParameters } from "../src/overview";
@@ -103,4 +103,13 @@ test("loss findings count epochs and name their Scalars run", () => {
   assert.equal(scalarsRunOf({ evidence: { scalars_run: "a/train" } }), "a/train");
   assert.equal(scalarsRunOf({ evidence: { scalars_run: 3 } }), null);
   assert.equal(scalarsRunOf({ evidence: null }), null);
+});
+
+test("the Scalars link selects the finding's runs by an escaped regex and the loss tags", () => {
+  const h = scalarsHash({ evidence: { scalars_run: "a.b/train", validation_run: "a.b/validation" } });
+  assert.equal(h, "scalars&regexInput=" + encodeURIComponent("^(?:a\\.b/train|a\\.b/validation)$") + "&tagFilter=loss");
+  const re = new RegExp(decodeURIComponent(h.split("regexInput=")[1].split("&")[0]));
+  assert.ok(re.test("a.b/train") && re.test("a.b/validation") && !re.test("axb/train") && !re.test("a.b/train2"));
+  assert.equal(scalarsHash({ evidence: { scalars_run: "r", validation_run: null } }), "scalars&regexInput=" + encodeURIComponent("^(?:r)$") + "&tagFilter=loss");
+  assert.equal(scalarsHash({ evidence: null }), "scalars");
 });
