@@ -40,6 +40,8 @@ def served(tmp_path_factory):
                 if run == "a" and step == 0:
                     tall = np.random.default_rng(5).normal(size=(50001, 2)).astype(np.float32)
                     w.log_weights(step, {"tall/kernel": tall}, heatmaps=False, spectra=True)
+                if run == "a":  # heatmaps and a spectrum, no trajectories
+                    w.log_weights(step, {"only/kernel": _kernel(3, step)}, trajectories=False)
     with tbserver.tensorboard(logdir) as url:
         yield url
 
@@ -147,3 +149,17 @@ def test_structure_view_shows_each_layers_alpha(tab, served):
         assert tall.get_attribute("data-alpha") is None
         assert tall.locator('[data-testid="structure-alpha"]').count() == 0
     dense.screenshot(path=tbserver.REPO + "/test-artifacts/tab-structure-alpha.png")
+
+
+def test_a_tensor_without_trajectories_gets_its_spectral_charts(tab, served):
+    frame = tab.frame
+    section = frame.locator('[data-testid="layer-charts"][data-layer="only"]')
+    section.scroll_into_view_if_needed()
+    charts = frame.locator('[data-testid="spectral-charts"][data-layer="only"]')
+    frame.wait_for_function("e => e.dataset.loaded === 'true'", arg=charts.element_handle(), timeout=30000)
+    alpha = charts.locator('[data-testid="chart-alpha"]')
+    assert int(alpha.get_attribute("data-points")) == len(STEPS)
+    last = json.loads(alpha.get_attribute("data-series-last"))
+    want = [v for v in route(served, run="a", tag="only/kernel")["alpha"] if v is not None][-1]
+    assert [(s["run"], s["tag"]) for s in last] == [("a", "only/kernel")]
+    assert last[0]["last"] == pytest.approx(want)

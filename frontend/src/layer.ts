@@ -57,6 +57,7 @@ export class LayerCharts {
   private readonly distBox: HTMLDivElement;
   private readonly spectral: SpectralCharts;
   private tensors: LayerTensor[] = [];
+  private tags: string[] = [];
   private runs: string[] = [];
   private readonly cache = new Map<string, { steps: number; data: Trajectory }>();
   private visible = false;
@@ -98,9 +99,12 @@ export class LayerCharts {
   }
 
   /** The tensors (per run) to plot and the selected runs in order (for colours). */
-  update(tensors: LayerTensor[], runs: string[]): void {
+  update(tensors: LayerTensor[], runs: string[], tags?: readonly string[]): void {
     const sig = (ts: LayerTensor[]) => JSON.stringify(ts.map((t) => [t.run, t.tag, t.steps]));
-    if (sig(tensors) === sig(this.tensors) && JSON.stringify(runs) === JSON.stringify(this.runs)) return;
+    // Every tensor of the layer (spectra may be logged without trajectories).
+    const all = [...new Set([...(tags ?? []), ...tensors.map((t) => t.tag)])];
+    if (sig(tensors) === sig(this.tensors) && JSON.stringify(runs) === JSON.stringify(this.runs) && JSON.stringify(all) === JSON.stringify(this.tags)) return;
+    this.tags = all;
     this.tensors = tensors;
     this.runs = runs;
     this.stale = true;
@@ -139,6 +143,7 @@ export class LayerCharts {
     this.abort?.abort();
     const ctrl = new AbortController();
     this.abort = ctrl;
+    void this.spectral.load(this.tags, this.runs, ctrl.signal).catch(() => undefined);
     if (!this.tensors.length) {
       this.showStatus(
         "No update trajectories for this layer. Log them with Writer.log_weights(..., trajectories=True) " +
@@ -148,7 +153,6 @@ export class LayerCharts {
       return;
     }
     this.root.setAttribute("data-loading", "true");
-    void this.spectral.load([...new Set(this.tensors.map((t) => t.tag))], this.runs, ctrl.signal).catch(() => undefined);
     const results = await Promise.allSettled(
       this.tensors.map(async (t) => {
         const key = JSON.stringify([t.run, t.tag]);

@@ -197,7 +197,7 @@ export class Sections {
         row.root.remove();
         group.rows.delete(t);
       }
-      group.charts.update(layerTensors, runs);
+      group.charts.update(layerTensors, runs, names);
     }
   }
 
