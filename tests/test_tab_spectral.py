@@ -102,6 +102,7 @@ def test_spectrum_plot_shows_the_step_and_its_fitted_tail(tab, served):
     assert float(plot.get_attribute("data-alpha")) == pytest.approx(want["alpha"])
     assert int(plot.get_attribute("data-eigenvalues")) == len(want["eigenvalues"]) == 48
     assert int(plot.get_attribute("data-fit-points")) >= 2
+    assert float(plot.get_attribute("data-xmin")) == pytest.approx(want["xmin"])
     caption = plot.locator('[data-testid="spectrum-caption"]').inner_text()
     assert "alpha" in caption and str(want["num_tail"]) in caption, caption
     plot.locator('[data-testid="spectrum-step"]').select_option("10")

@@ -295,6 +295,29 @@ class SpectrumPlot {
       values: (_u, vals) => vals.map((v) => (v === null ? "" : formatShort(v))),
     });
     const fitColor = themeVar("--nv-fg", "#222");
+    const xmin = fit.xmin;
+    this.root.setAttribute("data-xmin", xmin === null ? "" : String(xmin));
+    // The tail's lower bound: a dotted vertical line labelled xmin.
+    const drawXmin = (u: uPlot) => {
+      if (xmin === null || !(xmin > 0)) return;
+      const x = u.valToPos(xmin, "x", true);
+      if (!Number.isFinite(x) || x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
+      const ctx = u.ctx;
+      const dpr = devicePixelRatio || 1;
+      ctx.save();
+      ctx.strokeStyle = themeVar("--nv-muted", "#888");
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.lineWidth = dpr;
+      ctx.setLineDash([2 * dpr, 3 * dpr]);
+      ctx.beginPath();
+      ctx.moveTo(x, u.bbox.top);
+      ctx.lineTo(x, u.bbox.top + u.bbox.height);
+      ctx.stroke();
+      ctx.font = `${Math.round(10 * dpr)}px Roboto, system-ui, sans-serif`;
+      ctx.textBaseline = "top";
+      ctx.fillText("xmin", x + 3 * dpr, u.bbox.top + 2 * dpr);
+      ctx.restore();
+    };
     this.plot = new uPlot(
       {
         width: chartWidth(),
@@ -303,6 +326,7 @@ class SpectrumPlot {
         axes: [axis("eigenvalue of WᵀW"), { ...axis("density"), size: 56 }],
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
+        hooks: { draw: [drawXmin] },
         series: [
           {},
           { label: "eigenvalues", stroke: c.color, width: 0, paths: () => null, points: { show: true, size: 6, fill: c.color, stroke: c.color } },
