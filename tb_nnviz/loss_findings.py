@@ -275,7 +275,7 @@ def _underfitting(curves, pace, weight_findings=()):
     else:
         verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings._fmt(pace.median)
     gain = "no lower than before" if improvement < 5e-4 else "only %.1f%% lower than before" % (100 * improvement)
-    message = "The training loss stopped improving from epoch %d (%s, %s) while %s: the model under-fits; %s." % (
+    message = "The training loss has not improved since epoch %d (%s, %s) while %s: the model under-fits; %s." % (
         step, findings._fmt(recent), gain, how_far, why)
     return [_loss_finding("underfitting", "warning", step, message, curves, {
         "train_loss_end": float(np.mean(loss[-END_POINTS:])), "first_loss": float(loss[0]),
