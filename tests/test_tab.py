@@ -643,9 +643,12 @@ def test_runs_side_by_side_move_together_and_share_a_range(served, tab):
         for c in cards.values():
             _wait_card(frame, c, STEPS[4])
         assert row.locator('[data-testid="row-step-label"]').inner_text() == str(STEPS[4])
-        # Side by side, one colour scale by default: the max over every step of both runs,
-        # exact at once.
-        assert row.locator('[data-testid="row-shared-range"]').is_checked()
+        # Side by side, each card keeps its own scale by default (a run of small weights
+        # beside one that blew up is not drawn blank); one scale on request: the max over
+        # every step of both runs, exact at once.
+        assert not row.locator('[data-testid="row-shared-range"]').is_checked()
+        assert cards["slow"].locator('[data-testid="range-mode"]').input_value() != "runs"
+        row.locator('[data-testid="row-shared-range"]').check()
         assert cards["slow"].locator('[data-testid="range-mode"]').input_value() == "runs"
         want = max(_get(served, "ranges", run=r, tag=KERNEL)["none"] for r in RATE)
         frame.wait_for_function(

@@ -15,6 +15,18 @@ import type { Finding } from "./types";
 const SEVERITY_ORDER = ["error", "warning", "info"];
 
 /**
+ * The panel's headline: warnings and errors are problems, infos are notes.
+ *
+ * Example: totals(2, 1) === "2 problems and 1 note in the selected runs";
+ *   totals(0, 1) === "no problems in the selected runs, 1 note".
+ */
+export function totals(problems: number, notes: number): string {
+  const n = (k: number, word: string) => `${k} ${word}${k === 1 ? "" : "s"}`;
+  if (!problems) return "no problems in the selected runs" + (notes ? `, ${n(notes, "note")}` : "");
+  return n(problems, "problem") + (notes ? ` and ${n(notes, "note")}` : "") + " in the selected runs";
+}
+
+/**
  * One line per run for the panel's summary.
  *
  * Example: summarize([{severity: "error"}, {severity: "warning"}, {severity: "warning"}])
@@ -103,6 +115,7 @@ export class FindingsPanel {
     this.root.removeAttribute("data-loading");
     clear(this.body);
     let total = 0;
+    let notes = 0;
     results.forEach((res, k) => {
       const run = runs[k];
       const box = el("div", { className: "nv-findings-run", attrs: { "data-testid": "findings-run", "data-run": run } });
@@ -112,12 +125,13 @@ export class FindingsPanel {
       } else {
         const list = res.value;
         total += list.filter((f) => f.severity !== "info").length;
+        notes += list.filter((f) => f.severity === "info").length;
         box.appendChild(el("div", { className: "nv-findings-head", text: `${run}: ${summarize(list)}` }));
         for (const f of list) box.appendChild(this.item(run, f));
       }
       this.body.appendChild(box);
     });
-    setText(this.summary, total ? `${total} problem${total > 1 ? "s" : ""} in the selected runs` : "no problems found in the selected runs");
+    setText(this.summary, totals(total, notes));
   }
 
   private item(run: string, f: Finding): HTMLElement {

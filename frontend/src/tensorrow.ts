@@ -57,9 +57,11 @@ export class TensorRow {
       this.applyLink();
       if (this.link.checked) this.moveTo(this.step);
     });
-    // Side by side, colours compare across runs only on one scale: shared by default.
+    // Side by side, colours compare across runs only on one scale, but a run of
+    // small weights beside one that blew up is then drawn blank: each card keeps
+    // its own scale until the user asks for one scale.
     this.shared = el("input", { attrs: { type: "checkbox", "data-testid": "row-shared-range" } });
-    this.shared.checked = true;
+    this.shared.checked = false;
     this.shared.addEventListener("change", () => {
       for (const c of this.cards) c.setRangeMode(this.shared.checked ? "runs" : "step");
     });

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { keepRuns } from "../src/app";
 import { nextStepIndex } from "../src/card";
 import { chooseRange, rangeOf } from "../src/colorrange";
-import { scalarsHash, scalarsRunOf, summarize, whenText } from "../src/findings";
+import { scalarsHash, scalarsRunOf, summarize, totals, whenText } from "../src/findings";
 import { gateSpans } from "../src/heatmap";
 import { architectureGroups, byNetworkOrder, networkOrder } from "../src/order";
 import { formatCount, totalParameters } from "../src/overview";
@@ -80,6 +80,9 @@ test("gate blocks split the stored columns, pooling included", () => {
 
 test("findings summary per run: counts by severity, or says nothing was found", () => {
   assert.equal(summarize([]), "no problems found");
+  assert.equal(totals(2, 1), "2 problems and 1 note in the selected runs");
+  assert.equal(totals(0, 1), "no problems in the selected runs, 1 note");
+  assert.equal(totals(0, 0), "no problems in the selected runs");
   assert.equal(summarize([{ severity: "error" }, { severity: "warning" }, { severity: "warning" }]), "1 error, 2 warnings");
   assert.equal(summarize([{ severity: "info" }, { severity: "odd" }]), "1 info, 1 other");
 });
