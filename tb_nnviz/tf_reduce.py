@@ -72,21 +72,6 @@ def pool(grid, br, bc):
     return mean, tf.where(has_nan, tf.constant(_NAN, F64), absmax)
 
 
-def quantiles(values, levels=reduce.QUANTILES):
-    """``reduce.quantiles`` of each row of the float64 matrix ``values`` ``[G, m]``."""
-    finite = tf.math.is_finite(values)
-    m = tf.reduce_sum(tf.cast(finite, tf.int64), axis=1, keepdims=True)
-    ordered = tf.sort(tf.where(finite, values, tf.constant(_INF, F64)), axis=1)
-    pos = tf.constant([levels], F64) * tf.cast(m - 1, F64)
-    last = tf.maximum(m - 1, 0)
-    lo = tf.clip_by_value(tf.cast(tf.floor(pos), tf.int64), 0, last)
-    hi = tf.minimum(lo + 1, last)
-    v_lo = tf.gather(ordered, lo, batch_dims=1)
-    v_hi = tf.gather(ordered, hi, batch_dims=1)
-    q = v_lo + (v_hi - v_lo) * (pos - tf.cast(lo, F64))
-    return tf.where(m > 0, q, tf.constant(_NAN, F64))
-
-
 class TrajectoryGroup:
     """The plans of G tensors of one shape, stacked for :func:`trajectory_points`.
 
