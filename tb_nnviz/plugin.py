@@ -423,8 +423,18 @@ class NNVizPlugin(base_plugin.TBPlugin):
         return body
 
     def _spectral_run_impl(self, ctx, eid, run):
-        """The latest spectral metrics of each of ``run``'s tensors (for the structure view)."""
-        tensors = self._spectral.latest(ctx, eid, run)
+        """The latest spectral metrics of each of ``run``'s tensors (for the structure view).
+
+        A run with heatmaps or trajectories but no spectra (a writer that logs
+        none, such as PyTorch's ``watch`` today) has no tensors here; an
+        unknown run is a 404.
+        """
+        try:
+            tensors = self._spectral.latest(ctx, eid, run)
+        except errors.NotFoundError:
+            if not any(self._store.index(ctx, eid, plugin, run=run)[0].get(run) for plugin in (HEATMAP, TRAJECTORY)):
+                raise
+            tensors = {}
         return {"run": run, "tensors": tensors, "band": [spectral.ALPHA_LOW, spectral.ALPHA_HIGH]}
 
 

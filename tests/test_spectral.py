@@ -285,3 +285,13 @@ def test_fit_equals_weightwatchers_wwfit():
         theirs = WWFit(x[x > spectral.EVALS_THRESH])
         alpha, xmin, d = spectral.fit_power_law(x)
         assert (alpha, xmin, d) == pytest.approx((theirs.alpha, theirs.xmin, theirs.D), rel=1e-12), (trial, n)
+
+
+def test_runs_without_spectra_list_no_tensors_and_unknown_runs_are_404(tmp_path):
+    """The tab asks every selected run for its spectra: one a writer logged none for answers empty, not 404."""
+    with tb_nnviz.Writer(str(tmp_path / "plain")) as w:
+        w.log_weights(0, {"dense/kernel": np.ones((8, 4))}, spectra=False)
+    client = make_client(str(tmp_path))
+    got = client.get(PREFIX + "/spectral", query_string={"run": "plain"})
+    assert got.status_code == 200 and json.loads(got.get_data(as_text=True))["tensors"] == {}
+    assert client.get(PREFIX + "/spectral", query_string={"run": "nope"}).status_code == 404
