@@ -279,7 +279,7 @@ def test_tab_follows_tensorboards_dark_mode(served):
         frame = browser.plugin_frame(page)
         frame.locator('[data-testid="card"]').first.wait_for(timeout=30000)
         # TensorBoard applies its theme once its settings have loaded: wait for it.
-        page.wait_for_function("() => document.body.classList.contains('dark-mode')", timeout=15000)
+        page.wait_for_function("() => document.body.classList.contains('dark-mode')", timeout=30000)
         _wait_theme(frame, "dark")
         assert _luminance(_background(frame)) < 0.25
         # ...and TensorBoard's "Light" wins over the dark OS preference.
