@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import tb_nnviz  # noqa: E402
 from tb_nnviz import metadata, reduce, summary  # noqa: E402
+from tests.reference import assert_planes_equal
 from tests.providers import CTX, python_provider, read_all  # noqa: E402
 
 BF16 = tf.bfloat16.as_numpy_dtype
@@ -69,14 +70,7 @@ def test_heatmap_planes_equal_reference(x, max_cells, data):
     layout = data.draw(st.sampled_from(layouts_for(x.ndim)))
     want, content = reduce.heatmap(x, "t", layout=layout, max_cells=max_cells)
     got = summary.heatmap_planes(tf.constant(x), content).numpy()
-    assert got.dtype == np.float32 and got.shape == want.shape
-    if content["pool"] == [1, 1]:
-        np.testing.assert_array_equal(got, want)
-    else:
-        np.testing.assert_array_equal(got[1], want[1])  # absmax: exact, NaN/Inf kept
-        finite = np.abs(x.astype(np.float64)[np.isfinite(x.astype(np.float64))])
-        scale = finite.max() if finite.size else 0.0
-        np.testing.assert_allclose(got[0], want[0], rtol=1e-6, atol=1e-7 * scale)
+    assert_planes_equal(got, want, x, content)
 
 
 def assert_point_equal(got, want, x, previous, plan):

@@ -18,6 +18,7 @@ from tb_nnviz import Writer, metadata, reduce, torch_reduce
 from tb_nnviz.logplan import Weight
 from tb_nnviz.torch_logger import ParamLogger, dtype_name, param_specs
 from tests.providers import CTX, python_provider, read_all
+from tests.reference import assert_planes_equal
 from tests.test_summary import assert_point_equal, make_array
 
 DTYPES = {
@@ -60,15 +61,7 @@ def test_heatmap_planes_equal_reference(xs, max_cells, data):
     content = reduce.heatmap_content("t", xs.shape[1:], xs.dtype, layout, max_cells)
     got = torch_reduce.heatmap_planes(to_torch(xs), content).numpy()
     for x, planes in zip(xs, got):
-        want = reduce.heatmap_planes(x, content)
-        assert planes.dtype == np.float32 and planes.shape == want.shape
-        if content["pool"] == [1, 1]:
-            np.testing.assert_array_equal(planes, want)
-        else:
-            np.testing.assert_array_equal(planes[1], want[1])  # absmax: exact, NaN/Inf kept
-            finite = np.abs(x.astype(np.float64)[np.isfinite(x.astype(np.float64))])
-            scale = finite.max() if finite.size else 0.0
-            np.testing.assert_allclose(planes[0], want[0], rtol=1e-6, atol=1e-7 * scale)
+        assert_planes_equal(planes, reduce.heatmap_planes(x, content), x, content)
 
 
 @SETTINGS
