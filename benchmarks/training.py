@@ -348,12 +348,12 @@ def breakdown(ctx):
     """Milliseconds of each part of one logged step for one 1000 x 1000 float32 weight."""
     import tensorflow as tf
 
-    from tb_nnviz import reduce, tf_reduce
+    from tb_nnviz import reduce, tf_reduce, trajectory
 
     n = ctx.size(1000, 100)
     x = tf.Variable(tf.random.normal((n, n), seed=0))
     prev = tf.Variable(tf.random.normal((n, n), seed=1))
-    group = tf_reduce.TrajectoryGroup([reduce.TrajectoryPlan("w", (n, n))])
+    group = tf_reduce.TrajectoryGroup([trajectory.TrajectoryPlan("w", (n, n))])
     constants = group.constants(variables=True)
     content = reduce.heatmap_content("w", (n, n), "float32")
     flat = lambda: tf.reshape(tf.cast(x, tf.float64), [1, -1])  # noqa: E731
@@ -364,11 +364,11 @@ def breakdown(ctx):
         ("heatmap: grid + block pooling (mean, absmax)",
          tf.function(lambda: tf_reduce.heatmap_planes(x[None], content))),
         ("trajectory point, all of it (device sums, host finish)",
-         lambda: reduce.finish_points(*(t.numpy() for t in raw()), group.plans[0], True)),
+         lambda: trajectory.finish_points(*(t.numpy() for t in raw()), group.plans[0], True)),
         ("of which: CountSketch (signs + reshape + sum)", tf.function(
             lambda: tf_reduce.sketch(flat(), constants["signs"], group.sketch_dim))),
         ("of which: quantiles of the 2,048-value sample (host)",
-         lambda: reduce.quantiles(sample)),
+         lambda: trajectory.quantiles(sample)),
         ("of which: cast to float64 + norm", tf.function(lambda: tf.norm(flat()))),
     ]
     times = {name: [] for name, _ in parts}

@@ -1,7 +1,7 @@
 """What is wrong with a training run, which layer, from which step: pure rules.
 
 Series in, findings out. ``evaluate`` takes every tensor's trajectory
-statistics (looked up by field name, as ``reduce.STAT_FIELDS`` names them)
+statistics (looked up by field name, as ``trajectory.STAT_FIELDS`` names them)
 and returns a list of findings, each a JSON-ready dict::
 
     {"kind": "updates_stopped", "severity": "warning", "layer": "mlp/dense_2",

@@ -14,7 +14,7 @@ import os
 import keras
 import tensorflow as tf
 
-from tb_nnviz import reduce
+from tb_nnviz import reduce, trajectory
 from tb_nnviz.logplan import check_freq as _check_freq, guarded, patterns as _patterns
 from tb_nnviz.tf_logger import DEFAULT_MAX_TOTAL_CELLS, Weight, WeightLogger
 from tb_nnviz.writer import Writer
@@ -108,8 +108,8 @@ class NNVizCallback(keras.callbacks.Callback):
         exclude=None,
         max_cells=reduce.DEFAULT_MAX_CELLS,
         max_total_cells=DEFAULT_MAX_TOTAL_CELLS,
-        num_traces=reduce.DEFAULT_NUM_TRACES,
-        sketch_dim=reduce.DEFAULT_SKETCH_DIM,
+        num_traces=trajectory.DEFAULT_NUM_TRACES,
+        sketch_dim=trajectory.DEFAULT_SKETCH_DIM,
         seed=0,
         trainable_only=False,
         strict=False,
@@ -130,7 +130,7 @@ class NNVizCallback(keras.callbacks.Callback):
         self.num_traces = int(num_traces)
         self.sketch_dim = int(sketch_dim)
         self.seed = int(seed)
-        reduce.TrajectoryPlan("x", (1,), self.num_traces, self.sketch_dim, self.seed)  # validates
+        trajectory.TrajectoryPlan("x", (1,), self.num_traces, self.sketch_dim, self.seed)  # validates
         self.trainable_only = bool(trainable_only)
         self.strict = bool(strict)
         self._disabled = False

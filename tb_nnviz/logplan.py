@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from tb_nnviz import reduce
+from tb_nnviz import reduce, trajectory
 
 #: Default model-wide budget of heatmap values per logged step (4 MiB of
 #: float32); see ``reduce.heatmap_cap``. A model whose weights fit is shown
@@ -38,7 +38,7 @@ class Weight(collections.namedtuple(
 
     ``variable`` is what the logger reads the current value from at each step
     (a ``tf.Variable`` or a ``torch.nn.Parameter``); ``layout`` and ``gates`` as
-    in ``reduce.heatmap_content``, ``unit_axis`` as in ``reduce.TrajectoryPlan``;
+    in ``reduce.heatmap_content``, ``unit_axis`` as in ``trajectory.TrajectoryPlan``;
     ``description`` is shown in the tab.
     """
 
@@ -122,7 +122,7 @@ class LogPlan:
 
         ``heat_planes``: per entry of ``heat_groups``, per subgroup, the planes
         ``[G, P, R, C]`` (numpy). ``traj_parts``: per entry of ``traj_groups``,
-        ``(raw, sample, traces, sketch)`` numpy arrays (``reduce.finish_points``);
+        ``(raw, sample, traces, sketch)`` numpy arrays (``trajectory.finish_points``);
         ``grad_sumsq``: per entry, ``[G]`` gradient sums of squares or None.
         ``spectra``: None (no spectra this step), or per entry of
         ``spec_groups`` the eigenvalues ``[G, slices, evals]`` (numpy); the
@@ -134,7 +134,7 @@ class LogPlan:
                 heat += [(self.heat[i], p) for i, p in zip(sub, planes)]
         grads = grad_sumsq if grad_sumsq is not None else [None] * len(self.traj_groups)
         for sub, parts, grad in zip(self.traj_groups, traj_parts, grads):
-            points = reduce.finish_points(*parts, self.traj[sub[0]][0], has_previous, grad)
+            points = trajectory.finish_points(*parts, self.traj[sub[0]][0], has_previous, grad)
             traj += [(self.traj[i][1], p) for i, p in zip(sub, points)]
         spec = []
         if spectra is not None:
@@ -156,9 +156,9 @@ def planes_shape(content):
 
 
 def raw_widths(plan):
-    """Widths of the four reductions ``reduce.finish_points`` takes, for ``plan``."""
+    """Widths of the four reductions ``trajectory.finish_points`` takes, for ``plan``."""
     sample = plan.size if plan.sample is None else len(plan.sample)
-    return len(reduce.RAW_FIELDS), sample, len(plan.traces), plan.sketch_dim
+    return len(trajectory.RAW_FIELDS), sample, len(plan.traces), plan.sketch_dim
 
 
 def check_freq(name, value, unit="batches"):

@@ -24,7 +24,29 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_nnviz import analysis, findings, heatmap_format, loss_findings, loss_store, metadata, reduce, spectral, spectral_store, store
+from tb_nnviz import (
+
+    analysis,
+
+    findings,
+
+    heatmap_format,
+
+    loss_findings,
+
+    loss_store,
+
+    metadata,
+
+    spectral,
+
+    spectral_store,
+
+    store,
+
+    trajectory,
+
+)
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -275,7 +297,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         """Every logged trajectory point of ``tag`` as JSON-ready columns."""
         entry, series = self._store.lookup(ctx, eid, TRAJECTORY, run, tag)
         c = entry.content
-        layout = reduce.point_layout(c)
+        layout = trajectory.point_layout(c)
         body = {
             "run": run,
             "tag": tag,
@@ -361,7 +383,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 if not len(s.steps):
                     rows.append(row)
                     continue
-                fields = reduce.point_layout(t.content).fields
+                fields = trajectory.point_layout(t.content).fields
                 last = s.values[-1]
 
                 def stat(field):

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_nnviz import metadata, reduce, tf_reduce
+from tb_nnviz import trajectory as _trajectory
 
 __all__ = ["heatmap", "trajectory", "heatmap_planes", "trajectory_point", "plan_for"]
 
@@ -60,10 +61,10 @@ def _check_static(name, x):
 
 
 @functools.lru_cache(maxsize=256)
-def plan_for(name, shape, num_traces=reduce.DEFAULT_NUM_TRACES,
-             sketch_dim=reduce.DEFAULT_SKETCH_DIM, seed=0, unit_axis=-1):
-    """The (cached) ``reduce.TrajectoryPlan`` of tensor ``name`` with ``shape``."""
-    return reduce.TrajectoryPlan(
+def plan_for(name, shape, num_traces=_trajectory.DEFAULT_NUM_TRACES,
+             sketch_dim=_trajectory.DEFAULT_SKETCH_DIM, seed=0, unit_axis=-1):
+    """The (cached) ``tb_nnviz.trajectory.TrajectoryPlan`` of tensor ``name`` with ``shape``."""
+    return _trajectory.TrajectoryPlan(
         name, tuple(shape), num_traces=num_traces, sketch_dim=sketch_dim, seed=seed,
         unit_axis=unit_axis,
     )
@@ -79,7 +80,7 @@ def heatmap_planes(x, content):
 
 
 def trajectory_point(x, previous, plan, previous_valid=None, gradient=None):
-    """TF version of ``reduce.trajectory_point``: a float64 vector of ``plan.length``.
+    """TF version of ``tb_nnviz.trajectory.trajectory_point``: a float64 vector of ``plan.length``.
 
     ``previous`` is a tensor of x's shape or None; ``previous_valid`` (optional
     bool tensor) says whether ``previous`` holds a real earlier value; when
@@ -155,7 +156,7 @@ def heatmap(name, data, step=None, *, layout="auto", max_cells=reduce.DEFAULT_MA
 
 @tf.autograph.experimental.do_not_convert
 def trajectory(name, data, previous=None, step=None, *, plan=None,
-               num_traces=reduce.DEFAULT_NUM_TRACES, sketch_dim=reduce.DEFAULT_SKETCH_DIM,
+               num_traces=_trajectory.DEFAULT_NUM_TRACES, sketch_dim=_trajectory.DEFAULT_SKETCH_DIM,
                seed=0, unit_axis=-1, description=None, gradient=None):
     """Writes one trajectory point of tensor ``data`` under the tag of ``name``.
 
@@ -165,9 +166,9 @@ def trajectory(name, data, previous=None, step=None, *, plan=None,
       previous: the tensor's value at the previous logged step (same shape), or
         None at the first step (update norm and ratio are then NaN).
       step: int64-castable step, or None for ``tf.summary.experimental.get_step()``.
-      plan: a ``reduce.TrajectoryPlan`` for (name, shape); by default one is built
+      plan: a ``tb_nnviz.trajectory.TrajectoryPlan`` for (name, shape); by default one is built
         (and cached) from ``num_traces``, ``sketch_dim`` and ``seed``.
-      num_traces, sketch_dim, seed, unit_axis: see ``reduce.TrajectoryPlan``
+      num_traces, sketch_dim, seed, unit_axis: see ``tb_nnviz.trajectory.TrajectoryPlan``
         (defaults 16, 128, 0, -1).
       description: optional text shown in the tab.
       gradient: the tensor's gradient at this step (same shape), taken before

@@ -8,11 +8,11 @@ the group ``x[None]``. ``tb_nnviz.reduce`` stays the definition; the tests hold
 these ops equal to it.
 
 >>> import numpy as np, tensorflow as tf
->>> from tb_nnviz import reduce
+>>> from tb_nnviz import trajectory
 >>> xs = np.arange(24.0).reshape(2, 3, 4)
->>> group = TrajectoryGroup([reduce.TrajectoryPlan(n, (3, 4)) for n in ("a", "b")])
+>>> group = TrajectoryGroup([trajectory.TrajectoryPlan(n, (3, 4)) for n in ("a", "b")])
 >>> points = trajectory_points(tf.constant(xs), None, group, group.constants())
->>> np.allclose(points.numpy()[1], reduce.trajectory_point(xs[1], None, group.plans[1]), equal_nan=True)
+>>> np.allclose(points.numpy()[1], trajectory.trajectory_point(xs[1], None, group.plans[1]), equal_nan=True)
 True
 """
 
@@ -21,7 +21,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz import reduce
+from tb_nnviz import trajectory
 from tb_nnviz.logplan import check_group
 
 F64 = tf.float64
@@ -76,7 +76,7 @@ class TrajectoryGroup:
     """The plans of G tensors of one shape, stacked for :func:`trajectory_points`.
 
     Args:
-      plans: ``reduce.TrajectoryPlan`` s of equal shape, unit axis and options.
+      plans: ``trajectory.TrajectoryPlan`` s of equal shape, unit axis and options.
     """
 
     def __init__(self, plans):
@@ -105,10 +105,10 @@ class TrajectoryGroup:
 
 
 def raw_points(x, previous, group, constants):
-    """``reduce.raw_point`` of each tensor in ``x`` ``[G, *shape]``.
+    """``trajectory.raw_point`` of each tensor in ``x`` ``[G, *shape]``.
 
     Returns float64 ``(raw [G, len(RAW_FIELDS)], sample [G, S], traces [G, m],
-    sketch [G, k])``, the parts ``reduce.finish_points`` turns into points on
+    sketch [G, k])``, the parts ``trajectory.finish_points`` turns into points on
     the host (only these small arrays leave the device). ``previous`` is the
     stack of values at the previous logged step, or None (the update sums are
     then 0). ``constants`` is ``group.constants()``.
@@ -140,10 +140,10 @@ def raw_points(x, previous, group, constants):
 
 
 def trajectory_points(x, previous, group, constants, previous_valid=None, gradients=None):
-    """``reduce.trajectory_point`` of each tensor in ``x``: float64 ``[G, length]``, as a tensor.
+    """``trajectory.trajectory_point`` of each tensor in ``x``: float64 ``[G, length]``, as a tensor.
 
     The device reduces (:func:`raw_points`); the finishing step is
-    ``reduce.finish_points`` itself, run on the host by ``tf.numpy_function``,
+    ``trajectory.finish_points`` itself, run on the host by ``tf.numpy_function``,
     so it is the same code for every writer. ``previous_valid`` (optional bool
     scalar tensor) says whether ``previous`` holds real earlier values; when
     False, or ``previous`` is None, the update fields are NaN. ``gradients``
@@ -160,7 +160,7 @@ def trajectory_points(x, previous, group, constants, previous_valid=None, gradie
         extra = [tf.reduce_sum(tf.square(g), axis=1)]
 
     def finish(raw, sample, traces, sk, has_previous, *grad_sumsq):
-        return reduce.finish_points(raw, sample, traces, sk, plan, bool(has_previous),
+        return trajectory.finish_points(raw, sample, traces, sk, plan, bool(has_previous),
                                     grad_sumsq[0] if grad_sumsq else None)
 
     points = tf.numpy_function(finish, list(parts) + [valid] + extra, F64, stateful=False)
@@ -168,7 +168,7 @@ def trajectory_points(x, previous, group, constants, previous_valid=None, gradie
 
 
 def sketch(flat, signs, sketch_dim):
-    """``reduce.sketch`` of each row of ``flat`` ``[G, n]``, bool ``signs`` ``[G, n]``.
+    """``trajectory.sketch`` of each row of ``flat`` ``[G, n]``, bool ``signs`` ``[G, n]``.
 
     Bucket ``j mod k`` is a reshape to ``[G, n/k, k]`` and a sum; only a
     tensor whose size is not a multiple of k is padded (a copy).

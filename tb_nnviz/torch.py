@@ -33,7 +33,7 @@ import os
 import torch
 import torch._dynamo  # noqa: F401  (see below)
 
-from tb_nnviz import reduce
+from tb_nnviz import reduce, trajectory
 from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, check_freq, guarded, patterns
 from tb_nnviz.torch_logger import ParamLogger, param_specs
 from tb_nnviz.writer import Writer
@@ -48,8 +48,8 @@ DEFAULT_HEATMAP_FREQ = 500
 
 def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, trajectory_freq=20,
           gradients=True, include=None, exclude=None, max_cells=reduce.DEFAULT_MAX_CELLS,
-          max_total_cells=DEFAULT_MAX_TOTAL_CELLS, num_traces=reduce.DEFAULT_NUM_TRACES,
-          sketch_dim=reduce.DEFAULT_SKETCH_DIM, seed=0, trainable_only=False, strict=False):
+          max_total_cells=DEFAULT_MAX_TOTAL_CELLS, num_traces=trajectory.DEFAULT_NUM_TRACES,
+          sketch_dim=trajectory.DEFAULT_SKETCH_DIM, seed=0, trainable_only=False, strict=False):
     """Starts logging ``model``'s parameters into the run ``log_dir``; returns a :class:`Watcher`.
 
     Args:
@@ -115,7 +115,7 @@ class Watcher:
         reduce.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
         self.max_total_cells = None if max_total_cells is None else int(max_total_cells)
         reduce.heatmap_cap([], self._options["max_cells"], self.max_total_cells)  # validates it
-        reduce.TrajectoryPlan("x", (1,), num_traces, sketch_dim, seed)  # validates
+        trajectory.TrajectoryPlan("x", (1,), num_traces, sketch_dim, seed)  # validates
         self._specs = dict(include=patterns("include", include), exclude=patterns("exclude", exclude),
                            trainable_only=bool(trainable_only))
         self.model = model

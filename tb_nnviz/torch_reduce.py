@@ -5,24 +5,23 @@ The PyTorch twin of ``tb_nnviz.tf_reduce``: every function takes a stack
 with a fixed number of ops, so the number of ops per logged step grows with
 the distinct weight shapes (ResNet-18: 62 parameters, 20 shapes), not with the
 parameters. Only small results (raw sums, the quantile sample, traces,
-sketches, pooled heatmaps) leave the device; ``reduce.finish_points`` finishes
+sketches, pooled heatmaps) leave the device; ``trajectory.finish_points`` finishes
 on the host. ``tb_nnviz.reduce`` stays the definition; the tests hold these
 ops equal to it.
 
 >>> import numpy as np, torch
->>> from tb_nnviz import reduce
+>>> from tb_nnviz import trajectory
 >>> xs = np.arange(24.0).reshape(2, 3, 4)
->>> group = TrajectoryGroup([reduce.TrajectoryPlan(n, (3, 4)) for n in ("a", "b")], "cpu")
+>>> group = TrajectoryGroup([trajectory.TrajectoryPlan(n, (3, 4)) for n in ("a", "b")], "cpu")
 >>> parts = [t.numpy() for t in raw_points(torch.tensor(xs), None, group)]
->>> points = reduce.finish_points(*parts, group.plans[0], False)
->>> np.allclose(points[1], reduce.trajectory_point(xs[1], None, group.plans[1]), equal_nan=True)
+>>> points = trajectory.finish_points(*parts, group.plans[0], False)
+>>> np.allclose(points[1], trajectory.trajectory_point(xs[1], None, group.plans[1]), equal_nan=True)
 True
 """
 
 import numpy as np
 import torch
 
-from tb_nnviz import reduce
 from tb_nnviz.logplan import check_group
 
 F64 = torch.float64
@@ -83,7 +82,7 @@ class TrajectoryGroup:
     """The plans of G tensors of one shape, with their fixed choices on ``device``.
 
     Args:
-      plans: ``reduce.TrajectoryPlan`` s of equal shape, unit axis and options.
+      plans: ``trajectory.TrajectoryPlan`` s of equal shape, unit axis and options.
       device: where the stacked tensors live.
 
     Attributes:
@@ -153,7 +152,7 @@ def load(tensors, work, key="x"):
 
 
 def raw_points(x, previous, group, work=None):
-    """``reduce.raw_point`` of each tensor in ``x`` ``[G, *shape]``.
+    """``trajectory.raw_point`` of each tensor in ``x`` ``[G, *shape]``.
 
     Returns float64 tensors ``(raw [G, len(RAW_FIELDS)], sample [G, S],
     traces [G, m], sketch [G, k])`` on ``x``'s device. ``previous`` is the
@@ -210,7 +209,7 @@ def raw_points(x, previous, group, work=None):
 
 
 def sketch(flat, signs, sketch_dim, out=None):
-    """``reduce.sketch`` of each row of float64 ``flat`` ``[G, n]``, bool ``signs`` ``[G, n]`` (True = +1).
+    """``trajectory.sketch`` of each row of float64 ``flat`` ``[G, n]``, bool ``signs`` ``[G, n]`` (True = +1).
 
     Bucket ``j mod k``: the whole rows of k entries are a reshape and a sum;
     the last partial row adds to the first buckets (no padded copy). ``out``

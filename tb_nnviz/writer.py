@@ -20,7 +20,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tb_nnviz import metadata, reduce, spectrum
+from tb_nnviz import metadata, reduce, spectrum, trajectory
 
 
 class Writer:
@@ -53,8 +53,8 @@ class Writer:
         logdir,
         *,
         max_cells=reduce.DEFAULT_MAX_CELLS,
-        num_traces=reduce.DEFAULT_NUM_TRACES,
-        sketch_dim=reduce.DEFAULT_SKETCH_DIM,
+        num_traces=trajectory.DEFAULT_NUM_TRACES,
+        sketch_dim=trajectory.DEFAULT_SKETCH_DIM,
         seed=0,
         flush_secs=120,
         filename_suffix="",
@@ -137,7 +137,7 @@ class Writer:
             if trajectories:
                 plan, content = self.plan(name, x.shape, x.dtype, unit_axes.get(name, -1))
                 grad = _gradient(name, grads.get(name), x.shape)
-                traj.append((content, reduce.trajectory_point(x, self._previous.get(name), plan, grad)))
+                traj.append((content, trajectory.trajectory_point(x, self._previous.get(name), plan, grad)))
             if spectra:
                 content = self.spectrum_content(name, x.shape, x.dtype, layouts.get(name, "auto"))
                 if content is not None and self.spectrum_due(content):
@@ -171,7 +171,7 @@ class Writer:
     def plan(self, name, shape, dtype, unit_axis=-1):
         """``(TrajectoryPlan, content)`` of ``name``, fixed when it is first logged."""
         if name not in self._plans:
-            plan = reduce.TrajectoryPlan(name, tuple(shape), unit_axis=unit_axis, **self._plan_options)
+            plan = trajectory.TrajectoryPlan(name, tuple(shape), unit_axis=unit_axis, **self._plan_options)
             self._plans[name] = (plan, plan.content(dtype, index=self._index(name)))
         plan, content = self._plans[name]
         if tuple(shape) != plan.shape:

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from tb_nnviz import cli, metadata, reduce
+from tb_nnviz import cli, metadata, trajectory
 from tests import providers
 
-RATIO = reduce.STAT_FIELDS.index("update_ratio")
-UPDATE = reduce.STAT_FIELDS.index("update_norm")
+RATIO = trajectory.STAT_FIELDS.index("update_ratio")
+UPDATE = trajectory.STAT_FIELDS.index("update_norm")
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ import sys
 import numpy as np
 import pytest
 
-from tb_nnviz import metadata, reduce
+from tb_nnviz import metadata, trajectory
 from tests.providers import CTX, python_provider, read_all
 from tests.tbserver import REPO
 
 HEAT, TRAJ = metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME
-F = {f: i for i, f in enumerate(reduce.STAT_FIELDS)}
+F = {f: i for i, f in enumerate(trajectory.STAT_FIELDS)}
 DENSE = ("64x64", "64x10")
 
 # script, extra args, NNViz run under the log dir, tensor names, whether gradients are logged

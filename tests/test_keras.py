@@ -18,13 +18,13 @@ import tensorflow as tf
 import keras
 from sklearn import datasets
 
-from tb_nnviz import metadata, reduce  # noqa: E402
+from tb_nnviz import metadata, reduce, trajectory  # noqa: E402
 from tb_nnviz.keras import NNVizCallback  # noqa: E402
 from tests.providers import CTX, python_provider, read_all  # noqa: E402
 from tests.tbserver import REPO  # noqa: E402
 
 HEAT, TRAJ = metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME
-STAT = {f: i for i, f in enumerate(reduce.STAT_FIELDS)}
+STAT = {f: i for i, f in enumerate(trajectory.STAT_FIELDS)}
 N = 320  # samples per fit: 10 batches of 32 per epoch
 
 
@@ -92,7 +92,7 @@ def check_against_capture(logged, capture):
             want = reduce.heatmap_planes(capture.at[step][name], content)
             np.testing.assert_allclose(planes, want, rtol=1e-6, atol=1e-7, err_msg=name)
     for name, (content, series) in logged[TRAJ].items():
-        assert len(series[0][1]) == len(reduce.STAT_FIELDS) + len(content["traces"]) + content["sketch_dim"]
+        assert len(series[0][1]) == len(trajectory.STAT_FIELDS) + len(content["traces"]) + content["sketch_dim"]
         previous = None
         for step, point in series:
             w = capture.at[step][name].astype(np.float64)

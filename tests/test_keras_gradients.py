@@ -12,11 +12,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz import metadata, reduce
+from tb_nnviz import metadata, trajectory
 from tb_nnviz import summary as nnviz
 from tests.providers import python_provider, read_all
 
-F = {f: i for i, f in enumerate(reduce.STAT_FIELDS)}
+F = {f: i for i, f in enumerate(trajectory.STAT_FIELDS)}
 FREQ = 2
 
 

@@ -24,7 +24,7 @@ from tensorboard.util import tensor_util
 from werkzeug import test as werkzeug_test
 
 import tb_nnviz
-from tb_nnviz import analysis, heatmap_format, metadata, plugin, reduce
+from tb_nnviz import analysis, heatmap_format, metadata, plugin, reduce, trajectory
 from tests import tbserver
 from tests.conftest import LOGDIR_MAX_CELLS, LOGDIR_RUNS, LOGDIR_STEPS, logdir_arrays, write_logdir
 
@@ -77,12 +77,12 @@ def expected_planes(run, name, step):
 
 def expected_points(run, name):
     x0 = logdir_arrays(run, LOGDIR_STEPS[0])[name]
-    plan = reduce.TrajectoryPlan(name, x0.shape)
+    plan = trajectory.TrajectoryPlan(name, x0.shape)
     points, previous = [], None
     for step in LOGDIR_STEPS:
         x = logdir_arrays(run, step)[name]
         with np.errstate(invalid="ignore"):
-            points.append(reduce.trajectory_point(x, previous, plan))
+            points.append(trajectory.trajectory_point(x, previous, plan))
         previous = x
     return plan, np.array(points)
 
@@ -242,11 +242,11 @@ def test_trajectory_columns_match_the_reference_points(client, name):
     plan, points = expected_points("a", name)
     assert (body["run"], body["tag"], body["step"]) == ("a", name, list(LOGDIR_STEPS))
     assert len(body["wall_time"]) == len(LOGDIR_STEPS)
-    for j, field in enumerate(reduce.STAT_FIELDS):
+    for j, field in enumerate(trajectory.STAT_FIELDS):
         assert len(body[field]) == len(LOGDIR_STEPS)
         np.testing.assert_array_equal(nulls_to_nan(body[field]), nonfinite_to_nan(points[:, j]))
         assert all(v is None or np.isfinite(v) for v in body[field])
-    start = len(reduce.STAT_FIELDS)
+    start = len(trajectory.STAT_FIELDS)
     shape = logdir_arrays("a", 0)[name].shape
     assert body["traces"]["index"] == [list(np.unravel_index(t, shape)) for t in plan.traces]
     for k, series in enumerate(body["traces"]["values"]):
@@ -261,7 +261,7 @@ def test_trajectory_nan_becomes_null(client):
 
 def test_projection_is_pca_of_summed_sketches(client):
     body = get_json(client, "/projection", run=["a", "b"])
-    assert body["tensors"] == len(NAMES) and body["sketch_dim"] == reduce.DEFAULT_SKETCH_DIM
+    assert body["tensors"] == len(NAMES) and body["sketch_dim"] == trajectory.DEFAULT_SKETCH_DIM
     ratio = body["explained_variance_ratio"]
     assert len(ratio) == 2 and all(0.0 <= r <= 1.0 for r in ratio) and sum(ratio) <= 1.0 + 1e-9
     rows = []
@@ -301,8 +301,8 @@ def test_overview_lists_latest_statistics(client):
     conv = by_name["conv/kernel"]
     assert (conv["layer"], conv["shape"], conv["parameters"], conv["step"]) == ("conv", [3, 3, 2, 4], 72, 30)
     _, points = expected_points("a", "conv/kernel")
-    assert conv["norm"] == points[-1, reduce.STAT_FIELDS.index("norm")]
-    assert conv["update_ratio"] == points[-1, reduce.STAT_FIELDS.index("update_ratio")]
+    assert conv["norm"] == points[-1, trajectory.STAT_FIELDS.index("norm")]
+    assert conv["update_ratio"] == points[-1, trajectory.STAT_FIELDS.index("update_ratio")]
     assert conv["nonfinite"] == 0
     # dense/kernel was NaN at step 20, so its update ratio at 30 is undefined.
     assert by_name["dense/kernel"]["update_ratio"] is None

@@ -29,7 +29,7 @@ from tensorboard.util import tensor_util
 from werkzeug import test as werkzeug_test
 
 import tb_nnviz
-from tb_nnviz import heatmap_format, metadata, reduce, store
+from tb_nnviz import heatmap_format, metadata, reduce, store, trajectory
 from tests import providers, tbserver
 from tests.conftest import LOGDIR_STEPS, logdir_arrays, write_logdir
 from tests.test_plugin import PREFIX, get_heatmap, get_json, make_client, make_flags
@@ -96,10 +96,10 @@ def test_real_dtypes_are_logged_exactly(tmp_path, dtype):
             w.log_weights(step, {"x": x})
     heat = read_back(tmp_path)["run"]["x"]
     traj = read_back(tmp_path, TRAJECTORY)["run"]["x"]
-    plan = reduce.TrajectoryPlan("x", (3, 4), num_traces=3, sketch_dim=4)
+    plan = trajectory.TrajectoryPlan("x", (3, 4), num_traces=3, sketch_dim=4)
     for i, x in enumerate(xs):
         np.testing.assert_array_equal(heat[i].numpy[0], x.astype(np.float32))
-        want = reduce.trajectory_point(x, xs[i - 1] if i else None, plan)
+        want = trajectory.trajectory_point(x, xs[i - 1] if i else None, plan)
         np.testing.assert_array_equal(traj[i].numpy, want)
     listing = providers.python_provider(tmp_path).list_tensors(
         providers.CTX, experiment_id="", plugin_name=HEATMAP
@@ -141,7 +141,7 @@ def test_nan_and_inf_stay_visible_in_heatmaps_and_counts(tmp_path):
     pooled = heat["pooled"][0].numpy
     assert np.isnan(pooled[1, 0, 0])  # absmax of the block holding NaN, +Inf and -Inf
     traj = read_back(tmp_path, TRAJECTORY)["run"]
-    field = reduce.STAT_FIELDS.index
+    field = trajectory.STAT_FIELDS.index
     for name, (nan, inf) in {"mixed": (1, 2), "all_nan": (9, 0), "all_inf": (0, 3)}.items():
         point = traj[name][0].numpy
         assert (point[field("nan_count")], point[field("inf_count")]) == (nan, inf), name
@@ -183,7 +183,7 @@ def test_the_same_name_twice_in_one_step_is_refused(tmp_path):
     np.testing.assert_array_equal(heat["a"][0].numpy[0], np.ones((1, 3)))  # not the refused zeros
     assert [d.step for d in heat["c"]] == [5]
     traj = read_back(tmp_path, TRAJECTORY)["run"]["a"]
-    upd = reduce.STAT_FIELDS.index("update_norm")
+    upd = trajectory.STAT_FIELDS.index("update_norm")
     assert [d.step for d in traj] == [5, 6]
     assert traj[1].numpy[upd] == pytest.approx(np.sqrt(3 * 25.0))  # 6 vs 1: against step 5
 
@@ -201,16 +201,16 @@ def test_chunked_reductions_equal_one_pass(monkeypatch, shape, max_cells, chunk,
     if special:
         flat[rng.choice(flat.size, 6, replace=False)] = [np.nan, np.inf, -np.inf, 0, 0, 1e30]
     previous = rng.normal(size=shape)
-    plan = reduce.TrajectoryPlan("t", shape, num_traces=5, sketch_dim=8, quantile_sample=300)
+    plan = trajectory.TrajectoryPlan("t", shape, num_traces=5, sketch_dim=8, quantile_sample=300)
     content = reduce.heatmap_content("t", shape, x.dtype, max_cells=max_cells)
-    whole = [reduce.heatmap_planes(x, content), reduce.trajectory_point(x, previous, plan)]
+    whole = [reduce.heatmap_planes(x, content), trajectory.trajectory_point(x, previous, plan)]
     monkeypatch.setattr(reduce, "CHUNK_ELEMENTS", chunk)
-    planes, point = reduce.heatmap_planes(x, content), reduce.trajectory_point(x, previous, plan)
+    planes, point = reduce.heatmap_planes(x, content), trajectory.trajectory_point(x, previous, plan)
     np.testing.assert_array_equal(planes, whole[0])  # blocks never straddle tiles: exact
     np.testing.assert_allclose(point, whole[1], rtol=1e-12, atol=1e-12)
-    exact = [reduce.STAT_FIELDS.index(f) for f in ("min", "max", "q05", "q50", "q95", "zero_fraction", "nan_count", "inf_count")]
+    exact = [trajectory.STAT_FIELDS.index(f) for f in ("min", "max", "q05", "q50", "q95", "zero_fraction", "nan_count", "inf_count")]
     np.testing.assert_array_equal(point[exact], whole[1][exact])
-    np.testing.assert_array_equal(point[len(reduce.STAT_FIELDS) : -8], whole[1][len(reduce.STAT_FIELDS) : -8])
+    np.testing.assert_array_equal(point[len(trajectory.STAT_FIELDS) : -8], whole[1][len(trajectory.STAT_FIELDS) : -8])
 
 
 _BIG = textwrap.dedent(
@@ -245,7 +245,7 @@ _BIG = textwrap.dedent(
     traj = providers.read_all(providers.python_provider(logdir), metadata.TRAJECTORY_PLUGIN_NAME)["run"]
     planes = [d.numpy for d in heat["big/kernel/nnviz_heatmap"]]
     points = [d.numpy for d in traj["big/kernel/nnviz_trajectory"]]
-    f = reduce.STAT_FIELDS.index
+    f = trajectory.STAT_FIELDS.index
     block = x[40:80, 120:160].astype(np.float64)
     print(json.dumps({
         "times": times, "close": close, "base_mib": base, "peak_mib": peak,

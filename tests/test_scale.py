@@ -16,7 +16,7 @@ import tensorflow as tf
 import keras
 
 from benchmarks.models import _transformer
-from tb_nnviz import Writer, metadata, reduce
+from tb_nnviz import Writer, metadata, reduce, trajectory
 from tb_nnviz.keras import NNVizCallback
 from tb_nnviz.tf_logger import Weight, WeightLogger
 from tests.providers import CTX, python_provider, read_all
@@ -110,14 +110,14 @@ def test_logger_equals_reference_on_model_weights(tmp_path, model):
             want = reduce.heatmap_planes(x[w.name], content)
             np.testing.assert_allclose(datum.numpy, want, rtol=1e-6, atol=1e-30, err_msg=w.name)
             stored_cells += want.size if datum.step == 1 else 0
-        plan = reduce.TrajectoryPlan(w.name, x0.shape, num_traces=8)
+        plan = trajectory.TrajectoryPlan(w.name, x0.shape, num_traces=8)
         points = traj[metadata.summary_tag(w.name, TRAJ)]
         previous = None
         for datum, x in zip(points, steps):
-            want = reduce.trajectory_point(x[w.name], previous, plan)
+            want = trajectory.trajectory_point(x[w.name], previous, plan)
             np.testing.assert_allclose(datum.numpy, want, rtol=1e-9, atol=1e-12, err_msg=w.name)
             previous = x[w.name]
-        unchanged = points[1].numpy[reduce.STAT_FIELDS.index("unchanged_unit_fraction")]
+        unchanged = points[1].numpy[trajectory.STAT_FIELDS.index("unchanged_unit_fraction")]
         if x0.dtype in (np.float32, np.float64) and np.isfinite(x0).all():  # no rounding back
             units = x0.shape[-1]
             assert unchanged == pytest.approx((units // 2) / units), w.name

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import tensorflow as tf
 
 import tb_nnviz  # noqa: E402
-from tb_nnviz import metadata, reduce, summary  # noqa: E402
+from tb_nnviz import metadata, reduce, summary, trajectory  # noqa: E402
 from tests.reference import assert_planes_equal
 from tests.providers import CTX, python_provider, read_all  # noqa: E402
 
@@ -28,7 +28,7 @@ DTYPES = {
     "float64": np.float64,
     "int32": np.int32,
 }
-STAT = {f: i for i, f in enumerate(reduce.STAT_FIELDS)}
+STAT = {f: i for i, f in enumerate(trajectory.STAT_FIELDS)}
 EXACT_STATS = ["min", "max", "q05", "q25", "q50", "q75", "q95",
                "zero_fraction", "nan_count", "inf_count"]
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
@@ -96,11 +96,11 @@ def assert_point_equal(got, want, x, previous, plan):
     with_previous=st.booleans(),
 )
 def test_trajectory_point_equals_reference(x, num_traces, sketch_dim, seed, with_previous):
-    plan = reduce.TrajectoryPlan("t", x.shape, num_traces, sketch_dim, seed)
+    plan = trajectory.TrajectoryPlan("t", x.shape, num_traces, sketch_dim, seed)
     previous = None
     if with_previous:
         previous = make_array(x.shape, "float64", seed, special=False).astype(x.dtype)
-    want = reduce.trajectory_point(x, previous, plan)
+    want = trajectory.trajectory_point(x, previous, plan)
     got = summary.trajectory_point(
         tf.constant(x), None if previous is None else tf.constant(previous), plan
     ).numpy()
@@ -110,22 +110,22 @@ def test_trajectory_point_equals_reference(x, num_traces, sketch_dim, seed, with
 def test_trajectory_point_quantile_sample_and_tf_function():
     """A tensor above the quantile sample size, computed inside one tf.function."""
     x = make_array((300, 250), "float32", 7, special=True)
-    plan = reduce.TrajectoryPlan("big", x.shape)
+    plan = trajectory.TrajectoryPlan("big", x.shape)
     assert plan.sample is not None
     fn = tf.function(lambda v, p: summary.trajectory_point(v, p, plan))
     for step in range(3):
         previous = x
         x = (x + make_array(x.shape, "float32", step, special=False)).astype(np.float32)
         got = fn(tf.constant(x), tf.constant(previous)).numpy()
-        assert_point_equal(got, reduce.trajectory_point(x, previous, plan), x, previous, plan)
+        assert_point_equal(got, trajectory.trajectory_point(x, previous, plan), x, previous, plan)
     assert fn.experimental_get_tracing_count() == 1
 
 
 def test_previous_valid_flag_gives_nan_update():
     x = np.arange(1.0, 7.0).reshape(2, 3)
-    plan = reduce.TrajectoryPlan("t", x.shape)
+    plan = trajectory.TrajectoryPlan("t", x.shape)
     got = summary.trajectory_point(tf.constant(x), tf.constant(x + 1), plan, tf.constant(False))
-    want = reduce.trajectory_point(x, None, plan)
+    want = trajectory.trajectory_point(x, None, plan)
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
 
 
@@ -177,7 +177,7 @@ def test_bad_layout_gates_and_plan_raise():
         summary.heatmap("w", np.ones((2, 3)), step=0, layout="split:9")
     with pytest.raises(reduce.TensorError, match="gates"):
         summary.heatmap("w", np.ones((2, 3)), step=0, gates=["a", "b"])
-    plan = reduce.TrajectoryPlan("other", (2, 3))
+    plan = trajectory.TrajectoryPlan("other", (2, 3))
     with pytest.raises(reduce.TensorError, match="does not fit"):
         summary.trajectory("w", np.ones((2, 3)), step=0, plan=plan)
     with pytest.raises(reduce.TensorError, match="previous value has shape"):
@@ -348,10 +348,10 @@ def test_sketch_pca_matches_exact_pca_on_digits_mlp():
     assert full.shape[1] > 8000 and len(snapshots) >= 80
     exact, exact_var = _principal_coordinates(full)
     for seed in range(10):  # the default k holds for every seed, not one lucky hash
-        plans = [reduce.TrajectoryPlan(w.path, w.shape, seed=seed) for w in model.weights]
-        assert plans[0].sketch_dim == reduce.DEFAULT_SKETCH_DIM
+        plans = [trajectory.TrajectoryPlan(w.path, w.shape, seed=seed) for w in model.weights]
+        assert plans[0].sketch_dim == trajectory.DEFAULT_SKETCH_DIM
         sketched = np.array([
-            sum(reduce.sketch(v, p) for v, p in zip(snap, plans))
+            sum(trajectory.sketch(v, p) for v, p in zip(snap, plans))
             for snap in snapshots
         ])
         approx, approx_var = _principal_coordinates(sketched)

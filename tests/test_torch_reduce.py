@@ -14,7 +14,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tb_nnviz import Writer, metadata, reduce, torch_reduce
+from tb_nnviz import Writer, metadata, reduce, torch_reduce, trajectory
 from tb_nnviz.logplan import Weight
 from tb_nnviz.torch_logger import ParamLogger, dtype_name, param_specs
 from tests.providers import CTX, python_provider, read_all
@@ -70,7 +70,7 @@ def test_heatmap_planes_equal_reference(xs, max_cells, data):
 def test_trajectory_points_equal_reference(xs, num_traces, sketch_dim, seed, with_previous, with_gradient, data):
     shape = xs.shape[1:]
     unit_axis = data.draw(st.integers(-len(shape), len(shape) - 1))
-    plans = [reduce.TrajectoryPlan("t%d" % i, shape, num_traces, sketch_dim, seed, unit_axis=unit_axis)
+    plans = [trajectory.TrajectoryPlan("t%d" % i, shape, num_traces, sketch_dim, seed, unit_axis=unit_axis)
              for i in range(len(xs))]
     group = torch_reduce.TrajectoryGroup(plans, "cpu")
     previous = grads = None
@@ -80,33 +80,33 @@ def test_trajectory_points_equal_reference(xs, num_traces, sketch_dim, seed, wit
         grads = [make_array(shape, "float32", seed + 7 + i, i == 1) for i in range(len(xs))]
     parts = torch_reduce.raw_points(to_torch(xs), None if previous is None else to_torch(previous), group)
     grad_sumsq = None if grads is None else torch_reduce.grad_sumsq([to_torch(g) for g in grads], "cpu").numpy()
-    got = reduce.finish_points(*(t.numpy() for t in parts), plans[0], previous is not None, grad_sumsq)
+    got = trajectory.finish_points(*(t.numpy() for t in parts), plans[0], previous is not None, grad_sumsq)
     for i, (x, plan) in enumerate(zip(xs, plans)):
         prev = None if previous is None else previous[i]
-        want = reduce.trajectory_point(x, prev, plan, None if grads is None else grads[i])
+        want = trajectory.trajectory_point(x, prev, plan, None if grads is None else grads[i])
         assert_point_equal(got[i], want, x, prev, plan)
 
 
 def test_quantile_sample_sketch_tail_and_missing_gradient():
     """A tensor above the quantile sample size whose size is not a multiple of k; one gradient absent."""
     xs = np.stack([make_array((301, 250), "float32", s, special=s == 1) for s in range(2)])
-    plans = [reduce.TrajectoryPlan(n, xs.shape[1:], sketch_dim=256, unit_axis=0) for n in ("a", "b")]
+    plans = [trajectory.TrajectoryPlan(n, xs.shape[1:], sketch_dim=256, unit_axis=0) for n in ("a", "b")]
     assert plans[0].sample is not None and plans[0].size % 256
     group = torch_reduce.TrajectoryGroup(plans, "cpu")
     grad = make_array((301, 250), "float32", 9, False)
     parts = torch_reduce.raw_points(torch.from_numpy(xs), None, group)
     sumsq = torch_reduce.grad_sumsq([torch.from_numpy(grad), None], "cpu").numpy()
-    got = reduce.finish_points(*(t.numpy() for t in parts), plans[0], False, sumsq)
+    got = trajectory.finish_points(*(t.numpy() for t in parts), plans[0], False, sumsq)
     for i in range(2):
-        want = reduce.trajectory_point(xs[i], None, plans[i], grad if i == 0 else None)
+        want = trajectory.trajectory_point(xs[i], None, plans[i], grad if i == 0 else None)
         assert_point_equal(got[i], want, xs[i], None, plans[i])
-    norm = reduce.STAT_FIELDS.index("grad_norm")
+    norm = trajectory.STAT_FIELDS.index("grad_norm")
     assert got[0, norm] == pytest.approx(np.linalg.norm(grad.astype(np.float64)), rel=1e-12)
     assert np.isnan(got[1, norm]) and np.isnan(got[1, norm + 1])
 
 
 def test_groups_of_different_shapes_are_refused_by_name():
-    plans = [reduce.TrajectoryPlan("a", (2, 3)), reduce.TrajectoryPlan("b", (3, 2))]
+    plans = [trajectory.TrajectoryPlan("a", (2, 3)), trajectory.TrajectoryPlan("b", (3, 2))]
     with pytest.raises(reduce.TensorError, match="'a' and 'b'"):
         torch_reduce.TrajectoryGroup(plans, "cpu")
 
@@ -159,7 +159,7 @@ def test_param_logger_equals_reference_on_resnet18_shapes(tmp_path):
         for got, want in zip(heat["torch"][tag], series):
             assert got.step == want.step
             np.testing.assert_allclose(got.numpy, want.numpy, rtol=1e-6, atol=1e-30, err_msg="%s %d" % (tag, got.step))
-    norm = reduce.STAT_FIELDS.index("grad_norm")
+    norm = trajectory.STAT_FIELDS.index("grad_norm")
     for w in weights:
         tag = metadata.summary_tag(w.name, metadata.TRAJECTORY_PLUGIN_NAME)
         got, want = data["torch"][tag], data["numpy"][tag]

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import tb_nnviz.torch
-from tb_nnviz import metadata, reduce
+from tb_nnviz import metadata, reduce, trajectory
 from tests.providers import CTX, python_provider, read_all
 
 HEAT, TRAJ = metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME
-F = {f: i for i, f in enumerate(reduce.STAT_FIELDS)}
+F = {f: i for i, f in enumerate(trajectory.STAT_FIELDS)}
 
 
 def mlp():

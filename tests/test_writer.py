@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tb_nnviz
-from tb_nnviz import metadata, reduce
+from tb_nnviz import metadata, reduce, trajectory
 from tests import providers
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
@@ -65,11 +65,11 @@ def _check_provider(provider, steps):
     assert len(trajectories) == 4
     for tag, data in trajectories.items():
         name = metadata.tensor_name(tag, TRAJECTORY)
-        plan = reduce.TrajectoryPlan(name, _weights(0)[name].shape, num_traces=4, sketch_dim=8)
+        plan = trajectory.TrajectoryPlan(name, _weights(0)[name].shape, num_traces=4, sketch_dim=8)
         previous = None
         for datum in data:
             x = _weights(datum.step)[name]
-            np.testing.assert_array_equal(datum.numpy, reduce.trajectory_point(x, previous, plan))
+            np.testing.assert_array_equal(datum.numpy, trajectory.trajectory_point(x, previous, plan))
             previous = x
 
 
@@ -100,7 +100,7 @@ def test_first_trajectory_point_has_no_update_and_second_does(written):
     logdir, _ = written
     data = providers.read_all(providers.python_provider(logdir), TRAJECTORY)["run"]
     series = data[metadata.summary_tag("dense/kernel", TRAJECTORY)]
-    upd = reduce.STAT_FIELDS.index("update_norm")
+    upd = trajectory.STAT_FIELDS.index("update_norm")
     assert np.isnan(series[0].numpy[upd])
     diff = _weights(10)["dense/kernel"].astype(np.float64) - _weights(0)["dense/kernel"]
     assert series[1].numpy[upd] == pytest.approx(np.linalg.norm(diff), rel=1e-12)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import tb_nnviz
-from tb_nnviz import metadata, reduce
+from tb_nnviz import metadata, reduce, trajectory
 from tests.providers import python_provider, read_all
 
-F = {f: i for i, f in enumerate(reduce.STAT_FIELDS)}
+F = {f: i for i, f in enumerate(trajectory.STAT_FIELDS)}
 
 
 def init(key, sizes=(8, 16, 3)):
