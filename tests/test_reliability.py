@@ -218,7 +218,7 @@ _BIG = textwrap.dedent(
     import json, resource, sys, tempfile, time
     import numpy as np
     import tb_nnviz
-    from tb_nnviz import metadata, reduce
+    from tb_nnviz import metadata, reduce, trajectory
     from tests import providers
 
     def rss():
