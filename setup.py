@@ -62,7 +62,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["tb_nnviz", "tb_nnviz.*"]),
     package_data={"tb_nnviz": ["static/*"]},
-    install_requires=["tensorboard>=2.14", "numpy>=1.23", "protobuf>=3.20"],
+    install_requires=["tensorboard>=2.14", "numpy>=1.23", "protobuf>=3.20", "google-crc32c>=1.5"],
     extras_require={
         "tf": ["tensorflow-cpu>=2.16"],
         "torch": ["torch>=2.3"],

@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
 from tb_nnviz import metadata, reduce, spectrum, trajectory
+from tb_nnviz.event_file import EventFile
 
 
 class Writer:
@@ -31,9 +31,10 @@ class Writer:
       max_cells: heatmap cell budget; larger grids are block-pooled. Default
         ``reduce.DEFAULT_MAX_CELLS`` (65,536 = 256 x 256).
       num_traces: single parameters traced per tensor. Default 16.
-      sketch_dim: dimension of each tensor's linear sketch. Default 128.
-      seed: seeds trace choice and sketch hash (with each tensor's name).
-      flush_secs: how often queued events are flushed to disk. Default 120.
+      sketch_dim: dimension of each tensor's linear sketch. Default 256.
+      seed: seeds trace choice and sketch signs (with each tensor's name).
+      flush_secs: how often written events are flushed to disk, also when no
+        more come. Default 120; :meth:`flush` and :meth:`close` flush at once.
       filename_suffix: appended to the event file's name.
 
     Each logged step is written as one event, so a step is either all there or
@@ -62,9 +63,7 @@ class Writer:
         self._options = dict(max_cells=int(max_cells))
         self._plan_options = dict(num_traces=num_traces, sketch_dim=sketch_dim, seed=seed)
         reduce.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
-        self._writer = EventFileWriter(
-            str(logdir), flush_secs=flush_secs, filename_suffix=filename_suffix
-        )
+        self._writer = EventFile(str(logdir), flush_secs=flush_secs, filename_suffix=filename_suffix)
         self._heatmaps = {}  # name -> content
         self._plans = {}  # name -> (TrajectoryPlan, content)
         self._spectra = {}  # name -> spectrum content (None: the tensor has no matrix)
