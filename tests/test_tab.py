@@ -573,7 +573,7 @@ def test_reload_restores_runs_filter_mode_and_step(served, tab):
         assert card.locator('[data-testid="mode"]').input_value() == "first"
         assert card.locator('[data-testid="step-label"]').inner_text() == str(STEPS[3])
         other = _card(frame, "fast", KERNEL)
-        _wait_card(frame, other, STEPS[3])  # the linked row moved both runs' cards
+        _wait_card(frame, other, STEPS[3], "first")  # the linked row moved both runs' cards (step and mode)
         assert not frame.locator('[data-testid="card"][data-tag="mlp/conv/kernel"]').first.is_visible()
 
 
@@ -660,11 +660,26 @@ def test_runs_side_by_side_move_together_and_share_a_range(served, tab):
         assert float(cards["fast"].get_attribute("data-range")) == pytest.approx(want, rel=1e-6)
         row.locator('[data-testid="row-shared-range"]').uncheck()
         frame.wait_for_function("c => c.dataset.rangeMode === 'step'", arg=cards["fast"].element_handle(), timeout=10000)
-        # Unlinked, each card has its own slider again and moves alone.
+        # The heatmap mode is linked like the step: a change shown on one card shows on both.
+        cards["slow"].locator('[data-testid="mode"]').select_option("prev")
+        for c in cards.values():
+            _wait_card(frame, c, STEPS[4], "prev")
+        assert cards["fast"].locator('[data-testid="mode"]').input_value() == "prev"
+        assert row.get_attribute("data-mode") == "prev"
+        assert "mode" in row.locator('[data-testid="row-link"]').locator("xpath=..").inner_text()
+        t.page.screenshot(path=os.path.join(ARTIFACTS, "tab-side-by-side-prev.png"))
+        # Unlinked, each card has its own slider and mode again and moves alone.
         row.locator('[data-testid="row-link"]').uncheck()
         assert cards["slow"].locator('[data-testid="step-slider"]').is_visible()
         _show_step(frame, cards["slow"], 2)
         assert cards["fast"].get_attribute("data-step") == str(STEPS[4])
+        cards["fast"].locator('[data-testid="mode"]').select_option("none")
+        _wait_card(frame, cards["fast"], STEPS[4], "none")
+        assert cards["slow"].get_attribute("data-mode") == "prev"
+        # Linked again: the cards take the first run's step and mode.
+        row.locator('[data-testid="row-link"]').check()
+        _wait_card(frame, cards["slow"], STEPS[4], "none")
+        row.locator('[data-testid="row-link"]').uncheck()
         t.page.screenshot(path=os.path.join(ARTIFACTS, "tab-side-by-side.png"))
 
 

@@ -80,6 +80,67 @@ export class RangeStore {
   }
 }
 
+/** One (run, tensor) whose exact range joins a colour scale, with its step count. */
+export interface RangeSource {
+  run: string;
+  tag: string;
+  steps: number;
+}
+
+/**
+ * The (run, tensor)s whose exact ranges make up `own`'s colour scale under `mode`:
+ * none for "step", itself for "fixed", the layer's tensors for "layer", the runs'
+ * copies of the tensor for "runs" (always with `own` included).
+ *
+ * Example: rangeSources("runs", {run: "a", tag: "k", steps: 3}, () => [], () => [{run: "b", steps: 5}])
+ *   -> [{tag: "k", run: "b", steps: 5}, {run: "a", tag: "k", steps: 3}]
+ */
+export function rangeSources(
+  mode: RangeMode,
+  own: RangeSource,
+  layerTags: () => { tag: string; steps: number }[],
+  runTags: () => { run: string; steps: number }[],
+): RangeSource[] {
+  if (mode === "layer") {
+    const layer = layerTags().map((t) => ({ run: own.run, ...t }));
+    return layer.some((t) => t.tag === own.tag) ? layer : [...layer, own];
+  }
+  if (mode === "runs") {
+    const runs = runTags().map((r) => ({ tag: own.tag, ...r }));
+    return runs.some((r) => r.run === own.run) ? runs : [...runs, own];
+  }
+  return mode === "fixed" ? [own] : [];
+}
+
+/**
+ * The half-width to draw with now for `sources` under `mode` (the shown step's own
+ * `stepM` always covered), its note, and `loaded`: a promise when some exact ranges are
+ * still loading (redraw when it resolves), else null.
+ */
+export function resolveRange(
+  store: RangeStore,
+  mode: RangeMode,
+  diff: DiffMode,
+  stepM: number,
+  sources: readonly RangeSource[],
+): { m: number; note: string; loaded: Promise<unknown> | null } {
+  const known = sources.map((x) => store.peek(x.run, x.tag, x.steps));
+  const exact = known.filter((r) => r !== undefined).map((r) => rangeOf(r, diff));
+  const pending = known.length - exact.length;
+  const scope = {
+    steps: sources.reduce((n, x) => n + x.steps, 0),
+    tensors: new Set(sources.map((x) => x.tag)).size,
+    runs: new Set(sources.map((x) => x.run)).size,
+  };
+  const chosen = chooseRange(mode, stepM, exact, scope);
+  if (!pending) return { ...chosen, loaded: null };
+  return {
+    m: chosen.m,
+    note: `${chosen.note} (loading ${pending} range${pending > 1 ? "s" : ""}…)`,
+    loaded: Promise.all(sources.map((x) => store.load(x.run, x.tag, x.steps))),
+  };
+}
+
 /** The range of one diff mode out of a `ranges` response. */
 export function rangeOf(r: Ranges | null | undefined, mode: DiffMode): number | null {
   const v = r ? r[mode] : null;

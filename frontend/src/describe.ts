@@ -1,13 +1,13 @@
 /**
- * What the tooltip says about one heatmap cell. Pure, no DOM.
+ * What the tooltip says about one heatmap cell, and a card's subtitle for its tensor. Pure, no DOM.
  *
  * Example (unpooled dense kernel [64, 10], cell (3, 7) = 0.25):
  *   describeCell(info, hm, 3, 7) ->
  *     {row: 3, col: 7, value: "0.25", valueLabel: "value", index: "[3, 7]",
  *      block: null, absmax: null, ...}
  */
-import { formatFloat32, formatIndex, formatRange } from "./format";
-import { cellBlock, gridToTensorIndex, layoutMatches } from "./grid";
+import { formatFloat32, formatIndex, formatRange, formatShape } from "./format";
+import { cellBlock, gridToTensorIndex, layoutMatches, pooledShape } from "./grid";
 import type { Heatmap, TagInfo } from "./types";
 
 export interface CellDescription {
@@ -55,4 +55,21 @@ export function describeCell(info: TagInfo, hm: Heatmap, i: number, j: number): 
     index = formatIndex(gridToTensorIndex(i, j, info.shape, info.layout));
   }
   return { row: i, col: j, value: formatFloat32(raw), raw, valueLabel, index, block, absmax };
+}
+
+/**
+ * The card's subtitle: shape, dtype, pooling, gates and description.
+ *
+ * Example: tensorSubtitle({shape: [3, 4], dtype: "float32", grid: [3, 4], pool: [1, 1], ...}) === "shape 3 × 4 · float32"
+ */
+export function tensorSubtitle(info: TagInfo): string {
+  const parts = [`shape ${formatShape(info.shape)}`, info.dtype];
+  const pool = info.pool ?? [1, 1];
+  if (pool[0] > 1 || pool[1] > 1) {
+    const [pr, pc] = pooledShape(info.grid, pool);
+    parts.push(`grid ${info.grid[0]}×${info.grid[1]} pooled ${pool[0]}×${pool[1]} → ${pr}×${pc}`);
+  }
+  if (info.gates && info.gates.length) parts.push(`gates ${info.gates.join(" ")}`);
+  if (info.description) parts.push(info.description);
+  return parts.filter(Boolean).join(" · ");
 }

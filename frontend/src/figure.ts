@@ -11,6 +11,11 @@
  */
 import { barTicks } from "./barticks";
 import { lutStrip } from "./colorbar";
+import { safeFilename } from "./csv";
+import { download } from "./dom";
+import { formatShort } from "./format";
+import { themeVar } from "./theme";
+import type { DiffMode } from "./types";
 
 /** Sizes in CSS pixels (the canvas is scaled by the device pixel ratio). */
 export const PAD = 12;
@@ -94,4 +99,37 @@ export function drawFigure(spec: FigureSpec, dpr = window.devicePixelRatio || 1)
   ctx.textAlign = "center";
   for (const t of barTicks(spec.m, L.bar.w)) ctx.fillText(t.label, L.bar.x + t.x, L.ticksY);
   return c;
+}
+
+/** What a card's PNG export shows (see `saveFigure`). */
+export interface CardFigure {
+  run: string;
+  tag: string;
+  /** The step drawn (from the heatmap's header). */
+  step: number;
+  mode: DiffMode;
+  modeLabel: string;
+  /** Colour range half-width and the range mode's label. */
+  m: number;
+  rangeLabel: string;
+  /** Zoom of the drawn heatmap (1: not zoomed). */
+  zoom: number;
+  heatmap: HTMLCanvasElement;
+}
+
+/** Downloads a card's heatmap as a PNG that reads on its own: title, subtitle, heatmap, colour bar. */
+export function saveFigure(f: CardFigure): void {
+  const name = safeFilename([f.run, f.tag, `step${f.step}`, f.mode === "none" ? "" : `diff-${f.mode}`], "png");
+  const zoom = f.zoom > 1 ? ` · zoomed ${Math.round(f.zoom * 100) / 100}×` : "";
+  const figure = drawFigure({
+    title: `${f.run} · ${f.tag}`,
+    subtitle: `step ${f.step} · ${f.modeLabel} · colour ±${formatShort(f.m)} (${f.rangeLabel})${zoom}`,
+    heatmap: f.heatmap,
+    m: f.m,
+    fg: themeVar("--nv-fg", "#212121"),
+    bg: themeVar("--nv-bg", "#fff"),
+  });
+  figure.toBlob((blob) => {
+    if (blob) download(blob, name);
+  }, "image/png");
 }

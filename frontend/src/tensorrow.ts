@@ -1,15 +1,18 @@
 /**
  * One tensor's heatmap cards across the selected runs, side by side, with one shared
- * step control: linked by default (moving it moves every run's card to that step, or
- * the nearest earlier step a run logged), unlinkable so each card has its own slider
- * again. A row of one card is just that card.
+ * step control and one shared heatmap mode: linked by default (moving the step moves
+ * every run's card to that step, or the nearest earlier step a run logged; choosing
+ * "change since previous step" on one card shows it on all), unlinkable so each card
+ * has its own slider and mode again. A row of one card is just that card.
  *
  * Example:
  *   const row = new TensorRow("dense/kernel", () => app.saveView());
  *   row.setCards([cardA, cardB]); group.appendChild(row.root);
  */
-import { type Card, PLAY_MS, nextStepIndex, pickStep } from "./card";
-import { el, setText } from "./dom";
+import type { Card } from "./card";
+import { el } from "./dom";
+import { StepControl, pickStep } from "./steps";
+import type { DiffMode } from "./types";
 
 /** The sorted union of several step lists. Example: unionSteps([[0, 10], [10, 20]]) -> [0, 10, 20]. */
 export function unionSteps(lists: readonly (readonly number[])[]): number[] {
@@ -20,42 +23,40 @@ export class TensorRow {
   readonly root: HTMLDivElement;
   private readonly bar: HTMLDivElement;
   private readonly box: HTMLDivElement;
-  private readonly slider: HTMLInputElement;
-  private readonly label: HTMLSpanElement;
+  private readonly control: StepControl;
   private readonly link: HTMLInputElement;
   private readonly shared: HTMLInputElement;
   /** Cards that got the row's colour-range choice (later user choices on a card stand). */
   private readonly ranged = new WeakSet<Card>();
-  private readonly play: HTMLButtonElement;
   private cards: Card[] = [];
   private steps: number[] = [];
   private step: number | null = null;
-  private timer: number | null = null;
 
   constructor(
     readonly tag: string,
     private readonly changed: () => void,
   ) {
-    this.slider = el("input", { attrs: { type: "range", min: "0", step: "1", "data-testid": "row-step-slider", "aria-label": "step of every run" } });
-    this.slider.addEventListener("input", () => {
-      this.stop();
-      this.moveTo(this.steps[Number(this.slider.value)] ?? null);
-      this.changed();
-    });
-    this.label = el("span", { className: "nv-step-label", attrs: { "data-testid": "row-step-label" } });
-    this.play = el("button", {
-      className: "nv-button nv-play",
-      text: "▶",
-      title: "Play every run through the steps together",
-      attrs: { type: "button", "data-testid": "row-play", "aria-label": "play" },
-    });
-    this.play.addEventListener("click", () => (this.timer === null ? this.start() : this.stop()));
+    this.control = new StepControl(
+      {
+        label: "step of every run",
+        playTitle: "Play every run through the steps together",
+        ids: { slider: "row-step-slider", label: "row-step-label", play: "row-play" },
+      },
+      (step) => {
+        this.moveTo(step);
+        this.control.shown();
+        if (!this.control.isPlaying) this.changed();
+      },
+    );
     this.link = el("input", { attrs: { type: "checkbox", "data-testid": "row-link" } });
     this.link.checked = true;
     this.link.addEventListener("change", () => {
-      this.stop();
+      this.control.stop();
       this.applyLink();
-      if (this.link.checked) this.moveTo(this.step);
+      if (this.link.checked) {
+        this.moveTo(this.step);
+        this.setMode(this.cards[0]?.shownMode ?? "none");
+      }
     });
     // Side by side, colours compare across runs only on one scale, but a run of
     // small weights beside one that blew up is then drawn blank: each card keeps
@@ -69,8 +70,13 @@ export class TensorRow {
       "div",
       { className: "nv-row-bar nv-controls", attrs: { "data-testid": "row-controls" } },
       el("span", { className: "nv-row-title", text: tag }),
-      el("label", { className: "nv-step" }, this.play, el("span", { text: "step of every run" }), this.slider, this.label),
-      el("label", { className: "nv-row-link" }, this.link, el("span", { text: "link steps" })),
+      this.control.root,
+      el(
+        "label",
+        { className: "nv-row-link", title: "One step and one heatmap mode for every run of this tensor; untick to set them per run" },
+        this.link,
+        el("span", { text: "link step and mode" }),
+      ),
       el(
         "label",
         { className: "nv-row-link", title: "One colour scale: the largest |x| over every step of every run shown" },
@@ -84,13 +90,14 @@ export class TensorRow {
 
   /** The cards of this tensor, one per selected run that logged it, in run order. */
   setCards(cards: Card[]): void {
+    for (const c of this.cards) if (!cards.includes(c)) c.onModePicked = null;
     this.cards = cards;
     for (const c of cards) this.box.appendChild(c.root); // (re)appending keeps run order
     const old = this.steps;
-    this.steps = unionSteps(cards.map((c) => c.steps));
+    this.steps = unionSteps(cards.map((c) => c.logged));
     const atLatest = this.step === null || (old.length > 0 && this.step === old[old.length - 1]);
     // A first row step: a card's step restored from the URL wins, else the latest.
-    const moved = cards.find((c) => c.shownStep !== null && c.shownStep !== c.steps[c.steps.length - 1]);
+    const moved = cards.find((c) => c.shownStep !== null && c.shownStep !== c.logged[c.logged.length - 1]);
     const start = this.step ?? moved?.shownStep ?? Math.max(...cards.map((c) => c.shownStep ?? -Infinity));
     this.step = pickStep(this.steps, atLatest && this.step !== null ? null : Number.isFinite(start) ? start : null);
     this.bar.hidden = cards.length < 2;
@@ -103,47 +110,43 @@ export class TensorRow {
         if (this.shared.checked) c.setRangeMode("runs");
       }
     }
-    if (this.linked()) this.moveTo(this.step);
+    if (this.linked()) {
+      this.moveTo(this.step);
+      // A card's mode other than weights (the user's or the URL's) wins, as for the step.
+      this.setMode(cards.find((c) => c.shownMode !== "none")?.shownMode ?? "none");
+    }
   }
 
-  /** True while the shared control drives the cards (two or more runs, linked). */
+  /** True while the shared controls drive the cards (two or more runs, linked). */
   private linked(): boolean {
     return this.cards.length > 1 && this.link.checked;
   }
 
   private applyLink(): void {
     const on = this.linked();
-    for (const c of this.cards) c.setLinked(on);
-    this.slider.disabled = !on || this.steps.length < 2;
-    this.play.disabled = this.slider.disabled;
+    for (const c of this.cards) {
+      c.setLinked(on);
+      c.onModePicked = on ? (mode) => this.setMode(mode) : null;
+    }
+    this.control.root.toggleAttribute("data-disabled", !on);
+    if (!on) this.control.stop();
+    this.control.set(on ? this.steps : [], this.step);
+  }
+
+  /** Shows `mode` on every card of the row (linked: one card's mode change does this). */
+  private setMode(mode: DiffMode): void {
+    this.root.setAttribute("data-mode", mode);
+    for (const c of this.cards) c.setMode(mode);
   }
 
   private moveTo(step: number | null): void {
     this.step = step;
-    const k = step === null ? 0 : Math.max(0, this.steps.indexOf(step));
-    this.slider.max = String(Math.max(0, this.steps.length - 1));
-    this.slider.value = String(k);
-    setText(this.label, step === null ? "no steps" : String(step));
+    this.control.set(this.linked() ? this.steps : [], step);
     this.root.setAttribute("data-step", step === null ? "" : String(step));
     if (this.linked()) for (const c of this.cards) c.showStep(step);
   }
 
-  private start(): void {
-    if (!this.linked() || this.steps.length < 2) return;
-    this.play.textContent = "❚❚";
-    this.play.setAttribute("aria-label", "pause");
-    const tick = () => {
-      const k = this.step === null ? -1 : this.steps.indexOf(this.step);
-      this.moveTo(this.steps[nextStepIndex(k, this.steps.length)]);
-      this.timer = window.setTimeout(tick, PLAY_MS);
-    };
-    this.timer = window.setTimeout(tick, PLAY_MS);
-  }
-
   stop(): void {
-    if (this.timer !== null) window.clearTimeout(this.timer);
-    this.timer = null;
-    this.play.textContent = "▶";
-    this.play.setAttribute("aria-label", "play");
+    this.control.stop();
   }
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { compileFilter, problemLines } from "../src/app";
 import { isHeatmap } from "../src/sections";
-import { pickStep, stepAfterReload } from "../src/card";
+import { pickStep, stepAfterReload } from "../src/steps";
 import { describeCell } from "../src/describe";
 import { formatFloat32, formatIndex, formatRange, formatShape, formatShort } from "../src/format";
 import { cellSize } from "../src/heatmap";

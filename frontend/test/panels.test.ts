@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { keepRuns } from "../src/app";
-import { nextStepIndex } from "../src/card";
-import { chooseRange, rangeOf } from "../src/colorrange";
+import { nextStepIndex } from "../src/steps";
+import { statsLine } from "../src/cardbody";
+import { chooseRange, rangeOf, rangeSources } from "../src/colorrange";
+import { tensorSubtitle } from "../src/describe";
 import { scalarsHash, scalarsRunOf, summarize, totals, whenText } from "../src/findings";
 import { gateSpans } from "../src/heatmap";
 import { architectureGroups, byNetworkOrder, networkOrder } from "../src/order";
@@ -10,6 +12,7 @@ import { formatCount, totalParameters } from "../src/overview";
 import { cardWidth, groupTags } from "../src/sections";
 import { unionSteps } from "../src/tensorrow";
 import type { TagInfo } from "../src/types";
+import { header } from "./helpers";
 
 test("overview counts", () => {
   assert.equal(formatCount(55050), "55,050");
@@ -115,4 +118,20 @@ test("the Scalars link selects the finding's runs by an escaped regex and the lo
   assert.ok(re.test("a.b/train") && re.test("a.b/validation") && !re.test("axb/train") && !re.test("a.b/train2"));
   assert.equal(scalarsHash({ evidence: { scalars_run: "r", validation_run: null } }), "scalars&regexInput=" + encodeURIComponent("^(?:r)$") + "&tagFilter=loss");
   assert.equal(scalarsHash({ evidence: null }), "scalars");
+});
+
+test("a card's colour scale sources: none per step, itself, its layer, its runs", () => {
+  const own = { run: "a", tag: "d/k", steps: 3 };
+  const layer = () => [{ tag: "d/b", steps: 3 }];
+  const runs = () => [{ run: "b", steps: 5 }];
+  assert.deepEqual(rangeSources("step", own, layer, runs), []);
+  assert.deepEqual(rangeSources("fixed", own, layer, runs), [own]);
+  assert.deepEqual(rangeSources("layer", own, layer, runs), [{ run: "a", tag: "d/b", steps: 3 }, own]);
+  assert.deepEqual(rangeSources("runs", own, layer, runs), [{ tag: "d/k", run: "b", steps: 5 }, own]);
+});
+
+test("a card's subtitle and stats line", () => {
+  const info = { shape: [4, 6], dtype: "float32", grid: [4, 6], pool: [2, 2], gates: ["i", "f"], description: "Dense kernel" } as unknown as TagInfo;
+  assert.equal(tensorSubtitle(info), "shape 4 × 6 · float32 · grid 4×6 pooled 2×2 → 2×3 · gates i f · Dense kernel");
+  assert.equal(statsLine(header({ step: 30, diff: "prev", base_step: 20, min: -1, max: 2, wall_time: 0 })), "step 30 · Δ vs step 20 · min -1  max 2");
 });

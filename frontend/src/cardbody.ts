@@ -1,0 +1,144 @@
+/**
+ * The body of a heatmap card: error or notice line, the heatmap (zoom, pan, hover
+ * tooltip), the zoom help, the step's stats, the colour bar and the colour range note.
+ * Draws what it is given; the card decides what to fetch and which range to use.
+ *
+ * Example:
+ *   const body = new CardBody(tooltip, () => card.zoomChanged());
+ *   cardRoot.appendChild(body.root);
+ *   body.draw(heatmap, info, 0.3, "range over all 12 steps", 640);
+ */
+import { ColorBar } from "./colorbar";
+import { describeCell } from "./describe";
+import { el, setText } from "./dom";
+import { formatShort } from "./format";
+import { pooledShape } from "./grid";
+import { HeatmapView, ZOOM_HELP, cellSize } from "./heatmap";
+import type { Tooltip } from "./tooltip";
+import type { Heatmap, HeatmapHeader, TagInfo } from "./types";
+
+/**
+ * The stats line under a heatmap: step, the change's base, min / max, time.
+ *
+ * Example: statsLine({step: 30, diff: "prev", base_step: 20, min: -1, max: 2, wall_time: 0, ...})
+ *   === "step 30 · Δ vs step 20 · min -1  max 2"
+ */
+export function statsLine(h: HeatmapHeader): string {
+  const parts = [`step ${h.step}`];
+  if (h.diff && h.diff !== "none") parts.push(h.base_step !== null && h.base_step !== undefined ? `Δ vs step ${h.base_step}` : "Δ");
+  parts.push(h.min === null || h.max === null ? "no finite values" : `min ${formatShort(h.min)}  max ${formatShort(h.max)}`);
+  if (h.wall_time) parts.push(new Date(h.wall_time * 1000).toLocaleString());
+  return parts.join(" · ");
+}
+
+export class CardBody {
+  readonly root: HTMLDivElement;
+  private readonly error: HTMLDivElement;
+  private readonly plot: HTMLDivElement;
+  private readonly view: HeatmapView;
+  private readonly stats: HTMLDivElement;
+  private readonly barHost: HTMLDivElement;
+  private readonly bar: ColorBar;
+  private readonly rangeNote: HTMLDivElement;
+  private data: Heatmap | null = null;
+  private info: TagInfo | null = null;
+  private hover: { i: number; j: number; x: number; y: number } | null = null;
+
+  constructor(
+    private readonly tooltip: Tooltip,
+    onZoom: () => void,
+  ) {
+    this.error = el("div", { className: "nv-error", attrs: { "data-testid": "card-error", role: "alert" } });
+    this.error.hidden = true;
+    this.plot = el("div", { className: "nv-plot" });
+    this.view = new HeatmapView(this.plot, (cell, ev) => this.onHover(cell, ev), onZoom);
+    this.stats = el("div", { className: "nv-stats", attrs: { "data-testid": "stats" } });
+    this.rangeNote = el("div", { className: "nv-stats", attrs: { "data-testid": "range-note" } });
+    this.barHost = el("div");
+    this.bar = new ColorBar(this.barHost);
+    this.barHost.hidden = true;
+    this.root = el(
+      "div",
+      { className: "nv-card-body" },
+      this.error,
+      this.plot,
+      el("div", { className: "nv-help", text: ZOOM_HELP, attrs: { "data-testid": "zoom-help" } }),
+      this.stats,
+      this.barHost,
+      this.rangeNote,
+    );
+  }
+
+  /** The heatmap drawn last (null before the first or after clear). */
+  get heatmap(): Heatmap | null {
+    return this.data;
+  }
+
+  /** The heatmap canvas (the PNG export copies it). */
+  get canvas(): HTMLCanvasElement {
+    return this.view.canvas;
+  }
+
+  /** The zoom factor, rounded for the data-zoom hook. */
+  get zoom(): number {
+    return Math.round(this.view.view.scale * 100) / 100;
+  }
+
+  /** Sizes the empty canvas area so off-screen cards keep their place before loading. */
+  reserve(info: TagInfo, maxWidth: number): void {
+    const [r, c] = pooledShape(info.grid ?? [1, 1], info.pool ?? [1, 1]);
+    const [cw, ch] = cellSize(r, c, maxWidth);
+    this.plot.style.minHeight = `${Math.round(ch * r)}px`;
+    this.plot.style.minWidth = `${Math.round(cw * c)}px`;
+  }
+
+  setLoading(on: boolean): void {
+    this.plot.classList.toggle("nv-loading", on);
+  }
+
+  /** Draws `hm` on [-m, m] with the range's `note` ("" for none). */
+  draw(hm: Heatmap, info: TagInfo, m: number, note: string, maxWidth: number): void {
+    this.data = hm;
+    this.info = info;
+    this.view.draw(hm, info, m, maxWidth);
+    setText(this.rangeNote, note ? `colour ±${formatShort(m)}: ${note}` : "");
+    this.rangeNote.hidden = !note;
+    this.plot.style.minHeight = "";
+    this.plot.style.minWidth = "";
+    this.bar.update(m, hm.header);
+    this.barHost.hidden = false;
+    setText(this.stats, statsLine(hm.header));
+    if (this.hover) this.showTooltip(this.hover.i, this.hover.j, this.hover.x, this.hover.y);
+  }
+
+  /** Empties the heatmap (nothing to show at this step and mode). */
+  clear(): void {
+    this.data = null;
+    this.view.clear();
+    this.barHost.hidden = true;
+    setText(this.stats, "");
+  }
+
+  /** Shows a request error (or, with `note`, a neutral notice) above the heatmap; null hides it. */
+  showError(msg: string | null, note = false): void {
+    this.error.hidden = msg === null;
+    this.error.classList.toggle("nv-note", note);
+    setText(this.error, msg ?? "");
+  }
+
+  private onHover(cell: { i: number; j: number } | null, ev: MouseEvent): void {
+    if (!cell || !this.data) {
+      this.hover = null;
+      this.tooltip.hide();
+      return;
+    }
+    this.hover = { ...cell, x: ev.clientX, y: ev.clientY };
+    this.showTooltip(cell.i, cell.j, ev.clientX, ev.clientY);
+  }
+
+  private showTooltip(i: number, j: number, x: number, y: number): void {
+    const hm = this.data;
+    if (!hm || !this.info || i >= hm.rows || j >= hm.cols) return this.tooltip.hide();
+    this.tooltip.show(describeCell(this.info, hm, i, j), x, y);
+  }
+}
