@@ -6,7 +6,7 @@ trajectory point, and one compiled ``tf.function``. Weights of one shape and
 dtype are stacked and reduced together (``tb_nnviz.tf_reduce``), so tracing
 and per-step cost grow with the number of distinct shapes, not of weights.
 Only the small results leave the function; they are written as one event per
-step by a ``tb_nnviz.Writer`` on its own thread, so nothing is traced per tag.
+step by a ``tb_nnviz.Writer``, so nothing is traced per tag.
 It knows nothing of Keras: ``tb_nnviz.keras.NNVizCallback`` decides when.
 
 >>> import tempfile, tensorflow as tf
