@@ -219,7 +219,7 @@ def run(ctx):
         Table("models_step", "Real models: one logged step against the floor",
               ["model", "logged", "median ms", "floor ms", "ratio to floor"], step_rows,
               "The ratio is the median time of `WeightLogger.log` (the callback's per-step work: reductions "
-              "on the weights, host finishing, the event handed to the writer thread) divided by the floor, "
+              "on the weights, host finishing, the event written to the file) divided by the floor, "
               "the median time of `[v.numpy() for v in model.weights]` measured between those calls."),
         Table("models_setup", "Real models: set-up and memory",
               ["model", "weights", "shape groups", "on_train_begin s", "held MiB", "weights MiB"], setup_rows,
