@@ -230,16 +230,17 @@ def test_traces_chart_has_a_one_line_readout_not_a_legend(served, tab):
 # --- weight-space path --------------------------------------------------------------
 
 
-def _painted(canvas):
-    return canvas.evaluate(
+def _painted(plot):
+    """Painted pixels of a path plot's uPlot canvas."""
+    return plot.locator("canvas").evaluate(
         """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
                   for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
     )
 
 
-def _run_pixels(canvas, rgb):
-    """Pixels close to a run colour (its path and markers)."""
-    return canvas.evaluate(
+def _run_pixels(plot, rgb):
+    """Pixels of a path plot's uPlot canvas close to a run colour (its path and markers)."""
+    return plot.locator("canvas").evaluate(
         """(c, rgb) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
                   for (let i = 0; i < d.length; i += 4)
                     if (d[i+3] > 200 && Math.abs(d[i]-rgb[0]) + Math.abs(d[i+1]-rgb[1]) + Math.abs(d[i+2]-rgb[2]) < 40) n++;
@@ -286,9 +287,19 @@ def test_projection_joint_and_per_run(served, tab):
         assert plot.get_attribute("data-ylabel") == _pc_label(1, own), run
         assert plot.get_attribute("data-points") == str(len(STEPS))
         assert _run_pixels(plot, RUN_RGB[run]) > 20, run
-    # The slow run fills its own plot: its points spread over the canvas.
+    # The slow run fills its own plot: hovering across it finds its points, with their steps.
     slow = panel.locator('[data-testid="projection-run"][data-run="slow"]')
     box = slow.bounding_box()
+    readout = panel.locator('[data-testid="projection-readout"]')
+    found = set()
+    for fx in range(4, 100, 8):
+        for fy in range(4, 100, 8):
+            slow.hover(position={"x": box["width"] * fx / 100, "y": box["height"] * fy / 100})
+            if readout.get_attribute("data-run"):
+                assert readout.get_attribute("data-run") == "slow"
+                found.add(int(readout.get_attribute("data-step")))
+                assert readout.inner_text().startswith("slow · step %s (" % readout.get_attribute("data-step"))
+    assert len(found) >= len(STEPS) // 2 and found <= set(STEPS), found
     slow.hover(position={"x": box["width"] / 2, "y": box["height"] / 2})
     _shot(page, panel, "projection-per-run")
     panel.locator('[data-testid="projection-axes-joint"]').click()

@@ -136,6 +136,21 @@ export function chartWidth(small = false): number {
   return Math.max(260, Math.min(520, Math.floor(w / 3) - 16));
 }
 
+/**
+ * A uPlot axis in the tab's theme: colours are functions, which uPlot calls on every
+ * draw, so a redraw after a theme change picks up the new colours.
+ */
+export function themedAxis(extra: Partial<uPlot.Axis> = {}): uPlot.Axis {
+  const gridColor = () => themeVar("--nv-grid", "#e0e0e0");
+  return {
+    stroke: () => themeVar("--nv-axis", "#616161"),
+    grid: { stroke: gridColor, width: 1 },
+    ticks: { stroke: gridColor, width: 1 },
+    font: "11px Roboto, system-ui, sans-serif",
+    ...extra,
+  };
+}
+
 export class Chart {
   readonly root: HTMLDivElement;
   private readonly host: HTMLDivElement;
@@ -325,16 +340,7 @@ export class Chart {
             return [min - pad, max + pad];
           },
         };
-    // Functions: uPlot calls them on every draw, so restyle() picks up a new theme.
-    const axisColor = () => themeVar("--nv-axis", "#616161");
-    const gridColor = () => themeVar("--nv-grid", "#e0e0e0");
-    const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({
-      stroke: axisColor,
-      grid: { stroke: gridColor, width: 1 },
-      ticks: { stroke: gridColor, width: 1 },
-      font: "11px Roboto, system-ui, sans-serif",
-      ...extra,
-    });
+    const axis = themedAxis;
     const hooks: uPlot.Hooks.Arrays = {};
     if (spec.readout) {
       // uPlot focuses the series nearest the cursor (cursor.focus) and reports it here;

@@ -1,18 +1,15 @@
 /**
  * Plotting math of the weight-space path (PCA of the sketched parameter vector):
- * data extent, data -> pixel mapping with equal scale on both axes and ticks (d3-scale),
- * step-order colours, axis labels with explained variance, nearest-point lookup.
- * Pure, no DOM.
+ * data extent, the box shown with equal units on both axes, the stretches of finite
+ * points, step-order colours, axis labels with explained variance, nearest-point lookup.
+ * Pure, no DOM; pathview.ts draws with uPlot.
  *
  * Example:
  *   const ext = pathExtent([{x: [0, 1, 2], y: [0, 1, null]}]);   // padded box around the points
- *   const sc = plotScale(ext!, 400, 300, {left: 50, right: 10, top: 10, bottom: 40});
- *   sc.toPx(1, 1)               -> [px, py] inside the plot area, y pointing up
+ *   equalAspect(ext!, 400, 300) -> the box to show, widened on its short side
  *   pcLabel(0, [0.873, 0.1])    -> "PC1 (87.3%)"
  *   orderColors(3, interpolateViridis) -> [start colour, middle, end]
  */
-import { scaleLinear } from "d3-scale";
-
 export interface PathSeries {
   x: readonly (number | null)[];
   y: readonly (number | null)[];
@@ -23,13 +20,6 @@ export interface Extent {
   x1: number;
   y0: number;
   y1: number;
-}
-
-export interface Margins {
-  left: number;
-  right: number;
-  top: number;
-  bottom: number;
 }
 
 /** Explained variance of PC1 above which the random-walk caveat is shown. */
@@ -70,43 +60,54 @@ export function pathExtent(series: readonly PathSeries[], pad = 0.06): Extent | 
   return { x0, x1, y0, y1 };
 }
 
-export interface PlotScale {
-  /** Data -> canvas pixels (y grows downward on screen, upward in data). */
-  toPx(x: number, y: number): [number, number];
-  /** The data box actually shown (widened on one axis to keep equal scale). */
-  shown: Extent;
-  /** Pixels per data unit, equal on both axes. */
-  k: number;
-  /** Round tick values inside the shown box, about `count` per axis (d3's ticks). */
-  xTicks(count: number): number[];
-  yTicks(count: number): number[];
-}
-
 /**
- * Maps `ext` into a w x h canvas minus margins with the same pixels per unit on both
- * axes (distances in weight space stay comparable), centring the shorter side: the
- * shorter side's domain is widened, then two d3 linear scales do the mapping and ticks.
+ * The data box to show in a pw x ph plot area so both axes have the same units per
+ * pixel (distances in weight space stay comparable): `ext` widened on its short side,
+ * centred.
+ *
+ * Example: equalAspect({x0: 0, x1: 10, y0: 0, y1: 2}, 400, 200) -> {x0: 0, x1: 10, y0: -1.5, y1: 3.5}
  */
-export function plotScale(ext: Extent, w: number, h: number, m: Margins): PlotScale {
-  const pw = Math.max(1, w - m.left - m.right);
-  const ph = Math.max(1, h - m.top - m.bottom);
+export function equalAspect(ext: Extent, pw: number, ph: number): Extent {
+  pw = Math.max(1, pw);
+  ph = Math.max(1, ph);
   const dx = Math.max(1e-300, ext.x1 - ext.x0);
   const dy = Math.max(1e-300, ext.y1 - ext.y0);
   const k = Math.min(pw / dx, ph / dy);
   const cx = (ext.x0 + ext.x1) / 2;
   const cy = (ext.y0 + ext.y1) / 2;
-  const shown: Extent = { x0: cx - pw / k / 2, x1: cx + pw / k / 2, y0: cy - ph / k / 2, y1: cy + ph / k / 2 };
-  const sx = scaleLinear().domain([shown.x0, shown.x1]).range([m.left, m.left + pw]);
-  const sy = scaleLinear().domain([shown.y0, shown.y1]).range([m.top + ph, m.top]);
-  // -0 reads "−0" in a tick label: write it as 0.
-  const clean = (ts: number[]) => ts.map((t) => t || 0);
-  return {
-    k,
-    shown,
-    toPx: (x, y) => [sx(x), sy(y)],
-    xTicks: (count) => clean(sx.ticks(count)),
-    yTicks: (count) => clean(sy.ticks(count)),
-  };
+  return { x0: cx - pw / k / 2, x1: cx + pw / k / 2, y0: cy - ph / k / 2, y1: cy + ph / k / 2 };
+}
+
+/** A stretch of consecutive points with finite x and y: coordinates and their indices in the series. */
+export interface Segment {
+  x: number[];
+  y: number[];
+  index: number[];
+}
+
+/**
+ * The stretches of a path between non-finite points (the line breaks there).
+ *
+ * Example: finiteSegments({x: [0, 1, null, 3], y: [0, 1, 2, 3]})
+ *   -> [{x: [0, 1], y: [0, 1], index: [0, 1]}, {x: [3], y: [3], index: [3]}]
+ */
+export function finiteSegments(s: PathSeries): Segment[] {
+  const out: Segment[] = [];
+  let cur: Segment | null = null;
+  const n = Math.min(s.x.length, s.y.length);
+  for (let k = 0; k < n; k++) {
+    const x = s.x[k];
+    const y = s.y[k];
+    if (!finite(x) || !finite(y)) {
+      cur = null;
+      continue;
+    }
+    if (!cur) out.push((cur = { x: [], y: [], index: [] }));
+    cur.x.push(x);
+    cur.y.push(y);
+    cur.index.push(k);
+  }
+  return out;
 }
 
 /**

@@ -1,9 +1,11 @@
 /**
- * One canvas of the weight-space path: the PCA coordinates of one or more runs as a
- * line per run (run colour), the steps between as small points coloured by step order
- * (viridis, dark = early, yellow = late), the first step as a ring and the last step as
- * a filled dot, so start and end read apart at any size. Axis labels carry the
- * explained variance. The projection panel holds one (joint axes) or one per run.
+ * One plot of the weight-space path, drawn by uPlot in scatter mode (mode 2: each series
+ * its own x and y): the PCA coordinates of one or more runs as a line per run (run
+ * colour, broken at non-finite points), the steps between as small points coloured by
+ * step order (viridis, dark = early, yellow = late), the first step as a ring and the
+ * last step as a filled dot, so start and end read apart at any size. Both axes have the
+ * same units per pixel and are labelled with the explained variance. The projection
+ * panel holds one (joint axes) or one per run.
  *
  * Example:
  *   const plot = new PathPlot("projection", (text, run, step) => readout(text));
@@ -12,16 +14,22 @@
  *   plot.draw(640, 360);
  */
 import { interpolateViridis } from "d3-scale-chromatic";
+import uPlot from "uplot";
+import { themedAxis } from "./chart";
 import { el, setText } from "./dom";
 import { formatShort } from "./format";
-import { type PlotScale, collapsedSeries, nearestPoint, orderColors, pathExtent, pcLabel, plotScale } from "./pathplot";
+import { type PathSeries, collapsedSeries, equalAspect, finiteSegments, nearestPoint, orderColors, pathExtent, pcLabel } from "./pathplot";
 import { themeVar } from "./theme";
 import type { Projection } from "./types";
 
-const MARGIN = { left: 56, right: 16, top: 12, bottom: 40 };
-/** Radii (CSS px) of the start ring, the end dot and the points between. */
-const START_R = 6;
-const END_R = 5.5;
+/** Axis sizes and padding (CSS px): fixed, so the plot area, and with it equal units, is known before drawing. */
+const Y_AXIS = 52;
+const X_AXIS = 26;
+const LABEL = 18;
+const PAD = { top: 12, right: 16 };
+/** Diameters (CSS px) of the start ring, the end dot and the points between. */
+const START_D = 13;
+const END_D = 12;
 const MID_R = 3;
 
 export interface PathRun {
@@ -32,14 +40,19 @@ export interface PathRun {
 /** Called on hover: a read-out text and the hovered run and step, or null when off every point. */
 export type PathHover = (text: string | null, run?: string, step?: number) => void;
 
+/** Tick labels: short numbers, and 0 for -0. */
+const ticks = (_u: uPlot, vals: number[]) => vals.map((v) => formatShort(v || 0));
+
 export class PathPlot {
   readonly root: HTMLDivElement;
-  readonly canvas: HTMLCanvasElement;
+  /** The element with the test hooks (data-points, data-xlabel, ...) holding uPlot's canvas. */
+  readonly host: HTMLDivElement;
   private readonly error: HTMLDivElement;
+  private readonly empty: HTMLDivElement;
   private data: Projection | null = null;
   private runs: PathRun[] = [];
-  private scale: PlotScale | null = null;
-  private pixels: [number, number, number, number][] = [];
+  private plot: uPlot | null = null;
+  /** The runs drawn, in series order. */
   private shown: string[] = [];
 
   constructor(
@@ -47,19 +60,20 @@ export class PathPlot {
     private readonly onHover: PathHover,
     title?: PathRun,
   ) {
-    this.canvas = el("canvas", { className: "nv-projection", attrs: { "data-testid": testid } });
-    if (title) this.canvas.setAttribute("data-run", title.run);
-    this.canvas.addEventListener("mousemove", (ev) => this.hover(ev));
-    this.canvas.addEventListener("mouseleave", () => this.onHover(null));
+    this.host = el("div", { className: "nv-projection", attrs: { "data-testid": testid } });
+    if (title) this.host.setAttribute("data-run", title.run);
+    this.host.addEventListener("mouseleave", () => this.onHover(null));
     this.error = el("div", { className: "nv-error", attrs: { "data-testid": "projection-error", role: "alert" } });
     this.error.hidden = true;
+    this.empty = el("div", { className: "nv-chart-empty", text: "No finite path coordinates to plot." });
+    this.empty.hidden = true;
     let head: HTMLElement | null = null;
     if (title) {
       const sw = el("span", { className: "nv-swatch" });
       sw.style.background = title.color;
       head = el("div", { className: "nv-path-title", attrs: { "data-testid": "projection-title" } }, sw, document.createTextNode(title.run));
     }
-    this.root = el("div", { className: "nv-path-box" }, head, this.error, this.canvas);
+    this.root = el("div", { className: "nv-path-box" }, head, this.error, this.empty, this.host);
   }
 
   /** The projection to draw and the runs of it to show, with their colours. */
@@ -68,7 +82,7 @@ export class PathPlot {
     this.runs = runs;
   }
 
-  /** Shows a request error above the (then empty) canvas; null clears it. */
+  /** Shows a request error above the (then empty) plot; null clears it. */
   showError(msg: string | null): void {
     this.error.hidden = msg === null;
     setText(this.error, msg ?? "");
@@ -87,171 +101,137 @@ export class PathPlot {
     return this.data?.explained_variance_ratio ?? [];
   }
 
-  /** Paints the plot at w x h CSS pixels and updates the data-* test hooks. */
+  /** Draws the plot at w x h CSS pixels (anew: sizes, data and theme may all have changed) and updates the test hooks. */
   draw(w: number, h: number): void {
-    const c = this.canvas;
-    c.hidden = !this.data && !this.error.hidden;
-    const dpr = window.devicePixelRatio || 1;
-    c.width = Math.round(w * dpr);
-    c.height = Math.round(h * dpr);
-    c.style.width = `${w}px`;
-    c.style.height = `${h}px`;
-    const ctx = c.getContext("2d");
-    if (!ctx) return;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
-    this.pixels = [];
-    this.scale = null;
+    this.plot?.destroy();
+    this.plot = null;
     const data = this.data;
     const runs = data ? this.runs.filter((r) => data.runs[r.run]) : [];
+    const series = runs.map((r) => data!.runs[r.run]);
     const ratio = this.ratio;
+    const c = this.host;
+    c.hidden = !data && !this.error.hidden;
     c.setAttribute("data-pc1", ratio[0] !== undefined ? String(ratio[0]) : "");
     c.setAttribute("data-pc2", ratio[1] !== undefined ? String(ratio[1]) : "");
     c.setAttribute("data-runs", String(runs.length));
-    // Theme colours (the panel redraws on a theme change); the rims around the start and
-    // end markers are the panel's background.
-    const muted = themeVar("--nv-axis", "#616161");
-    const gridColor = themeVar("--nv-grid", "#e0e0e0");
-    const bg = themeVar("--nv-card", "#f7f7f7");
-    ctx.font = "11px Roboto, system-ui, sans-serif";
-    const series = runs.map((r) => data!.runs[r.run]);
     const ext = pathExtent(series);
+    this.empty.hidden = !data || !!ext;
+    this.shown = runs.map((r) => r.run);
     if (!data || !ext) {
-      ctx.fillStyle = muted;
-      ctx.textAlign = "center";
-      ctx.fillText(data ? "No finite path coordinates to plot." : "", w / 2, h / 2);
       c.setAttribute("data-points", "0");
       c.removeAttribute("data-xlabel");
       c.removeAttribute("data-ylabel");
       return;
     }
-    const sc = plotScale(ext, w, h, MARGIN);
-    this.scale = sc;
-    ctx.strokeStyle = gridColor;
-    ctx.fillStyle = muted;
-    ctx.lineWidth = 1;
-    const xt = sc.xTicks(Math.max(2, Math.round(w / 110)));
-    const yt = sc.yTicks(Math.max(2, Math.round(h / 72)));
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
-    for (const t of xt) {
-      const [px] = sc.toPx(t, 0);
-      ctx.beginPath();
-      ctx.moveTo(Math.round(px) + 0.5, MARGIN.top);
-      ctx.lineTo(Math.round(px) + 0.5, h - MARGIN.bottom);
-      ctx.stroke();
-      ctx.fillText(formatShort(t), px, h - MARGIN.bottom + 4);
-    }
-    ctx.textAlign = "right";
-    ctx.textBaseline = "middle";
-    for (const t of yt) {
-      const [, py] = sc.toPx(0, t);
-      ctx.beginPath();
-      ctx.moveTo(MARGIN.left, Math.round(py) + 0.5);
-      ctx.lineTo(w - MARGIN.right, Math.round(py) + 0.5);
-      ctx.stroke();
-      ctx.fillText(formatShort(t), MARGIN.left - 4, py);
-    }
-    ctx.textAlign = "center";
-    ctx.textBaseline = "bottom";
-    ctx.fillText(pcLabel(0, ratio), MARGIN.left + (w - MARGIN.left - MARGIN.right) / 2, h - 2);
-    ctx.save();
-    ctx.translate(12, MARGIN.top + (h - MARGIN.top - MARGIN.bottom) / 2);
-    ctx.rotate(-Math.PI / 2);
-    ctx.textBaseline = "middle";
-    ctx.fillText(pcLabel(1, ratio), 0, 0);
-    ctx.restore();
-    c.setAttribute("data-xlabel", pcLabel(0, ratio));
-    c.setAttribute("data-ylabel", pcLabel(1, ratio));
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(MARGIN.left, MARGIN.top, w - MARGIN.left - MARGIN.right, h - MARGIN.top - MARGIN.bottom);
-    ctx.clip();
-    // Lines first, then the points between, then start rings and end dots on top.
-    const pts = series.map((s) => {
-      const out: [number, number, number][] = [];
-      for (let i = 0; i < s.step.length; i++) {
-        const x = s.x[i];
-        const y = s.y[i];
-        if (x === null || y === null) {
-          out.push([i, NaN, NaN]);
-          continue;
-        }
-        const [px, py] = sc.toPx(x, y);
-        out.push([i, px, py]);
-      }
-      return out;
-    });
-    pts.forEach((p, k) => {
-      ctx.strokeStyle = runs[k].color;
-      ctx.lineWidth = 1.5;
-      ctx.beginPath();
-      let pen = false;
-      for (const [i, px, py] of p) {
-        if (Number.isNaN(px)) {
-          pen = false;
-          continue;
-        }
-        if (pen) ctx.lineTo(px, py);
-        else ctx.moveTo(px, py);
-        pen = true;
-        this.pixels.push([k, i, px, py]);
-      }
-      ctx.stroke();
-    });
-    const ends = pts.map((p) => {
-      const drawn = p.filter(([, px]) => !Number.isNaN(px));
-      return drawn.length ? [drawn[0][0], drawn[drawn.length - 1][0]] : [-1, -1];
-    });
-    pts.forEach((p, k) => {
-      const colors = orderColors(p.length, interpolateViridis);
-      for (const [i, px, py] of p) {
-        if (Number.isNaN(px) || i === ends[k][0] || i === ends[k][1]) continue;
-        ctx.beginPath();
-        ctx.arc(px, py, MID_R, 0, 2 * Math.PI);
-        ctx.fillStyle = colors[i];
-        ctx.fill();
-        ctx.strokeStyle = runs[k].color;
-        ctx.lineWidth = 1;
-        ctx.stroke();
-      }
-    });
-    pts.forEach((p, k) => {
-      const [first, last] = ends[k];
-      if (first < 0) return;
-      const color = runs[k].color;
-      const [, ex, ey] = p[last];
-      // End: a filled dot in the run colour with a rim of the background colour.
-      ctx.beginPath();
-      ctx.arc(ex, ey, END_R, 0, 2 * Math.PI);
-      ctx.fillStyle = color;
-      ctx.fill();
-      ctx.strokeStyle = bg;
-      ctx.lineWidth = 1.5;
-      ctx.stroke();
-      // Start: a ring (hollow), drawn last so a path that returns home keeps both visible.
-      const [, sx, sy] = p[first];
-      ctx.beginPath();
-      ctx.arc(sx, sy, START_R, 0, 2 * Math.PI);
-      ctx.strokeStyle = bg;
-      ctx.lineWidth = 4.5;
-      ctx.stroke();
-      ctx.strokeStyle = color;
-      ctx.lineWidth = 2.2;
-      ctx.stroke();
-    });
-    ctx.restore();
-    this.shown = runs.map((r) => r.run);
-    c.setAttribute("data-points", String(this.pixels.length));
+    const box = equalAspect(ext, w - Y_AXIS - LABEL - PAD.right, h - X_AXIS - LABEL - PAD.top);
+    const [xLabel, yLabel] = [pcLabel(0, ratio), pcLabel(1, ratio)];
+    const { opts, aligned } = this.options(runs, series, box, xLabel, yLabel, w, h);
+    this.plot = new uPlot(opts, aligned, c);
+    c.setAttribute("data-xlabel", xLabel);
+    c.setAttribute("data-ylabel", yLabel);
+    c.setAttribute("data-points", String(series.reduce((n, s) => n + finiteSegments(s).reduce((m, g) => m + g.x.length, 0), 0)));
   }
 
-  private hover(ev: MouseEvent): void {
-    if (!this.scale || !this.data) return this.onHover(null);
-    const rect = this.canvas.getBoundingClientRect();
-    const hit = nearestPoint(this.pixels, ev.clientX - rect.left, ev.clientY - rect.top, 12);
+  /**
+   * uPlot's options and data: per run one line series per finite stretch, then per run
+   * the points between (step-order colours), then the end dots, then the start rings on top.
+   */
+  private options(
+    runs: PathRun[],
+    series: PathSeries[],
+    box: { x0: number; x1: number; y0: number; y1: number },
+    xLabel: string,
+    yLabel: string,
+    w: number,
+    h: number,
+  ): { opts: uPlot.Options; aligned: uPlot.AlignedData } {
+    const bg = () => themeVar("--nv-card", "#f7f7f7");
+    const none = () => null;
+    // uPlot's scatter mode draws the points its filter names (it has no index range of its own).
+    const first = () => [0];
+    const data: (number[][] | null)[] = [null];
+    const specs: uPlot.Series[] = [{}];
+    const add = (xy: number[][], s: uPlot.Series) => {
+      data.push(xy);
+      specs.push(s);
+    };
+    const segs = series.map((s) => finiteSegments(s));
+    segs.forEach((ss, k) => {
+      for (const g of ss) add([g.x, g.y], { stroke: runs[k].color, width: 1.5, points: { show: false } });
+    });
+    segs.forEach((ss, k) => {
+      const colors = orderColors(series[k].x.length, interpolateViridis);
+      const pts = ss.flatMap((g) => g.index.map((i, j) => [g.x[j], g.y[j], i]));
+      const mid = pts.slice(1, -1);
+      add([mid.map((p) => p[0]), mid.map((p) => p[1])], {
+        paths: none,
+        points: {
+          show: true,
+          filter: () => mid.map((_, j) => j),
+          width: 1,
+          stroke: runs[k].color,
+          // A colour per point: uPlot fills a Map of fill colour -> path one colour at a time
+          // (series paths are typed so; points go through the same drawing code).
+          paths: (u: uPlot) => {
+            const fill = new Map<string, Path2D>();
+            const stroke = new Path2D();
+            const r = MID_R * devicePixelRatio;
+            for (const [x, y, i] of mid) {
+              const [px, py] = [u.valToPos(x, "x", true), u.valToPos(y, "y", true)];
+              const dot = fill.get(colors[i]) ?? new Path2D();
+              fill.set(colors[i], dot);
+              for (const path of [dot, stroke]) {
+                path.moveTo(px + r, py);
+                path.arc(px, py, r, 0, 2 * Math.PI);
+              }
+            }
+            return { fill, stroke, flags: 0 } as uPlot.Series.Paths as uPlot.Series.Points.Paths;
+          },
+        },
+      });
+    });
+    const ends = segs.map((ss) => {
+      const all = ss.flatMap((g) => g.x.map((x, j) => [x, g.y[j]]));
+      return all.length ? [all[0], all[all.length - 1]] : null;
+    });
+    ends.forEach((e, k) => {
+      if (e) add([[e[1][0]], [e[1][1]]], { paths: none, points: { show: true, filter: first, size: END_D, width: 1.5, fill: runs[k].color, stroke: bg } });
+    });
+    ends.forEach((e, k) => {
+      if (e) add([[e[0][0]], [e[0][1]]], { paths: none, points: { show: true, filter: first, size: START_D, width: 2.2, fill: "rgba(0, 0, 0, 0)", stroke: runs[k].color } });
+    });
+    const opts: uPlot.Options = {
+      mode: 2,
+      width: w,
+      height: h,
+      padding: [PAD.top, PAD.right, 0, 0],
+      legend: { show: false },
+      cursor: { x: false, y: false, drag: { x: false, y: false }, points: { show: false } },
+      scales: {
+        x: { time: false, auto: false, range: () => [box.x0, box.x1] },
+        y: { auto: false, range: () => [box.y0, box.y1] },
+      },
+      axes: [
+        themedAxis({ scale: "x", size: X_AXIS, label: xLabel, labelSize: LABEL, values: ticks }),
+        themedAxis({ scale: "y", size: Y_AXIS, label: yLabel, labelSize: LABEL, values: ticks }),
+      ],
+      series: specs,
+      hooks: { setCursor: [(u) => this.hover(u, segs)] },
+    };
+    return { opts, aligned: data as unknown as uPlot.AlignedData };
+  }
+
+  private hover(u: uPlot, segs: ReturnType<typeof finiteSegments>[]): void {
+    const data = this.data;
+    const { left, top } = u.cursor;
+    if (!data || left === undefined || top === undefined || left < 0) return this.onHover(null);
+    const pixels = segs.flatMap((ss, k) =>
+      ss.flatMap((g) => g.index.map((i, j): [number, number, number, number] => [k, i, u.valToPos(g.x[j], "x"), u.valToPos(g.y[j], "y")])),
+    );
+    const hit = nearestPoint(pixels, left, top, 12);
     if (!hit) return this.onHover(null);
     const run = this.shown[hit.series];
-    const s = this.data.runs[run];
+    const s = data.runs[run];
     const n = s.step.length;
     const where = hit.index === 0 ? " first" : hit.index === n - 1 ? " last" : "";
     this.onHover(

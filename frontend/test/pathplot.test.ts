@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { interpolateViridis } from "d3-scale-chromatic";
-import { collapsedSeries, nearestPoint, orderColors, pathExtent, pcLabel, plotScale, showRandomWalkNote } from "../src/pathplot";
-
-const M = { left: 50, right: 10, top: 10, bottom: 40 };
+import { collapsedSeries, equalAspect, finiteSegments, nearestPoint, orderColors, pathExtent, pcLabel, showRandomWalkNote } from "../src/pathplot";
 
 test("pathExtent pads the box of finite points and skips nulls", () => {
   const ext = pathExtent([{ x: [0, 10, null, NaN], y: [0, 5, 100, 1] }], 0.1)!;
@@ -14,31 +12,22 @@ test("pathExtent pads the box of finite points and skips nulls", () => {
   assert.deepEqual(pathExtent([{ x: [2], y: [0] }]), { x0: 1, x1: 3, y0: -0.5, y1: 0.5 });
 });
 
-test("plotScale: equal units on both axes, y up, data inside the plot area", () => {
+test("equalAspect: equal units on both axes, the data inside, the short side centred", () => {
   const ext = { x0: 0, x1: 10, y0: 0, y1: 2 };
-  const sc = plotScale(ext, 400, 300, M);
-  const [ax, ay] = sc.toPx(0, 0);
-  const [bx, by] = sc.toPx(1, 1);
-  assert.ok(Math.abs(bx - ax - (ay - by)) < 1e-9, "same pixels per unit on x and y");
-  assert.ok(by < ay, "larger y is higher on screen");
-  for (const [x, y] of [[0, 0], [10, 2], [5, 1]]) {
-    const [px, py] = sc.toPx(x, y);
-    assert.ok(px >= M.left - 1e-9 && px <= 400 - M.right + 1e-9, `x ${px}`);
-    assert.ok(py >= M.top - 1e-9 && py <= 300 - M.bottom + 1e-9, `y ${py}`);
-  }
-  // The wide axis fills its side exactly.
-  assert.ok(Math.abs(sc.toPx(10, 0)[0] - sc.toPx(0, 0)[0] - (400 - M.left - M.right)) < 1e-9);
-  assert.ok(sc.shown.y0 <= 0 && sc.shown.y1 >= 2);
+  const box = equalAspect(ext, 340, 250);
+  assert.ok(Math.abs((box.x1 - box.x0) / 340 - (box.y1 - box.y0) / 250) < 1e-12, "same units per pixel on x and y");
+  assert.deepEqual([box.x0, box.x1], [0, 10]); // the wide axis fills its side exactly
+  assert.ok(box.y0 <= 0 && box.y1 >= 2);
+  assert.ok(Math.abs((box.y0 + box.y1) / 2 - 1) < 1e-12);
+  assert.deepEqual(equalAspect(ext, 400, 200), { x0: 0, x1: 10, y0: -1.5, y1: 3.5 });
 });
 
-test("ticks are round values inside the shown box, never -0", () => {
-  const sc = plotScale({ x0: -0.43, x1: 0.41, y0: -0.43, y1: 0.41 }, 300, 300, { left: 0, right: 0, top: 0, bottom: 0 });
-  assert.deepEqual(sc.xTicks(4), [-0.4, -0.2, 0, 0.2, 0.4]);
-  assert.ok(sc.yTicks(4).every((t) => !Object.is(t, -0)));
-  const wide = plotScale({ x0: -17.3, x1: 1234.5, y0: 0, y1: 1 }, 600, 300, M);
-  const t = wide.xTicks(6);
-  assert.ok(t.length >= 4 && t.length <= 14);
-  assert.ok(t.every((v) => v >= wide.shown.x0 && v <= wide.shown.x1));
+test("finiteSegments breaks a path at non-finite points", () => {
+  assert.deepEqual(finiteSegments({ x: [0, 1, null, 3], y: [0, 1, 2, 3] }), [
+    { x: [0, 1], y: [0, 1], index: [0, 1] },
+    { x: [3], y: [3], index: [3] },
+  ]);
+  assert.deepEqual(finiteSegments({ x: [NaN], y: [1] }), []);
 });
 
 test("points are coloured by step order, start to end of viridis", () => {
