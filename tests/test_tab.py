@@ -553,10 +553,18 @@ def test_run_selector_shows_how_to_compare_and_run_colours(served, tab):
         assert runs == set(RATE)
         swatches = selector.locator(".nv-swatch").evaluate_all("s => s.map(e => getComputedStyle(e).backgroundColor)")
         assert swatches == ["rgb(31, 119, 180)", "rgb(255, 127, 14)"]  # the charts' run colours
-        # Unticking the last ticked run is refused: the tab never goes empty.
+        note = frame.locator('[data-testid="run-keep-note"]')
+        assert not note.is_visible() and not boxes.nth(0).is_disabled()
+        # The last ticked run cannot be unticked, and the tab says why: its checkbox is
+        # disabled with a title, and a note says one run stays selected.
         boxes.nth(0).click()
-        boxes.nth(1).click()
         assert boxes.nth(1).is_checked() and not boxes.nth(0).is_checked()
+        assert boxes.nth(1).is_disabled()
+        assert "at least one run stays selected" in note.inner_text() and note.is_visible()
+        assert "At least one run stays selected" in boxes.nth(1).get_attribute("title")
+        t.page.screenshot(path=os.path.join(ARTIFACTS, "tab-run-keep-note.png"), clip={"x": 0, "y": 0, "width": 800, "height": 140})
+        boxes.nth(0).click()  # two ticked again: either may be unticked
+        assert not boxes.nth(1).is_disabled() and not note.is_visible()
 
 
 def test_reload_restores_runs_filter_mode_and_step(served, tab):
@@ -750,10 +758,43 @@ def test_structure_view_lists_layers_and_charts_ratio_by_depth(served, tab):
     ratios = {r: [row["update_ratio"] for row in _get(served, "overview", run=r) if row["name"] == KERNEL][0] for r in RATE}
     assert last["fast"] is not None and last["slow"] is not None
     assert ratios["fast"] / ratios["slow"] > 50
+    # A legend says what the layers' colours mean; its "large" key has the colour of the
+    # fast run's dense layer bar.
+    items = panel.locator('[data-testid="structure-legend-item"]')
+    assert [i.get_attribute("data-health") for i in items.all()] == ["ok", "large", "tiny", "stopped", "none"]
+    assert "above 1e-2" in items.nth(1).inner_text()
+    key = items.nth(1).locator(".nv-health-key").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert key == dense.evaluate("e => getComputedStyle(e).borderLeftColor")
     dense.click()
     card = frame.locator('[data-testid="card"][data-tag="mlp/dense_1/kernel"]').first
     card.locator('[data-testid="heatmap"]').wait_for(timeout=30000)
     _shot(page, panel, "structure")
+
+
+def test_one_run_picker_drives_the_overview_and_the_structure_view(served, tab):
+    page, frame, _ = tab
+    _select_runs(frame, ["fast", "slow"])
+    picker = frame.locator('[data-testid="detail-run"]')
+    assert picker.is_visible() and picker.input_value() == "fast"
+    # No second picker inside the panels.
+    assert frame.locator('[data-testid="overview-run"], [data-testid="structure-run"]').count() == 0
+    table = frame.locator('[data-testid="overview-table"]')
+    layers = frame.locator('[data-testid="structure-layers"]')
+    assert table.get_attribute("data-run") == "fast" and layers.get_attribute("data-run") == "fast"
+    picker.select_option("slow")
+    frame.wait_for_function("() => document.querySelector('[data-testid=overview-table]').dataset.run === 'slow'", timeout=30000)
+    assert layers.get_attribute("data-run") == "slow"
+    # slow's pooled layer is listed in both; fast has none.
+    frame.locator('[data-testid="overview-table"][data-run="slow"] [data-testid="overview-row"][data-tag="%s"]' % POOLED[0]).wait_for(timeout=30000)
+    assert layers.locator('[data-testid="structure-layer"][data-layer="mlp/pooled"]').count() == 1
+    # The ratio-by-depth chart still shows both selected runs.
+    assert frame.locator('[data-testid="chart-flow"]').get_attribute("data-series") == "2"
+    page.screenshot(path=os.path.join(ARTIFACTS, "tab-detail-run.png"))
+    # One run selected: nothing to pick, the picker hides and the panels follow the run.
+    _select_runs(frame, ["fast"])
+    assert not picker.is_visible()
+    frame.wait_for_function("() => document.querySelector('[data-testid=overview-table]').dataset.run === 'fast'", timeout=30000)
+    assert layers.get_attribute("data-run") == "fast"
 
 
 # --- performance and errors -------------------------------------------------------------

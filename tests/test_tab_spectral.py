@@ -139,7 +139,7 @@ def test_structure_view_shows_each_layers_alpha(tab, served):
     dense = panel.locator('[data-testid="structure-layer"][data-layer="dense"]')
     dense.wait_for(timeout=30000)
     frame.wait_for_function("e => e.dataset.alpha !== undefined", arg=dense.element_handle(), timeout=30000)
-    run = frame.locator('[data-testid="structure-run"]').input_value()
+    run = frame.locator('[data-testid="structure-layers"]').get_attribute("data-run")
     want = route(served, run=run)["tensors"]["dense/kernel"]["alpha"]
     assert float(dense.get_attribute("data-alpha")) == pytest.approx(want)
     text = dense.locator('[data-testid="structure-alpha"]').inner_text()

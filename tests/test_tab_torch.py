@@ -165,7 +165,7 @@ def test_lstm_gates_are_labelled_like_keras(served, tab):
 def test_overview_and_path_of_the_torch_run(served, tab):
     url, model, counts = served
     frame = tab.frame
-    select = frame.locator('[data-testid="overview-run"]')
+    select = frame.locator('[data-testid="detail-run"]')
     if select.count() and select.is_visible():
         select.select_option(RUNS["torch"])
     table = frame.locator('[data-testid="overview-table"][data-run="%s"]' % RUNS["torch"])

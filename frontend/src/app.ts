@@ -1,6 +1,6 @@
 /**
- * The tab: header (multi-run selector, tag filter), the model overview and weight-space
- * path panels, then one section per layer with its update-trajectory charts and one
+ * The tab: header (multi-run selector, the one run the overview and structure view
+ * list, tag filter), the findings, structure, model overview and weight-space path panels, then one section per layer with its update-trajectory charts and one
  * heatmap card per tensor and selected run. Cards and charts load lazily through an
  * IntersectionObserver. Reloads update everything in place, keeping the selected runs,
  * filter, steps, modes, zoom, open panels and scroll position.
@@ -9,7 +9,7 @@
  */
 import { fetchTags } from "./api";
 import { injectChartStyle } from "./chart";
-import { clear, el, setText } from "./dom";
+import { clear, el, setOptions, setText } from "./dom";
 import { onDataReloaded } from "./ipc";
 import { OverviewPanel } from "./overview";
 import { ProjectionPanel } from "./projection";
@@ -71,6 +71,10 @@ export class App {
   private readonly sections: Sections;
   private readonly runSelect: RunSelector;
   private readonly filter: HTMLInputElement;
+  /** The run whose tensors the overview and the structure view list (one of the selected). */
+  private readonly detailSelect: HTMLSelectElement;
+  private readonly detailLabel: HTMLLabelElement;
+  private detailRun: string | null = null;
   private readonly status: HTMLSpanElement;
   private readonly main: HTMLDivElement;
   private readonly header: HTMLDivElement;
@@ -93,6 +97,18 @@ export class App {
   constructor(body: HTMLElement) {
     injectChartStyle(body.ownerDocument);
     this.runSelect = new RunSelector((runs) => this.selectRuns(runs));
+    this.detailSelect = el("select", { attrs: { "data-testid": "detail-run", "aria-label": "run listed in the overview and structure view" } });
+    this.detailSelect.addEventListener("change", () => {
+      this.detailRun = this.detailSelect.value;
+      void this.overview.update(this.detailRun);
+      this.structure.show(this.detailRun);
+    });
+    this.detailLabel = el(
+      "label",
+      { className: "nv-detail-run", title: "The run whose tensors and layers the model overview and the model structure list" },
+      el("span", { text: "Overview and layers of" }),
+      this.detailSelect,
+    );
     this.filter = el("input", {
       className: "nv-filter",
       attrs: { type: "search", placeholder: "Filter tags (regular expression)", "data-testid": "tag-filter", "aria-label": "tag filter" },
@@ -123,7 +139,7 @@ export class App {
     this.projection.root.hidden = true;
     this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.findings.root, this.structure.root, this.overview.root, this.projection.root, this.list);
     clear(body);
-    this.header = el("div", { className: "nv-header" }, this.runSelect.root, this.filter, this.status);
+    this.header = el("div", { className: "nv-header" }, this.runSelect.root, this.detailLabel, this.filter, this.status);
     body.appendChild(this.header);
     body.appendChild(this.main);
     this.sections = new Sections(this.list, new Tooltip(body), () => this.saveView());
@@ -169,11 +185,19 @@ export class App {
     this.runs = keepRuns(Object.keys(this.tags.runs).sort(), runs);
     this.runSelect.update(Object.keys(this.tags.runs).sort(), this.runs);
     this.rebuild();
-    void this.overview.update(this.runs);
-    void this.findings.update(this.runs);
-    void this.structure.update(this.runs);
+    this.updatePanels();
     this.updateProjection(false);
     this.saveView();
+  }
+
+  /** Keeps the overview and structure run among the selected runs, and updates the panels. */
+  private updatePanels(): void {
+    if (this.detailRun === null || !this.runs.includes(this.detailRun)) this.detailRun = this.runs[0] ?? null;
+    setOptions(this.detailSelect, this.runs.map((r) => [r, r]), this.detailRun ?? "");
+    this.detailLabel.hidden = this.runs.length < 2;
+    void this.overview.update(this.detailRun);
+    void this.findings.update(this.runs);
+    void this.structure.update(this.runs, this.detailRun);
   }
 
   /** Writes runs, filter and the cards' modes and steps into the URL (batched: sliders fire often). */
@@ -236,9 +260,7 @@ export class App {
     this.findings.root.hidden = false;
     this.structure.root.hidden = false;
     this.rebuild();
-    void this.overview.update(this.runs);
-    void this.findings.update(this.runs);
-    void this.structure.update(this.runs);
+    this.updatePanels();
     this.updateProjection(true);
   }
 

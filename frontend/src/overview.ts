@@ -1,5 +1,6 @@
 /**
- * The model overview panel (collapsible, top of the tab): every tensor of one run with
+ * The model overview panel (collapsible, top of the tab): every tensor of the run picked
+ * in the header (the same run the structure view lists) with
  * layer, shape, parameter count (and the total), the latest |dW|/|W| (flagged against
  * the healthy band, with a word and colour each for large, tiny and stopped), latest norm and a NaN/Inf flag. Clicking a row scrolls to the
  * tensor's card. Rows follow network order. (No link to TensorBoard's Graphs tab: Keras 3
@@ -7,10 +8,10 @@
  *
  * Example:
  *   const ov = new OverviewPanel((run, tag) => app.reveal(run, tag));
- *   body.appendChild(ov.root); await ov.update(["train", "eval"]);
+ *   body.appendChild(ov.root); await ov.update("train");
  */
 import { fetchOverview } from "./api";
-import { clear, el, setOptions, setText } from "./dom";
+import { clear, el, setText } from "./dom";
 import { formatShape, formatShort } from "./format";
 import { byNetworkOrder } from "./order";
 import { ratioHealth } from "./series";
@@ -38,8 +39,6 @@ export function totalParameters(rows: readonly Pick<OverviewRow, "parameters">[]
 
 export class OverviewPanel {
   readonly root: HTMLDetailsElement;
-  private readonly runSelect: HTMLSelectElement;
-  private readonly runLabel: HTMLLabelElement;
   private readonly table: HTMLTableElement;
   private readonly body: HTMLTableSectionElement;
   private readonly foot: HTMLTableSectionElement;
@@ -52,12 +51,6 @@ export class OverviewPanel {
     /** A run's tags, for network order. */
     private readonly tagsOf: (run: string) => Record<string, TagInfo>,
   ) {
-    this.runSelect = el("select", { attrs: { "data-testid": "overview-run", "aria-label": "overview run" } });
-    this.runSelect.addEventListener("change", () => {
-      this.run = this.runSelect.value;
-      void this.load();
-    });
-    this.runLabel = el("label", {}, el("span", { text: "Run " }), this.runSelect);
     const head = el("thead", {}, el("tr", {}, ...["Layer", "Tensor", "Shape", "Parameters", "|dW|/|W|", "|W|", "NaN/Inf", "Step"].map((t) => el("th", { text: t }))));
     this.body = el("tbody");
     this.foot = el("tfoot");
@@ -68,18 +61,15 @@ export class OverviewPanel {
       "details",
       { className: "nv-panel", attrs: { "data-testid": "overview" } },
       el("summary", { text: "Model overview" }),
-      el("div", { className: "nv-controls" }, this.runLabel),
       this.message,
       el("div", { className: "nv-table-wrap" }, this.table),
     );
     this.root.open = true;
   }
 
-  /** The selected runs; the panel shows one of them (kept across reloads when still selected). */
-  async update(runs: string[]): Promise<void> {
-    if (this.run === null || !runs.includes(this.run)) this.run = runs[0] ?? null;
-    setOptions(this.runSelect, runs.map((r) => [r, r]), this.run ?? "");
-    this.runLabel.hidden = runs.length < 2;
+  /** Shows the tensors of `run` (null: none selected). */
+  async update(run: string | null): Promise<void> {
+    this.run = run;
     await this.load();
   }
 

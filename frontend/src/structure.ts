@@ -1,18 +1,18 @@
 /**
  * The structure view (in place of a link to TensorBoard's Graphs tab, which shows
- * "Malformed GraphDef" for Keras 3 logs): the layers of one selected run in network
- * order with type, shapes and parameter count, each coloured by its latest update ratio
- * against the 1e-3 band; and the "gradient flow" chart: latest update ratio against layer
- * depth, one line per selected run, so a vanishing first layer or a stopped one shows at
- * a glance.
+ * "Malformed GraphDef" for Keras 3 logs): the layers of the run picked in the header (the
+ * one the overview lists) in network order with type, shapes and parameter count, each
+ * coloured by its latest update ratio against the 1e-3 band (a legend says which colour
+ * means what); and the "gradient flow" chart: latest update ratio against layer depth,
+ * one line per selected run, so a vanishing first layer or a stopped one shows at a glance.
  *
  * Example:
  *   const sv = new StructurePanel((run) => tags.runs[run], (run, layer) => app.revealLayer(run, layer));
- *   body.appendChild(sv.root); await sv.update(["healthy", "vanishing"]);
+ *   body.appendChild(sv.root); await sv.update(["healthy", "vanishing"], "healthy");
  */
 import { fetchOverview, fetchSpectralRun } from "./api";
 import { Chart } from "./chart";
-import { clear, el, setOptions } from "./dom";
+import { clear, el } from "./dom";
 import { formatShape, formatShort } from "./format";
 import { type LayerRow, layerRows } from "./layerstats";
 import { byNetworkOrder } from "./order";
@@ -36,6 +36,15 @@ export function layerAlpha(tensors: SpectralRun["tensors"] | undefined, layer: s
   return null;
 }
 
+/** The legend of the layer colours: health class (see ratioHealth) and what it means. */
+export const HEALTH_LEGEND: [health: string, text: string][] = [
+  ["ok", "1e-4 to 1e-2 (healthy)"],
+  ["large", "large: above 1e-2"],
+  ["tiny", "tiny: below 1e-4"],
+  ["stopped", "stopped: exactly 0"],
+  ["none", "no ratio logged"],
+];
+
 /** The alpha band the findings use ([2, 6], `band` of the spectral route). */
 const ALPHA_BAND: readonly [number, number] = [2, 6];
 
@@ -43,9 +52,9 @@ export class StructurePanel {
   readonly root: HTMLDetailsElement;
   private readonly list: HTMLDivElement;
   private readonly chart: Chart;
+  private readonly legend: HTMLDivElement;
+  private readonly alphaKey: HTMLSpanElement;
   private seq = 0;
-  private readonly runSelect: HTMLSelectElement;
-  private readonly runLabel: HTMLLabelElement;
   /** The run whose layers are listed (the chart shows every selected run). */
   private run: string | null = null;
   private last: { run: string; layers: LayerRow[]; rows: OverviewRow[]; spectra?: SpectralRun["tensors"] }[] = [];
@@ -55,12 +64,17 @@ export class StructurePanel {
     private readonly onPick: (run: string, tag: string) => void,
   ) {
     this.list = el("div", { className: "nv-layers", attrs: { "data-testid": "structure-layers" } });
-    this.runSelect = el("select", { attrs: { "data-testid": "structure-run", "aria-label": "run whose layers are listed" } });
-    this.runSelect.addEventListener("change", () => {
-      this.run = this.runSelect.value;
-      this.showLayers();
-    });
-    this.runLabel = el("label", {}, el("span", { text: "Layers of " }), this.runSelect);
+    this.alphaKey = el("span", { className: "nv-layer-alpha nv-alpha-out", text: "alpha low / high: outside 2–6" });
+    this.alphaKey.hidden = true;
+    this.legend = el(
+      "div",
+      { className: "nv-health-legend", attrs: { "data-testid": "structure-legend" }, title: "The bar on each layer's left: its latest update ratio" },
+      el("span", { text: "|dW|/|W| (left bar):" }),
+      ...HEALTH_LEGEND.map(([health, text]) =>
+        el("span", { attrs: { "data-testid": "structure-legend-item", "data-health": health } }, el("span", { className: `nv-health-key nv-health-${health}` }), document.createTextNode(text)),
+      ),
+      this.alphaKey,
+    );
     this.chart = new Chart({
       testid: "chart-flow",
       title: "|dW| / |W| by layer depth (latest step)",
@@ -76,13 +90,14 @@ export class StructurePanel {
       "details",
       { className: "nv-panel", attrs: { "data-testid": "structure-panel" } },
       el("summary", { text: "Model structure" }),
-      el("div", { className: "nv-structure" }, el("div", { className: "nv-layers-box" }, this.runLabel, this.list), this.chart.root),
+      el("div", { className: "nv-structure" }, el("div", { className: "nv-layers-box" }, this.legend, this.list), this.chart.root),
     );
     this.root.open = true;
   }
 
-  /** Fetches every selected run's overview; lists the first run's layers, charts all. */
-  async update(runs: readonly string[]): Promise<void> {
+  /** Fetches every selected run's overview; lists the layers of `run`, charts all. */
+  async update(runs: readonly string[], run: string | null): Promise<void> {
+    this.run = run;
     const seq = ++this.seq;
     const [results, spectra] = await Promise.all([
       Promise.allSettled(runs.map((r) => fetchOverview(r))),
@@ -96,8 +111,6 @@ export class StructurePanel {
       return { run: runs[k], layers: layerRows(rows, tags), rows, spectra: sp.status === "fulfilled" ? sp.value.tensors : undefined };
     });
     this.last = perRun;
-    if (this.run === null || !runs.includes(this.run)) this.run = runs[0] ?? null;
-    setOptions(this.runSelect, runs.map((r) => [r, r]), this.run ?? "");
     this.showLayers();
     const depth = Math.max(0, ...perRun.map((p) => p.layers.length));
     const x = Array.from({ length: depth }, (_, k) => k + 1);
@@ -113,6 +126,12 @@ export class StructurePanel {
     this.chart.setKey(perRun.map((p, k) => ({ label: p.run, color: runColor(k) })));
   }
 
+  /** Lists the layers of `run` (one of the selected runs; no refetch). */
+  show(run: string | null): void {
+    this.run = run;
+    this.showLayers();
+  }
+
   resize(): void {
     this.chart.resize();
   }
@@ -121,6 +140,8 @@ export class StructurePanel {
   private showLayers(): void {
     clear(this.list);
     const shown = this.last.find((p) => p.run === this.run);
+    this.list.setAttribute("data-run", this.run ?? "");
+    this.alphaKey.hidden = !shown?.layers.some((l) => layerAlpha(shown.spectra, l.layer));
     if (!shown) return;
     for (const l of shown.layers)
       this.list.appendChild(this.box(shown.run, l, shown.rows.find((r) => r.layer === l.layer)?.name, layerAlpha(shown.spectra, l.layer)));

@@ -31,6 +31,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-header { position: sticky; top: 0; z-index: 5; display: flex; flex-wrap: wrap; gap: 8px 16px;
   align-items: center; padding: 8px 16px; background: var(--nv-bg); border-bottom: 1px solid var(--nv-border); }
 .nv-header label { display: flex; align-items: center; gap: 6px; color: var(--nv-muted); }
+.nv-header label[hidden] { display: none; }
 .nv-header select, .nv-header input, .nv-card select { font: inherit; color: var(--nv-fg);
   background: var(--nv-bg); border: 1px solid var(--nv-border); border-radius: 4px; padding: 3px 6px; }
 .nv-filter { width: 240px; }
@@ -130,10 +131,13 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-layer-ratio { text-align: right; font-variant-numeric: tabular-nums; }
 .nv-layer-alpha { text-align: right; font-variant-numeric: tabular-nums; color: var(--nv-muted); }
 .nv-layer-alpha.nv-alpha-out { color: var(--nv-large, #e65100); font-weight: 500; }
-.nv-layer.nv-health-ok { --nv-lc: #43a047; }
-.nv-layer.nv-health-large { --nv-lc: var(--nv-large); }
-.nv-layer.nv-health-tiny { --nv-lc: var(--nv-tiny); }
-.nv-layer.nv-health-stopped { --nv-lc: var(--nv-stopped); }
+.nv-health-ok { --nv-lc: #43a047; }
+.nv-health-large { --nv-lc: var(--nv-large); }
+.nv-health-tiny { --nv-lc: var(--nv-tiny); }
+.nv-health-stopped { --nv-lc: var(--nv-stopped); }
+.nv-health-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; align-items: center; font-size: 11px; color: var(--nv-muted); }
+.nv-health-legend > span { display: inline-flex; align-items: center; gap: 4px; }
+.nv-health-key { display: inline-block; width: 6px; height: 12px; border-radius: 1px; background: var(--nv-lc, var(--nv-border)); }
 .nv-findings-run { margin: 4px 0 8px; }
 .nv-findings-head { font-weight: 500; margin: 4px 0; overflow-wrap: anywhere; }
 .nv-finding { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 10px; padding: 4px 8px; margin: 2px 0;
