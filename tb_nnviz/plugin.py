@@ -374,6 +374,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 "parameters": math.prod(shape),
                 "step": None,
                 "update_ratio": None,
+                "grad_ratio": None,
                 "norm": None,
                 "nonfinite": None,
             }
@@ -396,6 +397,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 row.update(
                     step=int(s.steps[-1]),
                     update_ratio=stat("update_ratio"),
+                    # null when the writer logged no gradients (the field holds NaN then).
+                    grad_ratio=stat("grad_ratio"),
                     norm=stat("norm"),
                     nonfinite=None if nan is None or inf is None else int(nan + inf),
                 )

@@ -304,8 +304,20 @@ def test_overview_lists_latest_statistics(client):
     assert conv["norm"] == points[-1, trajectory.STAT_FIELDS.index("norm")]
     assert conv["update_ratio"] == points[-1, trajectory.STAT_FIELDS.index("update_ratio")]
     assert conv["nonfinite"] == 0
+    assert conv["grad_ratio"] is None  # this writer logged no gradients
     # dense/kernel was NaN at step 20, so its update ratio at 30 is undefined.
     assert by_name["dense/kernel"]["update_ratio"] is None
+
+
+def test_overview_has_the_latest_gradient_ratio_when_gradients_were_logged(tmp_path):
+    w0, g = np.full((4, 3), 2.0), np.full((4, 3), 0.5)
+    with tb_nnviz.Writer(tmp_path / "g", sketch_dim=8, num_traces=2) as w:
+        for step in (0, 1):
+            w.log_weights(step, {"d/kernel": w0 + step, "d/bias": np.ones(3)}, gradients={"d/kernel": g * (step + 1)})
+    rows = {r["name"]: r for r in get_json(make_client(tmp_path), "/overview", run="g")}
+    want = np.linalg.norm(g * 2) / np.linalg.norm(w0 + 1)
+    assert rows["d/kernel"]["grad_ratio"] == pytest.approx(want, rel=1e-6)
+    assert rows["d/bias"]["grad_ratio"] is None  # no gradient logged for it: NaN becomes null
 
 
 # -- errors and static files ---------------------------------------------------
