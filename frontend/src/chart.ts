@@ -15,7 +15,7 @@
 import uPlot from "uplot";
 import uplotCss from "uplot/dist/uPlot.min.css";
 import { columnsToCsv, safeFilename } from "./csv";
-import { download, el, injectStyleOnce } from "./dom";
+import { download, el, injectStyleOnce, setText } from "./dom";
 import { formatShort } from "./format";
 import { HEALTHY_LABEL, bandRect, logRange, logValues, zeroFloor } from "./series";
 import { onThemeChange, themeVar } from "./theme";
@@ -157,6 +157,7 @@ export class Chart {
   private readonly empty: HTMLDivElement;
   private readonly readout: HTMLDivElement | null = null;
   private readonly keyLine: HTMLDivElement;
+  private readonly titleEl: HTMLSpanElement;
   private readonly zeroNote: HTMLDivElement;
   private focused: number | null = null;
   private plot: uPlot | null = null;
@@ -178,6 +179,7 @@ export class Chart {
       attrs: { type: "button", "data-testid": "export-csv" },
     });
     button.addEventListener("click", () => this.exportCsv());
+    this.titleEl = el("span", { className: "nv-chart-title", text: spec.title, title: spec.title, attrs: { "data-testid": "chart-title" } });
     this.host = el("div", { className: "nv-chart-host" });
     this.empty = el("div", { className: "nv-chart-empty", text: "no finite values to plot" });
     this.empty.hidden = true;
@@ -189,7 +191,7 @@ export class Chart {
     this.root = el(
       "div",
       { className: spec.small ? "nv-chart nv-chart-small" : "nv-chart", attrs: { "data-testid": spec.testid, ...(spec.attrs ?? {}) } },
-      el("div", { className: "nv-chart-head" }, el("span", { className: "nv-chart-title", text: spec.title, title: spec.title }), button),
+      el("div", { className: "nv-chart-head" }, this.titleEl, button),
       this.empty,
       this.host,
       this.zeroNote,
@@ -197,6 +199,12 @@ export class Chart {
       this.readout,
     );
     this.showReadout(null);
+  }
+
+  /** Replaces the title (what the chart shows may change with the data). */
+  setTitle(title: string): void {
+    setText(this.titleEl, title);
+    this.titleEl.title = title;
   }
 
   /**

@@ -1,6 +1,8 @@
 /**
  * Update trajectories of one layer (group): |W|, |dW| and |dW|/|W| over steps on log
- * scales (the ratio chart with the "healthy ~1e-3" band), every selected run overlaid
+ * scales (the ratio chart with the "healthy ~1e-3" band), and beside them the gradient
+ * norm |g| and the gradient ratio |g|/|W| when a run logged gradients (hidden when every
+ * value is missing: writers without gradients log NaN), every selected run overlaid
  * (colour per run, dash per tensor), and one small chart of single-parameter traces per
  * tensor. Fetches lazily (the app calls setVisible) and refetches on reload only the
  * tensors whose step count changed.
@@ -27,11 +29,17 @@ export interface LayerTensor {
   steps: number;
 }
 
-const STATS: [field: "norm" | "update_norm" | "update_ratio", testid: string, title: string][] = [
+/** The charts of statistics over steps: field, test id, title. */
+const STATS: [field: "norm" | "update_norm" | "update_ratio" | "grad_norm" | "grad_ratio", testid: string, title: string][] = [
   ["norm", "chart-norm", "|W| (norm)"],
   ["update_norm", "chart-update", "|dW| (update norm)"],
   ["update_ratio", "chart-ratio", "|dW| / |W| (update ratio)"],
+  ["grad_norm", "chart-grad", "|g| (gradient norm, before the step)"],
+  ["grad_ratio", "chart-grad-ratio", "|g| / |W| (gradient ratio)"],
 ];
+
+/** Fields shown only when some run logged them (NaN, served as null, otherwise). */
+const OPTIONAL = new Set(["grad_norm", "grad_ratio"]);
 
 /** Destroys and removes the charts of `charts` whose tensor is not in `keep`. */
 function prune(charts: Map<string, Chart>, keep: ReadonlySet<string>): void {
@@ -203,6 +211,7 @@ export class LayerCharts {
         values: ys[i],
         key: { run: t.run, tag: t.tag },
       }));
+      this.charts[k].root.hidden = OPTIONAL.has(field) && !ys.some((vs) => vs.some((v) => v !== null));
       this.charts[k].setData(x, series);
       this.charts[k].setKey(key);
     });

@@ -1,14 +1,14 @@
 /**
  * Layers of a run for the structure view: in network order, each with its type (the
  * first word of the Keras callback's description, e.g. "Dense", "Conv2D"), its tensors'
- * shapes, parameter count and the latest update ratio of its largest tensor (the kernel:
- * a bias's ratio says little, see overview.ts). Pure.
+ * shapes, parameter count and the latest update and gradient ratios of its largest tensor
+ * (the kernel: a bias's ratio says little, see overview.ts). Pure.
  *
  * Example:
  *   layerRows([{name: "d/kernel", layer: "d", shape: [4, 3], parameters: 12, update_ratio: 1e-3, ...},
  *              {name: "d/bias", layer: "d", shape: [3], parameters: 3, update_ratio: 2e-2, ...}],
  *             {"d/kernel": {description: "Dense weight kernel"}})
- *     -> [{layer: "d", type: "Dense", shapes: [[4, 3], [3]], parameters: 15, ratio: 1e-3, depth: 1}]
+ *     -> [{layer: "d", type: "Dense", shapes: [[4, 3], [3]], parameters: 15, ratio: 1e-3, gradRatio: null, depth: 1}]
  */
 import type { OverviewRow, TagInfo } from "./types";
 
@@ -19,6 +19,8 @@ export interface LayerRow {
   parameters: number;
   /** Latest |dW|/|W| of the layer's largest tensor, null when unknown. */
   ratio: number | null;
+  /** Latest |g|/|W| of the same tensor, null without logged gradients. */
+  gradRatio: number | null;
   /** 1-based position in network order. */
   depth: number;
 }
@@ -35,7 +37,7 @@ export function layerRows(rows: readonly OverviewRow[], tags: Record<string, Pic
   for (const r of rows) {
     let l = out.get(r.layer);
     if (!l) {
-      l = { layer: r.layer, type: "", shapes: [], parameters: 0, ratio: null, depth: out.size + 1, biggest: -1 };
+      l = { layer: r.layer, type: "", shapes: [], parameters: 0, ratio: null, gradRatio: null, depth: out.size + 1, biggest: -1 };
       out.set(r.layer, l);
     }
     l.shapes.push([...r.shape]);
@@ -44,6 +46,7 @@ export function layerRows(rows: readonly OverviewRow[], tags: Record<string, Pic
     if (r.parameters > l.biggest) {
       l.biggest = r.parameters;
       l.ratio = r.update_ratio;
+      l.gradRatio = r.grad_ratio ?? null;
     }
   }
   return [...out.values()].map(({ biggest: _b, ...l }) => l);

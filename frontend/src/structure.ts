@@ -4,20 +4,21 @@
  * one the overview lists) in network order with type, shapes and parameter count, each
  * coloured by its latest update ratio against the 1e-3 band (a legend says which colour
  * means what); and the "gradient flow" chart: latest update ratio against layer depth,
- * one line per selected run, so a vanishing first layer or a stopped one shows at a glance.
+ * one line per selected run, so a vanishing first layer or a stopped one shows at a
+ * glance, with each run's gradient ratio |g|/|W| as a dashed line when it logged gradients.
  *
  * Example:
  *   const sv = new StructurePanel((run) => tags.runs[run], (run, layer) => app.revealLayer(run, layer));
  *   body.appendChild(sv.root); await sv.update(["healthy", "vanishing"], "healthy");
  */
 import { fetchOverview, fetchSpectralRun } from "./api";
-import { Chart } from "./chart";
+import { Chart, type ChartSeries } from "./chart";
 import { clear, el } from "./dom";
 import { formatShape, formatShort } from "./format";
 import { type LayerRow, layerRows } from "./layerstats";
 import { byNetworkOrder } from "./order";
 import { formatCount, HEALTH_WORDS } from "./overview";
-import { HEALTHY_BAND, ratioHealth, runColor } from "./series";
+import { HEALTHY_BAND, ratioHealth, runColor, tensorDash } from "./series";
 import type { OverviewRow, SpectralRun, TagInfo } from "./types";
 
 /**
@@ -44,6 +45,10 @@ export const HEALTH_LEGEND: [health: string, text: string][] = [
   ["stopped", "stopped: exactly 0"],
   ["none", "no ratio logged"],
 ];
+
+const FLOW_TITLE = "|dW| / |W| by layer depth (latest step)";
+/** The gradient-ratio lines' dash. */
+const GRAD_DASH = tensorDash(1);
 
 /** The alpha band the findings use ([2, 6], `band` of the spectral route). */
 const ALPHA_BAND: readonly [number, number] = [2, 6];
@@ -77,7 +82,7 @@ export class StructurePanel {
     );
     this.chart = new Chart({
       testid: "chart-flow",
-      title: "|dW| / |W| by layer depth (latest step)",
+      title: FLOW_TITLE,
       log: true,
       band: HEALTHY_BAND,
       csvName: ["update-ratio-by-depth"],
@@ -114,16 +119,30 @@ export class StructurePanel {
     this.showLayers();
     const depth = Math.max(0, ...perRun.map((p) => p.layers.length));
     const x = Array.from({ length: depth }, (_, k) => k + 1);
-    this.chart.setData(
-      x,
-      perRun.map((p, k) => ({
-        label: p.run,
-        color: runColor(k),
-        values: x.map((d) => p.layers[d - 1]?.ratio ?? null),
-        key: { run: p.run },
-      })),
-    );
-    this.chart.setKey(perRun.map((p, k) => ({ label: p.run, color: runColor(k) })));
+    const series: ChartSeries[] = perRun.map((p, k) => ({
+      label: p.run,
+      color: runColor(k),
+      values: x.map((d) => p.layers[d - 1]?.ratio ?? null),
+      key: { run: p.run, stat: "update_ratio" },
+    }));
+    // Gradient ratios (runs that logged gradients): dashed, in the run's colour.
+    const grads = perRun.filter((p) => p.layers.some((l) => l.gradRatio !== null));
+    for (const p of grads) {
+      series.push({
+        label: `${p.run} · |g|/|W|`,
+        color: runColor(perRun.indexOf(p)),
+        dash: GRAD_DASH,
+        values: x.map((d) => p.layers[d - 1]?.gradRatio ?? null),
+        key: { run: p.run, stat: "grad_ratio" },
+      });
+    }
+    this.chart.setTitle(grads.length ? "|dW| / |W| (solid) and |g| / |W| (dashed) by layer depth (latest step)" : FLOW_TITLE);
+    this.chart.setData(x, series);
+    const muted = "var(--nv-muted)";
+    this.chart.setKey([
+      ...perRun.map((p, k) => ({ label: p.run, color: runColor(k) })),
+      ...(grads.length ? [{ label: "|dW|/|W|", color: muted, dash: [] }, { label: "|g|/|W|", color: muted, dash: GRAD_DASH }] : []),
+    ]);
   }
 
   /** Lists the layers of `run` (one of the selected runs; no refetch). */

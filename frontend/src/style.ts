@@ -121,7 +121,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-link { color: var(--nv-accent); }
 .nv-structure { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .nv-layers-box { display: flex; flex-direction: column; gap: 6px; min-width: 280px; max-width: 560px; flex: 1 1 320px; }
-.nv-layers { display: flex; flex-direction: column; gap: 4px; min-width: 280px; max-width: 560px; flex: 1 1 320px; }
+.nv-layers { display: flex; flex-direction: column; gap: 4px; }
 .nv-layer { display: grid; grid-template-columns: 1fr auto; gap: 0 12px; text-align: left; font: inherit; font-size: 12px;
   color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border); border-left: 6px solid var(--nv-lc, var(--nv-border));
   border-radius: 4px; padding: 4px 8px; cursor: pointer; }
@@ -137,6 +137,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-health-stopped { --nv-lc: var(--nv-stopped); }
 .nv-health-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; align-items: center; font-size: 11px; color: var(--nv-muted); }
 .nv-health-legend > span { display: inline-flex; align-items: center; gap: 4px; }
+.nv-health-legend > span[hidden] { display: none; }
 .nv-health-key { display: inline-block; width: 6px; height: 12px; border-radius: 1px; background: var(--nv-lc, var(--nv-border)); }
 .nv-findings-run { margin: 4px 0 8px; }
 .nv-findings-head { font-weight: 500; margin: 4px 0; overflow-wrap: anywhere; }

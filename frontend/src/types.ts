@@ -101,6 +101,9 @@ export interface Trajectory {
   norm?: (number | null)[];
   update_norm?: (number | null)[];
   update_ratio?: (number | null)[];
+  /** |gradient| and |gradient| / |W| before the step; all null when the writer logged no gradients. */
+  grad_norm?: (number | null)[];
+  grad_ratio?: (number | null)[];
   /** Seeded sample of single parameters: their tensor indices and values per step. */
   traces?: { index: number[][]; values: (number | null)[][] };
   [field: string]: unknown;
@@ -130,6 +133,8 @@ export interface OverviewRow {
   parameters: number;
   step: number | null;
   update_ratio: number | null;
+  /** Latest |gradient| / |W|; null (or absent, older servers) without logged gradients. */
+  grad_ratio?: number | null;
   norm: number | null;
   /** NaN + Inf count at the latest step. */
   nonfinite: number | null;
