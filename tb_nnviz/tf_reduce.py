@@ -56,8 +56,7 @@ def pool(grid, br, bc):
     faster than one over two strided axes). The signed absmax is whichever of
     the block's max and min is larger in magnitude (the max on a tie); the
     zero padding of edge blocks changes neither (as in the reference, which
-    pads with zeros too). NaN is looked for only when some block's mean is
-    not finite (a block with a NaN has a NaN mean).
+    pads with zeros too).
     """
     rows, cols = grid.shape.as_list()[1:]
     r, c = -(-rows // br), -(-cols // bc)
@@ -71,14 +70,9 @@ def pool(grid, br, bc):
     hi = tf.cast(tf.reduce_max(tf.reduce_max(blocks, axis=4), axis=2), F64)
     lo = tf.cast(tf.reduce_min(tf.reduce_min(blocks, axis=4), axis=2), F64)
     absmax = tf.where(hi >= -lo, hi, lo)
-    if not grid.dtype.is_floating:
-        return mean, absmax
-
-    def with_nan():
-        has_nan = tf.reduce_any(tf.math.is_nan(blocks), axis=[2, 4])
-        return tf.where(has_nan, tf.constant(_NAN, F64), absmax)
-
-    return mean, tf.cond(tf.reduce_all(tf.math.is_finite(mean)), lambda: absmax, with_nan)
+    if grid.dtype.is_floating:
+        absmax = tf.where(tf.reduce_any(tf.math.is_nan(blocks), axis=[2, 4]), tf.constant(_NAN, F64), absmax)
+    return mean, absmax
 
 
 class TrajectoryGroup:
@@ -128,24 +122,6 @@ def raw_points(x, previous, group, constants):
     total = tf.reduce_sum(flat, axis=1)
     sumsq = tf.reduce_sum(tf.square(flat), axis=1)
     zero_count = tf.reduce_sum(tf.cast(tf.equal(native, 0), F64), axis=1)
-    mean_sq = total * total / n  # n * mean**2
-    finite_all = tf.reduce_all(tf.math.is_finite(sumsq))
-
-    def extremes_finite():
-        # No NaN or Inf anywhere (one would make a sum of squares NaN or Inf):
-        # the extremes need no masks (and are exact in the native dtype), the
-        # counts are known.
-        return (tf.cast(tf.reduce_min(native, axis=1), F64), tf.cast(tf.reduce_max(native, axis=1), F64),
-                tf.zeros_like(total), tf.fill(tf.shape(total), tf.constant(n, F64)))
-
-    def extremes_masked():
-        finite = tf.math.is_finite(flat)
-        return (tf.reduce_min(tf.where(finite, flat, _INF), axis=1),
-                tf.reduce_max(tf.where(finite, flat, -_INF), axis=1),
-                tf.reduce_sum(tf.cast(tf.math.is_nan(flat), F64), axis=1),
-                tf.reduce_sum(tf.cast(finite, F64), axis=1))
-
-    lo, hi, nan_count, finite_count = tf.cond(finite_all, extremes_finite, extremes_masked)
     if previous is None:
         update_sumsq = moved = tf.zeros_like(total)
     else:
@@ -154,14 +130,20 @@ def raw_points(x, previous, group, constants):
         outer, units, inner = group.units
         moved_units = tf.reduce_any(tf.reshape(delta != 0, [-1, outer, units, inner]), axis=[1, 3])
         moved = tf.reduce_sum(tf.cast(moved_units, F64), axis=1)
-    # sum((x - mean)^2) = sumsq - n * mean^2 loses at most one bit to
-    # cancellation when the mean carries at most half of the sum of squares
-    # (weights are centred near 0), so it needs no second pass.
-    centred_sumsq = tf.cond(
-        tf.logical_and(finite_all, tf.reduce_all(mean_sq <= sumsq / 2)),
-        lambda: sumsq - mean_sq,
-        lambda: tf.reduce_sum(tf.square(flat - (total / n)[:, None]), axis=1),
-    )
+    # Masks, extremes and counts in the weights' own dtype (exact, and half
+    # the bytes of float64 or less); no tf.cond for the all-finite case, whose
+    # second branch would double the ops traced per group.
+    if native.dtype.is_floating:
+        finite = tf.math.is_finite(native)
+        inf = tf.constant(np.inf, native.dtype)
+        lo = tf.cast(tf.reduce_min(tf.where(finite, native, inf), axis=1), F64)
+        hi = tf.cast(tf.reduce_max(tf.where(finite, native, -inf), axis=1), F64)
+        nan_count = tf.reduce_sum(tf.cast(tf.math.is_nan(native), F64), axis=1)
+        finite_count = tf.reduce_sum(tf.cast(finite, F64), axis=1)
+    else:
+        lo, hi = tf.cast(tf.reduce_min(native, axis=1), F64), tf.cast(tf.reduce_max(native, axis=1), F64)
+        nan_count, finite_count = tf.zeros_like(total), tf.fill(tf.shape(total), tf.constant(n, F64))
+    centred_sumsq = tf.reduce_sum(tf.square(flat - (total / n)[:, None]), axis=1)
     raw = tf.stack([total, sumsq, update_sumsq, centred_sumsq, lo, hi, nan_count,
                     finite_count, zero_count, moved], axis=1)
     sample = flat if constants["sample"] is None else tf.gather(flat, constants["sample"], batch_dims=1)
