@@ -19,6 +19,8 @@ the small results go to the host. It knows nothing about when to log:
 3
 """
 
+import functools
+
 import numpy as np
 import torch
 
@@ -108,11 +110,33 @@ def dtype_name(dtype):
     return str(dtype).replace("torch.", "")
 
 
-#: Elements reduced in one batch (float64: 16 MiB per workspace buffer). Larger
-#: groups are reduced in batches of whole tensors; a tensor larger than this
-#: is one batch on its own. Larger batches save few ops (ResNet-18's biggest
-#: group, 3 x 2.4M, is 3 batches) and cost workspace memory.
+#: Elements of one batch of pooled heatmaps (their float64 grid: 16 MiB). Larger
+#: groups are pooled in batches of whole tensors; a tensor larger than this
+#: is one batch on its own. Trajectory points go through in smaller pieces
+#: (``torch_reduce.PIECE``).
 BATCH_ELEMENTS = 2**21
+
+
+def one_thread(method):
+    """Runs ``method`` with one intra-op thread (then restores the count).
+
+    The reductions are a few hundred ops over cache-sized pieces: split over
+    threads, each op waits for the slowest thread, and on a busy machine a
+    descheduled thread stalls every op for a scheduler tick (measured on 2
+    loaded cores: ResNet-18's logged step took up to 20x longer with 2
+    threads than with 1). One thread streams the pieces at memory speed.
+    """
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        threads = torch.get_num_threads()
+        if threads == 1:
+            return method(*args, **kwargs)
+        torch.set_num_threads(1)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+    return wrapper
 
 
 class ParamLogger:
@@ -129,9 +153,10 @@ class ParamLogger:
       group_count: how many stacks of same-shaped parameters are reduced.
       extra_bytes: memory held between steps: the previous values (one copy of
         the parameters), the sketch signs (1 byte per parameter) and the
-        float64 workspace (``torch_reduce.Workspace``, up to about
-        ``25 * BATCH_ELEMENTS`` bytes, or 25 bytes per entry of the largest
-        tensor when that is larger).
+        workspace (``torch_reduce.Workspace``: 6 MiB of trajectory pieces,
+        and the float64 grid of the largest batch of pooled heatmaps, up to
+        ``8 * BATCH_ELEMENTS`` bytes or 8 bytes per entry of the largest
+        pooled tensor).
     """
 
     def __init__(self, writer, weights, *, heatmaps=True, trajectories=True,
@@ -153,12 +178,10 @@ class ParamLogger:
             [dtype_name(w.variable.dtype) for w in weights], heatmaps=heatmaps,
             trajectories=trajectories, max_total_cells=max_total_cells,
             stack_key=lambda i: str(weights[i].variable.device))
-        # Each trajectory group in batches of whole tensors: (members, TrajectoryGroup, previous).
-        self._traj_batches = [
-            [(batch, torch_reduce.TrajectoryGroup([plan.traj[i][0] for i in batch], self._device(batch)), None)
-             for batch in self._batches(sub)]
-            for sub in plan.traj_groups
-        ]
+        # Per trajectory group: its TrajectoryGroup, and the values at the previous point (once logged).
+        self._traj = [torch_reduce.TrajectoryGroup([plan.traj[i][0] for i in sub], self._device(sub))
+                      for sub in plan.traj_groups]
+        self._previous = [None] * len(self._traj)
         self._work = {}
         self._grads = None
         self._has_previous = False
@@ -167,12 +190,8 @@ class ParamLogger:
     @property
     def extra_bytes(self):
         """Bytes held between steps (after the first logged step): previous values, signs, workspace."""
-        held = [w.nbytes for w in self._work.values()]
-        for batches in self._traj_batches:
-            for _, group, previous in batches:
-                held.append(group.nbytes)
-                if previous is not None:
-                    held.append(previous.numel() * previous.element_size())
+        held = [w.nbytes for w in self._work.values()] + [group.nbytes for group in self._traj]
+        held += [p.numel() * p.element_size() for p in self._previous if p is not None]
         return sum(held)
 
     @property
@@ -181,6 +200,7 @@ class ParamLogger:
         return self._plan.names
 
     @torch.no_grad()
+    @one_thread
     def capture_gradients(self):
         """Takes each parameter's gradient sum of squares now, for the next :meth:`log`.
 
@@ -189,11 +209,13 @@ class ParamLogger:
         gets NaN. Only ``[G]`` scalars per group are kept.
         """
         self._grads = [
-            torch_reduce.grad_sumsq([self.weights[i].variable.grad for i in sub], self._device(sub))
+            torch_reduce.grad_sumsq([self.weights[i].variable.grad for i in sub], self._device(sub),
+                                    self._workspace(sub))
             for sub in self._plan.traj_groups
         ]
 
     @torch.no_grad()
+    @one_thread
     def log(self, step, heatmaps, trajectories):
         """Reduces every parameter now and writes the results as step ``step``.
 
@@ -208,7 +230,7 @@ class ParamLogger:
         heat = [[self._heatmaps(sub) for sub in subgroups] for subgroups in plan.heat_groups] if heatmaps else []
         traj, grads = [], None
         if trajectories:
-            traj = [self._points(k) for k in range(len(self._traj_batches))]
+            traj = [self._points(k) for k in range(len(self._traj))]
             if self._grads is not None:
                 grads = [g.cpu().numpy() for g in self._grads]
             self._grads = None
@@ -218,28 +240,23 @@ class ParamLogger:
     def _heatmaps(self, sub):
         """Planes ``[G, P, R, C]`` (numpy) of the members of one heatmap subgroup."""
         content = self._plan.heat[sub[0]]
-        out = []
-        for batch in self._batches(sub):
-            work = self._workspace(batch)
-            flat = torch_reduce.load([self.weights[i].variable.detach() for i in batch], work)
-            x = flat.view((len(batch),) + tuple(self.weights[batch[0]].variable.shape))
-            out.append(torch_reduce.heatmap_planes(x, content, work).cpu().numpy())
-        return np.concatenate(out)
+        return np.concatenate([
+            torch_reduce.heatmap_planes(self._params(batch), content, self._workspace(batch)).cpu().numpy()
+            for batch in self._batches(sub)])
 
     def _points(self, k):
         """``(raw, sample, traces, sketch)`` (numpy) of trajectory group ``k``; keeps the values as previous."""
-        parts = []
-        for j, (batch, group, previous) in enumerate(self._traj_batches[k]):
-            work = self._workspace(batch)
-            params = [self.weights[i].variable.detach() for i in batch]
-            flat = torch_reduce.load(params, work)
-            parts.append([t.cpu().numpy() for t in torch_reduce.raw_points(flat, previous, group, work)])
-            if previous is None:
-                previous = torch.empty((len(batch), group.size), dtype=params[0].dtype, device=flat.device)
-                self._traj_batches[k][j] = (batch, group, previous)
-            for row, p in zip(previous, params):
-                row.copy_(p.reshape(-1))
-        return [np.concatenate(column) for column in zip(*parts)]
+        sub, group, previous = self._plan.traj_groups[k], self._traj[k], self._previous[k]
+        params = self._params(sub)
+        keep = previous
+        if keep is None:
+            keep = self._previous[k] = torch.empty((len(sub), group.size), dtype=params[0].dtype,
+                                                   device=params[0].device)
+        parts = torch_reduce.raw_points(params, previous, group, self._workspace(sub), keep=keep)
+        return [t.cpu().numpy() for t in parts]
+
+    def _params(self, members):
+        return [self.weights[i].variable.detach() for i in members]
 
     def _batches(self, members):
         """``members`` in runs of whole tensors of at most ``BATCH_ELEMENTS`` entries (at least one each)."""

@@ -19,6 +19,8 @@ ops equal to it.
 True
 """
 
+import math
+
 import numpy as np
 import torch
 
@@ -28,27 +30,28 @@ F64 = torch.float64
 
 
 def heatmap_planes(x, content, work=None):
-    """``reduce.heatmap_planes`` of each tensor in ``x`` ``[G, *shape]``: float32 ``[G, P, R, C]``.
+    """``reduce.heatmap_planes`` of each tensor in ``x``: float32 ``[G, P, R, C]``.
 
-    ``content`` is the heatmap content shared by the group (layout and pooling
-    depend only on shape, layout and cell budget). Stays on ``x``'s device;
-    ``work`` (a :class:`Workspace`) holds the float64 grid of a pooled heatmap.
+    ``x`` is a stack ``[G, *shape]`` or a list of G tensors of one shape (the
+    parameters themselves: nothing is stacked in between). ``content`` is the
+    heatmap content shared by the group (layout and pooling depend only on
+    shape, layout and cell budget). Stays on ``x``'s device; ``work`` (a
+    :class:`Workspace`) holds the float64 grid of a pooled heatmap.
     """
     lay = content["layout"]
     rows, cols = content["grid"]
     br, bc = content["pool"]
-    perm = [0] + [1 + a for a in lay["rows"] + lay["cols"]]
+    perm = [a for a in lay["rows"] + lay["cols"]]
     if (br, bc) == (1, 1):
-        return x.permute(perm).reshape(-1, rows, cols).to(torch.float32)[:, None]
-    g, r, c = x.shape[0], -(-rows // br), -(-cols // bc)
-    if perm == sorted(perm) and x.dtype == F64 and (r * br, c * bc) == (rows, cols):
-        grid = x.reshape(g, rows, cols)
-    else:  # the grid, zero-padded to whole blocks, in the workspace
-        work = work or Workspace(x.device)
-        grid = work.take("grid", (g, r * br, c * bc), F64)
-        grid[:, rows:].zero_()
-        grid[:, :, cols:].zero_()
-        grid[:, :rows, :cols].view([x.shape[p] for p in perm]).copy_(x.permute(perm))
+        return torch.stack([t.permute(perm).reshape(rows, cols) for t in x]).to(torch.float32)[:, None]
+    g, r, c = len(x), -(-rows // br), -(-cols // bc)
+    work = work or Workspace(x[0].device)
+    # The grid, zero-padded to whole blocks: one converting copy of each tensor.
+    grid = work.take("grid", (g, r * br, c * bc), F64)
+    grid[:, rows:].zero_()
+    grid[:, :, cols:].zero_()
+    for row, t in zip(grid, x):
+        row[:rows, :cols].view([t.shape[p] for p in perm]).copy_(t.permute(perm))
     mean, absmax = pool(grid, br, bc, rows, cols)
     return torch.stack([mean, absmax], dim=1).to(torch.float32)
 
@@ -60,22 +63,35 @@ def pool(grid, br, bc, rows=None, cols=None):
     are then the unpadded sizes. The signed absmax is whichever of the block's
     max and min is larger in magnitude (the max on a tie), as in
     ``tf_reduce.pool``; the zero padding of edge blocks changes neither (the
-    reference pads with zeros too). Three reductions, each over the
-    contiguous block columns first.
+    reference pads with zeros too). Each reduction runs over the block rows
+    first (whole grid rows at a time, vectorised along them), then over the
+    short runs of ``bc`` columns left.
     """
     rows, cols = rows or grid.shape[1], cols or grid.shape[2]
     r, c = -(-rows // br), -(-cols // bc)
     if grid.shape[1:] != (r * br, c * bc):
         grid = torch.nn.functional.pad(grid, (0, c * bc - cols, 0, r * br - rows))
-    blocks = grid.reshape(-1, r, br, c, bc)
+    strips = grid.reshape(-1, r, br, c * bc)
     row_counts = np.minimum(br, rows - br * np.arange(r))
     col_counts = np.minimum(bc, cols - bc * np.arange(c))
     counts = torch.as_tensor(np.outer(row_counts, col_counts), dtype=F64, device=grid.device)
-    mean = blocks.sum(dim=4).sum(dim=2) / counts
-    hi, lo = blocks.amax(dim=4).amax(dim=2), blocks.amin(dim=4).amin(dim=2)
+
+    def blocks(reduce_fn):
+        return reduce_fn(reduce_fn(strips, dim=2).view(-1, r, c, bc), dim=3)
+
+    mean = blocks(torch.sum) / counts
+    hi, lo = blocks(torch.amax), blocks(torch.amin)
     absmax = torch.where(hi >= -lo, hi, lo)
     # amax propagates NaN, so a block holding one has a NaN maximum.
     return mean, torch.where(hi.isnan(), hi, absmax)
+
+
+#: Entries reduced at a time. A float64 piece of 2 MiB and its temporaries stay
+#: in the CPU's cache through the dozen passes made over them, so the
+#: parameters are read from memory about once; on ResNet-18 that halves the
+#: cost of the same ops run over whole stacks. Tensors smaller than this are
+#: reduced several at a time, larger ones a run of whole unit slices at a time.
+PIECE = 2**18
 
 
 class TrajectoryGroup:
@@ -87,7 +103,7 @@ class TrajectoryGroup:
 
     Attributes:
       traces, sample: int64 index tensors ``[G, m]`` (``sample`` None: every value).
-      signs: bool ``[G, n]``, the CountSketch signs (True = +1; 1 byte per parameter).
+      flips: uint8 ``[G, n]``, 1 where the CountSketch sign is -1 (1 byte per parameter).
     """
 
     def __init__(self, plans, device):
@@ -99,27 +115,21 @@ class TrajectoryGroup:
         self.sample = None
         if first.sample is not None:
             self.sample = torch.as_tensor(np.stack([p.sample for p in self.plans]), device=device)
-        self.signs = torch.as_tensor(np.stack([p.signs for p in self.plans]), device=device)
+        self.flips = torch.as_tensor(np.stack([~p.signs for p in self.plans]).view(np.uint8), device=device)
 
     @property
     def nbytes(self):
-        """Bytes held on the device for this group (mostly the signs)."""
-        held = [self.traces, self.signs] + ([self.sample] if self.sample is not None else [])
+        """Bytes held on the device for this group (mostly the sign flips)."""
+        held = [self.traces, self.flips] + ([self.sample] if self.sample is not None else [])
         return sum(t.numel() * t.element_size() for t in held)
 
 
-def _dot(a, b):
-    """Row-wise dot products of two ``[G, n]`` float64 stacks, without a temporary."""
-    return torch.bmm(a[:, None, :], b[:, :, None])[:, 0, 0]
-
-
 class Workspace:
-    """Reusable buffers on one device for the reductions' large temporaries.
+    """Reusable buffers on one device for the reductions' temporaries.
 
-    A fresh CPU allocation of tens of MB costs more in page faults than the
-    arithmetic done on it (measured on ResNet-18: about 5x for a float64
-    copy), so the float64 stack and the temporaries live here between steps,
-    each as large as the largest batch needs.
+    A fresh CPU allocation costs page faults, so the pieces' float64 copies
+    (:data:`PIECE` entries each) and the pooled heatmaps' grid live here
+    between steps, each as large as the largest use needs.
 
     >>> work = Workspace("cpu")
     >>> work.take("a", (2, 3), torch.float64).shape, work.nbytes
@@ -132,7 +142,7 @@ class Workspace:
 
     def take(self, key, shape, dtype):
         """A ``shape`` view of buffer ``key`` (grown when too small); its contents are undefined."""
-        numel = int(np.prod(shape))
+        numel = math.prod(shape)
         buf = self._buffers.get(key)
         if buf is None or buf.numel() < numel or buf.dtype != dtype:
             buf = self._buffers[key] = torch.empty(numel, dtype=dtype, device=self.device)
@@ -143,98 +153,190 @@ class Workspace:
         return sum(b.numel() * b.element_size() for b in self._buffers.values())
 
 
-def load(tensors, work, key="x"):
-    """The float64 stack ``[G, n]`` of ``tensors`` (same size), in ``work``: one converting copy each."""
-    flat = work.take(key, (len(tensors), tensors[0].numel()), F64)
-    for row, t in zip(flat, tensors):
-        row.copy_(t.reshape(-1))
-    return flat
+def pieces(count, units):
+    """``(rows, start, stop)``: G = ``count`` tensors of ``units`` = ``(outer, units, inner)``
+    in pieces of about :data:`PIECE` entries: ``rows`` (a slice of tensors) from flat
+    entry ``start`` to ``stop``. A piece holds whole tensors, or whole unit slices
+    of one tensor (``inner`` entries when ``outer`` is 1, else ``units * inner``).
+
+    >>> list(pieces(3, (1, 4, 2)))
+    [(slice(0, 3, None), 0, 8)]
+    >>> [p[1:] for p in pieces(1, (1, 3, PIECE // 2))]
+    [(0, 262144), (262144, 393216)]
+    """
+    outer, units, inner = units
+    n = outer * units * inner
+    if n <= PIECE:
+        per = PIECE // n
+        for i in range(0, count, per):
+            yield slice(i, min(count, i + per)), 0, n
+        return
+    span = inner if outer == 1 else units * inner
+    step = max(1, PIECE // span) * span
+    for i in range(count):
+        for a in range(0, n, step):
+            yield slice(i, i + 1), a, min(n, a + step)
 
 
-def raw_points(x, previous, group, work=None):
-    """``trajectory.raw_point`` of each tensor in ``x`` ``[G, *shape]``.
+def _load(work, key, sources, a, b):
+    """Float64 ``[len(sources), b - a]`` in buffer ``key`` of ``work``: entries ``a:b`` of each flat source."""
+    piece = work.take(key, (len(sources), b - a), F64)
+    whole = a == 0 and b == sources[0].numel()
+    torch._foreach_copy_(list(piece), sources if whole else [t[a:b] for t in sources])
+    return piece
+
+
+def _sumsq(rows):
+    """Float64 ``[G]`` sums of squares of the float64 rows ``rows`` ``[G, n]``."""
+    return torch.stack(torch._foreach_norm(list(rows))).square()
+
+
+def raw_points(x, previous, group, work=None, keep=None):
+    """``trajectory.raw_point`` of each of the G tensors ``x`` (a stack ``[G, *shape]`` or a list).
 
     Returns float64 tensors ``(raw [G, len(RAW_FIELDS)], sample [G, S],
-    traces [G, m], sketch [G, k])`` on ``x``'s device. ``previous`` is the
-    stack at the previous logged step (any dtype) or None (update sums 0).
-    ``work`` (a :class:`Workspace`) holds the temporaries; ``x`` may be one of
-    its buffers other than ``"tmp"`` and ``"mask"``, and is not changed.
+    traces [G, m], sketch [G, k])`` on ``x``'s device. ``previous`` holds the
+    G tensors at the previous logged step (any dtype, flat or not) or is
+    None (update sums 0). ``keep`` (optional, G flat tensors, may be
+    ``previous`` itself) receives a copy of ``x``, piece by piece as it is
+    read. ``work`` (a :class:`Workspace`) holds the temporaries; ``x`` is not
+    changed.
+
+    The tensors go through in :func:`pieces`: each piece is copied to
+    float64 once, then summed, squared, counted (zeros as a float sum of
+    ``x == 0``: reductions over bool are several times slower on CPU),
+    subtracted from the previous values (the norms of the update's unit
+    slices give both its sum of squares and the units it moves) and
+    sign-flipped in place for the sketch, while it is in cache. Each piece's
+    results are gathered per tensor at the end. NaN and Inf, rare, cost a
+    second, masked pass for the extremes and counts.
     """
-    n = group.size
-    work = work or Workspace(x.device)
-    flat = x.reshape(-1, n)
-    if flat.dtype != F64:
-        flat = flat.to(F64)
-    g = flat.shape[0]
-    tmp, mask = work.take("tmp", (g, n), F64), work.take("mask", (g, n), torch.bool)
-    total = flat.sum(dim=1)
-    sumsq = _dot(flat, flat)
-    zero_count = torch.eq(flat, 0, out=mask).sum(dim=1).to(F64)
+    xs = [t.reshape(-1) for t in x]
+    prevs = None if previous is None else [t.reshape(-1) for t in previous]
+    keeps = None if keep is None else [t.reshape(-1) for t in keep]
+    g, n, k = len(xs), group.size, group.sketch_dim
+    outer, units, inner = group.units
+    device = xs[0].device
+    work = work or Workspace(device)
+    # Squares of float16/bfloat16/float32 differences never underflow in
+    # float64; for float64 tensors the changed entries are counted as well.
+    count_changes = xs[0].dtype == F64
+    plan = list(pieces(g, group.units))
+    stats, unit_sq, unit_changed, sketches = [], [], [], []
+    for rows, a, b in plan:
+        piece = _load(work, "x", xs[rows], a, b)
+        tmp = work.take("tmp", piece.shape, F64)
+        stats.append(torch.stack([piece.sum(dim=1), _sumsq(piece), torch.eq(piece, 0, out=tmp).sum(dim=1),
+                                  piece.amin(dim=1), piece.amax(dim=1)], dim=1))
+        if prevs is not None:
+            delta = torch.sub(piece, _load(work, "tmp", prevs[rows], a, b), out=tmp)
+            view = delta.view(len(piece), -1, inner) if outer == 1 else delta.view(len(piece), -1, units, inner)
+            dims = 2 if outer == 1 else (1, 3)
+            # A unit moved unless its slice's update norm is exactly 0 (NaN and Inf count as moved).
+            unit_sq.append(torch.linalg.vector_norm(view, dim=dims).square())
+            if count_changes:
+                unit_changed.append(torch.ne(view, 0, out=tmp.view(view.shape)).sum(dim=dims).to(F64))
+        if keeps is not None:
+            torch._foreach_copy_([t[a:b] for t in keeps[rows]], [t[a:b] for t in xs[rows]])
+        sketches.append(torch.roll(sketch(piece, group.flips[rows, a:b], k, work), a % k, dims=1))
+    owner = torch.as_tensor(np.concatenate([np.arange(r.start, r.stop) for r, _, _ in plan]), device=device)
+    stats = torch.cat(stats)
+    total, sumsq, zero_count = torch.zeros((g, 3), dtype=F64, device=device).index_add_(0, owner, stats[:, :3]).T
+    sk = torch.zeros((g, k), dtype=F64, device=device).index_add_(0, owner, torch.cat(sketches))
+    if bool(torch.isfinite(sumsq).all()):
+        # No NaN or Inf (one would make a sum of squares NaN or Inf): the extremes need no masks.
+        lo = torch.full((g,), float("inf"), dtype=F64, device=device).scatter_reduce_(0, owner, stats[:, 3], "amin")
+        hi = torch.full((g,), float("-inf"), dtype=F64, device=device).scatter_reduce_(0, owner, stats[:, 4], "amax")
+        nan_count, finite_count = torch.zeros_like(total), torch.full_like(total, float(n))
+    else:
+        lo, hi, nan_count, finite_count = _masked_extremes(xs, plan, owner, work)
     mean_sq = total * total / n  # n * mean**2
-    finite_all = bool(torch.isfinite(sumsq).all())
-    if finite_all:
-        # No NaN or Inf anywhere (one would make a sum of squares NaN or Inf):
-        # the finite-only extremes and counts need no masks.
-        lo, hi = torch.aminmax(flat, dim=1)
-        nan_count = torch.zeros_like(total)
-        finite_count = torch.full_like(total, float(n))
-    else:
-        finite = torch.isfinite(flat)
-        lo = torch.where(finite, flat, float("inf")).amin(dim=1)
-        hi = torch.where(finite, flat, float("-inf")).amax(dim=1)
-        nan_count = flat.isnan().sum(dim=1).to(F64)
-        finite_count = finite.sum(dim=1).to(F64)
-    if previous is None:
-        update_sumsq = moved = torch.zeros_like(total)
-    else:
-        tmp.copy_(previous.reshape(-1, n))
-        delta = torch.sub(flat, tmp, out=tmp)
-        update_sumsq = _dot(delta, delta)
-        outer, units, inner = group.units
-        changed = torch.ne(delta, 0, out=mask).view(-1, outer, units, inner).any(dim=3).any(dim=1)
-        moved = changed.sum(dim=1).to(F64)
-    if finite_all and bool((mean_sq <= sumsq / 2).all()):
+    if bool(torch.isfinite(sumsq).all() and (mean_sq <= sumsq / 2).all()):
         # sum((x - mean)^2) = sumsq - n * mean^2 loses at most one bit to
         # cancellation when the mean carries at most half of the sum of squares
         # (weights are centred near 0), so it needs no second pass.
         centred_sumsq = sumsq - mean_sq
     else:
-        centred = torch.sub(flat, (total / n)[:, None], out=tmp)
-        centred_sumsq = _dot(centred, centred)
+        means = (total / n)[:, None]
+        centred_sumsq = torch.zeros_like(total).index_add_(0, owner, torch.cat([
+            _sumsq(_load(work, "x", xs[rows], a, b).sub_(means[rows])) for rows, a, b in plan]))
+    if prevs is None:
+        update_sumsq = moved = torch.zeros_like(total)
+    else:
+        unit_sq = _per_unit(unit_sq, owner, g, group.units)
+        update_sumsq = unit_sq.sum(dim=1)
+        changed = _per_unit(unit_changed, owner, g, group.units) if count_changes else unit_sq
+        moved = (changed != 0).sum(dim=1).to(F64)
     raw = torch.stack([total, sumsq, update_sumsq, centred_sumsq, lo, hi, nan_count,
                        finite_count, zero_count, moved], dim=1)
-    sample = flat if group.sample is None else flat.gather(1, group.sample)
-    traces = flat.gather(1, group.traces)
-    return raw, sample.clone(), traces, sketch(flat, group.signs, group.sketch_dim, tmp)
+    if group.sample is None:
+        sample = torch.stack(xs).to(F64)
+    else:
+        sample = torch.stack([t[i] for t, i in zip(xs, group.sample)]).to(F64)
+    traces = torch.stack([t[i] for t, i in zip(xs, group.traces)]).to(F64)
+    return raw, sample, traces, sk
 
 
-def sketch(flat, signs, sketch_dim, out=None):
-    """``trajectory.sketch`` of each row of float64 ``flat`` ``[G, n]``, bool ``signs`` ``[G, n]`` (True = +1).
+def _per_unit(parts, owner, g, units):
+    """``[G, units]`` from the pieces' per-unit results (``[rows, units covered]`` each)."""
+    outer, units, _ = units
+    if outer == 1:  # the pieces cover consecutive units, tensor after tensor
+        return torch.cat([p.reshape(-1) for p in parts]).view(g, units)
+    return torch.zeros((g, units), dtype=F64, device=owner.device).index_add_(0, owner, torch.cat(parts))
 
-    Bucket ``j mod k``: the whole rows of k entries are a reshape and a sum;
-    the last partial row adds to the first buckets (no padded copy). ``out``
-    (``flat``'s shape) holds the signed values, when given.
+
+def _masked_extremes(xs, plan, owner, work):
+    """``(min, max, nan_count, finite_count)`` ``[G]`` over the finite entries, for tensors holding NaN or Inf."""
+    parts = []
+    for rows, a, b in plan:
+        piece = _load(work, "x", xs[rows], a, b)
+        finite = torch.isfinite(piece)
+        parts.append(torch.stack([torch.where(finite, piece, float("inf")).amin(dim=1),
+                                  torch.where(finite, piece, float("-inf")).amax(dim=1),
+                                  piece.isnan().sum(dim=1).to(F64), finite.sum(dim=1).to(F64)], dim=1))
+    parts = torch.cat(parts)
+    g = len(xs)
+    full = lambda v: torch.full((g,), v, dtype=F64, device=owner.device)  # noqa: E731
+    return (full(float("inf")).scatter_reduce_(0, owner, parts[:, 0], "amin"),
+            full(float("-inf")).scatter_reduce_(0, owner, parts[:, 1], "amax"),
+            full(0.0).index_add_(0, owner, parts[:, 2]), full(0.0).index_add_(0, owner, parts[:, 3]))
+
+
+def sketch(flat, flips, sketch_dim, work=None):
+    """``trajectory.sketch`` of each row of float64 ``flat`` ``[G, n]``; negates its entries in place.
+
+    ``flips`` (uint8 ``[G, n]``, 1 where the sign is -1) becomes the sign bit
+    of an int64 XOR-ed into the values: exact for every value, NaN and Inf
+    included, as ``np.where(signs, x, -x)``, and several times faster on CPU
+    than a ``torch.where``. Bucket ``j mod k``: the whole rows of k entries
+    are a reshape and a sum; the last partial row adds to the first buckets.
     """
-    signed = torch.neg(flat, out=out)
-    signed = torch.where(signs, flat, signed, out=signed) if out is not None else torch.where(signs, flat, signed)
-    n = flat.shape[1]
+    g, n = flat.shape
+    bits = (work or Workspace(flat.device)).take("bits", (g, n), torch.int64)
+    bits.copy_(flips)
+    flat.view(torch.int64).bitwise_xor_(bits.bitwise_left_shift_(63))
     whole = n // sketch_dim * sketch_dim
-    sk = signed[:, :whole].reshape(flat.shape[0], -1, sketch_dim).sum(dim=1)
+    if whole:
+        sk = flat[:, :whole].reshape(g, -1, sketch_dim).sum(dim=1)
+    else:
+        sk = torch.zeros((g, sketch_dim), dtype=F64, device=flat.device)
     if whole < n:
-        sk[:, : n - whole] += signed[:, whole:]
+        sk[:, : n - whole] += flat[:, whole:]
     return sk
 
 
-def grad_sumsq(gradients, device):
+def grad_sumsq(gradients, device, work=None):
     """Float64 ``[G]`` sums of squares of ``gradients`` (tensors or None -> NaN), on ``device``.
 
-    Each gradient is read once, converted to float64 on the fly by
-    ``torch.linalg.vector_norm``; nothing the size of a gradient is copied.
+    Each gradient is copied to float64 a piece at a time (in ``work``, a
+    :class:`Workspace`) and reduced there: a reduction that converts on the
+    fly is several times slower on CPU than the copy and the reduction together.
     """
-    out = []
-    for g in gradients:
-        if g is None:
-            out.append(torch.full((), float("nan"), dtype=F64, device=device))
-        else:
-            out.append(torch.linalg.vector_norm(g.detach(), dtype=F64) ** 2)
-    return torch.stack(out)
+    work = work or Workspace(device)
+    out = torch.full((len(gradients),), float("nan"), dtype=F64, device=device)
+    for i, grad in enumerate(gradients):
+        if grad is not None:
+            flat = grad.detach().reshape(-1)
+            n = flat.numel()
+            out[i] = sum(_sumsq(_load(work, "x", [flat], a, min(n, a + PIECE)))[0] for a in range(0, n, PIECE))
+    return out

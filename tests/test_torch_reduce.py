@@ -7,6 +7,8 @@ torchvision ResNet-18's parameter shapes, read back through TensorBoard's
 data provider.
 """
 
+from unittest import mock
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -66,8 +68,11 @@ def test_heatmap_planes_equal_reference(xs, max_cells, data):
 
 @SETTINGS
 @given(xs=stacks(), num_traces=st.integers(0, 8), sketch_dim=st.integers(1, 16), seed=st.integers(0, 3),
-       with_previous=st.booleans(), with_gradient=st.booleans(), data=st.data())
-def test_trajectory_points_equal_reference(xs, num_traces, sketch_dim, seed, with_previous, with_gradient, data):
+       with_previous=st.booleans(), with_gradient=st.booleans(), piece=st.sampled_from([torch_reduce.PIECE, 1, 5, 64]),
+       data=st.data())
+def test_trajectory_points_equal_reference(xs, num_traces, sketch_dim, seed, with_previous, with_gradient, piece,
+                                           data):
+    """Also with pieces smaller than the tensors: a tensor then goes through in runs of its unit slices."""
     shape = xs.shape[1:]
     unit_axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     plans = [trajectory.TrajectoryPlan("t%d" % i, shape, num_traces, sketch_dim, seed, unit_axis=unit_axis)
@@ -78,8 +83,12 @@ def test_trajectory_points_equal_reference(xs, num_traces, sketch_dim, seed, wit
         previous = np.stack([make_array(shape, "float64", seed + i, False) for i in range(len(xs))]).astype(xs.dtype)
     if with_gradient:
         grads = [make_array(shape, "float32", seed + 7 + i, i == 1) for i in range(len(xs))]
-    parts = torch_reduce.raw_points(to_torch(xs), None if previous is None else to_torch(previous), group)
-    grad_sumsq = None if grads is None else torch_reduce.grad_sumsq([to_torch(g) for g in grads], "cpu").numpy()
+    kept = torch.full_like(to_torch(xs), 7.0).reshape(len(xs), -1)  # receives a copy of xs
+    with mock.patch.object(torch_reduce, "PIECE", piece):
+        parts = torch_reduce.raw_points(to_torch(xs), None if previous is None else to_torch(previous), group,
+                                        keep=kept)
+        grad_sumsq = None if grads is None else torch_reduce.grad_sumsq([to_torch(g) for g in grads], "cpu").numpy()
+    np.testing.assert_array_equal(kept.reshape(xs.shape).float().numpy(), to_torch(xs).float().numpy())
     got = trajectory.finish_points(*(t.numpy() for t in parts), plans[0], previous is not None, grad_sumsq)
     for i, (x, plan) in enumerate(zip(xs, plans)):
         prev = None if previous is None else previous[i]
