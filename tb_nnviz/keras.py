@@ -10,12 +10,13 @@
 """
 
 import os
+import time
 
 import keras
 import tensorflow as tf
 
 from tb_nnviz import reduce, trajectory
-from tb_nnviz.logplan import check_freq as _check_freq, guarded, patterns as _patterns
+from tb_nnviz.logplan import SpectralBudget, check_freq as _check_freq, guarded, patterns as _patterns
 from tb_nnviz.tf_logger import DEFAULT_MAX_TOTAL_CELLS, Weight, WeightLogger
 from tb_nnviz.writer import Writer
 
@@ -55,14 +56,19 @@ class NNVizCallback(keras.callbacks.Callback):
         sort of 2,048 sampled values per tensor: a small multiple of one read of
         every weight (BENCHMARKS.md has the figures for ResNet-50, MobileNetV2,
         a transformer and MLPs); raise it for cheaper runs.
-      spectral_freq: int batches between spectra (the eigenvalues of ``W^T W``
-        of every matrix and conv kernel, from which the tab and ``tb-nnviz
-        report`` compute WeightWatcher's alpha, stable rank and spectral norm),
-        ``"epoch"`` or 0 (off). Default None: with the heatmaps (``heatmap_freq``).
-        A step costs one eigendecomposition of each kernel's Gram matrix
-        (BENCHMARKS.md); matrices WeightWatcher skips as too large, or whose
-        exact decomposition would cost more than ``spectrum.MAX_FLOPS`` per
-        step (a 4096 x 4096 kernel), are skipped with the reason.
+      spectral_freq: when to log spectra (the eigenvalues of ``W^T W`` of every
+        matrix and conv kernel, from which the tab and ``tb-nnviz report``
+        compute WeightWatcher's alpha, stable rank and spectral norm). Default
+        ``"auto"`` (or None): at epoch ends, while one spectral step costs at
+        most 5% of the training time since the previous one
+        (``tb_nnviz.logplan.SpectralBudget``; the first epoch end always), so
+        every epoch on most models and every few epochs where an epoch is
+        short next to an eigendecomposition of every kernel. Or an int number of
+        batches, ``"epoch"`` (these also log the initial weights' spectra), or
+        0 (off). A step costs one eigendecomposition of each kernel's Gram
+        matrix (BENCHMARKS.md); matrices WeightWatcher skips as too large, or
+        whose exact decomposition would cost more than ``spectrum.MAX_FLOPS``
+        per step (a 4096 x 4096 kernel), are skipped with the reason.
       include: optional regex (or list of them); only weights whose name
         (``weight.path``, e.g. ``"sequential/dense/kernel"``) matches one are logged.
       exclude: optional regex (or list); weights matching one are skipped.
@@ -113,14 +119,15 @@ class NNVizCallback(keras.callbacks.Callback):
         seed=0,
         trainable_only=False,
         strict=False,
-        spectral_freq=None,
+        spectral_freq="auto",
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
         self.heatmap_freq = _check_freq("heatmap_freq", heatmap_freq)
         self.trajectory_freq = _check_freq("trajectory_freq", trajectory_freq)
-        self.spectral_freq = self.heatmap_freq if spectral_freq is None else _check_freq(
-            "spectral_freq", spectral_freq)
+        self.spectral_freq = _check_freq(
+            "spectral_freq", "auto" if spectral_freq is None else spectral_freq, auto=True)
+        self._budget = None  # the SpectralBudget of spectral_freq="auto", from on_train_begin
         self.include = _patterns("include", include)
         self.exclude = _patterns("exclude", exclude)
         self.max_cells = int(max_cells)
@@ -225,7 +232,7 @@ class NNVizCallback(keras.callbacks.Callback):
         self._deferred = False
         self._last_batch_step = self._counter
         self._log(self._last_batch_step, self.heatmap_freq != 0, self.trajectory_freq != 0,
-                  self.spectral_freq != 0)
+                  self.spectral_freq not in (0, "auto"))
 
     def _batch_end(self):
         step = self._counter
@@ -240,7 +247,10 @@ class NNVizCallback(keras.callbacks.Callback):
             return
         heat = self.heatmap_freq != 0 and (when == "end" or self.heatmap_freq == "epoch")
         traj = self.trajectory_freq != 0 and (when == "end" or self.trajectory_freq == "epoch")
-        spec = self.spectral_freq != 0 and (when == "end" or self.spectral_freq == "epoch")
+        if self.spectral_freq == "auto":
+            spec = self._budget.due()
+        else:
+            spec = self.spectral_freq != 0 and (when == "end" or self.spectral_freq == "epoch")
         self._log(self._counter, heat, traj, spec)
         self._writer.flush()
 
@@ -250,7 +260,13 @@ class NNVizCallback(keras.callbacks.Callback):
         spec = spec and self._last["spec"] != step
         if not (heat or traj or spec):
             return
-        self.logger.log(step, heat, traj, spec)
+        if spec and self._budget is not None:
+            self.logger.log(step, heat, traj)
+            start = time.monotonic()
+            self.logger.log(step, False, False, True)
+            self._budget.spent(time.monotonic() - start)
+        else:
+            self.logger.log(step, heat, traj, spec)
         for kind, on in (("heat", heat), ("traj", traj), ("spec", spec)):
             if on:
                 self._last[kind] = step
@@ -264,6 +280,7 @@ class NNVizCallback(keras.callbacks.Callback):
             )
         self._model_id = id(self.model)
         self._last = {"heat": -1, "traj": -1, "spec": -1}
+        self._budget = SpectralBudget() if self.spectral_freq == "auto" else None
         self._drop_logger()
         self.logger = WeightLogger(
             self._writer, self._collect(), heatmaps=self.heatmap_freq != 0,

@@ -18,6 +18,7 @@ stacks, and turning one step's reductions into the written event.
 
 import collections
 import re
+import time
 import warnings
 
 import numpy as np
@@ -161,21 +162,66 @@ def raw_widths(plan):
     return len(trajectory.RAW_FIELDS), sample, len(plan.traces), plan.sketch_dim
 
 
-def check_freq(name, value, unit="batches"):
-    """``value`` as an int >= 0 or ``"epoch"``; raises ``ValueError`` echoing it.
+def check_freq(name, value, unit="batches", auto=False):
+    """``value`` as an int >= 0 or ``"epoch"`` (or ``"auto"`` when ``auto``); raises
+    ``ValueError`` echoing it.
 
     >>> check_freq("heatmap_freq", -1)
     Traceback (most recent call last):
     ...
     ValueError: heatmap_freq must be an int >= 0 (batches; 0 = off) or 'epoch', got -1
     """
-    if value == "epoch":
+    if value == "epoch" or (auto and value == "auto"):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(
-            "%s must be an int >= 0 (%s; 0 = off) or 'epoch', got %r" % (name, unit, value)
+            "%s must be an int >= 0 (%s; 0 = off)%s or 'epoch', got %r"
+            % (name, unit, ", 'auto'" if auto else "", value)
         )
     return int(value)
+
+
+#: With ``spectral_freq="auto"``, spectra take at most this fraction of the
+#: training time (see ``SpectralBudget``).
+SPECTRAL_BUDGET = 0.05
+
+
+class SpectralBudget:
+    """When ``spectral_freq="auto"`` takes spectra: at most ``fraction`` of the time
+    (default ``SPECTRAL_BUDGET``).
+
+    A spectral step is due when its last measured cost is at most ``fraction``
+    of the time since the previous one ended; the first is always due (its
+    cost is not known before). On a small model spectra come at every epoch
+    end; where one eigendecomposition of every kernel costs a good part of
+    an epoch (ResNet-50 on a CPU, a 1024-wide MLP on digits) they come every
+    few epochs, and the time they take stays near ``fraction``.
+
+    >>> now = [0.0]
+    >>> budget = SpectralBudget(0.05, clock=lambda: now[0])
+    >>> budget.due()
+    True
+    >>> budget.spent(2.0)  # a 2 s spectral step, ended at t = 0
+    >>> now[0] = 30.0; budget.due()
+    False
+    >>> now[0] = 40.0; budget.due()
+    True
+    """
+
+    def __init__(self, fraction=None, clock=time.monotonic):
+        self.fraction = float(SPECTRAL_BUDGET if fraction is None else fraction)
+        self._clock = clock
+        self._cost = None
+        self._since = clock()
+
+    def due(self):
+        """Whether a spectral step now keeps spectra within the budget."""
+        return self._cost is None or self._cost <= self.fraction * (self._clock() - self._since)
+
+    def spent(self, seconds):
+        """Records a spectral step of ``seconds``, ending now."""
+        self._cost = float(seconds)
+        self._since = self._clock()
 
 
 def patterns(name, value):

@@ -39,7 +39,9 @@ def train(model, logdir, x, y, epochs):
     from tb_nnviz.keras import NNVizCallback
 
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    cb = NNVizCallback(logdir, strict=True)
+    # Every epoch end (and the initial weights), so the latest spectra are the
+    # final weights' that WeightWatcher analyses.
+    cb = NNVizCallback(logdir, strict=True, spectral_freq="epoch")
     model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, callbacks=[cb])
     cb.close()
     return os.path.join(logdir, "train")
@@ -100,6 +102,39 @@ def test_mlp_agrees_with_weightwatcher(tmp_path):
         CTX, experiment_id="", plugin_name=metadata.SPECTRUM_PLUGIN_NAME, downsample=1000,
     )["train"]["mlp/hidden_2/kernel/nnviz_spectrum"]]
     assert steps == [0, 57, 114, 171, 228]
+
+
+def _spectral_steps(logdir, tag):
+    provider = python_provider(str(logdir))
+    data = provider.read_tensors(CTX, experiment_id="", plugin_name=metadata.SPECTRUM_PLUGIN_NAME,
+                                 downsample=1000)
+    return [d.step for d in data.get("train", {}).get(tag, [])]
+
+
+@pytest.mark.parametrize("budget, expected", [
+    (1e9, [16, 32, 48]),  # any cost fits: every epoch end
+    (0.0, [16]),  # nothing fits: only the first epoch end, whose cost was unknown
+])
+def test_auto_spectra_follow_the_time_budget(tmp_path, monkeypatch, budget, expected):
+    import keras
+
+    from tb_nnviz import logplan
+    from tb_nnviz.keras import NNVizCallback
+
+    monkeypatch.setattr(logplan, "SPECTRAL_BUDGET", budget)
+    x, y = digits()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, name="hidden"),
+                              keras.layers.Dense(10, name="output")], name="mlp")
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = NNVizCallback(str(tmp_path), strict=True)  # spectral_freq="auto", the default
+    model.fit(x[:512], y[:512], batch_size=32, epochs=3, verbose=0, callbacks=[cb])
+    cb.close()
+    # Never the initial weights (a random matrix's spectrum); heatmaps are unaffected.
+    assert _spectral_steps(tmp_path, "mlp/hidden/kernel/nnviz_spectrum") == expected
+    provider = python_provider(str(tmp_path))
+    heat = provider.read_tensors(CTX, experiment_id="", plugin_name=metadata.HEATMAP_PLUGIN_NAME, downsample=1000)
+    assert [d.step for d in heat["train"]["mlp/hidden/kernel/nnviz_heatmap"]] == [0, 16, 32, 48]
 
 
 def test_cnn_agrees_with_weightwatcher(tmp_path):
