@@ -49,7 +49,8 @@ DEFAULT_HEATMAP_FREQ = 500
 def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, trajectory_freq=20,
           gradients=True, include=None, exclude=None, max_cells=reduce.DEFAULT_MAX_CELLS,
           max_total_cells=DEFAULT_MAX_TOTAL_CELLS, num_traces=trajectory.DEFAULT_NUM_TRACES,
-          sketch_dim=trajectory.DEFAULT_SKETCH_DIM, seed=0, trainable_only=False, strict=False):
+          sketch_dim=trajectory.DEFAULT_SKETCH_DIM, seed=0, trainable_only=False, strict=False,
+          spectral_freq=None):
     """Starts logging ``model``'s parameters into the run ``log_dir``; returns a :class:`Watcher`.
 
     Args:
@@ -64,6 +65,15 @@ def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, 
       heatmap_freq: optimizer steps between heatmaps (default 500), 0 = off.
       trajectory_freq: optimizer steps between trajectory points (norms,
         update ratios, traces, sketch; default 20), 0 = off.
+      spectral_freq: optimizer steps between spectra (the eigenvalues of
+        ``W^T W`` of every matrix and conv weight, from which the tab and
+        ``tb-nnviz report`` compute WeightWatcher's alpha, stable rank and
+        spectral norm), 0 = off. Default None: with the heatmaps
+        (``heatmap_freq``, and at the start and the end). A step costs one
+        eigendecomposition of each weight's float64 Gram matrix
+        (``tb_nnviz.torch_spectrum``); matrices WeightWatcher skips as too
+        large, or too costly to decompose at every step
+        (``spectrum.MAX_FLOPS``), are skipped with the reason.
       gradients: record each parameter's gradient norm and gradient/weight
         ratio (``grad_norm``, ``grad_ratio``) at trajectory steps (default
         True), read before the optimizer step.
@@ -86,7 +96,7 @@ def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, 
     return Watcher(model, log_dir, optimizer, heatmap_freq=heatmap_freq, trajectory_freq=trajectory_freq,
                    gradients=gradients, include=include, exclude=exclude, max_cells=max_cells,
                    max_total_cells=max_total_cells, num_traces=num_traces, sketch_dim=sketch_dim, seed=seed,
-                   trainable_only=trainable_only, strict=strict)
+                   trainable_only=trainable_only, strict=strict, spectral_freq=spectral_freq)
 
 
 class Watcher:
@@ -100,7 +110,8 @@ class Watcher:
     """
 
     def __init__(self, model, log_dir, optimizer, *, heatmap_freq, trajectory_freq, gradients, include,
-                 exclude, max_cells, max_total_cells, num_traces, sketch_dim, seed, trainable_only, strict):
+                 exclude, max_cells, max_total_cells, num_traces, sketch_dim, seed, trainable_only, strict,
+                 spectral_freq=None):
         if not isinstance(model, torch.nn.Module):
             raise TypeError("model must be a torch.nn.Module, got %s" % type(model).__name__)
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -108,6 +119,8 @@ class Watcher:
         self.log_dir = os.fspath(log_dir)
         self.heatmap_freq = _check_int_freq("heatmap_freq", heatmap_freq)
         self.trajectory_freq = _check_int_freq("trajectory_freq", trajectory_freq)
+        self.spectral_freq = self.heatmap_freq if spectral_freq is None else _check_int_freq(
+            "spectral_freq", spectral_freq)
         self.gradients = bool(gradients)
         self.strict = bool(strict)
         self._options = dict(max_cells=int(max_cells), num_traces=int(num_traces),
@@ -124,14 +137,14 @@ class Watcher:
         self.logger = None
         self._writer = None
         self._hooks = []
-        self._last = {"heat": -1, "traj": -1}
+        self._last = {"heat": -1, "traj": -1, "spec": -1}
         self.active = _rank() == 0
         if not self.active:
             return
         if optimizer is not None:
             self._hooks = [optimizer.register_step_pre_hook(self._pre_step),
                            optimizer.register_step_post_hook(self._post_step)]
-        self._guard(self._log, 0, self.heatmap_freq != 0, self.trajectory_freq != 0)
+        self._guard(self._log, 0, *self._kinds())
 
     # -- public ---------------------------------------------------------------
 
@@ -140,14 +153,14 @@ class Watcher:
         """The logged names, in network order (after set-up)."""
         return self.logger.names if self.logger is not None else []
 
-    def log(self, step=None, heatmaps=True, trajectories=True):
+    def log(self, step=None, heatmaps=True, trajectories=True, spectra=True):
         """Logs now, as ``step`` (default: the current optimizer step count).
 
         Gradients are read now when ``gradients`` is on and the last step's
-        pre-hook did not read them.
+        pre-hook did not read them. A kind whose frequency is 0 is never logged.
         """
         step = self.step if step is None else step
-        self._guard(self._log, step, heatmaps, trajectories, capture=True)
+        self._guard(self._log, step, heatmaps, trajectories, spectra, capture=True)
 
     def close(self):
         """Logs the final parameters (unless this step is logged), removes the hooks, closes the file."""
@@ -156,7 +169,7 @@ class Watcher:
         self._hooks = []
         if self.active and self._writer is not None:
             # ``.grad`` still holds the last step's gradients (unless zeroed since).
-            self._guard(self._log, self.step, self.heatmap_freq != 0, self.trajectory_freq != 0, capture=True)
+            self._guard(self._log, self.step, *self._kinds(), capture=True)
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -176,39 +189,44 @@ class Watcher:
     def _post_step(self, optimizer, args, kwargs):
         self.step += 1
         if self.active:
-            heat, traj = self._due(self.step)
-            if heat or traj:
-                self._guard(self._log, self.step, heat, traj)
+            due = self._due(self.step)
+            if any(due):
+                self._guard(self._log, self.step, *due)
 
     # -- internals ------------------------------------------------------------
 
+    def _kinds(self):
+        """``(heatmaps, trajectories, spectra)``: which kinds are on."""
+        return self.heatmap_freq != 0, self.trajectory_freq != 0, self.spectral_freq != 0
+
     def _due(self, step):
-        return (self.heatmap_freq > 0 and step % self.heatmap_freq == 0,
-                self.trajectory_freq > 0 and step % self.trajectory_freq == 0)
+        return tuple(freq > 0 and step % freq == 0
+                     for freq in (self.heatmap_freq, self.trajectory_freq, self.spectral_freq))
 
     def _setup(self):
         if any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in self.model.parameters()):
             return False  # lazy modules: set up once a forward pass has shaped them
         if self._writer is None:
             self._writer = Writer(self.log_dir, filename_suffix=".nnviz", **self._options)
-        self.logger = ParamLogger(self._writer, param_specs(self.model, **self._specs),
-                                  heatmaps=self.heatmap_freq != 0, trajectories=self.trajectory_freq != 0,
-                                  max_total_cells=self.max_total_cells)
+        heat, traj, spec = self._kinds()
+        self.logger = ParamLogger(self._writer, param_specs(self.model, **self._specs), heatmaps=heat,
+                                  trajectories=traj, spectra=spec, max_total_cells=self.max_total_cells)
         return True
 
     def _capture(self):
         if self.logger is not None or self._setup():
             self.logger.capture_gradients()
 
-    def _log(self, step, heat, traj, capture=False):
-        heat = bool(heat) and self._last["heat"] != step
-        traj = bool(traj) and self._last["traj"] != step
-        if not (heat or traj) or (self.logger is None and not self._setup()):
+    def _log(self, step, heat, traj, spec, capture=False):
+        # A kind already logged at this step (close() right after a logged step) is not logged again.
+        on = {kind: bool(flag) and self._last[kind] != step
+              for kind, flag in zip(("heat", "traj", "spec"), (heat, traj, spec))}
+        if not any(on.values()) or (self.logger is None and not self._setup()):
             return
-        if capture and traj and self.gradients and self.logger._grads is None:
+        if capture and on["traj"] and self.gradients and self.logger._grads is None:
             self.logger.capture_gradients()
-        self.logger.log(step, heat, traj)
-        self._last = {"heat": step if heat else self._last["heat"], "traj": step if traj else self._last["traj"]}
+        self.logger.log(step, on["heat"], on["traj"], on["spec"])
+        self._last.update({kind: step for kind, flag in on.items() if flag})
         if not self.logged_steps or self.logged_steps[-1] != step:
             self.logged_steps.append(step)
 

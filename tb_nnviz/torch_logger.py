@@ -24,7 +24,7 @@ import functools
 import numpy as np
 import torch
 
-from tb_nnviz import reduce, torch_reduce
+from tb_nnviz import reduce, torch_reduce, torch_spectrum
 from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, selected
 
 #: Gate order of PyTorch's recurrent layers along dim 0 of their weights and biases.
@@ -146,7 +146,9 @@ class ParamLogger:
       writer: a ``tb_nnviz.Writer``; its ``max_cells``, ``num_traces``,
         ``sketch_dim`` and ``seed`` apply.
       weights: ``Weight`` s (``variable`` a tensor or parameter) in network order.
-      heatmaps, trajectories: whether this logger will ever log each kind.
+      heatmaps, trajectories, spectra: whether this logger will ever log each
+        kind (spectra: the eigenvalues of ``W^T W`` of each matrix and conv
+        weight, ``tb_nnviz.torch_spectrum``; default False).
       max_total_cells: model-wide budget of heatmap values per logged step.
 
     Attributes:
@@ -160,7 +162,7 @@ class ParamLogger:
     """
 
     def __init__(self, writer, weights, *, heatmaps=True, trajectories=True,
-                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS):
+                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, spectra=False):
         weights = [Weight(*w) for w in weights]
         for w in weights:
             t = w.variable
@@ -177,7 +179,7 @@ class ParamLogger:
             writer, weights, [tuple(w.variable.shape) for w in weights],
             [dtype_name(w.variable.dtype) for w in weights], heatmaps=heatmaps,
             trajectories=trajectories, max_total_cells=max_total_cells,
-            stack_key=lambda i: str(weights[i].variable.device))
+            stack_key=lambda i: str(weights[i].variable.device), spectra=spectra)
         # Per trajectory group: its TrajectoryGroup, and the values at the previous point (once logged).
         self._traj = [torch_reduce.TrajectoryGroup([plan.traj[i][0] for i in sub], self._device(sub))
                       for sub in plan.traj_groups]
@@ -215,8 +217,7 @@ class ParamLogger:
         ]
 
     @torch.no_grad()
-    @one_thread
-    def log(self, step, heatmaps, trajectories):
+    def log(self, step, heatmaps, trajectories, spectra=False):
         """Reduces every parameter now and writes the results as step ``step``.
 
         Gradients captured since the last logged trajectory point go into
@@ -225,17 +226,32 @@ class ParamLogger:
         plan = self._plan
         heatmaps = bool(heatmaps and plan.heat)
         trajectories = bool(trajectories and plan.traj)
-        if not (heatmaps or trajectories):
+        spectra = bool(spectra and plan.spec)
+        if not (heatmaps or trajectories or spectra):
             return
-        heat = [[self._heatmaps(sub) for sub in subgroups] for subgroups in plan.heat_groups] if heatmaps else []
+        heat, traj, grads = self._reduce(heatmaps, trajectories)
+        # Outside ``one_thread``: the eigendecompositions are few and large.
+        spec = [self._eigenvalues(sub) for sub in plan.spec_groups] if spectra else None
+        plan.write(step, heat, traj, self._has_previous, grads, spectra=spec)
+        self._has_previous = self._has_previous or trajectories
+
+    @one_thread
+    def _reduce(self, heatmaps, trajectories):
+        """``(heatmap planes, trajectory parts, gradient sums of squares)`` for ``LogPlan.write``."""
+        heat = [[self._heatmaps(sub) for sub in subgroups] for subgroups in self._plan.heat_groups] if heatmaps else []
         traj, grads = [], None
         if trajectories:
             traj = [self._points(k) for k in range(len(self._traj))]
             if self._grads is not None:
                 grads = [g.cpu().numpy() for g in self._grads]
             self._grads = None
-        plan.write(step, heat, traj, self._has_previous, grads)
-        self._has_previous = self._has_previous or trajectories
+        return heat, traj, grads
+
+    def _eigenvalues(self, sub):
+        """Eigenvalues ``[G, slices, evals]`` (numpy) of the members of one spectrum group."""
+        content = self._plan.spec[sub[0]]
+        return np.concatenate([torch_spectrum.eigenvalues(torch.stack(self._params(batch)), content).cpu().numpy()
+                               for batch in self._batches(sub)])
 
     def _heatmaps(self, sub):
         """Planes ``[G, P, R, C]`` (numpy) of the members of one heatmap subgroup."""

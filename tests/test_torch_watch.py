@@ -247,3 +247,42 @@ def test_ddp_rank_zero_writes_and_other_ranks_do_nothing(tmp_path):
     assert len(files) == 1  # one event file: rank 0's
     points = read_all(python_provider(tmp_path / "run"), TRAJ)["."]["0/weight/nnviz_trajectory"]
     assert [d.step for d in points] == [0, 2, 4]
+
+
+def test_spectra_reach_the_spectral_route_with_the_reference_alpha(tmp_path):
+    """Spectra every 5 steps (and with close()); the route's alpha is the numpy reference's, from the final weights."""
+    import json
+
+    from tb_nnviz import spectral, spectrum
+    from tb_nnviz.torch_logger import param_specs
+    from tests.test_plugin import PREFIX, make_client
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 6 * 6, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    gen = torch.Generator().manual_seed(1)
+    with tb_nnviz.torch.watch(model, tmp_path / "run", opt, heatmap_freq=0, trajectory_freq=0, spectral_freq=5,
+                              strict=True) as w:
+        for _ in range(12):
+            opt.zero_grad()
+            x, y = torch.randn(16, 1, 8, 8, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    assert w.logged_steps == [0, 5, 10, 12]
+    client = make_client(str(tmp_path))
+    latest = json.loads(client.get(PREFIX + "/spectral", query_string={"run": "run"}).get_data(as_text=True))
+    assert sorted(latest["tensors"]) == ["0/weight", "3/weight", "5/weight"]  # matrices and conv weights only
+    for spec in param_specs(model):
+        if spec.variable.dim() < 2:
+            continue
+        body = json.loads(client.get(PREFIX + "/spectral", query_string={"run": "run", "tag": spec.name})
+                          .get_data(as_text=True))
+        assert body["step"] == [0, 5, 10, 12], spec.name
+        content = spectrum.spectrum_content(spec.name, tuple(spec.variable.shape), "float32", spec.layout)
+        assert body["treatment"] == content["treatment"] and body["matrix"] == content["matrix"]
+        want = spectral.metrics(spectrum.eigenvalues(spec.variable.detach().numpy(), content), content)
+        assert want["alpha"] is not None, spec.name
+        for key in ("alpha", "stable_rank", "spectral_norm"):
+            assert body[key][-1] == pytest.approx(want[key], rel=1e-5), (spec.name, key)
+    assert not read_all(python_provider(tmp_path / "run"), HEAT)  # heatmap_freq=0: spectra only
