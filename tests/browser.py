@@ -41,19 +41,27 @@ class Tab:
         self.page, self.frame, self.errors, self.dialogs = page, frame, errors, dialogs
 
 
+#: The overview's rows: the tab has loaded its runs' tags.
+OVERVIEW = '[data-testid="overview-row"]'
+
+
 @contextlib.contextmanager
-def open_tab(base_url, width=1400, height=1000):
+def open_tab(base_url, width=1400, height=1000, ready=None):
     """Opens ``<base_url>/#nnviz`` in headless Chromium; yields a :class:`Tab`.
 
     Console errors and page errors are collected in ``tab.errors``; dialogs are
-    dismissed and their messages collected in ``tab.dialogs``.
+    dismissed and their messages collected in ``tab.dialogs``. With ``ready``
+    (``OVERVIEW``, say), waits until the plugin frame shows that selector.
     """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = launch(p)
         try:
-            yield new_tab(b, base_url, width, height)
+            tab = new_tab(b, base_url, width, height)
+            if ready:
+                tab.frame.locator(ready).first.wait_for(timeout=30000)
+            yield tab
         finally:
             b.close()
 

@@ -89,8 +89,7 @@ def _get(url, route, **params):
 
 @pytest.fixture(scope="module")
 def tab(served):
-    with browser.open_tab(served) as t:
-        t.frame.locator('[data-testid="overview-row"]').first.wait_for(timeout=30000)
+    with browser.open_tab(served, ready=browser.OVERVIEW) as t:
         yield t.page, t.frame, t.errors
 
 

@@ -93,8 +93,7 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tab(served):
     url, _, _ = served
-    with browser.open_tab(url) as t:
-        t.frame.locator('[data-testid="overview-row"]').first.wait_for(timeout=30000)
+    with browser.open_tab(url, ready=browser.OVERVIEW) as t:
         _select_runs(t.frame, list(RUNS.values()))
         yield t
 

@@ -54,8 +54,7 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tab(served):
-    with browser.open_tab(served, width=1600, height=1000) as t:
-        t.frame.locator('[data-testid="overview-row"]').first.wait_for(timeout=30000)
+    with browser.open_tab(served, width=1600, height=1000, ready=browser.OVERVIEW) as t:
         yield t
 
 
