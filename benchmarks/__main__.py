@@ -1,6 +1,6 @@
 """``python -m benchmarks [--smoke] [--only NAME,...] [--out BENCHMARKS.md]``.
 
-Runs the benchmarks (``training``, ``models``, ``server``, ``tab``, ``spectral``) and writes their
+Runs the benchmarks (``training``, ``models``, ``torch_models``, ``server``, ``tab``, ``spectral``) and writes their
 tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless
 ``--out`` is given, writes to a temporary file (its path is printed).
 """
@@ -17,7 +17,7 @@ import traceback
 import benchmarks
 from benchmarks import Context, Table, progress
 
-NAMES = ("training", "models", "server", "tab", "spectral")
+NAMES = ("training", "models", "torch_models", "server", "tab", "spectral")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

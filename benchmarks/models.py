@@ -14,10 +14,9 @@ scikit-learn's digits. For each model, in one process:
   every weight to the host (``[v.numpy() for v in model.weights]``), interleaved;
 - bytes of one logged step at default options against TensorBoard's
   histograms + images of one epoch;
-- the memory the logger holds between steps;
-- PyTorch (``torch_resnet18``): torchvision ResNet-18 with ``tb_nnviz.torch.watch``,
-  a logged step against reading every parameter, and training time at default
-  cadence against ``torch.utils.tensorboard``'s ``add_histogram``.
+- the memory the logger holds between steps.
+
+PyTorch's ResNet-18 with ``tb_nnviz.torch.watch`` is ``benchmarks.torch_models``.
 """
 
 import os
@@ -207,7 +206,6 @@ def run(ctx):
         os.makedirs(root, exist_ok=True)
     fits = "; ".join("%s: %d epochs of %d samples, batch %d" % (n, o["epochs"], o["samples"], o["batch_size"])
                      for n, (_, _, o) in specs(ctx.smoke).items())
-    torch_tables = torch_resnet18(ctx)  # PyTorch, below
     return [
         Table("models_overhead", "Real models: first-fit time with each callback",
               ["model", "callback", "fit s", "ratio to none"], overhead_rows,
@@ -232,7 +230,7 @@ def run(ctx):
               "NNViz: one step with heatmaps and trajectory points (after the first, which also writes the "
               "first-heatmap tags and metadata). TensorBoard: histogram and image records of one epoch of "
               "its callback on the same model."),
-    ] + torch_tables
+    ]
 
 
 def _targets(ctx, name, ratio, step_ratio, bytes_ratio, begin, totals):
@@ -254,157 +252,3 @@ def _targets(ctx, name, ratio, step_ratio, bytes_ratio, begin, totals):
         "ratio %.2f to TensorBoard's epoch" % bytes_ratio, bytes_ratio <= 2,
         "" if bytes_ratio <= 2 else "raise the model-wide budget `max_total_cells` only where needed",
     ))
-
-
-# ---------------------------------------------------------------------------
-# PyTorch: torchvision ResNet-18 with tb_nnviz.torch.watch (issue 15). Measured in
-# a subprocess: Triton (loaded by every torch optimizer) crashes a process that
-# already holds TensorFlow, which the Keras sections above have imported.
-
-TORCH_FREQ = 20  # the watcher's default trajectory_freq, also add_histogram's cadence
-
-
-def torch_measure(smoke):
-    """The ResNet-18 measurements as a JSON-ready dict; runs in a process without TensorFlow."""
-    import torch._dynamo  # noqa: F401  (before anything can import TensorFlow)
-    import torchvision
-    from torch.utils.tensorboard import SummaryWriter
-
-    import tb_nnviz.torch
-    from tb_nnviz.torch_logger import ParamLogger, param_specs
-    from tb_nnviz.writer import Writer
-
-    root = tempfile.mkdtemp(prefix="torch-")
-    side, batch, steps = (32, 8, 2 * TORCH_FREQ) if smoke else (32, 32, 5 * TORCH_FREQ)
-    gen = torch.Generator().manual_seed(0)
-    data = [(torch.randn(batch, 3, side, side, generator=gen), torch.randint(0, 10, (batch,), generator=gen))
-            for _ in range(4)]
-
-    def build():
-        torch.manual_seed(0)
-        if smoke:  # a tiny CNN: the smoke run checks the tables, not ResNet-18's numbers
-            return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(4),
-                                       torch.nn.Flatten(), torch.nn.Linear(128, 10))
-        return torchvision.models.resnet18(weights=None, num_classes=10)
-
-    # One logged step against the floor, interleaved.
-    model = build()
-    params = list(model.parameters())
-    writer = Writer(os.path.join(root, "step"))
-    t0 = time.perf_counter()
-    logger = ParamLogger(writer, param_specs(model))
-    built = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    logger.log(0, True, True)
-    first = time.perf_counter() - t0
-    kinds = {"floor": lambda: [p.detach().cpu().numpy() for p in params],
-             "floor (copy)": lambda: [p.detach().cpu().numpy().copy() for p in params]}
-    for heat, traj, kind in ((1, 1, "heatmaps + trajectories"), (1, 0, "heatmaps"), (0, 1, "trajectories")):
-        kinds[kind] = (lambda h, t: lambda: logger.log(next(counter), h, t))(heat, traj)
-    counter = iter(range(1, 10**6))
-    times = {k: [] for k in kinds}
-    for _ in range(2 if smoke else 7):
-        for kind, fn in kinds.items():
-            t0 = time.perf_counter()
-            fn()
-            times[kind].append(time.perf_counter() - t0)
-    writer.close()
-
-    # Training time per arm, interleaved, after a warm-up fit.
-    def fit(arm, run_dir):
-        model = build()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        t0 = time.perf_counter()
-        watcher = tb_nnviz.torch.watch(model, run_dir, opt, strict=True) if arm == "nnviz" else None
-        hist = SummaryWriter(run_dir) if arm == "add_histogram" else None
-        for step in range(1, steps + 1):
-            x, y = data[step % len(data)]
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-            if hist is not None and step % TORCH_FREQ == 0:
-                for name, p in model.named_parameters():
-                    hist.add_histogram(name, p, step)
-        if watcher is not None:
-            watcher.close()
-        if hist is not None:
-            hist.close()
-        return time.perf_counter() - t0
-
-    fit("none", os.path.join(root, "warmup"))
-    fits = {arm: [] for arm in ("none", "add_histogram", "nnviz")}
-    for r in range(1 if smoke else 2):
-        for arm in fits:
-            fits[arm].append(fit(arm, os.path.join(root, "%s-%d" % (arm, r))))
-            progress("models: torch repeat %d %-13s fit %.2fs" % (r + 1, arm, fits[arm][-1]))
-    shutil.rmtree(root, ignore_errors=True)
-    return dict(
-        params=sum(p.numel() for p in params), tensors=len(params), groups=logger.group_count,
-        built=built, first=first, held=logger.extra_bytes, steps=steps, batch=batch, side=side,
-        threads=torch.get_num_threads(), torch=torch.__version__,
-        step={k: median(v) for k, v in times.items()}, fit={k: median(v) for k, v in fits.items()},
-    )
-
-
-def torch_resnet18(ctx):
-    """Tables for ``watch`` on torchvision ResNet-18 (CPU), measured in a subprocess."""
-    import json
-    import subprocess
-    import sys
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = ("import json, sys; from benchmarks.models import torch_measure; "
-            "print(json.dumps(torch_measure(%r)))" % bool(ctx.smoke))
-    progress("models: ResNet-18 (torch) in a subprocess")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
-                          timeout=3600, env=dict(os.environ, PYTHONPATH=repo))
-    sys.stderr.write(proc.stderr[-2000:] if proc.returncode else "")
-    if proc.returncode:
-        raise RuntimeError("the torch benchmark failed:\n" + proc.stderr[-4000:])
-    m = json.loads(proc.stdout.strip().splitlines()[-1])
-    step, fit = m["step"], m["fit"]
-    name = "tiny CNN (torch)" if ctx.smoke else "ResNet-18 (torch)"
-    step_rows = [[name, kind, step[kind] * 1e3, step["floor"] * 1e3, step[kind] / step["floor"],
-                  step["floor (copy)"] * 1e3, step[kind] / step["floor (copy)"]]
-                 for kind in ("heatmaps + trajectories", "heatmaps", "trajectories")]
-    base = fit["none"]
-    fit_rows = [[name, arm, fit[arm], fit[arm] / base] for arm in ("none", "add_histogram", "nnviz")]
-    notes = ["torch %s, %d threads; %s parameters in %d tensors, %d shape groups; logger built in %.2f s, "
-             "first logged step %.2f s; held between steps %.1f MiB (weights %.1f MiB)."
-             % (m["torch"], m["threads"], "{:,}".format(m["params"]), m["tensors"], m["groups"], m["built"],
-                m["first"], m["held"] / 2**20, m["params"] * 4 / 2**20)]
-    ratio = step["heatmaps + trajectories"] / step["floor"]
-    ctx.targets.append(Target(
-        "%s: a logged step (heatmaps + trajectories) <= 5x one read of every parameter" % name,
-        "ratio %.1f to one read (%.1f to a copying read)"
-        % (ratio, step["heatmaps + trajectories"] / step["floor (copy)"]),
-        ratio <= 5,
-        "" if ratio <= 5 else "on CPU `p.detach().cpu().numpy()` shares the parameter's memory: the floor reads "
-        "nothing. Against a read that copies every value the step costs the ratio in parentheses; the "
-        "reductions make about a dozen float64 passes over the parameters (torch_reduce.raw_points), where "
-        "a fused kernel would make one or two.",
-    ))
-    over = (fit["nnviz"] - base, fit["add_histogram"] - base)
-    ctx.targets.append(Target(
-        "%s: fit-time overhead of watch at default cadence <= add_histogram of every parameter every %d steps"
-        % (name, TORCH_FREQ),
-        "ratio %.2f vs %.2f" % (fit["nnviz"] / base, fit["add_histogram"] / base),
-        over[0] <= over[1],
-    ))
-    return [
-        Table("torch_step", "PyTorch ResNet-18: one logged step against the floor",
-              ["model", "logged", "median ms", "floor ms", "ratio to floor", "copying floor ms",
-               "ratio to copying floor"], step_rows,
-              "The ratio is the median time of `ParamLogger.log` (what `watch` does at a logged step: torch "
-              "reductions on the parameters' device, host finishing, the event handed to the writer) divided by "
-              "the floor, `[p.detach().cpu().numpy() for p in model.parameters()]`, measured between those "
-              "calls; on CPU that floor copies nothing, so the copying floor (`.numpy().copy()`) is shown too.",
-              notes=notes),
-        Table("torch_overhead", "PyTorch ResNet-18: training time with watch and with add_histogram",
-              ["model", "logging", "fit s", "ratio to none"], fit_rows,
-              "Each ratio is the median wall time of %d SGD steps (batch %d, %dx%d inputs, CPU) with that logging, "
-              "divided by the median without; arms interleaved after a warm-up. `nnviz`: "
-              "`tb_nnviz.torch.watch` at its defaults (trajectory points with gradients every %d steps, heatmaps "
-              "every 500 and at the start and end); `add_histogram`: `torch.utils.tensorboard` histograms of every "
-              "parameter every %d steps." % (m["steps"], m["batch"], m["side"], m["side"], TORCH_FREQ, TORCH_FREQ)),
-    ]

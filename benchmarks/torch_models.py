@@ -1,0 +1,217 @@
+"""PyTorch: ``tb_nnviz.torch.watch`` on torchvision ResNet-18 (``weights=None``, CPU).
+
+Measured in a subprocess: Triton (loaded by every torch optimizer) crashes a
+process that already holds TensorFlow, which the other benchmarks import.
+Two measurements, each side by side in one run:
+
+- one logged step of ``ParamLogger`` (what ``watch`` does at a logged step)
+  against the floor, a copying read of every parameter to new host memory
+  (``[p.detach().to("cpu", copy=True) for p in model.parameters()]``; on CPU
+  ``p.detach().cpu().numpy()`` shares the parameter's memory and reads
+  nothing), and against ``torch.utils.tensorboard``'s ``add_histogram`` of
+  every parameter, interleaved;
+- training time: short fits (32x32 inputs, a few hundred SGD steps) without
+  logging, with ``watch`` at its defaults and with ``add_histogram`` of every
+  parameter every ``FREQ`` steps, interleaved after a warm-up fit.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchmarks import Table, Target, median, progress
+
+#: The watcher's default trajectory_freq, also add_histogram's cadence.
+FREQ = 20
+#: Optimizer steps between the watcher's heatmaps and spectra at its defaults.
+HEATMAP_FREQ = 500
+STEP_KINDS = ("trajectories + gradients", "heatmaps + trajectories", "heatmaps", "spectra", "add_histogram")
+
+
+def measure(smoke):
+    """The measurements as a JSON-ready dict; runs in a process without TensorFlow."""
+    import torch._dynamo  # noqa: F401  (before anything can import TensorFlow)
+    import torchvision
+    from torch.utils.tensorboard import SummaryWriter
+
+    import tb_nnviz.torch
+    from tb_nnviz.torch_logger import ParamLogger, param_specs
+    from tb_nnviz.writer import Writer
+
+    root = tempfile.mkdtemp(prefix="torch-")
+    side, batch, steps = (16, 4, 2 * FREQ) if smoke else (32, 4, 10 * FREQ)
+    gen = torch.Generator().manual_seed(0)
+    data = [(torch.randn(batch, 3, side, side, generator=gen), torch.randint(0, 10, (batch,), generator=gen))
+            for _ in range(4)]
+
+    def build():
+        torch.manual_seed(0)
+        if smoke:  # a tiny CNN: the smoke run checks the tables, not ResNet-18's numbers
+            return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(4),
+                                       torch.nn.Flatten(), torch.nn.Linear(128, 10))
+        return torchvision.models.resnet18(weights=None, num_classes=10)
+
+    def backward(model):
+        x, y = data[0]
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+
+    # One logged step of each kind against the floor and add_histogram, interleaved.
+    model = build()
+    backward(model)  # gradients for capture_gradients, as at a logged step of a fit
+    params = list(model.parameters())
+    writer = Writer(os.path.join(root, "step"))
+    hist = SummaryWriter(os.path.join(root, "hist"))
+    t0 = time.perf_counter()
+    logger = ParamLogger(writer, param_specs(model), spectra=True)
+    built = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    logger.log(0, True, True, True)
+    first = time.perf_counter() - t0
+    counter = iter(range(1, 10**6))
+
+    def logged(heat, traj, spec, grads=False):
+        def run():
+            if grads:
+                logger.capture_gradients()
+            logger.log(next(counter), heat, traj, spec)
+        return run
+
+    def histograms():
+        step = next(counter)
+        for name, p in model.named_parameters():
+            hist.add_histogram(name, p, step)
+
+    kinds = {
+        "floor": lambda: [p.detach().to("cpu", copy=True) for p in params],
+        "trajectories + gradients": logged(False, True, False, grads=True),
+        "heatmaps + trajectories": logged(True, True, False, grads=True),
+        "heatmaps": logged(True, False, False),
+        "spectra": logged(False, False, True),
+        "add_histogram": histograms,
+    }
+    times = {k: [] for k in kinds}
+    for _ in range(2 if smoke else 7):
+        for kind, fn in kinds.items():
+            t0 = time.perf_counter()
+            fn()
+            times[kind].append(time.perf_counter() - t0)
+    writer.close()
+    hist.close()
+
+    def fit(arm, run_dir):
+        model = build()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        t0 = time.perf_counter()
+        watcher = tb_nnviz.torch.watch(model, run_dir, opt, strict=True) if arm == "watch" else None
+        hist = SummaryWriter(run_dir) if arm == "add_histogram" else None
+        for step in range(1, steps + 1):
+            x, y = data[step % len(data)]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            if hist is not None and step % FREQ == 0:
+                for name, p in model.named_parameters():
+                    hist.add_histogram(name, p, step)
+        if watcher is not None:
+            watcher.close()
+        if hist is not None:
+            hist.close()
+        return time.perf_counter() - t0
+
+    fit("none", os.path.join(root, "warmup"))
+    fits = {arm: [] for arm in ("none", "add_histogram", "watch")}
+    for r in range(1 if smoke else 2):
+        for arm in fits:
+            fits[arm].append(fit(arm, os.path.join(root, "%s-%d" % (arm, r))))
+            progress("torch_models: repeat %d %-13s fit %.2fs" % (r + 1, arm, fits[arm][-1]))
+    shutil.rmtree(root, ignore_errors=True)
+    return dict(
+        params=sum(p.numel() for p in params), tensors=len(params), groups=logger.group_count,
+        built=built, first=first, held=logger.extra_bytes, steps=steps, batch=batch, side=side,
+        threads=torch.get_num_threads(), torch=torch.__version__,
+        step={k: median(v) for k, v in times.items()}, fit={k: median(v) for k, v in fits.items()},
+    )
+
+
+def run(ctx):
+    """Tables for ``watch`` on torchvision ResNet-18 (CPU), measured in a subprocess."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import json; from benchmarks.torch_models import measure; "
+            "print(json.dumps(measure(%r)))" % bool(ctx.smoke))
+    progress("torch_models: ResNet-18 in a subprocess")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
+                          timeout=1800, env=dict(os.environ, PYTHONPATH=repo))
+    sys.stderr.write(proc.stderr[-2000:] if proc.returncode else "")
+    if proc.returncode:
+        raise RuntimeError("the torch benchmark failed:\n" + proc.stderr[-4000:])
+    m = json.loads(proc.stdout.strip().splitlines()[-1])
+    step, fit = m["step"], m["fit"]
+    name = "tiny CNN (torch)" if ctx.smoke else "ResNet-18 (torch)"
+    floor = step["floor"]
+    step_rows = [[name, kind, step[kind] * 1e3, floor * 1e3, step[kind] / floor] for kind in STEP_KINDS]
+    base = fit["none"]
+    fit_rows = [[name, arm, fit[arm], fit[arm] - base, fit[arm] / base] for arm in ("none", "add_histogram", "watch")]
+    # Steady state over HEATMAP_FREQ steps at the defaults, from the step medians: watch logs
+    # trajectory points (with gradients) every FREQ steps, and heatmaps and spectra with one of them.
+    per = HEATMAP_FREQ // FREQ
+    steady = {"watch": per * step["trajectories + gradients"] + step["heatmaps"] + step["spectra"],
+              "add_histogram": per * step["add_histogram"]}
+    notes = [
+        "torch %s, %d threads (the logger reduces on one: `torch_logger.one_thread`); %s parameters in %d "
+        "tensors, %d shape groups; logger built in %.2f s, first logged step (heatmaps, trajectories, spectra) "
+        "%.2f s; held between steps %.1f MiB (weights %.1f MiB)."
+        % (m["torch"], m["threads"], "{:,}".format(m["params"]), m["tensors"], m["groups"], m["built"],
+           m["first"], m["held"] / 2**20, m["params"] * 4 / 2**20),
+    ]
+    default = step["trajectories + gradients"] / floor
+    both = step["heatmaps + trajectories"] / floor
+    ctx.targets.append(Target(
+        "%s: a logged step at default cadence (trajectories + gradients) <= 5x one read of every parameter"
+        % name,
+        "ratio %.1f to one copying read (heatmaps + trajectories: %.1f)" % (default, both),
+        default <= 5,
+        " ".join(
+            (["the trajectory reductions make about a dozen float64 passes over each cache-sized piece "
+              "(`torch_reduce.raw_points`), where a fused kernel would make one."] if default > 5 else [])
+            + (["A heatmap step (every %d steps by default) also pools every large tensor from a permuted "
+                "float64 copy: %.1fx the read with the trajectory points." % (HEATMAP_FREQ, both)]
+               if both > 5 else [])),
+    ))
+    over = {arm: fit[arm] - base for arm in ("watch", "add_histogram")}
+    ctx.targets.append(Target(
+        "%s: fit-time overhead of watch at default cadence <= add_histogram of every parameter every %d steps"
+        % (name, FREQ),
+        "%.2f s vs %.2f s over %d steps; per %d steps %.1f s vs %.1f s"
+        % (over["watch"], over["add_histogram"], m["steps"], HEATMAP_FREQ, steady["watch"], steady["add_histogram"]),
+        over["watch"] <= over["add_histogram"],
+        "" if over["watch"] <= over["add_histogram"] else "the fit is short: watch's heatmaps and spectra at the "
+        "start and the end weigh more than over a real run (see the steady state per %d steps)" % HEATMAP_FREQ,
+    ))
+    return [
+        Table("torch_step", "PyTorch ResNet-18: one logged step against the floor",
+              ["model", "logged", "median ms", "floor ms", "ratio to floor"], step_rows,
+              "The ratio is the median time of one logged step of `ParamLogger` (what `watch` does at a logged "
+              "step: torch reductions on the parameters' device, host finishing, the event handed to the writer; "
+              "'+ gradients' includes reading the gradients' norms as the optimizer pre-hook does) divided by the "
+              "floor, a copying read of every parameter (`[p.detach().to(\"cpu\", copy=True) for p in "
+              "model.parameters()]`; on CPU `.cpu().numpy()` shares memory and reads nothing), all interleaved. "
+              "At its defaults `watch` logs 'trajectories + gradients' every %d steps, and heatmaps and spectra "
+              "every %d; 'add_histogram' is `torch.utils.tensorboard`'s histogram of every parameter."
+              % (FREQ, HEATMAP_FREQ), notes=notes),
+        Table("torch_overhead", "PyTorch ResNet-18: training time with watch and with add_histogram",
+              ["model", "logging", "fit s", "overhead s", "ratio to none"], fit_rows,
+              "Each row is the median wall time of %d SGD steps (batch %d, %dx%d inputs, CPU) with that logging; "
+              "the ratio divides it by the median without, arms interleaved after a warm-up. `watch`: "
+              "`tb_nnviz.torch.watch` at its defaults (trajectory points with gradients every %d steps, heatmaps "
+              "and spectra every %d and at the start and the end); `add_histogram`: `torch.utils.tensorboard` "
+              "histograms of every parameter every %d steps." % (m["steps"], m["batch"], m["side"], m["side"], FREQ,
+                                                                 HEATMAP_FREQ, FREQ),
+              notes=["Steady state per %d steps, from the step medians above: watch %.2f s (%d trajectory "
+                     "steps, one with heatmaps and spectra), add_histogram %.2f s (%d histogram steps)."
+                     % (HEATMAP_FREQ, steady["watch"], per, steady["add_histogram"], per)]),
+    ]
