@@ -199,6 +199,12 @@ def _updates_stopped(views):
     everything = len(stops) == len(views) or all(
         v.name in stops or not (np.nan_to_num(v.update, nan=0.0) > 0).any() for v in views
     )
+    # The last step each tensor moved at (None: never moved), to tell whether
+    # other layers still moved after a layer stopped.
+    last_moved = {}
+    for v in views:
+        moved = np.flatnonzero(np.nan_to_num(v.update, nan=0.0) > 0)
+        last_moved[v.name] = int(v.steps[moved[-1]]) if len(moved) else None
     found = []
     for layer, members in by_layer.items():
         stopped = [v for v in members if v.name in stops]
@@ -209,16 +215,25 @@ def _updates_stopped(views):
         step = min(stops[v.name] for v in stopped)
         last = int(max(v.steps[-1] for v in stopped))
         names = [v.name for v in stopped]
+        others = [last_moved[v.name] for v in views if v.layer != layer and last_moved[v.name] is not None]
+        moving_after = any(moved > step for moved in others)
+        if moving_after:
+            context = " while other layers were still moving"
+        elif others:
+            context = ", after every other layer had stopped"
+        else:
+            context = ""
         if everything:
             severity = "info"
             message = "%s and every other tensor stopped changing at step %d (update norm exactly 0 through step %d): training converged, or the learning rate reached 0." % (layer, step, last)
         else:
             severity = "warning"
-            message = "%s stopped changing at step %d (update norm exactly 0 through step %d) while other layers were still moving: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, or check that the layer is meant to train." % (layer, step, last)
+            message = "%s stopped changing at step %d (update norm exactly 0 through step %d)%s: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, or check that the layer is meant to train." % (layer, step, last, context)
         found.append(_finding("updates_stopped", severity, layer, names, step, message, {
             "stopped_since": {v.name: stops[v.name] for v in stopped},
             "last_step": last,
             "all_stopped": everything,
+            "others_moving_after": moving_after,
         }))
     return found
 

@@ -155,6 +155,29 @@ def test_a_short_pause_or_a_lone_tiny_tensor_is_not_stopped():
     assert findings.evaluate(run) == []
 
 
+def test_only_a_layer_that_stopped_while_others_moved_says_so():
+    """The demo's lr_too_high: dense_1, dense_2 and output's kernel stop one after
+    another, output's 10-entry bias keeps moving; the last layer to stop stopped
+    after the others, not while they moved."""
+    run = mlp((1e-3, 1e-3)) + [tensor("mlp/output/kernel", shape=(64, 10), seed=5),
+                               tensor("mlp/output/bias", shape=(10,), seed=6)]
+    for t, zero_from in zip(run, (17, 16, 18, 17, 21)):  # kernel and bias of dense_1, dense_2; output's kernel
+        t.stats["update_norm"][zero_from:] = 0.0
+    found = findings.evaluate(run)
+    by_layer = {f["layer"]: f for f in found}
+    assert [(f["kind"], f["severity"], f["layer"], f["step"]) for f in found] == [
+        ("updates_stopped", "warning", "mlp/dense_1", 160),
+        ("updates_stopped", "warning", "mlp/dense_2", 170),
+        ("updates_stopped", "warning", "mlp/output", 210),
+    ]
+    for layer in ("mlp/dense_1", "mlp/dense_2"):
+        assert "while other layers were still moving" in by_layer[layer]["message"]
+        assert by_layer[layer]["evidence"]["others_moving_after"] is True
+    last = by_layer["mlp/output"]
+    assert "still moving" not in last["message"] and "after every other layer had stopped" in last["message"]
+    assert last["evidence"]["others_moving_after"] is False and last["tensors"] == ["mlp/output/kernel"]
+
+
 def test_everything_stopping_is_only_info():
     run = mlp()
     for t in run:
