@@ -266,7 +266,12 @@ def _underfitting(curves, pace, weight_findings=()):
     elif pace.fastest >= THRASHING_RATIO:
         verdict, why = "thrashing", "the weights move a lot (up to %s of their norm per step) without progress: lower the learning rate" % findings._fmt(pace.fastest)
     elif pace.median < STUCK_RATIO:
-        how = "the weights do not move at all" if pace.fastest == 0 else "most weights barely move (%s of their norm per step)" % findings._fmt(pace.median)
+        if pace.fastest == 0:
+            how = "the weights do not move at all"
+        elif pace.median == 0:  # "%.2g" would print the median as "0"
+            how = "most weights do not move at all (the fastest layer %s of its norm per step)" % findings._fmt(pace.fastest)
+        else:
+            how = "most weights barely move (%s of their norm per step)" % findings._fmt(pace.median)
         if blown:  # stopped after the large early steps: dead or saturated units, not a slow optimiser
             why = "%s since the large early steps that lr_too_high reports left the units dead or saturated: lower the learning rate" % how
         else:

@@ -71,6 +71,9 @@ def test_no_overfitting_without_validation_or_with_few_epochs():
 
 @pytest.mark.parametrize("pace, verdict, words", [
     ((3e-6, 5e-6), "stuck", "barely move"), ((0.0, 0.0), "stuck", "do not move at all"),
+    ((8.4e-8, 1e-6), "stuck", "most weights barely move (8.4e-08 of their norm per step)"),
+    # The demo's lr_too_high: the median kernel exactly 0, the fastest 5.2e-12.
+    ((0.0, 5.2e-12), "stuck", "most weights do not move at all (the fastest layer 5.2e-12 of its norm per step)"),
     ((0.05, 0.2), "thrashing", "lower the learning rate"),
     ((5e-7, 0.25), "thrashing", "up to 0.25"),  # one layer flails while saturated ones sit still
     ((2e-3, 5e-3), "capacity", "too small"), (None, None, "capacity"),
@@ -83,6 +86,7 @@ def test_underfitting_says_stuck_or_thrashing_from_the_update_ratio(pace, verdic
     assert found[0]["evidence"]["verdict"] == verdict
     assert found[0]["evidence"]["train_accuracy_end"] == 0.3
     assert words in found[0]["message"]
+    assert "(0 of" not in found[0]["message"]
 
 
 def test_no_underfitting_when_accurate_or_near_the_floor_or_still_improving():
