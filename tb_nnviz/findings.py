@@ -41,6 +41,19 @@ from tb_nnviz.rates import TensorSeries  # the input type, named here for caller
 
 #: Severities, most severe first.
 SEVERITIES = ("error", "warning", "info")
+#: Kinds by causal rank: a cause before its consequences. Findings of one
+#: severity are listed in this order (each kind's steps in their own unit:
+#: the loss kinds count epochs, the others steps), so the learning rate that
+#: is too high comes before the layers that stopped and the run that
+#: under-fits because of it. Settings to change; what they do to the weights
+#: and the loss; layers that stop learning; the spectra; the run's outcome.
+CAUSAL_ORDER = (
+    "lr_too_high", "lr_too_low", "vanishing_updates",
+    "exploding_weights", "nonfinite", "loss_diverged",
+    "dead_units", "updates_stopped",
+    "alpha_low", "alpha_high",
+    "underfitting", "overfitting",
+)
 
 #: Ratio rules (lr_too_high, lr_too_low, vanishing_updates, exploding_weights)
 #: read only tensors of rank >= 2 with at least this many entries: kernels,
@@ -95,8 +108,8 @@ DEAD_MIN_UNITS = 2
 def evaluate(tensors):
     """Every finding of one run's ``tensors`` (an iterable of ``TensorSeries``).
 
-    Sorted by severity, then step, then network order. Tensors without
-    ``order`` follow the others in the order given.
+    In ``ordered``'s order, findings of one kind and step in network order.
+    Tensors without ``order`` follow the others in the order given.
     """
     tensors = rates.in_network_order(tensors)
     found, cut = _nonfinite(tensors)
@@ -126,8 +139,27 @@ def evaluate(tensors):
         found += _lr_too_low(kernels)
     found += _exploding_weights(kernels)
     position = {t.name: i for i, t in enumerate(tensors)}
-    found.sort(key=lambda f: (SEVERITIES.index(f["severity"]), f["step"], position.get(f["tensors"][0], 0)))
-    return found
+    found.sort(key=lambda f: position.get(f["tensors"][0], 0))
+    return ordered(found)
+
+
+def ordered(found):
+    """``found`` sorted by severity, then causal rank (``CAUSAL_ORDER``), then
+    step; stable, so findings that tie keep their order.
+
+    >>> [f["kind"] for f in ordered([
+    ...     {"kind": "underfitting", "severity": "warning", "step": 1},
+    ...     {"kind": "updates_stopped", "severity": "warning", "step": 165},
+    ...     {"kind": "alpha_low", "severity": "info", "step": 45},
+    ...     {"kind": "lr_too_high", "severity": "warning", "step": 5}])]
+    ['lr_too_high', 'updates_stopped', 'underfitting', 'alpha_low']
+    """
+    def key(f):
+        kind = f.get("kind")
+        rank = CAUSAL_ORDER.index(kind) if kind in CAUSAL_ORDER else len(CAUSAL_ORDER)
+        return SEVERITIES.index(f["severity"]), rank, f["step"]
+
+    return sorted(found, key=key)
 
 
 def at_least(findings, severity):

@@ -124,8 +124,9 @@ def evaluate(curves, weight_findings=(), pace=None):
 
 def with_loss_findings(found, curves, tensors=()):
     """``found`` (the run's weight and alpha findings) with the loss findings
-    of ``curves`` added, sorted by severity, then step (stable). ``tensors``:
-    the run's ``TensorSeries``, for the update ratios.
+    of ``curves`` added, in ``findings.ordered``'s order: a loss finding
+    follows the weight findings of its severity that may explain it.
+    ``tensors``: the run's ``TensorSeries``, for the update ratios.
 
     >>> with_loss_findings([{"kind": "lr_too_low", "severity": "warning", "step": 5}], Curves("r"))
     [{'kind': 'lr_too_low', 'severity': 'warning', 'step': 5}]
@@ -133,7 +134,7 @@ def with_loss_findings(found, curves, tensors=()):
     extra = evaluate(curves, found, late_pace(tensors) if curves.train_loss is not None else None)
     if not extra:
         return found
-    return sorted(found + extra, key=lambda f: (findings.SEVERITIES.index(f["severity"]), f["step"]))
+    return findings.ordered(found + extra)
 
 
 def late_pace(tensors):

@@ -236,8 +236,8 @@ def alpha_findings(series, blown=False):
 
 def with_alpha_findings(found, series):
     """``found`` (``findings.evaluate``'s list) with the alpha findings of
-    ``series`` added, in its order: severity, then step (stable)."""
+    ``series`` added, in its order (``findings.ordered``)."""
     extra = alpha_findings(series, blown=any(f.get("kind") == "lr_too_high" for f in found))
     if not extra:
         return found
-    return sorted(found + extra, key=lambda f: (findings.SEVERITIES.index(f["severity"]), f["step"]))
+    return findings.ordered(found + extra)

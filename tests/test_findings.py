@@ -325,6 +325,23 @@ def test_findings_are_sorted_by_severity_then_step():
     assert severities == sorted(severities) and found[0]["kind"] == "nonfinite"
 
 
+def test_causes_come_before_their_consequences_whatever_their_steps():
+    """Severity, then causal rank, then step: an updates_stopped or an underfitting
+    with a smaller step number (epochs, for the loss kinds) never precedes its cause."""
+    rng = np.random.default_rng(0)
+    found = [{"kind": k, "severity": "warning", "step": int(s)}
+             for k, s in zip(findings.CAUSAL_ORDER[::-1], rng.integers(0, 100, len(findings.CAUSAL_ORDER)))]
+    found += [{"kind": "from_a_newer_version", "severity": "warning", "step": 0},
+              {"kind": "updates_stopped", "severity": "warning", "step": -1},
+              {"kind": "alpha_low", "severity": "info", "step": 0},
+              {"kind": "exploding_weights", "severity": "error", "step": 10**6}]
+    kinds_in_order = [f["kind"] for f in findings.ordered(found)]
+    assert kinds_in_order == ["exploding_weights"] + [
+        k for k in findings.CAUSAL_ORDER for _ in range(1 + (k == "updates_stopped"))] + ["from_a_newer_version", "alpha_low"]
+    stopped = [f["step"] for f in findings.ordered(found) if f["kind"] == "updates_stopped"]
+    assert stopped == sorted(stopped)
+
+
 def test_at_least_rejects_an_unknown_severity():
     with pytest.raises(ValueError, match="'fatal'"):
         findings.at_least([], "fatal")

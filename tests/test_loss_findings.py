@@ -134,8 +134,9 @@ def test_with_loss_findings_merges_by_severity_and_reads_the_update_ratios():
     loss = np.r_[np.linspace(2.3, 2.2, 10), np.full(20, 2.2)]
     weight = [{"kind": "lr_too_low", "severity": "warning", "layer": "mlp/dense_1", "step": 10}]
     merged = lf.with_loss_findings(weight, curves(train=loss, acc=np.full(30, 0.1)), [kernel])
-    assert [(f["kind"], f["step"]) for f in merged] == [("underfitting", 6), ("lr_too_low", 10)]  # by step
-    under = merged[0]
+    # The cause first, though underfitting's epoch 6 is a smaller number than step 10.
+    assert [(f["kind"], f["step"]) for f in merged] == [("lr_too_low", 10), ("underfitting", 6)]
+    under = merged[1]
     assert under["evidence"]["verdict"] == "stuck" and "raise the learning rate" in under["message"]
     assert under["evidence"]["update_ratio_per_step"] == pytest.approx(1e-7)
     assert under["evidence"]["fastest_update_ratio_per_step"] == pytest.approx(1e-7)
@@ -149,6 +150,25 @@ def test_stuck_after_a_too_high_learning_rate_says_lower_it():
     found = lf.evaluate(curves(train=loss, acc=np.full(20, 0.1), epochs=np.arange(20)), high, lf.Pace(0.0, 0.0))
     assert kinds(found) == [("underfitting", "warning", 1)]
     assert "lower the learning rate" in found[0]["message"] and "raise" not in found[0]["message"]
+
+
+def test_a_too_high_learning_rate_comes_before_what_it_caused():
+    """The demo's lr_too_high: the cause, then the layers that stopped, then the
+    under-fitting run, then the infos; whatever their steps (epochs or batches)."""
+    weight = [
+        {"kind": "alpha_low", "severity": "info", "layer": "mlp/dense_1", "step": 45},
+        {"kind": "updates_stopped", "severity": "warning", "layer": "mlp/dense_1", "step": 165},
+        {"kind": "lr_too_high", "severity": "warning", "layer": "mlp/dense_2", "step": 5},
+        {"kind": "updates_stopped", "severity": "warning", "layer": "mlp/dense_2", "step": 170},
+        {"kind": "nonfinite", "severity": "error", "layer": "mlp/dense_2", "step": 900},
+    ]
+    loss = np.r_[88.9, np.full(19, 2.4)]
+    merged = lf.with_loss_findings(weight, curves(train=loss, acc=np.full(20, 0.1), epochs=np.arange(20)))
+    assert [(f["kind"], f["layer"]) for f in merged] == [
+        ("nonfinite", "mlp/dense_2"), ("lr_too_high", "mlp/dense_2"),
+        ("updates_stopped", "mlp/dense_1"), ("updates_stopped", "mlp/dense_2"),
+        ("underfitting", None), ("alpha_low", "mlp/dense_1"),
+    ]
 
 
 def test_every_loss_finding_is_a_run_finding_with_the_common_fields():

@@ -15,10 +15,12 @@ import keras
 import numpy as np
 import pytest
 
+from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins import base_plugin
 
 import tb_nnviz
-from tb_nnviz import cli, demo, metadata, plugin
+from tb_nnviz import cli, demo, metadata, plugin, report as nnviz_report
+from tb_nnviz.event_file import EventFile
 from tb_nnviz.keras import NNVizCallback
 from tests import providers, tbserver
 from tests.test_findings_runs import route_findings
@@ -144,6 +146,49 @@ def test_report_prints_the_loss_findings(logdir, capsys):
     assert runs["healthy/train"] == []
     assert cli.main(["report", logdir, "--run", "^overfit"]) == 0  # a warning, not an error
     assert "overfitting" in capsys.readouterr().out
+
+
+def write_blown_run(run_dir):
+    """The demo's lr_too_high, logged by hand: weights replaced at the first
+    steps, then the hidden layers and the output kernel stop one after another
+    while the output's bias keeps moving; Keras-like scalars: the loss falls
+    in epoch 1 and stays at 2.4 with 10% accuracy."""
+    rng = np.random.default_rng(0)
+    shapes = {"mlp/dense_1/kernel": (64, 64), "mlp/dense_2/kernel": (64, 64),
+              "mlp/output/kernel": (64, 10), "mlp/output/bias": (10,)}
+    stop = {"mlp/dense_1/kernel": 160, "mlp/dense_2/kernel": 170, "mlp/output/kernel": 200, "mlp/output/bias": 10**9}
+    w = {n: rng.normal(size=s) for n, s in shapes.items()}
+    with tb_nnviz.Writer(run_dir) as writer:
+        for step in range(0, 275, 5):
+            writer.log_weights(step, w, heatmaps=False, spectra=False)
+            for n in w:
+                if step < 10:
+                    w[n] = rng.normal(size=shapes[n]) * 20  # replaced: far more than their norm per step
+                elif step + 5 < stop[n]:
+                    w[n] = w[n] + 1e-3 * rng.normal(size=shapes[n])
+    events = EventFile(run_dir)
+    for epoch in range(10):
+        summary = summary_pb2.Summary(value=[
+            summary_pb2.Summary.Value(tag="epoch_loss", simple_value=88.9 if epoch == 0 else 2.4),
+            summary_pb2.Summary.Value(tag="epoch_accuracy", simple_value=0.1)])
+        events.add_event(event_pb2.Event(step=epoch, wall_time=float(epoch), summary=summary))
+    events.close()
+
+
+def test_the_route_and_the_report_list_the_cause_first(tmp_path):
+    """lr_too_high before the layers that stopped and the run that under-fits,
+    though underfitting's epoch 1 is a smaller number than lr_too_high's step 5."""
+    write_blown_run(str(tmp_path / "blown" / "train"))
+    route = route_findings(str(tmp_path))["blown/train"]
+    assert [(f["kind"], f["layer"]) for f in route] == [
+        ("lr_too_high", route[0]["layer"]),
+        ("updates_stopped", "mlp/dense_1"), ("updates_stopped", "mlp/dense_2"), ("updates_stopped", "mlp/output"),
+        ("underfitting", None),
+    ]
+    assert route[4]["step"] == 1 < route[0]["step"]
+    assert all("while other layers were still moving" in f["message"] for f in route[1:3])
+    assert "still moving" not in route[3]["message"] and "after every other layer had stopped" in route[3]["message"]
+    assert nnviz_report.load(str(tmp_path)) == {"blown/train": route}
 
 
 def test_rust_data_server_gives_the_same_findings(logdir, report):
