@@ -228,6 +228,23 @@ def test_writer_logs_spectra_with_heatmaps_and_skips_large(tmp_path):
         assert client.get(PREFIX + "/spectral", query_string=query).status_code == status, query
 
 
+def test_docs_name_the_alpha_severities_the_rules_give():
+    """docs/findings.md's heading of each alpha kind names the severity it has, and
+    the one it takes beside lr_too_high (as the Findings panel and the README show it)."""
+    with open(os.path.join(os.path.dirname(__file__), os.pardir, "docs", "findings.md")) as f:
+        heading = next(line for line in f if line.startswith("### `alpha_low`"))
+    steps = np.array([0, 10, 20, 30])
+    low = spectral.AlphaSeries("m/d/kernel", 0, steps, [1.5, 1.8, 1.9, 1.7], [256] * 4, [30] * 4)
+    high = low._replace(alpha=[9.0, 8.0, 7.0, 7.5])
+    said = {}
+    for series, blown in ((low, False), (low, True), (high, False), (high, True)):
+        (finding,) = spectral.alpha_findings([series], blown=blown)
+        said.setdefault(finding["kind"], []).append(finding["severity"])
+    assert said == {"alpha_low": ["warning", "info"], "alpha_high": ["info", "info"]}
+    assert "`alpha_low` (warning; info beside `lr_too_high`)" in heading
+    assert "`alpha_high` (info)" in heading
+
+
 def test_alpha_findings_rules():
     steps = np.array([0, 10, 20, 30])
 
