@@ -307,7 +307,8 @@ class NNVizCallback(keras.callbacks.Callback):
                 unique = "%s_%d" % (name, i)
             seen.add(unique)
             layout, gates, layer = hints.get(id(w), ("auto", None, None))
-            description = "%s weight %s" % (layer, w.name) if layer else None
+            # "Dense kernel", "Conv2D bias": the layer's class, then the weight's own name.
+            description = "%s %s" % (layer, name.rpartition("/")[2]) if layer else None
             # A Keras 3 variable wraps a tf.Variable; tf_keras weights are tf.Variables.
             variable = w.value if isinstance(w, keras.Variable) else w
             specs.append(Weight(unique, variable, layout, gates, description))

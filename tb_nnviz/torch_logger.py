@@ -69,10 +69,34 @@ def param_specs(model, include=None, exclude=None, trainable_only=False):
             continue
         module, attr = owners[id(p)]
         layout, gates, unit_axis = _layout(module, attr, p)
-        kind = type(module).__name__
-        shape = "x".join(str(d) for d in p.shape)
-        specs.append(Weight(name, p, layout, gates, "%s parameter %s (%s)" % (kind, attr, shape), unit_axis))
+        specs.append(Weight(name, p, layout, gates, "%s %s" % (module_label(module), attr), unit_axis))
     return specs
+
+
+def module_label(module):
+    """The module's class with its sizes, as a description starts: the tab
+    shows it beside names such as ``0/weight``. The description is this label,
+    a space and the parameter's attribute (``Linear(20 -> 32) weight``).
+
+    >>> nn = torch.nn
+    >>> [module_label(m) for m in (nn.Linear(20, 32), nn.Conv2d(3, 16, 3), nn.LSTM(6, 5), nn.Embedding(20, 6), nn.LayerNorm(6))]
+    ['Linear(20 -> 32)', 'Conv2d(3 -> 16, 3x3)', 'LSTM(6 -> 5)', 'Embedding(20, 6)', 'LayerNorm']
+    """
+    nn = torch.nn
+    kind = type(module).__name__
+    if isinstance(module, nn.Linear):
+        # MultiheadAttention's out_proj is a Linear under an internal class name.
+        kind = "Linear" if kind == "NonDynamicallyQuantizableLinear" else kind
+        return "%s(%s -> %s)" % (kind, module.in_features, module.out_features)
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return "%s(%s -> %s, %s)" % (kind, module.in_channels, module.out_channels, "x".join(map(str, module.kernel_size)))
+    if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
+        return "%s(%s -> %s)" % (kind, module.input_size, module.hidden_size)
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return "%s(%s, %s)" % (kind, module.num_embeddings, module.embedding_dim)
+    if isinstance(module, nn.MultiheadAttention):
+        return "%s(%s, %s heads)" % (kind, module.embed_dim, module.num_heads)
+    return kind
 
 
 def _clean(name):

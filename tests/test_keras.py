@@ -253,6 +253,14 @@ def test_layer_layouts_and_values(tmp_path, digits, kind, build, expect):
     assert cb.trace_count == 1
 
 
+def test_descriptions_name_the_layer_class_and_the_weight():
+    """"Conv2D kernel", "Dense bias": not "Conv2D weight bias"."""
+    model = conv_model()
+    cb = NNVizCallback("unused")
+    cb.set_model(model)
+    assert [w.description for w in cb._collect()] == ["Conv2D kernel", "Conv2D bias", "Dense kernel", "Dense bias"]
+
+
 def test_include_exclude_trainable_only_and_off(tmp_path, digits):
     model = dense_model()
     cb = NNVizCallback(str(tmp_path / "a"), heatmap_freq=0, trajectory_freq="epoch",

@@ -78,6 +78,19 @@ def test_watch_logs_at_optimizer_steps_with_gradients_read_before_the_step(tmp_p
     assert contents(tmp_path, TRAJ)["0/weight/nnviz_trajectory"]["unit_axis"] == 0
 
 
+def test_a_sequentials_layers_are_described_by_their_module(tmp_path):
+    """Names stay the parameter paths (``0/weight``); the description, which the
+    tab shows beside them, says what the module is: its class, sizes, then the attribute."""
+    model = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 5))
+    with tb_nnviz.torch.watch(model, tmp_path, strict=True):
+        pass
+    for plugin in (HEAT, TRAJ):
+        listing = python_provider(tmp_path).list_tensors(CTX, experiment_id="", plugin_name=plugin)["."]
+        described = {tag.rpartition("/")[0]: m.description for tag, m in listing.items() if not tag.endswith("/nnviz_heatmap_first")}
+        assert described == {"0/weight": "Linear(20 -> 32) weight", "0/bias": "Linear(20 -> 32) bias",
+                             "2/weight": "Linear(32 -> 5) weight", "2/bias": "Linear(32 -> 5) bias"}
+
+
 class Zoo(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -113,7 +126,17 @@ def test_layouts_and_gates_follow_pytorch_conventions(tmp_path):
     assert heat["attn/out_proj/weight"]["layout"]["kind"] == "transposed"
     assert heat["norm/weight"]["grid"] == [1, 6]
     desc = python_provider(tmp_path).list_tensors(CTX, experiment_id="", plugin_name=HEAT)["."]
-    assert desc["lstm/weight_ih_l0/nnviz_heatmap"].description.startswith("LSTM parameter weight_ih_l0 (20x6)")
+    described = {tag[: -len("/nnviz_heatmap")]: m.description for tag, m in desc.items()}
+    assert {n: described[n] for n in ("lstm/weight_ih_l0", "conv/weight", "deconv/bias", "attn/in_proj_weight",
+                                      "attn/out_proj/weight", "embed/weight", "norm/bias")} == {
+        "lstm/weight_ih_l0": "LSTM(6 -> 5) weight_ih_l0",
+        "conv/weight": "Conv2d(2 -> 4, 3x3) weight",
+        "deconv/bias": "ConvTranspose2d(4 -> 3, 2x2) bias",
+        "attn/in_proj_weight": "MultiheadAttention(6, 2 heads) in_proj_weight",
+        "attn/out_proj/weight": "Linear(6 -> 6) weight",
+        "embed/weight": "Embedding(20, 6) weight",
+        "norm/bias": "LayerNorm bias",
+    }
     # The heatmap is the tensor laid out as documented: conv tile (i, o) is weight[o, i].
     planes = read_all(python_provider(tmp_path), HEAT)["."]["conv/weight/nnviz_heatmap"][0].numpy
     w = model.conv.weight.detach().numpy()
