@@ -7,7 +7,10 @@ computes each record's CRC32C in pure Python on its writer thread: about
 (BENCHMARKS.md). This writer produces the same records (TFRecord framing with
 masked CRC32C, the ``brain.Event:2`` header, TensorBoard's file name pattern)
 with ``google_crc32c``'s C implementation, and writes them on the caller's
-thread: a 1 MiB record costs well under a millisecond.
+thread: a 1 MiB record costs well under a millisecond. A local log dir is
+written with plain Python files, so writing never imports TensorFlow; a log
+dir with a URL scheme (``gs://``, ``s3://`` ...) goes through TensorBoard's
+``gfile``.
 
 >>> import tempfile
 >>> from tensorboard.backend.event_processing import event_file_loader
@@ -21,16 +24,38 @@ thread: a 1 MiB record costs well under a millisecond.
 
 import itertools
 import os
+import re
 import socket
 import struct
 import threading
 import time
 
 import google_crc32c
-from tensorboard.compat import tf
 from tensorboard.compat.proto import event_pb2
 
 _file_counter = itertools.count()
+
+
+#: A path with a URL scheme (``gs://``, ``s3://``, ``hdfs://``, ``file://`` ...).
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _open(logdir, path):
+    """``path`` in ``logdir`` (created if missing), opened for writing bytes.
+
+    Local paths are opened with plain Python; only a path with a URL scheme
+    goes through TensorBoard's ``gfile``, which imports TensorFlow when it is
+    installed (seconds and ~500 MiB, and a process that holds TensorFlow
+    crashes once PyTorch's optimizers load Triton).
+    """
+    if _URL.match(logdir):
+        from tensorboard.compat import tf  # noqa: PLC0415 (TensorFlow only for URLs)
+
+        tf.io.gfile.makedirs(logdir)
+        return tf.io.gfile.GFile(path, "wb")
+    if logdir:
+        os.makedirs(logdir, exist_ok=True)
+    return open(path, "wb")
 
 
 def masked_crc32c(data):
@@ -56,14 +81,14 @@ class EventFile:
     """
 
     def __init__(self, logdir, *, flush_secs=120, filename_suffix=""):
-        tf.io.gfile.makedirs(logdir)
+        logdir = os.fspath(logdir)
         self.path = os.path.join(logdir, "events.out.tfevents.%010d.%s.%s.%s%s" % (
             time.time(), socket.gethostname(), os.getpid(), next(_file_counter), filename_suffix))
         self._flush_secs = float(flush_secs)
         self._lock = threading.Lock()
         self._timer = None
         self._closed = False
-        self._file = tf.io.gfile.GFile(self.path, "wb")
+        self._file = _open(logdir, self.path)
         self.add_event(event_pb2.Event(
             wall_time=time.time(), file_version="brain.Event:2",
             source_metadata=event_pb2.SourceMetadata(writer="tb_nnviz"),
