@@ -294,13 +294,14 @@ def test_unwritable_log_dir_warns_once_and_training_continues(tmp_path, digits):
         history = fit(dense_model(), *digits, callbacks=[cb], epochs=2)
     assert len(history.history["loss"]) == 2
     ours = [w for w in caught if "NNVizCallback" in str(w.message)]
-    assert len(ours) == 1 and "not a directory" in str(ours[0].message)
+    assert len(ours) == 1 and "not a directory" in str(ours[0].message).lower()
 
 
 def test_strict_reraises(tmp_path, digits):
     log_dir = tmp_path / "a_file"
     log_dir.write_text("not a directory")
-    with pytest.raises(tf.errors.FailedPreconditionError, match="not a directory"):
+    # A local log dir is opened by plain Python: the OSError says what is wrong.
+    with pytest.raises(NotADirectoryError, match="Not a directory"):
         fit(dense_model(), *digits, callbacks=[NNVizCallback(str(log_dir), strict=True)])
 
 
