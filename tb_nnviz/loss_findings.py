@@ -270,7 +270,7 @@ def _underfitting(curves, pace, weight_findings=()):
         if pace.fastest == 0:
             how = "the weights do not move at all"
         elif pace.median == 0:  # "%.2g" would print the median as "0"
-            how = "most weights do not move at all (the fastest layer %s of its norm per step)" % findings._fmt(pace.fastest)
+            how = "most weights do not move at all (the fastest layer moves %s of its norm per step)" % findings._fmt(pace.fastest)
         else:
             how = "most weights barely move (%s of their norm per step)" % findings._fmt(pace.median)
         if blown:  # stopped after the large early steps: dead or saturated units, not a slow optimiser

@@ -73,7 +73,7 @@ def test_no_overfitting_without_validation_or_with_few_epochs():
     ((3e-6, 5e-6), "stuck", "barely move"), ((0.0, 0.0), "stuck", "do not move at all"),
     ((8.4e-8, 1e-6), "stuck", "most weights barely move (8.4e-08 of their norm per step)"),
     # The demo's lr_too_high: the median kernel exactly 0, the fastest 5.2e-12.
-    ((0.0, 5.2e-12), "stuck", "most weights do not move at all (the fastest layer 5.2e-12 of its norm per step)"),
+    ((0.0, 5.2e-12), "stuck", "most weights do not move at all (the fastest layer moves 5.2e-12 of its norm per step)"),
     ((0.05, 0.2), "thrashing", "lower the learning rate"),
     ((5e-7, 0.25), "thrashing", "up to 0.25"),  # one layer flails while saturated ones sit still
     ((2e-3, 5e-3), "capacity", "too small"), (None, None, "capacity"),
