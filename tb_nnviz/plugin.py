@@ -38,6 +38,8 @@ from tb_nnviz import (
 
     metadata,
 
+    rates,
+
     spectral,
 
     spectral_store,
@@ -307,6 +309,9 @@ class NNVizPlugin(base_plugin.TBPlugin):
         for field, column in layout.fields.items():
             body[field] = _finite_list(series.values[:, column])
         shape = tuple(c["shape"])
+        view = _per_step(tag, shape, series.steps, layout.fields, series.values)
+        body["update_ratio_per_step"] = _finite_list(view.rate)
+        body["update_steps"] = _finite_list(view.gap)
         body["traces"] = {
             "index": [[int(i) for i in np.unravel_index(t, shape)] for t in c["traces"]],
             "values": [_finite_list(column) for column in series.values[:, layout.traces].T],
@@ -374,6 +379,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 "parameters": math.prod(shape),
                 "step": None,
                 "update_ratio": None,
+                "update_ratio_per_step": None,
+                "update_steps": None,
                 "grad_ratio": None,
                 "norm": None,
                 "nonfinite": None,
@@ -394,9 +401,14 @@ class NNVizPlugin(base_plugin.TBPlugin):
                     return v if math.isfinite(v) else None
 
                 nan, inf = stat("nan_count"), stat("inf_count")
+                view = _per_step(name, shape, s.steps, fields, s.values)
+                per_step, gap = float(view.rate[-1]), float(view.gap[-1])
                 row.update(
                     step=int(s.steps[-1]),
                     update_ratio=stat("update_ratio"),
+                    # The findings' definition (rates.TensorView.rate): |dW|/|W| per optimizer step.
+                    update_ratio_per_step=per_step if math.isfinite(per_step) else None,
+                    update_steps=int(gap) if math.isfinite(gap) else None,
                     # null when the writer logged no gradients (the field holds NaN then).
                     grad_ratio=stat("grad_ratio"),
                     norm=stat("norm"),
@@ -460,7 +472,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
             if not any(self._store.index(ctx, eid, plugin, run=run)[0].get(run) for plugin in (HEATMAP, TRAJECTORY)):
                 raise
             tensors = {}
-        return {"run": run, "tensors": tensors, "band": [spectral.ALPHA_LOW, spectral.ALPHA_HIGH]}
+        return {"run": run, "tensors": tensors, "band": [spectral.ALPHA_LOW, spectral.ALPHA_HIGH],
+                "min_evals": spectral.MIN_FINDING_EVALS}
 
 
 # -- pure helpers ---------------------------------------------------------------
@@ -511,6 +524,13 @@ def _describe_steps(steps):
 def _respond_json(request, body):
     text = json.dumps(body, allow_nan=False, separators=(",", ":"))
     return http_util.Respond(request, text, "application/json")
+
+
+def _per_step(name, shape, steps, fields, values):
+    """The ``rates.TensorView`` of a trajectory (``values`` columns by ``fields``):
+    its ``rate`` is |dW|/|W| per optimizer step, the number the findings judge."""
+    stats = {f: values[:, fields[f]] for f in ("norm", "update_norm") if f in fields}
+    return rates.TensorView(rates.TensorSeries(name, tuple(shape), steps, stats))
 
 
 def _abs_max(values):

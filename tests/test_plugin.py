@@ -320,6 +320,49 @@ def test_overview_has_the_latest_gradient_ratio_when_gradients_were_logged(tmp_p
     assert rows["d/bias"]["grad_ratio"] is None  # no gradient logged for it: NaN becomes null
 
 
+def _descent(logdir, run, cadence, lr, steps=200):
+    """The same numpy gradient descent on ``|W - T|^2 / 2`` (W -= lr (W - T): a steady
+    direction, like a real fit), logged every ``cadence`` steps."""
+    rng = np.random.default_rng(0)
+    shapes = {"net/dense_1/kernel": (64, 32), "net/out/kernel": (32, 10)}
+    w = {n: rng.normal(size=s) * 0.5 for n, s in shapes.items()}
+    t = {n: rng.normal(size=s) for n, s in shapes.items()}
+    with tb_nnviz.Writer(logdir / run) as wr:
+        for step in range(steps + 1):
+            if step % cadence == 0:
+                wr.log_weights(step, w, heatmaps=False)
+            w = {n: x - lr * (x - t[n]) for n, x in w.items()}
+
+
+def test_update_ratio_per_step_agrees_across_cadences_and_with_the_findings(tmp_path):
+    """The overview's and trajectory route's |dW|/|W| per step: the findings' definition
+    (rates.TensorView.rate), the same whatever the logging cadence."""
+    from tb_nnviz import rates
+
+    _descent(tmp_path, "every1", 1, 2e-3)
+    _descent(tmp_path, "every20", 20, 2e-3)
+    _descent(tmp_path, "slow", 10, 3e-5)
+    client = make_client(tmp_path)
+    kernel = "net/dense_1/kernel"
+    rows = {run: {r["name"]: r for r in get_json(client, "/overview", run=run)}[kernel] for run in ("every1", "every20", "slow")}
+    # Over the whole interval the two cadences disagree 20x (0.05 "large" against 0.0025)...
+    assert rows["every20"]["update_ratio"] > 1e-2 > rows["every1"]["update_ratio"]
+    # ... per step they agree, and both sit in the healthy band.
+    one, twenty = rows["every1"]["update_ratio_per_step"], rows["every20"]["update_ratio_per_step"]
+    assert twenty == pytest.approx(one, rel=0.1) and 1e-4 < one < 1e-2 and 1e-4 < twenty < 1e-2
+    assert (rows["every1"]["update_steps"], rows["every20"]["update_steps"]) == (1, 20)
+    for run, row in rows.items():
+        traj = get_json(client, "/trajectory", run=run, tag=kernel)
+        view = rates.TensorView(rates.TensorSeries(kernel, (64, 32), np.array(traj["step"]),
+                                                   {f: np.array(nulls_to_nan(traj[f])) for f in ("norm", "update_norm")}))
+        assert row["update_ratio_per_step"] == traj["update_ratio_per_step"][-1] == pytest.approx(view.rate[-1], rel=1e-12)
+        assert traj["update_ratio_per_step"][0] is None and traj["update_steps"][1:] == [row["update_steps"]] * (len(traj["step"]) - 1)
+    # The findings judge the same number: the slow run's lr_too_low names it for the kernel.
+    found = [f for f in get_json(client, "/findings", run="slow") if f["kind"] == "lr_too_low"]
+    assert found, get_json(client, "/findings", run="slow")
+    assert found[0]["evidence"]["ratio_per_step"][kernel] == pytest.approx(rows["slow"]["update_ratio_per_step"], rel=0.02)
+
+
 # -- errors and static files ---------------------------------------------------
 
 BAD_REQUESTS = [

@@ -15,7 +15,7 @@ import { OverviewPanel } from "./overview";
 import { ProjectionPanel } from "./projection";
 import { FindingsPanel } from "./findings";
 import { StructurePanel } from "./structure";
-import { type CardState, readHash, writeHash } from "./hashstate";
+import { type CardState, type ViewState, formatHash, onHashChange, readHash, writeHash } from "./hashstate";
 import { RunSelector } from "./runselect";
 import { revealStable } from "./scroll";
 import { Sections } from "./sections";
@@ -90,6 +90,10 @@ export class App {
   private urlRuns: string[] = [];
   /** Card states from the URL for cards not created yet, by card key. */
   private readonly pendingCards = new Map<string, CardState>();
+  /** Tensors from the URL whose rows share one colour scale, until their rows exist. */
+  private pendingShared = new Set<string>();
+  /** Says why the filter was cleared (a finding or overview row pointed outside it). */
+  private readonly filterNote: HTMLSpanElement;
   private saveTimer: number | null = null;
   private heardHost = false;
   private resizeTimer: number | null = null;
@@ -102,6 +106,7 @@ export class App {
       this.detailRun = this.detailSelect.value;
       void this.overview.update(this.detailRun);
       this.structure.show(this.detailRun);
+      this.saveView();
     });
     this.detailLabel = el(
       "label",
@@ -114,9 +119,12 @@ export class App {
       attrs: { type: "search", placeholder: "Filter tags (regular expression)", "data-testid": "tag-filter", "aria-label": "tag filter" },
     });
     this.filter.addEventListener("input", () => {
+      this.showFilterNote(null);
       this.applyFilter();
       this.saveView();
     });
+    this.filterNote = el("span", { className: "nv-filter-note", attrs: { "data-testid": "filter-note", role: "status" } });
+    this.filterNote.hidden = true;
     this.status = el("span", { className: "nv-status", attrs: { "data-testid": "status" } });
     this.message = el("div", { className: "nv-message", attrs: { "data-testid": "message" } });
     this.message.hidden = true;
@@ -128,7 +136,9 @@ export class App {
       (run) => this.tags.runs[run] ?? {},
     );
     this.projection = new ProjectionPanel();
-    this.findings = new FindingsPanel((run, tag) => this.reveal(run, tag));
+    this.projection.onModeChange = () => this.saveView();
+    // A finding is about the layer's updates: land on its charts, not its heatmaps.
+    this.findings = new FindingsPanel((run, tag) => this.reveal(run, tag, true));
     this.structure = new StructurePanel(
       (run) => this.tags.runs[run] ?? {},
       (run, tag) => this.reveal(run, tag),
@@ -139,7 +149,7 @@ export class App {
     this.projection.root.hidden = true;
     this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.findings.root, this.structure.root, this.overview.root, this.projection.root, this.list);
     clear(body);
-    this.header = el("div", { className: "nv-header" }, this.runSelect.root, this.detailLabel, this.filter, this.status);
+    this.header = el("div", { className: "nv-header" }, this.runSelect.root, this.detailLabel, el("span", { className: "nv-filter-box" }, this.filter, this.filterNote), this.status);
     body.appendChild(this.header);
     body.appendChild(this.main);
     this.sections = new Sections(this.list, new Tooltip(body), () => this.saveView());
@@ -159,7 +169,11 @@ export class App {
     const saved = readHash();
     this.urlRuns = saved.runs;
     this.filter.value = saved.filter;
+    this.detailRun = saved.detail ?? null;
+    this.projection.setMode(saved.axes ?? "joint");
+    this.pendingShared = new Set(saved.shared ?? []);
     for (const c of saved.cards) this.pendingCards.set(JSON.stringify([c.run, c.tag]), c);
+    onHashChange((state) => this.applyState(state));
     onDataReloaded(() => {
       this.heardHost = true;
       void this.reload();
@@ -210,19 +224,81 @@ export class App {
         const v = card.viewState();
         if (v) cards.push({ run: card.run, tag: card.tag, ...v });
       }
-      writeHash({ runs: this.runs, filter: this.filter.value, cards });
+      writeHash(this.viewState(cards));
     }, 200);
   }
 
-  /** Scrolls to the card of `tag` in `run` (or its charts when it has no heatmap). */
-  reveal(run: string, tag: string): void {
+  /** The view as kept in the address (cards given: the batched save collects them). */
+  private viewState(cards: CardState[]): ViewState {
+    const shared = new Set(this.pendingShared);
+    for (const row of this.sections.allRows()) if (row.sharedColours) shared.add(row.tag);
+    return {
+      runs: this.runs,
+      filter: this.filter.value,
+      cards,
+      detail: this.runs.length > 1 && this.detailRun !== this.runs[0] ? this.detailRun : null,
+      axes: this.projection.chosenMode,
+      shared: [...shared],
+    };
+  }
+
+  /**
+   * Shows the view of an address the user changed by hand or with Back / Forward.
+   * Hash changes that are not about this tab (TensorBoard's other tabs) are ignored.
+   */
+  private applyState(state: ViewState): void {
+    const cards = [...this.sections.allCards()].flatMap((c) => {
+      const v = c.viewState();
+      return v ? [{ run: c.run, tag: c.tag, ...v }] : [];
+    });
+    if (formatHash("", state) === formatHash("", this.viewState(cards))) return;
+    const all = Object.keys(this.tags.runs).sort();
+    if (!all.length) return;
+    this.filter.value = state.filter;
+    this.showFilterNote(null);
+    this.projection.setMode(state.axes ?? "joint");
+    this.detailRun = state.detail ?? null;
+    this.pendingShared = new Set(state.shared ?? []);
+    const byKey = new Map(state.cards.map((c) => [JSON.stringify([c.run, c.tag]), c]));
+    this.pendingCards.clear();
+    for (const card of this.sections.allCards()) {
+      const key = JSON.stringify([card.run, card.tag]);
+      const c = byKey.get(key);
+      card.restore(c?.mode ?? "none", c?.step ?? null);
+      byKey.delete(key);
+    }
+    for (const [key, c] of byKey) this.pendingCards.set(key, c);
+    this.runs = keepRuns(all, state.runs.length ? state.runs : this.runs);
+    this.runSelect.update(all, this.runs);
+    this.rebuild();
+    for (const row of this.sections.allRows()) {
+      row.setSharedColours(this.pendingShared.has(row.tag));
+      row.follow();
+    }
+    this.updatePanels();
+    this.updateProjection(false);
+  }
+
+  private showFilterNote(text: string | null): void {
+    this.filterNote.hidden = text === null;
+    setText(this.filterNote, text ?? "");
+  }
+
+  /**
+   * Scrolls to the card of `tag` in `run` (or its charts when it has no heatmap); with
+   * `charts`, to the update charts of its layer. A filter that hides `tag` is cleared,
+   * and a note beside the filter box says so.
+   */
+  reveal(run: string, tag: string, charts = false): void {
     const re = compileFilter(this.filter.value);
     if (!re || !re.test(tag)) {
+      const layer = tag.slice(0, Math.max(0, tag.lastIndexOf("/"))) || tag;
+      this.showFilterNote(`filter ${JSON.stringify(this.filter.value)} cleared to show ${charts ? layer : tag}`);
       this.filter.value = "";
       this.applyFilter();
       this.saveView();
     }
-    const target = this.sections.target(run, tag);
+    const target = charts ? this.sections.chartsTarget(tag) ?? this.sections.target(run, tag) : this.sections.target(run, tag);
     if (!target) return;
     revealStable(target.el, () => this.header.getBoundingClientRect().bottom);
     target.card?.flash();
@@ -281,6 +357,10 @@ export class App {
   /** Brings the layer sections in line with the selected runs. */
   private rebuild(): void {
     this.sections.rebuild(this.tags.runs, this.runs, this.pendingCards);
+    for (const row of this.sections.allRows()) {
+      if (!this.pendingShared.delete(row.tag)) continue;
+      row.setSharedColours(true);
+    }
     this.applyFilter();
   }
 

@@ -306,6 +306,12 @@ export class Card {
     this.root.setAttribute("data-zoom", String(this.body.zoom));
   }
 
+  /** Resizes the heatmap to the current width budget (runs added to its row, window resized). */
+  relayout(): void {
+    this.body.reserve(this.info, this.env.maxWidth());
+    this.render();
+  }
+
   /** Stops pending requests and playback (the card is being removed). */
   dispose(): void {
     this.seq++;

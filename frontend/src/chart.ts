@@ -3,7 +3,8 @@
  * with `readout`, no legend but one line naming the series nearest the cursor, which is
  * highlighted: charts with many series stay compact),
  * cursor synced across every chart of the tab (shared sync key, matched by step), an
- * optional shaded guide band (the |dW|/|W| "healthy ~1e-3" band), and an "Export CSV"
+ * optional shaded guide band (the |dW|/|W| healthy band, its label on a backdrop above the
+ * lines), y tick labels thinned so they never collide (`data-yticks` test hook), and an "Export CSV"
  * button that downloads exactly the plotted series. null values are gaps, never errors.
  *
  * Example:
@@ -17,7 +18,7 @@ import uplotCss from "uplot/dist/uPlot.min.css";
 import { columnsToCsv, safeFilename } from "./csv";
 import { download, el, injectStyleOnce, setText } from "./dom";
 import { formatShort } from "./format";
-import { HEALTHY_LABEL, bandRect, logRange, logValues, zeroFloor } from "./series";
+import { HEALTHY_LABEL, bandRect, logRange, logValues, thinLabels, zeroFloor } from "./series";
 import { onThemeChange, themeVar } from "./theme";
 
 /** Every chart joins this sync group: hovering one shows the same step on all. */
@@ -201,10 +202,10 @@ export class Chart {
     this.showReadout(null);
   }
 
-  /** Replaces the title (what the chart shows may change with the data). */
-  setTitle(title: string): void {
+  /** Replaces the title (what the chart shows may change with the data); `tip`: its tooltip (default the title). */
+  setTitle(title: string, tip?: string): void {
     setText(this.titleEl, title);
-    this.titleEl.title = title;
+    this.titleEl.title = tip ?? title;
   }
 
   /**
@@ -275,6 +276,41 @@ export class Chart {
     sw.style.background = color ?? "";
     r.replaceChildren(sw, document.createTextNode(text));
     r.setAttribute("data-label", s?.label ?? "");
+  }
+
+  private bandPixels(u: uPlot): { y: number; h: number } | null {
+    const band = this.spec.band;
+    return band ? bandRect(u.valToPos(band[1], "y", true), u.valToPos(band[0], "y", true), u.bbox.top, u.bbox.height) : null;
+  }
+
+  /** The band's label, drawn after the lines on a backdrop so lines never run over it. */
+  private drawBandLabel(u: uPlot): void {
+    const r = this.bandPixels(u);
+    if (!r) return;
+    const dpr = devicePixelRatio;
+    const ctx = u.ctx;
+    const text = this.spec.bandLabel ?? HEALTHY_LABEL;
+    ctx.save();
+    ctx.font = `${Math.round(10 * dpr)}px Roboto, system-ui, sans-serif`;
+    ctx.textBaseline = "top";
+    ctx.textAlign = "left";
+    const x = u.bbox.left + 4 * dpr;
+    const y = r.y + 2 * dpr;
+    ctx.globalAlpha = 0.85;
+    ctx.fillStyle = themeVar("--nv-card", "#f7f7f7");
+    ctx.fillRect(x - 2 * dpr, y - dpr, ctx.measureText(text).width + 4 * dpr, 12 * dpr);
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = themeVar("--nv-band-text", "#424242");
+    ctx.fillText(text, x, y);
+    ctx.restore();
+  }
+
+  /** Test hook: the y axis' shown labels and their CSS pixel rows (`data-yticks`). */
+  private markYTicks(u: uPlot): void {
+    if (!testHooksOn()) return;
+    const ax = u.axes[1] as uPlot.Axis & { _splits?: number[]; _values?: string[] };
+    const ticks = (ax._splits ?? []).map((v, k) => [ax._values?.[k] ?? "", u.valToPos(v, "y")] as const).filter(([l]) => l !== "");
+    this.root.setAttribute("data-yticks", JSON.stringify(ticks));
   }
 
   private drawZeros(u: uPlot): void {
@@ -364,23 +400,17 @@ export class Chart {
     }
     // Exact zeros on a log axis: a downward triangle at the floor (labelled "0"), so a
     // stopped tensor reads as zero, not as a line that ends.
-    hooks.draw = [(u: uPlot) => this.drawZeros(u)];
+    hooks.draw = [(u: uPlot) => this.drawZeros(u), (u: uPlot) => this.drawBandLabel(u), (u: uPlot) => this.markYTicks(u)];
     const band = spec.band;
     if (band) {
       hooks.drawAxes = [
         (u: uPlot) => {
-          const r = bandRect(u.valToPos(band[1], "y", true), u.valToPos(band[0], "y", true), u.bbox.top, u.bbox.height);
+          const r = this.bandPixels(u);
           if (!r) return;
-          const ctx = u.ctx;
-          ctx.save();
-          ctx.fillStyle = themeVar("--nv-band", "rgba(76, 175, 80, 0.14)");
-          ctx.fillRect(u.bbox.left, r.y, u.bbox.width, r.h);
-          ctx.fillStyle = themeVar("--nv-band-text", "rgba(56, 142, 60, 0.9)");
-          ctx.font = `${Math.round(10 * devicePixelRatio)}px Roboto, system-ui, sans-serif`;
-          ctx.textBaseline = "top";
-          ctx.textAlign = "left";
-          ctx.fillText(spec.bandLabel ?? HEALTHY_LABEL, u.bbox.left + 4 * devicePixelRatio, r.y + 2 * devicePixelRatio);
-          ctx.restore();
+          u.ctx.save();
+          u.ctx.fillStyle = themeVar("--nv-band", "rgba(0, 0, 0, 0.06)");
+          u.ctx.fillRect(u.bbox.left, r.y, u.bbox.width, r.h);
+          u.ctx.restore();
         },
       ];
     }
@@ -391,7 +421,13 @@ export class Chart {
       axes: [axis({
           ...(spec.small ? { size: 30 } : { label: spec.xLabel ?? "step", labelSize: 18 }),
           ...(spec.xInteger ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] } : {}),
-        }), axis({ size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : v === this.floor ? "0" : formatShort(v))) })],
+        }), axis({
+          size: 56,
+          space: spec.small ? 18 : 24,
+          // Labels 14 px apart at least (11 px font): a log axis with a "0" floor otherwise crams a dozen.
+          values: (u, vals) =>
+            thinLabels(vals.map((v) => u.valToPos(v, "y")), vals.map((v) => (v === null ? "" : v === this.floor ? "0" : formatShort(v))), 14),
+        })],
       cursor: {
         sync: { key: SYNC_KEY, setSeries: false },
         drag: { x: true, y: false },

@@ -1,5 +1,7 @@
 /**
- * The view in the URL: selected runs, tag filter, and each card's mode and step, kept in
+ * The view in the URL: selected runs, tag filter, the run the overview and structure view
+ * list (`nv_detail`), the weight-space path's axes (`nv_axes=per-run`), the tensors whose
+ * runs share one colour scale (`nv_shared`, comma-separated), and each card's mode and step, kept in
  * TensorBoard's page hash after its own `#nnviz` (TensorBoard leaves `&key=value` parts
  * alone), so a reload restores the view and the address can be shared.
  *
@@ -12,6 +14,8 @@
  *
  * Example:
  *   formatHash("#nnviz", {runs: ["a"], filter: "", cards: []}) === "#nnviz&nv_runs=a"
+ *   formatHash("#nnviz", {runs: ["a", "b"], filter: "", cards: [], detail: "b", axes: "per-run", shared: ["d/kernel"]})
+ *     === "#nnviz&nv_runs=a,b&nv_detail=b&nv_axes=per-run&nv_shared=d%2Fkernel"
  *   parseHash("#nnviz&nv_runs=a,b%2Cc").runs -> ["a", "b,c"]
  */
 
@@ -27,6 +31,12 @@ export interface ViewState {
   runs: string[];
   filter: string;
   cards: CardState[];
+  /** The run the overview and structure view list (null or absent: the first selected). */
+  detail?: string | null;
+  /** The weight-space path's axes (absent: joint). */
+  axes?: "joint" | "per-run";
+  /** Tensors whose row has "same colours for all runs" ticked. */
+  shared?: string[];
 }
 
 const PREFIX = "nv_";
@@ -41,7 +51,7 @@ function foreignParts(hash: string): string[] {
 
 /** Our state from a location hash; missing or damaged parts give empty values. */
 export function parseHash(hash: string): ViewState {
-  const out: ViewState = { runs: [], filter: "", cards: [] };
+  const out: ViewState = { runs: [], filter: "", cards: [], detail: null, axes: "joint", shared: [] };
   for (const part of hash.replace(/^#/, "").split("&")) {
     const eq = part.indexOf("=");
     if (eq < 0 || !part.startsWith(PREFIX)) continue;
@@ -52,11 +62,18 @@ export function parseHash(hash: string): ViewState {
     } catch {
       continue;
     }
-    if (key === "runs") out.runs = part.slice(eq + 1).split(",").filter(Boolean).map(safeDecode).filter((r): r is string => r !== null);
+    if (key === "runs" || key === "shared") out[key] = decodeList(part.slice(eq + 1));
+    else if (key === "detail") out.detail = value;
+    else if (key === "axes") out.axes = value === "per-run" ? "per-run" : "joint";
     else if (key === "filter") out.filter = value;
     else if (key === "cards") out.cards = parseCards(value);
   }
   return out;
+}
+
+/** A comma-separated list of encoded names (commas inside names are encoded). */
+function decodeList(text: string): string[] {
+  return text.split(",").filter(Boolean).map(safeDecode).filter((r): r is string => r !== null);
 }
 
 function safeDecode(s: string): string | null {
@@ -89,6 +106,9 @@ export function formatHash(hash: string, state: ViewState): string {
   const parts = foreignParts(hash);
   if (state.runs.length) parts.push(`${PREFIX}runs=${state.runs.map(encodeURIComponent).join(",")}`);
   if (state.filter) parts.push(`${PREFIX}filter=${encodeURIComponent(state.filter)}`);
+  if (state.detail) parts.push(`${PREFIX}detail=${encodeURIComponent(state.detail)}`);
+  if (state.axes === "per-run") parts.push(`${PREFIX}axes=per-run`);
+  if (state.shared?.length) parts.push(`${PREFIX}shared=${state.shared.map(encodeURIComponent).join(",")}`);
   if (state.cards.length) {
     parts.push(`${PREFIX}cards=${encodeURIComponent(JSON.stringify(state.cards.map((c) => [c.run, c.tag, c.mode, c.step])))}`);
   }
@@ -107,6 +127,17 @@ function addressWindow(): Window {
 
 export function readHash(): ViewState {
   return parseHash(addressWindow().location.hash);
+}
+
+/**
+ * Calls `apply` with the new state when the address' hash changes (the user edited it,
+ * or went Back / Forward); our own writes (replaceState) fire no hashchange.
+ */
+export function onHashChange(apply: (state: ViewState) => void): void {
+  const win = addressWindow();
+  const handler = () => apply(parseHash(win.location.hash));
+  win.addEventListener("hashchange", handler);
+  if (win !== window) window.addEventListener("hashchange", handler);
 }
 
 /** Replaces (no new history entry per slider move) the address's hash with `state`. */

@@ -1,6 +1,7 @@
 /**
- * Update trajectories of one layer (group): |W|, |dW| and |dW|/|W| over steps on log
- * scales (the ratio chart with the "healthy ~1e-3" band), and beside them the gradient
+ * Update trajectories of one layer (group): |W|, |dW| and |dW|/|W| per optimizer step
+ * (the findings' definition: the interval's ratio over the steps between points) over
+ * steps on log scales (the ratio chart with the healthy band), and beside them the gradient
  * norm |g| and the gradient ratio |g|/|W| when a run logged gradients (hidden when every
  * value is missing: writers without gradients log NaN), every selected run overlaid
  * (colour per run, dash per tensor), and one small chart of single-parameter traces per
@@ -18,7 +19,7 @@ import { clear, el, setText } from "./dom";
 import { distributionSeries } from "./distribution";
 import { formatIndex } from "./format";
 import { SpectralCharts } from "./spectral";
-import { HEALTHY_BAND, alignSeries, runColor, tensorDash } from "./series";
+import { HEALTHY_BAND, alignSeries, perStepNote, runColor, tensorDash } from "./series";
 import type { Trajectory } from "./types";
 
 /** One tensor of one run with trajectory data. */
@@ -30,10 +31,10 @@ export interface LayerTensor {
 }
 
 /** The charts of statistics over steps: field, test id, title. */
-const STATS: [field: "norm" | "update_norm" | "update_ratio" | "grad_norm" | "grad_ratio", testid: string, title: string][] = [
+const STATS: [field: "norm" | "update_norm" | "update_ratio_per_step" | "grad_norm" | "grad_ratio", testid: string, title: string][] = [
   ["norm", "chart-norm", "|W| (norm)"],
-  ["update_norm", "chart-update", "|dW| (update norm)"],
-  ["update_ratio", "chart-ratio", "|dW| / |W| (update ratio)"],
+  ["update_norm", "chart-update", "|dW| (update norm since the previous point)"],
+  ["update_ratio_per_step", "chart-ratio", "|dW| / |W| per step (update ratio)"],
   ["grad_norm", "chart-grad", "|g| (gradient norm, before the step)"],
   ["grad_ratio", "chart-grad-ratio", "|g| / |W| (gradient ratio)"],
 ];
@@ -49,6 +50,17 @@ function prune(charts: Map<string, Chart>, keep: ReadonlySet<string>): void {
     chart.root.remove();
     charts.delete(tag);
   }
+}
+
+/**
+ * The ratio chart's tooltip: how many optimizer steps each point averages over.
+ *
+ * Example: gapNote([{update_steps: [null, 20, 20]}]) === perStepNote(20).
+ */
+export function gapNote(trajectories: readonly Pick<Trajectory, "update_steps">[]): string {
+  const gaps = [...new Set(trajectories.flatMap((t) => (t.update_steps ?? []).filter((g): g is number => typeof g === "number")))].sort((a, b) => a - b);
+  if (gaps.length <= 1) return perStepNote(gaps[0]);
+  return `${perStepNote(null)}: ${gaps[0]} to ${gaps[gaps.length - 1]} steps between points`;
 }
 
 /** Traces drawn per tensor per run at most (the chart stays readable). */
@@ -83,7 +95,7 @@ export class LayerCharts {
           title,
           attrs: { "data-layer": layer },
           log: true,
-          band: field === "update_ratio" ? HEALTHY_BAND : undefined,
+          band: field === "update_ratio_per_step" ? HEALTHY_BAND : undefined,
           csvName: [layer || "layer", field],
           // Runs x tensors legend rows grow past the chart: a key of runs and tensors, and
           // one read-out line for the hovered series.
@@ -212,6 +224,7 @@ export class LayerCharts {
         key: { run: t.run, tag: t.tag },
       }));
       this.charts[k].root.hidden = OPTIONAL.has(field) && !ys.some((vs) => vs.some((v) => v !== null));
+      if (field === "update_ratio_per_step") this.charts[k].setTitle(STATS[k][2], gapNote(items.map(([, tr]) => tr)));
       this.charts[k].setData(x, series);
       this.charts[k].setKey(key);
     });

@@ -1,8 +1,9 @@
 /**
  * The model overview panel (collapsible, top of the tab): every tensor of the run picked
  * in the header (the same run the structure view lists) with
- * layer, shape, parameter count (and the total), the latest |dW|/|W| (flagged against
- * the healthy band, with a word and colour each for large, tiny and stopped), latest norm and a NaN/Inf flag. Clicking a row scrolls to the
+ * layer, shape, parameter count (and the total), the latest |dW|/|W| per optimizer step
+ * (the findings' number; flagged against the healthy band with a glyph and word each for
+ * large, tiny and stopped), latest norm and a NaN/Inf flag. Clicking a row scrolls to the
  * tensor's card. Rows follow network order. (No link to TensorBoard's Graphs tab: Keras 3
  * writes no op graph, so it shows "Malformed GraphDef".)
  *
@@ -14,15 +15,14 @@ import { fetchOverview } from "./api";
 import { clear, el, setText } from "./dom";
 import { formatShape, formatShort } from "./format";
 import { byNetworkOrder } from "./order";
-import { ratioHealth } from "./series";
+import { HEALTH, type Health, healthText, perStepNote, ratioHealth } from "./series";
 import type { OverviewRow, TagInfo } from "./types";
 
-/** The word shown beside a ratio outside the band, and what it means (the cell's tooltip). */
-export const HEALTH_WORDS: Record<"stopped" | "tiny" | "large", [string, string]> = {
-  stopped: ["stopped", "updates are exactly 0: this tensor no longer changes"],
-  tiny: ["tiny", "below 1e-4: this tensor barely changes"],
-  large: ["large", "above 1e-2: updates are large for this tensor"],
-};
+/** The glyph-and-word chip of a status (never colour alone: see series.HEALTH). */
+export function healthChip(health: Health): HTMLSpanElement {
+  const h = HEALTH[health];
+  return el("span", { className: `nv-health-word nv-health-${health}`, text: `${h.glyph} ${h.word}`, attrs: { "data-health": health } });
+}
 
 /**
  * A parameter count with thousands separators. Example: formatCount(55050) === "55,050".
@@ -51,7 +51,7 @@ export class OverviewPanel {
     /** A run's tags, for network order. */
     private readonly tagsOf: (run: string) => Record<string, TagInfo>,
   ) {
-    const head = el("thead", {}, el("tr", {}, ...["Layer", "Tensor", "Shape", "Parameters", "|dW|/|W|", "|W|", "NaN/Inf", "Step"].map((t) => el("th", { text: t }))));
+    const head = el("thead", {}, el("tr", {}, ...["Layer", "Tensor", "Shape", "Parameters", "|dW|/|W| per step", "|W|", "NaN/Inf", "Step"].map((t) => el("th", { text: t }))));
     this.body = el("tbody");
     this.foot = el("tfoot");
     this.table = el("table", { className: "nv-table", attrs: { "data-testid": "overview-table" } }, head, this.body, this.foot);
@@ -101,15 +101,20 @@ export class OverviewPanel {
     for (const r of rows) {
       // Vectors (biases, norms' scales) have small norms, so their ratios sit above the
       // 1e-3 band in healthy training: only "stopped" is flagged for them.
-      const raw = ratioHealth(r.update_ratio);
+      const value = r.update_ratio_per_step ?? null;
+      const raw = ratioHealth(value);
       const health = r.shape.length <= 1 && raw !== "stopped" ? null : raw;
-      const ratio = el("td", { className: "nv-num", text: r.update_ratio === null ? "–" : formatShort(r.update_ratio) });
+      const ratio = el("td", {
+        className: "nv-num",
+        text: value === null ? "–" : formatShort(value),
+        title: perStepNote(r.update_steps),
+        attrs: { "data-testid": "overview-ratio", "data-value": value === null ? "" : String(value) },
+      });
       if (health && health !== "ok") {
-        const [word, meaning] = HEALTH_WORDS[health];
         ratio.classList.add(`nv-health-${health}`);
         ratio.setAttribute("data-health", health);
-        ratio.title = meaning;
-        ratio.appendChild(el("span", { className: "nv-health-word", text: word }));
+        ratio.title = `${healthText(health)}\n${perStepNote(r.update_steps)}`;
+        ratio.appendChild(healthChip(health));
       }
       const bad = (r.nonfinite ?? 0) > 0;
       const flag = el("td", { className: bad ? "nv-bad" : "", text: r.nonfinite === null ? "–" : bad ? `⚠ ${formatCount(r.nonfinite)}` : "none" });

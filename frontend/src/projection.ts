@@ -66,6 +66,8 @@ export class ProjectionPanel {
   private runs: string[] = [];
   private tag = WHOLE;
   private mode: AxesMode = "joint";
+  /** Called after the user picked the axes. */
+  onModeChange: (() => void) | null = null;
   /** The selected runs have different architectures (see update). */
   private mixed = false;
   private readonly archNote: HTMLDivElement;
@@ -81,7 +83,10 @@ export class ProjectionPanel {
     });
     const button = (mode: AxesMode, text: string, title: string) => {
       const b = el("button", { text, title, attrs: { type: "button", "data-testid": `projection-axes-${mode}`, "aria-pressed": "false" } });
-      b.addEventListener("click", () => this.setMode(mode));
+      b.addEventListener("click", () => {
+        this.setMode(mode);
+        this.onModeChange?.();
+      });
       return b;
     };
     this.axesButtons = {
@@ -164,6 +169,11 @@ export class ProjectionPanel {
     this.runs = runs;
     const key = JSON.stringify([runs, this.tag, this.axes()]);
     if (force || key !== this.key) void this.load();
+  }
+
+  /** The user's choice of axes (kept in the page address). */
+  get chosenMode(): AxesMode {
+    return this.mode;
   }
 
   /** Switches between one joint plot and one plot per run (kept across reloads). */

@@ -99,12 +99,18 @@ export class Sections {
     return this.cards.values();
   }
 
+  /** Every tensor row (for the URL state). */
+  *allRows(): IterableIterator<TensorRow> {
+    for (const g of this.groups.values()) yield* g.rows.values();
+  }
+
   /** How many layer sections exist (0: nothing logged in the selected runs). */
   get size(): number {
     return this.groups.size;
   }
 
   resize(): void {
+    for (const c of this.cards.values()) c.relayout();
     for (const g of this.groups.values()) g.charts.resize();
   }
 
@@ -113,6 +119,12 @@ export class Sections {
     const card = this.cards.get(JSON.stringify([run, tag]));
     if (card) return { el: card.root, card };
     for (const g of this.groups.values()) if (g.tags.includes(tag)) return { el: g.charts.tracesChart(tag) ?? g.sec };
+    return null;
+  }
+
+  /** The update charts of the layer holding `tag`, null when no section has it. */
+  chartsTarget(tag: string): { el: HTMLElement; card?: undefined } | null {
+    for (const g of this.groups.values()) if (g.tags.includes(tag)) return { el: g.charts.root };
     return null;
   }
 
@@ -166,6 +178,10 @@ export class Sections {
       this.list.appendChild(group.sec); // (re)appending keeps network order
       const layerTensors: LayerTensor[] = [];
       for (const t of names) {
+        // The row's size first: new cards size their heatmaps by it.
+        const size = runs.filter((run) => isHeatmap(tags[run]?.[t])).length;
+        const resized = this.rowSize.has(t) && this.rowSize.get(t) !== size;
+        this.rowSize.set(t, size);
         const rowCards: Card[] = [];
         for (const run of runs) {
           const info = tags[run]?.[t];
@@ -176,7 +192,8 @@ export class Sections {
           card.showRun(multi, runColor(runs.indexOf(run)));
           rowCards.push(card);
         }
-        this.rowSize.set(t, rowCards.length);
+        // Heatmaps drawn for a row of another size would overflow their cards.
+        if (resized) for (const c of rowCards) c.relayout();
         let row = group.rows.get(t);
         if (!rowCards.length) {
           row?.stop();

@@ -11,9 +11,42 @@
  */
 import { schemeCategory10 } from "d3-scale-chromatic";
 
-/** The |dW|/|W| band drawn as a guide: around the CS231n rule of thumb of ~1e-3. */
+/**
+ * The |dW|/|W| band drawn as a guide, per optimizer step (the findings' definition, see
+ * tb_nnviz/rates.py): around the CS231n rule of thumb of ~1e-3.
+ */
 export const HEALTHY_BAND: readonly [number, number] = [1e-4, 1e-2];
-export const HEALTHY_LABEL = "healthy ~1e-3";
+export type Health = "stopped" | "tiny" | "ok" | "large";
+
+/**
+ * Each status' glyph, word, rule and meaning. Status is told by glyph and word (and the
+ * hatched bar of style.ts), never by hue alone: the runs' colours use every hue of
+ * category10.
+ */
+export const HEALTH: Record<Health, { glyph: string; word: string; rule: string; meaning: string }> = {
+  ok: { glyph: "✓", word: "healthy", rule: "1e-4 to 1e-2 per step", meaning: "around the ~1e-3 rule of thumb" },
+  large: { glyph: "▲", word: "large", rule: "above 1e-2 per step", meaning: "updates are large for this tensor" },
+  tiny: { glyph: "▼", word: "tiny", rule: "below 1e-4 per step", meaning: "this tensor barely changes" },
+  stopped: { glyph: "■", word: "stopped", rule: "exactly 0", meaning: "this tensor no longer changes" },
+};
+
+/** The band's one wording (the charts' band text; the legend says the same rule). */
+export const HEALTHY_LABEL = `healthy: ${HEALTH.ok.rule}`;
+
+/** Example: healthText("tiny") === "tiny: below 1e-4 per step (this tensor barely changes)". */
+export function healthText(h: Health): string {
+  return `${HEALTH[h].word}: ${HEALTH[h].rule} (${HEALTH[h].meaning})`;
+}
+
+/**
+ * How a per-step ratio was measured, for tooltips.
+ *
+ * Example: perStepNote(20) === "|dW|/|W| per step, averaged over the 20 steps between points".
+ */
+export function perStepNote(steps: number | null | undefined): string {
+  if (typeof steps !== "number" || !Number.isFinite(steps)) return "|dW|/|W| per step (the change between two logged points divided by the steps between them)";
+  return `|dW|/|W| per step, averaged over the ${steps} step${steps === 1 ? "" : "s"} between points`;
+}
 
 export interface XY {
   x: readonly number[];
@@ -90,6 +123,27 @@ export function logRange(
 }
 
 /**
+ * Axis labels that do not collide: walking from the bottom of a vertical axis (largest
+ * pixel position) up, a label is kept when it is at least `minGap` pixels from the last
+ * kept one, else blanked (its tick and grid line stay). The bottom label (a log axis' "0"
+ * floor) always stays.
+ *
+ * Example: thinLabels([100, 95, 90, 60, 10], ["0", "1e-5", "1e-4", "1e-3", "1"], 14)
+ *   -> ["0", "", "", "1e-3", "1"]
+ */
+export function thinLabels(pos: readonly number[], labels: readonly string[], minGap: number): string[] {
+  const order = pos.map((p, k) => [p, k] as const).filter(([p, k]) => Number.isFinite(p) && labels[k]).sort((a, b) => b[0] - a[0]);
+  const out = labels.map(() => "");
+  let last = Infinity;
+  for (const [p, k] of order) {
+    if (last - p < minGap) continue;
+    out[k] = labels[k];
+    last = p;
+  }
+  return out;
+}
+
+/**
  * The band's rectangle in canvas pixels, given the pixel rows of its two edges
  * (yHi for the larger value, which is nearer the top) and the plot area; clipped to the
  * plot area, null when it lies outside.
@@ -105,12 +159,12 @@ export function bandRect(yHi: number, yLo: number, plotTop: number, plotHeight: 
 }
 
 /**
- * Where a |dW|/|W| value sits against the guide band: "stopped" (exactly 0: the tensor
+ * Where a per-step |dW|/|W| value sits against the guide band: "stopped" (exactly 0: the tensor
  * no longer changes at all), "tiny" (below 1e-4: it barely learns), "ok", "large" (above
  * 1e-2: updates too large), or null for no value. Stopped is not tiny: a dead layer and
  * a slow one need different fixes, so the overview names and colours them apart.
  */
-export function ratioHealth(r: number | null | undefined): "stopped" | "tiny" | "ok" | "large" | null {
+export function ratioHealth(r: number | null | undefined): Health | null {
   if (typeof r !== "number" || !Number.isFinite(r)) return null;
   if (r === 0) return "stopped";
   if (r < HEALTHY_BAND[0]) return "tiny";

@@ -17,8 +17,8 @@ import { clear, el } from "./dom";
 import { formatShape, formatShort } from "./format";
 import { type LayerRow, layerRows } from "./layerstats";
 import { byNetworkOrder } from "./order";
-import { formatCount, HEALTH_WORDS } from "./overview";
-import { HEALTHY_BAND, ratioHealth, runColor, tensorDash } from "./series";
+import { formatCount } from "./overview";
+import { HEALTH, HEALTHY_BAND, healthText, perStepNote, ratioHealth, runColor, tensorDash } from "./series";
 import type { OverviewRow, SpectralRun, TagInfo } from "./types";
 
 /**
@@ -26,32 +26,43 @@ import type { OverviewRow, SpectralRun, TagInfo } from "./types";
  * (`<layer>/...` in `GET spectral?run=`), the first with a fit in network order; null
  * when none has one.
  *
- * Example: layerAlpha({"d/kernel": {alpha: 3.1, ...}, "d/bias": ...}, "d") -> {tag: "d/kernel", alpha: 3.1}
+ * Example: layerAlpha({"d/kernel": {alpha: 3.1, num_evals: 64, ...}, "d/bias": ...}, "d") -> {tag: "d/kernel", alpha: 3.1, evals: 64}
  */
-export function layerAlpha(tensors: SpectralRun["tensors"] | undefined, layer: string): { tag: string; alpha: number } | null {
+export function layerAlpha(tensors: SpectralRun["tensors"] | undefined, layer: string): { tag: string; alpha: number; evals: number | null } | null {
   if (!tensors) return null;
   const mine = Object.entries(tensors)
     .filter(([t]) => t.slice(0, t.lastIndexOf("/") < 0 ? 0 : t.lastIndexOf("/")) === layer)
     .sort((a, b) => (a[1].index ?? 0) - (b[1].index ?? 0));
-  for (const [tag, m] of mine) if (typeof m.alpha === "number" && Number.isFinite(m.alpha)) return { tag, alpha: m.alpha };
+  for (const [tag, m] of mine) if (typeof m.alpha === "number" && Number.isFinite(m.alpha)) return { tag, alpha: m.alpha, evals: m.num_evals ?? null };
   return null;
 }
 
-/** The legend of the layer colours: health class (see ratioHealth) and what it means. */
+/** The legend of the layer bars: health class (see ratioHealth), glyph and what it means. */
 export const HEALTH_LEGEND: [health: string, text: string][] = [
-  ["ok", "1e-4 to 1e-2 (healthy)"],
-  ["large", "large: above 1e-2"],
-  ["tiny", "tiny: below 1e-4"],
-  ["stopped", "stopped: exactly 0"],
+  ...(["ok", "large", "tiny", "stopped"] as const).map((h): [string, string] => [h, `${HEALTH[h].glyph} ${HEALTH[h].word}: ${HEALTH[h].rule}`]),
   ["none", "no ratio logged"],
 ];
 
-const FLOW_TITLE = "|dW| / |W| by layer depth (latest step)";
+const FLOW_TITLE = "|dW| / |W| per step by layer depth (latest step)";
 /** The gradient-ratio lines' dash. */
 const GRAD_DASH = tensorDash(1);
 
 /** The alpha band the findings use ([2, 6], `band` of the spectral route). */
 const ALPHA_BAND: readonly [number, number] = [2, 6];
+/** Fewest eigenvalues whose alpha the findings judge (`min_evals` of the spectral route). */
+const MIN_EVALS = 50;
+
+/**
+ * How the structure view shows an alpha: "low" / "high" only where the findings would
+ * flag it (outside the band, from enough eigenvalues), "noise" when too few eigenvalues
+ * back it, else "ok".
+ *
+ * Example: alphaVerdict(1.5, 64) === "low"; alphaVerdict(1.5, 10) === "noise"; alphaVerdict(3, 64) === "ok".
+ */
+export function alphaVerdict(alpha: number, evals: number | null, band: readonly [number, number] = ALPHA_BAND, minEvals = MIN_EVALS): "low" | "high" | "noise" | "ok" {
+  if (evals === null || evals < minEvals) return "noise";
+  return alpha < band[0] ? "low" : alpha > band[1] ? "high" : "ok";
+}
 
 export class StructurePanel {
   readonly root: HTMLDetailsElement;
@@ -62,7 +73,7 @@ export class StructurePanel {
   private seq = 0;
   /** The run whose layers are listed (the chart shows every selected run). */
   private run: string | null = null;
-  private last: { run: string; layers: LayerRow[]; rows: OverviewRow[]; spectra?: SpectralRun["tensors"] }[] = [];
+  private last: { run: string; layers: LayerRow[]; rows: OverviewRow[]; spectra?: SpectralRun; }[] = [];
 
   constructor(
     private readonly tagsOf: (run: string) => Record<string, TagInfo>,
@@ -73,8 +84,8 @@ export class StructurePanel {
     this.alphaKey.hidden = true;
     this.legend = el(
       "div",
-      { className: "nv-health-legend", attrs: { "data-testid": "structure-legend" }, title: "The bar on each layer's left: its latest update ratio" },
-      el("span", { text: "|dW|/|W| (left bar):" }),
+      { className: "nv-health-legend", attrs: { "data-testid": "structure-legend" }, title: "The bar on each layer's left: its latest update ratio per optimizer step (the findings' definition)" },
+      el("span", { text: "|dW|/|W| per step (left bar):" }),
       ...HEALTH_LEGEND.map(([health, text]) =>
         el("span", { attrs: { "data-testid": "structure-legend-item", "data-health": health } }, el("span", { className: `nv-health-key nv-health-${health}` }), document.createTextNode(text)),
       ),
@@ -113,7 +124,7 @@ export class StructurePanel {
       const tags = this.tagsOf(runs[k]);
       const rows = res.status === "fulfilled" ? byNetworkOrder(res.value, (r) => r.name, [tags]) : [];
       const sp = spectra[k];
-      return { run: runs[k], layers: layerRows(rows, tags), rows, spectra: sp.status === "fulfilled" ? sp.value.tensors : undefined };
+      return { run: runs[k], layers: layerRows(rows, tags), rows, spectra: sp.status === "fulfilled" ? sp.value : undefined };
     });
     this.last = perRun;
     this.showLayers();
@@ -136,7 +147,7 @@ export class StructurePanel {
         key: { run: p.run, stat: "grad_ratio" },
       });
     }
-    this.chart.setTitle(grads.length ? "|dW| / |W| (solid) and |g| / |W| (dashed) by layer depth (latest step)" : FLOW_TITLE);
+    this.chart.setTitle(grads.length ? "|dW| / |W| per step (solid) and |g| / |W| (dashed) by layer depth (latest step)" : FLOW_TITLE);
     this.chart.setData(x, series);
     const muted = "var(--nv-muted)";
     this.chart.setKey([
@@ -160,36 +171,43 @@ export class StructurePanel {
     clear(this.list);
     const shown = this.last.find((p) => p.run === this.run);
     this.list.setAttribute("data-run", this.run ?? "");
-    this.alphaKey.hidden = !shown?.layers.some((l) => layerAlpha(shown.spectra, l.layer));
+    this.alphaKey.hidden = !shown?.layers.some((l) => layerAlpha(shown.spectra?.tensors, l.layer));
     if (!shown) return;
     for (const l of shown.layers)
-      this.list.appendChild(this.box(shown.run, l, shown.rows.find((r) => r.layer === l.layer)?.name, layerAlpha(shown.spectra, l.layer)));
+      this.list.appendChild(this.box(shown.run, l, shown.rows.find((r) => r.layer === l.layer)?.name, layerAlpha(shown.spectra?.tensors, l.layer), shown.spectra));
   }
 
-  private box(run: string, l: LayerRow, tag: string | undefined, alpha: { tag: string; alpha: number } | null): HTMLElement {
+  private box(run: string, l: LayerRow, tag: string | undefined, alpha: ReturnType<typeof layerAlpha>, spectra?: SpectralRun): HTMLElement {
     const health = ratioHealth(l.ratio);
-    const word = health && health !== "ok" ? HEALTH_WORDS[health][0] : "";
+    const word = health ? `${HEALTH[health].glyph} ${HEALTH[health].word}` : "";
     const b = el(
       "button",
       {
         className: `nv-layer nv-health-${health ?? "none"}`,
-        title: health && health !== "ok" ? HEALTH_WORDS[health][1] : "Scroll to this layer",
+        title: `${health ? `${healthText(health)}\n` : ""}${perStepNote(l.ratioSteps)}\nClick: scroll to this layer`,
         attrs: { type: "button", "data-testid": "structure-layer", "data-layer": l.layer, "data-health": health ?? "" },
       },
       el("span", { className: "nv-layer-name", text: `${l.depth}. ${l.layer || "(none)"}` }),
       el("span", { className: "nv-layer-type", text: l.type }),
       el("span", { className: "nv-layer-shape", text: l.shapes.map(formatShape).join(" + ") }),
       el("span", { className: "nv-layer-params", text: `${formatCount(l.parameters)} params` }),
-      el("span", { className: "nv-layer-ratio", text: l.ratio === null ? "|dW|/|W| –" : `|dW|/|W| ${formatShort(l.ratio)}${word ? ` ${word}` : ""}` }),
+      el("span", { className: "nv-layer-ratio", text: l.ratio === null ? "|dW|/|W| –" : `|dW|/|W| ${formatShort(l.ratio)}/step${word ? ` ${word}` : ""}`, attrs: { "data-testid": "structure-ratio" } }),
     );
     if (alpha) {
-      const out = alpha.alpha < ALPHA_BAND[0] ? "low" : alpha.alpha > ALPHA_BAND[1] ? "high" : "";
+      const band = spectra?.band ?? ALPHA_BAND;
+      const minEvals = spectra?.min_evals ?? MIN_EVALS;
+      const verdict = alphaVerdict(alpha.alpha, alpha.evals, band, minEvals);
+      const out = verdict === "low" || verdict === "high" ? verdict : "";
+      const about = `${alpha.tag}: power-law exponent of the latest spectrum (${band[0]}–${band[1]}: well trained)`;
       b.appendChild(
         el("span", {
-          className: `nv-layer-alpha${out ? " nv-alpha-out" : ""}`,
-          text: `alpha ${formatShort(alpha.alpha)}${out ? ` ${out}` : ""}`,
-          title: `${alpha.tag}: power-law exponent of the latest spectrum (2–6: well trained)`,
-          attrs: { "data-testid": "structure-alpha" },
+          className: `nv-layer-alpha${out ? " nv-alpha-out" : ""}${verdict === "noise" ? " nv-alpha-noise" : ""}`,
+          text: `alpha ${formatShort(alpha.alpha)}${out ? ` ${out}` : verdict === "noise" ? " (?)" : ""}`,
+          title:
+            verdict === "noise"
+              ? `${about}. Too few eigenvalues to judge: ${alpha.evals ?? 0} < ${minEvals}, so the fit is noise and the findings ignore it.`
+              : about,
+          attrs: { "data-testid": "structure-alpha", "data-verdict": verdict },
         }),
       );
       b.setAttribute("data-alpha", String(alpha.alpha));

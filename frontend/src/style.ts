@@ -11,9 +11,10 @@ const CSS = `
   --nv-bg: #fff; --nv-fg: #212121; --nv-muted: #616161; --nv-card: #f7f7f7;
   --nv-border: #e0e0e0; --nv-grid: #e0e0e0; --nv-axis: #616161;
   --nv-accent: #f57c00; --nv-error: #c62828; --nv-shadow: rgba(0,0,0,.14);
-  --nv-band: rgba(76,175,80,.14); --nv-band-text: rgba(56,142,60,.9); --nv-select: rgba(0,0,0,.07);
+  --nv-band: rgba(0,0,0,.06); --nv-band-text: #424242; --nv-select: rgba(0,0,0,.07);
   --nv-tip-bg: rgba(33,33,33,.94); --nv-tip-fg: #fff; --nv-tile: rgba(0,0,0,.35);
-  --nv-large: #d84315; --nv-tiny: #1565c0; --nv-stopped: #6a1b9a;
+  /* Status colours away from the runs' category10 hues; glyphs, words and hatching carry the status too. */
+  --nv-large: #8b0000; --nv-tiny: #455a64; --nv-stopped: #212121; --nv-ok: #bdbdbd;
   color-scheme: light;
 }
 /* TensorBoard's dark theme (theme.ts sets the class; the colours follow TB's #303030 / #424242). */
@@ -21,9 +22,9 @@ const CSS = `
   --nv-bg: #303030; --nv-fg: #e8eaed; --nv-muted: #b0b3b8; --nv-card: #424242;
   --nv-border: #5c5c5c; --nv-grid: #555; --nv-axis: #b0b3b8;
   --nv-accent: #ff9800; --nv-error: #f28b82; --nv-shadow: rgba(0,0,0,.5);
-  --nv-band: rgba(129,199,132,.16); --nv-band-text: #81c784; --nv-select: rgba(255,255,255,.1);
+  --nv-band: rgba(255,255,255,.07); --nv-band-text: #dadce0; --nv-select: rgba(255,255,255,.1);
   --nv-tip-bg: rgba(240,240,240,.96); --nv-tip-fg: #111;
-  --nv-large: #ff8a65; --nv-tiny: #64b5f6; --nv-stopped: #ce93d8;
+  --nv-large: #ff8a80; --nv-tiny: #90a4ae; --nv-stopped: #f5f5f5; --nv-ok: #5f6368;
   color-scheme: dark;
 }
 html, body { margin: 0; padding: 0; background: var(--nv-bg); color: var(--nv-fg); }
@@ -35,6 +36,9 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-header select, .nv-header input, .nv-card select { font: inherit; color: var(--nv-fg);
   background: var(--nv-bg); border: 1px solid var(--nv-border); border-radius: 4px; padding: 3px 6px; }
 .nv-filter { width: 240px; }
+.nv-filter-box { display: inline-flex; flex-direction: column; gap: 2px; }
+.nv-filter-note { color: var(--nv-accent); font-size: 11px; max-width: 240px; overflow-wrap: anywhere; }
+.nv-filter-note[hidden] { display: none; }
 .nv-filter.nv-invalid { border-color: var(--nv-error) !important; outline-color: var(--nv-error); }
 .nv-status { color: var(--nv-muted); margin-left: auto; }
 .nv-main { padding: 12px 16px 48px; }
@@ -123,22 +127,25 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-layers-box { display: flex; flex-direction: column; gap: 6px; min-width: 280px; max-width: 560px; flex: 1 1 320px; }
 .nv-layers { display: flex; flex-direction: column; gap: 4px; }
 .nv-layer { display: grid; grid-template-columns: 1fr auto; gap: 0 12px; text-align: left; font: inherit; font-size: 12px;
-  color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border); border-left: 6px solid var(--nv-lc, var(--nv-border));
-  border-radius: 4px; padding: 4px 8px; cursor: pointer; }
+  color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border);
+  border-radius: 4px; padding: 4px 8px 4px 16px; cursor: pointer; position: relative; overflow: hidden; }
+/* The status bar: solid for healthy and stopped, hatched for large, striped for tiny. */
+.nv-layer::before { content: ""; position: absolute; left: 0; top: 0; bottom: 0; width: 8px; background: var(--nv-lfill, var(--nv-border)); }
 .nv-layer:hover { border-color: var(--nv-accent); }
 .nv-layer-name { font-weight: 500; overflow-wrap: anywhere; }
 .nv-layer-type, .nv-layer-params { color: var(--nv-muted); text-align: right; }
 .nv-layer-ratio { text-align: right; font-variant-numeric: tabular-nums; }
 .nv-layer-alpha { text-align: right; font-variant-numeric: tabular-nums; color: var(--nv-muted); }
 .nv-layer-alpha.nv-alpha-out { color: var(--nv-large, #e65100); font-weight: 500; }
-.nv-health-ok { --nv-lc: #43a047; }
-.nv-health-large { --nv-lc: var(--nv-large); }
-.nv-health-tiny { --nv-lc: var(--nv-tiny); }
-.nv-health-stopped { --nv-lc: var(--nv-stopped); }
+.nv-layer-alpha.nv-alpha-noise { opacity: .7; font-style: italic; }
+.nv-health-ok { --nv-lfill: var(--nv-ok); }
+.nv-health-large { --nv-lfill: repeating-linear-gradient(45deg, var(--nv-large) 0 3px, transparent 3px 6px); }
+.nv-health-tiny { --nv-lfill: repeating-linear-gradient(0deg, var(--nv-tiny) 0 2px, transparent 2px 5px); }
+.nv-health-stopped { --nv-lfill: var(--nv-stopped); }
 .nv-health-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; align-items: center; font-size: 11px; color: var(--nv-muted); }
 .nv-health-legend > span { display: inline-flex; align-items: center; gap: 4px; }
 .nv-health-legend > span[hidden] { display: none; }
-.nv-health-key { display: inline-block; width: 6px; height: 12px; border-radius: 1px; background: var(--nv-lc, var(--nv-border)); }
+.nv-health-key { display: inline-block; width: 8px; height: 12px; border-radius: 1px; border: 1px solid var(--nv-border); background: var(--nv-lfill, transparent); }
 .nv-findings-run { margin: 4px 0 8px; }
 .nv-findings-head { font-weight: 500; margin: 4px 0; overflow-wrap: anywhere; }
 .nv-finding { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 10px; padding: 4px 8px; margin: 2px 0;
@@ -161,7 +168,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-table .nv-health-large { color: var(--nv-large); font-weight: 500; }
 .nv-table .nv-health-tiny { color: var(--nv-tiny); font-weight: 500; }
 .nv-table .nv-health-stopped { color: var(--nv-stopped); font-weight: 500; }
-.nv-health-word { margin-left: 6px; padding: 0 5px; border-radius: 7px; font-size: 11px; border: 1px solid currentColor; }
+.nv-health-word { margin-left: 6px; padding: 0 5px; border-radius: 7px; font-size: 11px; border: 1px solid currentColor; white-space: nowrap; }
 .nv-table .nv-bad { color: var(--nv-error); font-weight: 500; }
 .nv-note-text { color: var(--nv-muted); font-size: 12px; margin: 6px 0; white-space: pre-wrap; overflow-wrap: anywhere; max-width: 900px; }
 .nv-projection { display: block; margin-top: 6px; }

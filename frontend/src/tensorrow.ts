@@ -64,7 +64,8 @@ export class TensorRow {
     this.shared = el("input", { attrs: { type: "checkbox", "data-testid": "row-shared-range" } });
     this.shared.checked = false;
     this.shared.addEventListener("change", () => {
-      for (const c of this.cards) c.setRangeMode(this.shared.checked ? "runs" : "step");
+      this.applyShared();
+      this.changed();
     });
     this.bar = el(
       "div",
@@ -115,6 +116,29 @@ export class TensorRow {
       // A card's mode other than weights (the user's or the URL's) wins, as for the step.
       this.setMode(cards.find((c) => c.shownMode !== "none")?.shownMode ?? "none");
     }
+  }
+
+  /** "same colours for all runs" (kept in the page address). */
+  get sharedColours(): boolean {
+    return this.shared.checked;
+  }
+
+  setSharedColours(on: boolean): void {
+    if (on === this.shared.checked) return;
+    this.shared.checked = on;
+    this.applyShared();
+  }
+
+  private applyShared(): void {
+    for (const c of this.cards) c.setRangeMode(this.shared.checked ? "runs" : "step");
+  }
+
+  /** After the cards' states were restored (an address change): the linked row takes their step and mode. */
+  follow(): void {
+    if (!this.linked()) return;
+    const moved = this.cards.find((c) => c.shownStep !== null && c.shownStep !== c.logged[c.logged.length - 1]);
+    this.moveTo(pickStep(this.steps, moved?.shownStep ?? null));
+    this.setMode(this.cards.find((c) => c.shownMode !== "none")?.shownMode ?? "none");
   }
 
   /** True while the shared controls drive the cards (two or more runs, linked). */

@@ -101,6 +101,10 @@ export interface Trajectory {
   norm?: (number | null)[];
   update_norm?: (number | null)[];
   update_ratio?: (number | null)[];
+  /** |dW|/|W| per optimizer step (update_ratio / update_steps; the findings' definition). */
+  update_ratio_per_step?: (number | null)[];
+  /** Optimizer steps since the previous point (null at the first). */
+  update_steps?: (number | null)[];
   /** |gradient| and |gradient| / |W| before the step; all null when the writer logged no gradients. */
   grad_norm?: (number | null)[];
   grad_ratio?: (number | null)[];
@@ -132,7 +136,12 @@ export interface OverviewRow {
   shape: number[];
   parameters: number;
   step: number | null;
+  /** |dW|/|W| over the whole logging interval before `step`. */
   update_ratio: number | null;
+  /** The same per optimizer step (what the findings judge; null at a first point). */
+  update_ratio_per_step?: number | null;
+  /** Optimizer steps between the last two points. */
+  update_steps?: number | null;
   /** Latest |gradient| / |W|; null (or absent, older servers) without logged gradients. */
   grad_ratio?: number | null;
   norm: number | null;
@@ -184,5 +193,7 @@ export interface SpectrumFit {
 export interface SpectralRun {
   run: string;
   band: [number, number];
-  tensors: Record<string, { step: number; alpha: number | null; stable_rank: number | null; skipped: string | null; index?: number | null }>;
+  /** Fewest eigenvalues whose alpha the findings judge (fewer: noise). */
+  min_evals?: number;
+  tensors: Record<string, { step: number; alpha: number | null; stable_rank: number | null; skipped: string | null; index?: number | null; num_evals?: number | null }>;
 }

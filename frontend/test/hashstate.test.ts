@@ -7,6 +7,9 @@ test("the view round-trips through the hash, names with separators included", ()
     runs: ["a,b", "c&d/train", "é"],
     filter: "dense_1|conv (kernel)$",
     cards: [{ run: "a,b", tag: "x/kernel", mode: "first", step: 30 }, { run: "é", tag: "y", mode: "prev", step: null }],
+    detail: "c&d/train",
+    axes: "per-run" as const,
+    shared: ["x/kernel", "a,b/c"],
   };
   const hash = formatHash("#nnviz", state);
   assert.ok(hash.startsWith("#nnviz&nv_runs="));
@@ -19,10 +22,17 @@ test("TensorBoard's parts of the hash are kept and ours replaced", () => {
   assert.equal(formatHash("#nnviz&nv_runs=a", { runs: [], filter: "", cards: [] }), "#nnviz");
 });
 
+const EMPTY = { runs: [], filter: "", cards: [], detail: null, axes: "joint", shared: [] };
+
+test("defaults are left out of the hash", () => {
+  assert.equal(formatHash("#nnviz", { runs: ["a"], filter: "", cards: [], detail: null, axes: "joint", shared: [] }), "#nnviz&nv_runs=a");
+});
+
 test("damaged hashes give empty parts, never throw", () => {
-  assert.deepEqual(parseHash("#nnviz&nv_runs=%E0%A4%A&nv_filter=%&nv_cards=[1,"), { runs: [], filter: "", cards: [] });
+  assert.deepEqual(parseHash("#nnviz&nv_runs=%E0%A4%A&nv_filter=%&nv_cards=[1,"), EMPTY);
   assert.deepEqual(parseHash("#nnviz&nv_cards=" + encodeURIComponent('[["r","t","prev","x"],[1,2,3,4],"z"]')).cards, [
     { run: "r", tag: "t", mode: "prev", step: null },
   ]);
-  assert.deepEqual(parseHash(""), { runs: [], filter: "", cards: [] });
+  assert.deepEqual(parseHash(""), EMPTY);
+  assert.equal(parseHash("#nnviz&nv_axes=sideways").axes, "joint");
 });

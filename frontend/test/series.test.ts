@@ -61,3 +61,16 @@ test("run colours cycle; tensors get distinct dashes", () => {
   assert.deepEqual(tensorDash(0), []);
   assert.notDeepEqual(tensorDash(1), tensorDash(0));
 });
+
+test("y tick labels are thinned from the bottom so none collide", async () => {
+  const { thinLabels } = await import("../src/series");
+  assert.deepEqual(thinLabels([100, 95, 90, 60, 10], ["0", "1e-5", "1e-4", "1e-3", "1"], 14), ["0", "", "", "1e-3", "1"]);
+  assert.deepEqual(thinLabels([50, 30], ["", "x"], 14), ["", "x"]);
+});
+
+test("the band has one wording, per step", async () => {
+  const { HEALTHY_LABEL, HEALTH, perStepNote } = await import("../src/series");
+  assert.equal(HEALTHY_LABEL, `healthy: ${HEALTH.ok.rule}`);
+  assert.match(HEALTH.large.rule, /per step/);
+  assert.equal(perStepNote(20), "|dW|/|W| per step, averaged over the 20 steps between points");
+});

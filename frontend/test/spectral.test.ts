@@ -23,10 +23,19 @@ test("spectrum density: tail-normalised log bins and the fitted power law from x
 
 test("structure view: a layer's alpha is its first fitted tensor's", async () => {
   const { layerAlpha } = await import("../src/structure");
-  const m = (alpha: number | null, index: number) => ({ step: 3, alpha, stable_rank: 1, skipped: null, index });
+  const m = (alpha: number | null, index: number) => ({ step: 3, alpha, stable_rank: 1, skipped: null, index, num_evals: 64 });
   const tensors = { "d/bias": m(null, 1), "d/kernel": m(3.1, 0), "dd/kernel": m(9, 2), "x/y/kernel": m(2.5, 3) };
-  assert.deepEqual(layerAlpha(tensors, "d"), { tag: "d/kernel", alpha: 3.1 });
-  assert.deepEqual(layerAlpha(tensors, "x/y"), { tag: "x/y/kernel", alpha: 2.5 });
+  assert.deepEqual(layerAlpha(tensors, "d"), { tag: "d/kernel", alpha: 3.1, evals: 64 });
+  assert.deepEqual(layerAlpha(tensors, "x/y"), { tag: "x/y/kernel", alpha: 2.5, evals: 64 });
   assert.equal(layerAlpha(tensors, "e"), null);
   assert.equal(layerAlpha(undefined, "d"), null);
+});
+
+test("structure view: only alphas the findings would judge are flagged", async () => {
+  const { alphaVerdict } = await import("../src/structure");
+  assert.equal(alphaVerdict(1.5, 64), "low");
+  assert.equal(alphaVerdict(7, 50), "high");
+  assert.equal(alphaVerdict(3, 64), "ok");
+  assert.equal(alphaVerdict(1.5, 10), "noise"); // the findings ignore fewer than 50 eigenvalues
+  assert.equal(alphaVerdict(9, null), "noise");
 });

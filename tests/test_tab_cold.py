@@ -1,0 +1,202 @@
+"""A new user's first look at the tab, in real TensorBoard and real Chromium.
+
+Three runs of one numpy gradient descent (W -= lr (W - T): a steady direction, like
+a real fit) on an MLP-like model with a conv kernel: ``every1`` logs trajectories
+at every step, ``every20`` every 20 steps (heatmaps and spectra every 20 steps in
+both), ``slow`` has a learning rate 70x smaller (an ``lr_too_low`` finding). The
+tests follow what the user did: compare the cadences, read the structure view, narrow
+the window, reload, edit the address, press a finding's "Show" button.
+"""
+
+import json
+import os
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import pytest
+
+import tb_nnviz
+from tests import browser, tbserver
+
+ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
+SHAPES = {
+    "net/conv/kernel": (3, 3, 8, 16),
+    "net/dense_1/kernel": (64, 32),
+    "net/dense_1/bias": (32,),
+    "net/out/kernel": (32, 10),
+}
+KERNEL = "net/dense_1/kernel"
+RUNS = {"every1": (1, 2e-3), "every20": (20, 2e-3), "slow": (10, 3e-5)}
+STEPS = 200
+#: d3's schemeCategory10: the runs' colours.
+CATEGORY10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def _write(logdir, run, cadence, lr):
+    rng = np.random.default_rng(0)
+    w = {n: rng.normal(size=s) * 0.5 for n, s in SHAPES.items()}
+    t = {n: rng.normal(size=s) for n, s in SHAPES.items()}
+    with tb_nnviz.Writer(logdir / run) as wr:
+        for step in range(STEPS + 1):
+            if step % cadence == 0:
+                wr.log_weights(step, w, heatmaps=step % 20 == 0)
+            w = {n: x - lr * (x - t[n]) for n, x in w.items()}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("cold")
+    for run, (cadence, lr) in RUNS.items():
+        _write(logdir, run, cadence, lr)
+    with tbserver.tensorboard(logdir) as url:
+        tbserver.wait_for(lambda: _get(url, "tags"), lambda t: len(t.get("runs", {})) == len(RUNS)
+                          and all(len(r) == len(SHAPES) for r in t["runs"].values()))
+        yield url
+
+
+def _get(url, route, **params):
+    with urllib.request.urlopen("%s/data/plugin/nnviz/%s?%s" % (url, route, urllib.parse.urlencode(params))) as r:
+        return json.load(r)
+
+
+def _hash(**state):
+    parts = ["nnviz"]
+    if "runs" in state:
+        parts.append("nv_runs=" + ",".join(urllib.parse.quote(r, safe="") for r in state.pop("runs")))
+    parts += ["nv_%s=%s" % (k, urllib.parse.quote(v, safe="")) for k, v in state.items()]
+    return "&".join(parts)
+
+
+@pytest.fixture(scope="module")
+def browser_(served):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = browser.launch(p)
+        yield b
+        b.close()
+
+
+def _open(b, served, width=1600, height=1000, **state):
+    tab = browser.new_tab(b, served, width, height, hash=_hash(**state))
+    tab.frame.locator(browser.OVERVIEW).first.wait_for(timeout=30000)
+    return tab
+
+
+def _shot(tab, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    tab.page.screenshot(path=os.path.join(ARTIFACTS, "cold-%s.png" % name), full_page=False)
+
+
+def _ratio_rows(frame):
+    frame.wait_for_function("() => document.querySelector('[data-testid=overview-ratio]')")
+    return frame.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid=overview-row]')].map(r => {
+        const td = r.querySelector('[data-testid=overview-ratio]');
+        return [r.dataset.tag, {value: td.dataset.value === '' ? null : Number(td.dataset.value), health: td.dataset.health || 'ok',
+                                text: td.innerText, title: td.title}]; }))""")
+
+
+def _pick_detail(frame, run):
+    frame.locator('[data-testid="detail-run"]').select_option(run)
+    frame.wait_for_function("r => document.querySelector('[data-testid=overview-table]').dataset.run === r", arg=run)
+    frame.wait_for_function("""r => { const l = document.querySelector('[data-testid=structure-layers]');
+        return l.dataset.run === r && l.querySelectorAll('[data-testid=structure-layer]').length > 0; }""", arg=run)
+
+
+def test_update_ratio_is_per_step_in_every_view_whatever_the_cadence(served, browser_):
+    """The user's report: logged every 20 steps the kernel read "0.05 large", every step
+    "0.0025 healthy". Now every view shows the findings' per-step number."""
+    tab = _open(browser_, served, runs=["every1", "every20"])
+    frame = tab.frame
+    seen, structure = {}, {}
+    for run in ("every1", "every20"):
+        _pick_detail(frame, run)
+        seen[run] = _ratio_rows(frame)
+        structure[run] = frame.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid=structure-layer]')]
+            .map(b => [b.dataset.layer, [b.dataset.health, b.title]]))""")
+        want = {r["name"]: r for r in _get(served, "overview", run=run)}
+        for tag, row in seen[run].items():
+            assert row["value"] == want[tag]["update_ratio_per_step"], (run, tag)
+    one, twenty = seen["every1"][KERNEL], seen["every20"][KERNEL]
+    assert 0.5 < twenty["value"] / one["value"] < 2
+    for tag in SHAPES:
+        assert seen["every1"][tag]["health"] == seen["every20"][tag]["health"], tag
+    assert one["health"] == "ok" and "averaged over the 20 steps between points" in twenty["title"]
+    assert "averaged over the 1 step between points" in one["title"]
+    assert {k: v[0] for k, v in structure["every1"].items()} == {k: v[0] for k, v in structure["every20"].items()}
+    assert "per step, averaged over the 20 steps" in structure["every20"]["net/dense_1"][1]
+    # The table and the legend say "per step", and the legend words the band as the charts do.
+    assert "|dW|/|W| per step" in frame.locator('[data-testid="overview-table"] th').all_inner_texts()
+    legend = frame.locator('[data-testid="structure-legend"]').inner_text()
+    assert "healthy: 1e-4 to 1e-2 per step" in legend and "large: above 1e-2 per step" in legend
+    # The layer's ratio chart: both runs' lines end at the overview's per-step numbers.
+    charts = frame.locator('[data-testid="layer-charts"][data-layer="net/dense_1"]')
+    charts.scroll_into_view_if_needed()
+    ratio = charts.locator('[data-testid="chart-ratio"]')
+    frame.wait_for_function("e => e.dataset.seriesLast && JSON.parse(e.dataset.seriesLast).length === 4", arg=ratio.element_handle())
+    last = {(s["run"], s["tag"]): s["last"] for s in json.loads(ratio.get_attribute("data-series-last"))}
+    assert last["every1", KERNEL] == one["value"] and last["every20", KERNEL] == twenty["value"]
+    title = ratio.locator('[data-testid="chart-title"]')
+    assert "per step" in title.inner_text() and "between points" in title.get_attribute("title")
+    assert not tab.errors, tab.errors
+    tab.page.close()
+
+
+def test_structure_mutes_alphas_the_findings_ignore(served, browser_):
+    tab = _open(browser_, served, runs=["every20"])
+    frame = tab.frame
+    frame.wait_for_function("() => document.querySelectorAll('[data-testid=structure-alpha]').length >= 2")
+    spectra = _get(served, "spectral", run="every20")
+    flagged = {f["layer"] for f in _get(served, "findings", run="every20") if f["kind"] in ("alpha_low", "alpha_high")}
+    alphas = frame.evaluate("""() => [...document.querySelectorAll('[data-testid=structure-alpha]')].map(a => ({
+        layer: a.closest('[data-testid=structure-layer]').dataset.layer, verdict: a.dataset.verdict, title: a.title,
+        out: a.classList.contains('nv-alpha-out')}))""")
+    few = 0
+    for a in alphas:
+        evals = spectra["tensors"][a["layer"] + "/kernel"]["num_evals"]
+        if evals < spectra["min_evals"]:
+            few += 1
+            assert a["verdict"] == "noise" and not a["out"], a
+            assert "Too few eigenvalues to judge" in a["title"], a
+        assert a["out"] == (a["layer"] in flagged), a
+    assert few >= 2  # dense_1 (32 eigenvalues) and out (10)
+    tab.page.close()
+
+
+def _overlaps(frame):
+    return frame.evaluate("""() => {
+        const rects = [...document.querySelectorAll('canvas.nv-heatmap')].map(c => c.getBoundingClientRect())
+            .filter(r => r.width > 0);
+        const cards = [...document.querySelectorAll('[data-testid=card]')].map(c => [c, c.getBoundingClientRect()]);
+        const bad = [];
+        rects.forEach((a, i) => rects.slice(i + 1).forEach(b => {
+            if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) bad.push(['overlap', a.left, b.left]);
+        }));
+        for (const c of document.querySelectorAll('canvas.nv-heatmap')) {
+            const r = c.getBoundingClientRect(), k = c.closest('[data-testid=card]').getBoundingClientRect();
+            if (r.width && (r.left < k.left - 0.5 || r.right > k.right + 0.5)) bad.push(['outside card', r.width, k.width]);
+        }
+        const d = document.documentElement;
+        return {bad, canvases: rects.length, scroll: d.scrollWidth, client: d.clientWidth};
+    }""")
+
+
+@pytest.mark.parametrize("width", [900, 1600])
+def test_side_by_side_heatmaps_fit_a_narrow_window(served, browser_, width):
+    """The user's steps: open the tab on one run, look at a heatmap, tick a second run."""
+    tab = _open(browser_, served, width=width, runs=["every1"])
+    frame = tab.frame
+    row = frame.locator('[data-testid="tensor-row"][data-tag="net/conv/kernel"]')
+    row.scroll_into_view_if_needed()
+    frame.wait_for_function("() => document.querySelector('[data-testid=tensor-row][data-tag=\"net/conv/kernel\"] [data-testid=card]').dataset.range")
+    frame.locator('[data-testid="run-option"][value="every20"]').click()
+    frame.wait_for_function("() => document.querySelectorAll('[data-testid=tensor-row][data-tag=\"net/conv/kernel\"] [data-testid=card]').length === 2")
+    row.scroll_into_view_if_needed()
+    frame.wait_for_function("""() => [...document.querySelectorAll('[data-testid=tensor-row][data-tag="net/conv/kernel"] [data-testid=card]')]
+        .every(c => c.dataset.range && !c.hasAttribute("data-loading"))""")
+    got = _overlaps(frame)
+    _shot(tab, "heatmaps-%d" % width)
+    assert got["canvases"] >= 2 and not got["bad"], got
+    assert got["scroll"] <= got["client"], got
+    tab.page.close()
