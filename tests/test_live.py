@@ -169,7 +169,7 @@ def test_new_steps_appear_while_step_mode_zoom_and_scroll_stay(served):
             route = "%s/data/plugin/nnviz/trajectory?run=%s&tag=%s" % (url, RUN, urllib.parse.quote(tag))
             with urllib.request.urlopen(route) as r:
                 traj = json.load(r)
-            assert traj["step"][-1] == 9 and last[tag] == traj["update_ratio"][-1], tag
+            assert traj["step"][-1] == 9 and last[tag] == traj["update_ratio_per_step"][-1], tag
         # The new steps are there: the slider reaches step 9.
         slider.focus()
         slider.press("End")

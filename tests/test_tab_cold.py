@@ -200,3 +200,121 @@ def test_side_by_side_heatmaps_fit_a_narrow_window(served, browser_, width):
     assert got["canvases"] >= 2 and not got["bad"], got
     assert got["scroll"] <= got["client"], got
     tab.page.close()
+
+
+def _address(tab):
+    return urllib.parse.unquote(tab.page.evaluate("location.hash"))
+
+
+def test_reload_keeps_the_overview_run_axes_and_shared_colours(served, browser_):
+    tab = _open(browser_, served, runs=["every1", "every20"])
+    frame = tab.frame
+    _pick_detail(frame, "every20")
+    frame.locator('[data-testid="projection-axes-per-run"]').click()
+    frame.locator('[data-testid="tensor-row"][data-tag="net/conv/kernel"] [data-testid="row-shared-range"]').check()
+    tab.page.wait_for_function("() => decodeURIComponent(location.hash).includes('nv_shared=net/conv/kernel')")
+    address = _address(tab)
+    assert "nv_detail=every20" in address and "nv_axes=per-run" in address, address
+    tab.page.reload()
+    frame = browser.plugin_frame(tab.page)
+    frame.locator(browser.OVERVIEW).first.wait_for(timeout=30000)
+    assert frame.locator('[data-testid="detail-run"]').input_value() == "every20"
+    frame.wait_for_function("() => document.querySelector('[data-testid=overview-table]').dataset.run === 'every20'")
+    assert frame.locator('[data-testid="projection-panel"], [data-axes]').first.get_attribute("data-axes") == "per-run"
+    assert frame.locator('[data-testid="tensor-row"][data-tag="net/conv/kernel"] [data-testid="row-shared-range"]').is_checked()
+    tab.page.close()
+
+
+def test_changing_the_address_of_an_open_tab_applies_it(served, browser_):
+    tab = _open(browser_, served, runs=["every1"])
+    frame = tab.frame
+    # Edited by hand: two runs, a filter, the other run's overview.
+    tab.page.evaluate("h => { location.hash = h; }", _hash(runs=["every1", "every20"], filter="conv", detail="every20"))
+    frame.wait_for_function("() => new Set([...document.querySelectorAll('[data-testid=card]')].map(c => c.dataset.run)).size === 2")
+    frame.wait_for_function("() => document.querySelector('[data-testid=overview-table]').dataset.run === 'every20'")
+    assert frame.locator('[data-testid="tag-filter"]').input_value() == "conv"
+    assert frame.locator('[data-testid="detail-run"]').input_value() == "every20"
+    # Back: the first address again.
+    tab.page.go_back()
+    frame.wait_for_function("() => new Set([...document.querySelectorAll('[data-testid=card]')].map(c => c.dataset.run)).size === 1")
+    assert frame.locator('[data-testid="tag-filter"]').input_value() == ""
+    assert not tab.errors, tab.errors
+    tab.page.close()
+
+
+def _rgb(text):
+    nums = [float(x) for x in text[text.index("(") + 1 : text.index(")")].split(",")[:3]]
+    return nums
+
+
+def test_status_colours_are_apart_from_run_colours(served, browser_):
+    tab = _open(browser_, served, runs=["every1", "every20", "slow"])
+    frame = tab.frame
+    frame.wait_for_function("() => document.querySelectorAll('[data-testid=structure-layer]').length > 0")
+    keys = frame.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid=structure-legend-item]')].map(i => {
+        const k = getComputedStyle(i.querySelector('.nv-health-key'));
+        return [i.dataset.health, {image: k.backgroundImage, color: k.backgroundColor, text: i.innerText}]; }))""")
+    status = frame.evaluate("""() => { const s = getComputedStyle(document.documentElement);
+        return ['--nv-large', '--nv-tiny', '--nv-stopped', '--nv-ok'].map(v => s.getPropertyValue(v).trim()); }""")
+    runs = [[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in CATEGORY10]
+    for colour in status:
+        rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+        assert min(np.linalg.norm(np.subtract(rgb, r)) for r in runs) > 50, colour
+    # Large and tiny are hatched, not flat run-like swatches; every key names its glyph and word.
+    assert "repeating-linear-gradient" in keys["large"]["image"] and "repeating-linear-gradient" in keys["tiny"]["image"]
+    assert keys["ok"]["text"].startswith("✓ healthy") and keys["large"]["text"].startswith("▲ large")
+    assert keys["tiny"]["text"].startswith("▼ tiny") and keys["stopped"]["text"].startswith("■ stopped")
+    # The slow run's kernels are tiny per step: the overview says so in words, with the glyph.
+    _pick_detail(frame, "slow")
+    rows = _ratio_rows(frame)
+    assert rows[KERNEL]["health"] == "tiny" and "▼ tiny" in rows[KERNEL]["text"], rows[KERNEL]
+    tab.page.close()
+
+
+def test_y_tick_labels_never_collide(served, browser_):
+    tab = _open(browser_, served, width=900, runs=["every1", "slow"])
+    frame = tab.frame
+    for layer in ("net/dense_1", "net/out"):
+        charts = frame.locator('[data-testid="layer-charts"][data-layer="%s"]' % layer)
+        charts.scroll_into_view_if_needed()
+        frame.wait_for_function("e => e.dataset.loaded === 'true'", arg=charts.element_handle())
+    frame.wait_for_function("() => document.querySelectorAll('[data-yticks]').length >= 8")
+    ticks = frame.evaluate("""() => [...document.querySelectorAll('[data-yticks]')].filter(c => !c.hidden && c.offsetParent)
+        .map(c => [c.dataset.testid, JSON.parse(c.dataset.yticks)])""")
+    assert len(ticks) >= 8
+    for name, marks in ticks:
+        assert len(marks) >= 2, (name, marks)
+        ys = sorted(y for _, y in marks)
+        assert all(b - a >= 11 for a, b in zip(ys, ys[1:])), (name, marks)  # 11 px font
+    _shot(tab, "charts-900")
+    tab.page.close()
+
+
+def test_show_layer_keeps_a_matching_filter_and_lands_on_its_charts(served, browser_):
+    tab = _open(browser_, served, runs=["slow"])
+    frame = tab.frame
+    finding = frame.locator('[data-testid="finding"][data-kind="lr_too_low"]')
+    finding.wait_for(timeout=30000)
+    layer = finding.get_attribute("data-layer")
+    frame.locator('[data-testid="tag-filter"]').fill(layer + "/")
+
+    def landed():
+        charts = frame.locator('[data-testid="layer-charts"][data-layer="%s"]' % layer)
+        frame.wait_for_function("""e => { const top = e.getBoundingClientRect().top;
+            const head = document.querySelector('.nv-header').getBoundingClientRect().bottom;
+            return top >= head - 1 && top < head + 60; }""", arg=charts.element_handle(), timeout=10000)
+
+    finding.locator('[data-testid="finding-link"]').click()
+    landed()
+    assert frame.locator('[data-testid="tag-filter"]').input_value() == layer + "/"
+    assert not frame.locator('[data-testid="filter-note"]').is_visible()
+    # A filter that hides the layer is cleared, and the filter box says so.
+    frame.locator('[data-testid="tag-filter"]').fill("conv")
+    frame.evaluate("() => window.scrollTo(0, 0)")
+    finding.locator('[data-testid="finding-link"]').click()
+    landed()
+    assert frame.locator('[data-testid="tag-filter"]').input_value() == ""
+    note = frame.locator('[data-testid="filter-note"]')
+    assert note.is_visible() and note.inner_text() == 'filter "conv" cleared to show %s' % layer
+    _shot(tab, "show-layer-1600")
+    tab.page.close()

@@ -97,7 +97,8 @@ def test_gradient_charts_beside_the_update_charts_only_with_gradient_data(served
     frame = tab.frame
     _select_runs(frame, ["plain"])
     section = _charts(frame, LAYER)
-    frame.wait_for_function("e => e.querySelector('[data-testid=chart-ratio]').dataset.series === '2'",
+    frame.wait_for_function("""e => { const c = e.querySelector('[data-testid=chart-ratio]');
+        return c.dataset.series === '2' && JSON.parse(c.dataset.seriesLast || '[]').every(s => s.run === 'plain'); }""",
                             arg=section.element_handle(), timeout=30000)
     # A run without gradients: the update charts, no gradient charts.
     assert section.locator('[data-testid="chart-ratio"]').is_visible()

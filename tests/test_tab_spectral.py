@@ -80,10 +80,10 @@ def test_alpha_and_stable_rank_over_steps_per_run(tab, served):
             assert last[run]["last"] == pytest.approx(want), (testid, run)
     # Only the kernel has a spectrum: one series per run, none for the bias.
     assert "bias" not in alpha.get_attribute("data-series-last")
-    # The [2, 6] band is drawn: its label is on the canvas' band colour, inside the plot.
+    # The [2, 6] band is drawn: a neutral translucent shade (green is a run colour).
     band_px = alpha.evaluate(
         """e => { const c = e.querySelector('.uplot canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                  let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i+1] > d[i] + 15 && d[i+1] > d[i+2] + 15) n++; return n; }"""
+                  let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] + d[i+1] + d[i+2] < 30 && d[i+3] > 8 && d[i+3] < 25) n++; return n; }"""
     )
     assert band_px > 500, band_px
     csv_text = alpha.evaluate("e => e.querySelector('.nv-chart-title').textContent")

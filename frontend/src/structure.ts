@@ -80,7 +80,7 @@ export class StructurePanel {
     private readonly onPick: (run: string, tag: string) => void,
   ) {
     this.list = el("div", { className: "nv-layers", attrs: { "data-testid": "structure-layers" } });
-    this.alphaKey = el("span", { className: "nv-layer-alpha nv-alpha-out", text: "alpha low / high: outside 2–6" });
+    this.alphaKey = el("span", { className: "nv-layer-alpha nv-alpha-out", text: `alpha low / high: outside 2–6 (from ${MIN_EVALS}+ eigenvalues; "(?)": too few to judge)` });
     this.alphaKey.hidden = true;
     this.legend = el(
       "div",
