@@ -286,6 +286,13 @@ def test_y_tick_labels_never_collide(served, browser_):
         assert len(marks) >= 2, (name, marks)
         ys = sorted(y for _, y in marks)
         assert all(b - a >= 11 for a, b in zip(ys, ys[1:])), (name, marks)  # 11 px font
+    # The band's label sits inside each ratio chart's plot, above the lines (on the overlay).
+    for chart in frame.locator('[data-testid="chart-ratio"]').all():
+        label = chart.locator('[data-testid="band-label"]')
+        assert label.is_visible() and label.inner_text() == "healthy: 1e-4 to 1e-2 per step"
+        plot, box = chart.locator(".u-over").bounding_box(), label.bounding_box()
+        assert plot["x"] <= box["x"] and box["x"] + box["width"] <= plot["x"] + plot["width"]
+        assert plot["y"] <= box["y"] and box["y"] + box["height"] <= plot["y"] + plot["height"]
     _shot(tab, "charts-900")
     tab.page.close()
 

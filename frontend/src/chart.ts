@@ -283,26 +283,24 @@ export class Chart {
     return band ? bandRect(u.valToPos(band[1], "y", true), u.valToPos(band[0], "y", true), u.bbox.top, u.bbox.height) : null;
   }
 
-  /** The band's label, drawn after the lines on a backdrop so lines never run over it. */
+  /**
+   * The band's label: a DOM label on uPlot's overlay (above the lines, on a backdrop, so
+   * lines never run over it), at the band's top edge.
+   */
   private drawBandLabel(u: uPlot): void {
     const r = this.bandPixels(u);
-    if (!r) return;
-    const dpr = devicePixelRatio;
-    const ctx = u.ctx;
-    const text = this.spec.bandLabel ?? HEALTHY_LABEL;
-    ctx.save();
-    ctx.font = `${Math.round(10 * dpr)}px Roboto, system-ui, sans-serif`;
-    ctx.textBaseline = "top";
-    ctx.textAlign = "left";
-    const x = u.bbox.left + 4 * dpr;
-    const y = r.y + 2 * dpr;
-    ctx.globalAlpha = 0.85;
-    ctx.fillStyle = themeVar("--nv-card", "#f7f7f7");
-    ctx.fillRect(x - 2 * dpr, y - dpr, ctx.measureText(text).width + 4 * dpr, 12 * dpr);
-    ctx.globalAlpha = 1;
-    ctx.fillStyle = themeVar("--nv-band-text", "#424242");
-    ctx.fillText(text, x, y);
-    ctx.restore();
+    let label = u.over.querySelector<HTMLSpanElement>(".nv-band-label");
+    if (!r) {
+      if (label) label.hidden = true;
+      return;
+    }
+    if (!label) {
+      label = el("span", { className: "nv-band-label", attrs: { "data-testid": "band-label" } });
+      u.over.appendChild(label);
+    }
+    setText(label, this.spec.bandLabel ?? HEALTHY_LABEL);
+    label.hidden = false;
+    label.style.top = `${Math.round((r.y - u.bbox.top) / devicePixelRatio) + 1}px`;
   }
 
   /** Test hook: the y axis' shown labels and their CSS pixel rows (`data-yticks`). */

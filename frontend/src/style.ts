@@ -11,7 +11,7 @@ const CSS = `
   --nv-bg: #fff; --nv-fg: #212121; --nv-muted: #616161; --nv-card: #f7f7f7;
   --nv-border: #e0e0e0; --nv-grid: #e0e0e0; --nv-axis: #616161;
   --nv-accent: #f57c00; --nv-error: #c62828; --nv-shadow: rgba(0,0,0,.14);
-  --nv-band: rgba(0,0,0,.06); --nv-band-text: #424242; --nv-select: rgba(0,0,0,.07);
+  --nv-band: rgba(0,0,0,.06); --nv-band-text: #212121; --nv-select: rgba(0,0,0,.07);
   --nv-tip-bg: rgba(33,33,33,.94); --nv-tip-fg: #fff; --nv-tile: rgba(0,0,0,.35);
   /* Status colours away from the runs' category10 hues; glyphs, words and hatching carry the status too. */
   --nv-large: #8b0000; --nv-tiny: #455a64; --nv-stopped: #212121; --nv-ok: #bdbdbd;
@@ -188,6 +188,9 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-chart-key { display: flex; gap: 2px 10px; flex-wrap: wrap; white-space: normal; color: var(--nv-muted); }
 .nv-chart-key[hidden] { display: none; }
 .nv-chart-hint { color: var(--nv-muted); }
+.nv-band-label { position: absolute; left: 4px; z-index: 1; pointer-events: none; padding: 0 3px; border-radius: 2px;
+  font-size: 10px; line-height: 12px; white-space: nowrap; color: var(--nv-band-text); background: var(--nv-card); opacity: .9; }
+.nv-band-label[hidden] { display: none; }
 .nv-dash-sample { width: 22px; height: 8px; margin-right: 4px; vertical-align: 0; }
 .nv-paths { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 .nv-path-box { display: flex; flex-direction: column; }
