@@ -1,13 +1,16 @@
 """The reductions of ``tb_nnviz.reduce`` as PyTorch ops over stacks of same-shaped tensors.
 
-The PyTorch twin of ``tb_nnviz.tf_reduce``: every function takes a stack
-``[G, *shape]`` of same-shaped tensors on one device and reduces all G at once
-with a fixed number of ops, so the number of ops per logged step grows with
-the distinct weight shapes (ResNet-18: 62 parameters, 20 shapes), not with the
-parameters. Only small results (raw sums, the quantile sample, traces,
-sketches, pooled heatmaps) leave the device; ``trajectory.finish_points`` finishes
-on the host. ``tb_nnviz.reduce`` stays the definition; the tests hold these
-ops equal to it.
+The PyTorch twin of ``tb_nnviz.tf_reduce``: every function takes G
+same-shaped tensors on one device (a stack ``[G, *shape]`` or the parameters
+themselves). Trajectory points go through :func:`pieces` of about
+:data:`PIECE` entries: small tensors several to a piece, large ones a run of
+whole unit slices at a time. A piece costs a fixed number of ops (copies
+and norms are ``torch._foreach_*`` calls over its tensors) and stays in
+cache through its dozen passes; only the traces and the quantile sample are
+gathered tensor by tensor (ResNet-18: 62 parameters, 17 shape groups). Only small results (raw sums, the quantile sample, traces, sketches,
+pooled heatmaps) leave the device; ``trajectory.finish_points`` finishes on
+the host. ``tb_nnviz.reduce`` and ``tb_nnviz.trajectory`` stay the
+definition; the tests hold these ops equal to them.
 
 >>> import numpy as np, torch
 >>> from tb_nnviz import trajectory
