@@ -130,12 +130,15 @@ export function readHash(): ViewState {
 }
 
 /**
- * Calls `apply` with the new state when the address' hash changes (the user edited it,
- * or went Back / Forward); our own writes (replaceState) fire no hashchange.
+ * Calls `apply` with the new state when the address' hash changes to one holding our
+ * parts (the user edited it, or went Back / Forward); our own writes (replaceState) fire
+ * no hashchange, and TensorBoard's tab switches (`#scalars`, a bare `#nnviz`) are not ours.
  */
 export function onHashChange(apply: (state: ViewState) => void): void {
   const win = addressWindow();
-  const handler = () => apply(parseHash(win.location.hash));
+  const handler = () => {
+    if (win.location.hash.replace(/^#/, "").split("&").some((p) => p.startsWith(PREFIX))) apply(parseHash(win.location.hash));
+  };
   win.addEventListener("hashchange", handler);
   if (win !== window) window.addEventListener("hashchange", handler);
 }
