@@ -462,9 +462,9 @@ class NNVizPlugin(base_plugin.TBPlugin):
     def _spectral_run_impl(self, ctx, eid, run):
         """The latest spectral metrics of each of ``run``'s tensors (for the structure view).
 
-        A run with heatmaps or trajectories but no spectra (a writer that logs
-        none, such as PyTorch's ``watch`` today) has no tensors here; an
-        unknown run is a 404.
+        A run with heatmaps or trajectories but no spectra (logged with
+        ``spectral_freq=0``, or not yet at its first spectral step) has no
+        tensors here; an unknown run is a 404.
         """
         try:
             tensors = self._spectral.latest(ctx, eid, run)

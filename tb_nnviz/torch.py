@@ -29,12 +29,13 @@ import ``tb_nnviz.torch`` (or create your optimizer) before
 """
 
 import os
+import time
 
 import torch
 import torch._dynamo  # noqa: F401  (see below)
 
 from tb_nnviz import reduce, trajectory
-from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, check_freq, guarded, patterns
+from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, check_freq, guarded, patterns
 from tb_nnviz.torch_logger import ParamLogger, param_specs
 from tb_nnviz.writer import Writer
 
@@ -50,7 +51,7 @@ def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, 
           gradients=True, include=None, exclude=None, max_cells=reduce.DEFAULT_MAX_CELLS,
           max_total_cells=DEFAULT_MAX_TOTAL_CELLS, num_traces=trajectory.DEFAULT_NUM_TRACES,
           sketch_dim=trajectory.DEFAULT_SKETCH_DIM, seed=0, trainable_only=False, strict=False,
-          spectral_freq=None):
+          spectral_freq="auto"):
     """Starts logging ``model``'s parameters into the run ``log_dir``; returns a :class:`Watcher`.
 
     Args:
@@ -65,15 +66,18 @@ def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, 
       heatmap_freq: optimizer steps between heatmaps (default 500), 0 = off.
       trajectory_freq: optimizer steps between trajectory points (norms,
         update ratios, traces, sketch; default 20), 0 = off.
-      spectral_freq: optimizer steps between spectra (the eigenvalues of
-        ``W^T W`` of every matrix and conv weight, from which the tab and
-        ``tb-nnviz report`` compute WeightWatcher's alpha, stable rank and
-        spectral norm), 0 = off. Default None: with the heatmaps
-        (``heatmap_freq``, and at the start and the end). A step costs one
-        eigendecomposition of each weight's float64 Gram matrix
-        (``tb_nnviz.torch_spectrum``); matrices WeightWatcher skips as too
-        large, or too costly to decompose at every step
-        (``spectrum.MAX_FLOPS``), are skipped with the reason.
+      spectral_freq: when to log spectra (the eigenvalues of ``W^T W`` of every
+        matrix and conv weight, from which the tab and ``tb-nnviz report``
+        compute WeightWatcher's alpha, stable rank and spectral norm). Default
+        ``"auto"`` (or None): at the heatmap steps (every ``heatmap_freq``, or
+        500 with heatmaps off), while one spectral step costs at most 5% of
+        the training time since the previous one
+        (``tb_nnviz.logplan.SpectralBudget``; the first always), not at
+        step 0. Or an int number of optimizer steps (these also log the
+        initial spectra), or 0 (off). A step costs one eigendecomposition of
+        each weight's float64 Gram matrix (``tb_nnviz.torch_spectrum``);
+        matrices WeightWatcher skips as too large, or too costly to decompose
+        at every step (``spectrum.MAX_FLOPS``), are skipped with the reason.
       gradients: record each parameter's gradient norm and gradient/weight
         ratio (``grad_norm``, ``grad_ratio``) at trajectory steps (default
         True), read before the optimizer step.
@@ -111,7 +115,7 @@ class Watcher:
 
     def __init__(self, model, log_dir, optimizer, *, heatmap_freq, trajectory_freq, gradients, include,
                  exclude, max_cells, max_total_cells, num_traces, sketch_dim, seed, trainable_only, strict,
-                 spectral_freq=None):
+                 spectral_freq="auto"):
         if not isinstance(model, torch.nn.Module):
             raise TypeError("model must be a torch.nn.Module, got %s" % type(model).__name__)
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -119,8 +123,9 @@ class Watcher:
         self.log_dir = os.fspath(log_dir)
         self.heatmap_freq = _check_int_freq("heatmap_freq", heatmap_freq)
         self.trajectory_freq = _check_int_freq("trajectory_freq", trajectory_freq)
-        self.spectral_freq = self.heatmap_freq if spectral_freq is None else _check_int_freq(
-            "spectral_freq", spectral_freq)
+        self.spectral_freq = _check_int_freq(
+            "spectral_freq", "auto" if spectral_freq is None else spectral_freq, auto=True)
+        self._budget = SpectralBudget() if self.spectral_freq == "auto" else None
         self.gradients = bool(gradients)
         self.strict = bool(strict)
         self._options = dict(max_cells=int(max_cells), num_traces=int(num_traces),
@@ -144,7 +149,8 @@ class Watcher:
         if optimizer is not None:
             self._hooks = [optimizer.register_step_pre_hook(self._pre_step),
                            optimizer.register_step_post_hook(self._post_step)]
-        self._guard(self._log, 0, *self._kinds())
+        heat, traj, spec = self._kinds()
+        self._guard(self._log, 0, heat, traj, spec and self._budget is None)
 
     # -- public ---------------------------------------------------------------
 
@@ -169,7 +175,9 @@ class Watcher:
         self._hooks = []
         if self.active and self._writer is not None:
             # ``.grad`` still holds the last step's gradients (unless zeroed since).
-            self._guard(self._log, self.step, *self._kinds(), capture=True)
+            heat, traj, spec = self._kinds()
+            spec = spec and (self._budget is None or self._budget.due())
+            self._guard(self._log, self.step, heat, traj, spec, capture=True)
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -200,8 +208,12 @@ class Watcher:
         return self.heatmap_freq != 0, self.trajectory_freq != 0, self.spectral_freq != 0
 
     def _due(self, step):
-        return tuple(freq > 0 and step % freq == 0
-                     for freq in (self.heatmap_freq, self.trajectory_freq, self.spectral_freq))
+        heat, traj = (freq > 0 and step % freq == 0 for freq in (self.heatmap_freq, self.trajectory_freq))
+        if self._budget is not None:
+            spec = step % (self.heatmap_freq or DEFAULT_HEATMAP_FREQ) == 0 and self._budget.due()
+        else:
+            spec = self.spectral_freq > 0 and step % self.spectral_freq == 0
+        return heat, traj, spec
 
     def _setup(self):
         if any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in self.model.parameters()):
@@ -225,7 +237,13 @@ class Watcher:
             return
         if capture and on["traj"] and self.gradients and self.logger._grads is None:
             self.logger.capture_gradients()
-        self.logger.log(step, on["heat"], on["traj"], on["spec"])
+        if on["spec"] and self._budget is not None:
+            self.logger.log(step, on["heat"], on["traj"], False)
+            start = time.monotonic()
+            self.logger.log(step, False, False, True)
+            self._budget.spent(time.monotonic() - start)
+        else:
+            self.logger.log(step, on["heat"], on["traj"], on["spec"])
         self._last.update({kind: step for kind, flag in on.items() if flag})
         if not self.logged_steps or self.logged_steps[-1] != step:
             self.logged_steps.append(step)
@@ -235,8 +253,8 @@ class Watcher:
             self.active = guarded(lambda: fn(*args, **kwargs), self.strict, "tb_nnviz.torch.watch", self.log_dir)
 
 
-def _check_int_freq(name, value):
-    value = check_freq(name, value, unit="optimizer steps")
+def _check_int_freq(name, value, auto=False):
+    value = check_freq(name, value, unit="optimizer steps", auto=auto)
     if value == "epoch":
         raise ValueError("%s must be an int >= 0 (optimizer steps; 0 = off); PyTorch has no "
                          "epochs to hook into, got 'epoch'" % name)

@@ -309,3 +309,24 @@ def test_spectra_reach_the_spectral_route_with_the_reference_alpha(tmp_path):
         for key in ("alpha", "stable_rank", "spectral_norm"):
             assert body[key][-1] == pytest.approx(want[key], rel=1e-5), (spec.name, key)
     assert not read_all(python_provider(tmp_path / "run"), HEAT)  # heatmap_freq=0: spectra only
+
+
+@pytest.mark.parametrize("budget, expected", [
+    (1e9, [5, 10, 12]),  # any cost fits: every heatmap step, and close()
+    (0.0, [5]),  # nothing fits: only the first, whose cost was unknown
+])
+def test_auto_spectra_come_with_the_heatmaps_within_the_time_budget(tmp_path, monkeypatch, budget, expected):
+    from tb_nnviz import logplan
+
+    monkeypatch.setattr(logplan, "SPECTRAL_BUDGET", budget)
+    torch.manual_seed(0)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with tb_nnviz.torch.watch(model, tmp_path / "run", opt, heatmap_freq=5, trajectory_freq=0,
+                              strict=True) as w:  # spectral_freq="auto", the default
+        train(model, opt, 12)
+    spectra = read_all(python_provider(tmp_path / "run"), metadata.SPECTRUM_PLUGIN_NAME)["."]
+    assert spectra and all([d.step for d in data] == expected for data in spectra.values())
+    heat = read_all(python_provider(tmp_path / "run"), HEAT)["."]
+    assert [d.step for d in heat[metadata.summary_tag("0/weight", HEAT)]] == [0, 5, 10, 12]
+    assert w.logged_steps == [0, 5, 10, 12]
