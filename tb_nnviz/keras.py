@@ -75,7 +75,7 @@ class NNVizCallback(keras.callbacks.Callback):
       max_cells: heatmap cell budget of one tensor (default 65,536); larger
         grids are block-pooled (mean, and the max |x| of each block).
       max_total_cells: heatmap values written per logged step over all weights
-        (default 1,048,576 = 4 MiB; a pooled heatmap counts both planes; None:
+        (default 262,144 = 1 MiB; a pooled heatmap counts both planes; None:
         no model-wide budget). When the weights need more, every tensor's cell
         budget is lowered alike (``tb_nnviz.reduce.heatmap_cap``): small tensors
         stay exact, large ones are pooled harder.

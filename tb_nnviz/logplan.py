@@ -25,10 +25,13 @@ import numpy as np
 
 from tb_nnviz import reduce, trajectory
 
-#: Default model-wide budget of heatmap values per logged step (4 MiB of
+#: Default model-wide budget of heatmap values per logged step (1 MiB of
 #: float32); see ``reduce.heatmap_cap``. A model whose weights fit is shown
 #: exactly (up to ``max_cells`` per tensor); a larger one is pooled evenly.
-DEFAULT_MAX_TOTAL_CELLS = 2**20
+#: 1 MiB keeps a heatmap step of ResNet-50, MobileNetV2 or a 4-block
+#: transformer, trajectory points included, within twice what TensorBoard's
+#: callback writes per epoch (histograms and images; BENCHMARKS.md).
+DEFAULT_MAX_TOTAL_CELLS = 2**18
 
 
 class Weight(collections.namedtuple(

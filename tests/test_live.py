@@ -274,6 +274,12 @@ def test_tab_follows_tensorboards_dark_mode(served):
         # "Browser default" follows the OS only through TensorBoard: with a dark OS
         # preference TensorBoard (and so the tab) is dark after a reload...
         _theme_menu(page, "Browser default")
+        # TensorBoard persists the choice asynchronously; reloading before it is
+        # stored would bring back "Light".
+        page.wait_for_function(
+            "() => JSON.parse(localStorage.getItem('_tb_global_settings') || '{}').theme === 'browser_default'",
+            timeout=30000,
+        )
         page.emulate_media(color_scheme="dark")
         page.reload()
         frame = browser.plugin_frame(page)
