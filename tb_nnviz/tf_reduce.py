@@ -189,6 +189,8 @@ def sketch(flat, signs, sketch_dim):
     size is not a multiple of k is padded (a copy).
     """
     n = flat.shape[1]
+    if not flat.dtype.is_floating:
+        flat = tf.cast(flat, F64)  # negating the most negative integer would wrap
     signed = tf.cast(tf.where(signs, flat, -flat), F64)
     rows = math.ceil(n / sketch_dim)
     if rows * sketch_dim != n:

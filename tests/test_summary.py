@@ -359,3 +359,12 @@ def test_sketch_pca_matches_exact_pca_on_digits_mlp():
             r = abs(np.corrcoef(exact[:, i], approx[:, i])[0, 1])
             assert r >= 0.995, "seed %d PC%d: |r| = %.4f" % (seed, i + 1, r)
         np.testing.assert_allclose(approx_var[:2], exact_var[:2], atol=0.05)
+
+
+def test_the_most_negative_integer_is_sketched_like_the_reference():
+    # Negating int32's minimum wraps around; the sketch must sign it as float64 does.
+    x = np.full((4, 2), np.iinfo(np.int32).min, np.int32)
+    plan = trajectory.TrajectoryPlan("w", x.shape, sketch_dim=2)
+    assert not plan.signs.all()  # some entry is negated
+    got = summary.trajectory_point(tf.constant(x), None, plan).numpy()
+    np.testing.assert_allclose(got, trajectory.trajectory_point(x, None, plan), rtol=1e-12, equal_nan=True)
