@@ -154,20 +154,20 @@ def logged_step(build, calls, log_dir):
                 logger.log(step, "heatmaps" in kind, "trajectories" in kind)
                 step += 1
             times[kind].append(time.perf_counter() - t0)
-    profile = _profile(logger, step, ctx_calls=calls)
+    profile = _profile(logger, step, calls)
     cb.close()
     return begin, {k: median(v) for k, v in times.items()}, logger, step_bytes, profile
 
 
-def _profile(logger, step, ctx_calls):
-    """Where a logged step's time goes, from cProfile over ``ctx_calls`` steps (heatmaps + trajectories)."""
+def _profile(logger, step, calls):
+    """Where a logged step's time goes, from cProfile over ``calls`` steps (heatmaps + trajectories)."""
     import cProfile
     import pstats
 
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
-    for i in range(ctx_calls):
+    for i in range(calls):
         logger.log(step + i, True, True)
     prof.disable()
     total = time.perf_counter() - t0
@@ -182,7 +182,7 @@ def _profile(logger, step, ctx_calls):
     parts = [("the reductions in the compiled function", device), ("finishing points on the host", finish),
              ("building and writing the event", event), ("the rest", total - device - finish - event)]
     return "profile of %d steps (cProfile, %.1f ms each): %s" % (
-        ctx_calls, total / ctx_calls * 1e3, ", ".join("%s %.0f%%" % (n, 100 * t / total) for n, t in parts))
+        calls, total / calls * 1e3, ", ".join("%s %.0f%%" % (n, 100 * t / total) for n, t in parts))
 
 
 def _nnviz_file_bytes(log_dir):

@@ -10,13 +10,12 @@
 """
 
 import os
-import time
 
 import keras
 import tensorflow as tf
 
 from tb_nnviz import reduce, trajectory
-from tb_nnviz.logplan import SpectralBudget, check_freq as _check_freq, guarded, patterns as _patterns
+from tb_nnviz.logplan import SpectralBudget, check_freq as _check_freq, guarded, log_step, patterns as _patterns
 from tb_nnviz.tf_logger import DEFAULT_MAX_TOTAL_CELLS, Weight, WeightLogger
 from tb_nnviz.writer import Writer
 
@@ -260,13 +259,7 @@ class NNVizCallback(keras.callbacks.Callback):
         spec = spec and self._last["spec"] != step
         if not (heat or traj or spec):
             return
-        if spec and self._budget is not None:
-            self.logger.log(step, heat, traj)
-            start = time.monotonic()
-            self.logger.log(step, False, False, True)
-            self._budget.spent(time.monotonic() - start)
-        else:
-            self.logger.log(step, heat, traj, spec)
+        log_step(self.logger, step, heat, traj, spec, self._budget)
         for kind, on in (("heat", heat), ("traj", traj), ("spec", spec)):
             if on:
                 self._last[kind] = step

@@ -213,18 +213,33 @@ class SpectralBudget:
 
     def __init__(self, fraction=None, clock=time.monotonic):
         self.fraction = float(SPECTRAL_BUDGET if fraction is None else fraction)
-        self._clock = clock
+        self.clock = clock
         self._cost = None
         self._since = clock()
 
     def due(self):
         """Whether a spectral step now keeps spectra within the budget."""
-        return self._cost is None or self._cost <= self.fraction * (self._clock() - self._since)
+        return self._cost is None or self._cost <= self.fraction * (self.clock() - self._since)
 
     def spent(self, seconds):
         """Records a spectral step of ``seconds``, ending now."""
         self._cost = float(seconds)
-        self._since = self._clock()
+        self._since = self.clock()
+
+
+def log_step(logger, step, heatmaps, trajectories, spectra, budget=None):
+    """``logger.log(step, heatmaps, trajectories, spectra)`` of a TF or torch logger.
+
+    With a ``SpectralBudget``, spectra are logged in a call of their own, whose
+    time the budget records.
+    """
+    if not (spectra and budget is not None):
+        logger.log(step, heatmaps, trajectories, spectra)
+        return
+    logger.log(step, heatmaps, trajectories, False)
+    start = budget.clock()
+    logger.log(step, False, False, True)
+    budget.spent(budget.clock() - start)
 
 
 def patterns(name, value):

@@ -29,13 +29,12 @@ import ``tb_nnviz.torch`` (or create your optimizer) before
 """
 
 import os
-import time
 
 import torch
 import torch._dynamo  # noqa: F401  (see below)
 
 from tb_nnviz import reduce, trajectory
-from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, check_freq, guarded, patterns
+from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, check_freq, guarded, log_step, patterns
 from tb_nnviz.torch_logger import ParamLogger, param_specs
 from tb_nnviz.writer import Writer
 
@@ -237,13 +236,7 @@ class Watcher:
             return
         if capture and on["traj"] and self.gradients and self.logger._grads is None:
             self.logger.capture_gradients()
-        if on["spec"] and self._budget is not None:
-            self.logger.log(step, on["heat"], on["traj"], False)
-            start = time.monotonic()
-            self.logger.log(step, False, False, True)
-            self._budget.spent(time.monotonic() - start)
-        else:
-            self.logger.log(step, on["heat"], on["traj"], on["spec"])
+        log_step(self.logger, step, on["heat"], on["traj"], on["spec"], self._budget)
         self._last.update({kind: step for kind, flag in on.items() if flag})
         if not self.logged_steps or self.logged_steps[-1] != step:
             self.logged_steps.append(step)
