@@ -44,6 +44,7 @@ TEST = [
     "tensorflow-cpu>=2.16",
     # tb_nnviz.torch and its tests (ResNet-18 from torchvision), the JAX writer test.
     "torch>=2.3",
+    "numba>=0.59",
     "torchvision>=0.18",
     "jax>=0.4",
     # tests/test_spectral.py checks the spectral metrics against WeightWatcher
@@ -65,7 +66,8 @@ setup(
     install_requires=["tensorboard>=2.14", "numpy>=1.23", "protobuf>=3.20", "google-crc32c>=1.5"],
     extras_require={
         "tf": ["tensorflow-cpu>=2.16"],
-        "torch": ["torch>=2.3"],
+        # numba: tb_nnviz.fused, the one-pass CPU kernels of watch's trajectory points.
+        "torch": ["torch>=2.3", "numba>=0.59"],
         "demo": ["tensorflow-cpu>=2.16", "scikit-learn>=1.3"],
         "test": TEST,
     },

@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
+from unittest import mock
 
 from benchmarks import Table, Target, median, progress
 
@@ -29,7 +31,8 @@ from benchmarks import Table, Target, median, progress
 FREQ = 20
 #: Optimizer steps between the watcher's heatmaps and spectra at its defaults.
 HEATMAP_FREQ = 500
-STEP_KINDS = ("trajectories + gradients", "heatmaps + trajectories", "heatmaps", "spectra", "add_histogram")
+STEP_KINDS = ("trajectories + gradients", "trajectories + gradients, torch ops", "heatmaps + trajectories", "heatmaps",
+              "spectra", "add_histogram")
 
 
 def measure(smoke):
@@ -39,6 +42,7 @@ def measure(smoke):
     from torch.utils.tensorboard import SummaryWriter
 
     import tb_nnviz.torch
+    from tb_nnviz import torch_reduce
     from tb_nnviz.torch_logger import ParamLogger, param_specs
     from tb_nnviz.writer import Writer
 
@@ -74,11 +78,12 @@ def measure(smoke):
     first = time.perf_counter() - t0
     counter = iter(range(1, 10**6))
 
-    def logged(heat, traj, spec, grads=False):
+    def logged(heat, traj, spec, grads=False, torch_ops=False):
         def run():
-            if grads:
-                logger.capture_gradients()
-            logger.log(next(counter), heat, traj, spec)
+            with mock.patch.object(torch_reduce, "_one_pass", lambda tensors: False) if torch_ops else nullcontext():
+                if grads:
+                    logger.capture_gradients()
+                logger.log(next(counter), heat, traj, spec)
         return run
 
     def histograms():
@@ -101,6 +106,7 @@ def measure(smoke):
         "floor": read,
         "floor, one thread": read_on_one_thread,
         "trajectories + gradients": logged(False, True, False, grads=True),
+        "trajectories + gradients, torch ops": logged(False, True, False, grads=True, torch_ops=True),
         "heatmaps + trajectories": logged(True, True, False, grads=True),
         "heatmaps": logged(True, False, False),
         "spectra": logged(False, False, True),
@@ -192,10 +198,8 @@ def run(ctx):
         "trajectories %.1f (%.1f)" % (default, step["trajectories + gradients"] / floor, m["threads"], both,
                                      step["heatmaps + trajectories"] / floor),
         default <= 5,
-        "" if default <= 5 else "the trajectory reductions make about a dozen float64 passes over each "
-        "cache-sized piece (`torch_reduce.raw_points`: copy, sum, squares, zeros, extremes, the update and its "
-        "unit norms, the sketch's sign flip and bucket sums, the kept copy), one op at a time; a fused kernel "
-        "would make one pass.",
+        "" if default <= 5 else "see the profile of the step: the one-pass kernels (`tb_nnviz.fused`) are "
+        "the reductions; the rest is finishing the points on the host and writing the event",
     ))
     over = {arm: fit[arm] - base for arm in ("watch", "add_histogram")}
     ctx.targets.append(Target(
@@ -213,8 +217,9 @@ def run(ctx):
               ["model", "logged", "median ms", "floor ms", "ratio to floor", "ratio to one-thread floor"],
               step_rows,
               "The ratio is the median time of one logged step of `ParamLogger` (what `watch` does at a logged "
-              "step: torch reductions on the parameters' device, host finishing, the event handed to the writer; "
-              "'+ gradients' includes reading the gradients' norms as the optimizer pre-hook does) divided by the "
+              "step: reductions where the parameters live (numba kernels on the CPU), host finishing, the event handed to the writer; "
+              "'+ gradients' includes reading the gradients' norms as the optimizer pre-hook does; 'torch ops' is "
+              "the same step without the one-pass numba kernels, as on a machine without numba) divided by the "
               "floor, a copying read of every parameter (`[p.detach().to(\"cpu\", copy=True) for p in "
               "model.parameters()]`; on CPU `.cpu().numpy()` shares memory and reads nothing), all interleaved; "
               "the last column divides by the same read made with one intra-op thread, as the logger runs. "

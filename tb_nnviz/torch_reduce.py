@@ -27,6 +27,7 @@ import math
 import numpy as np
 import torch
 
+from tb_nnviz import fused, trajectory
 from tb_nnviz.logplan import check_group
 
 F64 = torch.float64
@@ -194,7 +195,7 @@ def _sumsq(rows):
     return torch.stack(torch._foreach_norm(list(rows))).square()
 
 
-def raw_points(x, previous, group, work=None, keep=None):
+def raw_points(x, previous, group, work=None, keep=None, one_pass=None):
     """``trajectory.raw_point`` of each of the G tensors ``x`` (a stack ``[G, *shape]`` or a list).
 
     Returns float64 tensors ``(raw [G, len(RAW_FIELDS)], sample [G, S],
@@ -213,10 +214,18 @@ def raw_points(x, previous, group, work=None, keep=None):
     sign-flipped in place for the sketch, while it is in cache. Each piece's
     results are gathered per tensor at the end. NaN and Inf, rare, cost a
     second, masked pass for the extremes and counts.
+
+    CPU tensors of float32 or float64 go through ``tb_nnviz.fused`` instead
+    when numba is installed: one pass over each tensor (``one_pass``: None
+    decides so, False takes the torch ops).
     """
     xs = [t.reshape(-1) for t in x]
     prevs = None if previous is None else [t.reshape(-1) for t in previous]
     keeps = None if keep is None else [t.reshape(-1) for t in keep]
+    if one_pass is None:
+        one_pass = _one_pass(xs + (prevs or []) + (keeps or []))
+    if one_pass:
+        return _raw_points_one_pass(xs, prevs, keeps, group)
     g, n, k = len(xs), group.size, group.sketch_dim
     outer, units, inner = group.units
     device = xs[0].device
@@ -280,6 +289,31 @@ def raw_points(x, previous, group, work=None, keep=None):
     return raw, sample, traces, sk
 
 
+def _one_pass(tensors):
+    """Whether ``tb_nnviz.fused`` takes all of ``tensors``: on the CPU, of one dtype it takes."""
+    dtype = tensors[0].dtype
+    return (dtype in (torch.float32, torch.float64) and fused.usable(str(dtype).replace("torch.", ""))
+            and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors))
+
+
+def _raw_points_one_pass(xs, prevs, keeps, group):
+    """:func:`raw_points` of flat CPU tensors by ``tb_nnviz.fused``, one pass over each."""
+    arrays = [t.detach().numpy() for t in xs]
+    flips = group.flips.numpy()
+    raw = np.empty((len(xs), len(trajectory.RAW_FIELDS)))
+    sk = np.empty((len(xs), group.sketch_dim))
+    for i, x in enumerate(arrays):
+        prev = None if prevs is None else prevs[i].detach().numpy()
+        kept = None if keeps is None else keeps[i].detach().numpy()
+        raw[i], sk[i] = fused.raw_point(x, prev, kept, flips[i], group.units, group.sketch_dim)
+    if group.sample is None:
+        sample = np.stack(arrays)
+    else:
+        sample = np.stack([x[i] for x, i in zip(arrays, group.sample.numpy())])
+    traces = np.stack([x[i] for x, i in zip(arrays, group.traces.numpy())])
+    return tuple(torch.from_numpy(np.asarray(a, np.float64)) for a in (raw, sample, traces, sk))
+
+
 def _per_unit(parts, owner, g, units):
     """``[G, units]`` from the pieces' per-unit results (``[rows, units covered]`` each)."""
     outer, units, _ = units
@@ -341,5 +375,8 @@ def grad_sumsq(gradients, device, work=None):
         if grad is not None:
             flat = grad.detach().reshape(-1)
             n = flat.numel()
+            if _one_pass([flat]):
+                out[i] = fused.sumsq(flat.numpy())
+                continue
             out[i] = sum(_sumsq(_load(work, "x", [flat], a, min(n, a + PIECE)))[0] for a in range(0, n, PIECE))
     return out

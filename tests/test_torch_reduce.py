@@ -16,7 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tb_nnviz import Writer, metadata, reduce, torch_reduce, trajectory
+from tb_nnviz import Writer, fused, metadata, reduce, torch_reduce, trajectory
 from tb_nnviz.logplan import Weight
 from tb_nnviz.torch_logger import ParamLogger, dtype_name, param_specs
 from tests.providers import CTX, python_provider, read_all
@@ -69,10 +69,11 @@ def test_heatmap_planes_equal_reference(xs, max_cells, data):
 @SETTINGS
 @given(xs=stacks(), num_traces=st.integers(0, 8), sketch_dim=st.integers(1, 16), seed=st.integers(0, 3),
        with_previous=st.booleans(), with_gradient=st.booleans(), piece=st.sampled_from([torch_reduce.PIECE, 1, 5, 64]),
-       data=st.data())
+       one_pass=st.booleans(), data=st.data())
 def test_trajectory_points_equal_reference(xs, num_traces, sketch_dim, seed, with_previous, with_gradient, piece,
-                                           data):
-    """Also with pieces smaller than the tensors: a tensor then goes through in runs of its unit slices."""
+                                           one_pass, data):
+    """Both ways (torch ops, and the one-pass kernels for float32/float64), also with pieces
+    and blocks smaller than the tensors: a tensor then goes through in runs of its unit slices."""
     shape = xs.shape[1:]
     unit_axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     plans = [trajectory.TrajectoryPlan("t%d" % i, shape, num_traces, sketch_dim, seed, unit_axis=unit_axis)
@@ -84,9 +85,9 @@ def test_trajectory_points_equal_reference(xs, num_traces, sketch_dim, seed, wit
     if with_gradient:
         grads = [make_array(shape, "float32", seed + 7 + i, i == 1) for i in range(len(xs))]
     kept = torch.full_like(to_torch(xs), 7.0).reshape(len(xs), -1)  # receives a copy of xs
-    with mock.patch.object(torch_reduce, "PIECE", piece):
+    with mock.patch.object(torch_reduce, "PIECE", piece), mock.patch.object(fused, "BLOCK", piece):
         parts = torch_reduce.raw_points(to_torch(xs), None if previous is None else to_torch(previous), group,
-                                        keep=kept)
+                                        keep=kept, one_pass=None if one_pass else False)
         grad_sumsq = None if grads is None else torch_reduce.grad_sumsq([to_torch(g) for g in grads], "cpu").numpy()
     np.testing.assert_array_equal(kept.reshape(xs.shape).float().numpy(), to_torch(xs).float().numpy())
     got = trajectory.finish_points(*(t.numpy() for t in parts), plans[0], previous is not None, grad_sumsq)
@@ -112,6 +113,15 @@ def test_quantile_sample_sketch_tail_and_missing_gradient():
     norm = trajectory.STAT_FIELDS.index("grad_norm")
     assert got[0, norm] == pytest.approx(np.linalg.norm(grad.astype(np.float64)), rel=1e-12)
     assert np.isnan(got[1, norm]) and np.isnan(got[1, norm + 1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpu_float32_and_float64_take_one_pass(dtype):
+    """numba comes with the test extra: the kernels are what CPU users of float32/float64 models run."""
+    xs = [torch.zeros(3, dtype=dtype)]
+    assert torch_reduce._one_pass(xs)
+    assert not torch_reduce._one_pass([torch.zeros(3, dtype=torch.float16)])
+    assert not torch_reduce._one_pass(xs + [torch.zeros(3, dtype=torch.float32 if dtype == torch.float64 else torch.float64)])
 
 
 def test_groups_of_different_shapes_are_refused_by_name():

@@ -1,0 +1,208 @@
+"""One-pass CPU kernels for trajectory points and gradient norms (numba).
+
+``tb_nnviz.torch_reduce`` makes about a dozen op-at-a-time passes over each
+piece of a tensor; on a CPU shared with other work, where the cache is not
+the logger's alone, each pass goes back to memory. These kernels read a
+float32 or float64 tensor once, in blocks of :data:`BLOCK` entries that stay
+in the L1/L2 cache while the sums, the update's per-unit norms, the sketch
+and the copy kept for the next step are taken from them. They compute the
+same ``trajectory.RAW_FIELDS`` and sketch as ``trajectory.raw_point`` (the
+tests hold them equal) with float64 accumulators; only the order of the
+additions differs.
+
+Used by ``torch_reduce`` for CPU tensors when numba is installed (the
+``torch`` extra brings it); everything else takes the torch ops.
+
+>>> import numpy as np
+>>> from tb_nnviz import trajectory
+>>> x = np.arange(12, dtype=np.float32)
+>>> plan = trajectory.TrajectoryPlan("w", (3, 4), sketch_dim=4)
+>>> raw, sk = raw_point(x, None, None, (~plan.signs).view(np.uint8), plan.units, 4)
+>>> want = trajectory.raw_point(x.reshape(3, 4), None, plan)
+>>> bool(np.allclose(raw, want[0]) and np.allclose(sk, want[3]))
+True
+"""
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # the torch ops do the work
+    numba = None
+
+#: Entries per block: 64 KiB of float64, so a block and its neighbours stay in
+#: L1/L2 through the kernel's few sweeps over it.
+BLOCK = 2**13
+#: Floating dtypes the kernels take; other tensors go the torch way.
+DTYPES = (np.float32, np.float64)
+
+
+def usable(dtype):
+    """Whether the kernels take arrays of numpy ``dtype`` here (numba is installed)."""
+    return numba is not None and np.dtype(dtype) in DTYPES
+
+
+def raw_point(x, previous, keep, flips, units, sketch_dim):
+    """``(RAW_FIELDS values, sketch)`` (float64 ``[10]`` and ``[sketch_dim]``) of flat ``x``.
+
+    ``previous`` (flat, ``x``'s dtype) holds the values at the previous point,
+    or is None; ``keep`` (flat, ``x``'s dtype, may be ``previous``) receives a
+    copy of ``x``, or is None. ``flips`` is uint8, 1 where the sketch sign is
+    -1; ``units`` is ``TrajectoryPlan.units``. ``x``'s dtype must be :func:`usable`.
+    """
+    n = x.size
+    _, count, inner = units
+    raw = np.zeros(10)
+    sk = np.zeros(sketch_dim)
+    unit_sq = np.zeros(count)
+    unit_ch = np.zeros(count)
+    has_prev, has_keep = previous is not None, keep is not None
+    _sweep(x, previous if has_prev else x[:0], keep if has_keep else x[:0], has_prev, has_keep,
+           flips, inner, count, BLOCK, raw, sk, unit_sq, unit_ch)
+    if np.isfinite(raw[1]):
+        # No NaN or Inf (one would make the sum of squares NaN or Inf): numpy's
+        # vectorised extremes are exact, and every entry is finite.
+        raw[4], raw[5], raw[6], raw[7] = x.min(), x.max(), 0.0, n
+    else:
+        _masked_extremes(x, raw)
+    mean_sq = raw[0] * raw[0] / n
+    if np.isfinite(raw[1]) and mean_sq <= raw[1] / 2:
+        # As torch_reduce: at most one bit lost to cancellation, no second pass.
+        raw[3] = raw[1] - mean_sq
+    else:
+        raw[3] = _centred_sumsq(x, raw[0] / n)
+    if has_prev:
+        raw[2] = unit_sq.sum()
+        raw[9] = np.count_nonzero(unit_ch)
+    return raw, sk
+
+
+def sumsq(x):
+    """The float64 sum of squares of flat ``x`` (``trajectory.grad_sumsq``), for a :func:`usable` dtype."""
+    return _sumsq(x)
+
+
+# The kernels. Compiled on first call, then loaded from numba's cache.
+# Reassociation lets LLVM vectorise the float64 sums (the order of the
+# additions is the only difference from the reference); NaN and Inf keep
+# their IEEE meaning, which the counts and the update's "changed" rely on.
+_jit = numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"}) if numba else (lambda f: None)
+
+
+@_jit
+def _sums(x):
+    s = 0.0
+    ss = 0.0
+    z = 0.0
+    for j in range(x.size):
+        v = np.float64(x[j])
+        s += v
+        ss += v * v
+        z += 1.0 if v == 0.0 else 0.0
+    return s, ss, z
+
+
+@_jit
+def _sumsq(x):
+    ss = 0.0
+    for j in range(x.size):
+        v = np.float64(x[j])
+        ss += v * v
+    return ss
+
+
+@_jit
+def _delta(x, p):
+    d2 = 0.0
+    c = 0.0
+    for j in range(x.size):
+        d = np.float64(x[j]) - np.float64(p[j])
+        d2 += d * d
+        c += 1.0 if d != 0.0 else 0.0  # NaN != 0: an entry NaN or Inf in either counts as changed
+    return d2, c
+
+
+@_jit
+def _delta_rows(x, p, first, unit_sq, unit_ch):
+    # Units of one entry each (inner == 1): entry j of x is unit first + j (mod units).
+    u = first
+    units = unit_sq.size
+    j = 0
+    while j < x.size:
+        m = min(units - u, x.size - j)
+        xs, ps, sq, ch = x[j : j + m], p[j : j + m], unit_sq[u : u + m], unit_ch[u : u + m]
+        for i in range(m):
+            d = np.float64(xs[i]) - np.float64(ps[i])
+            sq[i] += d * d
+            ch[i] += 1.0 if d != 0.0 else 0.0
+        j += m
+        u = 0
+
+
+@_jit
+def _copy(dst, src):
+    for j in range(src.size):
+        dst[j] = src[j]
+
+
+@_jit
+def _sketch_rows(x, flips, sk):
+    # x starts at a multiple of k: its rows of k entries go to buckets 0..k-1.
+    k = sk.size
+    for r in range(0, x.size, k):
+        xs, fs = x[r : r + k], flips[r : r + k]
+        for c in range(xs.size):
+            sk[c] += np.float64(xs[c]) * (1.0 - 2.0 * np.float64(fs[c]))
+
+
+@_jit
+def _sweep(x, prev, keep, has_prev, has_keep, flips, inner, units, block, raw, sk, unit_sq, unit_ch):
+    n, k = x.size, sk.size
+    block = max(1, block // k) * k  # whole rows of the sketch
+    a = 0
+    while a < n:
+        b = min(n, a + block)
+        xb = x[a:b]
+        _sketch_rows(xb, flips[a:b], sk)
+        s, ss, z = _sums(xb)
+        raw[0] += s
+        raw[1] += ss
+        raw[8] += z
+        if has_prev:
+            if inner == 1:
+                _delta_rows(xb, prev[a:b], a % units, unit_sq, unit_ch)
+            else:
+                j0 = a
+                while j0 < b:
+                    j1 = min(b, (j0 // inner + 1) * inner)
+                    d2, c = _delta(x[j0:j1], prev[j0:j1])
+                    u = (j0 // inner) % units
+                    unit_sq[u] += d2
+                    unit_ch[u] += c
+                    j0 = j1
+        if has_keep:  # after the update: keep may be prev itself
+            _copy(keep[a:b], xb)
+        a = b
+
+
+@_jit
+def _masked_extremes(x, raw):
+    lo, hi, nans, finite = np.inf, -np.inf, 0.0, 0.0
+    for j in range(x.size):
+        v = np.float64(x[j])
+        if np.isfinite(v):
+            lo = min(lo, v)
+            hi = max(hi, v)
+            finite += 1.0
+        elif v != v:
+            nans += 1.0
+    raw[4], raw[5], raw[6], raw[7] = lo, hi, nans, finite
+
+
+@_jit
+def _centred_sumsq(x, mean):
+    c = 0.0
+    for j in range(x.size):
+        d = np.float64(x[j]) - mean
+        c += d * d
+    return c
