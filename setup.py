@@ -65,10 +65,10 @@ setup(
     package_data={"tb_nnviz": ["static/*"]},
     install_requires=["tensorboard>=2.14", "numpy>=1.23", "protobuf>=3.20", "google-crc32c>=1.5"],
     extras_require={
-        "tf": ["tensorflow-cpu>=2.16"],
-        # numba: tb_nnviz.fused, the one-pass CPU kernels of watch's trajectory points.
+        # numba: tb_nnviz.fused, one-pass CPU kernels for trajectory points (the Keras callback, watch).
+        "tf": ["tensorflow-cpu>=2.16", "numba>=0.59"],
         "torch": ["torch>=2.3", "numba>=0.59"],
-        "demo": ["tensorflow-cpu>=2.16", "scikit-learn>=1.3"],
+        "demo": ["tensorflow-cpu>=2.16", "numba>=0.59", "scikit-learn>=1.3"],
         "test": TEST,
     },
     entry_points={

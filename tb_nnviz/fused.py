@@ -77,6 +77,24 @@ def raw_point(x, previous, keep, flips, units, sketch_dim):
     return raw, sk
 
 
+def raw_points(xs, previous, keep, flips, units, sketch_dim, sample, traces):
+    """``(raw, sample, traces, sketch)``, float64 ``[G, ...]`` as ``torch_reduce.raw_points``
+    returns them, of G flat arrays ``xs`` of one shape and :func:`usable` dtype.
+
+    ``previous`` and ``keep`` are G flat arrays or None (as in :func:`raw_point`);
+    ``flips`` G uint8 arrays; ``sample`` (or None: every entry) and ``traces``
+    G index arrays each. ``trajectory.finish_points`` makes the points.
+    """
+    raw = np.empty((len(xs), 10))
+    sk = np.empty((len(xs), sketch_dim))
+    for i, x in enumerate(xs):
+        raw[i], sk[i] = raw_point(x, None if previous is None else previous[i], None if keep is None else keep[i],
+                                  flips[i], units, sketch_dim)
+    values = np.stack(xs) if sample is None else np.stack([x[s] for x, s in zip(xs, sample)])
+    picked = np.stack([x[t] for x, t in zip(xs, traces)])
+    return raw, values.astype(np.float64), picked.astype(np.float64), sk
+
+
 def sumsq(x):
     """The float64 sum of squares of flat ``x`` (``trajectory.grad_sumsq``), for a :func:`usable` dtype."""
     return _sumsq(x)

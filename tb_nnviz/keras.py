@@ -91,9 +91,11 @@ class NNVizCallback(keras.callbacks.Callback):
     and ``weight.name`` without its ``:0`` in tf_keras.
 
     Costs: with trajectories on, a copy of every logged weight (its value at
-    the previous trajectory point, for the update norm) is kept in
-    non-trainable ``tf.Variable`` s, plus one byte per parameter of sketch
-    signs (``logger.extra_bytes``). Setting up traces one function whose size
+    the previous trajectory point, for the update norm) is kept, plus one byte
+    per parameter of sketch signs (``logger.extra_bytes``). Trajectory points
+    of float32/float64 weights on the CPU are taken by numba's one-pass
+    kernels (``tb_nnviz.fused``) when numba is installed (the ``tf`` extra
+    brings it); the rest by TensorFlow ops in one traced function, whose size
     grows with the number of distinct weight shapes (ResNet-50: 28), not of
     weights.
 

@@ -26,7 +26,7 @@ import contextlib
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz import summary, tf_reduce, tf_spectrum
+from tb_nnviz import fused, summary, tf_reduce, tf_spectrum
 from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, planes_shape, raw_widths
 
 __all__ = ["DEFAULT_MAX_TOTAL_CELLS", "Weight", "WeightLogger"]
@@ -48,16 +48,21 @@ class WeightLogger:
         (default ``DEFAULT_MAX_TOTAL_CELLS``; None: only ``max_cells`` per tensor).
       spectra: whether this logger will ever log spectra (the eigenvalues of
         ``W^T W`` of each matrix, ``tb_nnviz.tf_spectrum``). Default False.
+      one_pass: None (default) reduces the trajectory points of float32 and
+        float64 weights on the CPU with ``tb_nnviz.fused`` (one pass over each,
+        outside the compiled function) when numba is installed; False keeps
+        every reduction in TensorFlow.
 
     Attributes:
       trace_count: how often the logging function was traced (1 after use).
       group_count: how many stacks of same-shaped weights are reduced.
+      one_pass_count: how many groups' trajectory points ``tb_nnviz.fused`` reduces.
       extra_bytes: memory held between steps: the previous values and the
         sketch signs (about 1 byte per parameter plus one copy of the weights).
     """
 
     def __init__(self, writer, weights, *, heatmaps=True, trajectories=True,
-                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, spectra=False):
+                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, spectra=False, one_pass=None):
         self.writer = writer
         self.weights = [Weight(*w) for w in weights]
         self.trace_count = 0
@@ -69,9 +74,15 @@ class WeightLogger:
         self._heat, self._traj, self._stacks = plan.heat, plan.traj, plan.stacks
         self._heat_groups = plan.heat_groups
         self._traj_groups, self._previous, self._constants = [], [], []
+        # Trajectory groups reduced on the host by tb_nnviz.fused, by index in plan.traj_groups.
+        self._host = {}
         extra = 0
         with tf.init_scope():
-            for sub in plan.traj_groups:
+            for k, sub in enumerate(plan.traj_groups):
+                if one_pass is not False and _on_cpu(self.weights[sub[0]].variable, dtypes[sub[0]]):
+                    self._host[k] = host = _HostGroup([self._traj[i][0] for i in sub], dtypes[sub[0]])
+                    extra += host.nbytes
+                    continue
                 group = tf_reduce.TrajectoryGroup([self._traj[i][0] for i in sub])
                 var = self.weights[sub[0]].variable
                 previous = tf.Variable(
@@ -86,6 +97,7 @@ class WeightLogger:
         self._has_previous = False
         self.extra_bytes = extra
         self.group_count = len(self._stacks)
+        self.one_pass_count = len(self._host)
         self._function = tf.function(self._reduce, autograph=False)
 
     @property
@@ -104,11 +116,20 @@ class WeightLogger:
             heat, traj, spec = self._function(tf.constant(heatmaps), tf.constant(trajectories),
                                               tf.constant(spectra))
         heat = [[planes.numpy() for planes in stacks] for stacks in heat] if heatmaps else []
-        traj = [[t.numpy() for t in parts] for parts in traj] if trajectories else []
+        if trajectories:
+            compiled = iter([[t.numpy() for t in parts] for parts in traj])
+            traj = [self._host_points(k) if k in self._host else next(compiled)
+                    for k in range(len(self._plan.traj_groups))]
+        else:
+            traj = []
         spec = [values.numpy() for values in spec] if spectra else None
         self._plan.write(step, heat, traj, self._has_previous, spectra=spec)
         if trajectories:
             self._has_previous = True
+
+    def _host_points(self, k):
+        """``(raw, sample, traces, sketch)`` of trajectory group ``k`` by ``tb_nnviz.fused``."""
+        return self._host[k].raw_points([_host_array(self.weights[i].variable) for i in self._plan.traj_groups[k]])
 
     def _reduce(self, heatmaps, trajectories, spectra):
         self.trace_count += 1
@@ -167,6 +188,45 @@ class WeightLogger:
 
 def _read(variable):
     return tf.convert_to_tensor(variable)
+
+
+def _on_cpu(variable, dtype):
+    """Whether ``tb_nnviz.fused`` can reduce ``variable`` (of dtype name ``dtype``) where it lives."""
+    return fused.usable(dtype) and "CPU" in _read(variable).device.upper()
+
+
+def _host_array(variable):
+    """The flat numpy value of a CPU variable, without a copy where TensorFlow allows it."""
+    value = _read(variable)
+    try:
+        array = np.from_dlpack(value)
+    except (TypeError, RuntimeError, BufferError, AttributeError):
+        array = value.numpy()
+    return array.reshape(-1)
+
+
+class _HostGroup:
+    """Trajectory plans of one shape and dtype (a numpy dtype name) reduced on the host.
+
+    Holds the sketch signs (1 byte per entry) and a copy of the values at the
+    previous point, as the compiled path holds them in variables.
+    """
+
+    def __init__(self, plans, dtype):
+        self.plans = plans
+        self.flips = [plan.sign_flips() for plan in plans]
+        self.sample = None if plans[0].sample is None else [plan.sample for plan in plans]
+        self.kept = [np.empty(plan.size, dtype) for plan in plans]
+        self.has_previous = False
+        self.nbytes = sum(a.nbytes for a in self.flips + self.kept)
+
+    def raw_points(self, arrays):
+        """``fused.raw_points`` of the group's current values ``arrays``; keeps them as previous."""
+        first = self.plans[0]
+        parts = fused.raw_points(arrays, self.kept if self.has_previous else None, self.kept, self.flips,
+                                 first.units, first.sketch_dim, self.sample, [plan.traces for plan in self.plans])
+        self.has_previous = True
+        return list(parts)
 
 
 def _in_turn(items, fn):

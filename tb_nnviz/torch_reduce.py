@@ -27,7 +27,7 @@ import math
 import numpy as np
 import torch
 
-from tb_nnviz import fused, trajectory
+from tb_nnviz import fused
 from tb_nnviz.logplan import check_group
 
 F64 = torch.float64
@@ -119,7 +119,7 @@ class TrajectoryGroup:
         self.sample = None
         if first.sample is not None:
             self.sample = torch.as_tensor(np.stack([p.sample for p in self.plans]), device=device)
-        self.flips = torch.as_tensor(np.stack([~p.signs for p in self.plans]).view(np.uint8), device=device)
+        self.flips = torch.as_tensor(np.stack([p.sign_flips() for p in self.plans]), device=device)
 
     @property
     def nbytes(self):
@@ -298,20 +298,11 @@ def _one_pass(tensors):
 
 def _raw_points_one_pass(xs, prevs, keeps, group):
     """:func:`raw_points` of flat CPU tensors by ``tb_nnviz.fused``, one pass over each."""
-    arrays = [t.detach().numpy() for t in xs]
-    flips = group.flips.numpy()
-    raw = np.empty((len(xs), len(trajectory.RAW_FIELDS)))
-    sk = np.empty((len(xs), group.sketch_dim))
-    for i, x in enumerate(arrays):
-        prev = None if prevs is None else prevs[i].detach().numpy()
-        kept = None if keeps is None else keeps[i].detach().numpy()
-        raw[i], sk[i] = fused.raw_point(x, prev, kept, flips[i], group.units, group.sketch_dim)
-    if group.sample is None:
-        sample = np.stack(arrays)
-    else:
-        sample = np.stack([x[i] for x, i in zip(arrays, group.sample.numpy())])
-    traces = np.stack([x[i] for x, i in zip(arrays, group.traces.numpy())])
-    return tuple(torch.from_numpy(np.asarray(a, np.float64)) for a in (raw, sample, traces, sk))
+    arrays = lambda ts: None if ts is None else [t.detach().numpy() for t in ts]  # noqa: E731 (views)
+    parts = fused.raw_points(arrays(xs), arrays(prevs), arrays(keeps), group.flips.numpy(), group.units,
+                             group.sketch_dim, None if group.sample is None else group.sample.numpy(),
+                             group.traces.numpy())
+    return tuple(torch.from_numpy(a) for a in parts)
 
 
 def _per_unit(parts, owner, g, units):

@@ -126,9 +126,22 @@ class TrajectoryPlan:
     def signs(self):
         """CountSketch signs of the flat entries (True = +1), seeded by name and seed."""
         if self._signs is None:
-            rng = np.random.default_rng(_seed(self.name, self.seed, 3))
-            self._signs = rng.random(self.size) < 0.5
+            self._signs = self._make_signs()
         return self._signs
+
+    def sign_flips(self):
+        """uint8 of the tensor's size, 1 where the sketch sign is -1; for a device
+        or kernel to hold, so the plan does not keep :attr:`signs` as well.
+
+        >>> TrajectoryPlan("w", (3, 4)).sign_flips().tolist() == (~TrajectoryPlan("w", (3, 4)).signs).tolist()
+        True
+        """
+        signs = self._make_signs() if self._signs is None else self._signs
+        return (~signs).view(np.uint8)
+
+    def _make_signs(self):
+        rng = np.random.default_rng(_seed(self.name, self.seed, 3))
+        return rng.random(self.size) < 0.5
 
     @property
     def units(self):

@@ -1,4 +1,5 @@
-"""The batched TensorFlow path equals the numpy reference on real models' weights.
+"""The Keras logger (TensorFlow ops, and the one-pass kernels for float32/float64) equals
+the numpy reference on real models' weights.
 
 The weights (names, shapes, layouts from the callback's layer hints) are those
 of the models of the scale benchmarks: keras.applications' ResNet-50 and
@@ -86,8 +87,11 @@ def test_logger_equals_reference_on_model_weights(tmp_path, model):
     budget = 2**18  # small enough that large tensors are pooled, as in a model-wide budget
     with Writer(tmp_path, num_traces=8) as writer:
         logger = WeightLogger(writer, weights, max_total_cells=budget)
-        # Weights of one shape and dtype share a stack.
+        # Weights of one shape and dtype share a stack. Trajectory points of float32 and float64
+        # groups are taken by the one-pass kernels (numba is in the test extra), the others by TF.
         assert logger.group_count == len({(x.shape, x.dtype) for x in steps[0].values()})
+        kinds = {(x.shape, x.dtype): x.dtype in (np.float32, np.float64) for x in steps[0].values()}
+        assert logger.one_pass_count == sum(kinds.values()) and 0 < logger.one_pass_count < len(kinds)
         logger.log(0, heatmaps=True, trajectories=True)
         for w in weights:
             w.variable.assign(steps[1][w.name])
