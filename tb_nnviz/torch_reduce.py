@@ -353,12 +353,14 @@ def sketch(flat, flips, sketch_dim, work=None):
     return sk
 
 
-def grad_sumsq(gradients, device, work=None):
+def grad_sumsq(gradients, device, work=None, one_pass=None):
     """Float64 ``[G]`` sums of squares of ``gradients`` (tensors or None -> NaN), on ``device``.
 
     Each gradient is copied to float64 a piece at a time (in ``work``, a
     :class:`Workspace`) and reduced there: a reduction that converts on the
     fly is several times slower on CPU than the copy and the reduction together.
+    CPU float32/float64 gradients go through ``tb_nnviz.fused`` instead, as in
+    :func:`raw_points` (``one_pass``: None decides so, False takes the torch ops).
     """
     work = work or Workspace(device)
     out = torch.full((len(gradients),), float("nan"), dtype=F64, device=device)
@@ -366,7 +368,7 @@ def grad_sumsq(gradients, device, work=None):
         if grad is not None:
             flat = grad.detach().reshape(-1)
             n = flat.numel()
-            if _one_pass([flat]):
+            if one_pass is not False and _one_pass([flat]):
                 out[i] = fused.sumsq(flat.numpy())
                 continue
             out[i] = sum(_sumsq(_load(work, "x", [flat], a, min(n, a + PIECE)))[0] for a in range(0, n, PIECE))

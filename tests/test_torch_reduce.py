@@ -88,7 +88,8 @@ def test_trajectory_points_equal_reference(xs, num_traces, sketch_dim, seed, wit
     with mock.patch.object(torch_reduce, "PIECE", piece), mock.patch.object(fused, "BLOCK", piece):
         parts = torch_reduce.raw_points(to_torch(xs), None if previous is None else to_torch(previous), group,
                                         keep=kept, one_pass=None if one_pass else False)
-        grad_sumsq = None if grads is None else torch_reduce.grad_sumsq([to_torch(g) for g in grads], "cpu").numpy()
+        grad_sumsq = None if grads is None else torch_reduce.grad_sumsq(
+            [to_torch(g) for g in grads], "cpu", one_pass=None if one_pass else False).numpy()
     np.testing.assert_array_equal(kept.reshape(xs.shape).float().numpy(), to_torch(xs).float().numpy())
     got = trajectory.finish_points(*(t.numpy() for t in parts), plans[0], previous is not None, grad_sumsq)
     for i, (x, plan) in enumerate(zip(xs, plans)):
