@@ -25,6 +25,8 @@ True
 
 import numpy as np
 
+from tb_nnviz import reduce
+
 try:
     import numba
 except ImportError:  # the torch ops do the work
@@ -93,6 +95,28 @@ def raw_points(xs, previous, keep, flips, units, sketch_dim, sample, traces):
     values = np.stack(xs) if sample is None else np.stack([x[s] for x, s in zip(xs, sample)])
     picked = np.stack([x[t] for x, t in zip(xs, traces)])
     return raw, values.astype(np.float64), picked.astype(np.float64), sk
+
+
+def heatmap_planes(x, content):
+    """``reduce.heatmap_planes`` of array ``x`` (a :func:`usable` dtype): float32 ``[P, R, C]``.
+
+    The grid is ``reduce.to_grid`` (a view where the layout allows); a pooled
+    heatmap's blocks are reduced in one pass over it.
+
+    >>> from tb_nnviz import reduce
+    >>> x = np.arange(12.0).reshape(3, 4)
+    >>> content = reduce.heatmap_content("w", x.shape, x.dtype, max_cells=4)
+    >>> np.array_equal(heatmap_planes(x, content), reduce.heatmap_planes(x, content))
+    True
+    """
+    grid = reduce.to_grid(x, content["layout"])
+    br, bc = content["pool"]
+    if (br, bc) == (1, 1):
+        return grid.astype(np.float32)[None]
+    rows, cols = grid.shape
+    out = np.empty((2, -(-rows // br), -(-cols // bc)), np.float32)
+    _pool(grid, br, bc, out[0], out[1])
+    return out
 
 
 def sumsq(x):
@@ -224,3 +248,44 @@ def _centred_sumsq(x, mean):
         d = np.float64(x[j]) - mean
         c += d * d
     return c
+
+
+@_jit
+def _pool(grid, br, bc, mean, absmax):
+    # reduce.pool: the mean of each block, and its value of largest magnitude
+    # (+m on a tie), NaN where the block holds a NaN. The reference pads edge
+    # blocks with zeros, which changes neither.
+    rows, cols = grid.shape
+    r, c = mean.shape
+    total = np.empty(c)
+    hi = np.empty(c)
+    lo = np.empty(c)
+    nans = np.empty(c)
+    for bi in range(r):
+        total[:] = 0.0
+        hi[:] = -np.inf
+        lo[:] = np.inf
+        nans[:] = 0.0
+        first = bi * br
+        last = min(rows, first + br)
+        for i in range(first, last):
+            row = grid[i]
+            for bj in range(c):
+                part = row[bj * bc : min(cols, bj * bc + bc)]
+                s, h, l, n = 0.0, hi[bj], lo[bj], 0.0
+                for j in range(part.size):
+                    v = np.float64(part[j])
+                    s += v
+                    h = max(h, v)
+                    l = min(l, v)
+                    n += 1.0 if v != v else 0.0
+                total[bj] += s
+                hi[bj], lo[bj] = h, l
+                nans[bj] += n
+        for bj in range(c):
+            count = (last - first) * (min(cols, bj * bc + bc) - bj * bc)
+            mean[bi, bj] = total[bj] / count
+            if nans[bj] > 0:
+                absmax[bi, bj] = np.nan
+            else:
+                absmax[bi, bj] = hi[bj] if hi[bj] >= -lo[bj] else lo[bj]

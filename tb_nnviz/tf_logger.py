@@ -17,7 +17,7 @@ It knows nothing of Keras: ``tb_nnviz.keras.NNVizCallback`` decides when.
 ...     logger.log(0, heatmaps=True, trajectories=True)
 ...     _ = w.assign_add(tf.ones([4, 3]))
 ...     logger.log(1, heatmaps=False, trajectories=True)
->>> logger.trace_count, logger.group_count
+>>> logger.group_count, logger.one_pass_count  # one shape; on the CPU with numba, no TensorFlow ops
 (1, 1)
 """
 
@@ -48,15 +48,16 @@ class WeightLogger:
         (default ``DEFAULT_MAX_TOTAL_CELLS``; None: only ``max_cells`` per tensor).
       spectra: whether this logger will ever log spectra (the eigenvalues of
         ``W^T W`` of each matrix, ``tb_nnviz.tf_spectrum``). Default False.
-      one_pass: None (default) reduces the trajectory points of float32 and
-        float64 weights on the CPU with ``tb_nnviz.fused`` (one pass over each,
-        outside the compiled function) when numba is installed; False keeps
-        every reduction in TensorFlow.
+      one_pass: None (default) reduces the heatmaps and trajectory points of
+        float32 and float64 weights on the CPU with ``tb_nnviz.fused`` (one
+        pass over each, outside the compiled function) when numba is
+        installed; False keeps every reduction in TensorFlow.
 
     Attributes:
       trace_count: how often the logging function was traced (1 after use).
       group_count: how many stacks of same-shaped weights are reduced.
-      one_pass_count: how many groups' trajectory points ``tb_nnviz.fused`` reduces.
+      one_pass_count: how many groups' trajectory points ``tb_nnviz.fused`` reduces
+        (their heatmaps too).
       extra_bytes: memory held between steps: the previous values and the
         sketch signs (about 1 byte per parameter plus one copy of the weights).
     """
@@ -72,7 +73,12 @@ class WeightLogger:
                                     trajectories=trajectories, max_total_cells=max_total_cells,
                                     spectra=spectra)
         self._heat, self._traj, self._stacks = plan.heat, plan.traj, plan.stacks
-        self._heat_groups = plan.heat_groups
+        # Heatmap groups drawn on the host by tb_nnviz.fused, by index in plan.heat_groups.
+        self._host_heat = set()
+        if one_pass is not False:
+            self._host_heat = {h for h, subgroups in enumerate(plan.heat_groups)
+                               if _on_cpu(self.weights[subgroups[0][0]].variable, dtypes[subgroups[0][0]])}
+        self._heat_groups = [sg for h, sg in enumerate(plan.heat_groups) if h not in self._host_heat]
         self._traj_groups, self._previous, self._constants = [], [], []
         # Trajectory groups reduced on the host by tb_nnviz.fused, by index in plan.traj_groups.
         self._host = {}
@@ -112,10 +118,17 @@ class WeightLogger:
         spectra = bool(spectra and self._plan.spec)
         if not (heatmaps or trajectories or spectra):
             return
-        with _without_graph_rewrites():
-            heat, traj, spec = self._function(tf.constant(heatmaps), tf.constant(trajectories),
-                                              tf.constant(spectra))
-        heat = [[planes.numpy() for planes in stacks] for stacks in heat] if heatmaps else []
+        heat = traj = spec = []
+        if (heatmaps and self._heat_groups) or (trajectories and self._traj_groups) or spectra:
+            with _without_graph_rewrites():
+                heat, traj, spec = self._function(tf.constant(heatmaps), tf.constant(trajectories),
+                                                  tf.constant(spectra))
+        if heatmaps:
+            compiled = iter([[planes.numpy() for planes in stacks] for stacks in heat])
+            heat = [self._host_heatmaps(subgroups) if h in self._host_heat else next(compiled)
+                    for h, subgroups in enumerate(self._plan.heat_groups)]
+        else:
+            heat = []
         if trajectories:
             compiled = iter([[t.numpy() for t in parts] for parts in traj])
             traj = [self._host_points(k) if k in self._host else next(compiled)
@@ -129,7 +142,13 @@ class WeightLogger:
 
     def _host_points(self, k):
         """``(raw, sample, traces, sketch)`` of trajectory group ``k`` by ``tb_nnviz.fused``."""
-        return self._host[k].raw_points([_host_array(self.weights[i].variable) for i in self._plan.traj_groups[k]])
+        return self._host[k].raw_points([_host_array(self.weights[i].variable).reshape(-1)
+                                         for i in self._plan.traj_groups[k]])
+
+    def _host_heatmaps(self, subgroups):
+        """Planes ``[G, P, R, C]`` of each subgroup of one heatmap group, by ``tb_nnviz.fused``."""
+        return [np.stack([fused.heatmap_planes(_host_array(self.weights[i].variable), self._heat[i]) for i in sub])
+                for sub in subgroups]
 
     def _reduce(self, heatmaps, trajectories, spectra):
         self.trace_count += 1
@@ -196,13 +215,12 @@ def _on_cpu(variable, dtype):
 
 
 def _host_array(variable):
-    """The flat numpy value of a CPU variable, without a copy where TensorFlow allows it."""
+    """The numpy value of a CPU variable, without a copy where TensorFlow allows it."""
     value = _read(variable)
     try:
-        array = np.from_dlpack(value)
+        return np.from_dlpack(value)
     except (TypeError, RuntimeError, BufferError, AttributeError):
-        array = value.numpy()
-    return array.reshape(-1)
+        return value.numpy()
 
 
 class _HostGroup:

@@ -33,15 +33,19 @@ from tb_nnviz.logplan import check_group
 F64 = torch.float64
 
 
-def heatmap_planes(x, content, work=None):
+def heatmap_planes(x, content, work=None, one_pass=None):
     """``reduce.heatmap_planes`` of each tensor in ``x``: float32 ``[G, P, R, C]``.
 
     ``x`` is a stack ``[G, *shape]`` or a list of G tensors of one shape (the
     parameters themselves: nothing is stacked in between). ``content`` is the
     heatmap content shared by the group (layout and pooling depend only on
     shape, layout and cell budget). Stays on ``x``'s device; ``work`` (a
-    :class:`Workspace`) holds the float64 grid of a pooled heatmap.
+    :class:`Workspace`) holds the float64 grid of a pooled heatmap. CPU
+    float32/float64 tensors are pooled by ``tb_nnviz.fused`` instead, as in
+    :func:`raw_points` (``one_pass``: None decides so, False takes the torch ops).
     """
+    if one_pass is not False and _one_pass(list(x)):
+        return torch.from_numpy(np.stack([fused.heatmap_planes(t.detach().numpy(), content) for t in x]))
     lay = content["layout"]
     rows, cols = content["grid"]
     br, bc = content["pool"]

@@ -57,11 +57,12 @@ def layouts_for(rank):
 
 
 @SETTINGS
-@given(xs=stacks(), max_cells=st.sampled_from([1, 2, 5, 16, 64, 10**6]), data=st.data())
-def test_heatmap_planes_equal_reference(xs, max_cells, data):
+@given(xs=stacks(), max_cells=st.sampled_from([1, 2, 5, 16, 64, 10**6]), one_pass=st.booleans(), data=st.data())
+def test_heatmap_planes_equal_reference(xs, max_cells, one_pass, data):
+    """Both ways: torch ops, and the one-pass kernels for float32/float64."""
     layout = data.draw(st.sampled_from(layouts_for(xs.ndim - 1)))
     content = reduce.heatmap_content("t", xs.shape[1:], xs.dtype, layout, max_cells)
-    got = torch_reduce.heatmap_planes(to_torch(xs), content).numpy()
+    got = torch_reduce.heatmap_planes(to_torch(xs), content, one_pass=None if one_pass else False).numpy()
     for x, planes in zip(xs, got):
         assert_planes_equal(planes, reduce.heatmap_planes(x, content), x, content)
 
