@@ -115,7 +115,12 @@ def heatmap_planes(x, content):
         return grid.astype(np.float32)[None]
     rows, cols = grid.shape
     out = np.empty((2, -(-rows // br), -(-cols // bc)), np.float32)
-    _pool(grid, br, bc, out[0], out[1])
+    if not grid.flags.c_contiguous and grid.T.flags.c_contiguous:
+        # A transposed layout (PyTorch's Linear): the blocks of the grid are the
+        # transposed blocks of the tensor, which is read in its own order.
+        _pool(grid.T, bc, br, out[0].T, out[1].T)
+    else:
+        _pool(grid, br, bc, out[0], out[1])
     return out
 
 
