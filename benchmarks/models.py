@@ -126,6 +126,10 @@ def _floor(model):
     return time.perf_counter() - t0
 
 
+#: The logged steps timed against the floor, interleaved.
+STEP_KINDS = ("heatmaps + trajectories", "heatmaps", "trajectories", "heatmaps + trajectories, TF ops")
+
+
 def logged_step(build, calls, log_dir):
     """Set-up seconds, per-call seconds by kind (interleaved with the floor), the logger, bytes of one step."""
     from tb_nnviz.keras import NNVizCallback
@@ -143,7 +147,14 @@ def logged_step(build, calls, log_dir):
     logger.log(1, True, True)
     cb._writer.flush()
     step_bytes = _nnviz_file_bytes(log_dir) - before
-    times = {"floor": [], "heatmaps + trajectories": [], "heatmaps": [], "trajectories": []}
+    # The same step with every reduction in TensorFlow, as without numba or off the CPU.
+    from tb_nnviz import Writer
+    from tb_nnviz.tf_logger import WeightLogger
+
+    tf_writer = Writer(os.path.join(log_dir, "tf-ops"))
+    tf_ops = WeightLogger(tf_writer, logger.weights, one_pass=False)
+    tf_ops.log(0, True, True)  # traced here, outside the timing
+    times = {k: [] for k in STEP_KINDS + ("floor",)}
     step = 2
     for _ in range(calls):
         for kind in times:
@@ -151,9 +162,10 @@ def logged_step(build, calls, log_dir):
             if kind == "floor":
                 _floor(model)
             else:
-                logger.log(step, "heatmaps" in kind, "trajectories" in kind)
+                (tf_ops if kind.endswith("TF ops") else logger).log(step, "heatmaps" in kind, "trajectories" in kind)
                 step += 1
             times[kind].append(time.perf_counter() - t0)
+    tf_writer.close()
     profile = _profile(logger, step, calls)
     cb.close()
     return begin, {k: median(v) for k, v in times.items()}, logger, step_bytes, profile
@@ -177,10 +189,13 @@ def _profile(logger, step, calls):
         return sum(v[2] if own else v[3] for k, v in stats.items() if k[2] == name or name + ">" in k[2])
 
     device = cum("TFE_Py_Execute", own=True)  # the compiled function running (reductions on the weights)
+    one_pass = sum(v[3] for k, v in stats.items()  # numba's one-pass kernels (CPU float32/float64)
+                   if k[0].endswith("fused.py") and k[2] in ("raw_points", "heatmap_planes"))
     finish = cum("finish_points")  # host: quantiles of the sample, the point vector
     event = cum("write_reduced")  # host: protos, serialising, the file
-    parts = [("the reductions in the compiled function", device), ("finishing points on the host", finish),
-             ("building and writing the event", event), ("the rest", total - device - finish - event)]
+    parts = [("the one-pass kernels", one_pass), ("the reductions in the compiled function", device),
+             ("finishing points on the host", finish), ("building and writing the event", event),
+             ("the rest", total - one_pass - device - finish - event)]
     return "profile of %d steps (cProfile, %.1f ms each): %s" % (
         calls, total / calls * 1e3, ", ".join("%s %.0f%%" % (n, 100 * t / total) for n, t in parts))
 
@@ -221,7 +236,7 @@ def run(ctx):
         progress("models: %s logged step %.1f ms, floor %.1f ms"
                  % (name, step["heatmaps + trajectories"] * 1e3, step["floor"] * 1e3))
         floor = step["floor"]
-        for kind in ("heatmaps + trajectories", "heatmaps", "trajectories"):
+        for kind in STEP_KINDS:
             step_rows.append([name, kind, step[kind] * 1e3, floor * 1e3, step[kind] / floor])
         setup_rows.append([name, weights, logger.group_count, begin, logger.extra_bytes / 2**20,
                            params * 4 / 2**20])
@@ -246,7 +261,11 @@ def run(ctx):
               ["model", "logged", "median ms", "floor ms", "ratio to floor"], step_rows,
               "The ratio is the median time of `WeightLogger.log` (the callback's per-step work: reductions "
               "on the weights, host finishing, the event written to the file) divided by the floor, "
-              "the median time of `[v.numpy() for v in model.weights]` measured between those calls."),
+              "the median time of `[v.numpy() for v in model.weights]` measured between those calls. "
+              "The callback reduces CPU float32/float64 weights with numba's one-pass kernels "
+              "(`tb_nnviz.fused`); 'TF ops' is the same step with every reduction in the compiled "
+              "TensorFlow function (`WeightLogger(one_pass=False)`, as without numba or off the CPU), "
+              "interleaved with the others."),
         Table("models_setup", "Real models: set-up and memory",
               ["model", "weights", "shape groups", "on_train_begin s", "held MiB", "weights MiB"], setup_rows,
               "'on_train_begin' is what a fit with a fresh callback waits before its first batch: collecting "
