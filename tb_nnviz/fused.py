@@ -1,23 +1,27 @@
-"""One-pass CPU kernels for trajectory points and gradient norms (numba).
+"""One-pass CPU kernels (numba): heatmaps, trajectory points and gradient norms.
 
-``tb_nnviz.torch_reduce`` makes about a dozen op-at-a-time passes over each
-piece of a tensor; on a CPU shared with other work, where the cache is not
-the logger's alone, each pass goes back to memory. These kernels read a
-float32 or float64 tensor once, in blocks of :data:`BLOCK` entries that stay
-in the L1/L2 cache while the sums, the update's per-unit norms, the sketch
-and the copy kept for the next step are taken from them. They compute the
-same ``trajectory.RAW_FIELDS`` and sketch as ``trajectory.raw_point`` (the
-tests hold them equal) with float64 accumulators; only the order of the
-additions differs.
+The TensorFlow and torch paths (``tf_reduce``, ``torch_reduce``) make a dozen
+or more op-at-a-time passes over each tensor, each op a call into an
+executor; on a CPU shared with other work, where the cache is not the
+logger's alone, each pass goes back to memory. These kernels read a float32
+or float64 tensor once, in blocks of :data:`BLOCK` entries that stay in the
+L1/L2 cache while the sums, the update's per-unit norms, the sketch and the
+copy kept for the next step are taken from them; a pooled heatmap is one
+pass over the tensor's grid. They compute ``trajectory.RAW_FIELDS``, the
+sketch and ``reduce.heatmap_planes`` as the numpy reference defines them
+(the tests hold them equal), with float64 accumulators; only the order of
+the additions differs.
 
-Used by ``torch_reduce`` for CPU tensors when numba is installed (the
-``torch`` extra brings it); everything else takes the torch ops.
+Both loggers use them for CPU float32/float64 weights when numba is
+installed (the ``tf``, ``torch`` and ``demo`` extras bring it); other
+devices and dtypes take the framework's ops. Numba compiles them on first
+use and caches the machine code (about 3 s, once).
 
 >>> import numpy as np
 >>> from tb_nnviz import trajectory
 >>> x = np.arange(12, dtype=np.float32)
 >>> plan = trajectory.TrajectoryPlan("w", (3, 4), sketch_dim=4)
->>> raw, sk = raw_point(x, None, None, (~plan.signs).view(np.uint8), plan.units, 4)
+>>> raw, sk = raw_point(x, None, None, plan.sign_flips(), plan.units, 4)
 >>> want = trajectory.raw_point(x.reshape(3, 4), None, plan)
 >>> bool(np.allclose(raw, want[0]) and np.allclose(sk, want[3]))
 True
@@ -26,6 +30,7 @@ True
 import numpy as np
 
 from tb_nnviz import reduce
+from tb_nnviz.trajectory import RAW_FIELDS
 
 try:
     import numba
@@ -45,7 +50,7 @@ def usable(dtype):
 
 
 def raw_point(x, previous, keep, flips, units, sketch_dim):
-    """``(RAW_FIELDS values, sketch)`` (float64 ``[10]`` and ``[sketch_dim]``) of flat ``x``.
+    """``(RAW_FIELDS values, sketch)`` (float64) of flat ``x``: ``trajectory.raw_point`` without the sample and traces.
 
     ``previous`` (flat, ``x``'s dtype) holds the values at the previous point,
     or is None; ``keep`` (flat, ``x``'s dtype, may be ``previous``) receives a
@@ -54,7 +59,7 @@ def raw_point(x, previous, keep, flips, units, sketch_dim):
     """
     n = x.size
     _, count, inner = units
-    raw = np.zeros(10)
+    raw = np.zeros(len(RAW_FIELDS))
     sk = np.zeros(sketch_dim)
     unit_sq = np.zeros(count)
     unit_ch = np.zeros(count)
@@ -87,7 +92,7 @@ def raw_points(xs, previous, keep, flips, units, sketch_dim, sample, traces):
     ``flips`` G uint8 arrays; ``sample`` (or None: every entry) and ``traces``
     G index arrays each. ``trajectory.finish_points`` makes the points.
     """
-    raw = np.empty((len(xs), 10))
+    raw = np.empty((len(xs), len(RAW_FIELDS)))
     sk = np.empty((len(xs), sketch_dim))
     for i, x in enumerate(xs):
         raw[i], sk[i] = raw_point(x, None if previous is None else previous[i], None if keep is None else keep[i],
