@@ -152,9 +152,13 @@ class WeightLogger:
 
     def _reduce(self, heatmaps, trajectories, spectra):
         self.trace_count += 1
-        stacks = [tf.stack([_read(self.weights[i].variable) for i in members])
-                  for members in self._stacks]
         position = {i: (s, j) for s, members in enumerate(self._stacks) for j, i in enumerate(members)}
+        # Only the stacks some reduction here reads (the one-pass kernels read the others on the host).
+        used = [sub for subgroups in self._heat_groups for sub in subgroups]
+        used += [sub for sub, _ in self._traj_groups] + list(self._plan.spec_groups)
+        used = {position[sub[0]][0] for sub in used}
+        stacks = [tf.stack([_read(self.weights[i].variable) for i in members]) if s in used else None
+                  for s, members in enumerate(self._stacks)]
 
         def rows(sub):
             s, first = position[sub[0]]
