@@ -90,6 +90,9 @@ def _get(url, route, **params):
 @pytest.fixture(scope="module")
 def tab(served):
     with browser.open_tab(served, ready=browser.OVERVIEW) as t:
+        # No run in the address: the tab moves on to "slow", the run with a finding, once
+        # the findings arrive (test_tab_polish.py); tests pick their runs after that.
+        t.frame.wait_for_function("() => document.querySelector('[data-testid=run-option][value=slow]').checked", timeout=30000)
         yield t.page, t.frame, t.errors
 
 
@@ -124,6 +127,7 @@ def _select_runs(frame, runs):
 
 def test_overview_lists_every_tensor_with_counts_and_latest_ratio(served, tab):
     page, frame, _ = tab
+    _select_runs(frame, ["fast"])
     table = frame.locator('[data-testid="overview-table"][data-run="fast"]')
     table.wait_for(timeout=30000)
     rows = {}
@@ -279,7 +283,8 @@ def test_projection_joint_and_per_run(served, tab):
         timeout=30000,
     )
     assert panel.get_attribute("data-axes") == "per-run"
-    assert not panel.locator('[data-testid="projection-scale-note"]').is_visible()
+    # Per run: each plot has its own scale; the note and the plots' scale lines say so.
+    assert "scaled to its own path" in panel.locator('[data-testid="projection-scale-note"]').inner_text()
     for run in RATE:
         plot = panel.locator('[data-testid="projection-run"][data-run="%s"]' % run)
         own = _get(served, "projection", run=run)["explained_variance_ratio"]
@@ -452,8 +457,9 @@ def test_pooled_heatmap_shows_block_and_absmax(served, tab):
 
 @contextlib.contextmanager
 def _fresh_tab(tab, served, width=1600, height=900):
-    """A second page in the module's browser, at its own size, closed afterwards."""
-    t = browser.new_tab(tab[0].context.browser, served, width, height)
+    """A second page in the module's browser, at its own size, on run "fast" (named in
+    the address: without it the tab opens on "slow", the run with a finding), closed afterwards."""
+    t = browser.new_tab(tab[0].context.browser, served, width, height, hash="nnviz&nv_runs=fast")
     try:
         t.frame.locator('[data-testid="overview-row"]').first.wait_for(timeout=30000)
         yield t

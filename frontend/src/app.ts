@@ -13,7 +13,7 @@ import { clear, el, setOptions, setText } from "./dom";
 import { onDataReloaded } from "./ipc";
 import { OverviewPanel } from "./overview";
 import { ProjectionPanel } from "./projection";
-import { FindingsPanel } from "./findings";
+import { FindingsPanel, pickStartRun } from "./findings";
 import { StructurePanel } from "./structure";
 import { type CardState, type ViewState, formatHash, onHashChange, readHash, writeHash } from "./hashstate";
 import { RunSelector } from "./runselect";
@@ -96,11 +96,16 @@ export class App {
   private readonly filterNote: HTMLSpanElement;
   private saveTimer: number | null = null;
   private heardHost = false;
+  /** The user clicked, typed or wheeled in the tab (the first view then stays as it is). */
+  private userActed = false;
   private resizeTimer: number | null = null;
 
   constructor(body: HTMLElement) {
     injectChartStyle(body.ownerDocument);
     this.runSelect = new RunSelector((runs) => this.selectRuns(runs));
+    for (const type of ["pointerdown", "keydown", "wheel", "touchstart"]) {
+      window.addEventListener(type, () => (this.userActed = true), { capture: true, passive: true });
+    }
     this.detailSelect = el("select", { attrs: { "data-testid": "detail-run", "aria-label": "run listed in the overview and structure view" } });
     this.detailSelect.addEventListener("change", () => {
       this.detailRun = this.detailSelect.value;
@@ -194,14 +199,31 @@ export class App {
     return this.reloading;
   }
 
-  /** Shows `runs` (a subset of the logged runs; the selector's change). */
-  selectRuns(runs: readonly string[]): void {
+  /** Shows `runs` (a subset of the logged runs; the selector's change, kept in the address unless `save` is false). */
+  selectRuns(runs: readonly string[], save = true): void {
     this.runs = keepRuns(Object.keys(this.tags.runs).sort(), runs);
     this.runSelect.update(Object.keys(this.tags.runs).sort(), this.runs);
     this.rebuild();
     this.updatePanels();
     this.updateProjection(false);
-    this.saveView();
+    if (save) this.saveView();
+  }
+
+  /**
+   * The first view when the address names no run: `runs[0]` is shown at once (the
+   * findings of a large model take seconds on a server's first request, and nothing
+   * should wait for them), then the first run with a warning, else with an info finding
+   * (findings.ts' startRun) replaces it, unless the user has acted meanwhile (clicked,
+   * typed, scrolled with the wheel, or changed the address). Not written to the address:
+   * the choice is the tab's, not the user's.
+   */
+  private async openOnFindings(runs: readonly string[]): Promise<void> {
+    const first = runs[0];
+    const picked = await pickStartRun(runs);
+    const still = this.runs.length === 1 && this.runs[0] === first;
+    if (!picked.run || picked.run === first || this.userActed || !still || !this.tags.runs[picked.run]) return;
+    this.findings.prime(picked.fetched);
+    this.selectRuns([picked.run], false);
   }
 
   /** Keeps the overview and structure run among the selected runs, and updates the panels. */
@@ -252,6 +274,7 @@ export class App {
       return v ? [{ run: c.run, tag: c.tag, ...v }] : [];
     });
     if (formatHash("", state) === formatHash("", this.viewState(cards))) return;
+    this.userActed = true;
     const all = Object.keys(this.tags.runs).sort();
     if (!all.length) return;
     this.filter.value = state.filter;
@@ -328,6 +351,8 @@ export class App {
       this.showEmpty();
       return;
     }
+    // No run chosen (none in the address): the first run now, then the one whose findings have something to say.
+    if (runs.length > 1 && !this.runs.length && !runs.some((r) => this.urlRuns.includes(r))) void this.openOnFindings(runs);
     this.runs = keepRuns(runs, this.urlRuns.length ? this.urlRuns : this.runs);
     this.urlRuns = [];
     this.runSelect.update(runs, this.runs);

@@ -16,6 +16,7 @@ import { symmetricMax } from "./colormap";
 import { type RangeMode, type RangeStore, rangeSources, resolveRange } from "./colorrange";
 import { el, setText } from "./dom";
 import { saveFigure } from "./figure";
+import { heatAxes } from "./heataxes";
 import { redrawEnd, redrawStart } from "./perf";
 import { StepControl, pickStep, stepAfterReload } from "./steps";
 import type { Tooltip } from "./tooltip";
@@ -209,6 +210,7 @@ export class Card {
       rangeLabel: this.controls.rangeLabel,
       zoom: this.body.zoom,
       heatmap: c,
+      axes: heatAxes(this.info),
     });
   }
 

@@ -1,6 +1,7 @@
 /**
  * The body of a heatmap card: error or notice line, the heatmap (zoom, pan, hover
- * tooltip), the zoom help, the step's stats, the colour bar and the colour range note.
+ * tooltip) with its axis labels (what the rows, columns and tiles are: heataxes.ts),
+ * the zoom help, the step's stats, the colour bar and the colour range note.
  * Draws what it is given; the card decides what to fetch and which range to use.
  *
  * Example:
@@ -13,7 +14,8 @@ import { describeCell } from "./describe";
 import { el, setText } from "./dom";
 import { formatShort } from "./format";
 import { pooledShape } from "./grid";
-import { HeatmapView, ZOOM_HELP, cellSize } from "./heatmap";
+import { heatAxes } from "./heataxes";
+import { HeatmapView, ZOOM_HELP, cellSize, gateSpans } from "./heatmap";
 import type { Tooltip } from "./tooltip";
 import type { Heatmap, HeatmapHeader, TagInfo } from "./types";
 
@@ -31,10 +33,27 @@ export function statsLine(h: HeatmapHeader): string {
   return parts.join(" · ");
 }
 
+/** Width in CSS pixels the vertical row label takes beside the heatmap (label and gap). */
+export const ROW_AXIS_W = 16;
+
+let measurer: CanvasRenderingContext2D | null = null;
+
+/** Width in CSS pixels of `text` in the axis labels' font (11 px; no layout needed). */
+function labelWidth(text: string): number {
+  measurer ??= document.createElement("canvas").getContext("2d");
+  if (!measurer) return text.length * 6.5;
+  measurer.font = "11px Roboto, system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
+  return measurer.measureText(text).width;
+}
+
 export class CardBody {
   readonly root: HTMLDivElement;
   private readonly error: HTMLDivElement;
   private readonly plot: HTMLDivElement;
+  private readonly rowAxis: HTMLDivElement;
+  private readonly colAxis: HTMLDivElement;
+  private readonly tileAxis: HTMLDivElement;
+  private readonly figure: HTMLDivElement;
   private readonly view: HeatmapView;
   private readonly stats: HTMLDivElement;
   private readonly barHost: HTMLDivElement;
@@ -52,6 +71,11 @@ export class CardBody {
     this.error.hidden = true;
     this.plot = el("div", { className: "nv-plot" });
     this.view = new HeatmapView(this.plot, (cell, ev) => this.onHover(cell, ev), onZoom);
+    this.colAxis = el("div", { className: "nv-axis nv-axis-cols", attrs: { "data-testid": "axis-cols" } });
+    this.rowAxis = el("div", { className: "nv-axis nv-axis-rows", attrs: { "data-testid": "axis-rows" } });
+    this.tileAxis = el("div", { className: "nv-axis nv-axis-tiles", attrs: { "data-testid": "axis-tiles" } });
+    this.colAxis.hidden = this.rowAxis.hidden = this.tileAxis.hidden = true;
+    this.figure = el("div", { className: "nv-heat-fig", attrs: { "data-testid": "heatmap-figure" } }, this.colAxis, this.rowAxis, this.plot);
     this.stats = el("div", { className: "nv-stats", attrs: { "data-testid": "stats" } });
     this.rangeNote = el("div", { className: "nv-stats", attrs: { "data-testid": "range-note" } });
     this.barHost = el("div");
@@ -61,7 +85,8 @@ export class CardBody {
       "div",
       { className: "nv-card-body" },
       this.error,
-      this.plot,
+      this.figure,
+      this.tileAxis,
       el("div", { className: "nv-help", text: ZOOM_HELP, attrs: { "data-testid": "zoom-help" } }),
       this.stats,
       this.barHost,
@@ -84,9 +109,35 @@ export class CardBody {
     return Math.round(this.view.view.scale * 100) / 100;
   }
 
+  /**
+   * The axis labels of `info`'s heatmap, `rows` x `cols` stored cells; returns the width
+   * the heatmap itself may take. A row label longer than the heatmap is tall says it in short.
+   */
+  private setAxes(info: TagInfo, maxWidth: number, rows: number, cols: number): number {
+    const axes = heatAxes(info);
+    const put = (e: HTMLElement, text: string | null | undefined) => {
+      setText(e, text ?? "");
+      e.hidden = !text;
+      e.title = axes?.title ?? "";
+    };
+    const width = axes?.rows ? maxWidth - ROW_AXIS_W : maxWidth;
+    let rowText = axes?.rows ? `${axes.rows} →` : null;
+    if (rowText && axes?.rowsShort) {
+      const height = cellSize(rows, cols, width)[1] * rows;
+      if (labelWidth(rowText) > height - 4) rowText = `${axes.rowsShort} →`;
+    }
+    put(this.colAxis, axes ? `${axes.cols} →` : null);
+    put(this.rowAxis, rowText);
+    put(this.tileAxis, axes?.tiles);
+    // Gate names run under the heatmap, in its box: the row label stays beside the heatmap itself.
+    this.figure.classList.toggle("nv-gated", gateSpans(info, cols).length > 0);
+    return width;
+  }
+
   /** Sizes the empty canvas area so off-screen cards keep their place before loading. */
   reserve(info: TagInfo, maxWidth: number): void {
     const [r, c] = pooledShape(info.grid ?? [1, 1], info.pool ?? [1, 1]);
+    maxWidth = this.setAxes(info, maxWidth, r, c);
     const [cw, ch] = cellSize(r, c, maxWidth);
     this.plot.style.minHeight = `${Math.round(ch * r)}px`;
     this.plot.style.minWidth = `${Math.round(cw * c)}px`;
@@ -100,7 +151,7 @@ export class CardBody {
   draw(hm: Heatmap, info: TagInfo, m: number, note: string, maxWidth: number): void {
     this.data = hm;
     this.info = info;
-    this.view.draw(hm, info, m, maxWidth);
+    this.view.draw(hm, info, m, this.setAxes(info, maxWidth, hm.rows, hm.cols));
     setText(this.rangeNote, note ? `colour ±${formatShort(m)}: ${note}` : "");
     this.rangeNote.hidden = !note;
     this.plot.style.minHeight = "";

@@ -1,5 +1,6 @@
 /**
- * What the tooltip says about one heatmap cell, and a card's subtitle for its tensor. Pure, no DOM.
+ * What the tooltip says about one heatmap cell, a card's subtitle for its tensor, and the
+ * module label a layer's heading shows. Pure, no DOM.
  *
  * Example (unpooled dense kernel [64, 10], cell (3, 7) = 0.25):
  *   describeCell(info, hm, 3, 7) ->
@@ -72,4 +73,43 @@ export function tensorSubtitle(info: TagInfo): string {
   if (info.gates && info.gates.length) parts.push(`gates ${info.gates.join(" ")}`);
   if (info.description) parts.push(info.description);
   return parts.filter(Boolean).join(" · ");
+}
+
+/**
+ * The module label of a tensor's description: the Keras callback and `watch` write the
+ * layer's label, a space and the weight's own name ("Linear(20 -> 32) weight", "Dense
+ * kernel"); the label is everything before the last space. "" when the description does
+ * not end with the tensor's own name (free text from the Writer).
+ *
+ * Example: moduleLabel("0/weight", "Linear(20 -> 32) weight") === "Linear(20 -> 32)";
+ *   moduleLabel("d/kernel", "my favourite layer") === "".
+ */
+export function moduleLabel(tag: string, description: string | null | undefined): string {
+  const d = (description ?? "").trim();
+  const cut = d.lastIndexOf(" ");
+  if (cut <= 0) return "";
+  const attr = d.slice(cut + 1);
+  const own = tag.slice(tag.lastIndexOf("/") + 1);
+  // Keras makes duplicate names unique with "_2", "_3": "kernel_2" still ends "kernel".
+  if (own !== attr && !(own.startsWith(attr + "_") && /^\d+$/.test(own.slice(attr.length + 1)))) return "";
+  return d.slice(0, cut).trim();
+}
+
+/** Lower case, letters and digits only, without a trailing "_3": "dense_1" -> "dense". */
+function plainName(s: string): string {
+  return s.toLowerCase().replace(/_\d+$/, "").replace(/[^a-z0-9]/g, "");
+}
+
+/**
+ * What a layer's heading shows beside its name: the distinct module labels of its
+ * tensors, joined with " / ", leaving out a label the name already says (Keras' default
+ * names: "dense_1" is a Dense layer).
+ *
+ * Example: layerLabel("0", ["Linear(20 -> 32)", "Linear(20 -> 32)"]) === "Linear(20 -> 32)";
+ *   layerLabel("mlp/dense_1", ["Dense"]) === ""; layerLabel("cnn/conv_2", ["Conv2D"]) === "Conv2D".
+ */
+export function layerLabel(layer: string, labels: readonly string[]): string {
+  const name = plainName(layer.slice(layer.lastIndexOf("/") + 1));
+  const distinct = [...new Set(labels.filter((l) => l && plainName(l) !== name))];
+  return distinct.join(" / ");
 }

@@ -1,7 +1,8 @@
 /**
  * The PNG a card exports: a title (run and tensor), a line saying what is shown (step,
- * mode, colour range), the heatmap as drawn (zoom included), and the colour bar with its
- * tick labels, so a saved picture reads on its own. Layout is pure (`figureLayout`);
+ * mode, colour range), the heatmap as drawn (zoom included) with its axis labels (what
+ * the rows, columns and tiles are), and the colour bar with its tick labels, so a saved
+ * picture reads on its own. Layout is pure (`figureLayout`);
  * `drawFigure` paints it on a new canvas in the current theme's colours.
  *
  * Example:
@@ -14,6 +15,7 @@ import { lutStrip } from "./colorbar";
 import { safeFilename } from "./csv";
 import { download } from "./dom";
 import { formatShort } from "./format";
+import type { HeatAxes } from "./heataxes";
 import { themeVar } from "./theme";
 import type { DiffMode } from "./types";
 
@@ -24,6 +26,8 @@ export const LINE_PX = 12;
 export const BAR_H = 12;
 export const TICK_PX = 11;
 export const MIN_BAR_W = 240;
+/** Room for the axis labels: the column label's line above, the row label's column left of the heatmap. */
+export const AXIS_PX = 16;
 
 export interface FigureLayout {
   width: number;
@@ -31,22 +35,29 @@ export interface FigureLayout {
   titleY: number;
   subtitleY: number;
   heat: { x: number; y: number; w: number; h: number };
+  /** Baseline-free top of the column label, and the centre x of the row label (with axes). */
+  colLabelY: number;
+  rowLabelX: number;
   bar: { x: number; y: number; w: number; h: number };
   ticksY: number;
 }
 
 /**
  * Where each part goes for a heatmap of heatW x heatH CSS pixels: the picture is at
- * least as wide as the colour bar, and always larger than the heatmap alone.
+ * least as wide as the colour bar, and always larger than the heatmap alone. With
+ * `axes`, room for the column label above the heatmap and the row label left of it.
  *
- * Example: figureLayout(128, 64) -> {width: 264, height: 164, heat: {x: 12, y: 52, ...}, ...}
+ * Example: figureLayout(128, 64) -> {width: 264, height: 164, heat: {x: 12, y: 52, ...}, ...};
+ *   figureLayout(128, 64, true) -> {width: 280, height: 180, heat: {x: 28, y: 68, ...}, ...}
  */
-export function figureLayout(heatW: number, heatH: number): FigureLayout {
+export function figureLayout(heatW: number, heatH: number, axes = false): FigureLayout {
+  const left = axes ? AXIS_PX : 0;
   const barW = Math.max(MIN_BAR_W, Math.min(heatW, 400));
-  const width = Math.max(heatW, barW) + 2 * PAD;
+  const width = Math.max(heatW, barW) + 2 * PAD + left;
   const titleY = PAD;
   const subtitleY = titleY + TITLE_PX + 6;
-  const heatY = subtitleY + LINE_PX + 8;
+  const colLabelY = subtitleY + LINE_PX + 8;
+  const heatY = colLabelY + (axes ? AXIS_PX : 0);
   const barY = heatY + heatH + 10;
   const ticksY = barY + BAR_H + 3;
   return {
@@ -54,8 +65,10 @@ export function figureLayout(heatW: number, heatH: number): FigureLayout {
     height: ticksY + TICK_PX + PAD,
     titleY,
     subtitleY,
-    heat: { x: PAD, y: heatY, w: heatW, h: heatH },
-    bar: { x: PAD, y: barY, w: barW, h: BAR_H },
+    heat: { x: PAD + left, y: heatY, w: heatW, h: heatH },
+    colLabelY,
+    rowLabelX: PAD + left / 2,
+    bar: { x: PAD + left, y: barY, w: barW, h: BAR_H },
     ticksY,
   };
 }
@@ -69,13 +82,16 @@ export interface FigureSpec {
   m: number;
   fg: string;
   bg: string;
+  /** What the rows, columns and tiles are (heataxes.ts); none: no axis labels. */
+  axes?: HeatAxes | null;
 }
 
 export function drawFigure(spec: FigureSpec, dpr = window.devicePixelRatio || 1): HTMLCanvasElement {
   const src = spec.heatmap;
   const heatW = parseFloat(src.style.width) || src.width / dpr;
   const heatH = parseFloat(src.style.height) || src.height / dpr;
-  const L = figureLayout(heatW, heatH);
+  const axes = spec.axes ?? null;
+  const L = figureLayout(heatW, heatH, axes !== null);
   const c = document.createElement("canvas");
   c.width = Math.round(L.width * dpr);
   c.height = Math.round(L.height * dpr);
@@ -92,6 +108,25 @@ export function drawFigure(spec: FigureSpec, dpr = window.devicePixelRatio || 1)
   ctx.fillText(spec.subtitle, PAD, L.subtitleY, L.width - 2 * PAD);
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(src, L.heat.x, L.heat.y, L.heat.w, L.heat.h);
+  if (axes) {
+    ctx.font = `${TICK_PX}px Roboto, system-ui, sans-serif`;
+    const cols = `${axes.cols} →` + (axes.tiles ? ` · ${axes.tiles}` : "");
+    // Centred over the heatmap, as in the card, when it fits there.
+    const cw = ctx.measureText(cols).width;
+    ctx.fillText(cols, cw <= L.heat.w ? L.heat.x + (L.heat.w - cw) / 2 : L.heat.x, L.colLabelY, L.width - L.heat.x - PAD);
+    if (axes.rows) {
+      // Read top to bottom, as in the card (the arrow points down).
+      ctx.save();
+      ctx.translate(L.rowLabelX, L.heat.y);
+      ctx.rotate(Math.PI / 2);
+      ctx.textBaseline = "middle";
+      const text = `${axes.rows} →`;
+      // Centred along the heatmap when it is long enough, else from its top.
+      const w = ctx.measureText(text).width;
+      ctx.fillText(text, w < L.heat.h ? (L.heat.h - w) / 2 : 0, 0);
+      ctx.restore();
+    }
+  }
   // The colour bar: the heatmap's own lookup table, stretched.
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(lutStrip(), L.bar.x, L.bar.y, L.bar.w, L.bar.h);
@@ -115,6 +150,7 @@ export interface CardFigure {
   /** Zoom of the drawn heatmap (1: not zoomed). */
   zoom: number;
   heatmap: HTMLCanvasElement;
+  axes?: HeatAxes | null;
 }
 
 /** Downloads a card's heatmap as a PNG that reads on its own: title, subtitle, heatmap, colour bar. */
@@ -125,6 +161,7 @@ export function saveFigure(f: CardFigure): void {
     title: `${f.run} · ${f.tag}`,
     subtitle: `step ${f.step} · ${f.modeLabel} · colour ±${formatShort(f.m)} (${f.rangeLabel})${zoom}`,
     heatmap: f.heatmap,
+    axes: f.axes,
     m: f.m,
     fg: themeVar("--nv-fg", "#212121"),
     bg: themeVar("--nv-bg", "#fff"),

@@ -15,6 +15,61 @@ import type { Finding } from "./types";
 const SEVERITY_ORDER = ["error", "warning", "info"];
 
 /**
+ * How much a run's findings have to say: 0 with an error or a warning, 1 with only
+ * infos, 2 with none (or when they could not be loaded: undefined).
+ *
+ * Example: findingsRank([{severity: "info"}, {severity: "warning"}]) === 0; findingsRank([]) === 2.
+ */
+export function findingsRank(list: readonly Pick<Finding, "severity">[] | undefined): number {
+  if (!list || !list.length) return 2;
+  return list.some((f) => f.severity === "error" || f.severity === "warning") ? 0 : 1;
+}
+
+/**
+ * The run the tab opens on when the address names none: the first of `runs` whose
+ * findings hold a warning (or an error), else the first with info findings, else the
+ * first run. `findings[k]` are the findings of `runs[k]` (undefined: not loaded).
+ *
+ * Example: startRun(["a", "b", "c"], [[], [{severity: "info"}], [{severity: "warning"}]]) === "c";
+ *   startRun(["a", "b"], [[], [{severity: "info"}]]) === "b"; startRun(["a", "b"], [[], []]) === "a".
+ */
+export function startRun(runs: readonly string[], findings: readonly (readonly Pick<Finding, "severity">[] | undefined)[]): string | null {
+  let best: string | null = runs[0] ?? null;
+  let rank = 2;
+  runs.forEach((run, k) => {
+    const r = findingsRank(findings[k]);
+    if (r < rank) [best, rank] = [run, r];
+  });
+  return best;
+}
+
+/** Runs whose findings `pickStartRun` looks at, at most, and how many it asks for at once. */
+export const START_SCAN = 24;
+const START_BATCH = 4;
+
+/**
+ * Fetches the findings of `runs` in order, a few at a time, until a run with a warning
+ * turns up (or START_SCAN runs were asked), and returns `startRun` of them with the
+ * findings fetched (so the Findings panel need not ask again).
+ */
+export async function pickStartRun(
+  runs: readonly string[],
+  fetch: (run: string) => Promise<Finding[]> = (run) => fetchFindings(run),
+): Promise<{ run: string | null; fetched: Map<string, Finding[]> }> {
+  const fetched = new Map<string, Finding[]>();
+  const scan = runs.slice(0, START_SCAN);
+  for (let k = 0; k < scan.length; k += START_BATCH) {
+    const batch = scan.slice(k, k + START_BATCH);
+    const results = await Promise.allSettled(batch.map((r) => fetch(r)));
+    results.forEach((res, j) => {
+      if (res.status === "fulfilled") fetched.set(batch[j], res.value);
+    });
+    if (batch.some((r) => findingsRank(fetched.get(r)) === 0)) break;
+  }
+  return { run: startRun(scan, scan.map((r) => fetched.get(r))) ?? runs[0] ?? null, fetched };
+}
+
+/**
  * The panel's headline: warnings and errors are problems, infos are notes.
  *
  * Example: totals(2, 1) === "2 problems and 1 note in the selected runs";
@@ -93,6 +148,8 @@ export class FindingsPanel {
   private readonly body: HTMLDivElement;
   private readonly summary: HTMLSpanElement;
   private seq = 0;
+  /** Findings fetched elsewhere (the choice of the first run), used once by the next update. */
+  private readonly primed = new Map<string, Finding[]>();
 
   constructor(private readonly onPick: (run: string, tag: string) => void) {
     this.body = el("div", { className: "nv-findings" });
@@ -106,11 +163,18 @@ export class FindingsPanel {
     this.root.open = true;
   }
 
+  /** Hands over findings already fetched; the next update shows them instead of asking again. */
+  prime(findings: ReadonlyMap<string, Finding[]>): void {
+    for (const [run, list] of findings) this.primed.set(run, list);
+  }
+
   /** Fetches and shows the findings of `runs` (in their order). */
   async update(runs: readonly string[]): Promise<void> {
     const seq = ++this.seq;
     this.root.setAttribute("data-loading", "true");
-    const results = await Promise.allSettled(runs.map((r) => fetchFindings(r)));
+    const primed = new Map(this.primed);
+    this.primed.clear();
+    const results = await Promise.allSettled(runs.map((r) => primed.get(r) ?? fetchFindings(r)));
     if (seq !== this.seq) return;
     this.root.removeAttribute("data-loading");
     clear(this.body);

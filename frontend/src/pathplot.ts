@@ -9,6 +9,7 @@
  *   equalAspect(ext!, 400, 300) -> the box to show, widened on its short side
  *   pcLabel(0, [0.873, 0.1])    -> "PC1 (87.3%)"
  *   orderColors(3, interpolateViridis) -> [start colour, middle, end]
+ *   pathLength({x: [0, 3, 3], y: [0, 4, 5]}) === 6
  */
 export interface PathSeries {
   x: readonly (number | null)[];
@@ -193,4 +194,48 @@ export function collapsedSeries(series: readonly PathSeries[], fraction = 0.02):
     if (r && Math.max(r.hi[0] - r.lo[0], r.hi[1] - r.lo[1]) < fraction * all) out.push(k);
   });
   return out;
+}
+
+/**
+ * Length of the path drawn: the sum of the distances between consecutive points of each
+ * finite stretch (a NaN point breaks the line, and the gap is not counted). Null without
+ * points. In the projection's coordinates, that is parameter units: the sketch keeps
+ * Euclidean distances on average, and PCA projects without scaling.
+ *
+ * Example: pathLength({x: [0, 3, 3], y: [0, 4, 5]}) === 6; pathLength({x: [null], y: [1]}) === null.
+ */
+export function pathLength(s: PathSeries): number | null {
+  const segs = finiteSegments(s);
+  if (!segs.length) return null;
+  let total = 0;
+  for (const g of segs) for (let k = 1; k < g.x.length; k++) total += Math.hypot(g.x[k] - g.x[k - 1], g.y[k] - g.y[k - 1]);
+  return total;
+}
+
+/**
+ * The scale line under each plot of per-run axes: its path length, and beside other
+ * runs how it compares with the longest (plots of per-run axes are each scaled to
+ * their own path, so their sizes do not compare). `lengths[k]` belongs to `runs[k]`.
+ *
+ * Example: scaleLines(["a", "b"], [3.2, 0.004]) ->
+ *   ["own scale · path length 3.2 (longest)", "own scale · path length 0.004 (800× shorter than a)"]
+ */
+export function scaleLines(runs: readonly string[], lengths: readonly (number | null)[], fmt: (v: number) => string = String): string[] {
+  const known = lengths.filter((l): l is number => l !== null && Number.isFinite(l));
+  const max = known.length ? Math.max(...known) : 0;
+  const longest = runs[lengths.indexOf(max)];
+  return lengths.map((l) => {
+    if (l === null || !Number.isFinite(l)) return "own scale";
+    const base = `own scale · path length ${fmt(l)}`;
+    if (known.length < 2 || !(max > 0)) return base;
+    if (l === max) return `${base} (longest)`;
+    const r = max / l;
+    if (!Number.isFinite(r)) return `${base} (${longest} moved, this run did not)`;
+    return r < 1.05 ? `${base} (about as long as ${longest})` : `${base} (${times(r)}× shorter than ${longest})`;
+  });
+}
+
+/** A ratio for "N× shorter": two significant digits below 100, whole numbers above. Example: times(1234.5) === "1,235". */
+function times(r: number): string {
+  return r < 100 ? String(Number(r.toPrecision(2))) : Math.round(r).toLocaleString("en-US");
 }

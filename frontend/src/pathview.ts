@@ -18,7 +18,7 @@ import uPlot from "uplot";
 import { themedAxis } from "./chart";
 import { el, setText } from "./dom";
 import { formatShort } from "./format";
-import { type PathSeries, collapsedSeries, equalAspect, finiteSegments, nearestPoint, orderColors, pathExtent, pcLabel } from "./pathplot";
+import { type PathSeries, collapsedSeries, equalAspect, finiteSegments, nearestPoint, orderColors, pathExtent, pathLength, pcLabel } from "./pathplot";
 import { themeVar } from "./theme";
 import type { Projection } from "./types";
 
@@ -49,6 +49,8 @@ export class PathPlot {
   readonly host: HTMLDivElement;
   private readonly error: HTMLDivElement;
   private readonly empty: HTMLDivElement;
+  /** Per-run plots: the path length line, since each plot has its own scale. */
+  private readonly scale: HTMLDivElement;
   private data: Projection | null = null;
   private runs: PathRun[] = [];
   private plot: uPlot | null = null;
@@ -67,13 +69,21 @@ export class PathPlot {
     this.error.hidden = true;
     this.empty = el("div", { className: "nv-chart-empty", text: "No finite path coordinates to plot." });
     this.empty.hidden = true;
+    this.scale = el("div", {
+      className: "nv-path-scale",
+      attrs: { "data-testid": "projection-scale" },
+      title:
+        "Length of the path drawn, in the PC1–PC2 plane, in parameter units (the sketch keeps Euclidean distances " +
+        "on average). Each plot is scaled to its own path: compare these lengths, not the plots' sizes.",
+    });
+    this.scale.hidden = true;
     let head: HTMLElement | null = null;
     if (title) {
       const sw = el("span", { className: "nv-swatch" });
       sw.style.background = title.color;
       head = el("div", { className: "nv-path-title", attrs: { "data-testid": "projection-title" } }, sw, document.createTextNode(title.run));
     }
-    this.root = el("div", { className: "nv-path-box" }, head, this.error, this.empty, this.host);
+    this.root = el("div", { className: "nv-path-box" }, head, this.scale, this.error, this.empty, this.host);
   }
 
   /** The projection to draw and the runs of it to show, with their colours. */
@@ -94,6 +104,20 @@ export class PathPlot {
     if (!data) return [];
     const runs = this.runs.filter((r) => data.runs[r.run]);
     return collapsedSeries(runs.map((r) => data.runs[r.run])).map((k) => runs[k].run);
+  }
+
+  /** Length of the path of each run drawn (null: no finite points), in `runs` order. */
+  lengths(): (number | null)[] {
+    const data = this.data;
+    return this.runs.map((r) => (data?.runs[r.run] ? pathLength(data.runs[r.run]) : null));
+  }
+
+  /** Shows the scale line (per-run plots; null hides it) and its path length for tests. */
+  setScale(text: string | null, length: number | null = null): void {
+    this.scale.hidden = text === null;
+    setText(this.scale, text ?? "");
+    if (length === null) this.scale.removeAttribute("data-length");
+    else this.scale.setAttribute("data-length", String(length));
   }
 
   /** Explained variance ratio of the data drawn ([] without data). */

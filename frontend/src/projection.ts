@@ -4,14 +4,17 @@
  * components (drawing in pathview.ts). Axes "joint" (default): one PCA over all
  * selected runs in one plot, so distances compare across runs. Axes "per run": one
  * small plot per run, each from its own `projection?run=<run>` call, so a run that
- * barely moves is not squashed to a dot by one that moves 1000x more. Every plot labels
- * its axes with explained variance; a high PC1 share gets the random-walk caveat.
+ * barely moves is not squashed to a dot by one that moves 1000x more; each says its path
+ * length under its title (and how many times shorter than the longest it is), since
+ * the plots' sizes no longer compare. Every plot labels its axes with explained
+ * variance; a high PC1 share gets the random-walk caveat.
  *
  * Example: const p = new ProjectionPanel(); body.appendChild(p.root); p.update(["a", "b"], ["dense/kernel"]);
  */
 import { fetchProjection } from "./api";
 import { el, setOptions, setText } from "./dom";
-import { showRandomWalkNote } from "./pathplot";
+import { formatShort } from "./format";
+import { scaleLines, showRandomWalkNote } from "./pathplot";
 import { PathPlot } from "./pathview";
 import { runColor } from "./series";
 import { onThemeChange } from "./theme";
@@ -254,13 +257,18 @@ export class ProjectionPanel {
       for (const p of this.plots) p.draw(w, SMALL_HEIGHT);
     }
     const small = mode === "joint" ? this.plots.flatMap((p) => p.collapsed()) : [];
-    this.scaleNote.hidden = !small.length;
+    const lengths = this.plots.map((p) => (mode === "joint" ? null : (p.lengths()[0] ?? null)));
+    const lines = scaleLines(runs.slice(0, this.plots.length), lengths, formatShort);
+    this.plots.forEach((p, k) => p.setScale(mode === "joint" ? null : lines[k], lengths[k]));
+    this.scaleNote.hidden = !small.length && (mode === "joint" || this.plots.length < 2);
     setText(
       this.scaleNote,
       small.length
         ? `${small.join(", ")} span${small.length > 1 ? "" : "s"} less than 2% of this plot and show${small.length > 1 ? "" : "s"} as a dot: ` +
             "switch Axes to “per run” to see each path on its own scale."
-        : "",
+        : mode !== "joint" && this.plots.length > 1
+          ? "Per run: each plot is scaled to its own path, so equal sizes do not mean equal moves; the path lengths under the titles compare them."
+          : "",
     );
     const shares = this.plots.map((p, k): [string, number | undefined] => [mode === "joint" ? "" : (runs[k] ?? ""), p.ratio[0]]);
     const note = randomWalkNote(shares);

@@ -12,7 +12,8 @@
  */
 import { Card } from "./card";
 import { RangeStore } from "./colorrange";
-import { clear, el } from "./dom";
+import { layerLabel, moduleLabel } from "./describe";
+import { clear, el, setText } from "./dom";
 import type { CardState } from "./hashstate";
 import { MAX_WIDTH } from "./heatmap";
 import { LayerCharts, type LayerTensor } from "./layer";
@@ -61,6 +62,8 @@ export function cardWidth(windowWidth: number, n: number): number {
 
 interface Group {
   sec: HTMLElement;
+  /** The module label beside the layer's name ("· Linear(20 -> 32)"). */
+  label: HTMLElement;
   charts: LayerCharts;
   box: HTMLElement;
   tags: string[];
@@ -175,6 +178,9 @@ export class Sections {
     for (const [g, names] of byGroup) {
       const group = this.group(g);
       group.tags = names;
+      const label = layerLabel(g, runs.flatMap((run) => names.map((t) => moduleLabel(t, tags[run]?.[t]?.description))));
+      setText(group.label, label ? ` · ${label}` : "");
+      group.label.hidden = !label;
       this.list.appendChild(group.sec); // (re)appending keeps network order
       const layerTensors: LayerTensor[] = [];
       for (const t of names) {
@@ -245,14 +251,21 @@ export class Sections {
     const charts = new LayerCharts(g);
     charts.root.dataset.layerKey = g;
     const box = el("div", { className: "nv-cards" });
+    const label = el("span", { className: "nv-group-label", attrs: { "data-testid": "group-label" } });
+    label.hidden = true;
     const sec = el(
       "section",
       { className: "nv-group", attrs: { "data-testid": "group", "data-group": g } },
-      el("div", { className: "nv-group-title", text: g || "(ungrouped)" }),
+      el(
+        "div",
+        { className: "nv-group-title", attrs: { "data-testid": "group-title" } },
+        el("span", { text: g || "(ungrouped)", attrs: { "data-testid": "group-name" } }),
+        label,
+      ),
       charts.root,
       box,
     );
-    group = { sec, charts, box, tags: [], rows: new Map() };
+    group = { sec, label, charts, box, tags: [], rows: new Map() };
     this.groups.set(g, group);
     this.observer.observe(charts.root);
     return group;

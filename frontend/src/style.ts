@@ -51,6 +51,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
   color: var(--nv-muted); font-size: 12px; overflow-wrap: anywhere; }
 .nv-group { margin: 4px 0 16px; }
 .nv-group-title { font-size: 14px; font-weight: 500; margin: 8px 0; color: var(--nv-muted); overflow-wrap: anywhere; }
+.nv-group-label { font-weight: 400; }
 .nv-cards { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .nv-row { display: flex; flex-direction: column; gap: 6px; min-width: 0; }
 .nv-row[hidden] { display: none; }
@@ -72,6 +73,17 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-step input[type=range] { flex: 1; min-width: 80px; accent-color: var(--nv-accent); }
 .nv-step-label { font-variant-numeric: tabular-nums; min-width: 64px; color: var(--nv-muted); }
 .nv-plot { position: relative; }
+.nv-heat-fig { display: grid; grid-template-columns: auto auto; justify-content: start; }
+.nv-heat-fig .nv-plot { grid-column: 2; grid-row: 2; }
+/* The row label never makes the figure taller than the heatmap (a short form, else an ellipsis);
+   the column label is centred over it, or widens the figure past a heatmap narrower than the label. */
+.nv-axis { font-size: 11px; line-height: 14px; color: var(--nv-muted); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.nv-axis[hidden] { display: none; }
+.nv-axis-cols { grid-column: 2; grid-row: 1; text-align: center; max-width: calc(100vw - 96px); }
+.nv-axis-rows { grid-column: 1; grid-row: 2; writing-mode: vertical-rl; width: 14px; margin-right: 2px;
+  height: 0; min-height: 100%; text-align: center; }
+.nv-gated .nv-axis-rows { min-height: calc(100% - 16px); }
+.nv-axis.nv-axis-tiles { white-space: normal; }
 .nv-heatmap { display: block; cursor: crosshair; image-rendering: pixelated; }
 .nv-loading { opacity: .55; transition: opacity .2s; }
 .nv-error { color: var(--nv-error); white-space: pre-wrap; overflow-wrap: anywhere; margin: 6px 0; }
@@ -195,6 +207,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-paths { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 .nv-path-box { display: flex; flex-direction: column; }
 .nv-path-title { font-size: 12px; font-weight: 500; overflow-wrap: anywhere; }
+.nv-path-scale { font-size: 11px; color: var(--nv-muted); font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .nv-seg { display: inline-flex; border: 1px solid var(--nv-border); border-radius: 4px; overflow: hidden; }
 .nv-seg button { font: inherit; font-size: 12px; color: var(--nv-fg); background: var(--nv-bg); border: none; padding: 2px 10px; cursor: pointer; }
 .nv-seg button + button { border-left: 1px solid var(--nv-border); }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MIN_BAR_W, PAD, figureLayout } from "../src/figure";
+import { AXIS_PX, MIN_BAR_W, PAD, figureLayout } from "../src/figure";
 
 test("the exported picture holds title, heatmap and colour bar without overlap", () => {
   for (const [w, h] of [
@@ -17,4 +17,20 @@ test("the exported picture holds title, heatmap and colour bar without overlap",
     assert.deepEqual([L.heat.w, L.heat.h], [w, h]);
   }
   assert.deepEqual([figureLayout(128, 64).width, figureLayout(128, 64).height], [264, 164]);
+});
+
+test("with axis labels the heatmap moves right and down to make room for them", () => {
+  for (const [w, h] of [
+    [128, 64],
+    [640, 480],
+  ]) {
+    const plain = figureLayout(w, h);
+    const L = figureLayout(w, h, true);
+    assert.deepEqual([L.width - plain.width, L.height - plain.height], [AXIS_PX, AXIS_PX]);
+    assert.deepEqual([L.heat.x, L.heat.y], [plain.heat.x + AXIS_PX, plain.heat.y + AXIS_PX]);
+    assert.ok(L.colLabelY > L.subtitleY && L.colLabelY + AXIS_PX <= L.heat.y, "column label between subtitle and heatmap");
+    assert.ok(L.rowLabelX > PAD && L.rowLabelX < L.heat.x, "row label left of the heatmap");
+    assert.ok(L.bar.x + L.bar.w <= L.width - PAD);
+  }
+  assert.deepEqual([figureLayout(128, 64, true).width, figureLayout(128, 64, true).height], [280, 180]);
 });

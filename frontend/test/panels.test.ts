@@ -5,7 +5,7 @@ import { nextStepIndex } from "../src/steps";
 import { statsLine } from "../src/cardbody";
 import { chooseRange, rangeOf, rangeSources } from "../src/colorrange";
 import { tensorSubtitle } from "../src/describe";
-import { scalarsHash, scalarsRunOf, summarize, totals, whenText } from "../src/findings";
+import { findingsRank, pickStartRun, scalarsHash, scalarsRunOf, startRun, summarize, totals, whenText } from "../src/findings";
 import { gateSpans } from "../src/heatmap";
 import { architectureGroups, byNetworkOrder, networkOrder } from "../src/order";
 import { formatCount, totalParameters } from "../src/overview";
@@ -134,4 +134,35 @@ test("a card's subtitle and stats line", () => {
   const info = { shape: [4, 6], dtype: "float32", grid: [4, 6], pool: [2, 2], gates: ["i", "f"], description: "Dense kernel" } as unknown as TagInfo;
   assert.equal(tensorSubtitle(info), "shape 4 × 6 · float32 · grid 4×6 pooled 2×2 → 2×3 · gates i f · Dense kernel");
   assert.equal(statsLine(header({ step: 30, diff: "prev", base_step: 20, min: -1, max: 2, wall_time: 0 })), "step 30 · Δ vs step 20 · min -1  max 2");
+});
+
+test("the first run shown: warnings first, then notes, then the first run", () => {
+  const w = [{ severity: "warning" }];
+  const e = [{ severity: "error" }];
+  const i = [{ severity: "info" }];
+  assert.deepEqual([findingsRank(e), findingsRank(w), findingsRank([...i, ...w]), findingsRank(i), findingsRank([]), findingsRank(undefined)], [0, 0, 0, 1, 2, 2]);
+  assert.equal(startRun(["a", "b", "c"], [[], i, w]), "c");
+  assert.equal(startRun(["a", "b", "c"], [i, e, w]), "b");
+  assert.equal(startRun(["a", "b"], [[], i]), "b");
+  assert.equal(startRun(["a", "b"], [[], undefined]), "a");
+  assert.equal(startRun([], []), null);
+});
+
+test("pickStartRun asks a few runs at a time and stops at the first batch with a warning", async () => {
+  const runs = Array.from({ length: 30 }, (_, k) => `r${String(k).padStart(2, "0")}`);
+  const asked: string[] = [];
+  const fetch = async (run: string) => {
+    asked.push(run);
+    if (run === "r03") throw new Error("500");
+    return run === "r02" ? [{ severity: "info" }] : run === "r06" || run === "r07" ? [{ severity: "warning" }] : [];
+  };
+  const { run, fetched } = await pickStartRun(runs, fetch as never);
+  assert.equal(run, "r06");
+  assert.deepEqual(asked, runs.slice(0, 8)); // two batches of four
+  assert.ok(fetched.has("r02") && !fetched.has("r03"));
+  // No warning anywhere: the first run with a note, among the runs asked (24 at most).
+  const quiet = await pickStartRun(runs, (async (r: string) => (r === "r20" || r === "r28" ? [{ severity: "info" }] : [])) as never);
+  assert.equal(quiet.run, "r20");
+  assert.equal(quiet.fetched.size, 24);
+  assert.equal((await pickStartRun(["x"], (async () => []) as never)).run, "x");
 });

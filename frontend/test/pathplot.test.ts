@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { interpolateViridis } from "d3-scale-chromatic";
-import { collapsedSeries, equalAspect, finiteSegments, nearestPoint, orderColors, pathExtent, pcLabel, showRandomWalkNote } from "../src/pathplot";
+import { collapsedSeries, equalAspect, finiteSegments, nearestPoint, orderColors, pathExtent, pathLength, pcLabel, scaleLines, showRandomWalkNote } from "../src/pathplot";
 
 test("pathExtent pads the box of finite points and skips nulls", () => {
   const ext = pathExtent([{ x: [0, 10, null, NaN], y: [0, 5, 100, 1] }], 0.1)!;
@@ -68,4 +68,24 @@ test("collapsedSeries lists runs that shrink to a dot in joint axes", () => {
   assert.deepEqual(collapsedSeries([{ x: [0, 100], y: [0, 50] }]), []);
   assert.deepEqual(collapsedSeries([{ x: [0, 100], y: [0, 50] }, { x: [null], y: [null] }, { x: [5], y: [5] }]), [2]);
   assert.deepEqual(collapsedSeries([{ x: [1], y: [1] }, { x: [1], y: [1] }]), []);
+});
+
+test("pathLength sums the drawn segments and skips the gaps at non-finite points", () => {
+  assert.equal(pathLength({ x: [0, 3, 3], y: [0, 4, 5] }), 6);
+  assert.equal(pathLength({ x: [0, 3, null, 10, 10], y: [0, 4, 0, 0, 2] }), 7);
+  assert.equal(pathLength({ x: [1], y: [1] }), 0);
+  assert.equal(pathLength({ x: [null], y: [1] }), null);
+});
+
+test("per-run scale lines: each run's path length, and how it compares with the longest", () => {
+  assert.deepEqual(scaleLines(["a", "b", "c"], [3.2, 0.004, 3.1]), [
+    "own scale · path length 3.2 (longest)",
+    "own scale · path length 0.004 (800× shorter than a)",
+    "own scale · path length 3.1 (about as long as a)",
+  ]);
+  assert.deepEqual(scaleLines(["a", "b"], [12345, 10]), ["own scale · path length 12345 (longest)", "own scale · path length 10 (1,235× shorter than a)"]);
+  assert.deepEqual(scaleLines(["a", "b"], [1, 0.4]), ["own scale · path length 1 (longest)", "own scale · path length 0.4 (2.5× shorter than a)"]);
+  assert.deepEqual(scaleLines(["a"], [2]), ["own scale · path length 2"]);
+  assert.deepEqual(scaleLines(["a", "b"], [2, null]), ["own scale · path length 2", "own scale"]);
+  assert.deepEqual(scaleLines(["a", "b"], [2, 0]), ["own scale · path length 2 (longest)", "own scale · path length 0 (a moved, this run did not)"]);
 });
