@@ -96,6 +96,11 @@ EXPLODING_RECENT_GROWTH = 4.0
 #: updates_stopped: a tensor's update norm is exactly 0 at this many trailing
 #: points (and it moved before).
 STOPPED_POINTS = 3
+#: updates_stopped: a layer that moved less than this fraction of its norm per
+#: step (median) before it stopped had steps near float32's resolution
+#: (2^-24 of a weight), so its updates most likely round away rather than its
+#: units dying. A ResNet-18 BatchNorm scale under SGD 1e-7 measured 1e-7.
+ROUNDING_RATIO = 1e-6
 #: dead_units: the fraction of a kernel's output units that did not change at
 #: all, at every one of the trailing points (at least ``STOPPED_POINTS``).
 DEAD_FRACTION = 0.25
@@ -255,19 +260,52 @@ def _updates_stopped(views):
             context = ", after every other layer had stopped"
         else:
             context = ""
+        before, gradient = _before_stopping(stopped, stops)
+        rounding = gradient or (before is not None and before < ROUNDING_RATIO)
+        head = "%s stopped changing at step %d (update norm exactly 0 through step %d)" % (layer, step, last)
         if everything:
             severity = "info"
             message = "%s and every other tensor stopped changing at step %d (update norm exactly 0 through step %d): training converged, or the learning rate reached 0." % (layer, step, last)
+        elif rounding:
+            severity = "warning"
+            why = ("its gradient is not zero (|g| %s at step %d), so its units are not dead" % (_fmt(gradient[1]), gradient[0])
+                   if gradient else "it moved only %s of its norm per step before" % _fmt(before))
+            message = "%s%s, but %s: each step is below the weights' floating-point resolution and rounds away; raise the learning rate (with mixed precision, keep float32 master weights)." % (head, context, why)
         else:
             severity = "warning"
-            message = "%s stopped changing at step %d (update norm exactly 0 through step %d)%s: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, or check that the layer is meant to train." % (layer, step, last, context)
+            message = "%s%s: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, or check that the layer is meant to train." % (head, context)
         found.append(_finding("updates_stopped", severity, layer, names, step, message, {
             "stopped_since": {v.name: stops[v.name] for v in stopped},
             "last_step": last,
             "all_stopped": everything,
             "others_moving_after": moving_after,
+            "ratio_per_step_before": before,
+            "rounding": bool(rounding) and not everything,
         }))
     return found
+
+
+def _before_stopping(stopped, stops):
+    """``(median per-step ratio before stopping, (step, grad norm) or None)`` of a layer's stopped tensors.
+
+    The ratio is over the layer's kernels (``TensorView.is_kernel``) when it has any.
+    The gradient is the largest finite, non-zero ``grad_norm`` logged at or
+    after the stop (None when none was logged, or every one is 0).
+    """
+    rates_before, gradient = [], None
+    large = [v for v in stopped if v.is_kernel]  # a bias starting at 0 has huge early ratios
+    for v in stopped:
+        moving = (v.steps < stops[v.name]) & np.isfinite(v.rate) & (v.rate > 0)
+        if v in large or not large:
+            rates_before.extend(v.rate[moving])
+        grads = v.stats.get("grad_norm")
+        if grads is not None:
+            after = (v.steps >= stops[v.name]) & np.isfinite(grads) & (grads > 0)
+            for step, g in zip(v.steps[after], grads[after]):
+                if gradient is None or g > gradient[1]:
+                    gradient = (int(step), float(g))
+    before = float(np.median(rates_before)) if rates_before else None
+    return before, gradient
 
 
 def _dead_units(views):

@@ -143,7 +143,42 @@ def test_a_layer_whose_updates_become_zero_is_stopped():
     assert kinds(found) == [("updates_stopped", "warning", "mlp/dense_1")]
     assert found[0]["step"] == 150
     assert found[0]["tensors"] == ["mlp/dense_1/kernel", "mlp/dense_1/bias"]
-    assert "step 150" in found[0]["message"]
+    assert "step 150" in found[0]["message"] and "likely dead" in found[0]["message"]
+
+
+def test_a_stopped_layer_that_still_has_a_gradient_rounds_its_updates_away():
+    """ResNet-18 under SGD 1e-7: a BatchNorm scale near 1.0 stops while its gradient is ~0.5.
+    Not dead units: the steps are below float32's resolution; the advice is the opposite."""
+    run = mlp()
+    n = len(run[0].steps)
+    for t in run[:2]:
+        t.stats["update_norm"][15:] = 0.0
+        t.stats["grad_norm"] = np.full(n, 0.46)
+    (f,) = findings.evaluate(run)
+    assert (f["kind"], f["severity"], f["layer"]) == ("updates_stopped", "warning", "mlp/dense_1")
+    assert "gradient is not zero" in f["message"] and "raise the learning rate" in f["message"]
+    assert "dead" not in f["message"].replace("not dead", "") and "lower the learning rate" not in f["message"]
+    assert f["evidence"]["rounding"] is True
+
+
+def test_a_layer_that_stopped_after_tiny_steps_rounds_them_away():
+    """No gradients logged (Keras): steps of 1e-7 of the norm before stopping say the same."""
+    run = mlp((1e-7, 1e-3, 1e-3))
+    for t in run[:2]:
+        t.stats["update_norm"][15:] = 0.0
+    stopped = [f for f in findings.evaluate(run) if f["kind"] == "updates_stopped"]
+    assert [f["layer"] for f in stopped] == ["mlp/dense_1"]
+    assert "1e-07 of its norm per step" in stopped[0]["message"] and "rounds away" in stopped[0]["message"]
+
+
+def test_a_stopped_layer_with_a_zero_gradient_is_dead():
+    run = mlp()
+    n = len(run[0].steps)
+    for t in run[:2]:
+        t.stats["update_norm"][15:] = 0.0
+        t.stats["grad_norm"] = np.where(np.arange(n) >= 15, 0.0, 0.3)
+    (f,) = findings.evaluate(run)
+    assert "likely dead" in f["message"] and f["evidence"]["rounding"] is False
 
 
 def test_a_short_pause_or_a_lone_tiny_tensor_is_not_stopped():
