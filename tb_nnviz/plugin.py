@@ -425,6 +425,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
             findings.TensorSeries(
                 name, tuple(entry.content["shape"]), steps, stats,
                 entry.content.get("index"), entry.content.get("unit_axis", -1),
+                getattr(entry.series, "description", "") or "",
             )
             for name, entry, steps, stats in self._store.trajectories(ctx, eid, run)
         ]

@@ -25,6 +25,8 @@ class TensorSeries(typing.NamedTuple):
     (sorted, unique); a field may be absent. ``order`` is the tensor's position
     in network order (the writers' ``index``), or None. ``unit_axis`` is the
     axis of the output units (-1 for Keras' ``(in, out)``, 0 for PyTorch's).
+    ``description`` is the writer's text for the tensor (``Embedding(30000,
+    256) weight``, ``Dense kernel``), or "".
     """
 
     name: str
@@ -33,6 +35,16 @@ class TensorSeries(typing.NamedTuple):
     stats: dict
     order: typing.Optional[int] = None
     unit_axis: int = -1
+    description: str = ""
+
+    @property
+    def is_embedding(self):
+        """Whether this is an embedding table (rows updated only for the tokens in a batch).
+
+        >>> TensorSeries("emb/weight", (9, 4), np.arange(2), {}, description="Embedding(9, 4) weight").is_embedding
+        True
+        """
+        return self.description.startswith(("Embedding", "EmbeddingBag")) or self.name.endswith("/embeddings")
 
     @property
     def layer(self):
@@ -54,6 +66,7 @@ class TensorView:
     def __init__(self, tensor, cut=None, min_size=64):
         keep = slice(None) if cut is None else slice(0, int(np.searchsorted(tensor.steps, cut)))
         self.name, self.layer, self.shape = tensor.name, tensor.layer, tuple(tensor.shape)
+        self.is_embedding = tensor.is_embedding
         self.size = math.prod(self.shape)
         self.steps = np.asarray(tensor.steps, np.int64)[keep]
         self.stats = {k: np.asarray(v, np.float64)[keep] for k, v in tensor.stats.items()}

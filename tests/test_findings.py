@@ -314,6 +314,24 @@ def test_vanishing_updates_name_the_earliest_layer_in_network_order():
     assert "deep/sigmoid_0" in found[0]["message"] and "deep/sigmoid_5" in found[0]["message"]
 
 
+@pytest.mark.parametrize("name, description", [("emb/weight", "Embedding(30000, 256) weight"),
+                                               ("model/embedding/embeddings", "Embedding embeddings")])
+def test_an_embedding_table_is_slow_by_design_not_vanishing(name, description):
+    """An Embedding moves only the rows of the tokens in a batch (a PyTorch LSTM model that learned:
+    its embedding 6e-5 per step, the LSTM and head ~1e-2): no vanishing_updates for it."""
+    def run(describe):
+        return [TensorSeries(name, (30000, 256), *tensor("x", 6e-5, seed=1)[2:4], order=0,
+                             description=description if describe else ""),
+                tensor("lstm/weight_ih_l0", 2e-3, shape=(1024, 256), order=1, seed=2),
+                tensor("head/weight", 1e-2, shape=(10, 256), order=2, seed=3)]
+    assert findings.evaluate(run(True)) == []
+    plain = run(False)
+    if name.endswith("/embeddings"):  # Keras names the table "embeddings": known without a description
+        assert findings.evaluate(plain) == []
+    else:
+        assert kinds(findings.evaluate(plain), "warning") == [("vanishing_updates", "warning", "emb")]
+
+
 def test_no_vanishing_when_late_layers_are_the_slow_ones_or_the_gap_is_small():
     rates = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 3e-3]
     run = [tensor("deep/d_%d/kernel" % i, r, shape=(32, 32), order=len(rates) - i, seed=i) for i, r in enumerate(rates)]
