@@ -98,6 +98,9 @@ class Curves(typing.NamedTuple):
     train_accuracy: typing.Optional[Curve] = None
     val_accuracy: typing.Optional[Curve] = None
     validation_run: typing.Optional[str] = None
+    #: What the loss curve's steps count: "epoch" (Keras' ``epoch_loss``) or
+    #: "step" (a plain ``loss`` scalar, as a PyTorch loop writes it per step).
+    unit: str = "epoch"
 
 
 def evaluate(curves, weight_findings=(), pace=None):
@@ -179,10 +182,10 @@ def _loss_diverged(curves, weight_findings):
     step = int(steps[i])
     before = float(best[i - 1]) if i and np.isfinite(best[i - 1]) else None
     if bad[i]:
-        what = "became %s at epoch %d" % ("NaN" if np.isnan(loss[i]) else "infinite", step)
+        what = "became %s at %s %d" % ("NaN" if np.isnan(loss[i]) else "infinite", curves.unit, step)
     else:
-        what = "grew to %s at epoch %d, %sx its lowest value before (%s)" % (
-            findings._fmt(loss[i]), step, findings._fmt(loss[i] / before), findings._fmt(before))
+        what = "grew to %s at %s %d, %sx its lowest value before (%s)" % (
+            findings._fmt(loss[i]), curves.unit, step, findings._fmt(loss[i] / before), findings._fmt(before))
     nonfinite = next((f for f in weight_findings if f["kind"] == "nonfinite"), None)
     followed = ""
     if nonfinite is not None:
@@ -221,9 +224,11 @@ def _overfitting(curves, pace):
     moving = ""
     if pace is not None and pace.median >= STUCK_RATIO:
         moving = ", and the weights still move (%s of their norm per step)" % findings._fmt(pace.median)
-    message = ("The validation loss was lowest at epoch %d (%s) and stayed at least %.0f%% higher over the last %d epochs (%s at the end) while the training loss kept falling "
-               "(%s to %s)%s: the model over-fits; keep the epoch-%d weights (early stopping), or add regularisation or data.") % (
-        step, findings._fmt(low), 100 * rise, OVERFIT_EPOCHS, findings._fmt(end), findings._fmt(at_min), findings._fmt(train_end), moving, step)
+    unit = curves.unit
+    message = ("The validation loss was lowest at %s %d (%s) and stayed at least %.0f%% higher over the last %d %ss (%s at the end) while the training loss kept falling "
+               "(%s to %s)%s: the model over-fits; keep the %s-%d weights (early stopping), or add regularisation or data.") % (
+        unit, step, findings._fmt(low), 100 * rise, OVERFIT_EPOCHS, unit, findings._fmt(end), findings._fmt(at_min),
+        findings._fmt(train_end), moving, unit, step)
     return [_loss_finding("overfitting", severity, step, message, curves, {
         "val_loss_at_min": low, "val_loss_end": end, "train_loss_at_min": at_min, "train_loss_end": train_end,
         "rise": rise, "val_loss_lowest_late": lowest_late, "last_step": int(val.steps[-1]), "update_ratio_per_step": pace.median if pace else None,
@@ -281,8 +286,8 @@ def _underfitting(curves, pace, weight_findings=()):
     else:
         verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings._fmt(pace.median)
     gain = "no lower than before" if improvement < 5e-4 else "only %.1f%% lower than before" % (100 * improvement)
-    message = "The training loss has not improved since epoch %d (%s, %s) while %s: the model under-fits; %s." % (
-        step, findings._fmt(recent), gain, how_far, why)
+    message = "The training loss has not improved since %s %d (%s, %s) while %s: the model under-fits; %s." % (
+        curves.unit, step, findings._fmt(recent), gain, how_far, why)
     return [_loss_finding("underfitting", "warning", step, message, curves, {
         "train_loss_end": float(np.mean(loss[-END_POINTS:])), "first_loss": float(loss[0]),
         "improvement": improvement, "train_accuracy_end": end_accuracy,
@@ -313,5 +318,5 @@ def _value_at(curve, step):
 def _loss_finding(kind, severity, step, message, curves, evidence):
     """A finding of the run as a whole (``layer`` None); ``evidence.scalars_run``
     names the run whose loss the Scalars tab shows."""
-    evidence = dict(evidence, scalars_run=curves.run, validation_run=curves.validation_run, step_unit="epoch")
+    evidence = dict(evidence, scalars_run=curves.run, validation_run=curves.validation_run, step_unit=curves.unit)
     return findings._finding(kind, severity, None, [], step, message, evidence)

@@ -70,5 +70,5 @@ def read_curves(data_provider, ctx, eid, run):
     val_loss, val_acc = wanted.get(sibling, (None, None))
     return loss_findings.Curves(
         run, curve(run, train_loss), curve(sibling, val_loss), curve(run, train_acc), curve(sibling, val_acc),
-        sibling if sibling in listing else None,
+        sibling if sibling in listing else None, "epoch" if train_loss in (None, "epoch_loss") else "step",
     )

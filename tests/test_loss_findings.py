@@ -194,3 +194,25 @@ def test_odd_curves_give_strict_json_and_no_error(values):
     steps = np.arange(len(values))
     found = lf.evaluate(curves(train=values, val=values, acc=values, epochs=steps), pace=lf.Pace(float("nan"), float("nan")))
     json.dumps(found, allow_nan=False)
+
+
+def test_a_per_step_loss_scalar_is_read_and_reported_in_steps(tmp_path):
+    """A PyTorch loop writes `loss` per optimizer step (SummaryWriter.add_scalar): the findings
+    say "step", not "epoch" (a cold trial's lr=5 ResNet-18 read "diverged at epoch 2")."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+
+    from tb_nnviz import loss_store
+    from tb_nnviz.event_file import EventFile
+    from tests.providers import CTX, python_provider
+
+    out = EventFile(str(tmp_path / "run"))
+    for step, value in enumerate([2.3, 2.1, 2.0, 2.2, float("nan"), float("nan")]):
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="loss", simple_value=value)])
+        out.add_event(event_pb2.Event(step=step * 20, wall_time=1.0 + step, summary=summary))
+    out.close()
+    curves = loss_store.read_curves(python_provider(tmp_path), CTX, "", "run")
+    assert curves.unit == "step" and list(curves.train_loss.steps) == [0, 20, 40, 60, 80, 100]
+    (found,) = lf.evaluate(curves)
+    assert found["kind"] == "loss_diverged" and found["step"] == 80
+    assert "became NaN at step 80" in found["message"] and "epoch" not in found["message"]
+    assert found["evidence"]["step_unit"] == "step"
