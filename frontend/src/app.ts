@@ -7,13 +7,13 @@
  *
  * Example: await new App(document.body).start();
  */
-import { fetchTags } from "./api";
+import { fetchFindings, fetchTags } from "./api";
 import { injectChartStyle } from "./chart";
 import { clear, el, setOptions, setText } from "./dom";
 import { onDataReloaded } from "./ipc";
 import { OverviewPanel } from "./overview";
 import { ProjectionPanel } from "./projection";
-import { FindingsPanel, pickStartRun } from "./findings";
+import { FindingsPanel, START_SCAN, pickStartRun } from "./findings";
 import { StructurePanel } from "./structure";
 import { type CardState, type ViewState, formatHash, onHashChange, readHash, writeHash } from "./hashstate";
 import { RunSelector } from "./runselect";
@@ -143,7 +143,10 @@ export class App {
     this.projection = new ProjectionPanel();
     this.projection.onModeChange = () => this.saveView();
     // A finding is about the layer's updates: land on its charts, not its heatmaps.
-    this.findings = new FindingsPanel((run, tag) => this.reveal(run, tag, true));
+    this.findings = new FindingsPanel(
+      (run, tag) => this.reveal(run, tag, true),
+      (run, list) => this.runSelect.setFindings(run, list),
+    );
     this.structure = new StructurePanel(
       (run) => this.tags.runs[run] ?? {},
       (run, tag) => this.reveal(run, tag),
@@ -220,10 +223,26 @@ export class App {
   private async openOnFindings(runs: readonly string[]): Promise<void> {
     const first = runs[0];
     const picked = await pickStartRun(runs);
+    for (const [run, list] of picked.fetched) this.runSelect.setFindings(run, list);
+    void this.markRuns(runs);
     const still = this.runs.length === 1 && this.runs[0] === first;
     if (!picked.run || picked.run === first || this.userActed || !still || !this.tags.runs[picked.run]) return;
     this.findings.prime(picked.fetched);
     this.selectRuns([picked.run], false);
+  }
+
+  /**
+   * Fetches the findings of the first START_SCAN of `runs` whose findings the run list
+   * does not know yet, two at a time, for its severity markers (the selected runs' come
+   * with the Findings panel).
+   */
+  private async markRuns(runs: readonly string[]): Promise<void> {
+    const todo = runs.slice(0, START_SCAN).filter((r) => !this.runSelect.hasFindings(r) && !this.runs.includes(r));
+    for (let k = 0; k < todo.length; k += 2) {
+      const batch = todo.slice(k, k + 2).filter((r) => !this.runSelect.hasFindings(r));
+      const results = await Promise.allSettled(batch.map((r) => fetchFindings(r)));
+      results.forEach((res, j) => this.runSelect.setFindings(batch[j], res.status === "fulfilled" ? res.value : null));
+    }
   }
 
   /** Keeps the overview and structure run among the selected runs, and updates the panels. */
@@ -352,7 +371,8 @@ export class App {
       return;
     }
     // No run chosen (none in the address): the first run now, then the one whose findings have something to say.
-    if (runs.length > 1 && !this.runs.length && !runs.some((r) => this.urlRuns.includes(r))) void this.openOnFindings(runs);
+    const opening = runs.length > 1 && !this.runs.length && !runs.some((r) => this.urlRuns.includes(r));
+    if (opening) void this.openOnFindings(runs);
     this.runs = keepRuns(runs, this.urlRuns.length ? this.urlRuns : this.runs);
     this.urlRuns = [];
     this.runSelect.update(runs, this.runs);
@@ -363,6 +383,8 @@ export class App {
     this.rebuild();
     this.updatePanels();
     this.updateProjection(true);
+    // The run list's severity markers (openOnFindings asks for them once it has chosen).
+    if (!opening && runs.length > 1) void this.markRuns(runs);
   }
 
   /** Shows the weight-space path when any selected run has trajectories (per-run axes across architectures). */

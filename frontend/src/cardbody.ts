@@ -20,17 +20,38 @@ import type { Tooltip } from "./tooltip";
 import type { Heatmap, HeatmapHeader, TagInfo } from "./types";
 
 /**
- * The stats line under a heatmap: step, the change's base, min / max, time.
+ * The stats line under a heatmap: step, the change's base, min / max, time. A pooled
+ * heatmap draws block means, so its min / max are said to be of block means, and with
+ * `absmax` (the largest |x| of its absmax plane: the true extreme) that too.
  *
  * Example: statsLine({step: 30, diff: "prev", base_step: 20, min: -1, max: 2, wall_time: 0, ...})
  *   === "step 30 · Δ vs step 20 · min -1  max 2"
+ *   statsLine({step: 0, diff: "none", min: -1, max: 2, wall_time: 0, ...}, true, 5)
+ *   === "step 0 · block means: min -1  max 2 · max |x| 5"
  */
-export function statsLine(h: HeatmapHeader): string {
+export function statsLine(h: HeatmapHeader, pooled = false, absmax: number | null = null): string {
   const parts = [`step ${h.step}`];
   if (h.diff && h.diff !== "none") parts.push(h.base_step !== null && h.base_step !== undefined ? `Δ vs step ${h.base_step}` : "Δ");
-  parts.push(h.min === null || h.max === null ? "no finite values" : `min ${formatShort(h.min)}  max ${formatShort(h.max)}`);
+  const of = pooled ? "block means: " : "";
+  parts.push(h.min === null || h.max === null ? "no finite values" : `${of}min ${formatShort(h.min)}  max ${formatShort(h.max)}`);
+  if (pooled && absmax !== null) parts.push(`max |x| ${formatShort(absmax)}`);
   if (h.wall_time) parts.push(new Date(h.wall_time * 1000).toLocaleString());
   return parts.join(" · ");
+}
+
+/**
+ * The largest finite |x| of a pooled heatmap's absmax plane (the true extreme of the
+ * tensor, which block means hide), or null: unpooled, a change (the difference of two
+ * absmax planes is no max |x|), or no finite value.
+ */
+export function absmaxOf(hm: Pick<Heatmap, "header" | "planes">): number | null {
+  if (hm.header.diff && hm.header.diff !== "none") return null;
+  const k = (hm.header.planes ?? []).indexOf("absmax");
+  const plane = k >= 0 ? hm.planes[k] : undefined;
+  if (!plane) return null;
+  let m = -1;
+  for (const v of plane) if (Number.isFinite(v) && Math.abs(v) > m) m = Math.abs(v);
+  return m < 0 ? null : m;
 }
 
 /** Width in CSS pixels the vertical row label takes beside the heatmap (label and gap). */
@@ -158,7 +179,10 @@ export class CardBody {
     this.plot.style.minWidth = "";
     this.bar.update(m, hm.header);
     this.barHost.hidden = false;
-    setText(this.stats, statsLine(hm.header));
+    const pool = info.pool ?? [1, 1];
+    const pooled = pool[0] > 1 || pool[1] > 1;
+    setText(this.stats, statsLine(hm.header, pooled, pooled ? absmaxOf(hm) : null));
+    this.stats.title = pooled ? `Pooled ${pool[0]}×${pool[1]}: the heatmap draws each block's mean; min and max are of those means, max |x| is the largest |x| in the tensor` : "";
     if (this.hover) this.showTooltip(this.hover.i, this.hover.j, this.hover.x, this.hover.y);
   }
 

@@ -1,6 +1,7 @@
 /**
  * The Findings panel (top of the tab): what the server's rules found wrong with each
- * selected run's training (`GET findings?run=`), most severe first; each finding names
+ * selected run's training (`GET findings?run=`), runs with errors first, then warnings, then
+ * infos, then none, and each run's findings most severe first; each finding names
  * its layer, first step and numbers, and links to the layer's card. A run without
  * findings says so, so silence is never mistaken for "not loaded". Text only in the DOM.
  *
@@ -15,27 +16,36 @@ import type { Finding } from "./types";
 const SEVERITY_ORDER = ["error", "warning", "info"];
 
 /**
- * How much a run's findings have to say: 0 with an error or a warning, 1 with only
- * infos, 2 with none (or when they could not be loaded: undefined).
+ * How much a run's findings have to say: 0 with an error, 1 with a warning (and no
+ * error), 2 with only infos, 3 with none (or when they could not be loaded: undefined).
  *
- * Example: findingsRank([{severity: "info"}, {severity: "warning"}]) === 0; findingsRank([]) === 2.
+ * Example: findingsRank([{severity: "info"}, {severity: "warning"}]) === 1; findingsRank([]) === 3.
  */
 export function findingsRank(list: readonly Pick<Finding, "severity">[] | undefined): number {
-  if (!list || !list.length) return 2;
-  return list.some((f) => f.severity === "error" || f.severity === "warning") ? 0 : 1;
+  if (!list || !list.length) return 3;
+  if (list.some((f) => f.severity === "error")) return 0;
+  return list.some((f) => f.severity === "warning") ? 1 : 2;
 }
+
+/** The worst severity among `list` ("error", "warning", "info"), null for none. */
+export function worstSeverity(list: readonly Pick<Finding, "severity">[] | undefined): string | null {
+  return SEVERITY_ORDER[findingsRank(list)] ?? null;
+}
+
+/** The glyph beside a severity, in the findings and the run list (text presentation, not emoji). */
+export const SEVERITY_GLYPH: Readonly<Record<string, string>> = { error: "\u2716\uFE0E", warning: "\u26A0\uFE0E", info: "\u2139\uFE0E" };
 
 /**
  * The run the tab opens on when the address names none: the first of `runs` whose
- * findings hold a warning (or an error), else the first with info findings, else the
- * first run. `findings[k]` are the findings of `runs[k]` (undefined: not loaded).
+ * findings hold an error, else a warning, else an info, else the first run.
+ * `findings[k]` are the findings of `runs[k]` (undefined: not loaded).
  *
- * Example: startRun(["a", "b", "c"], [[], [{severity: "info"}], [{severity: "warning"}]]) === "c";
+ * Example: startRun(["a", "b", "c"], [[], [{severity: "warning"}], [{severity: "error"}]]) === "c";
  *   startRun(["a", "b"], [[], [{severity: "info"}]]) === "b"; startRun(["a", "b"], [[], []]) === "a".
  */
 export function startRun(runs: readonly string[], findings: readonly (readonly Pick<Finding, "severity">[] | undefined)[]): string | null {
   let best: string | null = runs[0] ?? null;
-  let rank = 2;
+  let rank = 3;
   runs.forEach((run, k) => {
     const r = findingsRank(findings[k]);
     if (r < rank) [best, rank] = [run, r];
@@ -43,12 +53,24 @@ export function startRun(runs: readonly string[], findings: readonly (readonly P
   return best;
 }
 
+/**
+ * Indices of `lists` (the findings of runs in name order; undefined: not loaded), most
+ * severe first: runs with errors, then warnings, then infos, then none, then the ones
+ * not loaded; in the given order within a level.
+ *
+ * Example: severityOrder([[], [{severity: "info"}], [{severity: "error"}]]) -> [2, 1, 0]
+ */
+export function severityOrder(lists: readonly (readonly Pick<Finding, "severity">[] | undefined)[]): number[] {
+  const rank = (k: number) => (lists[k] === undefined ? 4 : findingsRank(lists[k]));
+  return lists.map((_, k) => k).sort((a, b) => rank(a) - rank(b) || a - b);
+}
+
 /** Runs whose findings `pickStartRun` looks at, at most, and how many it asks for at once. */
 export const START_SCAN = 24;
 const START_BATCH = 4;
 
 /**
- * Fetches the findings of `runs` in order, a few at a time, until a run with a warning
+ * Fetches the findings of `runs` in order, a few at a time, until a run with an error
  * turns up (or START_SCAN runs were asked), and returns `startRun` of them with the
  * findings fetched (so the Findings panel need not ask again).
  */
@@ -64,21 +86,24 @@ export async function pickStartRun(
     results.forEach((res, j) => {
       if (res.status === "fulfilled") fetched.set(batch[j], res.value);
     });
-    if (batch.some((r) => findingsRank(fetched.get(r)) === 0)) break;
+    if (batch.some((r) => findingsRank(fetched.get(r)) === 0)) break; // nothing outranks an error
   }
   return { run: startRun(scan, scan.map((r) => fetched.get(r))) ?? runs[0] ?? null, fetched };
 }
 
 /**
- * The panel's headline: warnings and errors are problems, infos are notes.
+ * The panel's headline: errors and warnings (the problems) counted apart, infos as notes.
  *
- * Example: totals(2, 1) === "2 problems and 1 note in the selected runs";
- *   totals(0, 1) === "no problems in the selected runs, 1 note".
+ * Example: totals(1, 2, 1) === "1 error, 2 warnings and 1 note in the selected runs";
+ *   totals(0, 1, 0) === "1 warning in the selected runs";
+ *   totals(0, 0, 1) === "no problems in the selected runs, 1 note".
  */
-export function totals(problems: number, notes: number): string {
+export function totals(errors: number, warnings: number, notes: number): string {
   const n = (k: number, word: string) => `${k} ${word}${k === 1 ? "" : "s"}`;
-  if (!problems) return "no problems in the selected runs" + (notes ? `, ${n(notes, "note")}` : "");
-  return n(problems, "problem") + (notes ? ` and ${n(notes, "note")}` : "") + " in the selected runs";
+  if (!errors && !warnings) return "no problems in the selected runs" + (notes ? `, ${n(notes, "note")}` : "");
+  const parts = [[errors, "error"], [warnings, "warning"], [notes, "note"]].filter(([k]) => k).map(([k, w]) => n(k as number, w as string));
+  const last = parts.pop() as string;
+  return (parts.length ? `${parts.join(", ")} and ${last}` : last) + " in the selected runs";
 }
 
 /**
@@ -151,7 +176,14 @@ export class FindingsPanel {
   /** Findings fetched elsewhere (the choice of the first run), used once by the next update. */
   private readonly primed = new Map<string, Finding[]>();
 
-  constructor(private readonly onPick: (run: string, tag: string) => void) {
+  /**
+   * `onPick(run, tag)`: a finding's "Show" button; `onLoaded(run, list)`: a run's findings
+   * arrived (null: they could not be loaded), for the run list's severity markers.
+   */
+  constructor(
+    private readonly onPick: (run: string, tag: string) => void,
+    private readonly onLoaded: (run: string, list: Finding[] | null) => void = () => undefined,
+  ) {
     this.body = el("div", { className: "nv-findings" });
     this.summary = el("span", { className: "nv-help", attrs: { "data-testid": "findings-summary" } });
     this.root = el(
@@ -178,24 +210,32 @@ export class FindingsPanel {
     if (seq !== this.seq) return;
     this.root.removeAttribute("data-loading");
     clear(this.body);
-    let total = 0;
-    let notes = 0;
-    results.forEach((res, k) => {
+    const count = { error: 0, warning: 0, info: 0 };
+    const lists = results.map((res) => (res.status === "fulfilled" ? res.value : undefined));
+    // Most severe runs first: a run with errors is not left below the ones with notes.
+    for (const k of severityOrder(lists)) {
       const run = runs[k];
+      const res = results[k];
       const box = el("div", { className: "nv-findings-run", attrs: { "data-testid": "findings-run", "data-run": run } });
       if (res.status === "rejected") {
         const msg = res.reason instanceof Error ? res.reason.message : String(res.reason);
         box.appendChild(el("div", { className: "nv-findings-head", text: `${run}: no findings (${msg})` }));
+        this.onLoaded(run, null);
       } else {
         const list = res.value;
-        total += list.filter((f) => f.severity !== "info").length;
-        notes += list.filter((f) => f.severity === "info").length;
-        box.appendChild(el("div", { className: "nv-findings-head", text: `${run}: ${summarize(list)}` }));
+        for (const f of list) count[f.severity === "error" || f.severity === "warning" ? f.severity : "info"] += 1;
+        const worst = worstSeverity(list);
+        box.setAttribute("data-severity", worst ?? "none");
+        const head = el("div", { className: "nv-findings-head" });
+        if (worst) head.appendChild(el("span", { className: `nv-sev nv-sev-${worst}`, text: SEVERITY_GLYPH[worst] + " " }));
+        head.appendChild(document.createTextNode(`${run}: ${summarize(list)}`));
+        box.appendChild(head);
         for (const f of list) box.appendChild(this.item(run, f));
+        this.onLoaded(run, list);
       }
       this.body.appendChild(box);
-    });
-    setText(this.summary, totals(total, notes));
+    }
+    setText(this.summary, totals(count.error, count.warning, count.info));
   }
 
   private item(run: string, f: Finding): HTMLElement {
@@ -209,7 +249,7 @@ export class FindingsPanel {
         className: `nv-finding nv-sev-${SEVERITY_ORDER.includes(f.severity) ? f.severity : "info"}`,
         attrs: { "data-testid": "finding", "data-run": run, "data-kind": f.kind, "data-severity": f.severity, "data-layer": f.layer ?? "" },
       },
-      el("span", { className: "nv-sev", text: f.severity }),
+      el("span", { className: "nv-sev", text: `${SEVERITY_GLYPH[f.severity] ?? SEVERITY_GLYPH.info} ${f.severity}` }),
       el("span", { className: "nv-finding-kind", text: f.kind.replace(/_/g, " ") }),
       el("span", { className: "nv-finding-where", text: where }),
       el("div", { className: "nv-finding-msg", text: f.message }),

@@ -17,6 +17,8 @@
  *     -> {rows: "inputs (64)", rowsShort: "in (64)", cols: "units (32)", tiles: null, title: "Rows: the layer's 64 inputs ..."}
  *   heatAxes({shape: [3, 3, 8, 16], layout: {kind: "conv", rows: [2, 0], cols: [3, 1]}, gates: null}).tiles
  *     === "3 × 3 tiles (kh × kw), one per in/out channel pair"
+ *   heatAxes({shape: [3, 3, 64, 64], layout: {kind: "conv", rows: [2, 0], cols: [3, 1]}, gates: null, pool: [2, 2]}).tiles
+ *     === "3 × 3 tiles (kh × kw) pooled 2×2: each cell is the mean of a 2 × 2 block of the tile grid; hover shows the block"
  */
 import type { TagInfo } from "./types";
 
@@ -59,7 +61,9 @@ function isTransposedConv(description: string | undefined): boolean {
 }
 
 /** The axis labels of a heatmap of `info`; null when the layout does not fit the shape. */
-export function heatAxes(info: Pick<TagInfo, "shape" | "layout" | "gates"> & { description?: string }): HeatAxes | null {
+export function heatAxes(
+  info: Pick<TagInfo, "shape" | "layout" | "gates"> & { description?: string; pool?: readonly number[] | null },
+): HeatAxes | null {
   const { shape, layout, gates } = info;
   if (!layout || !Array.isArray(shape) || ![...layout.rows, ...layout.cols].every((a) => Number.isInteger(a) && a >= 0 && a < shape.length)) {
     return null;
@@ -99,14 +103,24 @@ export function heatAxes(info: Pick<TagInfo, "shape" | "layout" | "gates"> & { d
     const down = names.slice(0, -1);
     const tileNames = down.length ? `${down.join("·")} × ${names[names.length - 1]}` : names[0];
     const [inWord, outWord] = isTransposedConv(info.description) ? ["out", "in"] : ["in", "out"];
+    const [br, bc] = info.pool ?? [1, 1];
+    const pooled = br > 1 || bc > 1;
+    // Pooled, a cell averages a br × bc block of the tile grid (the card's subtitle says "pooled br×bc").
+    const block =
+      br === th && bc === tw
+        ? `each cell is the mean of one tile (one in/out channel pair)`
+        : `each cell is the mean of a ${br} × ${bc} block of the tile grid`;
     return {
       rows: `${inWord}-channels (${shape[layout.rows[0]]})`,
       rowsShort: `${inWord} (${shape[layout.rows[0]]})`,
       cols: `${outWord}-channels (${shape[layout.cols[0]]})`,
-      tiles: `${th} × ${tw} tiles (${tileNames}), one per in/out channel pair`,
+      tiles: pooled
+        ? `${th} × ${tw} tiles (${tileNames}) pooled ${br}×${bc}: ${block}; hover shows the block`
+        : `${th} × ${tw} tiles (${tileNames}), one per in/out channel pair`,
       title:
         `Tiles of ${tileNames} = ${th} × ${tw} kernel weights, one per (in-channel, out-channel) pair: ` +
-        `${inWord}-channels down (tensor axis ${layout.rows[0]}), ${outWord}-channels across (axis ${layout.cols[0]}).`,
+        `${inWord}-channels down (tensor axis ${layout.rows[0]}), ${outWord}-channels across (axis ${layout.cols[0]}).` +
+        (pooled ? ` Pooled ${br}×${bc}: ${block} (its mean and max |x| on hover), not one weight.` : ""),
     };
   }
   const rows = layout.rows.length ? axesText(shape, layout.rows) : null;

@@ -3,15 +3,18 @@
  * the colour each selected run has in every chart and path. Ticking a second run is how
  * runs are compared, so the list says so; a plain `<select multiple>` hid that behind
  * Ctrl-click. One run always stays ticked (an empty tab explains nothing): the last ticked
- * run's checkbox is disabled, with a title and a note saying why. Names go into the DOM
- * as text.
+ * run's checkbox is disabled, with a title and a note saying why. Beside each run whose
+ * findings are known, the glyph and colour of its worst finding (the Findings panel's), so
+ * the runs with problems stand out without scrolling. Names go into the DOM as text.
  *
  * Example:
  *   const rs = new RunSelector((runs) => app.select(runs));
  *   header.appendChild(rs.root); rs.update(["a", "b", "c"], ["a"]);
  */
 import { clear, el } from "./dom";
+import { SEVERITY_GLYPH, summarize, worstSeverity } from "./findings";
 import { runColor } from "./series";
+import type { Finding } from "./types";
 
 export class RunSelector {
   readonly root: HTMLDivElement;
@@ -19,6 +22,8 @@ export class RunSelector {
   private readonly note: HTMLSpanElement;
   private runs: string[] = [];
   private selected: string[] = [];
+  /** Findings known per run (null: could not be loaded), for the severity markers. */
+  private readonly findings = new Map<string, Finding[] | null>();
 
   constructor(private readonly onChange: (runs: string[]) => void) {
     this.note = el("span", { className: "nv-help", text: "· at least one run stays selected", attrs: { "data-testid": "run-keep-note" } });
@@ -47,9 +52,40 @@ export class RunSelector {
       const k = this.selected.indexOf(run);
       const sw = el("span", { className: "nv-swatch" });
       if (k >= 0) sw.style.background = runColor(k);
-      this.list.appendChild(el("label", { className: "nv-run-item", title: last ? box.title : run }, box, sw, el("span", { className: "nv-run-name", text: run })));
+      const item = el("label", { className: "nv-run-item", title: last ? box.title : run }, box, sw, el("span", { className: "nv-run-name", text: run }));
+      const mark = this.marker(run);
+      if (mark) item.appendChild(mark);
+      this.list.appendChild(item);
     }
     this.note.hidden = !(this.selected.length === 1 && runs.length > 1);
+  }
+
+  /** Records the findings of `run` (null: not loadable) and redraws its marker. */
+  setFindings(run: string, list: Finding[] | null): void {
+    this.findings.set(run, list);
+    const item = [...this.list.querySelectorAll<HTMLInputElement>("[data-testid=run-option]")].find((b) => b.value === run)?.parentElement;
+    if (!item) return;
+    item.querySelector("[data-testid=run-severity]")?.remove();
+    const mark = this.marker(run);
+    if (mark) item.appendChild(mark);
+  }
+
+  /** Whether the findings of `run` are known (loaded or failed). */
+  hasFindings(run: string): boolean {
+    return this.findings.has(run);
+  }
+
+  /** The marker of `run`'s worst finding, or null (none, or not known). */
+  private marker(run: string): HTMLElement | null {
+    const list = this.findings.get(run);
+    const worst = list ? worstSeverity(list) : null;
+    if (!list || !worst) return null;
+    return el("span", {
+      className: `nv-sev nv-run-sev nv-sev-${worst}`,
+      text: SEVERITY_GLYPH[worst],
+      title: `${run}: ${summarize(list)}`,
+      attrs: { "data-testid": "run-severity", "data-severity": worst, "aria-label": summarize(list) },
+    });
   }
 
   private toggle(run: string, box: HTMLInputElement): void {

@@ -169,6 +169,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-sev-error { --nv-sev: var(--nv-error); }
 .nv-sev-warning { --nv-sev: var(--nv-large); }
 .nv-sev-info { --nv-sev: var(--nv-tiny); }
+.nv-run-sev { font-size: 12px; line-height: 1; cursor: help; }
 .nv-table-wrap { max-height: 360px; overflow: auto; }
 .nv-table { border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; min-width: 60%; }
 .nv-table th, .nv-table td { text-align: left; padding: 3px 10px; border-bottom: 1px solid var(--nv-border); white-space: nowrap; }

@@ -69,3 +69,17 @@ test("a layer's heading label leaves out what its name says", () => {
   assert.equal(layerLabel("0", ["Linear(20 -> 32)", "", "Linear(20 -> 64)"]), "Linear(20 -> 32) / Linear(20 -> 64)");
   assert.equal(layerLabel("free", ["", ""]), "");
 });
+
+test("a pooled conv kernel's caption says a cell is a block mean, not a tile", () => {
+  const layout: Layout = { kind: "conv_first", rows: [1, 2], cols: [0, 3] };
+  const pooled = heatAxes({ shape: [64, 64, 3, 3], layout, gates: null, pool: [2, 4] });
+  assert.equal(pooled?.tiles, "3 × 3 tiles (kh × kw) pooled 2×4: each cell is the mean of a 2 × 4 block of the tile grid; hover shows the block");
+  assert.match(pooled!.title, /Pooled 2×4: each cell is the mean of a 2 × 4 block/);
+  // A block of exactly one tile: a cell is a channel pair's mean.
+  assert.equal(heatAxes({ shape: [64, 64, 3, 3], layout, gates: null, pool: [3, 3] })?.tiles,
+    "3 × 3 tiles (kh × kw) pooled 3×3: each cell is the mean of one tile (one in/out channel pair); hover shows the block");
+  assert.doesNotMatch(pooled!.tiles!, /one per in\/out channel pair/);
+  const plain = heatAxes({ shape: [64, 64, 3, 3], layout, gates: null, pool: [1, 1] });
+  assert.equal(plain?.tiles, "3 × 3 tiles (kh × kw), one per in/out channel pair");
+  assert.doesNotMatch(plain!.title, /Pooled/);
+});

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { keepRuns } from "../src/app";
 import { nextStepIndex } from "../src/steps";
-import { statsLine } from "../src/cardbody";
+import { absmaxOf, statsLine } from "../src/cardbody";
 import { chooseRange, rangeOf, rangeSources } from "../src/colorrange";
 import { tensorSubtitle } from "../src/describe";
-import { findingsRank, pickStartRun, scalarsHash, scalarsRunOf, startRun, summarize, totals, whenText } from "../src/findings";
+import { findingsRank, pickStartRun, scalarsHash, scalarsRunOf, severityOrder, startRun, summarize, totals, whenText, worstSeverity } from "../src/findings";
 import { gateSpans } from "../src/heatmap";
 import { architectureGroups, byNetworkOrder, networkOrder } from "../src/order";
 import { formatCount, totalParameters } from "../src/overview";
@@ -83,9 +83,12 @@ test("gate blocks split the stored columns, pooling included", () => {
 
 test("findings summary per run: counts by severity, or says nothing was found", () => {
   assert.equal(summarize([]), "no problems found");
-  assert.equal(totals(2, 1), "2 problems and 1 note in the selected runs");
-  assert.equal(totals(0, 1), "no problems in the selected runs, 1 note");
-  assert.equal(totals(0, 0), "no problems in the selected runs");
+  assert.equal(totals(1, 2, 1), "1 error, 2 warnings and 1 note in the selected runs");
+  assert.equal(totals(3, 0, 0), "3 errors in the selected runs");
+  assert.equal(totals(0, 2, 1), "2 warnings and 1 note in the selected runs");
+  assert.equal(totals(1, 1, 0), "1 error and 1 warning in the selected runs");
+  assert.equal(totals(0, 0, 1), "no problems in the selected runs, 1 note");
+  assert.equal(totals(0, 0, 0), "no problems in the selected runs");
   assert.equal(summarize([{ severity: "error" }, { severity: "warning" }, { severity: "warning" }]), "1 error, 2 warnings");
   assert.equal(summarize([{ severity: "info" }, { severity: "odd" }]), "1 info, 1 other");
 });
@@ -134,32 +137,57 @@ test("a card's subtitle and stats line", () => {
   const info = { shape: [4, 6], dtype: "float32", grid: [4, 6], pool: [2, 2], gates: ["i", "f"], description: "Dense kernel" } as unknown as TagInfo;
   assert.equal(tensorSubtitle(info), "shape 4 × 6 · float32 · grid 4×6 pooled 2×2 → 2×3 · gates i f · Dense kernel");
   assert.equal(statsLine(header({ step: 30, diff: "prev", base_step: 20, min: -1, max: 2, wall_time: 0 })), "step 30 · Δ vs step 20 · min -1  max 2");
+  assert.equal(statsLine(header({ step: 0, diff: "none", min: -1, max: 2, wall_time: 0 }), true, 5), "step 0 · block means: min -1  max 2 · max |x| 5");
+  assert.equal(statsLine(header({ step: 0, diff: "none", min: -1, max: 2, wall_time: 0 }), true), "step 0 · block means: min -1  max 2");
 });
 
-test("the first run shown: warnings first, then notes, then the first run", () => {
+test("a pooled heatmap's max |x| comes from its absmax plane, not from a change", () => {
+  const planes = [new Float32Array([0.1, -0.2]), new Float32Array([0.5, -3])];
+  const h = (diff: "none" | "prev", names = ["mean", "absmax"]) => ({ header: header({ diff, planes: names }), planes });
+  assert.equal(absmaxOf(h("none")), 3);
+  assert.equal(absmaxOf(h("prev")), null);
+  assert.equal(absmaxOf(h("none", ["value"])), null);
+  assert.equal(absmaxOf({ header: header({ diff: "none", planes: ["mean", "absmax"] }), planes: [planes[0], new Float32Array([NaN])] }), null);
+});
+
+test("the first run shown: errors first, then warnings, then notes, then the first run", () => {
   const w = [{ severity: "warning" }];
   const e = [{ severity: "error" }];
   const i = [{ severity: "info" }];
-  assert.deepEqual([findingsRank(e), findingsRank(w), findingsRank([...i, ...w]), findingsRank(i), findingsRank([]), findingsRank(undefined)], [0, 0, 0, 1, 2, 2]);
+  assert.deepEqual([findingsRank(e), findingsRank([...w, ...e]), findingsRank(w), findingsRank([...i, ...w]), findingsRank(i), findingsRank([]), findingsRank(undefined)], [0, 0, 1, 1, 2, 3, 3]);
+  assert.deepEqual([worstSeverity([...i, ...e]), worstSeverity(w), worstSeverity(i), worstSeverity([])], ["error", "warning", "info", null]);
   assert.equal(startRun(["a", "b", "c"], [[], i, w]), "c");
+  assert.equal(startRun(["a", "b", "c"], [i, w, e]), "c");
   assert.equal(startRun(["a", "b", "c"], [i, e, w]), "b");
   assert.equal(startRun(["a", "b"], [[], i]), "b");
   assert.equal(startRun(["a", "b"], [[], undefined]), "a");
   assert.equal(startRun([], []), null);
 });
 
-test("pickStartRun asks a few runs at a time and stops at the first batch with a warning", async () => {
+test("the Findings panel lists runs with errors, then warnings, then notes, then none; by name within", () => {
+  const w = [{ severity: "warning" }];
+  const e = [{ severity: "info" }, { severity: "error" }];
+  const i = [{ severity: "info" }];
+  assert.deepEqual(severityOrder([i, [], undefined, w, e, w, e]), [4, 6, 3, 5, 0, 1, 2]);
+  assert.deepEqual(severityOrder([]), []);
+});
+
+test("pickStartRun asks a few runs at a time and stops at the first batch with an error", async () => {
   const runs = Array.from({ length: 30 }, (_, k) => `r${String(k).padStart(2, "0")}`);
   const asked: string[] = [];
   const fetch = async (run: string) => {
     asked.push(run);
     if (run === "r03") throw new Error("500");
-    return run === "r02" ? [{ severity: "info" }] : run === "r06" || run === "r07" ? [{ severity: "warning" }] : [];
+    return run === "r02" ? [{ severity: "info" }] : run === "r06" || run === "r07" ? [{ severity: "error" }] : [];
   };
   const { run, fetched } = await pickStartRun(runs, fetch as never);
   assert.equal(run, "r06");
   assert.deepEqual(asked, runs.slice(0, 8)); // two batches of four
   assert.ok(fetched.has("r02") && !fetched.has("r03"));
+  // A warning does not stop the search: an error further on outranks it.
+  const later = await pickStartRun(runs, (async (r: string) => (r === "r01" ? [{ severity: "warning" }] : r === "r13" ? [{ severity: "error" }] : [])) as never);
+  assert.equal(later.run, "r13");
+  assert.equal(later.fetched.size, 16);
   // No warning anywhere: the first run with a note, among the runs asked (24 at most).
   const quiet = await pickStartRun(runs, (async (r: string) => (r === "r20" || r === "r28" ? [{ severity: "info" }] : [])) as never);
   assert.equal(quiet.run, "r20");
