@@ -42,22 +42,30 @@ RUNS = {"a_quiet": 2e-3, "b_note": 2e-5, "c_warn": 1e-6}
 STEPS = 200
 
 
-def write_runs(logdir, runs=RUNS):
-    """Writes ``runs`` under ``logdir``: trajectories every 10 steps, heatmaps every 100."""
+def write_runs(logdir, runs=RUNS, tensors=TENSORS, max_cells=tb_nnviz.reduce.DEFAULT_MAX_CELLS, nan_run=None):
+    """Writes ``runs`` (name: learning rate of a numpy descent) of ``tensors`` under ``logdir``:
+    trajectories every 10 steps, heatmaps every 100; ``nan_run`` gets a NaN weight from step 100.
+    Returns each run's weights at the last step."""
+    last = {}
     for run, lr in runs.items():
         rng = np.random.default_rng(0)
-        w = {n: rng.normal(size=s) * 0.5 for n, (s, *_) in TENSORS.items()}
-        t = {n: rng.normal(size=s) for n, (s, *_) in TENSORS.items()}
-        with tb_nnviz.Writer(os.path.join(str(logdir), run)) as wr:
+        w = {n: rng.normal(size=s) * 0.5 for n, (s, *_) in tensors.items()}
+        t = {n: rng.normal(size=s) for n, (s, *_) in tensors.items()}
+        with tb_nnviz.Writer(os.path.join(str(logdir), run), max_cells=max_cells) as wr:
             for step in range(0, STEPS + 1, 10):
+                if run == nan_run and step == 100:
+                    first = next(iter(w))
+                    w[first].flat[0] = np.nan  # stays NaN: the descent carries it
                 wr.log_weights(
                     step, w, heatmaps=step % 100 == 0, spectra=False,
-                    layouts={n: v[1] for n, v in TENSORS.items()},
-                    gates={n: v[2] for n, v in TENSORS.items() if v[2]},
-                    unit_axes={n: 0 for n, v in TENSORS.items() if v[1] in ("transposed", "conv_first")},
-                    description={n: v[3] for n, v in TENSORS.items()},
+                    layouts={n: v[1] for n, v in tensors.items()},
+                    gates={n: v[2] for n, v in tensors.items() if v[2]},
+                    unit_axes={n: 0 for n, v in tensors.items() if v[1] in ("transposed", "conv_first")},
+                    description={n: v[3] for n, v in tensors.items()},
                 )
+                last[run] = {n: x.copy() for n, x in w.items()}
                 w = {n: x - 10 * lr * (x - t[n]) for n, x in w.items()}
+    return last
 
 
 def _get(url, route, **params):

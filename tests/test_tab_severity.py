@@ -19,8 +19,8 @@ import re
 import numpy as np
 import pytest
 
-import tb_nnviz
 from tests import tbserver
+from tests import test_tab_polish as polish
 from tests.test_tab_polish import TENSORS, _card, _findings_loaded, _get, _open, _selected, _wait_selected, browser_  # noqa: F401
 
 SHOTS = "/tmp/sev"
@@ -38,25 +38,7 @@ ORDER = ["d_nan", "b_warn", "a_note", "c_quiet"]
 
 def write_runs(logdir):
     """Writes RUNS; returns each run's weights at the last step (heatmaps at 0, 100, 200)."""
-    last = {}
-    for run, lr in RUNS.items():
-        rng = np.random.default_rng(0)
-        w = {n: rng.normal(size=s) * 0.5 for n, (s, *_) in ALL.items()}
-        t = {n: rng.normal(size=s) for n, (s, *_) in ALL.items()}
-        with tb_nnviz.Writer(os.path.join(str(logdir), run), max_cells=MAX_CELLS) as wr:
-            for step in range(0, STEPS + 1, 10):
-                if run == "d_nan" and step == 100:
-                    w["0/weight"][0, 0] = np.nan  # stays NaN: the descent carries it
-                wr.log_weights(
-                    step, w, heatmaps=step % 100 == 0, spectra=False,
-                    layouts={n: v[1] for n, v in ALL.items()},
-                    gates={n: v[2] for n, v in ALL.items() if v[2]},
-                    unit_axes={n: 0 for n, v in ALL.items() if v[1] in ("transposed", "conv_first")},
-                    description={n: v[3] for n, v in ALL.items()},
-                )
-                last[run] = {n: x.copy() for n, x in w.items()}
-                w = {n: x - 10 * lr * (x - t[n]) for n, x in w.items()}
-    return last
+    return polish.write_runs(logdir, RUNS, ALL, MAX_CELLS, nan_run="d_nan")
 
 
 @pytest.fixture(scope="module")
