@@ -4,9 +4,9 @@
  *
  * Example (standalone page): <script type="module">import {render} from "./index.js"; render();</script>
  */
-import { App } from "./app";
-import { injectStyle } from "./style";
-import { followTheme } from "./theme";
+import { injectStyle } from "./ui/style";
+import { followTheme } from "./ui/theme";
+import { App } from "./views/app";
 
 export async function render(): Promise<void> {
   injectStyle(document);

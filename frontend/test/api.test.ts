@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ApiError, decodeHeatmap, errorMessage, routeUrl } from "../src/api";
+import { ApiError, decodeHeatmap, errorMessage, routeUrl } from "../src/data/api";
 import { encodeHeatmap, header } from "./helpers";
 
 test("decodeHeatmap reads header and one plane", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CHAR_PX, barTicks, fits } from "../src/barticks";
-import { BAR_WIDTH } from "../src/colorbar";
+import { CHAR_PX, barTicks, fits } from "../src/model/barticks";
+import { BAR_WIDTH } from "../src/views/colorbar";
 
 test("the reported colliding ranges get round, short, non-overlapping labels", () => {
   for (const m of [0.0982, 4.9e-5, 0.31, 1, 7.5, 12345, 3e-9, 0.00123]) {

@@ -12,7 +12,7 @@ import {
   lutIndex,
   rgbaOf,
   symmetricMax,
-} from "../src/colormap";
+} from "../src/model/colormap";
 
 const lut = divergingLut();
 const entry = (i: number) => [lut[4 * i], lut[4 * i + 1], lut[4 * i + 2], lut[4 * i + 3]];

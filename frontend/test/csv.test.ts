@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { columnsToCsv, csvField, safeFilename, toCsv } from "../src/csv";
+import { columnsToCsv, csvField, safeFilename, toCsv } from "../src/model/csv";
 
 test("csvField quotes separators, quotes and newlines; nulls and NaN are empty", () => {
   assert.equal(csvField(null), "");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { QUANTILES, distributionSeries, withAlpha } from "../src/distribution";
-import type { Trajectory } from "../src/types";
+import { QUANTILES, distributionSeries, withAlpha } from "../src/model/distribution";
+import type { Trajectory } from "../src/data/types";
 
 function traj(run: string): Trajectory {
   const t: Trajectory = { run, tag: "d/k", step: [0, 10], wall_time: [0, 1] };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AXIS_PX, MIN_BAR_W, PAD, figureLayout } from "../src/figure";
+import { AXIS_PX, MIN_BAR_W, PAD, figureLayout } from "../src/views/figure";
 
 test("the exported picture holds title, heatmap and colour bar without overlap", () => {
   for (const [w, h] of [

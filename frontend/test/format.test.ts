@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { compileFilter, problemLines } from "../src/app";
-import { isHeatmap } from "../src/sections";
-import { pickStep, stepAfterReload } from "../src/steps";
-import { describeCell } from "../src/describe";
-import { formatFloat32, formatIndex, formatRange, formatShape, formatShort } from "../src/format";
-import { cellSize } from "../src/heatmap";
-import type { Heatmap, TagInfo } from "../src/types";
+import { compileFilter, problemLines } from "../src/views/app";
+import { isHeatmap } from "../src/views/sections";
+import { pickStep, stepAfterReload } from "../src/views/steps";
+import { describeCell } from "../src/model/describe";
+import { formatFloat32, formatIndex, formatRange, formatShape, formatShort } from "../src/model/format";
+import { cellSize } from "../src/views/heatmap";
+import type { Heatmap, TagInfo } from "../src/data/types";
 import { header } from "./helpers";
 
 test("formatFloat32 gives the shortest string that round-trips the float32", () => {

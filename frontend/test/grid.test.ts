@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cellBlock, gridShape, gridToTensorIndex, layoutMatches, pooledShape, tileSize } from "../src/grid";
+import { cellBlock, gridShape, gridToTensorIndex, layoutMatches, pooledShape, tileSize } from "../src/model/grid";
 import { tensorIndexToGrid } from "./helpers";
-import type { Layout } from "../src/types";
+import type { Layout } from "../src/data/types";
 import { bruteGrid } from "./helpers";
 
 function checkAgainstBrute(shape: number[], layout: Layout): void {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatHash, parseHash } from "../src/hashstate";
+import { formatHash, parseHash } from "../src/data/hashstate";
 
 test("the view round-trips through the hash, names with separators included", () => {
   const state = {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { layerLabel, moduleLabel } from "../src/describe";
-import { heatAxes } from "../src/heataxes";
-import type { Layout } from "../src/types";
+import { layerLabel, moduleLabel } from "../src/model/describe";
+import { heatAxes } from "../src/model/heataxes";
+import type { Layout } from "../src/data/types";
 
 const axes = (shape: number[], layout: Layout, gates: string[] | null = null, description = "") => heatAxes({ shape, layout, gates, description });
 

@@ -1,5 +1,5 @@
 /** Test helpers: hand-built heatmap responses and a brute-force transpose/reshape. */
-import type { HeatmapHeader } from "../src/types";
+import type { HeatmapHeader } from "../src/data/types";
 
 /**
  * Encodes a heatmap response exactly as the backend documents it: uint32 LE header

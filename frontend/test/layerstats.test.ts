@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { layerRows, layerType } from "../src/layerstats";
-import type { OverviewRow } from "../src/types";
+import { layerRows, layerType } from "../src/model/layerstats";
+import type { OverviewRow } from "../src/data/types";
 
 const row = (name: string, shape: number[], ratio: number | null, grad: number | null = null): OverviewRow => ({
   name,

@@ -1,17 +1,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { keepRuns } from "../src/app";
-import { nextStepIndex } from "../src/steps";
-import { absmaxOf, statsLine } from "../src/cardbody";
-import { chooseRange, rangeOf, rangeSources } from "../src/colorrange";
-import { tensorSubtitle } from "../src/describe";
-import { findingsRank, pickStartRun, scalarsHash, scalarsRunOf, severityOrder, startRun, summarize, totals, whenText, worstSeverity } from "../src/findings";
-import { gateSpans } from "../src/heatmap";
-import { architectureGroups, byNetworkOrder, networkOrder } from "../src/order";
-import { formatCount, totalParameters } from "../src/overview";
-import { cardWidth, groupTags } from "../src/sections";
-import { unionSteps } from "../src/tensorrow";
-import type { TagInfo } from "../src/types";
+import { keepRuns } from "../src/views/app";
+import { nextStepIndex } from "../src/views/steps";
+import { absmaxOf, statsLine } from "../src/views/cardbody";
+import { chooseRange, rangeOf, rangeSources, resolveRange } from "../src/model/colorrange";
+import { tensorSubtitle } from "../src/model/describe";
+import { findingsRank, pickStartRun, scalarsHash, scalarsRunOf, severityOrder, startRun, summarize, totals, whenText, worstSeverity } from "../src/model/findings";
+import { gateSpans } from "../src/views/heatmap";
+import { architectureGroups, byNetworkOrder, networkOrder } from "../src/model/order";
+import { formatCount } from "../src/model/format";
+import { totalParameters } from "../src/views/overview";
+import { cardWidth, groupTags } from "../src/views/sections";
+import { unionSteps } from "../src/views/tensorrow";
+import type { TagInfo } from "../src/data/types";
 import { header } from "./helpers";
 
 test("overview counts", () => {
@@ -131,6 +132,21 @@ test("a card's colour scale sources: none per step, itself, its layer, its runs"
   assert.deepEqual(rangeSources("fixed", own, layer, runs), [own]);
   assert.deepEqual(rangeSources("layer", own, layer, runs), [{ run: "a", tag: "d/b", steps: 3 }, own]);
   assert.deepEqual(rangeSources("runs", own, layer, runs), [{ tag: "d/k", run: "b", steps: 5 }, own]);
+});
+
+test("a card's colour range from the exact ranges known so far, and the ones still to fetch", () => {
+  const a = { run: "a", tag: "d/k", steps: 3 };
+  const b = { run: "b", tag: "d/k", steps: 5 };
+  const known = new Map([["a", { steps: 3, none: 0.8, prev: 0.01, first: 0.2 }]]);
+  const peek = (s: { run: string }) => known.get(s.run);
+  const loading = resolveRange(peek, "runs", "none", 0.5, [a, b]);
+  assert.equal(loading.m, 0.8);
+  assert.equal(loading.note, "range over all 8 steps of 2 runs (loading 1 range…)");
+  assert.deepEqual(loading.missing, [b]);
+  // Failed requests (null) count as known: nothing left to wait for.
+  const done = resolveRange((s) => (s.run === "a" ? known.get("a") : null), "runs", "prev", 0.5, [a, b]);
+  assert.deepEqual(done, { m: 0.5, note: "range over all 8 steps of 2 runs", missing: [] });
+  assert.deepEqual(resolveRange(peek, "step", "none", 0.5, []), { m: 0.5, note: "", missing: [] });
 });
 
 test("a card's subtitle and stats line", () => {

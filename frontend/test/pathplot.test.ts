@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { interpolateViridis } from "d3-scale-chromatic";
-import { collapsedSeries, equalAspect, finiteSegments, nearestPoint, orderColors, pathExtent, pathLength, pcLabel, scaleLines, showRandomWalkNote } from "../src/pathplot";
+import { collapsedSeries, equalAspect, finiteSegments, nearestPoint, orderColors, pathExtent, pathLength, pcLabel, scaleLines, showRandomWalkNote } from "../src/model/pathplot";
 
 test("pathExtent pads the box of finite points and skips nulls", () => {
   const ext = pathExtent([{ x: [0, 10, null, NaN], y: [0, 5, 100, 1] }], 0.1)!;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { seriesLast } from "../src/chart";
-import { randomWalkNote, smallPlotWidth } from "../src/projection";
+import { seriesLast } from "../src/views/chart";
+import { randomWalkNote, smallPlotWidth } from "../src/views/projection";
 
 test("per-run path plots share the width, within bounds", () => {
   assert.equal(smallPlotWidth(3, 1300), 420);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { REVEAL_GAP, foreignScroll, scrollTarget } from "../src/scroll";
-import { wheelZooms } from "../src/viewport";
+import { REVEAL_GAP, foreignScroll, scrollTarget } from "../src/ui/scroll";
+import { wheelZooms } from "../src/model/viewport";
 
 test("scrollTarget puts the target just below the header", () => {
   // Target 1040 px down the viewport at scroll 500, header ending at 48 px.

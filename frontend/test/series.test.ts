@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { HEALTHY_BAND, alignSeries, bandRect, logRange, logValues, zeroFloor, ratioHealth, runColor, tensorDash } from "../src/series";
+import { HEALTHY_BAND, alignSeries, bandRect, logRange, logValues, zeroFloor, ratioHealth, runColor, tensorDash } from "../src/model/series";
 
 test("alignSeries puts runs with different steps on one axis; NaN/Inf/null are gaps", () => {
   const { x, ys } = alignSeries([
@@ -63,13 +63,13 @@ test("run colours cycle; tensors get distinct dashes", () => {
 });
 
 test("y tick labels are thinned from the bottom so none collide", async () => {
-  const { thinLabels } = await import("../src/series");
+  const { thinLabels } = await import("../src/model/series");
   assert.deepEqual(thinLabels([100, 95, 90, 60, 10], ["0", "1e-5", "1e-4", "1e-3", "1"], 14), ["0", "", "", "1e-3", "1"]);
   assert.deepEqual(thinLabels([50, 30], ["", "x"], 14), ["", "x"]);
 });
 
 test("the band has one wording, per step", async () => {
-  const { HEALTHY_LABEL, HEALTH, perStepNote } = await import("../src/series");
+  const { HEALTHY_LABEL, HEALTH, perStepNote } = await import("../src/model/series");
   assert.equal(HEALTHY_LABEL, `healthy: ${HEALTH.ok.rule}`);
   assert.match(HEALTH.large.rule, /per step/);
   assert.equal(perStepNote(20), "|dW|/|W| per step, averaged over the 20 steps between points");

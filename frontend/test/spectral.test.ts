@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { spectrumDensity } from "../src/spectral";
+import { spectrumDensity } from "../src/model/spectrum";
 
 test("spectrum density: tail-normalised log bins and the fitted power law from xmin", () => {
   const eigenvalues = Array.from({ length: 100 }, (_, k) => 100 / (k + 1)); // 100 .. 1
@@ -22,7 +22,7 @@ test("spectrum density: tail-normalised log bins and the fitted power law from x
 });
 
 test("structure view: a layer's alpha is its first fitted tensor's", async () => {
-  const { layerAlpha } = await import("../src/structure");
+  const { layerAlpha } = await import("../src/views/structure");
   const m = (alpha: number | null, index: number) => ({ step: 3, alpha, stable_rank: 1, skipped: null, index, num_evals: 64 });
   const tensors = { "d/bias": m(null, 1), "d/kernel": m(3.1, 0), "dd/kernel": m(9, 2), "x/y/kernel": m(2.5, 3) };
   assert.deepEqual(layerAlpha(tensors, "d"), { tag: "d/kernel", alpha: 3.1, evals: 64 });
@@ -32,7 +32,7 @@ test("structure view: a layer's alpha is its first fitted tensor's", async () =>
 });
 
 test("structure view: only alphas the findings would judge are flagged", async () => {
-  const { alphaVerdict } = await import("../src/structure");
+  const { alphaVerdict } = await import("../src/views/structure");
   assert.equal(alphaVerdict(1.5, 64), "low");
   assert.equal(alphaVerdict(7, 50), "high");
   assert.equal(alphaVerdict(3, 64), "ok");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { canvasColor } from "../src/chart";
-import { applyTheme, hostBody, onThemeChange, themeFor } from "../src/theme";
+import { canvasColor } from "../src/views/chart";
+import { applyTheme, hostBody, onThemeChange, themeFor } from "../src/ui/theme";
 
 test("the theme follows TensorBoard's body class when framed, the OS preference only on its own", () => {
   assert.equal(themeFor(["dark-mode"], false), "dark");

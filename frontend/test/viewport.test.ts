@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { IDENTITY, cellAt, clampView, panBy, toContent, wheelFactor, zoomAt } from "../src/viewport";
+import { IDENTITY, cellAt, clampView, panBy, toContent, wheelFactor, zoomAt } from "../src/model/viewport";
 import { toScreen } from "./helpers";
 
 test("zoomAt keeps the point under the cursor fixed", () => {

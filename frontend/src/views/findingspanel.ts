@@ -1,0 +1,149 @@
+/**
+ * The Findings panel (top of the tab): what the server's rules found wrong with each
+ * selected run's training (`GET findings?run=`), runs with errors first, then warnings, then
+ * infos, then none, and each run's findings most severe first; each finding names
+ * its layer, first step and numbers, and links to the layer's card. A run without
+ * findings says so, so silence is never mistaken for "not loaded". Text only in the DOM.
+ * What it says is worked out in model/findings.ts.
+ *
+ * Example:
+ *   const fp = new FindingsPanel((run, tag) => app.reveal(run, tag));
+ *   body.appendChild(fp.root); await fp.update(["healthy", "lr_too_high"]);
+ */
+import { fetchFindings } from "../data/api";
+import { latestOnly } from "../data/latest";
+import type { Finding } from "../data/types";
+import { SEVERITY_GLYPH, SEVERITY_ORDER, scalarsHash, scalarsRunOf, severityOrder, summarize, totals, whenText, worstSeverity } from "../model/findings";
+import { clear, el, setText } from "../ui/dom";
+
+/** The Scalars tab's URL in TensorBoard's page (the parent of the plugin's iframe). */
+function scalarsHref(hash: string): string {
+  let base = "";
+  try {
+    base = window.parent.location.href.split("#")[0];
+  } catch {
+    base = "";
+  }
+  return `${base}#${hash}`;
+}
+
+export class FindingsPanel {
+  readonly root: HTMLDetailsElement;
+  private readonly body: HTMLDivElement;
+  private readonly summary: HTMLSpanElement;
+  private readonly latest = latestOnly();
+  /** Findings fetched elsewhere (the choice of the first run), used once by the next update. */
+  private readonly primed = new Map<string, Finding[]>();
+
+  /**
+   * `onPick(run, tag)`: a finding's "Show" button; `onLoaded(run, list)`: a run's findings
+   * arrived (null: they could not be loaded), for the run list's severity markers.
+   */
+  constructor(
+    private readonly onPick: (run: string, tag: string) => void,
+    private readonly onLoaded: (run: string, list: Finding[] | null) => void = () => undefined,
+  ) {
+    this.body = el("div", { className: "nv-findings" });
+    this.summary = el("span", { className: "nv-help", attrs: { "data-testid": "findings-summary" } });
+    this.root = el(
+      "details",
+      { className: "nv-panel", attrs: { "data-testid": "findings-panel" } },
+      el("summary", {}, document.createTextNode("Findings "), this.summary),
+      this.body,
+    );
+    this.root.open = true;
+  }
+
+  /** Hands over findings already fetched; the next update shows them instead of asking again. */
+  prime(findings: ReadonlyMap<string, Finding[]>): void {
+    for (const [run, list] of findings) this.primed.set(run, list);
+  }
+
+  /** Fetches and shows the findings of `runs` (in their order). */
+  async update(runs: readonly string[]): Promise<void> {
+    this.root.setAttribute("data-loading", "true");
+    const primed = new Map(this.primed);
+    this.primed.clear();
+    const results = await this.latest.run(() => Promise.allSettled(runs.map((r) => primed.get(r) ?? fetchFindings(r))));
+    if (results === undefined) return;
+    this.root.removeAttribute("data-loading");
+    clear(this.body);
+    const count = { error: 0, warning: 0, info: 0 };
+    const lists = results.map((res) => (res.status === "fulfilled" ? res.value : undefined));
+    // Most severe runs first: a run with errors is not left below the ones with notes.
+    for (const k of severityOrder(lists)) {
+      const run = runs[k];
+      const res = results[k];
+      const box = el("div", { className: "nv-findings-run", attrs: { "data-testid": "findings-run", "data-run": run } });
+      if (res.status === "rejected") {
+        const msg = res.reason instanceof Error ? res.reason.message : String(res.reason);
+        box.appendChild(el("div", { className: "nv-findings-head", text: `${run}: no findings (${msg})` }));
+        this.onLoaded(run, null);
+      } else {
+        const list = res.value;
+        for (const f of list) count[f.severity === "error" || f.severity === "warning" ? f.severity : "info"] += 1;
+        const worst = worstSeverity(list);
+        box.setAttribute("data-severity", worst ?? "none");
+        const head = el("div", { className: "nv-findings-head" });
+        if (worst) head.appendChild(el("span", { className: `nv-sev nv-sev-${worst}`, text: SEVERITY_GLYPH[worst] + " " }));
+        head.appendChild(document.createTextNode(`${run}: ${summarize(list)}`));
+        box.appendChild(head);
+        for (const f of list) box.appendChild(this.item(run, f));
+        this.onLoaded(run, list);
+      }
+      this.body.appendChild(box);
+    }
+    setText(this.summary, totals(count.error, count.warning, count.info));
+  }
+
+  private item(run: string, f: Finding): HTMLElement {
+    // The card to show: a tensor of the finding's layer (a finding may list others as evidence).
+    const tensors = Array.isArray(f.tensors) ? f.tensors : [];
+    const tensor = tensors.find((t) => f.layer && t.startsWith(f.layer + "/")) ?? tensors[0] ?? null;
+    const where = [f.layer ? `layer ${f.layer}` : "", whenText(f)].filter(Boolean).join(", ");
+    const row = el(
+      "div",
+      {
+        className: `nv-finding nv-sev-${SEVERITY_ORDER.includes(f.severity) ? f.severity : "info"}`,
+        attrs: { "data-testid": "finding", "data-run": run, "data-kind": f.kind, "data-severity": f.severity, "data-layer": f.layer ?? "" },
+      },
+      el("span", { className: "nv-sev", text: `${SEVERITY_GLYPH[f.severity] ?? SEVERITY_GLYPH.info} ${f.severity}` }),
+      el("span", { className: "nv-finding-kind", text: f.kind.replace(/_/g, " ") }),
+      el("span", { className: "nv-finding-where", text: where }),
+      el("div", { className: "nv-finding-msg", text: f.message }),
+    );
+    if (tensor) {
+      const link = el("button", {
+        className: "nv-button nv-small",
+        text: `Show ${f.layer || tensor}`,
+        title: `Scroll to ${tensor}`,
+        attrs: { type: "button", "data-testid": "finding-link" },
+      });
+      link.addEventListener("click", () => this.onPick(run, tensor));
+      row.insertBefore(link, row.lastChild);
+    }
+    const scalarsRun = scalarsRunOf(f);
+    if (scalarsRun !== null) {
+      const hash = scalarsHash(f);
+      // TensorBoard's tabs live in the parent page: the link opens its Scalars tab there.
+      const a = el("a", {
+        className: "nv-button nv-small",
+        text: "Loss curves in Scalars",
+        title: `TensorBoard's Scalars tab (run ${scalarsRun})`,
+        attrs: { href: scalarsHref(hash), target: "_top", "data-testid": "finding-scalars", "data-run": scalarsRun },
+      });
+      a.addEventListener("click", (ev) => {
+        try {
+          if (window.parent !== window) {
+            window.parent.location.hash = hash;
+            ev.preventDefault();
+          }
+        } catch {
+          // A cross-origin parent: the anchor's own navigation (target _top) applies.
+        }
+      });
+      row.insertBefore(a, row.lastChild);
+    }
+    return row;
+  }
+}

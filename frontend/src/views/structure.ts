@@ -1,0 +1,220 @@
+/**
+ * The structure view (in place of a link to TensorBoard's Graphs tab, which shows
+ * "Malformed GraphDef" for Keras 3 logs): the layers of the run picked in the header (the
+ * one the overview lists) in network order with type, shapes and parameter count, each
+ * coloured by its latest update ratio against the 1e-3 band (a legend says which colour
+ * means what); and the "gradient flow" chart: latest update ratio against layer depth,
+ * one line per selected run, so a vanishing first layer or a stopped one shows at a
+ * glance, with each run's gradient ratio |g|/|W| as a dashed line when it logged gradients.
+ *
+ * Example:
+ *   const sv = new StructurePanel((run) => tags.runs[run], (run, layer) => app.revealLayer(run, layer));
+ *   body.appendChild(sv.root); await sv.update(["healthy", "vanishing"], "healthy");
+ */
+import { fetchOverview, fetchSpectralRun } from "../data/api";
+import { latestOnly } from "../data/latest";
+import type { OverviewRow, SpectralRun, TagInfo } from "../data/types";
+import { formatCount, formatShape, formatShort } from "../model/format";
+import { type LayerRow, layerRows } from "../model/layerstats";
+import { byNetworkOrder } from "../model/order";
+import { type ChartSeries, HEALTH, HEALTHY_BAND, healthText, perStepNote, ratioHealth, runColor, tensorDash } from "../model/series";
+import { clear, el } from "../ui/dom";
+import { Chart } from "./chart";
+
+/**
+ * A layer's alpha for the structure view: the alpha of its tensor with a spectrum
+ * (`<layer>/...` in `GET spectral?run=`), the first with a fit in network order; null
+ * when none has one.
+ *
+ * Example: layerAlpha({"d/kernel": {alpha: 3.1, num_evals: 64, ...}, "d/bias": ...}, "d") -> {tag: "d/kernel", alpha: 3.1, evals: 64}
+ */
+export function layerAlpha(tensors: SpectralRun["tensors"] | undefined, layer: string): { tag: string; alpha: number; evals: number | null } | null {
+  if (!tensors) return null;
+  const mine = Object.entries(tensors)
+    .filter(([t]) => t.slice(0, t.lastIndexOf("/") < 0 ? 0 : t.lastIndexOf("/")) === layer)
+    .sort((a, b) => (a[1].index ?? 0) - (b[1].index ?? 0));
+  for (const [tag, m] of mine) if (typeof m.alpha === "number" && Number.isFinite(m.alpha)) return { tag, alpha: m.alpha, evals: m.num_evals ?? null };
+  return null;
+}
+
+/** The legend of the layer bars: health class (see ratioHealth), glyph and what it means. */
+export const HEALTH_LEGEND: [health: string, text: string][] = [
+  ...(["ok", "large", "tiny", "stopped"] as const).map((h): [string, string] => [h, `${HEALTH[h].glyph} ${HEALTH[h].word}: ${HEALTH[h].rule}`]),
+  ["none", "no ratio logged"],
+];
+
+const FLOW_TITLE = "|dW| / |W| per step by layer depth (latest step)";
+/** The gradient-ratio lines' dash. */
+const GRAD_DASH = tensorDash(1);
+
+/** The alpha band the findings use ([2, 6], `band` of the spectral route). */
+const ALPHA_BAND: readonly [number, number] = [2, 6];
+/** Fewest eigenvalues whose alpha the findings judge (`min_evals` of the spectral route). */
+const MIN_EVALS = 50;
+
+/**
+ * How the structure view shows an alpha: "low" / "high" only where the findings would
+ * flag it (outside the band, from enough eigenvalues), "noise" when too few eigenvalues
+ * back it, else "ok".
+ *
+ * Example: alphaVerdict(1.5, 64) === "low"; alphaVerdict(1.5, 10) === "noise"; alphaVerdict(3, 64) === "ok".
+ */
+export function alphaVerdict(alpha: number, evals: number | null, band: readonly [number, number] = ALPHA_BAND, minEvals = MIN_EVALS): "low" | "high" | "noise" | "ok" {
+  if (evals === null || evals < minEvals) return "noise";
+  return alpha < band[0] ? "low" : alpha > band[1] ? "high" : "ok";
+}
+
+export class StructurePanel {
+  readonly root: HTMLDetailsElement;
+  private readonly list: HTMLDivElement;
+  private readonly chart: Chart;
+  private readonly legend: HTMLDivElement;
+  private readonly alphaKey: HTMLSpanElement;
+  private readonly latest = latestOnly();
+  /** The run whose layers are listed (the chart shows every selected run). */
+  private run: string | null = null;
+  private last: { run: string; layers: LayerRow[]; rows: OverviewRow[]; spectra?: SpectralRun; }[] = [];
+
+  constructor(
+    private readonly tagsOf: (run: string) => Record<string, TagInfo>,
+    private readonly onPick: (run: string, tag: string) => void,
+  ) {
+    this.list = el("div", { className: "nv-layers", attrs: { "data-testid": "structure-layers" } });
+    this.alphaKey = el("span", { className: "nv-layer-alpha nv-alpha-out", text: `alpha low / high: outside 2–6 (from ${MIN_EVALS}+ eigenvalues; "(?)": too few to judge)` });
+    this.alphaKey.hidden = true;
+    this.legend = el(
+      "div",
+      { className: "nv-health-legend", attrs: { "data-testid": "structure-legend" }, title: "The bar on each layer's left: its latest update ratio per optimizer step (the findings' definition)" },
+      el("span", { text: "|dW|/|W| per step (left bar):" }),
+      ...HEALTH_LEGEND.map(([health, text]) =>
+        el("span", { attrs: { "data-testid": "structure-legend-item", "data-health": health } }, el("span", { className: `nv-health-key nv-health-${health}` }), document.createTextNode(text)),
+      ),
+      this.alphaKey,
+    );
+    this.chart = new Chart({
+      testid: "chart-flow",
+      title: FLOW_TITLE,
+      log: true,
+      band: HEALTHY_BAND,
+      csvName: ["update-ratio-by-depth"],
+      xLabel: "layer depth (network order)",
+      xInteger: true,
+      readout: true,
+      readoutHint: "Hover a line for its run and the layer's ratio",
+    });
+    this.root = el(
+      "details",
+      { className: "nv-panel", attrs: { "data-testid": "structure-panel" } },
+      el("summary", { text: "Model structure" }),
+      el("div", { className: "nv-structure" }, el("div", { className: "nv-layers-box" }, this.legend, this.list), this.chart.root),
+    );
+    this.root.open = true;
+  }
+
+  /** Fetches every selected run's overview; lists the layers of `run`, charts all. */
+  async update(runs: readonly string[], run: string | null): Promise<void> {
+    this.run = run;
+    const fetched = await this.latest.run(() =>
+      Promise.all([
+        Promise.allSettled(runs.map((r) => fetchOverview(r))),
+        Promise.allSettled(runs.map((r) => fetchSpectralRun(r))), // 404 for runs without spectra
+      ]),
+    );
+    if (fetched === undefined) return;
+    const [results, spectra] = fetched;
+    const perRun = results.map((res, k) => {
+      const tags = this.tagsOf(runs[k]);
+      const rows = res.status === "fulfilled" ? byNetworkOrder(res.value, (r) => r.name, [tags]) : [];
+      const sp = spectra[k];
+      return { run: runs[k], layers: layerRows(rows, tags), rows, spectra: sp.status === "fulfilled" ? sp.value : undefined };
+    });
+    this.last = perRun;
+    this.showLayers();
+    const depth = Math.max(0, ...perRun.map((p) => p.layers.length));
+    const x = Array.from({ length: depth }, (_, k) => k + 1);
+    const series: ChartSeries[] = perRun.map((p, k) => ({
+      label: p.run,
+      color: runColor(k),
+      values: x.map((d) => p.layers[d - 1]?.ratio ?? null),
+      key: { run: p.run, stat: "update_ratio" },
+    }));
+    // Gradient ratios (runs that logged gradients): dashed, in the run's colour.
+    const grads = perRun.filter((p) => p.layers.some((l) => l.gradRatio !== null));
+    for (const p of grads) {
+      series.push({
+        label: `${p.run} · |g|/|W|`,
+        color: runColor(perRun.indexOf(p)),
+        dash: GRAD_DASH,
+        values: x.map((d) => p.layers[d - 1]?.gradRatio ?? null),
+        key: { run: p.run, stat: "grad_ratio" },
+      });
+    }
+    this.chart.setTitle(grads.length ? "|dW| / |W| per step (solid) and |g| / |W| (dashed) by layer depth (latest step)" : FLOW_TITLE);
+    this.chart.setData(x, series);
+    const muted = "var(--nv-muted)";
+    this.chart.setKey([
+      ...perRun.map((p, k) => ({ label: p.run, color: runColor(k) })),
+      ...(grads.length ? [{ label: "|dW|/|W|", color: muted, dash: [] }, { label: "|g|/|W|", color: muted, dash: GRAD_DASH }] : []),
+    ]);
+  }
+
+  /** Lists the layers of `run` (one of the selected runs; no refetch). */
+  show(run: string | null): void {
+    this.run = run;
+    this.showLayers();
+  }
+
+  resize(): void {
+    this.chart.resize();
+  }
+
+  /** Lists the chosen run's layers, input to output. */
+  private showLayers(): void {
+    clear(this.list);
+    const shown = this.last.find((p) => p.run === this.run);
+    this.list.setAttribute("data-run", this.run ?? "");
+    this.alphaKey.hidden = !shown?.layers.some((l) => layerAlpha(shown.spectra?.tensors, l.layer));
+    if (!shown) return;
+    for (const l of shown.layers)
+      this.list.appendChild(this.box(shown.run, l, shown.rows.find((r) => r.layer === l.layer)?.name, layerAlpha(shown.spectra?.tensors, l.layer), shown.spectra));
+  }
+
+  private box(run: string, l: LayerRow, tag: string | undefined, alpha: ReturnType<typeof layerAlpha>, spectra?: SpectralRun): HTMLElement {
+    const health = ratioHealth(l.ratio);
+    const word = health ? `${HEALTH[health].glyph} ${HEALTH[health].word}` : "";
+    const b = el(
+      "button",
+      {
+        className: `nv-layer nv-health-${health ?? "none"}`,
+        title: `${health ? `${healthText(health)}\n` : ""}${perStepNote(l.ratioSteps)}\nClick: scroll to this layer`,
+        attrs: { type: "button", "data-testid": "structure-layer", "data-layer": l.layer, "data-health": health ?? "" },
+      },
+      el("span", { className: "nv-layer-name", text: `${l.depth}. ${l.layer || "(none)"}` }),
+      el("span", { className: "nv-layer-type", text: l.type }),
+      el("span", { className: "nv-layer-shape", text: l.shapes.map(formatShape).join(" + ") }),
+      el("span", { className: "nv-layer-params", text: `${formatCount(l.parameters)} params` }),
+      el("span", { className: "nv-layer-ratio", text: l.ratio === null ? "|dW|/|W| –" : `|dW|/|W| ${formatShort(l.ratio)}/step${word ? ` ${word}` : ""}`, attrs: { "data-testid": "structure-ratio" } }),
+    );
+    if (alpha) {
+      const band = spectra?.band ?? ALPHA_BAND;
+      const minEvals = spectra?.min_evals ?? MIN_EVALS;
+      const verdict = alphaVerdict(alpha.alpha, alpha.evals, band, minEvals);
+      const out = verdict === "low" || verdict === "high" ? verdict : "";
+      const about = `${alpha.tag}: power-law exponent of the latest spectrum (${band[0]}–${band[1]}: well trained)`;
+      b.appendChild(
+        el("span", {
+          className: `nv-layer-alpha${out ? " nv-alpha-out" : ""}${verdict === "noise" ? " nv-alpha-noise" : ""}`,
+          text: `alpha ${formatShort(alpha.alpha)}${out ? ` ${out}` : verdict === "noise" ? " (?)" : ""}`,
+          title:
+            verdict === "noise"
+              ? `${about}. Too few eigenvalues to judge: ${alpha.evals ?? 0} < ${minEvals}, so the fit is noise and the findings ignore it.`
+              : about,
+          attrs: { "data-testid": "structure-alpha", "data-verdict": verdict },
+        }),
+      );
+      b.setAttribute("data-alpha", String(alpha.alpha));
+    }
+    if (tag) b.addEventListener("click", () => this.onPick(run, tag));
+    return b;
+  }
+}
