@@ -1,5 +1,5 @@
 """Packaging for tb-nnviz. The frontend (frontend/, TypeScript) is built by npm
-into tb_nnviz/static/ whenever the package is built, for `pip install .` and
+into tb_nnviz/serve/static/ whenever the package is built, for `pip install .` and
 `pip install -e .` alike; the build output is not kept in git."""
 
 import os
@@ -11,7 +11,7 @@ from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FRONTEND = os.path.join(HERE, "frontend")
-BUNDLE = os.path.join(HERE, "tb_nnviz", "static", "index.js")
+BUNDLE = os.path.join(HERE, "tb_nnviz", "serve", "static", "index.js")
 
 
 class BuildPyWithFrontend(build_py):
@@ -62,17 +62,17 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["tb_nnviz", "tb_nnviz.*"]),
-    package_data={"tb_nnviz": ["static/*"]},
+    package_data={"tb_nnviz.serve": ["static/*"]},
     install_requires=["tensorboard>=2.14", "numpy>=1.23", "protobuf>=3.20", "google-crc32c>=1.5"],
     extras_require={
-        # numba: tb_nnviz.fused, one-pass CPU kernels for trajectory points (the Keras callback, watch).
+        # numba: tb_nnviz.reduce.numba_ops, one-pass CPU kernels for trajectory points (the Keras callback, watch).
         "tf": ["tensorflow-cpu>=2.16", "numba>=0.59"],
         "torch": ["torch>=2.3", "numba>=0.59"],
         "demo": ["tensorflow-cpu>=2.16", "numba>=0.59", "scikit-learn>=1.3"],
         "test": TEST,
     },
     entry_points={
-        "tensorboard_plugins": ["nnviz = tb_nnviz.plugin:NNVizLoader"],
+        "tensorboard_plugins": ["nnviz = tb_nnviz.serve.plugin:NNVizLoader"],
         "console_scripts": ["tb-nnviz = tb_nnviz.cli:main"],
     },
     cmdclass={"build_py": BuildPyWithFrontend},

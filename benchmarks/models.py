@@ -149,7 +149,7 @@ def logged_step(build, calls, log_dir):
     step_bytes = _nnviz_file_bytes(log_dir) - before
     # The same step with every reduction in TensorFlow, as without numba or off the CPU.
     from tb_nnviz import Writer
-    from tb_nnviz.tf_logger import WeightLogger
+    from tb_nnviz.log.tf_logger import WeightLogger
 
     tf_writer = Writer(os.path.join(log_dir, "tf-ops"))
     tf_ops = WeightLogger(tf_writer, logger.weights, one_pass=False)
@@ -190,7 +190,7 @@ def _profile(logger, step, calls):
 
     device = cum("TFE_Py_Execute", own=True)  # the compiled function running (reductions on the weights)
     one_pass = sum(v[3] for k, v in stats.items()  # numba's one-pass kernels (CPU float32/float64)
-                   if k[0].endswith("fused.py") and k[2] in ("raw_points", "heatmap_planes"))
+                   if k[0].endswith("numba_ops.py") and k[2] in ("raw_points", "heatmap_planes"))
     finish = cum("finish_points")  # host: quantiles of the sample, the point vector
     event = cum("write_reduced")  # host: protos, serialising, the file
     parts = [("the one-pass kernels", one_pass), ("the reductions in the compiled function", device),
@@ -263,7 +263,7 @@ def run(ctx):
               "on the weights, host finishing, the event written to the file) divided by the floor, "
               "the median time of `[v.numpy() for v in model.weights]` measured between those calls. "
               "The callback reduces CPU float32/float64 weights with numba's one-pass kernels "
-              "(`tb_nnviz.fused`); 'TF ops' is the same step with every reduction in the compiled "
+              "(`tb_nnviz.reduce.numba_ops`); 'TF ops' is the same step with every reduction in the compiled "
               "TensorFlow function (`WeightLogger(one_pass=False)`, as without numba or off the CPU), "
               "interleaved with the others."),
         Table("models_setup", "Real models: set-up and memory",

@@ -284,19 +284,19 @@ def _profile_route(pid, client, path, seconds, workdir):
 _PCA_SCRIPT = """
 import json, sys, time
 import numpy as np
-from tb_nnviz import analysis
+from tb_nnviz.diagnose import pca
 x = np.random.default_rng(0).normal(size=(int(sys.argv[1]), 64)).cumsum(axis=0)
 out = []
 for _ in range(int(sys.argv[2])):
     t0 = time.perf_counter()
-    analysis.pca_2d(x)
+    pca.pca_2d(x)
     out.append(time.perf_counter() - t0)
 print(json.dumps(out))
 """
 
 
 def pca_threads(steps, calls, rounds):
-    """``{label: [seconds]}`` of ``analysis.pca_2d`` on a ``steps x 64`` matrix, BLAS threads default vs 1."""
+    """``{label: [seconds]}`` of ``pca.pca_2d`` on a ``steps x 64`` matrix, BLAS threads default vs 1."""
     from tests import tbserver
 
     arms = [("BLAS threads: default", {}), ("BLAS threads: 1 (OPENBLAS_NUM_THREADS=1)",
@@ -410,11 +410,11 @@ def run(ctx):
              % (n_tensors, "{:,}".format(params), sum(1 for _, s in specs if s == (256, 256)), steps, heat_every,
                 len(heat_steps), sizes["full"] / 1e6, sizes["hist"] / 1e6, logs["wall"], logs["writer_cpu"],
                 1e3 * logs["writer_cpu"] / steps, logs["hist_cpu"]))
-    progress("server: timing analysis.pca_2d (%d x 64) with BLAS threads default vs 1" % steps)
-    pca = pca_threads(steps, ctx.size(100, 5), ctx.size(3, 1))
-    pca_base = median(next(iter(pca.values())))
+    progress("server: timing pca.pca_2d (%d x 64) with BLAS threads default vs 1" % steps)
+    pca_times = pca_threads(steps, ctx.size(100, 5), ctx.size(3, 1))
+    pca_base = median(next(iter(pca_times.values())))
     pca_rows = [[label, len(ts), median(ts) * 1e3, p95(ts) * 1e3, max(ts) * 1e3, median(ts) / pca_base]
-                for label, ts in pca.items()]
+                for label, ts in pca_times.items()]
     for r in pca_rows:
         progress("server: pca_2d %s median %.1f ms p95 %.1f ms max %.1f ms" % (r[0], r[2], r[3], r[4]))
     return [
@@ -441,7 +441,7 @@ def run(ctx):
         ),
         Table(
             "pca_threads",
-            "Projection's PCA: `analysis.pca_2d` on %d steps x 64 sketch dims, by BLAS threads" % steps,
+            "Projection's PCA: `pca.pca_2d` on %d steps x 64 sketch dims, by BLAS threads" % steps,
             ["BLAS threads", "calls", "median ms", "p95 ms", "max ms", "median ratio to default"],
             pca_rows,
             "Each ratio is the median time of one `pca_2d` call divided by that with the default BLAS thread "

@@ -42,9 +42,9 @@ def measure(smoke):
     from torch.utils.tensorboard import SummaryWriter
 
     import tb_nnviz.torch
-    from tb_nnviz import torch_reduce
-    from tb_nnviz.torch_logger import ParamLogger, param_specs
-    from tb_nnviz.writer import Writer
+    from tb_nnviz.reduce import torch_ops as torch_ops_module
+    from tb_nnviz.log.torch_logger import ParamLogger, param_specs
+    from tb_nnviz.log.writer import Writer
 
     root = tempfile.mkdtemp(prefix="torch-")
     side, batch, steps = (16, 4, 2 * FREQ) if smoke else (32, 4, 10 * FREQ)
@@ -80,7 +80,7 @@ def measure(smoke):
 
     def logged(heat, traj, spec, grads=False, torch_ops=False):
         def run():
-            with mock.patch.object(torch_reduce, "_one_pass", lambda tensors: False) if torch_ops else nullcontext():
+            with mock.patch.object(torch_ops_module, "_one_pass", lambda tensors: False) if torch_ops else nullcontext():
                 if grads:
                     logger.capture_gradients()
                 logger.log(next(counter), heat, traj, spec)
@@ -198,7 +198,7 @@ def run(ctx):
         "trajectories %.1f (%.1f)" % (default, step["trajectories + gradients"] / floor, m["threads"], both,
                                      step["heatmaps + trajectories"] / floor),
         default <= 5,
-        "" if default <= 5 else "see the profile of the step: the one-pass kernels (`tb_nnviz.fused`) are "
+        "" if default <= 5 else "see the profile of the step: the one-pass kernels (`tb_nnviz.reduce.numba_ops`) are "
         "the reductions; the rest is finishing the points on the host and writing the event",
     ))
     over = {arm: fit[arm] - base for arm in ("watch", "add_histogram")}

@@ -348,25 +348,25 @@ def breakdown(ctx):
     """Milliseconds of each part of one logged step for one 1000 x 1000 float32 weight."""
     import tensorflow as tf
 
-    from tb_nnviz import reduce, tf_reduce, trajectory
+    from tb_nnviz.reduce import grids, tf_ops, trajectory
 
     n = ctx.size(1000, 100)
     x = tf.Variable(tf.random.normal((n, n), seed=0))
     prev = tf.Variable(tf.random.normal((n, n), seed=1))
-    group = tf_reduce.TrajectoryGroup([trajectory.TrajectoryPlan("w", (n, n))])
+    group = tf_ops.TrajectoryGroup([trajectory.TrajectoryPlan("w", (n, n))])
     constants = group.constants(variables=True)
-    content = reduce.heatmap_content("w", (n, n), "float32")
+    content = grids.heatmap_content("w", (n, n), "float32")
     flat = lambda: tf.reshape(tf.cast(x, tf.float64), [1, -1])  # noqa: E731
-    raw = tf.function(lambda: tf_reduce.raw_points(x[None], prev[None], group, constants))
+    raw = tf.function(lambda: tf_ops.raw_points(x[None], prev[None], group, constants))
     sample = np.asarray(x.numpy(), np.float64).reshape(1, -1)[:, group.plans[0].sample]
     parts = [
         ("floor: read the weight to the host", lambda: x.numpy()),
         ("heatmap: grid + block pooling (mean, absmax)",
-         tf.function(lambda: tf_reduce.heatmap_planes(x[None], content))),
+         tf.function(lambda: tf_ops.heatmap_planes(x[None], content))),
         ("trajectory point, all of it (device sums, host finish)",
          lambda: trajectory.finish_points(*(t.numpy() for t in raw()), group.plans[0], True)),
         ("of which: CountSketch (signs + reshape + sum)", tf.function(
-            lambda: tf_reduce.sketch(flat(), constants["signs"], group.sketch_dim))),
+            lambda: tf_ops.sketch(flat(), constants["signs"], group.sketch_dim))),
         ("of which: quantiles of the 2,048-value sample (host)",
          lambda: trajectory.quantiles(sample)),
         ("of which: cast to float64 + norm", tf.function(lambda: tf.norm(flat()))),

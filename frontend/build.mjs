@@ -1,6 +1,6 @@
 // Build script.
 //
-//   node build.mjs          -> ../tb_nnviz/static/index.js (one minified ES module, es2020)
+//   node build.mjs          -> ../tb_nnviz/serve/static/index.js (one minified ES module, es2020)
 //   node build.mjs --tests  -> .test-build/*.test.mjs (each test/*.test.ts bundled for node --test)
 //
 // Everything is bundled: TensorBoard loads the tab under a CSP that allows no outside hosts.
@@ -31,7 +31,7 @@ if (process.argv.includes("--tests")) {
     logLevel: "warning",
   });
 } else {
-  const outdir = join(here, "..", "tb_nnviz", "static");
+  const outdir = join(here, "..", "tb_nnviz", "serve", "static");
   mkdirSync(outdir, { recursive: true });
   await build({
     entryPoints: [join(here, "src", "index.ts")],

@@ -13,13 +13,17 @@ without either.
 
 import importlib
 
-from tb_nnviz.reduce import TensorError
-from tb_nnviz.writer import Writer
+from tb_nnviz import _moved
+from tb_nnviz.log.writer import Writer
+from tb_nnviz.reduce.grids import TensorError
 
 __version__ = "0.1.0"
 __all__ = ["Writer", "TensorError", "summary", "keras", "torch", "__version__"]
 
 _LAZY = ("summary", "keras", "torch")
+
+
+_moved.install()  # tb-nnviz 0.1's module paths, with a DeprecationWarning
 
 
 def __getattr__(name):

@@ -18,7 +18,7 @@ def tensorboard_plugins():
     """
     from tensorboard import default
 
-    from tb_nnviz.plugin import NNVizLoader
+    from tb_nnviz.serve.plugin import NNVizLoader
 
     plugins = default.get_plugins()
     if not any(p is NNVizLoader or isinstance(p, NNVizLoader) for p in plugins):
@@ -72,7 +72,7 @@ def _parser():
 
 def report(args):
     """``tb-nnviz report``: prints the findings; returns the exit status."""
-    from tb_nnviz import report as _report
+    from tb_nnviz.serve import report as _report
 
     try:
         by_run = _report.load(args.logdir, args.run)

@@ -14,10 +14,10 @@ import os
 import keras
 import tensorflow as tf
 
-from tb_nnviz import reduce, trajectory
-from tb_nnviz.logplan import SpectralBudget, check_freq as _check_freq, guarded, log_step, patterns as _patterns
-from tb_nnviz.tf_logger import DEFAULT_MAX_TOTAL_CELLS, Weight, WeightLogger
-from tb_nnviz.writer import Writer
+from tb_nnviz.reduce import grids, trajectory
+from tb_nnviz.log.plan import SpectralBudget, check_freq as _check_freq, guarded, log_step, patterns as _patterns
+from tb_nnviz.log.tf_logger import DEFAULT_MAX_TOTAL_CELLS, Weight, WeightLogger
+from tb_nnviz.log.writer import Writer
 
 __all__ = ["NNVizCallback"]
 
@@ -41,7 +41,7 @@ class NNVizCallback(keras.callbacks.Callback):
     ``on_train_end``. A subclassed model that is only built by its first batch
     has no weights at ``on_train_begin``; it is logged from that batch on
     (step 1). All reductions run in one compiled ``tf.function`` where the
-    weights live (``tb_nnviz.tf_logger.WeightLogger``), weights of one shape
+    weights live (``tb_nnviz.log.tf_logger.WeightLogger``), weights of one shape
     reduced together; only the small results travel to the host.
 
     Args:
@@ -60,7 +60,7 @@ class NNVizCallback(keras.callbacks.Callback):
         compute WeightWatcher's alpha, stable rank and spectral norm). Default
         ``"auto"`` (or None): at epoch ends, while one spectral step costs at
         most 5% of the training time since the previous one
-        (``tb_nnviz.logplan.SpectralBudget``; the first epoch end always), so
+        (``tb_nnviz.log.plan.SpectralBudget``; the first epoch end always), so
         every epoch on most models and every few epochs where an epoch is
         short next to an eigendecomposition of every kernel. Or an int number of
         batches, ``"epoch"`` (these also log the initial weights' spectra), or
@@ -76,7 +76,7 @@ class NNVizCallback(keras.callbacks.Callback):
       max_total_cells: heatmap values written per logged step over all weights
         (default 262,144 = 1 MiB; a pooled heatmap counts both planes; None:
         no model-wide budget). When the weights need more, every tensor's cell
-        budget is lowered alike (``tb_nnviz.reduce.heatmap_cap``): small tensors
+        budget is lowered alike (``tb_nnviz.reduce.grids.heatmap_cap``): small tensors
         stay exact, large ones are pooled harder.
       num_traces: single parameters traced per tensor (default 16).
       sketch_dim: dimension k of each tensor's CountSketch (default 256).
@@ -94,7 +94,7 @@ class NNVizCallback(keras.callbacks.Callback):
     the previous trajectory point, for the update norm) is kept, plus one byte
     per parameter of sketch signs (``logger.extra_bytes``). Trajectory points
     of float32/float64 weights on the CPU are taken by numba's one-pass
-    kernels (``tb_nnviz.fused``) when numba is installed (the ``tf`` extra
+    kernels (``tb_nnviz.reduce.numba_ops``) when numba is installed (the ``tf`` extra
     brings it); the rest by TensorFlow ops in one traced function, whose size
     grows with the number of distinct weight shapes (ResNet-50: 28), not of
     weights.
@@ -102,7 +102,7 @@ class NNVizCallback(keras.callbacks.Callback):
     Layouts: MultiHeadAttention query/key/value kernels ``(d, heads, dk)`` use
     ``split:1`` and the output kernel ``(heads, dv, d)`` ``split:2``; LSTM
     kernels and biases get gates ``i, f, c, o`` and GRU ``z, r, h``; conv kernels
-    use ``conv``; everything else ``auto`` (see ``tb_nnviz.reduce.grid_layout``).
+    use ``conv``; everything else ``auto`` (see ``tb_nnviz.reduce.grids.grid_layout``).
     """
 
     def __init__(
@@ -113,7 +113,7 @@ class NNVizCallback(keras.callbacks.Callback):
         *,
         include=None,
         exclude=None,
-        max_cells=reduce.DEFAULT_MAX_CELLS,
+        max_cells=grids.DEFAULT_MAX_CELLS,
         max_total_cells=DEFAULT_MAX_TOTAL_CELLS,
         num_traces=trajectory.DEFAULT_NUM_TRACES,
         sketch_dim=trajectory.DEFAULT_SKETCH_DIM,
@@ -132,9 +132,9 @@ class NNVizCallback(keras.callbacks.Callback):
         self.include = _patterns("include", include)
         self.exclude = _patterns("exclude", exclude)
         self.max_cells = int(max_cells)
-        reduce.pool_factors(1, 1, self.max_cells)  # validates max_cells
+        grids.pool_factors(1, 1, self.max_cells)  # validates max_cells
         self.max_total_cells = None if max_total_cells is None else int(max_total_cells)
-        reduce.heatmap_cap([], self.max_cells, self.max_total_cells)  # validates it
+        grids.heatmap_cap([], self.max_cells, self.max_total_cells)  # validates it
         self.num_traces = int(num_traces)
         self.sketch_dim = int(sketch_dim)
         self.seed = int(seed)

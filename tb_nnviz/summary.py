@@ -3,7 +3,7 @@
 The reductions run as TensorFlow ops where the tensor lives (eagerly or inside
 ``tf.function``); only the small result is handed to ``tf.summary.write``. The
 numbers, tags and metadata equal what the TF-free ``tb_nnviz.Writer`` writes for
-the same arrays: ``tb_nnviz.reduce`` is the single definition of every
+the same arrays: ``tb_nnviz.reduce.grids`` is the single definition of every
 reduction, and the tests hold this module equal to it.
 
 >>> import tempfile, numpy as np, tensorflow as tf
@@ -20,8 +20,9 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz import metadata, reduce, tf_reduce
-from tb_nnviz import trajectory as _trajectory
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import grids, tf_ops
+from tb_nnviz.reduce import trajectory as _trajectory
 
 __all__ = ["heatmap", "trajectory", "heatmap_planes", "trajectory_point", "plan_for"]
 
@@ -32,38 +33,21 @@ __all__ = ["heatmap", "trajectory", "heatmap_planes", "trajectory_point", "plan_
 
 def _to_tensor(name, data):
     """``data`` as a tensor with a fully known static shape, or ``TensorError``."""
-    reduce.check_name(name)
+    grids.check_name(name)
     if not (tf.is_tensor(data) or isinstance(data, tf.Variable) or hasattr(data, "value")):
         # Plain Python / numpy input: the reference check gives the same message.
-        data = reduce.check_tensor(name, data)
+        data = grids.check_tensor(name, data)
     try:
         x = tf.convert_to_tensor(data)
     except (TypeError, ValueError) as e:
-        raise reduce.TensorError("tensor %r cannot be converted to a tensor: %s" % (name, e)) from None
-    return x, _check_static(name, x)
-
-
-def _check_static(name, x):
-    """Runs ``reduce.check_tensor`` on the static dtype/shape; returns the dtype name."""
-    if not x.shape.is_fully_defined():
-        raise reduce.TensorError(
-            "tensor %r has a partly unknown static shape %s; heatmaps and trajectories "
-            "need a fully defined shape" % (name, x.shape)
-        )
-    try:
-        np_dtype = np.dtype(x.dtype.as_numpy_dtype)
-    except TypeError:
-        np_dtype = np.dtype(object)
-    # A zero-strided view: the check sees dtype and shape without allocating.
-    probe = np.broadcast_to(np.zeros((), np_dtype), tuple(x.shape.as_list()))
-    reduce.check_tensor(name, probe)
-    return str(np_dtype)
+        raise grids.TensorError("tensor %r cannot be converted to a tensor: %s" % (name, e)) from None
+    return x, tf_ops.check_static(name, x)
 
 
 @functools.lru_cache(maxsize=256)
 def plan_for(name, shape, num_traces=_trajectory.DEFAULT_NUM_TRACES,
              sketch_dim=_trajectory.DEFAULT_SKETCH_DIM, seed=0, unit_axis=-1):
-    """The (cached) ``tb_nnviz.trajectory.TrajectoryPlan`` of tensor ``name`` with ``shape``."""
+    """The (cached) ``tb_nnviz.reduce.trajectory.TrajectoryPlan`` of tensor ``name`` with ``shape``."""
     return _trajectory.TrajectoryPlan(
         name, tuple(shape), num_traces=num_traces, sketch_dim=sketch_dim, seed=seed,
         unit_axis=unit_axis,
@@ -71,16 +55,16 @@ def plan_for(name, shape, num_traces=_trajectory.DEFAULT_NUM_TRACES,
 
 
 # ---------------------------------------------------------------------------
-# Reductions of one tensor (a group of one, see tb_nnviz.tf_reduce)
+# Reductions of one tensor (a group of one, see tb_nnviz.reduce.tf_ops)
 
 
 def heatmap_planes(x, content):
-    """TF version of ``reduce.heatmap_planes``: float32 ``(planes, rows, cols)``."""
-    return tf_reduce.heatmap_planes(tf.convert_to_tensor(x)[None], content)[0]
+    """TF version of ``grids.heatmap_planes``: float32 ``(planes, rows, cols)``."""
+    return tf_ops.heatmap_planes(tf.convert_to_tensor(x)[None], content)[0]
 
 
 def trajectory_point(x, previous, plan, previous_valid=None, gradient=None):
-    """TF version of ``tb_nnviz.trajectory.trajectory_point``: a float64 vector of ``plan.length``.
+    """TF version of ``tb_nnviz.reduce.trajectory.trajectory_point``: a float64 vector of ``plan.length``.
 
     ``previous`` is a tensor of x's shape or None; ``previous_valid`` (optional
     bool tensor) says whether ``previous`` holds a real earlier value; when
@@ -88,12 +72,12 @@ def trajectory_point(x, previous, plan, previous_valid=None, gradient=None):
     ``previous=None``. ``gradient`` (x's shape, or None) fills ``grad_norm``
     and ``grad_ratio``.
     """
-    group = tf_reduce.TrajectoryGroup([plan])
+    group = tf_ops.TrajectoryGroup([plan])
     if previous is not None:
         previous = tf.convert_to_tensor(previous)[None]
     if gradient is not None:
         gradient = tf.convert_to_tensor(gradient)[None]
-    return tf_reduce.trajectory_points(
+    return tf_ops.trajectory_points(
         tf.convert_to_tensor(x)[None], previous, group, group.constants(), previous_valid, gradient
     )[0]
 
@@ -123,7 +107,7 @@ def write(tag, compute, step, serialized_metadata):
 
 
 @tf.autograph.experimental.do_not_convert
-def heatmap(name, data, step=None, *, layout="auto", max_cells=reduce.DEFAULT_MAX_CELLS,
+def heatmap(name, data, step=None, *, layout="auto", max_cells=grids.DEFAULT_MAX_CELLS,
             gates=None, description=None):
     """Writes the heatmap of tensor ``data`` under the tag of ``name``.
 
@@ -134,7 +118,7 @@ def heatmap(name, data, step=None, *, layout="auto", max_cells=reduce.DEFAULT_MA
         fully defined static shape.
       step: int64-castable step, or None for ``tf.summary.experimental.get_step()``.
       layout: ``"auto"``, ``"vector"``, ``"matrix"``, ``"conv"`` or ``"split:K"``
-        (see ``reduce.grid_layout``); fixed at trace time from the static shape.
+        (see ``grids.grid_layout``); fixed at trace time from the static shape.
       max_cells: cell budget; larger grids are block-pooled (mean and signed absmax).
       gates: optional gate names splitting the columns, e.g. ``["i", "f", "c", "o"]``.
       description: optional text shown in the tab.
@@ -147,7 +131,7 @@ def heatmap(name, data, step=None, *, layout="auto", max_cells=reduce.DEFAULT_MA
         unknown static shape, or a layout/gates that do not fit.
     """
     x, dtype = _to_tensor(name, data)
-    content = reduce.heatmap_content(name, x.shape.as_list(), dtype, layout, max_cells, gates)
+    content = grids.heatmap_content(name, x.shape.as_list(), dtype, layout, max_cells, gates)
     md = metadata.heatmap_metadata(content, description).SerializeToString()
     tag = metadata.summary_tag(name, metadata.HEATMAP_PLUGIN_NAME)
     with tf.name_scope("nnviz_heatmap"):
@@ -166,9 +150,9 @@ def trajectory(name, data, previous=None, step=None, *, plan=None,
       previous: the tensor's value at the previous logged step (same shape), or
         None at the first step (update norm and ratio are then NaN).
       step: int64-castable step, or None for ``tf.summary.experimental.get_step()``.
-      plan: a ``tb_nnviz.trajectory.TrajectoryPlan`` for (name, shape); by default one is built
+      plan: a ``tb_nnviz.reduce.trajectory.TrajectoryPlan`` for (name, shape); by default one is built
         (and cached) from ``num_traces``, ``sketch_dim`` and ``seed``.
-      num_traces, sketch_dim, seed, unit_axis: see ``tb_nnviz.trajectory.TrajectoryPlan``
+      num_traces, sketch_dim, seed, unit_axis: see ``tb_nnviz.reduce.trajectory.TrajectoryPlan``
         (defaults 16, 128, 0, -1).
       description: optional text shown in the tab.
       gradient: the tensor's gradient at this step (same shape), taken before
@@ -183,19 +167,19 @@ def trajectory(name, data, previous=None, step=None, *, plan=None,
     if gradient is not None:
         gradient = tf.convert_to_tensor(gradient)
         if tuple(gradient.shape.as_list()) != shape:
-            raise reduce.TensorError(
+            raise grids.TensorError(
                 "tensor %r: gradient has shape %s, expected %s" % (name, gradient.shape, list(shape))
             )
     if plan is None:
         plan = plan_for(name, shape, int(num_traces), int(sketch_dim), int(seed), int(unit_axis))
     elif plan.name != name or plan.shape != shape:
-        raise reduce.TensorError(
+        raise grids.TensorError(
             "plan for %r %s does not fit tensor %r %s" % (plan.name, list(plan.shape), name, list(shape))
         )
     if previous is not None:
         previous = tf.convert_to_tensor(previous)
         if tuple(previous.shape.as_list()) != shape:
-            raise reduce.TensorError(
+            raise grids.TensorError(
                 "tensor %r: previous value has shape %s, expected %s"
                 % (name, previous.shape, list(shape))
             )

@@ -17,7 +17,7 @@ One line beside a normal training loop; the loop itself does not change:
 The watcher logs after ``optimizer.step()`` through the optimizer's step
 hooks, and reads the gradients in the step's pre-hook (before the optimizer
 applies them), so there is no second backward pass. Reductions run on the
-parameters' device (``tb_nnviz.torch_reduce``); see ``tb_nnviz.torch_logger``
+parameters' device (``tb_nnviz.reduce.torch_ops``); see ``tb_nnviz.log.torch_logger``
 for names and layouts.
 
 Importing this module loads PyTorch's compiler stack (``torch._dynamo``, and
@@ -33,10 +33,10 @@ import os
 import torch
 import torch._dynamo  # noqa: F401  (see below)
 
-from tb_nnviz import reduce, trajectory
-from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, check_freq, guarded, log_step, patterns
-from tb_nnviz.torch_logger import ParamLogger, param_specs
-from tb_nnviz.writer import Writer
+from tb_nnviz.reduce import grids, trajectory
+from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, check_freq, guarded, log_step, patterns
+from tb_nnviz.log.torch_logger import ParamLogger, param_specs
+from tb_nnviz.log.writer import Writer
 
 __all__ = ["watch", "Watcher"]
 
@@ -47,7 +47,7 @@ DEFAULT_HEATMAP_FREQ = 500
 
 
 def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, trajectory_freq=20,
-          gradients=True, include=None, exclude=None, max_cells=reduce.DEFAULT_MAX_CELLS,
+          gradients=True, include=None, exclude=None, max_cells=grids.DEFAULT_MAX_CELLS,
           max_total_cells=DEFAULT_MAX_TOTAL_CELLS, num_traces=trajectory.DEFAULT_NUM_TRACES,
           sketch_dim=trajectory.DEFAULT_SKETCH_DIM, seed=0, trainable_only=False, strict=False,
           spectral_freq="auto"):
@@ -71,10 +71,10 @@ def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, 
         ``"auto"`` (or None): at the heatmap steps (every ``heatmap_freq``, or
         500 with heatmaps off), while one spectral step costs at most 5% of
         the training time since the previous one
-        (``tb_nnviz.logplan.SpectralBudget``; the first always), not at
+        (``tb_nnviz.log.plan.SpectralBudget``; the first always), not at
         step 0. Or an int number of optimizer steps (these also log the
         initial spectra), or 0 (off). A step costs one eigendecomposition of
-        each weight's float64 Gram matrix (``tb_nnviz.torch_spectrum``);
+        each weight's float64 Gram matrix (``tb_nnviz.reduce.torch_spectrum``);
         matrices WeightWatcher skips as too large, or too costly to decompose
         at every step (``spectrum.MAX_FLOPS``), are skipped with the reason.
       gradients: record each parameter's gradient norm and gradient/weight
@@ -129,9 +129,9 @@ class Watcher:
         self.strict = bool(strict)
         self._options = dict(max_cells=int(max_cells), num_traces=int(num_traces),
                              sketch_dim=int(sketch_dim), seed=int(seed))
-        reduce.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
+        grids.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
         self.max_total_cells = None if max_total_cells is None else int(max_total_cells)
-        reduce.heatmap_cap([], self._options["max_cells"], self.max_total_cells)  # validates it
+        grids.heatmap_cap([], self._options["max_cells"], self.max_total_cells)  # validates it
         trajectory.TrajectoryPlan("x", (1,), num_traces, sketch_dim, seed)  # validates
         self._specs = dict(include=patterns("include", include), exclude=patterns("exclude", exclude),
                            trainable_only=bool(trainable_only))

@@ -1,4 +1,4 @@
-"""Assertions that hold a fast path's output equal to the numpy reference (``tb_nnviz.reduce``)."""
+"""Assertions that hold a fast path's output equal to the numpy reference (``tb_nnviz.reduce.grids``)."""
 
 import numpy as np
 

@@ -1,9 +1,9 @@
-"""analysis.pca_2d: exact principal coordinates, whatever the scale of the data."""
+"""pca.pca_2d: exact principal coordinates, whatever the scale of the data."""
 
 import numpy as np
 import pytest
 
-from tb_nnviz import analysis
+from tb_nnviz.diagnose import pca
 
 
 def _svd_coordinates(x):
@@ -15,7 +15,7 @@ def _svd_coordinates(x):
 @pytest.mark.parametrize("shape", [(200, 128), (30, 9000), (3, 2)])
 def test_matches_svd_up_to_sign(shape):
     x = np.cumsum(np.random.default_rng(0).normal(size=shape), axis=0)
-    coords, ratio = analysis.pca_2d(x)
+    coords, ratio = pca.pca_2d(x)
     want, want_ratio = _svd_coordinates(x)
     np.testing.assert_allclose(np.abs(coords), np.abs(want), rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(ratio, want_ratio, rtol=1e-9)
@@ -26,16 +26,16 @@ def test_matches_svd_up_to_sign(shape):
 def test_huge_and_tiny_finite_values(scale):
     """A damaged log or a diverged run holds finite values near the float limits."""
     x = np.cumsum(np.random.default_rng(1).normal(size=(40, 64)), axis=0)
-    coords, ratio = analysis.pca_2d(x)
-    scaled, scaled_ratio = analysis.pca_2d(x * scale)
+    coords, ratio = pca.pca_2d(x)
+    scaled, scaled_ratio = pca.pca_2d(x * scale)
     np.testing.assert_allclose(scaled / scale, coords, rtol=1e-9)
     np.testing.assert_allclose(scaled_ratio, ratio, rtol=1e-9)
 
 
 def test_no_variance_and_bad_input():
-    coords, ratio = analysis.pca_2d(np.ones((5, 4)))
+    coords, ratio = pca.pca_2d(np.ones((5, 4)))
     assert not coords.any() and not ratio.any()
     with pytest.raises(ValueError, match="finite"):
-        analysis.pca_2d(np.array([[0.0, np.inf]]))
+        pca.pca_2d(np.array([[0.0, np.inf]]))
     with pytest.raises(ValueError, match="2-D"):
-        analysis.pca_2d(np.zeros(3))
+        pca.pca_2d(np.zeros(3))

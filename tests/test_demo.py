@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from tb_nnviz import cli, metadata, trajectory
+from tb_nnviz import cli
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import trajectory
 from tests import providers
 
 RATIO = trajectory.STAT_FIELDS.index("update_ratio")

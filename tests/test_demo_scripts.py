@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from tb_nnviz import metadata, trajectory
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import trajectory
 from tests.providers import CTX, python_provider, read_all
 from tests.tbserver import REPO
 

@@ -1,4 +1,4 @@
-"""tb_nnviz.event_file: TensorBoard's record format, checksummed in C."""
+"""tb_nnviz.log.event_file: TensorBoard's record format, checksummed in C."""
 
 import importlib.util
 import os
@@ -14,7 +14,7 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.tensorflow_stub import pywrap_tensorflow
 from tensorboard.summary.writer.record_writer import RecordWriter
 
-from tb_nnviz.event_file import EventFile, encode_record, masked_crc32c
+from tb_nnviz.log.event_file import EventFile, encode_record, masked_crc32c
 from tests.tbserver import REPO
 
 

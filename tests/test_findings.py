@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tb_nnviz import findings
-from tb_nnviz.findings import TensorSeries
+from tb_nnviz.diagnose import findings
+from tb_nnviz.diagnose.findings import TensorSeries
 
 
 def tensor(name, rate=1e-3, shape=(64, 64), steps=None, norm=8.0, order=None, seed=0, **fields):

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import tb_nnviz
-from tb_nnviz import cli, demo, findings
+from tb_nnviz import cli, demo
+from tb_nnviz.diagnose import findings
 from tb_nnviz.keras import NNVizCallback
 from tests.test_plugin import PREFIX, make_client
 

@@ -1,7 +1,7 @@
-"""tb_nnviz.fused (one-pass numba kernels) against the numpy reference.
+"""tb_nnviz.reduce.numba_ops (one-pass numba kernels) against the numpy reference.
 
 The trajectory kernels are also held to the reference through
-``torch_reduce.raw_points`` (tests/test_torch_reduce.py) and the Keras logger
+``torch_ops.raw_points`` (tests/test_torch_reduce.py) and the Keras logger
 (tests/test_scale.py); here: heatmap pooling, and trajectory points with
 blocks much smaller than the tensors, so units, sketch rows and blocks
 straddle one another.
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tb_nnviz import fused, reduce, trajectory
+from tb_nnviz.reduce import numba_ops, grids, trajectory
 from tests.reference import assert_planes_equal
 from tests.test_summary import make_array
 
@@ -31,8 +31,8 @@ def arrays(draw, max_side=9):
 
 
 def test_kernels_take_float32_and_float64_only():
-    assert fused.usable("float32") and fused.usable(np.float64)
-    assert not fused.usable("float16") and not fused.usable("int32")
+    assert numba_ops.usable("float32") and numba_ops.usable(np.float64)
+    assert not numba_ops.usable("float16") and not numba_ops.usable("int32")
 
 
 @SETTINGS
@@ -41,8 +41,8 @@ def test_heatmap_planes_equal_reference(x, max_cells, data):
     rank = x.ndim
     named = {1: ["vector"], 2: ["matrix", "transposed"]}.get(rank, ["conv", "conv_first"])
     layout = data.draw(st.sampled_from(["auto"] + named + ["split:%d" % k for k in range(rank + 1)]))
-    content = reduce.heatmap_content("t", x.shape, x.dtype, layout, max_cells)
-    assert_planes_equal(fused.heatmap_planes(x, content), reduce.heatmap_planes(x, content), x, content)
+    content = grids.heatmap_content("t", x.shape, x.dtype, layout, max_cells)
+    assert_planes_equal(numba_ops.heatmap_planes(x, content), grids.heatmap_planes(x, content), x, content)
 
 
 @SETTINGS
@@ -56,8 +56,8 @@ def test_trajectory_points_equal_reference(x, sketch_dim, block, with_previous, 
         previous = make_array(x.shape, "float64", 7, False).astype(x.dtype)
         previous.reshape(-1)[::3] = x.reshape(-1)[::3]  # some entries, perhaps whole units, unchanged
     kept = None if previous is None else previous.reshape(-1).copy()  # the kept copy is the previous value
-    with mock.patch.object(fused, "BLOCK", block):
-        parts = fused.raw_points([x.reshape(-1)], None if kept is None else [kept], [kept] if kept is not None else None,
+    with mock.patch.object(numba_ops, "BLOCK", block):
+        parts = numba_ops.raw_points([x.reshape(-1)], None if kept is None else [kept], [kept] if kept is not None else None,
                                  [plan.sign_flips()], plan.units, sketch_dim, None if plan.sample is None else [plan.sample],
                                  [plan.traces])
     got = trajectory.finish_points(*parts, plan, previous is not None)[0]

@@ -18,7 +18,8 @@ import tensorflow as tf
 import keras
 from sklearn import datasets
 
-from tb_nnviz import metadata, reduce, trajectory  # noqa: E402
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import grids, trajectory  # noqa: E402
 from tb_nnviz.keras import NNVizCallback  # noqa: E402
 from tests.providers import CTX, python_provider, read_all  # noqa: E402
 from tests.tbserver import REPO  # noqa: E402
@@ -89,7 +90,7 @@ def check_against_capture(logged, capture):
     """Heatmaps equal the reference of the captured weights; norms and updates too."""
     for name, (content, series) in logged[HEAT].items():
         for step, planes in series:
-            want = reduce.heatmap_planes(capture.at[step][name], content)
+            want = grids.heatmap_planes(capture.at[step][name], content)
             np.testing.assert_allclose(planes, want, rtol=1e-6, atol=1e-7, err_msg=name)
     for name, (content, series) in logged[TRAJ].items():
         assert len(series[0][1]) == len(trajectory.STAT_FIELDS) + len(content["traces"]) + content["sketch_dim"]
@@ -343,7 +344,7 @@ MIRRORED = textwrap.dedent(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     from tb_nnviz.keras import NNVizCallback
-    from tb_nnviz import reduce
+    from tb_nnviz.reduce import grids
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
@@ -379,7 +380,7 @@ def test_mirrored_strategy_two_cpus(tmp_path):
     assert [s for s, _ in series] == [0, 4, 8]
     assert [s for s, _ in logged[TRAJ]["sequential/dense/kernel"][1]] == [0, 2, 4, 6, 8]
     final = np.load(str(tmp_path / "final_kernel.npy"))
-    np.testing.assert_allclose(series[-1][1], reduce.heatmap_planes(final, content), rtol=1e-6)
+    np.testing.assert_allclose(series[-1][1], grids.heatmap_planes(final, content), rtol=1e-6)
 
 
 @pytest.fixture(scope="module")

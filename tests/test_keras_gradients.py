@@ -12,7 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz import metadata, trajectory
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import trajectory
 from tb_nnviz import summary as nnviz
 from tests.providers import python_provider, read_all
 

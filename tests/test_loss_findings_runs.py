@@ -19,8 +19,10 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins import base_plugin
 
 import tb_nnviz
-from tb_nnviz import cli, demo, metadata, plugin, report as nnviz_report
-from tb_nnviz.event_file import EventFile
+from tb_nnviz import cli, demo
+from tb_nnviz.format import metadata
+from tb_nnviz.serve import plugin, report as nnviz_report
+from tb_nnviz.log.event_file import EventFile
 from tb_nnviz.keras import NNVizCallback
 from tests import providers, tbserver
 from tests.test_findings_runs import route_findings

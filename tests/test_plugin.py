@@ -24,7 +24,10 @@ from tensorboard.util import tensor_util
 from werkzeug import test as werkzeug_test
 
 import tb_nnviz
-from tb_nnviz import analysis, heatmap_format, metadata, plugin, reduce, trajectory
+from tb_nnviz.diagnose import pca
+from tb_nnviz.format import heatmap_body, metadata
+from tb_nnviz.serve import plugin
+from tb_nnviz.reduce import grids, trajectory
 from tests import tbserver
 from tests.conftest import LOGDIR_MAX_CELLS, LOGDIR_RUNS, LOGDIR_STEPS, logdir_arrays, write_logdir
 
@@ -66,13 +69,13 @@ def get_heatmap(client, **query):
     response = client.get(PREFIX + "/heatmap", query_string=query)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["Content-Type"] == "application/octet-stream"
-    return heatmap_format.decode_heatmap(response.get_data())
+    return heatmap_body.decode_heatmap(response.get_data())
 
 
 def expected_planes(run, name, step):
     x = logdir_arrays(run, step)[name]
-    content = reduce.heatmap_content(name, x.shape, x.dtype, max_cells=LOGDIR_MAX_CELLS)
-    return reduce.heatmap_planes(x, content)
+    content = grids.heatmap_content(name, x.shape, x.dtype, max_cells=LOGDIR_MAX_CELLS)
+    return grids.heatmap_planes(x, content)
 
 
 def expected_points(run, name):
@@ -123,7 +126,7 @@ def test_tags_lists_every_tensor_with_its_metadata_and_steps(client):
     assert sorted(tensors) == list(NAMES)
     conv = tensors["conv/kernel"]
     x = logdir_arrays("a", 0)["conv/kernel"]
-    content = reduce.heatmap_content("conv/kernel", x.shape, x.dtype, max_cells=LOGDIR_MAX_CELLS)
+    content = grids.heatmap_content("conv/kernel", x.shape, x.dtype, max_cells=LOGDIR_MAX_CELLS)
     for key in ("shape", "dtype", "layout", "grid", "pool", "planes", "gates"):
         assert conv[key] == content[key], key
     assert conv["planes"] == ["mean", "absmax"]
@@ -273,7 +276,7 @@ def test_projection_is_pca_of_summed_sketches(client):
         rows.append(total)
     matrix = np.concatenate(rows)
     finite = np.isfinite(matrix).all(axis=1)
-    coords, want_ratio = analysis.pca_2d(matrix[finite])
+    coords, want_ratio = pca.pca_2d(matrix[finite])
     np.testing.assert_allclose(ratio, want_ratio, rtol=1e-9)
     got = np.array(
         [[x, y] for run in ("a", "b") for x, y in zip(body["runs"][run]["x"], body["runs"][run]["y"])],
@@ -337,7 +340,7 @@ def _descent(logdir, run, cadence, lr, steps=200):
 def test_update_ratio_per_step_agrees_across_cadences_and_with_the_findings(tmp_path):
     """The overview's and trajectory route's |dW|/|W| per step: the findings' definition
     (rates.TensorView.rate), the same whatever the logging cadence."""
-    from tb_nnviz import rates
+    from tb_nnviz.diagnose import rates
 
     _descent(tmp_path, "every1", 1, 2e-3)
     _descent(tmp_path, "every20", 20, 2e-3)
@@ -419,7 +422,7 @@ def test_routes_answer_under_an_experiment_id(client):
     response = client.get("/experiment/123" + PREFIX + "/heatmap",
                           query_string={"run": "b", "tag": "dense/bias", "step": 10})
     assert response.status_code == 200
-    np.testing.assert_array_equal(heatmap_format.decode_heatmap(response.get_data())[1],
+    np.testing.assert_array_equal(heatmap_body.decode_heatmap(response.get_data())[1],
                                   expected_planes("b", "dense/bias", 10))
 
 
@@ -556,7 +559,7 @@ def test_rust_data_server_keeps_first_last_and_every_trajectory_step(long_logdir
     )
     _check_sampled(
         lambda path: json.loads(fetch(path)),
-        lambda **q: heatmap_format.decode_heatmap(fetch("/heatmap", **q)),
+        lambda **q: heatmap_body.decode_heatmap(fetch("/heatmap", **q)),
         plugin.DEFAULT_HEATMAP_SAMPLES,
     )
 
@@ -624,10 +627,10 @@ def test_real_tensorboard_serves_tags_and_exact_heatmap(logdir, start_tensorboar
     assert tags["runs"]["a"]["conv/kernel"]["planes"] == ["mean", "absmax"]
     with urllib.request.urlopen(url + "/heatmap?run=a&tag=conv/kernel&step=20", timeout=10) as r:
         assert r.headers["Content-Type"] == "application/octet-stream"
-        header, planes = heatmap_format.decode_heatmap(r.read())
+        header, planes = heatmap_body.decode_heatmap(r.read())
     np.testing.assert_array_equal(planes, expected_planes("a", "conv/kernel", 20))
     with urllib.request.urlopen(url + "/heatmap?run=a&tag=dense/kernel&step=20", timeout=10) as r:
-        header, planes = heatmap_format.decode_heatmap(r.read())
+        header, planes = heatmap_body.decode_heatmap(r.read())
     np.testing.assert_array_equal(planes, expected_planes("a", "dense/kernel", 20))
     assert header["nan_count"] == 1
     with urllib.request.urlopen(url + "/trajectory?run=b&tag=dense/bias", timeout=10) as r:

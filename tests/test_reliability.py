@@ -29,7 +29,9 @@ from tensorboard.util import tensor_util
 from werkzeug import test as werkzeug_test
 
 import tb_nnviz
-from tb_nnviz import heatmap_format, metadata, reduce, store, trajectory
+from tb_nnviz.format import heatmap_body, metadata
+from tb_nnviz.reduce import grids, trajectory
+from tb_nnviz.serve import store
 from tests import providers, tbserver
 from tests.conftest import LOGDIR_STEPS, logdir_arrays, write_logdir
 from tests.test_plugin import PREFIX, get_heatmap, get_json, make_client, make_flags
@@ -137,7 +139,7 @@ def test_nan_and_inf_stay_visible_in_heatmaps_and_counts(tmp_path):
         w.log_weights(0, cases)
         w.log_weights(1, {k: v * 2 for k, v in cases.items()})
     heat = read_back(tmp_path)["run"]
-    np.testing.assert_array_equal(heat["mixed"][0].numpy, reduce.heatmap(x, max_cells=16)[0])
+    np.testing.assert_array_equal(heat["mixed"][0].numpy, grids.heatmap(x, max_cells=16)[0])
     pooled = heat["pooled"][0].numpy
     assert np.isnan(pooled[1, 0, 0])  # absmax of the block holding NaN, +Inf and -Inf
     traj = read_back(tmp_path, TRAJECTORY)["run"]
@@ -202,10 +204,10 @@ def test_chunked_reductions_equal_one_pass(monkeypatch, shape, max_cells, chunk,
         flat[rng.choice(flat.size, 6, replace=False)] = [np.nan, np.inf, -np.inf, 0, 0, 1e30]
     previous = rng.normal(size=shape)
     plan = trajectory.TrajectoryPlan("t", shape, num_traces=5, sketch_dim=8, quantile_sample=300)
-    content = reduce.heatmap_content("t", shape, x.dtype, max_cells=max_cells)
-    whole = [reduce.heatmap_planes(x, content), trajectory.trajectory_point(x, previous, plan)]
+    content = grids.heatmap_content("t", shape, x.dtype, max_cells=max_cells)
+    whole = [grids.heatmap_planes(x, content), trajectory.trajectory_point(x, previous, plan)]
     monkeypatch.setattr(reduce, "CHUNK_ELEMENTS", chunk)
-    planes, point = reduce.heatmap_planes(x, content), trajectory.trajectory_point(x, previous, plan)
+    planes, point = grids.heatmap_planes(x, content), trajectory.trajectory_point(x, previous, plan)
     np.testing.assert_array_equal(planes, whole[0])  # blocks never straddle tiles: exact
     np.testing.assert_allclose(point, whole[1], rtol=1e-12, atol=1e-12)
     exact = [trajectory.STAT_FIELDS.index(f) for f in ("min", "max", "q05", "q50", "q95", "zero_fraction", "nan_count", "inf_count")]
@@ -218,7 +220,8 @@ _BIG = textwrap.dedent(
     import json, resource, sys, tempfile, time
     import numpy as np
     import tb_nnviz
-    from tb_nnviz import metadata, reduce, trajectory
+    from tb_nnviz.format import metadata
+    from tb_nnviz.reduce import grids, trajectory
     from tests import providers
 
     def rss():
@@ -275,14 +278,14 @@ def test_100m_element_tensor_is_pooled_with_bounded_memory(tmp_path):
     print("100M-element tensor:", r)
     assert r["steps"] == [0, 1]
     assert r["planes_shape"] == [2, 250, 250]  # 10000 x 10000 in 40 x 40 blocks
-    assert r["planes_shape"][1] * r["planes_shape"][2] <= reduce.DEFAULT_MAX_CELLS
+    assert r["planes_shape"][1] * r["planes_shape"][2] <= grids.DEFAULT_MAX_CELLS
     assert r["nonfinite_absmax"] == [True, True]
     assert r["block_mean"][0] == pytest.approx(r["block_mean"][1], rel=1e-5, abs=1e-7)
     assert r["block_absmax"][0] == np.float32(r["block_absmax"][1])
     assert r["norm0"][0] == pytest.approx(r["norm0"][1], rel=1e-12)
     assert r["counts1"] == [1.0, 1.0] and r["update_norm1_nan"] is True  # NaN - x is NaN
     # The writer keeps one copy of the tensor (for the next update norm): 400 MB.
-    # Everything else is O(reduce.CHUNK_ELEMENTS); before chunking this was ~6 GB.
+    # Everything else is O(grids.CHUNK_ELEMENTS); before chunking this was ~6 GB.
     assert r["peak_mib"] - r["base_mib"] < 1024, r
     assert max(r["times"]) < 60, r
 
@@ -350,7 +353,7 @@ def damaged_logdir(tmp_path_factory):
 
 def _expected(name, step):
     x = _w(step) if name == "w" else _w(step)[0]
-    return reduce.heatmap(x, name, max_cells=6)[0]
+    return grids.heatmap(x, name, max_cells=6)[0]
 
 
 def _check_damaged(get, tags):
@@ -375,7 +378,7 @@ def _check_damaged(get, tags):
                 status, body = get("/heatmap", run=run, tag=name, step=step)
                 assert status in (200, 404), (run, name, step, status, body[:200])
                 if status == 200:
-                    header, planes = heatmap_format.decode_heatmap(body)
+                    header, planes = heatmap_body.decode_heatmap(body)
                     assert header["step"] == step
                     if run != "corrupt":  # the Rust server ignores data CRCs
                         np.testing.assert_array_equal(planes, _expected(name, step))
@@ -440,7 +443,7 @@ def test_run_deleted_while_serving(tmp_path, monkeypatch):
         assert response.status_code == 404, (path, response.get_data(as_text=True))
         assert "'b'" in response.get_data(as_text=True)
     _, planes = get_heatmap(client, run="a", tag="dense/kernel", step=10)
-    np.testing.assert_array_equal(planes, reduce.heatmap(logdir_arrays("a", 10)["dense/kernel"], max_cells=64)[0])
+    np.testing.assert_array_equal(planes, grids.heatmap(logdir_arrays("a", 10)["dense/kernel"], max_cells=64)[0])
 
 
 # -- live writes -----------------------------------------------------------------
@@ -461,7 +464,7 @@ def test_live_writes_are_served_consistently_while_reloading(tmp_path, monkeypat
     ingester.start()
     app = application.TensorBoardWSGIApp(tb.flags, tb.plugin_loaders, ingester.data_provider)
     stop, failures, written = threading.Event(), [], [0]
-    content = reduce.heatmap_content("layer/kernel", (30, 20), np.float32, max_cells=100)
+    content = grids.heatmap_content("layer/kernel", (30, 20), np.float32, max_cells=100)
 
     def writer():
         with tb_nnviz.Writer(tmp_path / "live", max_cells=100, filename_suffix=".live") as w:
@@ -489,11 +492,11 @@ def test_live_writes_are_served_consistently_while_reloading(tmp_path, monkeypat
                 diff = str(rng.choice(["none", "first"]))
                 r = client.get(PREFIX + "/heatmap", query_string={"run": "live", "tag": "layer/kernel", "step": step, "diff": diff})
                 assert r.status_code == 200, r.get_data()
-                header, planes = heatmap_format.decode_heatmap(r.get_data())
+                header, planes = heatmap_body.decode_heatmap(r.get_data())
                 assert header["step"] == step
-                want = reduce.heatmap_planes(_live(step)["layer/kernel"], content)
+                want = grids.heatmap_planes(_live(step)["layer/kernel"], content)
                 if diff == "first":
-                    want = want - reduce.heatmap_planes(_live(0)["layer/kernel"], content)
+                    want = want - grids.heatmap_planes(_live(0)["layer/kernel"], content)
                 np.testing.assert_array_equal(planes, want)
                 for name in ("layer/kernel", "layer/bias"):
                     body = json.loads(client.get(PREFIX + "/trajectory", query_string={"run": "live", "tag": name}).get_data())
@@ -539,7 +542,7 @@ def test_logdir_as_a_file_url(tmp_path):
     assert sorted(tags["runs"]) == ["a", "b"] and tags["errors"] == []
     assert tags["runs"]["a"]["dense/kernel"]["steps"] == list(LOGDIR_STEPS)
     header, planes = get_heatmap(client, run="a", tag="conv/kernel", step=20)
-    want = reduce.heatmap(logdir_arrays("a", 20)["conv/kernel"], max_cells=64)[0]
+    want = grids.heatmap(logdir_arrays("a", 20)["conv/kernel"], max_cells=64)[0]
     np.testing.assert_array_equal(planes, want)
     assert header["step"] == 20
     assert get_json(client, "/trajectory", run="b", tag="dense/bias")["step"] == list(LOGDIR_STEPS)

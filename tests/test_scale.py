@@ -8,7 +8,7 @@ of each shape and layout are taken (so every stacking group, with G > 1, is
 exercised), filled with random values in mixed dtypes, with NaN and +/-Inf in
 some, logged by ``WeightLogger`` twice (the second time with only some output
 units changed), read back through TensorBoard's data provider and compared
-with ``tb_nnviz.reduce`` tensor by tensor.
+with ``tb_nnviz.reduce.grids`` tensor by tensor.
 """
 
 import numpy as np
@@ -17,9 +17,11 @@ import tensorflow as tf
 import keras
 
 from benchmarks.models import _transformer
-from tb_nnviz import Writer, metadata, reduce, trajectory
+from tb_nnviz import Writer
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import grids, trajectory
 from tb_nnviz.keras import NNVizCallback
-from tb_nnviz.tf_logger import Weight, WeightLogger
+from tb_nnviz.log.tf_logger import Weight, WeightLogger
 from tests.providers import CTX, python_provider, read_all
 
 HEAT, TRAJ = metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME
@@ -105,17 +107,17 @@ def test_logger_equals_reference_on_model_weights(tmp_path, model, one_pass):
     provider = python_provider(tmp_path)
     heat, traj = read_all(provider, HEAT)["."], read_all(provider, TRAJ)["."]
     listing = provider.list_tensors(CTX, experiment_id="", plugin_name=HEAT)["."]
-    grids = [reduce.grid_shape(w.variable.shape, reduce.grid_layout(tuple(w.variable.shape), w.layout))
+    shapes2d = [grids.grid_shape(w.variable.shape, grids.grid_layout(tuple(w.variable.shape), w.layout))
              for w in weights]
-    cap = reduce.heatmap_cap(grids, reduce.DEFAULT_MAX_CELLS, budget)
+    cap = grids.heatmap_cap(shapes2d, grids.DEFAULT_MAX_CELLS, budget)
     stored_cells = 0
     for index, w in enumerate(weights):
         tag = metadata.summary_tag(w.name, HEAT)
         x0 = steps[0][w.name]
-        content = reduce.heatmap_content(w.name, x0.shape, x0.dtype, w.layout, cap, w.gates, index=index)
+        content = grids.heatmap_content(w.name, x0.shape, x0.dtype, w.layout, cap, w.gates, index=index)
         assert metadata.parse_content(listing[tag].plugin_content) == dict(content, version=metadata.VERSION)
         for datum, x in zip(heat[tag], steps):
-            want = reduce.heatmap_planes(x[w.name], content)
+            want = grids.heatmap_planes(x[w.name], content)
             np.testing.assert_allclose(datum.numpy, want, rtol=1e-6, atol=1e-30, err_msg=w.name)
             stored_cells += want.size if datum.step == 1 else 0
         plan = trajectory.TrajectoryPlan(w.name, x0.shape, num_traces=8)

@@ -19,7 +19,10 @@ import tensorflow as tf
 import weightwatcher as ww
 
 import tb_nnviz
-from tb_nnviz import metadata, report, spectral, spectrum, tf_spectrum
+from tb_nnviz.format import metadata
+from tb_nnviz.serve import report
+from tb_nnviz.diagnose import spectral
+from tb_nnviz.reduce import spectrum, tf_spectrum
 from tests.providers import CTX, python_provider
 from tests.test_plugin import PREFIX, make_client
 
@@ -118,10 +121,10 @@ def _spectral_steps(logdir, tag):
 def test_auto_spectra_follow_the_time_budget(tmp_path, monkeypatch, budget, expected):
     import keras
 
-    from tb_nnviz import logplan
+    from tb_nnviz.log import plan
     from tb_nnviz.keras import NNVizCallback
 
-    monkeypatch.setattr(logplan, "SPECTRAL_BUDGET", budget)
+    monkeypatch.setattr(plan, "SPECTRAL_BUDGET", budget)
     x, y = digits()
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, name="hidden"),
@@ -269,7 +272,7 @@ def test_alpha_findings_rules():
 def test_torch_spectrum_equals_reference(shape, layout):
     import torch
 
-    from tb_nnviz import torch_spectrum
+    from tb_nnviz.reduce import torch_spectrum
 
     content = spectrum.spectrum_content("w", shape, "float32", layout)
     xs = np.random.default_rng(len(shape) + 7).normal(size=(2,) + shape).astype(np.float32)

@@ -1,4 +1,4 @@
-"""tb_nnviz.summary (TF ops) against tb_nnviz.reduce (the numpy reference).
+"""tb_nnviz.summary (TF ops) against tb_nnviz.reduce.grids (the numpy reference).
 
 Property tests draw shapes, dtypes and NaN/Inf sprinkles with hypothesis; the
 arrays themselves come from a seeded numpy generator (cheap to shrink by seed).
@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 import tensorflow as tf
 
 import tb_nnviz  # noqa: E402
-from tb_nnviz import metadata, reduce, summary, trajectory  # noqa: E402
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import grids, trajectory
+from tb_nnviz import summary  # noqa: E402
 from tests.reference import assert_planes_equal
 from tests.providers import CTX, python_provider, read_all  # noqa: E402
 
@@ -68,7 +70,7 @@ def layouts_for(rank):
 @given(x=cases(), max_cells=st.sampled_from([1, 2, 5, 16, 64, 10**6]), data=st.data())
 def test_heatmap_planes_equal_reference(x, max_cells, data):
     layout = data.draw(st.sampled_from(layouts_for(x.ndim)))
-    want, content = reduce.heatmap(x, "t", layout=layout, max_cells=max_cells)
+    want, content = grids.heatmap(x, "t", layout=layout, max_cells=max_cells)
     got = summary.heatmap_planes(tf.constant(x), content).numpy()
     assert_planes_equal(got, want, x, content)
 
@@ -146,9 +148,9 @@ BAD = [
 @pytest.mark.parametrize("value,message", BAD)
 def test_bad_tensors_raise_tensor_error_naming_them(op, value, message):
     fn = getattr(summary, op)
-    with pytest.raises(reduce.TensorError, match=r"'my/weight'.*%s|%s.*'my/weight'" % (message, message)):
+    with pytest.raises(grids.TensorError, match=r"'my/weight'.*%s|%s.*'my/weight'" % (message, message)):
         fn("my/weight", value, step=0)
-    with pytest.raises(reduce.TensorError, match="my/weight"):
+    with pytest.raises(grids.TensorError, match="my/weight"):
         fn("my/weight", tf.constant(value), step=0)
 
 
@@ -159,7 +161,7 @@ def test_bad_tensor_raises_at_trace_time():
     def f(x):
         return summary.heatmap("flags", x, step=0)
 
-    with pytest.raises(reduce.TensorError, match="'flags' has dtype bool"):
+    with pytest.raises(grids.TensorError, match="'flags' has dtype bool"):
         f(tf.constant([True]))
 
 
@@ -168,19 +170,19 @@ def test_unknown_static_shape_raises():
     def f(x):
         return summary.trajectory("w", x, step=0)
 
-    with pytest.raises(reduce.TensorError, match="'w'.*unknown static shape"):
+    with pytest.raises(grids.TensorError, match="'w'.*unknown static shape"):
         f.get_concrete_function()
 
 
 def test_bad_layout_gates_and_plan_raise():
-    with pytest.raises(reduce.TensorError, match="split:9"):
+    with pytest.raises(grids.TensorError, match="split:9"):
         summary.heatmap("w", np.ones((2, 3)), step=0, layout="split:9")
-    with pytest.raises(reduce.TensorError, match="gates"):
+    with pytest.raises(grids.TensorError, match="gates"):
         summary.heatmap("w", np.ones((2, 3)), step=0, gates=["a", "b"])
     plan = trajectory.TrajectoryPlan("other", (2, 3))
-    with pytest.raises(reduce.TensorError, match="does not fit"):
+    with pytest.raises(grids.TensorError, match="does not fit"):
         summary.trajectory("w", np.ones((2, 3)), step=0, plan=plan)
-    with pytest.raises(reduce.TensorError, match="previous value has shape"):
+    with pytest.raises(grids.TensorError, match="previous value has shape"):
         summary.trajectory("w", np.ones((2, 3)), previous=np.ones(6), step=0)
 
 

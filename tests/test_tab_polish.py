@@ -42,7 +42,7 @@ RUNS = {"a_quiet": 2e-3, "b_note": 2e-5, "c_warn": 1e-6}
 STEPS = 200
 
 
-def write_runs(logdir, runs=RUNS, tensors=TENSORS, max_cells=tb_nnviz.reduce.DEFAULT_MAX_CELLS, nan_run=None):
+def write_runs(logdir, runs=RUNS, tensors=TENSORS, max_cells=tb_nnviz.reduce.grids.DEFAULT_MAX_CELLS, nan_run=None):
     """Writes ``runs`` (name: learning rate of a numpy descent) of ``tensors`` under ``logdir``:
     trajectories every 10 steps, heatmaps every 100; ``nan_run`` gets a NaN weight from step 100.
     Returns each run's weights at the last step."""

@@ -1,4 +1,4 @@
-"""tb_nnviz.torch_reduce (PyTorch ops) against tb_nnviz.reduce (the numpy reference).
+"""tb_nnviz.reduce.torch_ops (PyTorch ops) against tb_nnviz.reduce.grids (the numpy reference).
 
 The same properties tests/test_summary.py holds the TensorFlow ops to: shapes
 of rank 1-5, float16, bfloat16, float32 and float64, NaN and +/-Inf, every
@@ -16,9 +16,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tb_nnviz import Writer, fused, metadata, reduce, torch_reduce, trajectory
-from tb_nnviz.logplan import Weight
-from tb_nnviz.torch_logger import ParamLogger, dtype_name, param_specs
+from tb_nnviz import Writer
+from tb_nnviz.reduce import numba_ops, grids, torch_ops, trajectory
+from tb_nnviz.format import metadata
+from tb_nnviz.log.plan import Weight
+from tb_nnviz.log.torch_logger import ParamLogger, dtype_name, param_specs
 from tests.providers import CTX, python_provider, read_all
 from tests.reference import assert_planes_equal
 from tests.test_summary import assert_point_equal, make_array
@@ -61,15 +63,15 @@ def layouts_for(rank):
 def test_heatmap_planes_equal_reference(xs, max_cells, one_pass, data):
     """Both ways: torch ops, and the one-pass kernels for float32/float64."""
     layout = data.draw(st.sampled_from(layouts_for(xs.ndim - 1)))
-    content = reduce.heatmap_content("t", xs.shape[1:], xs.dtype, layout, max_cells)
-    got = torch_reduce.heatmap_planes(to_torch(xs), content, one_pass=None if one_pass else False).numpy()
+    content = grids.heatmap_content("t", xs.shape[1:], xs.dtype, layout, max_cells)
+    got = torch_ops.heatmap_planes(to_torch(xs), content, one_pass=None if one_pass else False).numpy()
     for x, planes in zip(xs, got):
-        assert_planes_equal(planes, reduce.heatmap_planes(x, content), x, content)
+        assert_planes_equal(planes, grids.heatmap_planes(x, content), x, content)
 
 
 @SETTINGS
 @given(xs=stacks(), num_traces=st.integers(0, 8), sketch_dim=st.integers(1, 16), seed=st.integers(0, 3),
-       with_previous=st.booleans(), with_gradient=st.booleans(), piece=st.sampled_from([torch_reduce.PIECE, 1, 5, 64]),
+       with_previous=st.booleans(), with_gradient=st.booleans(), piece=st.sampled_from([torch_ops.PIECE, 1, 5, 64]),
        one_pass=st.booleans(), data=st.data())
 def test_trajectory_points_equal_reference(xs, num_traces, sketch_dim, seed, with_previous, with_gradient, piece,
                                            one_pass, data):
@@ -79,17 +81,17 @@ def test_trajectory_points_equal_reference(xs, num_traces, sketch_dim, seed, wit
     unit_axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     plans = [trajectory.TrajectoryPlan("t%d" % i, shape, num_traces, sketch_dim, seed, unit_axis=unit_axis)
              for i in range(len(xs))]
-    group = torch_reduce.TrajectoryGroup(plans, "cpu")
+    group = torch_ops.TrajectoryGroup(plans, "cpu")
     previous = grads = None
     if with_previous:
         previous = np.stack([make_array(shape, "float64", seed + i, False) for i in range(len(xs))]).astype(xs.dtype)
     if with_gradient:
         grads = [make_array(shape, "float32", seed + 7 + i, i == 1) for i in range(len(xs))]
     kept = torch.full_like(to_torch(xs), 7.0).reshape(len(xs), -1)  # receives a copy of xs
-    with mock.patch.object(torch_reduce, "PIECE", piece), mock.patch.object(fused, "BLOCK", piece):
-        parts = torch_reduce.raw_points(to_torch(xs), None if previous is None else to_torch(previous), group,
+    with mock.patch.object(torch_ops, "PIECE", piece), mock.patch.object(numba_ops, "BLOCK", piece):
+        parts = torch_ops.raw_points(to_torch(xs), None if previous is None else to_torch(previous), group,
                                         keep=kept, one_pass=None if one_pass else False)
-        grad_sumsq = None if grads is None else torch_reduce.grad_sumsq(
+        grad_sumsq = None if grads is None else torch_ops.grad_sumsq(
             [to_torch(g) for g in grads], "cpu", one_pass=None if one_pass else False).numpy()
     np.testing.assert_array_equal(kept.reshape(xs.shape).float().numpy(), to_torch(xs).float().numpy())
     got = trajectory.finish_points(*(t.numpy() for t in parts), plans[0], previous is not None, grad_sumsq)
@@ -104,10 +106,10 @@ def test_quantile_sample_sketch_tail_and_missing_gradient():
     xs = np.stack([make_array((301, 250), "float32", s, special=s == 1) for s in range(2)])
     plans = [trajectory.TrajectoryPlan(n, xs.shape[1:], sketch_dim=256, unit_axis=0) for n in ("a", "b")]
     assert plans[0].sample is not None and plans[0].size % 256
-    group = torch_reduce.TrajectoryGroup(plans, "cpu")
+    group = torch_ops.TrajectoryGroup(plans, "cpu")
     grad = make_array((301, 250), "float32", 9, False)
-    parts = torch_reduce.raw_points(torch.from_numpy(xs), None, group)
-    sumsq = torch_reduce.grad_sumsq([torch.from_numpy(grad), None], "cpu").numpy()
+    parts = torch_ops.raw_points(torch.from_numpy(xs), None, group)
+    sumsq = torch_ops.grad_sumsq([torch.from_numpy(grad), None], "cpu").numpy()
     got = trajectory.finish_points(*(t.numpy() for t in parts), plans[0], False, sumsq)
     for i in range(2):
         want = trajectory.trajectory_point(xs[i], None, plans[i], grad if i == 0 else None)
@@ -121,15 +123,15 @@ def test_quantile_sample_sketch_tail_and_missing_gradient():
 def test_cpu_float32_and_float64_take_one_pass(dtype):
     """numba comes with the test extra: the kernels are what CPU users of float32/float64 models run."""
     xs = [torch.zeros(3, dtype=dtype)]
-    assert torch_reduce._one_pass(xs)
-    assert not torch_reduce._one_pass([torch.zeros(3, dtype=torch.float16)])
-    assert not torch_reduce._one_pass(xs + [torch.zeros(3, dtype=torch.float32 if dtype == torch.float64 else torch.float64)])
+    assert torch_ops._one_pass(xs)
+    assert not torch_ops._one_pass([torch.zeros(3, dtype=torch.float16)])
+    assert not torch_ops._one_pass(xs + [torch.zeros(3, dtype=torch.float32 if dtype == torch.float64 else torch.float64)])
 
 
 def test_groups_of_different_shapes_are_refused_by_name():
     plans = [trajectory.TrajectoryPlan("a", (2, 3)), trajectory.TrajectoryPlan("b", (3, 2))]
-    with pytest.raises(reduce.TensorError, match="'a' and 'b'"):
-        torch_reduce.TrajectoryGroup(plans, "cpu")
+    with pytest.raises(grids.TensorError, match="'a' and 'b'"):
+        torch_ops.TrajectoryGroup(plans, "cpu")
 
 
 def test_param_logger_equals_reference_on_resnet18_shapes(tmp_path):
@@ -163,9 +165,9 @@ def test_param_logger_equals_reference_on_resnet18_shapes(tmp_path):
             w.variable.data.copy_(to_torch(steps[1][w.name]))
         logger.capture_gradients()
         logger.log(1, True, True)
-    grids = [reduce.grid_shape(w.variable.shape, reduce.grid_layout(tuple(w.variable.shape), w.layout))
+    shapes2d = [grids.grid_shape(w.variable.shape, grids.grid_layout(tuple(w.variable.shape), w.layout))
              for w in weights]
-    cap = reduce.heatmap_cap(grids, reduce.DEFAULT_MAX_CELLS, budget)
+    cap = grids.heatmap_cap(shapes2d, grids.DEFAULT_MAX_CELLS, budget)
     with Writer(tmp_path / "numpy", num_traces=8, max_cells=cap) as ref:
         for step, values in enumerate(steps):
             ref.log_weights(step, values, layouts={w.name: w.layout for w in weights},

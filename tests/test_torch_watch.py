@@ -14,7 +14,8 @@ import pytest
 import torch
 
 import tb_nnviz.torch
-from tb_nnviz import metadata, reduce, trajectory
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import grids, trajectory
 from tests.providers import CTX, python_provider, read_all
 
 HEAT, TRAJ = metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME
@@ -213,7 +214,7 @@ def test_a_logging_failure_warns_once_and_training_goes_on(tmp_path):
     (dict(sketch_dim=0), "sketch_dim must be >= 1, got 0"),
 ])
 def test_bad_options_are_refused_by_name(tmp_path, kwargs, message):
-    with pytest.raises((ValueError, reduce.TensorError), match=message):
+    with pytest.raises((ValueError, grids.TensorError), match=message):
         tb_nnviz.torch.watch(mlp(), tmp_path, **kwargs)
 
 
@@ -223,10 +224,10 @@ def test_parameters_without_a_picture_are_skipped_and_a_direct_logger_names_them
     model.register_parameter("scale", torch.nn.Parameter(torch.tensor(2.0)))
     with tb_nnviz.torch.watch(model, tmp_path, strict=True) as w:
         assert "count" not in w.tensor_names and "scale" not in w.tensor_names
-    from tb_nnviz.logplan import Weight
-    from tb_nnviz.torch_logger import ParamLogger
+    from tb_nnviz.log.plan import Weight
+    from tb_nnviz.log.torch_logger import ParamLogger
 
-    with tb_nnviz.Writer(tmp_path / "direct") as writer, pytest.raises(reduce.TensorError, match="'count'.*int64"):
+    with tb_nnviz.Writer(tmp_path / "direct") as writer, pytest.raises(grids.TensorError, match="'count'.*int64"):
         ParamLogger(writer, [Weight("count", model.count)])
 
 
@@ -276,8 +277,9 @@ def test_spectra_reach_the_spectral_route_with_the_reference_alpha(tmp_path):
     """Spectra every 5 steps (and with close()); the route's alpha is the numpy reference's, from the final weights."""
     import json
 
-    from tb_nnviz import spectral, spectrum
-    from tb_nnviz.torch_logger import param_specs
+    from tb_nnviz.diagnose import spectral
+    from tb_nnviz.reduce import spectrum
+    from tb_nnviz.log.torch_logger import param_specs
     from tests.test_plugin import PREFIX, make_client
 
     torch.manual_seed(0)
@@ -316,9 +318,9 @@ def test_spectra_reach_the_spectral_route_with_the_reference_alpha(tmp_path):
     (0.0, [5]),  # nothing fits: only the first, whose cost was unknown
 ])
 def test_auto_spectra_come_with_the_heatmaps_within_the_time_budget(tmp_path, monkeypatch, budget, expected):
-    from tb_nnviz import logplan
+    from tb_nnviz.log import plan
 
-    monkeypatch.setattr(logplan, "SPECTRAL_BUDGET", budget)
+    monkeypatch.setattr(plan, "SPECTRAL_BUDGET", budget)
     torch.manual_seed(0)
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)

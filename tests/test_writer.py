@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import tb_nnviz
-from tb_nnviz import metadata, reduce, trajectory
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import grids, trajectory
 from tests import providers
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
@@ -37,7 +38,7 @@ def written(tmp_path_factory):
 
 
 def _expected_heatmap(name, step):
-    return reduce.heatmap(_weights(step)[name], name, max_cells=1000)
+    return grids.heatmap(_weights(step)[name], name, max_cells=1000)
 
 
 def _check_provider(provider, steps):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import tb_nnviz
-from tb_nnviz import metadata, reduce, trajectory
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import grids, trajectory
 from tests.providers import python_provider, read_all
 
 F = {f: i for i, f in enumerate(trajectory.STAT_FIELDS)}
@@ -68,5 +69,5 @@ def test_nested_params_and_gradients_of_a_jax_loop(tmp_path):
     ({"a": np.ones(2)}, [np.ones(2)], "gradients must be a mapping of name to array, got list"),
 ])
 def test_bad_nested_input_is_refused_by_name(tmp_path, weights, gradients, message):
-    with tb_nnviz.Writer(tmp_path) as w, pytest.raises(reduce.TensorError, match=message):
+    with tb_nnviz.Writer(tmp_path) as w, pytest.raises(grids.TensorError, match=message):
         w.log_weights(0, weights, gradients=gradients)

@@ -1,6 +1,6 @@
 """What a model logger fixes once, whatever the framework: contents, plans, groups.
 
-``tb_nnviz.tf_logger`` (TensorFlow) and ``tb_nnviz.torch_logger`` (PyTorch)
+``tb_nnviz.log.tf_logger`` (TensorFlow) and ``tb_nnviz.log.torch_logger`` (PyTorch)
 both reduce stacks of same-shaped weights where the weights live and write the
 small results through a ``tb_nnviz.Writer``. Everything around the reductions
 is the same for both and lives here: the per-tensor heatmap contents under the
@@ -23,10 +23,10 @@ import warnings
 
 import numpy as np
 
-from tb_nnviz import reduce, trajectory
+from tb_nnviz.reduce import grids, trajectory
 
 #: Default model-wide budget of heatmap values per logged step (1 MiB of
-#: float32); see ``reduce.heatmap_cap``. A model whose weights fit is shown
+#: float32); see ``grids.heatmap_cap``. A model whose weights fit is shown
 #: exactly (up to ``max_cells`` per tensor); a larger one is pooled evenly.
 #: 1 MiB keeps a heatmap step of ResNet-50, MobileNetV2 or a 4-block
 #: transformer, trajectory points included, within twice what TensorBoard's
@@ -42,7 +42,7 @@ class Weight(collections.namedtuple(
 
     ``variable`` is what the logger reads the current value from at each step
     (a ``tf.Variable`` or a ``torch.nn.Parameter``); ``layout`` and ``gates`` as
-    in ``reduce.heatmap_content``, ``unit_axis`` as in ``trajectory.TrajectoryPlan``;
+    in ``grids.heatmap_content``, ``unit_axis`` as in ``trajectory.TrajectoryPlan``;
     ``description`` is shown in the tab.
     """
 
@@ -67,7 +67,7 @@ class LogPlan:
       weights: ``Weight`` s in network order.
       shapes, dtypes: each weight's shape (tuple of ints) and dtype name.
       heatmaps, trajectories, spectra: whether each kind will ever be logged.
-      max_total_cells: model-wide heatmap budget (``reduce.heatmap_cap``).
+      max_total_cells: model-wide heatmap budget (``grids.heatmap_cap``).
       stack_key: optional ``i -> key``; weights share a stack only when their
         shape, dtype and this key agree (PyTorch: the device).
 
@@ -77,7 +77,7 @@ class LogPlan:
       stacks: lists of weight indices of one shape and dtype, reduced together.
       heat_groups: per stack, its members split by heatmap layout and pooling.
       traj_groups: stacks split by unit axis; each is one trajectory reduction.
-      spec: each weight's spectrum content (``tb_nnviz.spectrum``; None for a
+      spec: each weight's spectrum content (``tb_nnviz.reduce.spectrum``; None for a
         vector), empty without spectra.
       spec_groups: weights with a matrix, not skipped, whose spectra are
         computed together (one shape, dtype and matrix treatment).
@@ -92,8 +92,8 @@ class LogPlan:
         self.heat, self.traj = [], []
         ws = self.weights
         if heatmaps:
-            grids = [reduce.grid_shape(s, reduce.grid_layout(s, w.layout)) for s, w in zip(self.shapes, ws)]
-            cap = min(reduce.heatmap_cap(grids, writer.max_cells, max_total_cells), writer.max_cells)
+            shapes2d = [grids.grid_shape(s, grids.grid_layout(s, w.layout)) for s, w in zip(self.shapes, ws)]
+            cap = min(grids.heatmap_cap(shapes2d, writer.max_cells, max_total_cells), writer.max_cells)
             self.heat = [writer.heatmap_content(w.name, s, d, w.layout, w.gates, max_cells=cap)
                          for w, s, d in zip(ws, self.shapes, self.dtypes)]
         if trajectories:
@@ -152,7 +152,7 @@ class LogPlan:
 def planes_shape(content):
     """``[P, R, C]`` of the stored heatmap of ``content``.
 
-    >>> planes_shape(reduce.heatmap_content("w", (300, 300), "float32", max_cells=100))
+    >>> planes_shape(grids.heatmap_content("w", (300, 300), "float32", max_cells=100))
     [2, 10, 10]
     """
     (rows, cols), (br, bc) = content["grid"], content["pool"]
@@ -259,20 +259,6 @@ def selected(name, include, exclude):
     if include is not None and not any(p.search(name) for p in include):
         return False
     return exclude is None or not any(p.search(name) for p in exclude)
-
-
-def check_group(plans):
-    """Raises ``TensorError`` unless the ``TrajectoryPlan`` s can be reduced as one stack.
-
-    They must share shape, unit axis, sketch size, trace count and whether
-    quantiles are sampled; the message names the first two that differ.
-    """
-    first = plans[0]
-    for p in plans[1:]:
-        if (p.shape, p.unit_axis, p.sketch_dim, len(p.traces)) != (
-            first.shape, first.unit_axis, first.sketch_dim, len(first.traces)
-        ) or (p.sample is None) != (first.sample is None):
-            raise reduce.TensorError("tensors %r and %r cannot share a trajectory group" % (first.name, p.name))
 
 
 def guarded(fn, strict, who, log_dir):

@@ -1,6 +1,6 @@
-"""The reductions of ``tb_nnviz.reduce`` as PyTorch ops over stacks of same-shaped tensors.
+"""The reductions of ``tb_nnviz.reduce.grids`` as PyTorch ops over stacks of same-shaped tensors.
 
-The PyTorch twin of ``tb_nnviz.tf_reduce``: every function takes G
+The PyTorch twin of ``tb_nnviz.reduce.tf_ops``: every function takes G
 same-shaped tensors on one device (a stack ``[G, *shape]`` or the parameters
 themselves). Trajectory points go through :func:`pieces` of about
 :data:`PIECE` entries: small tensors several to a piece, large ones a run of
@@ -9,11 +9,11 @@ and norms are ``torch._foreach_*`` calls over its tensors) and stays in
 cache through its dozen passes; only the traces and the quantile sample are
 gathered tensor by tensor (ResNet-18: 62 parameters, 17 shape groups). Only small results (raw sums, the quantile sample, traces, sketches,
 pooled heatmaps) leave the device; ``trajectory.finish_points`` finishes on
-the host. ``tb_nnviz.reduce`` and ``tb_nnviz.trajectory`` stay the
+the host. ``tb_nnviz.reduce.grids`` and ``tb_nnviz.reduce.trajectory`` stay the
 definition; the tests hold these ops equal to them.
 
 >>> import numpy as np, torch
->>> from tb_nnviz import trajectory
+>>> from tb_nnviz.reduce import trajectory
 >>> xs = np.arange(24.0).reshape(2, 3, 4)
 >>> group = TrajectoryGroup([trajectory.TrajectoryPlan(n, (3, 4)) for n in ("a", "b")], "cpu")
 >>> parts = [t.numpy() for t in raw_points(torch.tensor(xs), None, group)]
@@ -27,8 +27,7 @@ import math
 import numpy as np
 import torch
 
-from tb_nnviz import fused
-from tb_nnviz.logplan import check_group
+from tb_nnviz.reduce import numba_ops, trajectory
 
 F64 = torch.float64
 
@@ -41,11 +40,11 @@ def heatmap_planes(x, content, work=None, one_pass=None):
     heatmap content shared by the group (layout and pooling depend only on
     shape, layout and cell budget). Stays on ``x``'s device; ``work`` (a
     :class:`Workspace`) holds the float64 grid of a pooled heatmap. CPU
-    float32/float64 tensors are pooled by ``tb_nnviz.fused`` instead, as in
+    float32/float64 tensors are pooled by ``tb_nnviz.reduce.numba_ops`` instead, as in
     :func:`raw_points` (``one_pass``: None decides so, False takes the torch ops).
     """
     if one_pass is not False and _one_pass(list(x)):
-        return torch.from_numpy(np.stack([fused.heatmap_planes(t.detach().numpy(), content) for t in x]))
+        return torch.from_numpy(np.stack([numba_ops.heatmap_planes(t.detach().numpy(), content) for t in x]))
     lay = content["layout"]
     rows, cols = content["grid"]
     br, bc = content["pool"]
@@ -116,7 +115,7 @@ class TrajectoryGroup:
 
     def __init__(self, plans, device):
         self.plans = list(plans)
-        check_group(self.plans)
+        trajectory.check_group(self.plans)
         first = self.plans[0]
         self.size, self.units, self.sketch_dim = first.size, first.units, first.sketch_dim
         self.traces = torch.as_tensor(np.stack([p.traces for p in self.plans]), device=device)
@@ -219,7 +218,7 @@ def raw_points(x, previous, group, work=None, keep=None, one_pass=None):
     results are gathered per tensor at the end. NaN and Inf, rare, cost a
     second, masked pass for the extremes and counts.
 
-    CPU tensors of float32 or float64 go through ``tb_nnviz.fused`` instead
+    CPU tensors of float32 or float64 go through ``tb_nnviz.reduce.numba_ops`` instead
     when numba is installed: one pass over each tensor (``one_pass``: None
     decides so, False takes the torch ops).
     """
@@ -294,16 +293,16 @@ def raw_points(x, previous, group, work=None, keep=None, one_pass=None):
 
 
 def _one_pass(tensors):
-    """Whether ``tb_nnviz.fused`` takes all of ``tensors``: on the CPU, of one dtype it takes."""
+    """Whether ``tb_nnviz.reduce.numba_ops`` takes all of ``tensors``: on the CPU, of one dtype it takes."""
     dtype = tensors[0].dtype
-    return (dtype in (torch.float32, torch.float64) and fused.usable(str(dtype).replace("torch.", ""))
+    return (dtype in (torch.float32, torch.float64) and numba_ops.usable(str(dtype).replace("torch.", ""))
             and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors))
 
 
 def _raw_points_one_pass(xs, prevs, keeps, group):
-    """:func:`raw_points` of flat CPU tensors by ``tb_nnviz.fused``, one pass over each."""
+    """:func:`raw_points` of flat CPU tensors by ``tb_nnviz.reduce.numba_ops``, one pass over each."""
     arrays = lambda ts: None if ts is None else [t.detach().numpy() for t in ts]  # noqa: E731 (views)
-    parts = fused.raw_points(arrays(xs), arrays(prevs), arrays(keeps), group.flips.numpy(), group.units,
+    parts = numba_ops.raw_points(arrays(xs), arrays(prevs), arrays(keeps), group.flips.numpy(), group.units,
                              group.sketch_dim, None if group.sample is None else group.sample.numpy(),
                              group.traces.numpy())
     return tuple(torch.from_numpy(a) for a in parts)
@@ -363,7 +362,7 @@ def grad_sumsq(gradients, device, work=None, one_pass=None):
     Each gradient is copied to float64 a piece at a time (in ``work``, a
     :class:`Workspace`) and reduced there: a reduction that converts on the
     fly is several times slower on CPU than the copy and the reduction together.
-    CPU float32/float64 gradients go through ``tb_nnviz.fused`` instead, as in
+    CPU float32/float64 gradients go through ``tb_nnviz.reduce.numba_ops`` instead, as in
     :func:`raw_points` (``one_pass``: None decides so, False takes the torch ops).
     """
     work = work or Workspace(device)
@@ -373,7 +372,7 @@ def grad_sumsq(gradients, device, work=None, one_pass=None):
             flat = grad.detach().reshape(-1)
             n = flat.numel()
             if one_pass is not False and _one_pass([flat]):
-                out[i] = fused.sumsq(flat.numpy())
+                out[i] = numba_ops.sumsq(flat.numpy())
                 continue
             out[i] = sum(_sumsq(_load(work, "x", [flat], a, min(n, a + PIECE)))[0] for a in range(0, n, PIECE))
     return out

@@ -1,7 +1,7 @@
 """TensorBoard backend of the NNViz tab: the loader, the plugin and its HTTP routes.
 
 TensorBoard finds it through the entry point
-``tensorboard_plugins: nnviz = tb_nnviz.plugin:NNVizLoader``. A module that
+``tensorboard_plugins: nnviz = tb_nnviz.serve.plugin:NNVizLoader``. A module that
 fails to import stops TensorBoard from starting, so this one imports only
 numpy, werkzeug and tensorboard (never TensorFlow).
 
@@ -24,31 +24,9 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_nnviz import (
-
-    analysis,
-
-    findings,
-
-    heatmap_format,
-
-    loss_findings,
-
-    loss_store,
-
-    metadata,
-
-    rates,
-
-    spectral,
-
-    spectral_store,
-
-    store,
-
-    trajectory,
-
-)
+from tb_nnviz.diagnose import findings, loss_findings, pca, rates, spectral
+from tb_nnviz.format import heatmap_body, layouts, metadata
+from tb_nnviz.serve import loss_store, spectral_store, store
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -246,7 +224,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         return {"runs": runs, "errors": heat_errors + traj_errors}
 
     def _heatmap_impl(self, ctx, eid, run, tag, step, diff="none"):
-        """The binary heatmap of ``tag`` at ``step`` (see ``heatmap_format``)."""
+        """The binary heatmap of ``tag`` at ``step`` (see ``heatmap_body``)."""
         entry, series = self._store.lookup(ctx, eid, HEATMAP, run, tag, step)
         i = series.index(step)
         if i is None:
@@ -276,8 +254,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
             "diff": diff,
             "base_step": None if base is None else int(series.steps[base]),
         }
-        header.update(heatmap_format.plane_stats(planes[0]))
-        return heatmap_format.encode_heatmap(header, planes)
+        header.update(heatmap_body.plane_stats(planes[0]))
+        return heatmap_body.encode_heatmap(header, planes)
 
     def _ranges_impl(self, ctx, eid, run, tag):
         """Max |x| of the heatmap's first plane over all logged steps, per diff mode.
@@ -299,7 +277,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         """Every logged trajectory point of ``tag`` as JSON-ready columns."""
         entry, series = self._store.lookup(ctx, eid, TRAJECTORY, run, tag)
         c = entry.content
-        layout = trajectory.point_layout(c)
+        layout = layouts.point_layout(c)
         body = {
             "run": run,
             "tag": tag,
@@ -344,7 +322,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         matrix = np.concatenate([total for _, total, _ in per_run.values()])
         finite = np.isfinite(matrix).all(axis=1)
         coords = np.full((len(matrix), 2), np.nan)
-        coords[finite], ratio = analysis.pca_2d(matrix[finite])
+        coords[finite], ratio = pca.pca_2d(matrix[finite])
         body, offset = {}, 0
         for run, (steps, total, count) in per_run.items():
             xy = coords[offset : offset + len(steps)]
@@ -391,7 +369,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 if not len(s.steps):
                     rows.append(row)
                     continue
-                fields = trajectory.point_layout(t.content).fields
+                fields = layouts.point_layout(t.content).fields
                 last = s.values[-1]
 
                 def stat(field):
@@ -492,7 +470,7 @@ def _index_js(static_dir):
     except OSError:
         raise errors.NotFoundError(
             "the NNViz frontend is not built: %s is missing (build frontend/ "
-            "into tb_nnviz/static, see README)" % path
+            "into tb_nnviz/serve/static, see README)" % path
         ) from None
 
 

@@ -25,7 +25,7 @@ HEATMAP_PLUGIN_NAME = "nnviz_heatmap"
 #: Data plugin name of trajectory summaries (every step kept).
 TRAJECTORY_PLUGIN_NAME = "nnviz_trajectory"
 #: Data plugin name of spectrum summaries: the eigenvalues of W^T W of each
-#: weight matrix (``tb_nnviz.spectrum``), a bounded number of steps kept.
+#: weight matrix (``tb_nnviz.reduce.spectrum``), a bounded number of steps kept.
 SPECTRUM_PLUGIN_NAME = "nnviz_spectrum"
 #: Every data plugin name, in the order the tab reads them.
 DATA_PLUGIN_NAMES = (HEATMAP_PLUGIN_NAME, TRAJECTORY_PLUGIN_NAME, SPECTRUM_PLUGIN_NAME)
@@ -175,7 +175,7 @@ def parse_content(content, plugin_name=None):
     >>> parse_content(b'{"version": 99}')
     Traceback (most recent call last):
     ...
-    tb_nnviz.metadata.MetadataError: metadata version 99 is newer than this tb_nnviz reads (1); upgrade tb-nnviz
+    tb_nnviz.format.metadata.MetadataError: metadata version 99 is newer than this tb_nnviz reads (1); upgrade tb-nnviz
     """
     try:
         parsed = json.loads(bytes(content).decode("utf-8"))

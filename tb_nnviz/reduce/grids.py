@@ -13,7 +13,7 @@ cell budget.
 >>> planes.shape, content["pool"], content["planes"]
 ((2, 10, 10), [30, 30], ['mean', 'absmax'])
 
-Trajectory points are defined in :mod:`tb_nnviz.trajectory`.
+Trajectory points are defined in :mod:`tb_nnviz.reduce.trajectory`.
 """
 
 import math
@@ -44,7 +44,7 @@ def check_name(name):
     >>> check_name("")
     Traceback (most recent call last):
     ...
-    tb_nnviz.reduce.TensorError: tensor name must be a non-empty string, got ''
+    tb_nnviz.reduce.grids.TensorError: tensor name must be a non-empty string, got ''
     """
     if not isinstance(name, str) or not name:
         raise TensorError("tensor name must be a non-empty string, got %r" % (name,))
@@ -67,7 +67,7 @@ def check_tensor(name, value):
     >>> check_tensor("flag", np.array([True]))
     Traceback (most recent call last):
     ...
-    tb_nnviz.reduce.TensorError: tensor 'flag' has dtype bool; only real numbers (float, int) can be logged
+    tb_nnviz.reduce.grids.TensorError: tensor 'flag' has dtype bool; only real numbers (float, int) can be logged
     """
     check_name(name)
     x = np.asarray(value)

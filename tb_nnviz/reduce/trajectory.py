@@ -18,7 +18,8 @@ import zlib
 
 import numpy as np
 
-from tb_nnviz.reduce import CHUNK_ELEMENTS, TensorError, check_name
+from tb_nnviz.format.layouts import QUANTILES, SKETCH_SCHEME, STAT_FIELDS  # noqa: F401  (the reference's names)
+from tb_nnviz.reduce.grids import CHUNK_ELEMENTS, TensorError, check_name
 
 #: Default number of single parameters traced per tensor.
 DEFAULT_NUM_TRACES = 16
@@ -34,32 +35,6 @@ DEFAULT_SKETCH_DIM = 256
 #: plenty for a distribution band, and keep the sort a small fraction of a
 #: logged step on models with hundreds of weights (BENCHMARKS.md).
 DEFAULT_QUANTILE_SAMPLE = 2048
-#: Quantile levels recorded in every trajectory point.
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-#: Named statistics at the start of every trajectory point, in order.
-STAT_FIELDS = (
-    "norm",
-    "update_norm",
-    "update_ratio",
-    "mean",
-    "std",
-    "min",
-    "max",
-    "q05",
-    "q25",
-    "q50",
-    "q75",
-    "q95",
-    "zero_fraction",
-    "nan_count",
-    "inf_count",
-    "unchanged_unit_fraction",
-    # Appended for gradients (NaN where a writer logged none): the gradient's
-    # L2 norm at the step, taken before the optimizer applied it, and its
-    # ratio to the weight's norm.
-    "grad_norm",
-    "grad_ratio",
-)
 
 
 def _seed(name, seed, stream):
@@ -177,43 +152,20 @@ class TrajectoryPlan:
         return content
 
 
-class PointLayout(typing.NamedTuple):
-    """Where the parts of a stored trajectory point lie (see :func:`point_layout`)."""
-
-    #: Each statistic's column, by field name (``{"norm": 0, ...}``).
-    fields: dict
-    #: Columns of the traced parameters' values.
-    traces: slice
-    #: Columns of the sketch.
-    sketch: slice
-    #: Length of the point.
-    length: int
 
 
-def point_layout(content):
-    """The ``PointLayout`` of points logged with trajectory metadata ``content``
-    (``TrajectoryPlan.content``, of this or an older version): the named
-    statistics, then the traces, then the sketch. Readers look columns up
-    here, by name, never by position.
+def check_group(plans):
+    """Raises ``TensorError`` unless the ``TrajectoryPlan`` s can be reduced as one stack.
 
-    >>> plan = TrajectoryPlan("w", (3, 4), num_traces=2, sketch_dim=4)
-    >>> layout = point_layout(plan.content("float32"))
-    >>> layout.fields["norm"], layout.traces.stop - layout.traces.start, layout.length == plan.length
-    (0, 2, True)
+    They must share shape, unit axis, sketch size, trace count and whether
+    quantiles are sampled; the message names the first two that differ.
     """
-    fields = list(content["fields"])
-    traces_end = len(fields) + len(content["traces"])
-    end = traces_end + int(content["sketch_dim"])
-    return PointLayout(
-        {name: i for i, name in enumerate(fields)},
-        slice(len(fields), traces_end),
-        slice(traces_end, end),
-        end,
-    )
-
-
-#: Name of the sketch definition below, recorded in the trajectory content.
-SKETCH_SCHEME = "countsketch-mod-k"
+    first = plans[0]
+    for p in plans[1:]:
+        if (p.shape, p.unit_axis, p.sketch_dim, len(p.traces)) != (
+            first.shape, first.unit_axis, first.sketch_dim, len(first.traces)
+        ) or (p.sample is None) != (first.sample is None):
+            raise TensorError("tensors %r and %r cannot share a trajectory group" % (first.name, p.name))
 
 
 def sketch(flat, plan, start=0):

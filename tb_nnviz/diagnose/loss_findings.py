@@ -29,7 +29,7 @@ import typing
 
 import numpy as np
 
-from tb_nnviz import findings, rates
+from tb_nnviz.diagnose import findings, rates
 
 #: Rules read curves with at least this many finite points: fewer epochs
 #: cannot tell a trend from noise (and the demo's test runs 3).
@@ -185,7 +185,7 @@ def _loss_diverged(curves, weight_findings):
         what = "became %s at %s %d" % ("NaN" if np.isnan(loss[i]) else "infinite", curves.unit, step)
     else:
         what = "grew to %s at %s %d, %sx its lowest value before (%s)" % (
-            findings._fmt(loss[i]), curves.unit, step, findings._fmt(loss[i] / before), findings._fmt(before))
+            findings.fmt(loss[i]), curves.unit, step, findings.fmt(loss[i] / before), findings.fmt(before))
     nonfinite = next((f for f in weight_findings if f["kind"] == "nonfinite"), None)
     followed = ""
     if nonfinite is not None:
@@ -223,12 +223,12 @@ def _overfitting(curves, pace):
     severity = "warning" if rise >= OVERFIT_WARNING_RISE else "info"
     moving = ""
     if pace is not None and pace.median >= STUCK_RATIO:
-        moving = ", and the weights still move (%s of their norm per step)" % findings._fmt(pace.median)
+        moving = ", and the weights still move (%s of their norm per step)" % findings.fmt(pace.median)
     unit = curves.unit
     message = ("The validation loss was lowest at %s %d (%s) and stayed at least %.0f%% higher over the last %d %ss (%s at the end) while the training loss kept falling "
                "(%s to %s)%s: the model over-fits; keep the %s-%d weights (early stopping), or add regularisation or data.") % (
-        unit, step, findings._fmt(low), 100 * rise, OVERFIT_EPOCHS, unit, findings._fmt(end), findings._fmt(at_min),
-        findings._fmt(train_end), moving, unit, step)
+        unit, step, findings.fmt(low), 100 * rise, OVERFIT_EPOCHS, unit, findings.fmt(end), findings.fmt(at_min),
+        findings.fmt(train_end), moving, unit, step)
     return [_loss_finding("overfitting", severity, step, message, curves, {
         "val_loss_at_min": low, "val_loss_end": end, "train_loss_at_min": at_min, "train_loss_end": train_end,
         "rise": rise, "val_loss_lowest_late": lowest_late, "last_step": int(val.steps[-1]), "update_ratio_per_step": pace.median if pace else None,
@@ -270,24 +270,24 @@ def _underfitting(curves, pace, weight_findings=()):
     if pace is None:
         verdict, why = None, "check the learning rate and the model's capacity"
     elif pace.fastest >= THRASHING_RATIO:
-        verdict, why = "thrashing", "the weights move a lot (up to %s of their norm per step) without progress: lower the learning rate" % findings._fmt(pace.fastest)
+        verdict, why = "thrashing", "the weights move a lot (up to %s of their norm per step) without progress: lower the learning rate" % findings.fmt(pace.fastest)
     elif pace.median < STUCK_RATIO:
         if pace.fastest == 0:
             how = "the weights do not move at all"
         elif pace.median == 0:  # "%.2g" would print the median as "0"
-            how = "most weights do not move at all (the fastest layer moves %s of its norm per step)" % findings._fmt(pace.fastest)
+            how = "most weights do not move at all (the fastest layer moves %s of its norm per step)" % findings.fmt(pace.fastest)
         else:
-            how = "most weights barely move (%s of their norm per step)" % findings._fmt(pace.median)
+            how = "most weights barely move (%s of their norm per step)" % findings.fmt(pace.median)
         if blown:  # stopped after the large early steps: dead or saturated units, not a slow optimiser
             why = "%s since the large early steps that lr_too_high reports left the units dead or saturated: lower the learning rate" % how
         else:
             why = "%s: the optimiser is not moving the model; raise the learning rate, or look for dead or saturated units" % how
         verdict = "stuck"
     else:
-        verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings._fmt(pace.median)
+        verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings.fmt(pace.median)
     gain = "no lower than before" if improvement < 5e-4 else "only %.1f%% lower than before" % (100 * improvement)
     message = "The training loss has not improved since %s %d (%s, %s) while %s: the model under-fits; %s." % (
-        curves.unit, step, findings._fmt(recent), gain, how_far, why)
+        curves.unit, step, findings.fmt(recent), gain, how_far, why)
     return [_loss_finding("underfitting", "warning", step, message, curves, {
         "train_loss_end": float(np.mean(loss[-END_POINTS:])), "first_loss": float(loss[0]),
         "improvement": improvement, "train_accuracy_end": end_accuracy,
@@ -319,4 +319,4 @@ def _loss_finding(kind, severity, step, message, curves, evidence):
     """A finding of the run as a whole (``layer`` None); ``evidence.scalars_run``
     names the run whose loss the Scalars tab shows."""
     evidence = dict(evidence, scalars_run=curves.run, validation_run=curves.validation_run, step_unit=curves.unit)
-    return findings._finding(kind, severity, None, [], step, message, evidence)
+    return findings.finding(kind, severity, None, [], step, message, evidence)

@@ -1,6 +1,6 @@
 """Spectral metrics of logged eigenvalues, with WeightWatcher 0.7.7's definitions: pure.
 
-Eigenvalues in (as ``tb_nnviz.spectrum`` logs them: ``[slices, evals]``), metrics
+Eigenvalues in (as ``tb_nnviz.reduce.spectrum`` logs them: ``[slices, evals]``), metrics
 out. The empirical spectral density (ESD) of a tensor is the pooled
 eigenvalues of all its matrices, normalised as WeightWatcher does by default
 (``conv2d_norm=True``: a Conv2D kernel's are halved). Then, as in
@@ -41,7 +41,7 @@ import typing
 
 import numpy as np
 
-from tb_nnviz import findings
+from tb_nnviz.diagnose import findings
 
 #: Fewer pooled eigenvalues than this: no power-law fit (WeightWatcher's
 #: ``min_evals``, below which it skips a layer).
@@ -227,7 +227,7 @@ def alpha_findings(series, blown=False):
         else:
             message = "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (above %g since step %d; %s of its %d eigenvalues in the fitted tail): WeightWatcher reads alpha > 6 as under-trained, weights still close to random; train longer or with a larger learning rate, or the layer may have more units than the task needs." % (
                 layer, latest, last, ALPHA_HIGH, step, tail, t.num_evals[ok[-1]])
-        found.append(findings._finding(kind, severity, layer, [t.name], step, message, {
+        found.append(findings.finding(kind, severity, layer, [t.name], step, message, {
             "alpha": float(latest), "threshold": ALPHA_LOW if kind == "alpha_low" else ALPHA_HIGH,
             "num_evals": t.num_evals[ok[-1]], "num_tail": tail, "last_step": last,
         }))

@@ -1,6 +1,6 @@
-"""``tb_nnviz.spectrum.eigenvalues`` as PyTorch ops over a stack of same-shaped tensors.
+"""``tb_nnviz.reduce.spectrum.eigenvalues`` as PyTorch ops over a stack of same-shaped tensors.
 
-The twin of ``tb_nnviz.tf_spectrum``, for the PyTorch logger: the eigenvalues
+The twin of ``tb_nnviz.reduce.tf_spectrum``, for the PyTorch logger: the eigenvalues
 of the smaller float64 Gram matrix by ``torch.linalg.eigvalsh``, batched over
 every matrix of the stack, on the tensors' device. To log spectra, a logger
 builds its ``logplan.LogPlan`` with ``spectra=True`` and passes, per entry of
@@ -8,7 +8,7 @@ builds its ``logplan.LogPlan`` with ``spectra=True`` and passes, per entry of
 as ``plan.write(..., spectra=[...])``.
 
 >>> import numpy as np, torch
->>> from tb_nnviz import spectrum
+>>> from tb_nnviz.reduce import spectrum
 >>> content = spectrum.spectrum_content("conv", (8, 2, 3, 3), "float32", "conv_first")
 >>> xs = np.random.default_rng(0).normal(size=(2, 8, 2, 3, 3))
 >>> got = eigenvalues(torch.tensor(xs), content).numpy()

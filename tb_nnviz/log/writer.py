@@ -19,8 +19,9 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.util import tensor_util
 
-from tb_nnviz import metadata, reduce, spectrum, trajectory
-from tb_nnviz.event_file import EventFile
+from tb_nnviz.format import metadata
+from tb_nnviz.reduce import grids, spectrum, trajectory
+from tb_nnviz.log.event_file import EventFile
 
 
 class Writer:
@@ -29,7 +30,7 @@ class Writer:
     Args:
       logdir: directory of one TensorBoard run (created if missing).
       max_cells: heatmap cell budget; larger grids are block-pooled. Default
-        ``reduce.DEFAULT_MAX_CELLS`` (65,536 = 256 x 256).
+        ``grids.DEFAULT_MAX_CELLS`` (65,536 = 256 x 256).
       num_traces: single parameters traced per tensor. Default 16.
       sketch_dim: dimension of each tensor's linear sketch. Default 256.
       seed: seeds trace choice and sketch signs (with each tensor's name).
@@ -53,7 +54,7 @@ class Writer:
         self,
         logdir,
         *,
-        max_cells=reduce.DEFAULT_MAX_CELLS,
+        max_cells=grids.DEFAULT_MAX_CELLS,
         num_traces=trajectory.DEFAULT_NUM_TRACES,
         sketch_dim=trajectory.DEFAULT_SKETCH_DIM,
         seed=0,
@@ -62,7 +63,7 @@ class Writer:
     ):
         self._options = dict(max_cells=int(max_cells))
         self._plan_options = dict(num_traces=num_traces, sketch_dim=sketch_dim, seed=seed)
-        reduce.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
+        grids.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
         self._writer = EventFile(str(logdir), flush_secs=flush_secs, filename_suffix=filename_suffix)
         self._heatmaps = {}  # name -> content
         self._plans = {}  # name -> (TrajectoryPlan, content)
@@ -97,7 +98,7 @@ class Writer:
           heatmaps: write heatmaps of these arrays. Default True.
           trajectories: write trajectory points (the update norm is taken against
             the value this writer saw at the previous call that logged it).
-          layouts: optional ``{name: layout}``, see ``reduce.grid_layout``.
+          layouts: optional ``{name: layout}``, see ``grids.grid_layout``.
           gates: optional ``{name: ["i", "f", "c", "o"]}`` gate names of a kernel.
           unit_axes: optional ``{name: axis}``, the axis of a tensor's output
             units (default -1, Keras' ``(in, out)``; 0 for PyTorch's ``(out, in)``).
@@ -106,7 +107,7 @@ class Writer:
             gradient at this step, taken before the optimizer applied it; the
             trajectory points then carry ``grad_norm`` and ``grad_ratio``.
           spectra: write the eigenvalues of ``W^T W`` of every matrix and conv
-            kernel (``tb_nnviz.spectrum``; rank-1 tensors have none). Default
+            kernel (``tb_nnviz.reduce.spectrum``; rank-1 tensors have none). Default
             None: whenever ``heatmaps`` is on.
 
         Raises:
@@ -121,18 +122,18 @@ class Writer:
         grads = flatten(gradients or {}, "gradients")
         for name in grads:
             if name not in weights:
-                raise reduce.TensorError("gradient %r has no weight of that name in this call" % name)
+                raise grids.TensorError("gradient %r has no weight of that name in this call" % name)
         spectra = heatmaps if spectra is None else spectra
         heat, traj, spec, arrays = [], [], [], {}
         for name, value in weights.items():
-            x = reduce.check_tensor(name, value)
+            x = grids.check_tensor(name, value)
             arrays[name] = x
             self._check_once(name, step, heatmaps, trajectories, spectra)
             if heatmaps:
                 content = self.heatmap_content(
                     name, x.shape, x.dtype, layouts.get(name, "auto"), gates.get(name)
                 )
-                heat.append((content, reduce.heatmap_planes(x, content)))
+                heat.append((content, grids.heatmap_planes(x, content)))
             if trajectories:
                 plan, content = self.plan(name, x.shape, x.dtype, unit_axes.get(name, -1))
                 grad = _gradient(name, grads.get(name), x.shape)
@@ -154,12 +155,12 @@ class Writer:
         """The heatmap content of ``name``, fixed when it is first logged.
 
         ``max_cells`` overrides the writer's cell budget (a model-wide budget,
-        see ``reduce.heatmap_cap``). Raises ``TensorError`` when the tensor
+        see ``grids.heatmap_cap``). Raises ``TensorError`` when the tensor
         changed shape, dtype or layout since.
         """
         cells = self._options["max_cells"] if max_cells is None else max_cells
         known = self._heatmaps.get(name)
-        content = reduce.heatmap_content(
+        content = grids.heatmap_content(
             name, tuple(shape), dtype, layout, cells, gates, index=self._index(name)
         )
         if known is None:
@@ -174,7 +175,7 @@ class Writer:
             self._plans[name] = (plan, plan.content(dtype, index=self._index(name)))
         plan, content = self._plans[name]
         if tuple(shape) != plan.shape:
-            raise reduce.TensorError(
+            raise grids.TensorError(
                 "tensor %r changed shape from %s to %s" % (name, list(plan.shape), list(shape))
             )
         _check_same(name, content, plan.content(dtype, index=content.get("index")))
@@ -210,7 +211,7 @@ class Writer:
         Args:
           step: int >= 0.
           heatmaps: ``(content, planes)`` pairs, the content from
-            :meth:`heatmap_content` and planes as ``reduce.heatmap_planes`` makes them.
+            :meth:`heatmap_content` and planes as ``grids.heatmap_planes`` makes them.
           trajectories: ``(content, point)`` pairs, the content from :meth:`plan`.
           description: optional ``{name: text}``.
           spectra: ``(content, eigenvalues)`` pairs, the content from
@@ -256,7 +257,7 @@ class Writer:
             ("spectrum", spectra, metadata.SPECTRUM_PLUGIN_NAME),
         ]:
             if on and self._last_step.get(metadata.summary_tag(name, plugin_name)) == step:
-                raise reduce.TensorError(
+                raise grids.TensorError(
                     "tensor %r: its %s was already logged at step %d by this writer; "
                     "log each name once per step (do two tensors share this name?)"
                     % (name, kind, step)
@@ -292,18 +293,18 @@ def flatten(tree, what="weights"):
     path that two entries share.
     """
     if not isinstance(tree, collections.abc.Mapping):
-        raise reduce.TensorError("%s must be a mapping of name to array, got %s" % (what, type(tree).__name__))
+        raise grids.TensorError("%s must be a mapping of name to array, got %s" % (what, type(tree).__name__))
     out = {}
 
     def walk(prefix, node):
         for key, value in node.items():
             if prefix and not isinstance(key, str):
-                raise reduce.TensorError("%s: tensor name under %r must be a string, got %r" % (what, prefix, key))
+                raise grids.TensorError("%s: tensor name under %r must be a string, got %r" % (what, prefix, key))
             path = prefix + "/" + key if prefix else key  # a bad top-level name: log_weights names it
             if isinstance(value, collections.abc.Mapping):
                 walk(path, value)
             elif path in out:
-                raise reduce.TensorError("%s: two entries are both named %r" % (what, path))
+                raise grids.TensorError("%s: two entries are both named %r" % (what, path))
             else:
                 out[path] = value
 
@@ -315,9 +316,9 @@ def _gradient(name, value, shape):
     """``value`` as an array of ``shape``, or None; raises ``TensorError`` naming ``name``."""
     if value is None:
         return None
-    g = reduce.check_tensor("gradient of " + name, value)
+    g = grids.check_tensor("gradient of " + name, value)
     if g.shape != tuple(shape):
-        raise reduce.TensorError(
+        raise grids.TensorError(
             "gradient of %r has shape %s, its weight %s" % (name, list(g.shape), list(shape))
         )
     return g
@@ -332,7 +333,7 @@ def _check_step(step):
 def _check_same(name, known, content):
     if known != content:
         changed = sorted(k for k in content if known.get(k) != content.get(k))
-        raise reduce.TensorError(
+        raise grids.TensorError(
             "tensor %r changed %s since it was first logged (%s -> %s)"
             % (name, ", ".join(changed), [known.get(k) for k in changed], [content.get(k) for k in changed])
         )

@@ -12,7 +12,7 @@ reads the training curves of a run and the validation curves of its sibling:
 import numpy as np
 from tensorboard.data import provider
 
-from tb_nnviz import loss_findings
+from tb_nnviz.diagnose import loss_findings
 
 #: The plugin name of TensorBoard's scalars (``tf.summary.scalar`` and Keras').
 SCALARS = "scalars"

@@ -1,6 +1,6 @@
 """One-pass CPU kernels (numba): heatmaps, trajectory points and gradient norms.
 
-The TensorFlow and torch paths (``tf_reduce``, ``torch_reduce``) make a dozen
+The TensorFlow and torch paths (``tf_ops``, ``torch_ops``) make a dozen
 or more op-at-a-time passes over each tensor, each op a call into an
 executor; on a CPU shared with other work, where the cache is not the
 logger's alone, each pass goes back to memory. These kernels read a float32
@@ -8,7 +8,7 @@ or float64 tensor once, in blocks of :data:`BLOCK` entries that stay in the
 L1/L2 cache while the sums, the update's per-unit norms, the sketch and the
 copy kept for the next step are taken from them; a pooled heatmap is one
 pass over the tensor's grid. They compute ``trajectory.RAW_FIELDS``, the
-sketch and ``reduce.heatmap_planes`` as the numpy reference defines them
+sketch and ``grids.heatmap_planes`` as the numpy reference defines them
 (the tests hold them equal), with float64 accumulators; only the order of
 the additions differs.
 
@@ -18,7 +18,7 @@ devices and dtypes take the framework's ops. Numba compiles them on first
 use and caches the machine code (about 3 s, once).
 
 >>> import numpy as np
->>> from tb_nnviz import trajectory
+>>> from tb_nnviz.reduce import trajectory
 >>> x = np.arange(12, dtype=np.float32)
 >>> plan = trajectory.TrajectoryPlan("w", (3, 4), sketch_dim=4)
 >>> raw, sk = raw_point(x, None, None, plan.sign_flips(), plan.units, 4)
@@ -29,8 +29,8 @@ True
 
 import numpy as np
 
-from tb_nnviz import reduce
-from tb_nnviz.trajectory import RAW_FIELDS
+from tb_nnviz.reduce import grids
+from tb_nnviz.reduce.trajectory import RAW_FIELDS
 
 try:
     import numba
@@ -74,7 +74,7 @@ def raw_point(x, previous, keep, flips, units, sketch_dim):
         _masked_extremes(x, raw)
     mean_sq = raw[0] * raw[0] / n
     if np.isfinite(raw[1]) and mean_sq <= raw[1] / 2:
-        # As torch_reduce: at most one bit lost to cancellation, no second pass.
+        # As torch_ops: at most one bit lost to cancellation, no second pass.
         raw[3] = raw[1] - mean_sq
     else:
         raw[3] = _centred_sumsq(x, raw[0] / n)
@@ -85,7 +85,7 @@ def raw_point(x, previous, keep, flips, units, sketch_dim):
 
 
 def raw_points(xs, previous, keep, flips, units, sketch_dim, sample, traces):
-    """``(raw, sample, traces, sketch)``, float64 ``[G, ...]`` as ``torch_reduce.raw_points``
+    """``(raw, sample, traces, sketch)``, float64 ``[G, ...]`` as ``torch_ops.raw_points``
     returns them, of G flat arrays ``xs`` of one shape and :func:`usable` dtype.
 
     ``previous`` and ``keep`` are G flat arrays or None (as in :func:`raw_point`);
@@ -103,18 +103,18 @@ def raw_points(xs, previous, keep, flips, units, sketch_dim, sample, traces):
 
 
 def heatmap_planes(x, content):
-    """``reduce.heatmap_planes`` of array ``x`` (a :func:`usable` dtype): float32 ``[P, R, C]``.
+    """``grids.heatmap_planes`` of array ``x`` (a :func:`usable` dtype): float32 ``[P, R, C]``.
 
-    The grid is ``reduce.to_grid`` (a view where the layout allows); a pooled
+    The grid is ``grids.to_grid`` (a view where the layout allows); a pooled
     heatmap's blocks are reduced in one pass over it.
 
-    >>> from tb_nnviz import reduce
+    >>> from tb_nnviz.reduce import grids
     >>> x = np.arange(12.0).reshape(3, 4)
-    >>> content = reduce.heatmap_content("w", x.shape, x.dtype, max_cells=4)
-    >>> np.array_equal(heatmap_planes(x, content), reduce.heatmap_planes(x, content))
+    >>> content = grids.heatmap_content("w", x.shape, x.dtype, max_cells=4)
+    >>> np.array_equal(heatmap_planes(x, content), grids.heatmap_planes(x, content))
     True
     """
-    grid = reduce.to_grid(x, content["layout"])
+    grid = grids.to_grid(x, content["layout"])
     br, bc = content["pool"]
     if (br, bc) == (1, 1):
         return grid.astype(np.float32)[None]
@@ -262,7 +262,7 @@ def _centred_sumsq(x, mean):
 
 @_jit
 def _pool(grid, br, bc, mean, absmax):
-    # reduce.pool: the mean of each block, and its value of largest magnitude
+    # grids.pool: the mean of each block, and its value of largest magnitude
     # (+m on a tie), NaN where the block holds a NaN. The reference pads edge
     # blocks with zeros, which changes neither.
     rows, cols = grid.shape

@@ -1,7 +1,7 @@
 """What is wrong with a training run, which layer, from which step: pure rules.
 
 Series in, findings out. ``evaluate`` takes every tensor's trajectory
-statistics (looked up by field name, as ``trajectory.STAT_FIELDS`` names them)
+statistics (looked up by field name, as ``tb_nnviz.format.layouts.STAT_FIELDS`` names them)
 and returns a list of findings, each a JSON-ready dict::
 
     {"kind": "updates_stopped", "severity": "warning", "layer": "mlp/dense_2",
@@ -36,8 +36,8 @@ import math
 
 import numpy as np
 
-from tb_nnviz import rates
-from tb_nnviz.rates import TensorSeries  # the input type, named here for callers
+from tb_nnviz.diagnose import rates
+from tb_nnviz.diagnose.rates import TensorSeries  # the input type, named here for callers
 
 #: Severities, most severe first.
 SEVERITIES = ("error", "warning", "info")
@@ -210,7 +210,7 @@ def _nonfinite(tensors):
         lead.name, counts, first,
         " (and %d more tensor%s at that step)" % (others, "s" * (others > 1)) if others else "",
     )
-    return [_finding(
+    return [finding(
         "nonfinite", "error", lead.layer, [t.name for t in at_first], first, message,
         {"nan_count": nan, "inf_count": inf, "tensors_at_step": len(at_first), "tensors_later": len(hits)},
     )], first
@@ -269,13 +269,13 @@ def _updates_stopped(views):
             message = "%s and every other tensor stopped changing at step %d (update norm exactly 0 through step %d): training converged, or the learning rate reached 0." % (layer, step, last)
         elif rounding:
             severity = "warning"
-            why = ("its gradient is not zero (|g| %s at step %d), so its units are not dead" % (_fmt(gradient[1]), gradient[0])
-                   if gradient else "it moved only %s of its norm per step before" % _fmt(before))
+            why = ("its gradient is not zero (|g| %s at step %d), so its units are not dead" % (fmt(gradient[1]), gradient[0])
+                   if gradient else "it moved only %s of its norm per step before" % fmt(before))
             message = "%s%s, but %s: each step is below the weights' floating-point resolution and rounds away; raise the learning rate (with mixed precision, keep float32 master weights)." % (head, context, why)
         else:
             severity = "warning"
             message = "%s%s: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, or check that the layer is meant to train." % (head, context)
-        found.append(_finding("updates_stopped", severity, layer, names, step, message, {
+        found.append(finding("updates_stopped", severity, layer, names, step, message, {
             "stopped_since": {v.name: stops[v.name] for v in stopped},
             "last_step": last,
             "all_stopped": everything,
@@ -342,7 +342,7 @@ def _dead_units(views):
         step = int(steps[start])
         message = "%d of %s's %d units (%.0f%%) have not changed since step %d: they no longer learn (dead ReLUs or saturated units); lower the learning rate, try LeakyReLU/GELU or a better initialisation." % (
             count, v.layer, units, 100 * fraction, step)
-        found.append(_finding("dead_units", severity, v.layer, [v.name], step, message, {
+        found.append(finding("dead_units", severity, v.layer, [v.name], step, message, {
             "units": units, "dead_units": count, "dead_fraction": fraction,
             "latest_fraction": float(tail[-1]), "points": len(run),
         }))
@@ -380,7 +380,7 @@ def _lr_too_high(kernels):
     names = [k.name for k, r in zip(kernels, column) if r >= HIGH_RATIO] or [lead.name]
     message = "%s the median layer's weights moved %s their norm per step (healthy: about %.2g%%), most in %s: lower the learning rate (try 10x lower) or add warmup." % (
         when, _pct(median[first]), 100 * HEALTHY_RATIO, lead.layer)
-    return [_finding("lr_too_high", "warning", lead.layer, names, int(steps[first]), message, {
+    return [finding("lr_too_high", "warning", lead.layer, names, int(steps[first]), message, {
         "median_ratio_per_step": float(median[first]), "steps_above": covered,
         "threshold": HIGH_RATIO if covered >= HIGH_MIN_STEPS else SUSTAINED_HIGH_RATIO,
         "ratio_per_step": _by_name(kernels, column),
@@ -400,7 +400,7 @@ def _never_moved(views):
     start, end = int(lead.steps[1]), int(lead.steps[-1])
     message = "%s never changed (update norm exactly 0 from step %d to %d) while other layers trained: frozen on purpose, or it gets no gradient (units dead from the start, or not connected to the loss)." % (
         what, start, end)
-    return [_finding("updates_stopped", "info", lead.layer, [v.name for v in still], start, message, {
+    return [finding("updates_stopped", "info", lead.layer, [v.name for v in still], start, message, {
         "layers": layers, "never_moved": True,
     })]
 
@@ -421,8 +421,8 @@ def _lr_too_low(kernels):
     severity = "warning" if fastest < LOW_RATIO else "info"
     step = int(lead.steps[1]) if len(lead.steps) > 1 else int(lead.steps[0])
     message = "Even the fastest-moving layer, {}, moves only {} of its weights' norm per step in the first half of the run, about {:,}x below the ~{} rule of thumb: raise the learning rate (unless you are fine-tuning on purpose).".format(
-        lead.layer, _fmt(fastest), _round_factor(HEALTHY_RATIO / max(fastest, 1e-300)), _fmt(HEALTHY_RATIO))
-    return [_finding("lr_too_low", severity, lead.layer, [k.name for _, k in speeds], step, message, {
+        lead.layer, fmt(fastest), _round_factor(HEALTHY_RATIO / max(fastest, 1e-300)), fmt(HEALTHY_RATIO))
+    return [finding("lr_too_low", severity, lead.layer, [k.name for _, k in speeds], step, message, {
         "fastest_ratio_per_step": fastest,
         "ratio_per_step": {k.name: r for r, k in speeds},
         "threshold": LOW_RATIO if severity == "warning" else SLOW_RATIO,
@@ -457,8 +457,8 @@ def _vanishing_updates(kernels):
         if len(hit):
             step = int(steps[hit[0]])
     message = "The first layers update about {:,}x less than the last ({}: {} of its weights' norm per step, {}: {}): gradients vanish on the way back; use ReLU-family activations, He/Glorot initialisation, normalisation or residual connections (ignore if early layers get a lower learning rate on purpose).".format(
-        _round_factor(factor), lead.layer, _fmt(slowest), top.layer, _fmt(fastest))
-    return [_finding("vanishing_updates", "warning", lead.layer, [k.name for _, k in early], step, message, {
+        _round_factor(factor), lead.layer, fmt(slowest), top.layer, fmt(fastest))
+    return [finding("vanishing_updates", "warning", lead.layer, [k.name for _, k in early], step, message, {
         "early_ratio_per_step": early_ratio, "late_ratio_per_step": late_ratio, "factor": factor,
         "ratio_per_step": {k.name: r for r, k in rated},
     })]
@@ -484,8 +484,8 @@ def _exploding_weights(kernels):
     growth, recent, _, lead, base = max(hits, key=lambda h: h[0])
     step = min(h[2] for h in hits)
     message = "%s's weight norm grew %sx since step %d and %sx over the last half of the run, still rising at step %d: lower the learning rate, add weight decay or gradient clipping, or normalise the inputs." % (
-        lead.layer, _fmt(growth), base, _fmt(recent), int(lead.steps[-1]))
-    return [_finding("exploding_weights", "error", lead.layer, [h[3].name for h in hits], step, message, {
+        lead.layer, fmt(growth), base, fmt(recent), int(lead.steps[-1]))
+    return [finding("exploding_weights", "error", lead.layer, [h[3].name for h in hits], step, message, {
         "growth": {h[3].name: float(h[0]) for h in hits},
         "recent_growth": {h[3].name: float(h[1]) for h in hits},
         "threshold": EXPLODING_GROWTH,
@@ -506,8 +506,8 @@ def _by_name(views, values):
     return {v.name: (float(x) if np.isfinite(x) else None) for v, x in zip(views, values)}
 
 
-def _fmt(x):
-    """A short number for a message: ``_fmt(0.00123)`` -> ``'0.0012'``, ``_fmt(4.1e-06)`` -> ``'4.1e-06'``."""
+def fmt(x):
+    """A short number for a message: ``fmt(0.00123)`` -> ``'0.0012'``, ``fmt(4.1e-06)`` -> ``'4.1e-06'``."""
     return "%.2g" % x
 
 
@@ -526,7 +526,13 @@ def _round_factor(x):
     return int(round(x / digits) * digits)
 
 
-def _finding(kind, severity, layer, tensors, step, message, evidence):
+def finding(kind, severity, layer, tensors, step, message, evidence):
+    """One finding as every rule returns it (docs/findings.md): ``evidence`` is
+    made strict JSON (floats to 4 significant digits, NaN/Inf as None).
+
+    >>> finding("nan", "error", "dense", ["dense/kernel"], 3, "...", {"max": float("inf")})["evidence"]
+    {'max': None}
+    """
     return {
         "kind": kind,
         "severity": severity,

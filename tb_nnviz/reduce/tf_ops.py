@@ -1,14 +1,14 @@
-"""The reductions of ``tb_nnviz.reduce`` as TensorFlow ops over groups of tensors.
+"""The reductions of ``tb_nnviz.reduce.grids`` as TensorFlow ops over groups of tensors.
 
 Every function takes a *stack* of same-shaped tensors ``[G, *shape]`` and
 reduces all G at once with a fixed number of ops, so a model's cost (and its
 tracing time) grows with the number of distinct weight shapes, not with the
 number of weights: ResNet-50's 320 weights have 28 shapes. A single tensor is
-the group ``x[None]``. ``tb_nnviz.reduce`` stays the definition; the tests hold
+the group ``x[None]``. ``tb_nnviz.reduce.grids`` stays the definition; the tests hold
 these ops equal to it.
 
 >>> import numpy as np, tensorflow as tf
->>> from tb_nnviz import trajectory
+>>> from tb_nnviz.reduce import trajectory
 >>> xs = np.arange(24.0).reshape(2, 3, 4)
 >>> group = TrajectoryGroup([trajectory.TrajectoryPlan(n, (3, 4)) for n in ("a", "b")])
 >>> points = trajectory_points(tf.constant(xs), None, group, group.constants())
@@ -21,12 +21,28 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz import trajectory
-from tb_nnviz.logplan import check_group
+from tb_nnviz.reduce import grids, trajectory
 
 F64 = tf.float64
 _NAN = np.nan
 _INF = np.inf
+
+
+def check_static(name, x):
+    """Runs ``grids.check_tensor`` on the static dtype/shape; returns the dtype name."""
+    if not x.shape.is_fully_defined():
+        raise grids.TensorError(
+            "tensor %r has a partly unknown static shape %s; heatmaps and trajectories "
+            "need a fully defined shape" % (name, x.shape)
+        )
+    try:
+        np_dtype = np.dtype(x.dtype.as_numpy_dtype)
+    except TypeError:
+        np_dtype = np.dtype(object)
+    # A zero-strided view: the check sees dtype and shape without allocating.
+    probe = np.broadcast_to(np.zeros((), np_dtype), tuple(x.shape.as_list()))
+    grids.check_tensor(name, probe)
+    return str(np_dtype)
 
 
 def heatmap_planes(x, content):
@@ -84,7 +100,7 @@ class TrajectoryGroup:
 
     def __init__(self, plans):
         self.plans = list(plans)
-        check_group(self.plans)
+        trajectory.check_group(self.plans)
         first = self.plans[0]
         self.shape = first.shape
         self.size = first.size

@@ -1,8 +1,8 @@
 """``ParamLogger``: reduces a PyTorch model's parameters where they live and writes them.
 
-The PyTorch twin of ``tb_nnviz.tf_logger.WeightLogger`` (the fixed choices
-are shared: ``tb_nnviz.logplan.LogPlan``). Parameters of one shape, dtype and
-device are stacked and reduced together by ``tb_nnviz.torch_reduce``; only
+The PyTorch twin of ``tb_nnviz.log.tf_logger.WeightLogger`` (the fixed choices
+are shared: ``tb_nnviz.log.plan.LogPlan``). Parameters of one shape, dtype and
+device are stacked and reduced together by ``tb_nnviz.reduce.torch_ops``; only
 the small results go to the host. It knows nothing about when to log:
 ``tb_nnviz.torch.watch`` decides that.
 
@@ -24,8 +24,8 @@ import functools
 import numpy as np
 import torch
 
-from tb_nnviz import reduce, torch_reduce, torch_spectrum
-from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, selected
+from tb_nnviz.reduce import grids, torch_ops, torch_spectrum
+from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, selected
 
 #: Gate order of PyTorch's recurrent layers along dim 0 of their weights and biases.
 GATES = {"LSTM": ["i", "f", "g", "o"], "GRU": ["r", "z", "n"]}
@@ -40,7 +40,7 @@ def param_specs(model, include=None, exclude=None, trainable_only=False):
     Names are the parameter names with ``/`` for ``.`` (``layer1/0/conv1/weight``),
     without the prefix a DDP or ``torch.compile`` wrapper adds. Parameters that
     are not real floating tensors of rank >= 1 with entries are skipped. ``include`` and
-    ``exclude`` are compiled regexes (``logplan.patterns``) on those names.
+    ``exclude`` are compiled regexes (``plan.patterns``) on those names.
 
     Layouts follow PyTorch's conventions so that the tab draws a PyTorch
     weight as it draws the Keras one: ``Linear.weight`` ``(out, in)`` is drawn
@@ -137,7 +137,7 @@ def dtype_name(dtype):
 #: Elements of one batch of pooled heatmaps (their float64 grid: 16 MiB). Larger
 #: groups are pooled in batches of whole tensors; a tensor larger than this
 #: is one batch on its own. Trajectory points go through in smaller pieces
-#: (``torch_reduce.PIECE``).
+#: (``torch_ops.PIECE``).
 BATCH_ELEMENTS = 2**21
 
 
@@ -174,14 +174,14 @@ class ParamLogger:
       weights: ``Weight`` s (``variable`` a tensor or parameter) in network order.
       heatmaps, trajectories, spectra: whether this logger will ever log each
         kind (spectra: the eigenvalues of ``W^T W`` of each matrix and conv
-        weight, ``tb_nnviz.torch_spectrum``; default False).
+        weight, ``tb_nnviz.reduce.torch_spectrum``; default False).
       max_total_cells: model-wide budget of heatmap values per logged step.
 
     Attributes:
       group_count: how many stacks of same-shaped parameters are reduced.
       extra_bytes: memory held between steps: the previous values (one copy of
         the parameters), the sketch signs (1 byte per parameter) and the
-        workspace (``torch_reduce.Workspace``: 6 MiB of trajectory pieces,
+        workspace (``torch_ops.Workspace``: 6 MiB of trajectory pieces,
         and the float64 grid of the largest batch of pooled heatmaps, up to
         ``8 * BATCH_ELEMENTS`` bytes or 8 bytes per entry of the largest
         pooled tensor).
@@ -193,11 +193,11 @@ class ParamLogger:
         for w in weights:
             t = w.variable
             if not t.is_floating_point() or t.dim() == 0 or t.numel() == 0:
-                raise reduce.TensorError(
+                raise grids.TensorError(
                     "tensor %r (dtype %s, shape %s) cannot be logged: only floating tensors of "
                     "rank >= 1 with entries" % (w.name, dtype_name(t.dtype), list(t.shape)))
             if t.device.type == "mps":
-                raise reduce.TensorError(
+                raise grids.TensorError(
                     "tensor %r is on 'mps', which has no float64 for the reductions; "
                     "log a CPU copy of the model instead" % w.name)
         self.weights = weights
@@ -207,7 +207,7 @@ class ParamLogger:
             trajectories=trajectories, max_total_cells=max_total_cells,
             stack_key=lambda i: str(weights[i].variable.device), spectra=spectra)
         # Per trajectory group: its TrajectoryGroup, and the values at the previous point (once logged).
-        self._traj = [torch_reduce.TrajectoryGroup([plan.traj[i][0] for i in sub], self._device(sub))
+        self._traj = [torch_ops.TrajectoryGroup([plan.traj[i][0] for i in sub], self._device(sub))
                       for sub in plan.traj_groups]
         self._previous = [None] * len(self._traj)
         self._work = {}
@@ -237,7 +237,7 @@ class ParamLogger:
         gets NaN. Only ``[G]`` scalars per group are kept.
         """
         self._grads = [
-            torch_reduce.grad_sumsq([self.weights[i].variable.grad for i in sub], self._device(sub),
+            torch_ops.grad_sumsq([self.weights[i].variable.grad for i in sub], self._device(sub),
                                     self._workspace(sub))
             for sub in self._plan.traj_groups
         ]
@@ -282,7 +282,7 @@ class ParamLogger:
         """Planes ``[G, P, R, C]`` (numpy) of the members of one heatmap subgroup."""
         content = self._plan.heat[sub[0]]
         return np.concatenate([
-            torch_reduce.heatmap_planes(self._params(batch), content, self._workspace(batch)).cpu().numpy()
+            torch_ops.heatmap_planes(self._params(batch), content, self._workspace(batch)).cpu().numpy()
             for batch in self._batches(sub)])
 
     def _points(self, k):
@@ -293,7 +293,7 @@ class ParamLogger:
         if keep is None:
             keep = self._previous[k] = torch.empty((len(sub), group.size), dtype=params[0].dtype,
                                                    device=params[0].device)
-        parts = torch_reduce.raw_points(params, previous, group, self._workspace(sub), keep=keep)
+        parts = torch_ops.raw_points(params, previous, group, self._workspace(sub), keep=keep)
         return [t.cpu().numpy() for t in parts]
 
     def _params(self, members):
@@ -309,4 +309,4 @@ class ParamLogger:
 
     def _workspace(self, members):
         device = self._device(members)
-        return self._work.setdefault(str(device), torch_reduce.Workspace(device))
+        return self._work.setdefault(str(device), torch_ops.Workspace(device))

@@ -3,7 +3,7 @@
 The logger owns what logging needs between steps: the fixed per-tensor
 choices (heatmap contents, trajectory plans), the values at the previous
 trajectory point, and one compiled ``tf.function``. Weights of one shape and
-dtype are stacked and reduced together (``tb_nnviz.tf_reduce``), so tracing
+dtype are stacked and reduced together (``tb_nnviz.reduce.tf_ops``), so tracing
 and per-step cost grow with the number of distinct shapes, not of weights.
 Only the small results leave the function; they are written as one event per
 step by a ``tb_nnviz.Writer``, so nothing is traced per tag.
@@ -26,8 +26,8 @@ import contextlib
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz import fused, summary, tf_reduce, tf_spectrum
-from tb_nnviz.logplan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, planes_shape, raw_widths
+from tb_nnviz.reduce import numba_ops, tf_ops, tf_spectrum
+from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, planes_shape, raw_widths
 
 __all__ = ["DEFAULT_MAX_TOTAL_CELLS", "Weight", "WeightLogger"]
 
@@ -47,16 +47,16 @@ class WeightLogger:
       max_total_cells: model-wide budget of heatmap values per logged step
         (default ``DEFAULT_MAX_TOTAL_CELLS``; None: only ``max_cells`` per tensor).
       spectra: whether this logger will ever log spectra (the eigenvalues of
-        ``W^T W`` of each matrix, ``tb_nnviz.tf_spectrum``). Default False.
+        ``W^T W`` of each matrix, ``tb_nnviz.reduce.tf_spectrum``). Default False.
       one_pass: None (default) reduces the heatmaps and trajectory points of
-        float32 and float64 weights on the CPU with ``tb_nnviz.fused`` (one
+        float32 and float64 weights on the CPU with ``tb_nnviz.reduce.numba_ops`` (one
         pass over each, outside the compiled function) when numba is
         installed; False keeps every reduction in TensorFlow.
 
     Attributes:
       trace_count: how often the logging function was traced (1 after use).
       group_count: how many stacks of same-shaped weights are reduced.
-      one_pass_count: how many groups' trajectory points ``tb_nnviz.fused`` reduces
+      one_pass_count: how many groups' trajectory points ``tb_nnviz.reduce.numba_ops`` reduces
         (their heatmaps too).
       extra_bytes: memory held between steps: the previous values and the
         sketch signs (about 1 byte per parameter plus one copy of the weights).
@@ -68,19 +68,19 @@ class WeightLogger:
         self.weights = [Weight(*w) for w in weights]
         self.trace_count = 0
         shapes = [tuple(int(d) for d in w.variable.shape) for w in self.weights]
-        dtypes = [summary._check_static(w.name, tf.zeros([1], w.variable.dtype)) for w in self.weights]
+        dtypes = [tf_ops.check_static(w.name, tf.zeros([1], w.variable.dtype)) for w in self.weights]
         self._plan = plan = LogPlan(writer, self.weights, shapes, dtypes, heatmaps=heatmaps,
                                     trajectories=trajectories, max_total_cells=max_total_cells,
                                     spectra=spectra)
         self._heat, self._traj, self._stacks = plan.heat, plan.traj, plan.stacks
-        # Heatmap groups drawn on the host by tb_nnviz.fused, by index in plan.heat_groups.
+        # Heatmap groups drawn on the host by tb_nnviz.reduce.numba_ops, by index in plan.heat_groups.
         self._host_heat = set()
         if one_pass is not False:
             self._host_heat = {h for h, subgroups in enumerate(plan.heat_groups)
                                if _on_cpu(self.weights[subgroups[0][0]].variable, dtypes[subgroups[0][0]])}
         self._heat_groups = [sg for h, sg in enumerate(plan.heat_groups) if h not in self._host_heat]
         self._traj_groups, self._previous, self._constants = [], [], []
-        # Trajectory groups reduced on the host by tb_nnviz.fused, by index in plan.traj_groups.
+        # Trajectory groups reduced on the host by tb_nnviz.reduce.numba_ops, by index in plan.traj_groups.
         self._host = {}
         extra = 0
         with tf.init_scope():
@@ -89,7 +89,7 @@ class WeightLogger:
                     self._host[k] = host = _HostGroup([self._traj[i][0] for i in sub], dtypes[sub[0]])
                     extra += host.nbytes
                     continue
-                group = tf_reduce.TrajectoryGroup([self._traj[i][0] for i in sub])
+                group = tf_ops.TrajectoryGroup([self._traj[i][0] for i in sub])
                 var = self.weights[sub[0]].variable
                 previous = tf.Variable(
                     tf.zeros((len(sub),) + group.shape, var.dtype), trainable=False,
@@ -141,13 +141,13 @@ class WeightLogger:
             self._has_previous = True
 
     def _host_points(self, k):
-        """``(raw, sample, traces, sketch)`` of trajectory group ``k`` by ``tb_nnviz.fused``."""
+        """``(raw, sample, traces, sketch)`` of trajectory group ``k`` by ``tb_nnviz.reduce.numba_ops``."""
         return self._host[k].raw_points([_host_array(self.weights[i].variable).reshape(-1)
                                          for i in self._plan.traj_groups[k]])
 
     def _host_heatmaps(self, subgroups):
-        """Planes ``[G, P, R, C]`` of each subgroup of one heatmap group, by ``tb_nnviz.fused``."""
-        return [np.stack([fused.heatmap_planes(_host_array(self.weights[i].variable), self._heat[i]) for i in sub])
+        """Planes ``[G, P, R, C]`` of each subgroup of one heatmap group, by ``tb_nnviz.reduce.numba_ops``."""
+        return [np.stack([numba_ops.heatmap_planes(_host_array(self.weights[i].variable), self._heat[i]) for i in sub])
                 for sub in subgroups]
 
     def _reduce(self, heatmaps, trajectories, spectra):
@@ -169,13 +169,13 @@ class WeightLogger:
 
         def heat():
             subs = [sub for subgroups in self._heat_groups for sub in subgroups]
-            planes = iter(_in_turn(subs, lambda sub: tf_reduce.heatmap_planes(rows(sub), self._heat[sub[0]])))
+            planes = iter(_in_turn(subs, lambda sub: tf_ops.heatmap_planes(rows(sub), self._heat[sub[0]])))
             return [[next(planes) for _ in subgroups] for subgroups in self._heat_groups]
 
         def points(entry):
             (sub, group), previous, constants = entry
             x = rows(sub)
-            parts = tf_reduce.raw_points(x, previous, group, constants)
+            parts = tf_ops.raw_points(x, previous, group, constants)
             with tf.control_dependencies(parts):
                 previous.assign(x)
             return parts
@@ -214,8 +214,8 @@ def _read(variable):
 
 
 def _on_cpu(variable, dtype):
-    """Whether ``tb_nnviz.fused`` can reduce ``variable`` (of dtype name ``dtype``) where it lives."""
-    return fused.usable(dtype) and "CPU" in _read(variable).device.upper()
+    """Whether ``tb_nnviz.reduce.numba_ops`` can reduce ``variable`` (of dtype name ``dtype``) where it lives."""
+    return numba_ops.usable(dtype) and "CPU" in _read(variable).device.upper()
 
 
 def _host_array(variable):
@@ -243,9 +243,9 @@ class _HostGroup:
         self.nbytes = sum(a.nbytes for a in self.flips + self.kept)
 
     def raw_points(self, arrays):
-        """``fused.raw_points`` of the group's current values ``arrays``; keeps them as previous."""
+        """``numba_ops.raw_points`` of the group's current values ``arrays``; keeps them as previous."""
         first = self.plans[0]
-        parts = fused.raw_points(arrays, self.kept if self.has_previous else None, self.kept, self.flips,
+        parts = numba_ops.raw_points(arrays, self.kept if self.has_previous else None, self.kept, self.flips,
                                  first.units, first.sketch_dim, self.sample, [plan.traces for plan in self.plans])
         self.has_previous = True
         return list(parts)

@@ -1,4 +1,4 @@
-"""``tb_nnviz.spectrum.eigenvalues`` as TensorFlow ops over a stack of same-shaped tensors.
+"""``tb_nnviz.reduce.spectrum.eigenvalues`` as TensorFlow ops over a stack of same-shaped tensors.
 
 The eigenvalues of ``W^T W`` are those of the smaller Gram matrix (``W^T W``
 or ``W W^T``), computed in float64 with ``tf.linalg.eigvalsh``, batched over
@@ -10,7 +10,7 @@ up to float64 rounding of the Gram matrix: an absolute error of about
 WeightWatcher's fit ignores eigenvalues.
 
 >>> import numpy as np, tensorflow as tf
->>> from tb_nnviz import spectrum
+>>> from tb_nnviz.reduce import spectrum
 >>> content = spectrum.spectrum_content("conv", (3, 3, 2, 4), "float32")
 >>> xs = np.random.default_rng(0).normal(size=(2, 3, 3, 2, 4))
 >>> got = eigenvalues(tf.constant(xs), content).numpy()

@@ -16,7 +16,9 @@ from tensorboard import context
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
 
-from tb_nnviz import findings, loss_store, metadata, plugin
+from tb_nnviz.diagnose import findings
+from tb_nnviz.serve import loss_store, plugin
+from tb_nnviz.format import metadata
 
 #: ``--fail-on`` choices: a severity, or ``never``.
 FAIL_ON = findings.SEVERITIES + ("never",)

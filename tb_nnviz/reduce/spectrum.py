@@ -8,7 +8,7 @@ tensor drawn as one matrix (its heatmap grid, e.g. an attention projection
 gives ``kh*kw`` matrices), whose eigenvalues WeightWatcher pools into one
 spectrum. Biases and other vectors have none. The writer logs the
 ``min(rows, cols)`` eigenvalues of each matrix, largest first, unnormalised;
-the server (``tb_nnviz.spectral``) pools, normalises and fits them, so the fit
+the server (``tb_nnviz.diagnose.spectral``) pools, normalises and fits them, so the fit
 can change without logging again.
 
 >>> content = spectrum_content("conv/kernel", (3, 3, 2, 4), "float32")
@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from tb_nnviz import reduce
+from tb_nnviz.reduce import grids
 
 #: Matrices whose pooled spectrum would hold more eigenvalues than this are not
 #: decomposed: WeightWatcher 0.7.7 skips them too (``max_evals=15000``), and an
@@ -56,7 +56,7 @@ def spectrum_content(name, shape, dtype, layout="auto", index=None):
     is logged once, so readers see the reason).
     """
     shape = tuple(int(d) for d in shape)
-    lay = reduce.grid_layout(shape, layout)
+    lay = grids.grid_layout(shape, layout)
     if lay["kind"] == "vector":
         return None
     rank = len(shape)
@@ -67,7 +67,7 @@ def spectrum_content(name, shape, dtype, layout="auto", index=None):
     else:  # the heatmap grid is the matrix the tensor acts as
         spatial, pair, treatment = [], None, "matrix"
     if pair is None:
-        perm, matrix = lay["rows"] + lay["cols"], list(reduce.grid_shape(shape, lay))
+        perm, matrix = lay["rows"] + lay["cols"], list(grids.grid_shape(shape, lay))
     else:
         perm, matrix = spatial + pair, [shape[pair[0]], shape[pair[1]]]
     slices = math.prod(shape[a] for a in spatial)
@@ -98,15 +98,6 @@ def spectrum_content(name, shape, dtype, layout="auto", index=None):
     if index is not None:
         content["index"] = int(index)
     return content
-
-
-def stored_shape(content):
-    """Shape of the logged array: ``[slices, evals]``, or ``[0]`` for a skipped tensor.
-
-    >>> stored_shape(spectrum_content("w", (64, 10), "float32"))
-    [1, 10]
-    """
-    return [0] if content["skipped"] else [content["slices"], content["evals"]]
 
 
 def matrices(x, content):

@@ -16,7 +16,7 @@ import numpy as np
 from tensorboard import errors
 from tensorboard.data import provider
 
-from tb_nnviz import metadata, spectrum, trajectory
+from tb_nnviz.format import layouts, metadata
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -63,7 +63,7 @@ class Store:
             common = np.intersect1d(common, s.steps)
         total = np.zeros((len(common), dim))
         for e, s in series:
-            sketch = trajectory.point_layout(e.content).sketch
+            sketch = layouts.point_layout(e.content).sketch
             rows = np.searchsorted(s.steps, common)
             with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN
                 total += s.values[rows, sketch]
@@ -177,7 +177,7 @@ class Store:
         out = []
         for name, entry in entries.items():
             series = self.series(ctx, eid, TRAJECTORY, run, entry)
-            fields = trajectory.point_layout(entry.content).fields
+            fields = layouts.point_layout(entry.content).fields
             out.append((name, entry, series.steps, {f: series.values[:, i] for f, i in fields.items()}))
         return out
 
@@ -293,6 +293,6 @@ def _value_shape(plugin_name, content):
         (rows, cols), (br, bc) = content["grid"], content["pool"]
         return (len(content["planes"]), -(-rows // br), -(-cols // bc)), np.float32
     if plugin_name == SPECTRUM:
-        return tuple(spectrum.stored_shape(content)), np.float32
-    return (trajectory.point_layout(content).length,), np.float64
+        return tuple(layouts.stored_shape(content)), np.float32
+    return (layouts.point_layout(content).length,), np.float64
 
