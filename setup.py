@@ -51,6 +51,8 @@ TEST = [
     # itself. Its requirements (numpy, pandas, matplotlib, powerlaw, scikit-learn,
     # safetensors, tqdm) pull in neither torch nor TensorFlow.
     "weightwatcher==0.7.7",
+    # tests/test_lint.py: the linter, with the settings in pyproject.toml.
+    "ruff>=0.6",
 ]
 
 setup(

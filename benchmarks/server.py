@@ -51,10 +51,11 @@ def tensor_specs(count):
 def _write_part(args):
     """Writes one share of the tensors to both log dirs (runs in a worker process)."""
     part, specs, steps, heat_every, full_run, hist_run, max_cells = args
-    import tb_nnviz
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.plugins.histogram import summary_v2 as histogram_summary
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    import tb_nnviz
 
     rng = np.random.default_rng(part)
     values = {n: rng.normal(scale=0.1, size=s).astype(np.float32) for n, s in specs}

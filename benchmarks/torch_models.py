@@ -42,9 +42,9 @@ def measure(smoke):
     from torch.utils.tensorboard import SummaryWriter
 
     import tb_nnviz.torch
-    from tb_nnviz.reduce import torch_ops as torch_ops_module
     from tb_nnviz.log.torch_logger import ParamLogger, param_specs
     from tb_nnviz.log.writer import Writer
+    from tb_nnviz.reduce import torch_ops as torch_ops_module
 
     root = tempfile.mkdtemp(prefix="torch-")
     side, batch, steps = (16, 4, 2 * FREQ) if smoke else (32, 4, 10 * FREQ)

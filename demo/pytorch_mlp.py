@@ -17,6 +17,7 @@ import torch
 from sklearn.datasets import load_digits
 
 import tb_nnviz.torch  # before torch.utils.tensorboard, see tb_nnviz.torch's docstring
+
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402  (isort: skip)
 
 

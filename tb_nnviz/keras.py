@@ -14,10 +14,12 @@ import os
 import keras
 import tensorflow as tf
 
-from tb_nnviz.reduce import grids, trajectory
-from tb_nnviz.log.plan import SpectralBudget, check_freq as _check_freq, guarded, log_step, patterns as _patterns
+from tb_nnviz.log.plan import SpectralBudget, guarded, log_step
+from tb_nnviz.log.plan import check_freq as _check_freq
+from tb_nnviz.log.plan import patterns as _patterns
 from tb_nnviz.log.tf_logger import DEFAULT_MAX_TOTAL_CELLS, Weight, WeightLogger
 from tb_nnviz.log.writer import Writer
+from tb_nnviz.reduce import grids, trajectory
 
 __all__ = ["NNVizCallback"]
 

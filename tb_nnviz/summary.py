@@ -17,7 +17,6 @@ True
 
 import functools
 
-import numpy as np
 import tensorflow as tf
 
 from tb_nnviz.format import metadata

@@ -33,10 +33,10 @@ import os
 import torch
 import torch._dynamo  # noqa: F401  (see below)
 
-from tb_nnviz.reduce import grids, trajectory
 from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, check_freq, guarded, log_step, patterns
 from tb_nnviz.log.torch_logger import ParamLogger, param_specs
 from tb_nnviz.log.writer import Writer
+from tb_nnviz.reduce import grids, trajectory
 
 __all__ = ["watch", "Watcher"]
 

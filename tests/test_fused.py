@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tb_nnviz.reduce import numba_ops, grids, trajectory
+from tb_nnviz.reduce import grids, numba_ops, trajectory
 from tests.reference import assert_planes_equal
 from tests.test_summary import make_array
 

@@ -11,16 +11,15 @@ import sys
 import textwrap
 import warnings
 
+import keras
 import numpy as np
 import pytest
-
 import tensorflow as tf
-import keras
 from sklearn import datasets
 
 from tb_nnviz.format import metadata
-from tb_nnviz.reduce import grids, trajectory  # noqa: E402
 from tb_nnviz.keras import NNVizCallback  # noqa: E402
+from tb_nnviz.reduce import grids, trajectory  # noqa: E402
 from tests.providers import CTX, python_provider, read_all  # noqa: E402
 from tests.tbserver import REPO  # noqa: E402
 

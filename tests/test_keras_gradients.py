@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tb_nnviz import summary as nnviz
 from tb_nnviz.format import metadata
 from tb_nnviz.reduce import trajectory
-from tb_nnviz import summary as nnviz
 from tests.providers import python_provider, read_all
 
 F = {f: i for i, f in enumerate(trajectory.STAT_FIELDS)}

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from tb_nnviz.diagnose import findings, loss_findings as lf
+from tb_nnviz.diagnose import findings
+from tb_nnviz.diagnose import loss_findings as lf
 from tb_nnviz.diagnose.loss_findings import Curve, Curves
 
 EPOCHS = np.arange(30)
@@ -201,8 +202,8 @@ def test_a_per_step_loss_scalar_is_read_and_reported_in_steps(tmp_path):
     say "step", not "epoch" (a cold trial's lr=5 ResNet-18 read "diverged at epoch 2")."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
 
-    from tb_nnviz.serve import loss_store
     from tb_nnviz.log.event_file import EventFile
+    from tb_nnviz.serve import loss_store
     from tests.providers import CTX, python_provider
 
     out = EventFile(str(tmp_path / "run"))

@@ -14,16 +14,16 @@ import os
 import keras
 import numpy as np
 import pytest
-
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins import base_plugin
 
 import tb_nnviz
 from tb_nnviz import cli, demo
 from tb_nnviz.format import metadata
-from tb_nnviz.serve import plugin, report as nnviz_report
-from tb_nnviz.log.event_file import EventFile
 from tb_nnviz.keras import NNVizCallback
+from tb_nnviz.log.event_file import EventFile
+from tb_nnviz.serve import plugin
+from tb_nnviz.serve import report as nnviz_report
 from tests import providers, tbserver
 from tests.test_findings_runs import route_findings
 

@@ -26,8 +26,8 @@ from werkzeug import test as werkzeug_test
 import tb_nnviz
 from tb_nnviz.diagnose import pca
 from tb_nnviz.format import heatmap_body, metadata
-from tb_nnviz.serve import plugin
 from tb_nnviz.reduce import grids, trajectory
+from tb_nnviz.serve import plugin
 from tests import tbserver
 from tests.conftest import LOGDIR_MAX_CELLS, LOGDIR_RUNS, LOGDIR_STEPS, logdir_arrays, write_logdir
 

@@ -206,7 +206,7 @@ def test_chunked_reductions_equal_one_pass(monkeypatch, shape, max_cells, chunk,
     plan = trajectory.TrajectoryPlan("t", shape, num_traces=5, sketch_dim=8, quantile_sample=300)
     content = grids.heatmap_content("t", shape, x.dtype, max_cells=max_cells)
     whole = [grids.heatmap_planes(x, content), trajectory.trajectory_point(x, previous, plan)]
-    monkeypatch.setattr(reduce, "CHUNK_ELEMENTS", chunk)
+    monkeypatch.setattr(grids, "CHUNK_ELEMENTS", chunk)
     planes, point = grids.heatmap_planes(x, content), trajectory.trajectory_point(x, previous, plan)
     np.testing.assert_array_equal(planes, whole[0])  # blocks never straddle tiles: exact
     np.testing.assert_allclose(point, whole[1], rtol=1e-12, atol=1e-12)

@@ -11,17 +11,17 @@ units changed), read back through TensorBoard's data provider and compared
 with ``tb_nnviz.reduce.grids`` tensor by tensor.
 """
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from benchmarks.models import _transformer
 from tb_nnviz import Writer
 from tb_nnviz.format import metadata
-from tb_nnviz.reduce import grids, trajectory
 from tb_nnviz.keras import NNVizCallback
 from tb_nnviz.log.tf_logger import Weight, WeightLogger
+from tb_nnviz.reduce import grids, trajectory
 from tests.providers import CTX, python_provider, read_all
 
 HEAT, TRAJ = metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME

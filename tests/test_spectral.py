@@ -12,21 +12,19 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import weightwatcher as ww
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-import tensorflow as tf
-import weightwatcher as ww
 
 import tb_nnviz
-from tb_nnviz.format import metadata
-from tb_nnviz.serve import report
 from tb_nnviz.diagnose import spectral
+from tb_nnviz.format import metadata
 from tb_nnviz.reduce import spectrum, tf_spectrum
+from tb_nnviz.serve import report
 from tests.providers import CTX, python_provider
 from tests.test_plugin import PREFIX, make_client
-
-
 
 
 def digits():
@@ -121,8 +119,8 @@ def _spectral_steps(logdir, tag):
 def test_auto_spectra_follow_the_time_budget(tmp_path, monkeypatch, budget, expected):
     import keras
 
-    from tb_nnviz.log import plan
     from tb_nnviz.keras import NNVizCallback
+    from tb_nnviz.log import plan
 
     monkeypatch.setattr(plan, "SPECTRAL_BUDGET", budget)
     x, y = digits()

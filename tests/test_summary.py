@@ -10,17 +10,16 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import tensorflow as tf
-
 import tb_nnviz  # noqa: E402
+from tb_nnviz import summary  # noqa: E402
 from tb_nnviz.format import metadata
 from tb_nnviz.reduce import grids, trajectory
-from tb_nnviz import summary  # noqa: E402
-from tests.reference import assert_planes_equal
 from tests.providers import CTX, python_provider, read_all  # noqa: E402
+from tests.reference import assert_planes_equal
 
 BF16 = tf.bfloat16.as_numpy_dtype
 DTYPES = {

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tb_nnviz import Writer
-from tb_nnviz.reduce import numba_ops, grids, torch_ops, trajectory
 from tb_nnviz.format import metadata
 from tb_nnviz.log.plan import Weight
 from tb_nnviz.log.torch_logger import ParamLogger, dtype_name, param_specs
+from tb_nnviz.reduce import grids, numba_ops, torch_ops, trajectory
 from tests.providers import CTX, python_provider, read_all
 from tests.reference import assert_planes_equal
 from tests.test_summary import assert_point_equal, make_array

@@ -7,7 +7,6 @@ or a logging failure.
 """
 
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -278,8 +277,8 @@ def test_spectra_reach_the_spectral_route_with_the_reference_alpha(tmp_path):
     import json
 
     from tb_nnviz.diagnose import spectral
-    from tb_nnviz.reduce import spectrum
     from tb_nnviz.log.torch_logger import param_specs
+    from tb_nnviz.reduce import spectrum
     from tests.test_plugin import PREFIX, make_client
 
     torch.manual_seed(0)

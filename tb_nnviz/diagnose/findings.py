@@ -37,7 +37,7 @@ import math
 import numpy as np
 
 from tb_nnviz.diagnose import rates
-from tb_nnviz.diagnose.rates import TensorSeries  # the input type, named here for callers
+from tb_nnviz.diagnose.rates import TensorSeries  # noqa: F401  (the input type, named here for callers)
 
 #: Severities, most severe first.
 SEVERITIES = ("error", "warning", "info")

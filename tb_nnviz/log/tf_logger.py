@@ -26,8 +26,8 @@ import contextlib
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz.reduce import numba_ops, tf_ops, tf_spectrum
 from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, planes_shape, raw_widths
+from tb_nnviz.reduce import numba_ops, tf_ops, tf_spectrum
 
 __all__ = ["DEFAULT_MAX_TOTAL_CELLS", "Weight", "WeightLogger"]
 

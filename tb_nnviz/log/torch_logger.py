@@ -24,8 +24,8 @@ import functools
 import numpy as np
 import torch
 
-from tb_nnviz.reduce import grids, torch_ops, torch_spectrum
 from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, selected
+from tb_nnviz.reduce import grids, torch_ops, torch_spectrum
 
 #: Gate order of PyTorch's recurrent layers along dim 0 of their weights and biases.
 GATES = {"LSTM": ["i", "f", "g", "o"], "GRU": ["r", "z", "n"]}

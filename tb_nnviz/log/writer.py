@@ -20,8 +20,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.util import tensor_util
 
 from tb_nnviz.format import metadata
-from tb_nnviz.reduce import grids, spectrum, trajectory
 from tb_nnviz.log.event_file import EventFile
+from tb_nnviz.reduce import grids, spectrum, trajectory
 
 
 class Writer:

@@ -13,7 +13,6 @@ True
 """
 
 import math
-import typing
 import zlib
 
 import numpy as np

@@ -17,8 +17,8 @@ from tensorboard.backend.event_processing import data_provider, plugin_event_mul
 from tensorboard.plugins import base_plugin
 
 from tb_nnviz.diagnose import findings
-from tb_nnviz.serve import loss_store, plugin
 from tb_nnviz.format import metadata
+from tb_nnviz.serve import loss_store, plugin
 
 #: ``--fail-on`` choices: a severity, or ``never``.
 FAIL_ON = findings.SEVERITIES + ("never",)

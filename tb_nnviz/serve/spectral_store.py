@@ -12,8 +12,8 @@ import threading
 
 from tensorboard import errors
 
-from tb_nnviz.format import metadata
 from tb_nnviz.diagnose import spectral
+from tb_nnviz.format import metadata
 
 SPECTRUM = metadata.SPECTRUM_PLUGIN_NAME
 #: Steps whose metrics are kept (one entry is a dict of a few numbers).
