@@ -127,7 +127,8 @@ def machine_info():
     return [
         ("CPU", _cpu_model()),
         ("cores (os.cpu_count)", str(os.cpu_count())),
-        ("usable cores (sched_getaffinity)", str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "n/a"),
+        ("usable cores (sched_getaffinity)",
+         str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "n/a"),
         ("memory", _memory()),
         ("OS", platform.platform()),
     ]

@@ -62,7 +62,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, writes to a temp file")
     parser.add_argument("--only", default="", help="comma-separated subset of %s" % ",".join(NAMES))
-    parser.add_argument("--out", default=None, help="markdown output (default BENCHMARKS.md, or a temp file with --smoke)")
+    parser.add_argument(
+        "--out", default=None, help="markdown output (default BENCHMARKS.md, or a temp file with --smoke)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (log dirs) for inspection")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(NAMES)
@@ -71,7 +73,10 @@ def main(argv=None):
         parser.error("unknown benchmark(s) %s; choose from %s" % (", ".join(unknown), ", ".join(NAMES)))
     out = args.out
     if out is None:
-        out = tempfile.mktemp(prefix="benchmarks-smoke-", suffix=".md") if args.smoke else os.path.join(REPO, "BENCHMARKS.md")
+        if args.smoke:
+            out = tempfile.mktemp(prefix="benchmarks-smoke-", suffix=".md")
+        else:
+            out = os.path.join(REPO, "BENCHMARKS.md")
     workdir = tempfile.mkdtemp(prefix="tb-nnviz-bench-")
     ctx = Context(smoke=args.smoke, workdir=workdir)
     tables, failures = [], []

@@ -276,7 +276,8 @@ def _profile_route(pid, client, path, seconds, workdir):
                   "(experimental_plugin.py)", "(<string>)", "(program.py)", "(server.py)")
     top_incl = sorted(((c, k) for k, c in inclusive.items() if not k.endswith(skip_files)), reverse=True)[:8]
     top_self = sorted(((c, k) for k, c in self_counts.items()), reverse=True)[:5]
-    return ("py-spy (idle threads included, so waiting on the data server counts), %d samples in route handlers over %ds; inclusive: %s. Self time: %s."
+    return ("py-spy (idle threads included, so waiting on the data server counts), %d samples in route handlers "
+            "over %ds; inclusive: %s. Self time: %s."
             % (total, seconds,
                "; ".join("`%s` %.0f%%" % (k, 100.0 * c / total) for c, k in top_incl),
                "; ".join("`%s` %.0f%%" % (k, 100.0 * c / total) for c, k in top_self)))
@@ -382,11 +383,15 @@ def run(ctx):
                         finding = ""
                         if med > target or row[5] > target:
                             path = [r for r in routes if r[0] == key][0][1](0)
-                            progress("server: %s median or p95 over target under load_fast=%s; profiling with py-spy" % (label, mode))
-                            what = ("missed by %.1f ms (%.1fx the target)" % (med - target, med / target)
-                                    if med > target else
-                                    "met by the median, but p95 is %.0f ms (%.1fx the target)" % (row[5], row[5] / target))
-                            finding = "load_fast=%s: %s. %s" % (mode, what, _profile_route(pid, client, path, ctx.size(8, 2), root))
+                            progress("server: %s median or p95 over target under load_fast=%s; profiling with py-spy"
+                                     % (label, mode))
+                            if med > target:
+                                what = "missed by %.1f ms (%.1fx the target)" % (med - target, med / target)
+                            else:
+                                what = "met by the median, but p95 is %.0f ms (%.1fx the target)" % (
+                                    row[5], row[5] / target)
+                            profile = _profile_route(pid, client, path, ctx.size(8, 2), root)
+                            finding = "load_fast=%s: %s. %s" % (mode, what, profile)
                         ctx.targets.append(Target(
                             "%s route median <= %g ms (load_fast=%s)" % (label, target, mode),
                             "%.1f ms (p95 %.1f ms)" % (med, row[5]),

@@ -82,13 +82,15 @@ def run(ctx):
         data = data_fn(opts["samples"])
         spec, floor, batch, evals, step_bytes = _step(
             build, data, opts, os.path.join(root, name.split()[0] + "-step"), ctx.size(5, 2))
-        progress("spectral: %s step %.1f ms, floor %.1f ms, batch %.1f ms" % (name, spec * 1e3, floor * 1e3, batch * 1e3))
+        progress("spectral: %s step %.1f ms, floor %.1f ms, batch %.1f ms"
+                 % (name, spec * 1e3, floor * 1e3, batch * 1e3))
         step_rows.append([name, evals, step_bytes, spec * 1e3, floor * 1e3, spec / floor])
         _fit(build, data, opts, os.path.join(root, "warmup"), 0)
         fits = {"off": [], "default": []}
         for r in range(ctx.size(2, 1)):
             for arm, freq in (("off", 0), ("default", "auto")):
-                fits[arm].append(_fit(build, data, opts, os.path.join(root, "%s-%s-%d" % (name.split()[0], arm, r)), freq))
+                fit_dir = os.path.join(root, "%s-%s-%d" % (name.split()[0], arm, r))
+                fits[arm].append(_fit(build, data, opts, fit_dir, freq))
                 progress("spectral: %s fit %s %.2fs" % (name, arm, fits[arm][-1]))
         off, on = median(fits["off"]), median(fits["default"])
         epoch = batch * EPOCH_BATCHES[name]

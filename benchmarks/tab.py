@@ -105,7 +105,8 @@ def time_to_interactive(browser, url, repeats):
         origin = page.evaluate("performance.timeOrigin")
         frame_origin, painted, mark = frame.evaluate(
             """() => { const m = performance.getEntriesByName('nnviz-interactive');
-                       return [performance.timeOrigin, window.__painted, m.length ? m[0].startTime + m[0].duration : null]; }""")
+                       return [performance.timeOrigin, window.__painted,
+                               m.length ? m[0].startTime + m[0].duration : null]; }""")
         if mark is not None:
             tti, source = frame_origin + mark - origin, "nnviz-interactive entry (end), from the top page's start"
         else:

@@ -49,7 +49,9 @@ def _parser():
     demo = sub.add_parser("demo", help="train the digits case study, then serve TensorBoard")
     demo.add_argument("--logdir", default="logs/nnviz-demo", help="where to write (default: %(default)s)")
     demo.add_argument("--port", type=int, default=6006, help="TensorBoard port (default: %(default)s)")
-    demo.add_argument("--epochs", type=int, default=20, help="epochs per run (default: %(default)s; overfit always trains 40)")
+    demo.add_argument(
+        "--epochs", type=int, default=20, help="epochs per run (default: %(default)s; overfit always trains 40)"
+    )
     demo.add_argument("--runs", default=None, help="comma-separated runs to train (default: all)")
     demo.add_argument("--no-serve", action="store_true", help="train and write logs only")
     srv = sub.add_parser("serve", help="serve TensorBoard with the NNViz tab")

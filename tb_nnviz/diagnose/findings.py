@@ -206,7 +206,10 @@ def _nonfinite(tensors):
     counts = " and ".join("{:,} {}".format(n, what) for n, what in ((nan, "NaN"), (inf, "Inf")) if n)
     counts = counts + " values" if counts else "non-finite values"
     others = len(at_first) - 1
-    message = "%s holds %s at step %d%s; training diverged here: lower the learning rate, clip gradients or look for a log/division of zero." % (
+    message = (
+        "%s holds %s at step %d%s; training diverged here: lower the learning rate, clip gradients "
+        "or look for a log/division of zero."
+    ) % (
         lead.name, counts, first,
         " (and %d more tensor%s at that step)" % (others, "s" * (others > 1)) if others else "",
     )
@@ -266,15 +269,27 @@ def _updates_stopped(views):
         head = "%s stopped changing at step %d (update norm exactly 0 through step %d)" % (layer, step, last)
         if everything:
             severity = "info"
-            message = "%s and every other tensor stopped changing at step %d (update norm exactly 0 through step %d): training converged, or the learning rate reached 0." % (layer, step, last)
+            message = (
+                "%s and every other tensor stopped changing at step %d (update norm exactly 0 through step %d): "
+                "training converged, or the learning rate reached 0."
+            ) % (layer, step, last)
         elif rounding:
             severity = "warning"
-            why = ("its gradient is not zero (|g| %s at step %d), so its units are not dead" % (fmt(gradient[1]), gradient[0])
-                   if gradient else "it moved only %s of its norm per step before" % fmt(before))
-            message = "%s%s, but %s: each step is below the weights' floating-point resolution and rounds away; raise the learning rate (with mixed precision, keep float32 master weights)." % (head, context, why)
+            if gradient:
+                why = "its gradient is not zero (|g| %s at step %d), so its units are not dead" % (
+                    fmt(gradient[1]), gradient[0])
+            else:
+                why = "it moved only %s of its norm per step before" % fmt(before)
+            message = (
+                "%s%s, but %s: each step is below the weights' floating-point resolution and rounds away; "
+                "raise the learning rate (with mixed precision, keep float32 master weights)."
+            ) % (head, context, why)
         else:
             severity = "warning"
-            message = "%s%s: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, or check that the layer is meant to train." % (head, context)
+            message = (
+                "%s%s: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, "
+                "or check that the layer is meant to train."
+            ) % (head, context)
         found.append(finding("updates_stopped", severity, layer, names, step, message, {
             "stopped_since": {v.name: stops[v.name] for v in stopped},
             "last_step": last,
@@ -340,8 +355,10 @@ def _dead_units(views):
         done.add(v.layer)
         severity = "warning" if fraction >= DEAD_WARNING_FRACTION else "info"
         step = int(steps[start])
-        message = "%d of %s's %d units (%.0f%%) have not changed since step %d: they no longer learn (dead ReLUs or saturated units); lower the learning rate, try LeakyReLU/GELU or a better initialisation." % (
-            count, v.layer, units, 100 * fraction, step)
+        message = (
+            "%d of %s's %d units (%.0f%%) have not changed since step %d: they no longer learn (dead ReLUs or "
+            "saturated units); lower the learning rate, try LeakyReLU/GELU or a better initialisation."
+        ) % (count, v.layer, units, 100 * fraction, step)
         found.append(finding("dead_units", severity, v.layer, [v.name], step, message, {
             "units": units, "dead_units": count, "dead_fraction": fraction,
             "latest_fraction": float(tail[-1]), "points": len(run),
@@ -378,8 +395,10 @@ def _lr_too_high(kernels):
         when = "From step %d on" % int(steps[first])
     lead = kernels[int(np.nanargmax(np.where(np.isfinite(column), column, -np.inf)))]
     names = [k.name for k, r in zip(kernels, column) if r >= HIGH_RATIO] or [lead.name]
-    message = "%s the median layer's weights moved %s their norm per step (healthy: about %.2g%%), most in %s: lower the learning rate (try 10x lower) or add warmup." % (
-        when, _pct(median[first]), 100 * HEALTHY_RATIO, lead.layer)
+    message = (
+        "%s the median layer's weights moved %s their norm per step (healthy: about %.2g%%), most in %s: "
+        "lower the learning rate (try 10x lower) or add warmup."
+    ) % (when, _pct(median[first]), 100 * HEALTHY_RATIO, lead.layer)
     return [finding("lr_too_high", "warning", lead.layer, names, int(steps[first]), message, {
         "median_ratio_per_step": float(median[first]), "steps_above": covered,
         "threshold": HIGH_RATIO if covered >= HIGH_MIN_STEPS else SUSTAINED_HIGH_RATIO,
@@ -398,8 +417,10 @@ def _never_moved(views):
     layers = list(dict.fromkeys(v.layer for v in still))
     what = lead.layer if len(layers) == 1 else "%d layers (first: %s)" % (len(layers), lead.layer)
     start, end = int(lead.steps[1]), int(lead.steps[-1])
-    message = "%s never changed (update norm exactly 0 from step %d to %d) while other layers trained: frozen on purpose, or it gets no gradient (units dead from the start, or not connected to the loss)." % (
-        what, start, end)
+    message = (
+        "%s never changed (update norm exactly 0 from step %d to %d) while other layers trained: frozen on "
+        "purpose, or it gets no gradient (units dead from the start, or not connected to the loss)."
+    ) % (what, start, end)
     return [finding("updates_stopped", "info", lead.layer, [v.name for v in still], start, message, {
         "layers": layers, "never_moved": True,
     })]
@@ -420,7 +441,11 @@ def _lr_too_low(kernels):
         return []
     severity = "warning" if fastest < LOW_RATIO else "info"
     step = int(lead.steps[1]) if len(lead.steps) > 1 else int(lead.steps[0])
-    message = "Even the fastest-moving layer, {}, moves only {} of its weights' norm per step in the first half of the run, about {:,}x below the ~{} rule of thumb: raise the learning rate (unless you are fine-tuning on purpose).".format(
+    message = (
+        "Even the fastest-moving layer, {}, moves only {} of its weights' norm per step in the first half of "
+        "the run, about {:,}x below the ~{} rule of thumb: raise the learning rate (unless you are fine-tuning "
+        "on purpose)."
+    ).format(
         lead.layer, fmt(fastest), _round_factor(HEALTHY_RATIO / max(fastest, 1e-300)), fmt(HEALTHY_RATIO))
     return [finding("lr_too_low", severity, lead.layer, [k.name for _, k in speeds], step, message, {
         "fastest_ratio_per_step": fastest,
@@ -456,7 +481,11 @@ def _vanishing_updates(kernels):
         hit = np.flatnonzero(gap >= VANISHING_FACTOR)
         if len(hit):
             step = int(steps[hit[0]])
-    message = "The first layers update about {:,}x less than the last ({}: {} of its weights' norm per step, {}: {}): gradients vanish on the way back; use ReLU-family activations, He/Glorot initialisation, normalisation or residual connections (ignore if early layers get a lower learning rate on purpose).".format(
+    message = (
+        "The first layers update about {:,}x less than the last ({}: {} of its weights' norm per step, {}: {}): "
+        "gradients vanish on the way back; use ReLU-family activations, He/Glorot initialisation, normalisation "
+        "or residual connections (ignore if early layers get a lower learning rate on purpose)."
+    ).format(
         _round_factor(factor), lead.layer, fmt(slowest), top.layer, fmt(fastest))
     return [finding("vanishing_updates", "warning", lead.layer, [k.name for _, k in early], step, message, {
         "early_ratio_per_step": early_ratio, "late_ratio_per_step": late_ratio, "factor": factor,
@@ -483,8 +512,10 @@ def _exploding_weights(kernels):
         return []
     growth, recent, _, lead, base = max(hits, key=lambda h: h[0])
     step = min(h[2] for h in hits)
-    message = "%s's weight norm grew %sx since step %d and %sx over the last half of the run, still rising at step %d: lower the learning rate, add weight decay or gradient clipping, or normalise the inputs." % (
-        lead.layer, fmt(growth), base, fmt(recent), int(lead.steps[-1]))
+    message = (
+        "%s's weight norm grew %sx since step %d and %sx over the last half of the run, still rising at step "
+        "%d: lower the learning rate, add weight decay or gradient clipping, or normalise the inputs."
+    ) % (lead.layer, fmt(growth), base, fmt(recent), int(lead.steps[-1]))
     return [finding("exploding_weights", "error", lead.layer, [h[3].name for h in hits], step, message, {
         "growth": {h[3].name: float(h[0]) for h in hits},
         "recent_growth": {h[3].name: float(h[1]) for h in hits},
@@ -512,7 +543,10 @@ def fmt(x):
 
 
 def _pct(x):
-    """A ratio for "moved ... their norm": ``0.001`` -> ``'0.1% of'``, ``0.42`` -> ``'42% of'``, ``15.3`` -> ``'15 times'``."""
+    """A ratio for "moved ... their norm".
+
+    ``0.001`` -> ``'0.1% of'``, ``0.42`` -> ``'42% of'``, ``15.3`` -> ``'15 times'``.
+    """
     if x >= 1:
         return "%.2g times" % x
     return ("%.2g%% of" if 100 * x < 10 else "%.0f%% of") % (100 * x)

@@ -190,7 +190,10 @@ def _loss_diverged(curves, weight_findings):
     followed = ""
     if nonfinite is not None:
         followed = "; the weights followed (NaN/Inf in %s from step %d)" % (nonfinite["layer"], nonfinite["step"])
-    message = "The training loss %s%s: training diverged; lower the learning rate, clip gradients or look for a log/division of zero." % (what, followed)
+    message = (
+        "The training loss %s%s: training diverged; lower the learning rate, clip gradients or look for a "
+        "log/division of zero."
+    ) % (what, followed)
     return [_loss_finding("loss_diverged", "error", step, message, curves, {
         "loss": None if bad[i] else float(loss[i]),
         "lowest_before": before,
@@ -225,13 +228,17 @@ def _overfitting(curves, pace):
     if pace is not None and pace.median >= STUCK_RATIO:
         moving = ", and the weights still move (%s of their norm per step)" % findings.fmt(pace.median)
     unit = curves.unit
-    message = ("The validation loss was lowest at %s %d (%s) and stayed at least %.0f%% higher over the last %d %ss (%s at the end) while the training loss kept falling "
-               "(%s to %s)%s: the model over-fits; keep the %s-%d weights (early stopping), or add regularisation or data.") % (
+    message = (
+        "The validation loss was lowest at %s %d (%s) and stayed at least %.0f%% higher over the last %d %ss "
+        "(%s at the end) while the training loss kept falling (%s to %s)%s: the model over-fits; keep the %s-%d "
+        "weights (early stopping), or add regularisation or data."
+    ) % (
         unit, step, findings.fmt(low), 100 * rise, OVERFIT_EPOCHS, unit, findings.fmt(end), findings.fmt(at_min),
         findings.fmt(train_end), moving, unit, step)
     return [_loss_finding("overfitting", severity, step, message, curves, {
         "val_loss_at_min": low, "val_loss_end": end, "train_loss_at_min": at_min, "train_loss_end": train_end,
-        "rise": rise, "val_loss_lowest_late": lowest_late, "last_step": int(val.steps[-1]), "update_ratio_per_step": pace.median if pace else None,
+        "rise": rise, "val_loss_lowest_late": lowest_late, "last_step": int(val.steps[-1]),
+        "update_ratio_per_step": pace.median if pace else None,
         "threshold": OVERFIT_RISE,
     })]
 
@@ -270,28 +277,44 @@ def _underfitting(curves, pace, weight_findings=()):
     if pace is None:
         verdict, why = None, "check the learning rate and the model's capacity"
     elif pace.fastest >= THRASHING_RATIO:
-        verdict, why = "thrashing", "the weights move a lot (up to %s of their norm per step) without progress: lower the learning rate" % findings.fmt(pace.fastest)
+        verdict = "thrashing"
+        why = (
+            "the weights move a lot (up to %s of their norm per step) without progress: lower the learning rate"
+            % findings.fmt(pace.fastest)
+        )
     elif pace.median < STUCK_RATIO:
         if pace.fastest == 0:
             how = "the weights do not move at all"
         elif pace.median == 0:  # "%.2g" would print the median as "0"
-            how = "most weights do not move at all (the fastest layer moves %s of its norm per step)" % findings.fmt(pace.fastest)
+            how = "most weights do not move at all (the fastest layer moves %s of its norm per step)" % (
+                findings.fmt(pace.fastest))
         else:
             how = "most weights barely move (%s of their norm per step)" % findings.fmt(pace.median)
         if blown:  # stopped after the large early steps: dead or saturated units, not a slow optimiser
-            why = "%s since the large early steps that lr_too_high reports left the units dead or saturated: lower the learning rate" % how
+            why = (
+                "%s since the large early steps that lr_too_high reports left the units dead or saturated: "
+                "lower the learning rate" % how
+            )
         else:
-            why = "%s: the optimiser is not moving the model; raise the learning rate, or look for dead or saturated units" % how
+            why = (
+                "%s: the optimiser is not moving the model; raise the learning rate, or look for dead or "
+                "saturated units" % how
+            )
         verdict = "stuck"
     else:
-        verdict, why = "capacity", "the weights move at a normal pace (%s of their norm per step): the model may be too small or too regularised for the task" % findings.fmt(pace.median)
+        verdict = "capacity"
+        why = (
+            "the weights move at a normal pace (%s of their norm per step): the model may be too small or too "
+            "regularised for the task" % findings.fmt(pace.median)
+        )
     gain = "no lower than before" if improvement < 5e-4 else "only %.1f%% lower than before" % (100 * improvement)
     message = "The training loss has not improved since %s %d (%s, %s) while %s: the model under-fits; %s." % (
         curves.unit, step, findings.fmt(recent), gain, how_far, why)
     return [_loss_finding("underfitting", "warning", step, message, curves, {
         "train_loss_end": float(np.mean(loss[-END_POINTS:])), "first_loss": float(loss[0]),
         "improvement": improvement, "train_accuracy_end": end_accuracy,
-        "update_ratio_per_step": pace.median if pace else None, "fastest_update_ratio_per_step": pace.fastest if pace else None,
+        "update_ratio_per_step": pace.median if pace else None,
+        "fastest_update_ratio_per_step": pace.fastest if pace else None,
         "verdict": verdict, "threshold": PLATEAU_IMPROVEMENT,
     })]
 

@@ -80,7 +80,8 @@ class TensorView:
             self.jump = self.update / previous / gap
         self.gap = gap
         self.is_kernel = len(self.shape) >= 2 and self.size >= min_size
-        axis = tensor.unit_axis if is_int(tensor.unit_axis) and -len(self.shape) <= tensor.unit_axis < len(self.shape) else -1
+        valid = is_int(tensor.unit_axis) and -len(self.shape) <= tensor.unit_axis < len(self.shape)
+        axis = tensor.unit_axis if valid else -1
         self.units = self.shape[axis] if self.shape else 1
         self.moved = bool((np.nan_to_num(self.update, nan=0.0) > 0).any())
 
@@ -102,7 +103,8 @@ def aligned(views, attr):
     common = views[0].steps
     for v in views[1:]:
         common = np.intersect1d(common, v.steps)
-    matrix = np.array([getattr(v, attr)[np.searchsorted(v.steps, common)] for v in views]).reshape(len(views), len(common))
+    rows = [getattr(v, attr)[np.searchsorted(v.steps, common)] for v in views]
+    matrix = np.array(rows).reshape(len(views), len(common))
     return common, matrix
 
 

@@ -219,13 +219,27 @@ def alpha_findings(series, blown=False):
         tail = t.num_tail[ok[-1]]
         if kind == "alpha_low" and blown:
             severity = "info"
-            message = "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (below %g since step %d; %s of its %d eigenvalues in the fitted tail): here it follows the too-large steps that lr_too_high reports, not long training; lower the learning rate." % (
+            message = (
+                "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (below %g since step "
+                "%d; %s of its %d eigenvalues in the fitted tail): here it follows the too-large steps that "
+                "lr_too_high reports, not long training; lower the learning rate."
+            ) % (
                 layer, latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
         elif kind == "alpha_low":
-            message = "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (below %g since step %d; %s of its %d eigenvalues in the fitted tail): WeightWatcher reads alpha < 2 as over-trained; lower the learning rate, add regularisation (weight decay, dropout) or stop earlier, and compare the validation loss." % (
+            message = (
+                "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (below %g since step "
+                "%d; %s of its %d eigenvalues in the fitted tail): WeightWatcher reads alpha < 2 as over-trained; "
+                "lower the learning rate, add regularisation (weight decay, dropout) or stop earlier, and compare "
+                "the validation loss."
+            ) % (
                 layer, latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
         else:
-            message = "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (above %g since step %d; %s of its %d eigenvalues in the fitted tail): WeightWatcher reads alpha > 6 as under-trained, weights still close to random; train longer or with a larger learning rate, or the layer may have more units than the task needs." % (
+            message = (
+                "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (above %g since step "
+                "%d; %s of its %d eigenvalues in the fitted tail): WeightWatcher reads alpha > 6 as under-trained, "
+                "weights still close to random; train longer or with a larger learning rate, or the layer may have "
+                "more units than the task needs."
+            ) % (
                 layer, latest, last, ALPHA_HIGH, step, tail, t.num_evals[ok[-1]])
         found.append(findings.finding(kind, severity, layer, [t.name], step, message, {
             "alpha": float(latest), "threshold": ALPHA_LOW if kind == "alpha_low" else ALPHA_HIGH,

@@ -408,7 +408,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
             for name, entry, steps, stats in self._store.trajectories(ctx, eid, run)
         ]
         found = spectral.with_alpha_findings(findings.evaluate(tensors), self._spectral.alpha_series(ctx, eid, run))
-        return loss_findings.with_loss_findings(found, loss_store.read_curves(self._data_provider, ctx, eid, run), tensors)
+        curves = loss_store.read_curves(self._data_provider, ctx, eid, run)
+        return loss_findings.with_loss_findings(found, curves, tensors)
 
     def _spectral_impl(self, ctx, eid, run, tag, step=None):
         """Every logged step's spectral metrics of ``tag`` as JSON-ready columns,
