@@ -9,7 +9,11 @@
 ['kernel', 'bias']
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
+from typing import Literal
 
 import keras
 import tensorflow as tf
@@ -47,7 +51,7 @@ class NNVizCallback(keras.callbacks.Callback):
     reduced together; only the small results travel to the host.
 
     Args:
-      log_dir: str, the same directory you give ``keras.callbacks.TensorBoard``.
+      log_dir: the same directory (str or path) you give ``keras.callbacks.TensorBoard``.
       heatmap_freq: int number of batches between heatmaps, ``"epoch"`` (default:
         one heatmap of every weight at each epoch end) or 0 (off). Heatmaps are
         large (up to ``max_total_cells`` float32 values per step); a few per run
@@ -109,21 +113,21 @@ class NNVizCallback(keras.callbacks.Callback):
 
     def __init__(
         self,
-        log_dir,
-        heatmap_freq="epoch",
-        trajectory_freq=20,
+        log_dir: str | os.PathLike[str],
+        heatmap_freq: int | Literal["epoch"] = "epoch",
+        trajectory_freq: int | Literal["epoch"] = 20,
         *,
-        include=None,
-        exclude=None,
-        max_cells=grids.DEFAULT_MAX_CELLS,
-        max_total_cells=DEFAULT_MAX_TOTAL_CELLS,
-        num_traces=trajectory.DEFAULT_NUM_TRACES,
-        sketch_dim=trajectory.DEFAULT_SKETCH_DIM,
-        seed=0,
-        trainable_only=False,
-        strict=False,
-        spectral_freq="auto",
-    ):
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+        max_cells: int = grids.DEFAULT_MAX_CELLS,
+        max_total_cells: int | None = DEFAULT_MAX_TOTAL_CELLS,
+        num_traces: int = trajectory.DEFAULT_NUM_TRACES,
+        sketch_dim: int = trajectory.DEFAULT_SKETCH_DIM,
+        seed: int = 0,
+        trainable_only: bool = False,
+        strict: bool = False,
+        spectral_freq: int | Literal["epoch", "auto"] | None = "auto",
+    ) -> None:
         super().__init__()
         self.log_dir = os.fspath(log_dir)
         self.heatmap_freq = _check_freq("heatmap_freq", heatmap_freq)

@@ -28,7 +28,11 @@ import ``tb_nnviz.torch`` (or create your optimizer) before
 ``torch.utils.tensorboard`` or TensorFlow, as demo/pytorch_mlp.py does.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch._dynamo  # noqa: F401  (see below)
@@ -46,11 +50,25 @@ __all__ = ["watch", "Watcher"]
 DEFAULT_HEATMAP_FREQ = 500
 
 
-def watch(model, log_dir, optimizer=None, *, heatmap_freq=DEFAULT_HEATMAP_FREQ, trajectory_freq=20,
-          gradients=True, include=None, exclude=None, max_cells=grids.DEFAULT_MAX_CELLS,
-          max_total_cells=DEFAULT_MAX_TOTAL_CELLS, num_traces=trajectory.DEFAULT_NUM_TRACES,
-          sketch_dim=trajectory.DEFAULT_SKETCH_DIM, seed=0, trainable_only=False, strict=False,
-          spectral_freq="auto"):
+def watch(
+    model: torch.nn.Module,
+    log_dir: str | os.PathLike[str],
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    heatmap_freq: int = DEFAULT_HEATMAP_FREQ,
+    trajectory_freq: int = 20,
+    gradients: bool = True,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
+    max_cells: int = grids.DEFAULT_MAX_CELLS,
+    max_total_cells: int | None = DEFAULT_MAX_TOTAL_CELLS,
+    num_traces: int = trajectory.DEFAULT_NUM_TRACES,
+    sketch_dim: int = trajectory.DEFAULT_SKETCH_DIM,
+    seed: int = 0,
+    trainable_only: bool = False,
+    strict: bool = False,
+    spectral_freq: int | Literal["auto"] | None = "auto",
+) -> Watcher:
     """Starts logging ``model``'s parameters into the run ``log_dir``; returns a :class:`Watcher`.
 
     Args:
@@ -154,11 +172,13 @@ class Watcher:
     # -- public ---------------------------------------------------------------
 
     @property
-    def tensor_names(self):
+    def tensor_names(self) -> list[str]:
         """The logged names, in network order (after set-up)."""
         return self.logger.names if self.logger is not None else []
 
-    def log(self, step=None, heatmaps=True, trajectories=True, spectra=True):
+    def log(
+        self, step: int | None = None, heatmaps: bool = True, trajectories: bool = True, spectra: bool = True
+    ) -> None:
         """Logs now, as ``step`` (default: the current optimizer step count).
 
         Gradients are read now when ``gradients`` is on and the last step's
@@ -167,7 +187,7 @@ class Watcher:
         step = self.step if step is None else step
         self._guard(self._log, step, heatmaps, trajectories, spectra, capture=True)
 
-    def close(self):
+    def close(self) -> None:
         """Logs the final parameters (unless this step is logged), removes the hooks, closes the file."""
         for hook in self._hooks:
             hook.remove()
@@ -181,10 +201,10 @@ class Watcher:
             self._writer.close()
             self._writer = None
 
-    def __enter__(self):
+    def __enter__(self) -> Watcher:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- hooks ----------------------------------------------------------------

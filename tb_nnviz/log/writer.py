@@ -1,4 +1,10 @@
-"""A TensorFlow-free writer of tb_nnviz summaries, on TensorBoard's own event writer.
+"""A TensorFlow-free writer of tb_nnviz summaries, into its own event file.
+
+Events go to ``tb_nnviz.log.event_file.EventFile`` (TensorBoard's record
+format, checksummed in C; a local log dir never imports TensorFlow), not
+through TensorBoard's event writer. Arrays are reduced by the numpy reference
+(``tb_nnviz.reduce``); the Keras and PyTorch loggers hand in reductions of
+their own through :meth:`Writer.write_reduced`.
 
 >>> import numpy as np, tempfile
 >>> logdir = tempfile.mkdtemp()
@@ -12,10 +18,15 @@ Nested mappings (a JAX/Flax params pytree of dicts) are named by their path:
 dict_keys(['params/Dense_0/kernel', 'params/Dense_0/bias'])
 """
 
-import collections.abc
+from __future__ import annotations
+
+import os
 import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.util import tensor_util
 
@@ -28,7 +39,8 @@ class Writer:
     """Writes weight heatmaps and trajectory points of numpy arrays to ``logdir``.
 
     Args:
-      logdir: directory of one TensorBoard run (created if missing).
+      logdir: directory of one TensorBoard run (created if missing); a URL
+        (``gs://...``) is written through TensorBoard's ``gfile``.
       max_cells: heatmap cell budget; larger grids are block-pooled. Default
         ``grids.DEFAULT_MAX_CELLS`` (65,536 = 256 x 256).
       num_traces: single parameters traced per tensor. Default 16.
@@ -52,15 +64,15 @@ class Writer:
 
     def __init__(
         self,
-        logdir,
+        logdir: str | os.PathLike[str],
         *,
-        max_cells=grids.DEFAULT_MAX_CELLS,
-        num_traces=trajectory.DEFAULT_NUM_TRACES,
-        sketch_dim=trajectory.DEFAULT_SKETCH_DIM,
-        seed=0,
-        flush_secs=120,
-        filename_suffix="",
-    ):
+        max_cells: int = grids.DEFAULT_MAX_CELLS,
+        num_traces: int = trajectory.DEFAULT_NUM_TRACES,
+        sketch_dim: int = trajectory.DEFAULT_SKETCH_DIM,
+        seed: int = 0,
+        flush_secs: float = 120,
+        filename_suffix: str = "",
+    ) -> None:
         self._options = dict(max_cells=int(max_cells))
         self._plan_options = dict(num_traces=num_traces, sketch_dim=sketch_dim, seed=seed)
         grids.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
@@ -75,18 +87,18 @@ class Writer:
 
     def log_weights(
         self,
-        step,
-        weights,
+        step: int,
+        weights: Mapping[str, Any],
         *,
-        heatmaps=True,
-        trajectories=True,
-        layouts=None,
-        gates=None,
-        unit_axes=None,
-        description=None,
-        gradients=None,
-        spectra=None,
-    ):
+        heatmaps: bool = True,
+        trajectories: bool = True,
+        layouts: Mapping[str, str] | None = None,
+        gates: Mapping[str, Sequence[str]] | None = None,
+        unit_axes: Mapping[str, int] | None = None,
+        description: Mapping[str, str] | None = None,
+        gradients: Mapping[str, Any] | None = None,
+        spectra: bool | None = None,
+    ) -> None:
         """Logs one step of named arrays as heatmaps and/or trajectory points.
 
         Args:
@@ -147,11 +159,19 @@ class Writer:
             self._previous.update((n, np.array(x, copy=True)) for n, x in arrays.items())
 
     @property
-    def max_cells(self):
+    def max_cells(self) -> int:
         """The heatmap cell budget of one tensor."""
         return self._options["max_cells"]
 
-    def heatmap_content(self, name, shape, dtype, layout="auto", gates=None, max_cells=None):
+    def heatmap_content(
+        self,
+        name: str,
+        shape: Sequence[int],
+        dtype: npt.DTypeLike,
+        layout: str = "auto",
+        gates: Sequence[str] | None = None,
+        max_cells: int | None = None,
+    ) -> dict[str, Any]:
         """The heatmap content of ``name``, fixed when it is first logged.
 
         ``max_cells`` overrides the writer's cell budget (a model-wide budget,
@@ -168,7 +188,9 @@ class Writer:
         _check_same(name, known, content)
         return known
 
-    def plan(self, name, shape, dtype, unit_axis=-1):
+    def plan(
+        self, name: str, shape: Sequence[int], dtype: npt.DTypeLike, unit_axis: int = -1
+    ) -> tuple[trajectory.TrajectoryPlan, dict[str, Any]]:
         """``(TrajectoryPlan, content)`` of ``name``, fixed when it is first logged."""
         if name not in self._plans:
             plan = trajectory.TrajectoryPlan(name, tuple(shape), unit_axis=unit_axis, **self._plan_options)
@@ -181,7 +203,9 @@ class Writer:
         _check_same(name, content, plan.content(dtype, index=content.get("index")))
         return plan, content
 
-    def spectrum_content(self, name, shape, dtype, layout="auto"):
+    def spectrum_content(
+        self, name: str, shape: Sequence[int], dtype: npt.DTypeLike, layout: str = "auto"
+    ) -> dict[str, Any] | None:
         """The spectrum content of ``name`` (``spectrum.spectrum_content``), fixed
         when first logged; None for a tensor without a matrix (rank 1). Raises
         ``TensorError`` when the tensor changed shape, dtype or layout since."""
@@ -194,7 +218,7 @@ class Writer:
             _check_same(name, known or {}, content or {})
         return known
 
-    def spectrum_due(self, content):
+    def spectrum_due(self, content: Mapping[str, Any]) -> bool:
         """Whether a step of ``content``'s spectrum is to be written: always,
         except for a skipped (too large) tensor, whose empty array with the
         reason is written once."""
@@ -205,7 +229,14 @@ class Writer:
         """Network order: the position of ``name`` among the names this writer has seen."""
         return self._order.setdefault(name, len(self._order))
 
-    def write_reduced(self, step, heatmaps=(), trajectories=(), description=None, spectra=()):
+    def write_reduced(
+        self,
+        step: int,
+        heatmaps: Iterable[tuple[Mapping[str, Any], np.ndarray]] = (),
+        trajectories: Iterable[tuple[Mapping[str, Any], np.ndarray]] = (),
+        description: Mapping[str, str] | None = None,
+        spectra: Iterable[tuple[Mapping[str, Any], npt.ArrayLike]] = (),
+    ) -> None:
         """Writes reductions computed elsewhere (TensorFlow, PyTorch) as one event.
 
         Args:
@@ -270,29 +301,29 @@ class Writer:
             value.metadata.CopyFrom(metadata.summary_metadata(plugin_name, content, description))
         return value
 
-    def flush(self):
+    def flush(self) -> None:
         """Writes everything queued so far to disk."""
         self._writer.flush()
 
-    def close(self):
+    def close(self) -> None:
         """Flushes and closes the event file; the writer cannot be used afterwards."""
         self._writer.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Writer:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
-def flatten(tree, what="weights"):
+def flatten(tree: Mapping[str, Any], what: str = "weights") -> dict[str, Any]:
     """``{path: leaf}`` of a mapping whose values are arrays or nested mappings.
 
     Keys are joined with ``/``; order is kept (network order for a Flax or
     Haiku params dict). Raises ``TensorError`` naming a non-string key or a
     path that two entries share.
     """
-    if not isinstance(tree, collections.abc.Mapping):
+    if not isinstance(tree, Mapping):
         raise grids.TensorError("%s must be a mapping of name to array, got %s" % (what, type(tree).__name__))
     out = {}
 
@@ -301,7 +332,7 @@ def flatten(tree, what="weights"):
             if prefix and not isinstance(key, str):
                 raise grids.TensorError("%s: tensor name under %r must be a string, got %r" % (what, prefix, key))
             path = prefix + "/" + key if prefix else key  # a bad top-level name: log_weights names it
-            if isinstance(value, collections.abc.Mapping):
+            if isinstance(value, Mapping):
                 walk(path, value)
             elif path in out:
                 raise grids.TensorError("%s: two entries are both named %r" % (what, path))

@@ -9,8 +9,12 @@ always agree.
 a/train: no findings
 """
 
+from __future__ import annotations
+
 import os
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tensorboard import context
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
@@ -28,7 +32,7 @@ class ReportError(Exception):
     """The log dir cannot be read or the arguments select nothing; the message says which."""
 
 
-def load(logdir, run_pattern=None):
+def load(logdir: str, run_pattern: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """``{run: [finding, ...]}`` of every run under ``logdir`` with trajectory data.
 
     Args:
@@ -69,7 +73,7 @@ def load(logdir, run_pattern=None):
     return {run: nnviz._findings_impl(ctx, "", run) for run in chosen}
 
 
-def format_table(by_run):
+def format_table(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     """A plain-text table per run: severity, kind, layer, step and message."""
     lines = []
     header = ("SEVERITY", "KIND", "LAYER", "STEP", "MESSAGE")
@@ -88,7 +92,7 @@ def format_table(by_run):
     return "\n".join(lines)
 
 
-def exit_status(by_run, fail_on="error"):
+def exit_status(by_run: Mapping[str, Sequence[Mapping[str, Any]]], fail_on: str = "error") -> int:
     """1 when a finding at or above ``fail_on`` exists, else 0 (``never``: always 0).
 
     >>> exit_status({"a": [{"severity": "warning"}]}), exit_status({"a": [{"severity": "warning"}]}, "warning")
