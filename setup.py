@@ -53,6 +53,10 @@ TEST = [
     "weightwatcher==0.7.7",
     # tests/test_lint.py: the linter, with the settings in pyproject.toml.
     "ruff>=0.6",
+    # tb_nnviz.transformers (Trainer needs accelerate) and tb_nnviz.lightning, and their tests.
+    "transformers>=4.47",
+    "accelerate>=0.26",
+    "lightning>=2.2",
 ]
 
 setup(
@@ -70,6 +74,9 @@ setup(
         # numba: tb_nnviz.reduce.numba_ops, one-pass CPU kernels for trajectory points (the Keras callback, watch).
         "tf": ["tensorflow-cpu>=2.16", "numba>=0.59"],
         "torch": ["torch>=2.3", "numba>=0.59"],
+        # Hugging Face's Trainer (tb_nnviz.transformers) and Lightning (tb_nnviz.lightning), with tensorboard.
+        "transformers": ["torch>=2.3", "numba>=0.59", "transformers>=4.47", "accelerate>=0.26"],
+        "lightning": ["torch>=2.3", "numba>=0.59", "lightning>=2.2"],
         "demo": ["tensorflow-cpu>=2.16", "numba>=0.59", "scikit-learn>=1.3"],
         "test": TEST,
     },

@@ -123,8 +123,14 @@ def watch(
 class Watcher:
     """Logs a model at optimizer steps; made by :func:`watch`. A context manager.
 
+    The optimizer's step hooks call :meth:`before_step` and :meth:`after_step`;
+    a trainer whose optimizer step runs the backward pass itself (Lightning's
+    closures) calls them instead (``optimizer=None``), and one that counts its
+    own steps starts from ``step`` (a resumed run's) and may set :attr:`step`
+    before a step (``tb_nnviz.transformers``, ``tb_nnviz.lightning``).
+
     Attributes:
-      step: optimizer steps taken since ``watch`` (the step axis).
+      step: optimizer steps taken (the step axis), from ``step`` (default 0).
       logged_steps: steps at which something was logged.
       active: False on a non-zero distributed rank and after logging failed.
       logger: the ``torch_logger.ParamLogger`` (None until set up, or inactive).
@@ -132,7 +138,7 @@ class Watcher:
 
     def __init__(self, model, log_dir, optimizer, *, heatmap_freq, trajectory_freq, gradients, include,
                  exclude, max_cells, max_total_cells, num_traces, sketch_dim, seed, trainable_only, strict,
-                 spectral_freq="auto"):
+                 spectral_freq="auto", step=0):
         if not isinstance(model, torch.nn.Module):
             raise TypeError("model must be a torch.nn.Module, got %s" % type(model).__name__)
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -154,7 +160,7 @@ class Watcher:
         self._specs = dict(include=patterns("include", include), exclude=patterns("exclude", exclude),
                            trainable_only=bool(trainable_only))
         self.model = model
-        self.step = 0
+        self.step = int(step)
         self.logged_steps = []
         self.logger = None
         self._writer = None
@@ -167,7 +173,7 @@ class Watcher:
             self._hooks = [optimizer.register_step_pre_hook(self._pre_step),
                            optimizer.register_step_post_hook(self._post_step)]
         heat, traj, spec = self._kinds()
-        self._guard(self._log, 0, heat, traj, spec and self._budget is None)
+        self._guard(self._log, self.step, heat, traj, spec and self._budget is None)
 
     # -- public ---------------------------------------------------------------
 
@@ -209,16 +215,24 @@ class Watcher:
 
     # -- hooks ----------------------------------------------------------------
 
-    def _pre_step(self, optimizer, args, kwargs):
+    def before_step(self):
+        """Reads the gradients now if the coming step (``step + 1``) logs them: the step pre-hook."""
         if self.active and self.gradients and self._due(self.step + 1)[1]:
             self._guard(self._capture)
 
-    def _post_step(self, optimizer, args, kwargs):
+    def after_step(self):
+        """Counts an optimizer step and logs what is due at it: the step post-hook."""
         self.step += 1
         if self.active:
             due = self._due(self.step)
             if any(due):
                 self._guard(self._log, self.step, *due)
+
+    def _pre_step(self, optimizer, args, kwargs):
+        self.before_step()
+
+    def _post_step(self, optimizer, args, kwargs):
+        self.after_step()
 
     # -- internals ------------------------------------------------------------
 

@@ -29,6 +29,7 @@ SCRIPTS = {
                                   "sequential/dense_2/kernel"], True),
     "numpy_writer": ([], ".", ["dense_1/kernel", "dense_2/kernel", "output/kernel"], True),
     "numpy_writer --jax": (["--jax"], ".", ["dense_1/kernel", "dense_2/kernel", "output/kernel"], True),
+    "lightning_fit": ([], "lightning_logs/version_0", ["net/0/weight", "net/2/weight", "net/4/weight"], True),
 }
 
 
@@ -71,3 +72,21 @@ def test_demo_script_logs_weights_updates_and_gradients(tmp_path, case):
         scalars = provider.list_scalars(CTX, experiment_id="", plugin_name="scalars")
         assert any(t.endswith("epoch_loss") for t in scalars["train"])
         assert any(t.endswith("epoch_accuracy") for t in scalars["validation"])
+
+
+def test_transformers_trainer_demo_shares_trainers_tensorboard_run(tmp_path):
+    """``Trainer``'s scalars and NNViz land in one run, ``<logdir>/runs/<date>_<host>``, counted in optimizer steps."""
+    out = run_script("transformers_trainer", [], tmp_path)
+    assert "tensorboard --logdir %s" % tmp_path in out
+    provider = python_provider(tmp_path)
+    traj = read_all(provider, TRAJ)
+    [run] = traj
+    assert run.startswith("runs/")
+    assert "train/loss" in provider.list_scalars(CTX, experiment_id="", plugin_name="scalars")[run]
+    for name in ("bert/embeddings/word_embeddings/weight", "bert/encoder/layer/1/attention/self/query/weight",
+                 "classifier/weight"):
+        points = traj[run][metadata.summary_tag(name, TRAJ)]
+        # 128 samples, batches of 16, 2 accumulated: 4 optimizer steps an epoch, 2 epochs, a point every 2.
+        assert [d.step for d in points] == [0, 2, 4, 6, 8], name
+        later = np.array([d.numpy for d in points[1:]])
+        assert (later[:, F["update_ratio"]] > 0).all() and (later[:, F["grad_norm"]] > 0).all(), name
