@@ -1,4 +1,10 @@
-"""Headless Debian Chromium for end-to-end tests, installed when missing."""
+"""Headless Debian Chromium for end-to-end tests, installed when missing, and what tests do in the tab.
+
+``open_tab``/``new_tab`` open TensorBoard's page and find the plugin's iframe;
+the helpers after them act on that frame as a user would (tick runs, choose
+TensorBoard's theme) or wait for the tab to settle (selected runs, loaded
+findings, a loaded heatmap card).
+"""
 
 import contextlib
 import os
@@ -93,3 +99,73 @@ def plugin_frame(page, timeout=60):
                 return frame
         page.wait_for_timeout(50)
     raise TimeoutError("no NNViz iframe among %s" % [f.url for f in page.frames])
+
+
+def open_ready(b, url, hash="nnviz", width=1600, height=1000):
+    """:func:`new_tab` in browser ``b``, once the overview has rows (the tab loaded its runs' tags)."""
+    tab = new_tab(b, url, width, height, hash=hash)
+    tab.frame.locator(OVERVIEW).first.wait_for(timeout=30000)
+    return tab
+
+
+def select_runs(frame, runs):
+    """Ticks exactly ``runs`` in the run selector (checkboxes), as a user would."""
+    boxes = frame.locator('[data-testid="run-option"]').all()
+    # Tick first, then untick: the selector keeps at least one run ticked.
+    for want in (True, False):
+        for box in boxes:
+            if (box.get_attribute("value") in runs) == want and box.is_checked() != want:
+                box.click()
+    frame.wait_for_function(
+        """rs => { const have = new Set([...document.querySelectorAll('[data-testid=card]')].map(c => c.dataset.run));
+                   return have.size === rs.length && rs.every(r => have.has(r)); }""",
+        arg=list(runs), timeout=30000,
+    )
+
+
+_SELECTED = (
+    "() => [...document.querySelectorAll('[data-testid=run-option]')].filter(b => b.checked).map(b => b.value)"
+)
+
+
+def selected_runs(frame):
+    """The runs ticked in the run selector, in its order."""
+    return frame.evaluate(_SELECTED)
+
+
+def wait_selected(frame, runs):
+    """Waits until exactly ``runs`` are ticked: the tab shows the first run at once and
+    moves to the one with findings when they arrive."""
+    frame.wait_for_function(
+        "want => JSON.stringify((%s)()) === JSON.stringify(want)" % _SELECTED, arg=runs, timeout=30000
+    )
+
+
+def findings_loaded(frame, run):
+    """Waits until the Findings panel has loaded and shows ``run``."""
+    frame.wait_for_function("""r => { const p = document.querySelector('[data-testid=findings-panel]');
+        const box = p.querySelector('[data-testid=findings-run]');
+        return !p.hasAttribute('data-loading') && box && box.dataset.run === r; }""", arg=run, timeout=30000)
+
+
+def loaded_card(frame, run, tag):
+    """The heatmap card of ``run``/``tag``, scrolled into view, once drawn with its colour range."""
+    card = frame.locator('[data-testid="card"][data-run="%s"][data-tag="%s"]' % (run, tag))
+    card.scroll_into_view_if_needed()
+    frame.wait_for_function(
+        "c => c.dataset.range && !c.hasAttribute('data-loading')", arg=card.element_handle(), timeout=30000
+    )
+    return card
+
+
+def theme_menu(page, label):
+    """Chooses "Browser default", "Light" or "Dark" in TensorBoard's theme menu."""
+    page.locator('button[aria-label="Menu for changing light or dark theme"]').click()
+    page.locator("[mat-menu-item]", has_text=label).click()
+
+
+def wait_theme(frame, theme):
+    """Waits until the tab has taken TensorBoard's ``theme`` ("light" or "dark") and redrawn."""
+    frame.wait_for_function("t => document.documentElement.dataset.theme === t", arg=theme, timeout=10000)
+    # Listeners redraw synchronously on the class change; give layout one frame.
+    frame.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")

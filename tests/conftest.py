@@ -1,9 +1,12 @@
-"""Shared fixtures: a small real log dir, and real TensorBoard processes.
+"""Shared fixtures: a small real log dir, TensorBoard's app over it, real TensorBoard processes, Chromium.
 
 ``logdir`` writes runs "a" and "b" with ``tb_nnviz.Writer`` (arrays from
-:func:`logdir_arrays`). ``start_tensorboard(logdir, *flags)`` launches
-TensorBoard with the NNViz plugin from this source tree (``tests.tbserver``),
-returns its base URL once it answers, and stops it at teardown.
+:func:`logdir_arrays`). ``static_client`` is TensorBoard's app over it
+(``tests.helpers.make_client``) with a small static dir of its own.
+``start_tensorboard(logdir, *flags)`` launches TensorBoard with the NNViz
+plugin from this source tree (``tests.tbserver``), returns its base URL once
+it answers, and stops it at teardown. ``browser_`` is a headless Chromium
+(``tests.browser``) shared by a test module.
 """
 
 import contextlib
@@ -13,7 +16,7 @@ import numpy as np
 import pytest
 
 import tb_nnviz
-from tests import tbserver
+from tests import browser, tbserver
 
 #: Heatmap cell budget of the ``logdir`` fixture: the conv kernel (grid 6 x 12) is pooled.
 LOGDIR_MAX_CELLS = 64
@@ -56,3 +59,33 @@ def start_tensorboard():
         yield lambda logdir, *flags, timeout=60: stack.enter_context(
             tbserver.tensorboard(logdir, *flags, timeout=timeout)
         )
+
+
+@pytest.fixture
+def static_client(tmp_path, logdir, monkeypatch):
+    """The app over ``logdir`` with a small static dir, and a secret file beside it."""
+    # Imported here: tests that never use TensorBoard's app do not import it.
+    from tb_nnviz.serve import plugin
+    from tests.helpers import STATIC_SECRET, make_client
+
+    static = tmp_path / "static"
+    (static / "chunks").mkdir(parents=True)
+    (static / "index.js").write_text("export function render() {}\n")
+    (static / "chunks" / "a.css").write_text("body {}\n")
+    (static / "index.js.map").write_text("{}")
+    (static / "notes.txt").write_text("not served")
+    (tmp_path / "secret.js").write_text(STATIC_SECRET)
+    os.symlink(tmp_path / "secret.js", static / "link.js")
+    monkeypatch.setattr(plugin, "_STATIC_DIR", str(static))
+    return make_client(logdir)
+
+
+@pytest.fixture(scope="module")
+def browser_():
+    """A headless Chromium browser (``tests.browser.launch``), one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = browser.launch(p)
+        yield b
+        b.close()

@@ -1,12 +1,14 @@
-"""A real ``tensorboard`` process with the NNViz plugin, for tests."""
+"""A real ``tensorboard`` process with the NNViz plugin, for tests, and the JSON of its routes."""
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,3 +72,10 @@ def wait_for(fetch, ready, timeout=60):
         if time.monotonic() > deadline:
             raise TimeoutError("not ready after %ss: %r" % (timeout, result))
         time.sleep(0.3)
+
+
+def route_json(url, route, **params):
+    """The JSON answer of the plugin's ``route`` at the TensorBoard at ``url``; list values repeat the key."""
+    query = urllib.parse.urlencode(params, doseq=True)
+    with urllib.request.urlopen("%s/data/plugin/nnviz/%s?%s" % (url, route, query)) as r:
+        return json.load(r)

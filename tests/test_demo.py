@@ -75,7 +75,8 @@ def test_report_names_each_broken_runs_problem_and_layer(demo_dir, capsys):
 
     assert cli.main(["report", str(demo_dir), "--json", "--fail-on", "warning"]) == 1
     runs = json.loads(capsys.readouterr().out)["runs"]
-    assert sorted(runs) == [r + "/train" for r in ("cnn", "healthy", "lr_too_high", "lr_too_low", "overfit", "vanishing")]
+    names = ("cnn", "healthy", "lr_too_high", "lr_too_low", "overfit", "vanishing")
+    assert sorted(runs) == [r + "/train" for r in names]
     for run in ("healthy/train", "cnn/train"):
         assert [f for f in runs[run] if f["severity"] != "info"] == [], runs[run]
 
@@ -117,7 +118,7 @@ def test_serve_starts_tensorboard_with_the_tab(demo_dir):
         url = "http://localhost:%d/data/plugins_listing" % port
         listing = tbserver.wait_for(
             lambda: json.load(urllib.request.urlopen(url)),
-            lambda l: l.get("nnviz", {}).get("enabled"),
+            lambda listing: listing.get("nnviz", {}).get("enabled"),
         )
         assert listing["nnviz"]["tab_name"] == "NNViz"
     finally:

@@ -20,7 +20,7 @@ import tb_nnviz
 from tb_nnviz import cli, demo
 from tb_nnviz.diagnose import findings
 from tb_nnviz.keras import NNVizCallback
-from tests.test_plugin import PREFIX, make_client
+from tests.helpers import PREFIX, make_client, route_findings
 
 #: Keras runs: (model kind, optimizer, learning rate, epochs, trajectory_freq).
 KERAS_RUNS = {
@@ -122,19 +122,6 @@ def logdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(logdir):
     return route_findings(logdir)
-
-
-def route_findings(logdir):
-    """``{run: [finding, ...]}`` of every run, through the plugin's findings route."""
-    client = make_client(logdir)
-    runs = json.loads(client.get(PREFIX + "/tags").get_data(as_text=True))["runs"]
-    out = {}
-    for run in runs:
-        response = client.get(PREFIX + "/findings", query_string={"run": run})
-        assert response.status_code == 200, response.get_data(as_text=True)
-        assert response.headers["Content-Type"] == "application/json"
-        out[run] = json.loads(response.get_data(as_text=True))
-    return out
 
 
 def named(report, run, kind):

@@ -14,8 +14,8 @@ import urllib.parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_plugin import PREFIX, static_client  # noqa: F401 (fixture)
-from tests.test_plugin import STATIC_SECRET as SECRET
+from tests.helpers import PREFIX
+from tests.helpers import STATIC_SECRET as SECRET
 
 ROUTES = ("/tags", "/heatmap", "/trajectory", "/projection", "/overview", "/findings", "/spectral", "/index.js")
 KEYS = ("run", "tag", "step", "diff")

@@ -81,7 +81,8 @@ def _wait_card(frame, card, step, mode):
 def _ratio_chart(frame):
     charts = frame.locator('[data-testid="layer-charts"][data-layer="dense"]')
     frame.wait_for_function(
-        "e => e.dataset.loaded === 'true' && !e.hasAttribute('data-loading')", arg=charts.element_handle(), timeout=30000
+        "e => e.dataset.loaded === 'true' && !e.hasAttribute('data-loading')",
+        arg=charts.element_handle(), timeout=30000,
     )
     return charts.locator('[data-testid="chart-ratio"]')
 
@@ -180,12 +181,6 @@ def test_new_steps_appear_while_step_mode_zoom_and_scroll_stay(served):
 # --- dark mode ------------------------------------------------------------------------
 
 
-def _theme_menu(page, label):
-    """Chooses "Browser default", "Light" or "Dark" in TensorBoard's theme menu."""
-    page.locator('button[aria-label="Menu for changing light or dark theme"]').click()
-    page.locator("[mat-menu-item]", has_text=label).click()
-
-
 def _luminance(css_color):
     r, g, b = [int(float(x)) for x in css_color[css_color.index("(") + 1:-1].split(",")[:3]]
     return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
@@ -224,12 +219,6 @@ def _shot_cards(frame, theme):
     frame.evaluate("() => window.scrollTo(0, 0)")
 
 
-def _wait_theme(frame, theme):
-    frame.wait_for_function("t => document.documentElement.dataset.theme === t", arg=theme, timeout=10000)
-    # Listeners redraw synchronously on the class change; give layout one frame.
-    frame.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
-
-
 def test_tab_follows_tensorboards_dark_mode(served):
     _, url = served
     with browser.open_tab(url, width=1280, height=900) as tab:
@@ -252,9 +241,9 @@ def test_tab_follows_tensorboards_dark_mode(served):
         _shot(page, "light")
         _shot_cards(frame, "light")
 
-        _theme_menu(page, "Dark")
+        browser.theme_menu(page, "Dark")
         assert page.evaluate("() => document.body.classList.contains('dark-mode')")
-        _wait_theme(frame, "dark")
+        browser.wait_theme(frame, "dark")
         assert _luminance(_background(frame)) < 0.25
         assert _luminance(_background(frame, ".nv-card")) < 0.3
         assert _luminance(frame.evaluate("() => getComputedStyle(document.body).color")) > 0.7
@@ -266,14 +255,14 @@ def test_tab_follows_tensorboards_dark_mode(served):
         _shot(page, "dark")
         _shot_cards(frame, "dark")
 
-        _theme_menu(page, "Light")
-        _wait_theme(frame, "light")
+        browser.theme_menu(page, "Light")
+        browser.wait_theme(frame, "light")
         assert _luminance(_background(frame)) > 0.9
         assert _pixels_near(ratio, LIGHT_GRID, tol=12) > 50 and _pixels_near(ratio, DARK_GRID, tol=12) == 0
 
         # "Browser default" follows the OS only through TensorBoard: with a dark OS
         # preference TensorBoard (and so the tab) is dark after a reload...
-        _theme_menu(page, "Browser default")
+        browser.theme_menu(page, "Browser default")
         # TensorBoard persists the choice asynchronously; reloading before it is
         # stored would bring back "Light".
         page.wait_for_function(
@@ -286,10 +275,10 @@ def test_tab_follows_tensorboards_dark_mode(served):
         frame.locator('[data-testid="card"]').first.wait_for(timeout=30000)
         # TensorBoard applies its theme once its settings have loaded: wait for it.
         page.wait_for_function("() => document.body.classList.contains('dark-mode')", timeout=30000)
-        _wait_theme(frame, "dark")
+        browser.wait_theme(frame, "dark")
         assert _luminance(_background(frame)) < 0.25
         # ...and TensorBoard's "Light" wins over the dark OS preference.
-        _theme_menu(page, "Light")
-        _wait_theme(frame, "light")
+        browser.theme_menu(page, "Light")
+        browser.wait_theme(frame, "light")
         assert _luminance(_background(frame)) > 0.9
         assert tab.errors == []

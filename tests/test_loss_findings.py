@@ -193,7 +193,9 @@ def test_losses_that_can_be_negative_raise_no_false_alarm():
 @pytest.mark.parametrize("values", [[], [np.nan] * 8, [np.inf, 1.0, 2.0], [0.0] * 8, [1e308, -1e308, 0.0, 5.0, 1e-300]])
 def test_odd_curves_give_strict_json_and_no_error(values):
     steps = np.arange(len(values))
-    found = lf.evaluate(curves(train=values, val=values, acc=values, epochs=steps), pace=lf.Pace(float("nan"), float("nan")))
+    found = lf.evaluate(
+        curves(train=values, val=values, acc=values, epochs=steps), pace=lf.Pace(float("nan"), float("nan"))
+    )
     json.dumps(found, allow_nan=False)
 
 

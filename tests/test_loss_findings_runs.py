@@ -25,7 +25,7 @@ from tb_nnviz.log.event_file import EventFile
 from tb_nnviz.serve import plugin
 from tb_nnviz.serve import report as nnviz_report
 from tests import providers, tbserver
-from tests.test_findings_runs import route_findings
+from tests.helpers import route_findings
 
 LOSS_KINDS = {"overfitting", "underfitting", "loss_diverged"}
 

@@ -6,7 +6,6 @@ test client; and real ``tensorboard`` processes under both loaders.
 """
 
 import json
-import os
 import statistics
 import time
 import urllib.parse
@@ -14,11 +13,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-from tensorboard import program
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_ingester
 from tensorboard.compat.proto import event_pb2, summary_pb2
-from tensorboard.plugins.core import core_plugin
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 from werkzeug import test as werkzeug_test
@@ -30,46 +27,14 @@ from tb_nnviz.reduce import grids, trajectory
 from tb_nnviz.serve import plugin
 from tests import tbserver
 from tests.conftest import LOGDIR_MAX_CELLS, LOGDIR_RUNS, LOGDIR_STEPS, logdir_arrays, write_logdir
+from tests.helpers import PREFIX, STATIC_SECRET, get_heatmap, get_json, make_client, make_flags
 
-PREFIX = "/data/plugin/nnviz"
 NAMES = ("conv/kernel", "dense/bias", "dense/kernel")
-
-
-def make_flags(logdir, *argv):
-    """TensorBoard's parsed flags, after every loader's ``fix_flags``."""
-    tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader(), plugin.NNVizLoader()])
-    tb.configure(argv=[None, "--logdir", str(logdir), *argv])
-    return tb
-
-
-def make_client(logdir, *argv):
-    """A werkzeug client of TensorBoard's app over ``logdir`` (Python loader, loaded once)."""
-    tb = make_flags(logdir, "--reload_interval", "0", "--reload_task", "blocking", *argv)
-    ingester = data_ingester.LocalDataIngester(tb.flags)
-    ingester.start()
-    app = application.TensorBoardWSGIApp(
-        tb.flags, tb.plugin_loaders, ingester.data_provider, None, ingester.deprecated_multiplexer
-    )
-    return werkzeug_test.Client(app)
 
 
 @pytest.fixture(scope="module")
 def client(logdir):
     return make_client(logdir)
-
-
-def get_json(client, path, **query):
-    response = client.get(PREFIX + path, query_string=query)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.headers["Content-Type"] == "application/json"
-    return json.loads(response.get_data(as_text=True))
-
-
-def get_heatmap(client, **query):
-    response = client.get(PREFIX + "/heatmap", query_string=query)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.headers["Content-Type"] == "application/octet-stream"
-    return heatmap_body.decode_heatmap(response.get_data())
 
 
 def expected_planes(run, name, step):
@@ -347,7 +312,10 @@ def test_update_ratio_per_step_agrees_across_cadences_and_with_the_findings(tmp_
     _descent(tmp_path, "slow", 10, 3e-5)
     client = make_client(tmp_path)
     kernel = "net/dense_1/kernel"
-    rows = {run: {r["name"]: r for r in get_json(client, "/overview", run=run)}[kernel] for run in ("every1", "every20", "slow")}
+    rows = {
+        run: {r["name"]: r for r in get_json(client, "/overview", run=run)}[kernel]
+        for run in ("every1", "every20", "slow")
+    }
     # Over the whole interval the two cadences disagree 20x (0.05 "large" against 0.0025)...
     assert rows["every20"]["update_ratio"] > 1e-2 > rows["every1"]["update_ratio"]
     # ... per step they agree, and both sit in the healthy band.
@@ -356,14 +324,16 @@ def test_update_ratio_per_step_agrees_across_cadences_and_with_the_findings(tmp_
     assert (rows["every1"]["update_steps"], rows["every20"]["update_steps"]) == (1, 20)
     for run, row in rows.items():
         traj = get_json(client, "/trajectory", run=run, tag=kernel)
-        view = rates.TensorView(rates.TensorSeries(kernel, (64, 32), np.array(traj["step"]),
-                                                   {f: np.array(nulls_to_nan(traj[f])) for f in ("norm", "update_norm")}))
-        assert row["update_ratio_per_step"] == traj["update_ratio_per_step"][-1] == pytest.approx(view.rate[-1], rel=1e-12)
-        assert traj["update_ratio_per_step"][0] is None and traj["update_steps"][1:] == [row["update_steps"]] * (len(traj["step"]) - 1)
+        stats = {f: np.array(nulls_to_nan(traj[f])) for f in ("norm", "update_norm")}
+        view = rates.TensorView(rates.TensorSeries(kernel, (64, 32), np.array(traj["step"]), stats))
+        ratio = traj["update_ratio_per_step"]
+        assert row["update_ratio_per_step"] == ratio[-1] == pytest.approx(view.rate[-1], rel=1e-12)
+        assert ratio[0] is None and traj["update_steps"][1:] == [row["update_steps"]] * (len(traj["step"]) - 1)
     # The findings judge the same number: the slow run's lr_too_low names it for the kernel.
     found = [f for f in get_json(client, "/findings", run="slow") if f["kind"] == "lr_too_low"]
     assert found, get_json(client, "/findings", run="slow")
-    assert found[0]["evidence"]["ratio_per_step"][kernel] == pytest.approx(rows["slow"]["update_ratio_per_step"], rel=0.02)
+    slow_ratio = rows["slow"]["update_ratio_per_step"]
+    assert found[0]["evidence"]["ratio_per_step"][kernel] == pytest.approx(slow_ratio, rel=0.02)
 
 
 # -- errors and static files ---------------------------------------------------
@@ -434,25 +404,6 @@ def test_every_route_sets_security_headers(client):
         response = client.get(PREFIX + path, query_string=query)
         assert response.status_code == 200
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-
-
-#: Content of a file beside the static dir (reached only through a symlink in it).
-STATIC_SECRET = "SECRET-CONTENT"
-
-
-@pytest.fixture
-def static_client(tmp_path, logdir, monkeypatch):
-    """The app over ``logdir`` with a small static dir, and a secret file beside it."""
-    static = tmp_path / "static"
-    (static / "chunks").mkdir(parents=True)
-    (static / "index.js").write_text("export function render() {}\n")
-    (static / "chunks" / "a.css").write_text("body {}\n")
-    (static / "index.js.map").write_text("{}")
-    (static / "notes.txt").write_text("not served")
-    (tmp_path / "secret.js").write_text(STATIC_SECRET)
-    os.symlink(tmp_path / "secret.js", static / "link.js")
-    monkeypatch.setattr(plugin, "_STATIC_DIR", str(static))
-    return make_client(logdir)
 
 
 def test_the_built_tab_is_served_as_javascript(static_client):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tb_nnviz
-from tests.test_plugin import PREFIX, get_heatmap, get_json, make_client
+from tests.helpers import PREFIX, get_heatmap, get_json, make_client
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from tb_nnviz.reduce import grids, trajectory
 from tb_nnviz.serve import store
 from tests import providers, tbserver
 from tests.conftest import LOGDIR_STEPS, logdir_arrays, write_logdir
-from tests.test_plugin import PREFIX, get_heatmap, get_json, make_client, make_flags
+from tests.helpers import PREFIX, get_heatmap, get_json, make_client, make_flags
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -210,7 +210,8 @@ def test_chunked_reductions_equal_one_pass(monkeypatch, shape, max_cells, chunk,
     planes, point = grids.heatmap_planes(x, content), trajectory.trajectory_point(x, previous, plan)
     np.testing.assert_array_equal(planes, whole[0])  # blocks never straddle tiles: exact
     np.testing.assert_allclose(point, whole[1], rtol=1e-12, atol=1e-12)
-    exact = [trajectory.STAT_FIELDS.index(f) for f in ("min", "max", "q05", "q50", "q95", "zero_fraction", "nan_count", "inf_count")]
+    exact_fields = ("min", "max", "q05", "q50", "q95", "zero_fraction", "nan_count", "inf_count")
+    exact = [trajectory.STAT_FIELDS.index(f) for f in exact_fields]
     np.testing.assert_array_equal(point[exact], whole[1][exact])
     np.testing.assert_array_equal(point[len(trajectory.STAT_FIELDS) : -8], whole[1][len(trajectory.STAT_FIELDS) : -8])
 
@@ -490,7 +491,8 @@ def test_live_writes_are_served_consistently_while_reloading(tmp_path, monkeypat
                 assert steps == sorted(set(steps)) and set(steps) <= set(range(written[0] + 1))
                 step = int(rng.choice(steps))
                 diff = str(rng.choice(["none", "first"]))
-                r = client.get(PREFIX + "/heatmap", query_string={"run": "live", "tag": "layer/kernel", "step": step, "diff": diff})
+                query = {"run": "live", "tag": "layer/kernel", "step": step, "diff": diff}
+                r = client.get(PREFIX + "/heatmap", query_string=query)
                 assert r.status_code == 200, r.get_data()
                 header, planes = heatmap_body.decode_heatmap(r.get_data())
                 assert header["step"] == step
@@ -499,13 +501,15 @@ def test_live_writes_are_served_consistently_while_reloading(tmp_path, monkeypat
                     want = want - grids.heatmap_planes(_live(0)["layer/kernel"], content)
                 np.testing.assert_array_equal(planes, want)
                 for name in ("layer/kernel", "layer/bias"):
-                    body = json.loads(client.get(PREFIX + "/trajectory", query_string={"run": "live", "tag": name}).get_data())
+                    query = {"run": "live", "tag": name}
+                    body = json.loads(client.get(PREFIX + "/trajectory", query_string=query).get_data())
                     lengths = {k: len(v) for k, v in body.items() if isinstance(v, list)}
                     assert len(set(lengths.values())) == 1, lengths
                     assert all(len(v) == len(body["step"]) for v in body["traces"]["values"])
                     assert body["step"] == sorted(body["step"])
                     assert body["mean"][-1] == pytest.approx(_live(body["step"][-1])[name].astype(np.float64).mean())
-                proj = json.loads(client.get(PREFIX + "/projection", query_string={"run": "live"}).get_data())["runs"]["live"]
+                response = client.get(PREFIX + "/projection", query_string={"run": "live"})
+                proj = json.loads(response.get_data())["runs"]["live"]
                 assert len(proj["x"]) == len(proj["y"]) == len(proj["step"])
                 assert all(v is None or np.isfinite(v) for v in proj["x"] + proj["y"])
                 assert client.get(PREFIX + "/overview", query_string={"run": "live"}).status_code == 200

@@ -23,8 +23,8 @@ from tb_nnviz.diagnose import spectral
 from tb_nnviz.format import metadata
 from tb_nnviz.reduce import spectrum, tf_spectrum
 from tb_nnviz.serve import report
+from tests.helpers import PREFIX, make_client
 from tests.providers import CTX, python_provider
-from tests.test_plugin import PREFIX, make_client
 
 
 def digits():
@@ -215,7 +215,8 @@ def test_writer_logs_spectra_with_heatmaps_and_skips_large(tmp_path):
         w.log_weights(2, {"a/kernel": rng.normal(size=(20, 9))}, heatmaps=False)
         w.log_weights(3, {"a/kernel": rng.normal(size=(20, 9))}, heatmaps=False, spectra=True)
     client = make_client(str(tmp_path))
-    body = json.loads(client.get(PREFIX + "/spectral", query_string={"run": "run", "tag": "a/kernel", "step": "3"}).get_data(as_text=True))
+    response = client.get(PREFIX + "/spectral", query_string={"run": "run", "tag": "a/kernel", "step": "3"})
+    body = json.loads(response.get_data(as_text=True))
     assert body["step"] == [0, 1, 3]
     assert all(len(body[k]) == 3 for k in spectral.METRICS)
     assert body["spectrum"]["step"] == 3 and len(body["spectrum"]["eigenvalues"]) == 9

@@ -14,8 +14,6 @@ import contextlib
 import json
 import os
 import re
-import urllib.parse
-import urllib.request
 
 import numpy as np
 import pytest
@@ -74,17 +72,11 @@ def served(tmp_path_factory):
             w.log_weights(step, {POOLED[0]: VALUES["slow", POOLED[0]][k]})
     with tbserver.tensorboard(logdir) as url:
         tbserver.wait_for(
-            lambda: _get(url, "tags"),
+            lambda: tbserver.route_json(url, "tags"),
             lambda t: all(len(t.get("runs", {}).get(r, {})) == 4 for r in RATE)
             and all(len(i["steps"]) == len(STEPS) for r in t["runs"].values() for i in r.values()),
         )
         yield url
-
-
-def _get(url, route, **params):
-    query = urllib.parse.urlencode(params, doseq=True)
-    with urllib.request.urlopen("%s/data/plugin/nnviz/%s?%s" % (url, route, query)) as r:
-        return json.load(r)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +84,9 @@ def tab(served):
     with browser.open_tab(served, ready=browser.OVERVIEW) as t:
         # No run in the address: the tab moves on to "slow", the run with a finding, once
         # the findings arrive (test_tab_polish.py); tests pick their runs after that.
-        t.frame.wait_for_function("() => document.querySelector('[data-testid=run-option][value=slow]').checked", timeout=30000)
+        t.frame.wait_for_function(
+            "() => document.querySelector('[data-testid=run-option][value=slow]').checked", timeout=30000
+        )
         yield t.page, t.frame, t.errors
 
 
@@ -107,27 +101,12 @@ def _pc_label(axis, ratio):
     return "PC%d (%s%%)" % (axis + 1, "99.9" if 99.95 <= pct < 100 else "%.1f" % pct)
 
 
-def _select_runs(frame, runs):
-    """Ticks exactly ``runs`` in the run selector (checkboxes), as a user would."""
-    boxes = frame.locator('[data-testid="run-option"]').all()
-    # Tick first, then untick: the selector keeps at least one run ticked.
-    for want in (True, False):
-        for box in boxes:
-            if (box.get_attribute("value") in runs) == want and box.is_checked() != want:
-                box.click()
-    frame.wait_for_function(
-        """rs => { const have = new Set([...document.querySelectorAll('[data-testid=card]')].map(c => c.dataset.run));
-                   return have.size === rs.length && rs.every(r => have.has(r)); }""",
-        arg=list(runs), timeout=30000,
-    )
-
-
 # --- overview ---------------------------------------------------------------------
 
 
 def test_overview_lists_every_tensor_with_counts_and_latest_ratio(served, tab):
     page, frame, _ = tab
-    _select_runs(frame, ["fast"])
+    browser.select_runs(frame, ["fast"])
     table = frame.locator('[data-testid="overview-table"][data-run="fast"]')
     table.wait_for(timeout=30000)
     rows = {}
@@ -140,7 +119,7 @@ def test_overview_lists_every_tensor_with_counts_and_latest_ratio(served, tab):
     total = sum(int(np.prod(s)) for s in SHAPES.values()) + int(np.prod(BIG[1]))
     assert frame.locator('[data-testid="overview-total"]').inner_text() == "{:,}".format(total)
     for name in SHAPES:
-        traj = _get(served, "trajectory", run="fast", tag=name)
+        traj = tbserver.route_json(served, "trajectory", run="fast", tag=name)
         last = traj["update_ratio_per_step"][-1]
         shown = float(re.match(r"[-+0-9.e]+", rows[name][4]).group())
         assert shown == pytest.approx(last, rel=5e-3), name
@@ -159,7 +138,8 @@ def _layer(frame, layer):
     charts = frame.locator('[data-testid="layer-charts"][data-layer="%s"]' % layer)
     charts.scroll_into_view_if_needed()
     frame.wait_for_function(
-        """l => { const e = [...document.querySelectorAll('[data-testid=layer-charts]')].find(x => x.dataset.layer === l);
+        """l => { const e = [...document.querySelectorAll('[data-testid=layer-charts]')]
+                    .find(x => x.dataset.layer === l);
                   return e && e.dataset.loaded === 'true' && !e.hasAttribute('data-loading'); }""",
         arg=layer, timeout=30000,
     )
@@ -168,7 +148,7 @@ def _layer(frame, layer):
 
 def test_ratio_chart_shows_both_runs_fast_100x_slow(served, tab):
     page, frame, _ = tab
-    _select_runs(frame, ["fast", "slow"])
+    browser.select_runs(frame, ["fast", "slow"])
     charts = _layer(frame, "mlp/dense_1")
     ratio = charts.locator('[data-testid="chart-ratio"]')
     frame.wait_for_function(
@@ -178,7 +158,7 @@ def test_ratio_chart_shows_both_runs_fast_100x_slow(served, tab):
     last = {(s["run"], s["tag"]): s["last"] for s in json.loads(ratio.get_attribute("data-series-last"))}
     assert set(last) == {(r, t) for r in RATE for t in ("mlp/dense_1/kernel", "mlp/dense_1/bias")}
     for (run, tag), value in last.items():
-        assert value == _get(served, "trajectory", run=run, tag=tag)["update_ratio_per_step"][-1]
+        assert value == tbserver.route_json(served, "trajectory", run=run, tag=tag)["update_ratio_per_step"][-1]
     for tag in ("mlp/dense_1/kernel", "mlp/dense_1/bias"):
         assert 80 < last["fast", tag] / last["slow", tag] < 125, tag
     # No uPlot legend rows: a key of runs and tensors, and one read-out line on hover.
@@ -194,14 +174,14 @@ def test_ratio_chart_shows_both_runs_fast_100x_slow(served, tab):
 
 def test_distribution_chart_shows_each_runs_quantiles(served, tab):
     page, frame, _ = tab
-    _select_runs(frame, ["fast", "slow"])
+    browser.select_runs(frame, ["fast", "slow"])
     charts = _layer(frame, "mlp/dense_1")
     dist = charts.locator('[data-testid="dist-chart"][data-tag="%s"]' % KERNEL)
     dist.wait_for()
     assert dist.get_attribute("data-series") == "14"  # min, q05, q25, median, q75, q95, max x 2 runs
     last = {(s["run"], s["stat"]): s["last"] for s in json.loads(dist.get_attribute("data-series-last"))}
     for run in RATE:
-        tr = _get(served, "trajectory", run=run, tag=KERNEL)
+        tr = tbserver.route_json(served, "trajectory", run=run, tag=KERNEL)
         for field, stat in [("min", "min"), ("q05", "q05"), ("q50", "median"), ("q95", "q95"), ("max", "max")]:
             assert last[run, stat] == tr[field][-1], (run, stat)
         # The logged quantiles of the last step, against the array written.
@@ -247,7 +227,8 @@ def _run_pixels(plot, rgb):
     return plot.locator("canvas").evaluate(
         """(c, rgb) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
                   for (let i = 0; i < d.length; i += 4)
-                    if (d[i+3] > 200 && Math.abs(d[i]-rgb[0]) + Math.abs(d[i+1]-rgb[1]) + Math.abs(d[i+2]-rgb[2]) < 40) n++;
+                    if (d[i+3] > 200
+                        && Math.abs(d[i]-rgb[0]) + Math.abs(d[i+1]-rgb[1]) + Math.abs(d[i+2]-rgb[2]) < 40) n++;
                   return n; }""",
         rgb,
     )
@@ -258,11 +239,11 @@ RUN_RGB = {"fast": [0x1F, 0x77, 0xB4], "slow": [0xFF, 0x7F, 0x0E]}  # runColor(0
 
 def test_projection_joint_and_per_run(served, tab):
     page, frame, _ = tab
-    _select_runs(frame, ["fast", "slow"])
+    browser.select_runs(frame, ["fast", "slow"])
     panel = frame.locator('[data-testid="projection-panel"]')
     canvas = panel.locator('[data-testid="projection"]')
     frame.wait_for_function("c => c.dataset.runs === '2'", arg=canvas.element_handle(), timeout=30000)
-    joint = _get(served, "projection", run=["fast", "slow"])
+    joint = tbserver.route_json(served, "projection", run=["fast", "slow"])
     ratio = joint["explained_variance_ratio"]
     assert canvas.get_attribute("data-points") == str(2 * len(STEPS))
     assert canvas.get_attribute("data-xlabel") == _pc_label(0, ratio)
@@ -279,7 +260,8 @@ def test_projection_joint_and_per_run(served, tab):
 
     panel.locator('[data-testid="projection-axes-per-run"]').click()
     frame.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=projection-run]')].filter(c => c.dataset.xlabel).length === 2",
+        "() => [...document.querySelectorAll('[data-testid=projection-run]')]"
+        ".filter(c => c.dataset.xlabel).length === 2",
         timeout=30000,
     )
     assert panel.get_attribute("data-axes") == "per-run"
@@ -287,7 +269,7 @@ def test_projection_joint_and_per_run(served, tab):
     assert "scaled to its own path" in panel.locator('[data-testid="projection-scale-note"]').inner_text()
     for run in RATE:
         plot = panel.locator('[data-testid="projection-run"][data-run="%s"]' % run)
-        own = _get(served, "projection", run=run)["explained_variance_ratio"]
+        own = tbserver.route_json(served, "projection", run=run)["explained_variance_ratio"]
         assert plot.get_attribute("data-xlabel") == _pc_label(0, own), run
         assert plot.get_attribute("data-ylabel") == _pc_label(1, own), run
         assert plot.get_attribute("data-points") == str(len(STEPS))
@@ -308,7 +290,9 @@ def test_projection_joint_and_per_run(served, tab):
     slow.hover(position={"x": box["width"] / 2, "y": box["height"] / 2})
     _shot(page, panel, "projection-per-run")
     panel.locator('[data-testid="projection-axes-joint"]').click()
-    frame.wait_for_function("() => document.querySelector('[data-testid=projection]')?.dataset.runs === '2'", timeout=30000)
+    frame.wait_for_function(
+        "() => document.querySelector('[data-testid=projection]')?.dataset.runs === '2'", timeout=30000
+    )
 
 
 # --- heatmaps -------------------------------------------------------------------------
@@ -353,7 +337,8 @@ def _show_step(frame, card, k):
     """Moves the slider by keyboard (the pointer stays on the heatmap) to step index k:
     the card's own, or its row's shared one while runs side by side are linked."""
     if card.get_attribute("data-linked") is not None:
-        slider = frame.locator('[data-testid="tensor-row"][data-tag="%s"] [data-testid="row-step-slider"]' % card.get_attribute("data-tag"))
+        row = '[data-testid="tensor-row"][data-tag="%s"]' % card.get_attribute("data-tag")
+        slider = frame.locator(row + ' [data-testid="row-step-slider"]')
     else:
         slider = card.locator('[data-testid="step-slider"]')
     slider.focus()
@@ -439,7 +424,7 @@ def test_pooled_heatmap_shows_block_and_absmax(served, tab):
     canvas = card.locator('[data-testid="heatmap"]')
     _wait_card(frame, card, STEPS[-1])
     assert "pooled" in card.inner_text()
-    info = _get(served, "tags")["runs"]["slow"][POOLED[0]]
+    info = tbserver.route_json(served, "tags")["runs"]["slow"][POOLED[0]]
     pr, pc = info["pool"]
     rows, cols = info["grid"][0] // pr, info["grid"][1] // pc
     canvas.hover(position=_cell_pos(canvas, rows, cols, 1, 2))
@@ -485,9 +470,10 @@ def test_overview_row_click_lands_on_the_card_below_the_header(served, tab):
     # charts above the target load (and grow) while and after scrolling.
     with _fresh_tab(tab, served, 1600, 1000) as t:
         frame = t.frame
-        _select_runs(frame, ["fast", "slow"])
+        browser.select_runs(frame, ["fast", "slow"])
         target = "mlp/conv/kernel"
-        frame.locator('[data-testid="overview-table"][data-run="fast"] [data-testid="overview-row"][data-tag="%s"]' % target).click()
+        overview = '[data-testid="overview-table"][data-run="fast"]'
+        frame.locator(overview + ' [data-testid="overview-row"][data-tag="%s"]' % target).click()
         card = frame.locator('[data-testid="card"][data-run="fast"][data-tag="%s"]' % target)
         card.locator('[data-testid="heatmap"]').wait_for(timeout=30000)
         _wait_card(frame, card, STEPS[-1])
@@ -554,7 +540,9 @@ def test_run_selector_shows_how_to_compare_and_run_colours(served, tab):
         assert [b.is_checked() for b in boxes.all()] == [True, False]
         # A plain click on a second run adds it: both runs' cards, each run in its colour.
         boxes.nth(1).click()
-        frame.wait_for_function("() => document.querySelectorAll('[data-testid=card-run]:not([hidden])').length >= 2", timeout=30000)
+        frame.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=card-run]:not([hidden])').length >= 2", timeout=30000
+        )
         runs = {c.get_attribute("data-run") for c in frame.locator('[data-testid="card"]').all()}
         assert runs == set(RATE)
         swatches = selector.locator(".nv-swatch").evaluate_all("s => s.map(e => getComputedStyle(e).backgroundColor)")
@@ -568,7 +556,9 @@ def test_run_selector_shows_how_to_compare_and_run_colours(served, tab):
         assert boxes.nth(1).is_disabled()
         assert "at least one run stays selected" in note.inner_text() and note.is_visible()
         assert "At least one run stays selected" in boxes.nth(1).get_attribute("title")
-        t.page.screenshot(path=os.path.join(ARTIFACTS, "tab-run-keep-note.png"), clip={"x": 0, "y": 0, "width": 800, "height": 140})
+        t.page.screenshot(
+            path=os.path.join(ARTIFACTS, "tab-run-keep-note.png"), clip={"x": 0, "y": 0, "width": 800, "height": 140}
+        )
         boxes.nth(0).click()  # two ticked again: either may be unticked
         assert not boxes.nth(1).is_disabled() and not note.is_visible()
 
@@ -576,7 +566,7 @@ def test_run_selector_shows_how_to_compare_and_run_colours(served, tab):
 def test_reload_restores_runs_filter_mode_and_step(served, tab):
     with _fresh_tab(tab, served) as t:
         page, frame = t.page, t.frame
-        _select_runs(frame, ["fast", "slow"])
+        browser.select_runs(frame, ["fast", "slow"])
         frame.locator('[data-testid="tag-filter"]').fill("dense_1")
         card = _card(frame, "slow", KERNEL)
         _wait_card(frame, card, STEPS[-1])
@@ -590,7 +580,9 @@ def test_reload_restores_runs_filter_mode_and_step(served, tab):
         frame = browser.plugin_frame(page)
         frame.locator('[data-testid="overview-row"]').first.wait_for(timeout=30000)
         boxes = frame.locator('[data-testid="run-option"]')
-        frame.wait_for_function("() => [...document.querySelectorAll('[data-testid=run-option]')].every(b => b.checked)", timeout=30000)
+        frame.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=run-option]')].every(b => b.checked)", timeout=30000
+        )
         assert frame.locator('[data-testid="tag-filter"]').input_value() == "dense_1"
         assert [b.is_checked() for b in boxes.all()] == [True, True]
         card = _card(frame, "slow", KERNEL)
@@ -605,7 +597,7 @@ def test_reload_restores_runs_filter_mode_and_step(served, tab):
 def test_colorbar_tick_labels_do_not_touch(served, tab):
     page, frame, _ = tab
     for run, tag in [("fast", KERNEL), ("fast", "mlp/dense_1/bias"), ("slow", POOLED[0])]:
-        _select_runs(frame, [run])
+        browser.select_runs(frame, [run])
         card = _card(frame, run, tag)
         _wait_card(frame, card, card.get_attribute("data-step") or STEPS[-1])
         boxes = card.locator('[data-testid="colorbar-tick"]').evaluate_all(
@@ -623,7 +615,7 @@ def test_png_export_has_title_heatmap_and_colour_bar(served, tab):
     from PIL import Image
 
     page, frame, _ = tab
-    _select_runs(frame, ["fast"])
+    browser.select_runs(frame, ["fast"])
     card = _card(frame, "fast", KERNEL)
     _wait_card(frame, card, card.get_attribute("data-step"))
     canvas = card.locator('[data-testid="heatmap"]')
@@ -653,7 +645,7 @@ def test_png_export_has_title_heatmap_and_colour_bar(served, tab):
 def test_runs_side_by_side_move_together_and_share_a_range(served, tab):
     with _fresh_tab(tab, served, 1600, 1000) as t:
         frame = t.frame
-        _select_runs(frame, ["fast", "slow"])
+        browser.select_runs(frame, ["fast", "slow"])
         row = frame.locator('[data-testid="tensor-row"][data-tag="%s"]' % KERNEL)
         row.scroll_into_view_if_needed()
         cards = {run: _card(frame, run, KERNEL) for run in RATE}
@@ -675,7 +667,7 @@ def test_runs_side_by_side_move_together_and_share_a_range(served, tab):
         assert cards["slow"].locator('[data-testid="range-mode"]').input_value() != "runs"
         row.locator('[data-testid="row-shared-range"]').check()
         assert cards["slow"].locator('[data-testid="range-mode"]').input_value() == "runs"
-        want = max(_get(served, "ranges", run=r, tag=KERNEL)["none"] for r in RATE)
+        want = max(tbserver.route_json(served, "ranges", run=r, tag=KERNEL)["none"] for r in RATE)
         frame.wait_for_function(
             "c => !c.hasAttribute('data-range-pending') && c.dataset.rangeMode === 'runs'",
             arg=cards["slow"].element_handle(), timeout=10000,
@@ -684,7 +676,9 @@ def test_runs_side_by_side_move_together_and_share_a_range(served, tab):
         assert "of 2 runs" in cards["slow"].locator('[data-testid="range-note"]').inner_text()
         assert float(cards["fast"].get_attribute("data-range")) == pytest.approx(want, rel=1e-6)
         row.locator('[data-testid="row-shared-range"]').uncheck()
-        frame.wait_for_function("c => c.dataset.rangeMode === 'step'", arg=cards["fast"].element_handle(), timeout=10000)
+        frame.wait_for_function(
+            "c => c.dataset.rangeMode === 'step'", arg=cards["fast"].element_handle(), timeout=10000
+        )
         # The heatmap mode is linked like the step: a change shown on one card shows on both.
         cards["slow"].locator('[data-testid="mode"]').select_option("prev")
         for c in cards.values():
@@ -710,12 +704,13 @@ def test_runs_side_by_side_move_together_and_share_a_range(served, tab):
 
 def test_fixed_range_is_exact_from_the_first_draw(served, tab):
     page, frame, _ = tab
-    _select_runs(frame, ["fast"])
+    browser.select_runs(frame, ["fast"])
     card = _card(frame, "fast", "mlp/dense_1/bias")
     _wait_card(frame, card, card.get_attribute("data-step"))
     card.locator('[data-testid="range-mode"]').select_option("fixed")
     frame.wait_for_function(
-        "c => !c.hasAttribute('data-range-pending') && c.dataset.rangeMode === 'fixed'", arg=card.element_handle(), timeout=10000
+        "c => !c.hasAttribute('data-range-pending') && c.dataset.rangeMode === 'fixed'",
+        arg=card.element_handle(), timeout=10000,
     )
     absmax = max(float(np.abs(v).max()) for v in VALUES["fast", "mlp/dense_1/bias"])
     assert float(card.get_attribute("data-range")) == pytest.approx(absmax, rel=1e-6)
@@ -725,25 +720,29 @@ def test_fixed_range_is_exact_from_the_first_draw(served, tab):
 
 def test_layers_cards_and_overview_follow_network_order(served, tab):
     page, frame, _ = tab
-    _select_runs(frame, ["fast"])
-    tags = _get(served, "tags")["runs"]["fast"]
+    browser.select_runs(frame, ["fast"])
+    tags = tbserver.route_json(served, "tags")["runs"]["fast"]
     order = sorted(tags, key=lambda t: tags[t]["index"])
     assert order != sorted(order)  # logged order differs from the alphabetical one
     rows = frame.locator('[data-testid="overview-table"][data-run="fast"] [data-testid="overview-row"]')
-    frame.wait_for_function("n => document.querySelectorAll('[data-testid=overview-table][data-run=fast] [data-testid=overview-row]').length === n",
-                            arg=len(order), timeout=30000)
+    frame.wait_for_function(
+        "n => document.querySelectorAll("
+        "'[data-testid=overview-table][data-run=fast] [data-testid=overview-row]').length === n",
+        arg=len(order), timeout=30000,
+    )
     assert [r.get_attribute("data-tag") for r in rows.all()] == order
     shown = [c.get_attribute("data-tag") for c in frame.locator('[data-testid="card"][data-run="fast"]').all()]
     assert shown == order
     options = frame.locator('[data-testid="projection-select"] option').all()
-    assert [o.get_attribute("value") for o in options if o.get_attribute("value")] == [t for t in order if tags[t]["has_trajectory"]]
+    with_trajectory = [t for t in order if tags[t]["has_trajectory"]]
+    assert [o.get_attribute("value") for o in options if o.get_attribute("value")] == with_trajectory
 
 
 def test_structure_view_lists_layers_and_charts_ratio_by_depth(served, tab):
     page, frame, _ = tab
-    _select_runs(frame, ["fast", "slow"])
+    browser.select_runs(frame, ["fast", "slow"])
     panel = frame.locator('[data-testid="structure-panel"]')
-    tags = _get(served, "tags")["runs"]["fast"]
+    tags = tbserver.route_json(served, "tags")["runs"]["fast"]
     layers = []
     for t in sorted(tags, key=lambda t: tags[t]["index"]):
         if tags[t]["group"] not in layers:
@@ -761,7 +760,10 @@ def test_structure_view_lists_layers_and_charts_ratio_by_depth(served, tab):
     assert flow.get_attribute("data-points") == str(len(layers))
     last = {s["run"]: s["last"] for s in json.loads(flow.get_attribute("data-series-last"))}
     # The deepest layer with a trajectory is the last point of each run's line.
-    ratios = {r: [row["update_ratio"] for row in _get(served, "overview", run=r) if row["name"] == KERNEL][0] for r in RATE}
+    ratios = {
+        r: [row["update_ratio"] for row in tbserver.route_json(served, "overview", run=r) if row["name"] == KERNEL][0]
+        for r in RATE
+    }
     assert last["fast"] is not None and last["slow"] is not None
     assert ratios["fast"] / ratios["slow"] > 50
     # A legend says what the layers' bars mean; its "healthy" key looks like the fast
@@ -779,7 +781,7 @@ def test_structure_view_lists_layers_and_charts_ratio_by_depth(served, tab):
 
 def test_one_run_picker_drives_the_overview_and_the_structure_view(served, tab):
     page, frame, _ = tab
-    _select_runs(frame, ["fast", "slow"])
+    browser.select_runs(frame, ["fast", "slow"])
     picker = frame.locator('[data-testid="detail-run"]')
     assert picker.is_visible() and picker.input_value() == "fast"
     # No second picker inside the panels.
@@ -788,19 +790,26 @@ def test_one_run_picker_drives_the_overview_and_the_structure_view(served, tab):
     layers = frame.locator('[data-testid="structure-layers"]')
     assert table.get_attribute("data-run") == "fast" and layers.get_attribute("data-run") == "fast"
     picker.select_option("slow")
-    frame.wait_for_function("() => document.querySelector('[data-testid=overview-table]').dataset.run === 'slow'", timeout=30000)
+    frame.wait_for_function(
+        "() => document.querySelector('[data-testid=overview-table]').dataset.run === 'slow'", timeout=30000
+    )
     assert layers.get_attribute("data-run") == "slow"
     # slow's pooled layer is listed in both; fast has none.
-    frame.locator('[data-testid="overview-table"][data-run="slow"] [data-testid="overview-row"][data-tag="%s"]' % POOLED[0]).wait_for(timeout=30000)
+    overview = '[data-testid="overview-table"][data-run="slow"]'
+    frame.locator(overview + ' [data-testid="overview-row"][data-tag="%s"]' % POOLED[0]).wait_for(timeout=30000)
     assert layers.locator('[data-testid="structure-layer"][data-layer="mlp/pooled"]').count() == 1
     # The ratio-by-depth chart still shows both selected runs.
     assert frame.locator('[data-testid="chart-flow"]').get_attribute("data-series") == "2"
     page.screenshot(path=os.path.join(ARTIFACTS, "tab-detail-run.png"))
     # One run selected: nothing to pick, the picker hides and the panels follow the run.
-    _select_runs(frame, ["fast"])
+    browser.select_runs(frame, ["fast"])
     assert not picker.is_visible()
-    frame.wait_for_function("() => document.querySelector('[data-testid=overview-table]').dataset.run === 'fast'", timeout=30000)
-    frame.wait_for_function("() => document.querySelector('[data-testid=structure-layers]').dataset.run === 'fast'", timeout=30000)
+    frame.wait_for_function(
+        "() => document.querySelector('[data-testid=overview-table]').dataset.run === 'fast'", timeout=30000
+    )
+    frame.wait_for_function(
+        "() => document.querySelector('[data-testid=structure-layers]').dataset.run === 'fast'", timeout=30000
+    )
 
 
 # --- performance and errors -------------------------------------------------------------

@@ -30,7 +30,9 @@ KERNEL = "net/dense_1/kernel"
 RUNS = {"every1": (1, 2e-3), "every20": (20, 2e-3), "slow": (10, 3e-5)}
 STEPS = 200
 #: d3's schemeCategory10: the runs' colours.
-CATEGORY10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+CATEGORY10 = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"
+]
 
 
 def _write(logdir, run, cadence, lr):
@@ -50,14 +52,9 @@ def served(tmp_path_factory):
     for run, (cadence, lr) in RUNS.items():
         _write(logdir, run, cadence, lr)
     with tbserver.tensorboard(logdir) as url:
-        tbserver.wait_for(lambda: _get(url, "tags"), lambda t: len(t.get("runs", {})) == len(RUNS)
+        tbserver.wait_for(lambda: tbserver.route_json(url, "tags"), lambda t: len(t.get("runs", {})) == len(RUNS)
                           and all(len(r) == len(SHAPES) for r in t["runs"].values()))
         yield url
-
-
-def _get(url, route, **params):
-    with urllib.request.urlopen("%s/data/plugin/nnviz/%s?%s" % (url, route, urllib.parse.urlencode(params))) as r:
-        return json.load(r)
 
 
 def _hash(**state):
@@ -91,9 +88,11 @@ def _shot(tab, name):
 
 def _ratio_rows(frame):
     frame.wait_for_function("() => document.querySelector('[data-testid=overview-ratio]')")
-    return frame.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid=overview-row]')].map(r => {
+    return frame.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('[data-testid=overview-row]')].map(r => {
         const td = r.querySelector('[data-testid=overview-ratio]');
-        return [r.dataset.tag, {value: td.dataset.value === '' ? null : Number(td.dataset.value), health: td.dataset.health || 'ok',
+        return [r.dataset.tag, {value: td.dataset.value === '' ? null : Number(td.dataset.value),
+                                health: td.dataset.health || 'ok',
                                 text: td.innerText, title: td.title}]; }))""")
 
 
@@ -113,9 +112,10 @@ def test_update_ratio_is_per_step_in_every_view_whatever_the_cadence(served, bro
     for run in ("every1", "every20"):
         _pick_detail(frame, run)
         seen[run] = _ratio_rows(frame)
-        structure[run] = frame.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid=structure-layer]')]
+        structure[run] = frame.evaluate("""() => Object.fromEntries(
+            [...document.querySelectorAll('[data-testid=structure-layer]')]
             .map(b => [b.dataset.layer, [b.dataset.health, b.title]]))""")
-        want = {r["name"]: r for r in _get(served, "overview", run=run)}
+        want = {r["name"]: r for r in tbserver.route_json(served, "overview", run=run)}
         for tag, row in seen[run].items():
             assert row["value"] == want[tag]["update_ratio_per_step"], (run, tag)
     one, twenty = seen["every1"][KERNEL], seen["every20"][KERNEL]
@@ -134,7 +134,9 @@ def test_update_ratio_is_per_step_in_every_view_whatever_the_cadence(served, bro
     charts = frame.locator('[data-testid="layer-charts"][data-layer="net/dense_1"]')
     charts.scroll_into_view_if_needed()
     ratio = charts.locator('[data-testid="chart-ratio"]')
-    frame.wait_for_function("e => e.dataset.seriesLast && JSON.parse(e.dataset.seriesLast).length === 4", arg=ratio.element_handle())
+    frame.wait_for_function(
+        "e => e.dataset.seriesLast && JSON.parse(e.dataset.seriesLast).length === 4", arg=ratio.element_handle()
+    )
     last = {(s["run"], s["tag"]): s["last"] for s in json.loads(ratio.get_attribute("data-series-last"))}
     assert last["every1", KERNEL] == one["value"] and last["every20", KERNEL] == twenty["value"]
     title = ratio.locator('[data-testid="chart-title"]')
@@ -147,8 +149,11 @@ def test_structure_mutes_alphas_the_findings_ignore(served, browser_):
     tab = _open(browser_, served, runs=["every20"])
     frame = tab.frame
     frame.wait_for_function("() => document.querySelectorAll('[data-testid=structure-alpha]').length >= 2")
-    spectra = _get(served, "spectral", run="every20")
-    flagged = {f["layer"] for f in _get(served, "findings", run="every20") if f["kind"] in ("alpha_low", "alpha_high")}
+    spectra = tbserver.route_json(served, "spectral", run="every20")
+    flagged = {
+        f["layer"] for f in tbserver.route_json(served, "findings", run="every20")
+        if f["kind"] in ("alpha_low", "alpha_high")
+    }
     alphas = frame.evaluate("""() => [...document.querySelectorAll('[data-testid=structure-alpha]')].map(a => ({
         layer: a.closest('[data-testid=structure-layer]').dataset.layer, verdict: a.dataset.verdict, title: a.title,
         out: a.classList.contains('nv-alpha-out')}))""")
@@ -171,11 +176,13 @@ def _overlaps(frame):
         const cards = [...document.querySelectorAll('[data-testid=card]')].map(c => [c, c.getBoundingClientRect()]);
         const bad = [];
         rects.forEach((a, i) => rects.slice(i + 1).forEach(b => {
-            if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) bad.push(['overlap', a.left, b.left]);
+            if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5)
+                bad.push(['overlap', a.left, b.left]);
         }));
         for (const c of document.querySelectorAll('canvas.nv-heatmap')) {
             const r = c.getBoundingClientRect(), k = c.closest('[data-testid=card]').getBoundingClientRect();
-            if (r.width && (r.left < k.left - 0.5 || r.right > k.right + 0.5)) bad.push(['outside card', r.width, k.width]);
+            if (r.width && (r.left < k.left - 0.5 || r.right > k.right + 0.5))
+                bad.push(['outside card', r.width, k.width]);
         }
         const d = document.documentElement;
         return {bad, canvases: rects.length, scroll: d.scrollWidth, client: d.clientWidth};
@@ -189,12 +196,13 @@ def test_side_by_side_heatmaps_fit_a_narrow_window(served, browser_, width):
     frame = tab.frame
     row = frame.locator('[data-testid="tensor-row"][data-tag="net/conv/kernel"]')
     row.scroll_into_view_if_needed()
-    frame.wait_for_function("() => document.querySelector('[data-testid=tensor-row][data-tag=\"net/conv/kernel\"] [data-testid=card]').dataset.range")
+    conv_cards = '[data-testid=tensor-row][data-tag="net/conv/kernel"] [data-testid=card]'
+    frame.wait_for_function("() => document.querySelector('%s').dataset.range" % conv_cards)
     frame.locator('[data-testid="run-option"][value="every20"]').click()
-    frame.wait_for_function("() => document.querySelectorAll('[data-testid=tensor-row][data-tag=\"net/conv/kernel\"] [data-testid=card]').length === 2")
+    frame.wait_for_function("() => document.querySelectorAll('%s').length === 2" % conv_cards)
     row.scroll_into_view_if_needed()
-    frame.wait_for_function("""() => [...document.querySelectorAll('[data-testid=tensor-row][data-tag="net/conv/kernel"] [data-testid=card]')]
-        .every(c => c.dataset.range && !c.hasAttribute("data-loading"))""")
+    frame.wait_for_function("""() => [...document.querySelectorAll('%s')]
+        .every(c => c.dataset.range && !c.hasAttribute("data-loading"))""" % conv_cards)
     got = _overlaps(frame)
     _shot(tab, "heatmaps-%d" % width)
     assert got["canvases"] >= 2 and not got["bad"], got
@@ -221,7 +229,8 @@ def test_reload_keeps_the_overview_run_axes_and_shared_colours(served, browser_)
     assert frame.locator('[data-testid="detail-run"]').input_value() == "every20"
     frame.wait_for_function("() => document.querySelector('[data-testid=overview-table]').dataset.run === 'every20'")
     assert frame.locator('[data-testid="projection-panel"], [data-axes]').first.get_attribute("data-axes") == "per-run"
-    assert frame.locator('[data-testid="tensor-row"][data-tag="net/conv/kernel"] [data-testid="row-shared-range"]').is_checked()
+    row = '[data-testid="tensor-row"][data-tag="net/conv/kernel"]'
+    assert frame.locator(row + ' [data-testid="row-shared-range"]').is_checked()
     tab.page.close()
 
 
@@ -230,13 +239,17 @@ def test_changing_the_address_of_an_open_tab_applies_it(served, browser_):
     frame = tab.frame
     # Edited by hand: two runs, a filter, the other run's overview.
     tab.page.evaluate("h => { location.hash = h; }", _hash(runs=["every1", "every20"], filter="conv", detail="every20"))
-    frame.wait_for_function("() => new Set([...document.querySelectorAll('[data-testid=card]')].map(c => c.dataset.run)).size === 2")
+    frame.wait_for_function(
+        "() => new Set([...document.querySelectorAll('[data-testid=card]')].map(c => c.dataset.run)).size === 2"
+    )
     frame.wait_for_function("() => document.querySelector('[data-testid=overview-table]').dataset.run === 'every20'")
     assert frame.locator('[data-testid="tag-filter"]').input_value() == "conv"
     assert frame.locator('[data-testid="detail-run"]').input_value() == "every20"
     # Back: the first address again.
     tab.page.go_back()
-    frame.wait_for_function("() => new Set([...document.querySelectorAll('[data-testid=card]')].map(c => c.dataset.run)).size === 1")
+    frame.wait_for_function(
+        "() => new Set([...document.querySelectorAll('[data-testid=card]')].map(c => c.dataset.run)).size === 1"
+    )
     assert frame.locator('[data-testid="tag-filter"]').input_value() == ""
     assert not tab.errors, tab.errors
     tab.page.close()
@@ -251,7 +264,8 @@ def test_status_colours_are_apart_from_run_colours(served, browser_):
     tab = _open(browser_, served, runs=["every1", "every20", "slow"])
     frame = tab.frame
     frame.wait_for_function("() => document.querySelectorAll('[data-testid=structure-layer]').length > 0")
-    keys = frame.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid=structure-legend-item]')].map(i => {
+    keys = frame.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('[data-testid=structure-legend-item]')].map(i => {
         const k = getComputedStyle(i.querySelector('.nv-health-key'));
         return [i.dataset.health, {image: k.backgroundImage, color: k.backgroundColor, text: i.innerText}]; }))""")
     status = frame.evaluate("""() => { const s = getComputedStyle(document.documentElement);
@@ -261,7 +275,8 @@ def test_status_colours_are_apart_from_run_colours(served, browser_):
         rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
         assert min(np.linalg.norm(np.subtract(rgb, r)) for r in runs) > 50, colour
     # Large and tiny are hatched, not flat run-like swatches; every key names its glyph and word.
-    assert "repeating-linear-gradient" in keys["large"]["image"] and "repeating-linear-gradient" in keys["tiny"]["image"]
+    hatched = "repeating-linear-gradient"
+    assert hatched in keys["large"]["image"] and hatched in keys["tiny"]["image"]
     assert keys["ok"]["text"].startswith("✓ healthy") and keys["large"]["text"].startswith("▲ large")
     assert keys["tiny"]["text"].startswith("▼ tiny") and keys["stopped"]["text"].startswith("■ stopped")
     # The slow run's kernels are tiny per step: the overview says so in words, with the glyph.
@@ -279,7 +294,8 @@ def test_y_tick_labels_never_collide(served, browser_):
         charts.scroll_into_view_if_needed()
         frame.wait_for_function("e => e.dataset.loaded === 'true'", arg=charts.element_handle())
     frame.wait_for_function("() => document.querySelectorAll('[data-yticks]').length >= 8")
-    ticks = frame.evaluate("""() => [...document.querySelectorAll('[data-yticks]')].filter(c => !c.hidden && c.offsetParent)
+    ticks = frame.evaluate("""() => [...document.querySelectorAll('[data-yticks]')]
+        .filter(c => !c.hidden && c.offsetParent)
         .map(c => [c.dataset.testid, JSON.parse(c.dataset.yticks)])""")
     assert len(ticks) >= 8
     for name, marks in ticks:

@@ -19,8 +19,6 @@ import torch
 
 import tb_nnviz.torch
 from tests import browser, tbserver
-from tests.test_live import _theme_menu, _wait_theme
-from tests.test_tab import _get, _select_runs
 
 ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
 STEPS = 12  # optimizer steps, a trajectory point every 2
@@ -60,7 +58,7 @@ def served(tmp_path_factory):
     train(logdir / "plain", False, 0.02)
     with tbserver.tensorboard(logdir) as url:
         tbserver.wait_for(
-            lambda: _get(url, "tags"),
+            lambda: tbserver.route_json(url, "tags"),
             lambda t: all(len(t.get("runs", {}).get(r, {})) == len(TENSORS) for r in ("grad", "plain")),
         )
         yield url
@@ -85,8 +83,8 @@ def _charts(frame, layer):
 
 
 def test_the_route_serves_gradients_only_for_the_watched_run(served):
-    grad = _get(served, "trajectory", run="grad", tag="hidden/weight")
-    plain = _get(served, "trajectory", run="plain", tag="hidden/weight")
+    grad = tbserver.route_json(served, "trajectory", run="grad", tag="hidden/weight")
+    plain = tbserver.route_json(served, "trajectory", run="plain", tag="hidden/weight")
     # Step 0 is logged when watching starts, before any gradient exists.
     assert len(grad["grad_norm"]) == STEPS // 2 + 1 and grad["step"][0] == 0
     assert all(v is not None and v > 0 for v in grad["grad_norm"][1:] + grad["grad_ratio"][1:])
@@ -95,7 +93,7 @@ def test_the_route_serves_gradients_only_for_the_watched_run(served):
 
 def test_gradient_charts_beside_the_update_charts_only_with_gradient_data(served, tab):
     frame = tab.frame
-    _select_runs(frame, ["plain"])
+    browser.select_runs(frame, ["plain"])
     section = _charts(frame, LAYER)
     frame.wait_for_function("""e => { const c = e.querySelector('[data-testid=chart-ratio]');
         return c.dataset.series === '2' && JSON.parse(c.dataset.seriesLast || '[]').every(s => s.run === 'plain'); }""",
@@ -105,7 +103,7 @@ def test_gradient_charts_beside_the_update_charts_only_with_gradient_data(served
     assert section.locator('[data-testid="chart-grad"]').is_hidden()
     assert section.locator('[data-testid="chart-grad-ratio"]').is_hidden()
 
-    _select_runs(frame, ["grad", "plain"])
+    browser.select_runs(frame, ["grad", "plain"])
     section = _charts(frame, LAYER)
     frame.wait_for_function("e => e.querySelector('[data-testid=chart-grad]').dataset.series === '4'",
                             arg=section.element_handle(), timeout=30000)
@@ -117,12 +115,13 @@ def test_gradient_charts_beside_the_update_charts_only_with_gradient_data(served
     for chart, field in [(grad_chart, "grad_norm"), (ratio_chart, "grad_ratio")]:
         last = {(s["run"], s["tag"]): s["last"] for s in json.loads(chart.get_attribute("data-series-last"))}
         for tag in ("hidden/weight", "hidden/bias"):
-            want = _last(_get(served, "trajectory", run="grad", tag=tag)[field])
+            want = _last(tbserver.route_json(served, "trajectory", run="grad", tag=tag)[field])
             assert last["grad", tag] == pytest.approx(want, rel=1e-6), (field, tag)
             assert last["plain", tag] is None
         assert "|g|" in chart.locator('[data-testid="chart-title"]').inner_text()
     # Beside the update charts: the same section, right after the update ratio chart.
-    order = section.locator(".nv-chart-row").first.locator(".nv-chart").evaluate_all("cs => cs.map(c => c.dataset.testid)")
+    charts = section.locator(".nv-chart-row").first.locator(".nv-chart")
+    order = charts.evaluate_all("cs => cs.map(c => c.dataset.testid)")
     assert order == ["chart-norm", "chart-update", "chart-ratio", "chart-grad", "chart-grad-ratio"]
     section.screenshot(path=os.path.join(ARTIFACTS, "tab-gradients-light.png"))
     assert tab.errors == []
@@ -130,36 +129,38 @@ def test_gradient_charts_beside_the_update_charts_only_with_gradient_data(served
 
 def test_structure_view_charts_the_gradient_ratio_by_depth(served, tab):
     frame = tab.frame
-    _select_runs(frame, ["grad", "plain"])
+    browser.select_runs(frame, ["grad", "plain"])
     panel = frame.locator('[data-testid="structure-panel"]')
     flow = panel.locator('[data-testid="chart-flow"]')
     # Both runs' update ratios, and a gradient-ratio line for the run that logged gradients.
     frame.wait_for_function("e => e.dataset.series === '3'", arg=flow.element_handle(), timeout=30000)
     series = json.loads(flow.get_attribute("data-series-last"))
-    assert sorted((s["run"], s["stat"]) for s in series) == [("grad", "grad_ratio"), ("grad", "update_ratio"), ("plain", "update_ratio")]
-    rows = {r["name"]: r for r in _get(served, "overview", run="grad")}
+    assert sorted((s["run"], s["stat"]) for s in series) == [
+        ("grad", "grad_ratio"), ("grad", "update_ratio"), ("plain", "update_ratio")
+    ]
+    rows = {r["name"]: r for r in tbserver.route_json(served, "overview", run="grad")}
     grad_line = [s for s in series if s["stat"] == "grad_ratio"][0]
     assert grad_line["last"] == pytest.approx(rows["out/weight"]["grad_ratio"])  # the deepest layer's kernel
     assert "|g| / |W| (dashed)" in flow.locator('[data-testid="chart-title"]').inner_text()
     panel.scroll_into_view_if_needed()
     panel.screenshot(path=os.path.join(ARTIFACTS, "tab-gradients-structure-light.png"))
     # One run without gradients: no gradient line, the plain title.
-    _select_runs(frame, ["plain"])
+    browser.select_runs(frame, ["plain"])
     frame.wait_for_function("e => e.dataset.series === '1'", arg=flow.element_handle(), timeout=30000)
     assert "|g|" not in flow.locator('[data-testid="chart-title"]').inner_text()
 
 
 def test_gradient_charts_in_dark_mode(served, tab):
     page, frame = tab.page, tab.frame
-    _select_runs(frame, ["grad", "plain"])
-    _theme_menu(page, "Dark")
-    _wait_theme(frame, "dark")
+    browser.select_runs(frame, ["grad", "plain"])
+    browser.theme_menu(page, "Dark")
+    browser.wait_theme(frame, "dark")
     section = _charts(frame, LAYER)
     assert section.locator('[data-testid="chart-grad-ratio"]').is_visible()
     section.screenshot(path=os.path.join(ARTIFACTS, "tab-gradients-dark.png"))
     panel = frame.locator('[data-testid="structure-panel"]')
     panel.scroll_into_view_if_needed()
     panel.screenshot(path=os.path.join(ARTIFACTS, "tab-gradients-structure-dark.png"))
-    _theme_menu(page, "Light")
-    _wait_theme(frame, "light")
+    browser.theme_menu(page, "Light")
+    browser.wait_theme(frame, "light")
     assert tab.errors == []

@@ -10,74 +10,24 @@ with something to say, the module label in each layer's heading, and the scale o
 each run's weight-space path in per-run axes. Screenshots land in test-artifacts/.
 """
 
-import json
 import math
 import os
-import urllib.parse
-import urllib.request
 
-import numpy as np
 import pytest
 
-import tb_nnviz
 from tests import browser, tbserver
+from tests.tab_runs import TENSORS, write_runs
 
 ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
-#: name: (shape, layout, gates, description); in network order.
-TENSORS = {
-    "0/weight": ((32, 20), "transposed", None, "Linear(20 -> 32) weight"),
-    "0/bias": ((32,), "auto", None, "Linear(20 -> 32) bias"),
-    "conv/weight": ((8, 4, 3, 3), "conv_first", None, "Conv2d(4 -> 8, 3x3) weight"),
-    "up/weight": ((4, 8, 3, 3), "conv_first", None, "ConvTranspose2d(4 -> 8, 3x3) weight"),
-    "lstm/weight_ih_l0": ((20, 12), "transposed", list("ifgo"), "LSTM(12 -> 5) weight_ih_l0"),
-    "attn/in_proj_weight": ((24, 8), "transposed", list("qkv"), "MultiheadAttention(8, 2 heads) in_proj_weight"),
-    "net/conv_2/kernel": ((3, 3, 8, 16), "auto", None, "Conv2D kernel"),
-    "net/dense_1/kernel": ((40, 24), "auto", None, "Dense kernel"),
-    "net/dense_1/bias": ((24,), "auto", None, "Dense bias"),
-    "net/mha/query/kernel": ((8, 2, 4), "split:1", None, "MultiHeadAttention kernel"),
-    "free/kernel": ((6, 5), "auto", None, "my favourite layer"),
-}
 #: run: learning rate of the descent (per-step ratio ~ lr times |W - T| / |W|).
 RUNS = {"a_quiet": 2e-3, "b_note": 2e-5, "c_warn": 1e-6}
-STEPS = 200
-
-
-def write_runs(logdir, runs=RUNS, tensors=TENSORS, max_cells=tb_nnviz.reduce.grids.DEFAULT_MAX_CELLS, nan_run=None):
-    """Writes ``runs`` (name: learning rate of a numpy descent) of ``tensors`` under ``logdir``:
-    trajectories every 10 steps, heatmaps every 100; ``nan_run`` gets a NaN weight from step 100.
-    Returns each run's weights at the last step."""
-    last = {}
-    for run, lr in runs.items():
-        rng = np.random.default_rng(0)
-        w = {n: rng.normal(size=s) * 0.5 for n, (s, *_) in tensors.items()}
-        t = {n: rng.normal(size=s) for n, (s, *_) in tensors.items()}
-        with tb_nnviz.Writer(os.path.join(str(logdir), run), max_cells=max_cells) as wr:
-            for step in range(0, STEPS + 1, 10):
-                if run == nan_run and step == 100:
-                    first = next(iter(w))
-                    w[first].flat[0] = np.nan  # stays NaN: the descent carries it
-                wr.log_weights(
-                    step, w, heatmaps=step % 100 == 0, spectra=False,
-                    layouts={n: v[1] for n, v in tensors.items()},
-                    gates={n: v[2] for n, v in tensors.items() if v[2]},
-                    unit_axes={n: 0 for n, v in tensors.items() if v[1] in ("transposed", "conv_first")},
-                    description={n: v[3] for n, v in tensors.items()},
-                )
-                last[run] = {n: x.copy() for n, x in w.items()}
-                w = {n: x - 10 * lr * (x - t[n]) for n, x in w.items()}
-    return last
-
-
-def _get(url, route, **params):
-    with urllib.request.urlopen("%s/data/plugin/nnviz/%s?%s" % (url, route, urllib.parse.urlencode(params, doseq=True))) as r:
-        return json.load(r)
 
 
 def _serve(logdir, runs):
     write_runs(logdir, runs)
     url_cm = tbserver.tensorboard(logdir)
     url = url_cm.__enter__()
-    tbserver.wait_for(lambda: _get(url, "tags"), lambda t: len(t.get("runs", {})) == len(runs)
+    tbserver.wait_for(lambda: tbserver.route_json(url, "tags"), lambda t: len(t.get("runs", {})) == len(runs)
                       and all(len(r) == len(TENSORS) for r in t["runs"].values()))
     return url, url_cm
 
@@ -91,44 +41,9 @@ def served(tmp_path_factory):
         cm.__exit__(None, None, None)
 
 
-@pytest.fixture(scope="module")
-def browser_():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = browser.launch(p)
-        yield b
-        b.close()
-
-
-def _open(b, url, hash="nnviz", width=1600, height=1000):
-    tab = browser.new_tab(b, url, width, height, hash=hash)
-    tab.frame.locator(browser.OVERVIEW).first.wait_for(timeout=30000)
-    return tab
-
-
 def _shot(locator, name):
     os.makedirs(ARTIFACTS, exist_ok=True)
     locator.screenshot(path=os.path.join(ARTIFACTS, "polish-%s.png" % name))
-
-
-_SELECTED = "() => [...document.querySelectorAll('[data-testid=run-option]')].filter(b => b.checked).map(b => b.value)"
-
-
-def _selected(frame):
-    return frame.evaluate(_SELECTED)
-
-
-def _wait_selected(frame, runs):
-    """Waits until exactly ``runs`` are ticked: the tab shows the first run at once and
-    moves to the one with findings when they arrive."""
-    frame.wait_for_function("want => JSON.stringify((%s)()) === JSON.stringify(want)" % _SELECTED, arg=runs, timeout=30000)
-
-
-def _findings_loaded(frame, run):
-    frame.wait_for_function("""r => { const p = document.querySelector('[data-testid=findings-panel]');
-        const box = p.querySelector('[data-testid=findings-run]');
-        return !p.hasAttribute('data-loading') && box && box.dataset.run === r; }""", arg=run, timeout=30000)
 
 
 # -- 1. axis labels ----------------------------------------------------------
@@ -149,22 +64,17 @@ AXES = {
 }
 
 
-def _card(frame, run, tag):
-    card = frame.locator('[data-testid="card"][data-run="%s"][data-tag="%s"]' % (run, tag))
-    card.scroll_into_view_if_needed()
-    frame.wait_for_function("c => c.dataset.range && !c.hasAttribute('data-loading')", arg=card.element_handle(), timeout=30000)
-    return card
-
-
 def test_heatmap_axes_say_what_rows_columns_and_tiles_are(served, browser_):
-    tab = _open(browser_, served, "nnviz&nv_runs=a_quiet")
+    tab = browser.open_ready(browser_, served, "nnviz&nv_runs=a_quiet")
     frame = tab.frame
     for tag, (rows, cols, tiles) in AXES.items():
-        card = _card(frame, "a_quiet", tag)
+        card = browser.loaded_card(frame, "a_quiet", tag)
         got = card.evaluate("""c => {
-            const box = e => { const r = e.getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom}; };
+            const box = e => { const r = e.getBoundingClientRect();
+                               return {l: r.left, r: r.right, t: r.top, b: r.bottom}; };
             const q = id => c.querySelector(`[data-testid=${id}]`);
-            const label = id => { const e = q(id); return e.hidden ? null : {text: e.textContent, box: box(e), title: e.title,
+            const label = id => { const e = q(id);
+                return e.hidden ? null : {text: e.textContent, box: box(e), title: e.title,
                 clipped: e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1}; };
             return {rows: label('axis-rows'), cols: label('axis-cols'), tiles: label('axis-tiles'),
                     canvas: box(q('heatmap')), card: box(c)}; }""")
@@ -174,18 +84,20 @@ def test_heatmap_axes_say_what_rows_columns_and_tiles_are(served, browser_):
         assert (got["tiles"] and got["tiles"]["text"]) == tiles, (tag, got["tiles"])
         # The column label sits on top of the heatmap, the row label left of it, both in full.
         c = got["cols"]["box"]
-        assert c["b"] <= canvas["t"] + 0.5 and c["l"] >= canvas["l"] - 0.5 and c["r"] <= canvas["r"] + 0.5, (tag, c, canvas)
+        inside = c["l"] >= canvas["l"] - 0.5 and c["r"] <= canvas["r"] + 0.5
+        assert c["b"] <= canvas["t"] + 0.5 and inside, (tag, c, canvas)
         assert not got["cols"]["clipped"], tag
         if rows:
             r = got["rows"]["box"]
-            assert r["r"] <= canvas["l"] + 0.5 and r["t"] >= canvas["t"] - 0.5 and r["b"] <= canvas["b"] + 0.5, (tag, r, canvas)
+            beside = r["t"] >= canvas["t"] - 0.5 and r["b"] <= canvas["b"] + 0.5
+            assert r["r"] <= canvas["l"] + 0.5 and beside, (tag, r, canvas)
             assert not got["rows"]["clipped"], tag
             assert r["l"] >= outer["l"], (tag, r, outer)
         assert len(got["cols"]["title"]) > 30, (tag, got["cols"]["title"])  # the full sentence on hover
         assert canvas["r"] <= outer["r"] + 0.5, tag
-    _shot(_card(frame, "a_quiet", "conv/weight"), "axes-conv")
-    _shot(_card(frame, "a_quiet", "lstm/weight_ih_l0"), "axes-lstm")
-    _shot(_card(frame, "a_quiet", "0/bias"), "axes-bias")
+    _shot(browser.loaded_card(frame, "a_quiet", "conv/weight"), "axes-conv")
+    _shot(browser.loaded_card(frame, "a_quiet", "lstm/weight_ih_l0"), "axes-lstm")
+    _shot(browser.loaded_card(frame, "a_quiet", "0/bias"), "axes-bias")
     assert not tab.errors, tab.errors
     tab.page.close()
 
@@ -193,8 +105,8 @@ def test_heatmap_axes_say_what_rows_columns_and_tiles_are(served, browser_):
 def test_png_export_carries_the_axis_labels(served, browser_):
     from PIL import Image
 
-    tab = _open(browser_, served, "nnviz&nv_runs=a_quiet")
-    card = _card(tab.frame, "a_quiet", "net/conv_2/kernel")
+    tab = browser.open_ready(browser_, served, "nnviz&nv_runs=a_quiet")
+    card = browser.loaded_card(tab.frame, "a_quiet", "net/conv_2/kernel")
     heat_w, heat_h = card.locator('[data-testid="heatmap"]').evaluate("c => [c.width, c.height]")
     with tab.page.expect_download() as dl:
         card.locator('[data-testid="save-png"]').click()
@@ -215,12 +127,14 @@ def test_png_export_carries_the_axis_labels(served, browser_):
 
 
 def test_the_tab_opens_on_the_run_with_warnings(served, browser_):
-    tab = _open(browser_, served)
+    tab = browser.open_ready(browser_, served)
     frame = tab.frame
-    _wait_selected(frame, ["c_warn"])
-    _findings_loaded(frame, "c_warn")
+    browser.wait_selected(frame, ["c_warn"])
+    browser.findings_loaded(frame, "c_warn")
     assert frame.locator('[data-testid="finding"][data-severity="warning"]').count() >= 1
-    frame.wait_for_function("() => document.querySelector('[data-testid=overview-table]')?.dataset.run === 'c_warn'", timeout=30000)
+    frame.wait_for_function(
+        "() => document.querySelector('[data-testid=overview-table]')?.dataset.run === 'c_warn'", timeout=30000
+    )
     assert {c.get_attribute("data-run") for c in frame.locator('[data-testid="card"]').all()} == {"c_warn"}
     # The tab's choice, not the user's: the address names no run, so a reload chooses again.
     assert "nv_runs" not in tab.page.evaluate("location.hash")
@@ -228,18 +142,18 @@ def test_the_tab_opens_on_the_run_with_warnings(served, browser_):
     tab.page.close()
     # The user's choice in the address wins.
     for runs in (["a_quiet"], ["a_quiet", "b_note"]):
-        tab = _open(browser_, served, "nnviz&nv_runs=" + ",".join(runs))
-        _findings_loaded(tab.frame, runs[-1])  # the panel lists b_note (a note) above a_quiet
+        tab = browser.open_ready(browser_, served, "nnviz&nv_runs=" + ",".join(runs))
+        browser.findings_loaded(tab.frame, runs[-1])  # the panel lists b_note (a note) above a_quiet
         tab.page.wait_for_timeout(500)
-        assert _selected(tab.frame) == runs
+        assert browser.selected_runs(tab.frame) == runs
         tab.page.close()
 
 
 def test_without_warnings_the_tab_opens_on_the_run_with_notes(tmp_path, browser_):
     url, cm = _serve(tmp_path, {k: RUNS[k] for k in ("a_quiet", "b_note")})
     try:
-        tab = _open(browser_, url)
-        _wait_selected(tab.frame, ["b_note"])
+        tab = browser.open_ready(browser_, url)
+        browser.wait_selected(tab.frame, ["b_note"])
         tab.frame.locator('[data-testid="finding"][data-severity="info"]').first.wait_for(timeout=30000)
         tab.page.close()
     finally:
@@ -263,12 +177,14 @@ HEADINGS = {
 
 
 def test_layer_headings_show_the_module_label(served, browser_):
-    tab = _open(browser_, served, "nnviz&nv_runs=a_quiet")
-    got = tab.frame.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid=group]')].map(g => {
+    tab = browser.open_ready(browser_, served, "nnviz&nv_runs=a_quiet")
+    got = tab.frame.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('[data-testid=group]')].map(g => {
         const t = g.querySelector('[data-testid=group-title]');
         const name = t.querySelector('[data-testid=group-name]'), label = t.querySelector('[data-testid=group-label]');
+        const same = Math.abs(name.getBoundingClientRect().top - label.getBoundingClientRect().top) < 2;
         return [g.dataset.group, {text: t.innerText, label: label.hidden ? '' : label.textContent,
-                                  sameLine: Math.abs(name.getBoundingClientRect().top - label.getBoundingClientRect().top) < 2 || label.hidden}]; }))""")
+                                  sameLine: same || label.hidden}]; }))""")
     assert set(got) == set(HEADINGS), got
     for layer, label in HEADINGS.items():
         assert got[layer]["text"] == (layer + " · " + label if label else layer), got[layer]
@@ -287,18 +203,19 @@ def _path_length(p):
 
 def test_per_run_paths_say_their_scale(served, browser_):
     runs = ["a_quiet", "c_warn"]
-    tab = _open(browser_, served, "nnviz&nv_runs=a_quiet,c_warn&nv_axes=per-run")
+    tab = browser.open_ready(browser_, served, "nnviz&nv_runs=a_quiet,c_warn&nv_axes=per-run")
     frame = tab.frame
     panel = frame.locator('[data-testid="projection-panel"]')
     panel.scroll_into_view_if_needed()
     frame.wait_for_function("""() => { const ps = document.querySelectorAll('[data-testid=projection-run]');
         return ps.length === 2 && [...ps].every(p => Number(p.dataset.points) > 0); }""", timeout=30000)
-    want = {r: _path_length(_get(served, "projection", run=r)["runs"][r]) for r in runs}
+    want = {r: _path_length(tbserver.route_json(served, "projection", run=r)["runs"][r]) for r in runs}
     got = frame.evaluate("""() => [...document.querySelectorAll('[data-testid=projection-run]')].map(p => {
         const box = p.closest('.nv-path-box'), s = box.querySelector('[data-testid=projection-scale]');
         const t = box.querySelector('[data-testid=projection-title]');
         return {run: p.dataset.run, text: s.textContent, visible: !s.hidden && s.getBoundingClientRect().height > 0,
-                length: Number(s.dataset.length), below: s.getBoundingClientRect().top >= t.getBoundingClientRect().bottom - 1,
+                length: Number(s.dataset.length),
+                below: s.getBoundingClientRect().top >= t.getBoundingClientRect().bottom - 1,
                 above: s.getBoundingClientRect().bottom <= p.getBoundingClientRect().top + 1}; })""")
     assert [g["run"] for g in got] == runs
     ratio = want["a_quiet"] / want["c_warn"]
@@ -315,7 +232,9 @@ def test_per_run_paths_say_their_scale(served, browser_):
     _shot(panel, "paths-per-run")
     # Joint axes: one scale for all, no per-plot scale lines.
     frame.locator('[data-testid="projection-axes-joint"]').click()
-    frame.wait_for_function("() => document.querySelector('[data-testid=projection]')?.dataset.runs === '2'", timeout=30000)
+    frame.wait_for_function(
+        "() => document.querySelector('[data-testid=projection]')?.dataset.runs === '2'", timeout=30000
+    )
     assert frame.locator('[data-testid="projection-scale"]:visible').count() == 0
     assert not tab.errors, tab.errors
     tab.page.close()

@@ -6,7 +6,7 @@ error run last and off screen. And a pooled conv kernel's caption still said "on
 per in/out channel pair" while each cell averaged a block of tiles, with a min/max line
 that was the range of block means without saying so.
 
-Four runs of the numpy descent of tests/test_tab_polish.py (its tensors, plus a larger
+Four runs of the numpy descent of tests/tab_runs.py (its tensors, plus a larger
 conv kernel that a small ``max_cells`` pools), named so name order is the wrong order:
 ``a_note`` (an info ``lr_too_low``), ``b_warn`` (a warning ``lr_too_low``), ``c_quiet``
 (nothing) and ``d_nan`` (healthy until NaN weights at step 100: an error ``nonfinite``).
@@ -19,14 +19,12 @@ import re
 import numpy as np
 import pytest
 
-from tests import tbserver
-from tests import test_tab_polish as polish
-from tests.test_tab_polish import TENSORS, _card, _findings_loaded, _get, _open, _selected, _wait_selected, browser_  # noqa: F401
+from tests import browser, tab_runs, tbserver
 
 SHOTS = "/tmp/sev"
 #: The pooled conv kernel: PyTorch Conv2d(16 -> 32, 3x3), grid 48 x 96 = 4,608 cells.
 BIG = {"big/weight": ((32, 16, 3, 3), "conv_first", None, "Conv2d(16 -> 32, 3x3) weight")}
-ALL = {**TENSORS, **BIG}
+ALL = {**tab_runs.TENSORS, **BIG}
 #: run: learning rate of the descent; d_nan gets NaN weights from step 100.
 RUNS = {"a_note": 2e-5, "b_warn": 1e-6, "c_quiet": 2e-3, "d_nan": 2e-3}
 STEPS = 200
@@ -38,7 +36,7 @@ ORDER = ["d_nan", "b_warn", "a_note", "c_quiet"]
 
 def write_runs(logdir):
     """Writes RUNS; returns each run's weights at the last step (heatmaps at 0, 100, 200)."""
-    return polish.write_runs(logdir, RUNS, ALL, MAX_CELLS, nan_run="d_nan")
+    return tab_runs.write_runs(logdir, RUNS, ALL, MAX_CELLS, nan_run="d_nan")
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +44,11 @@ def served(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("severity")
     last = write_runs(logdir)
     with tbserver.tensorboard(logdir) as url:
-        tbserver.wait_for(lambda: _get(url, "tags"), lambda t: len(t.get("runs", {})) == len(RUNS)
+        tbserver.wait_for(lambda: tbserver.route_json(url, "tags"), lambda t: len(t.get("runs", {})) == len(RUNS)
                           and all(len(r) == len(ALL) for r in t["runs"].values()))
         # The premise: the server's rules give each run the severity its name says.
         for run, worst in WORST.items():
-            sev = {f["severity"] for f in _get(url, "findings", run=run)}
+            sev = {f["severity"] for f in tbserver.route_json(url, "findings", run=run)}
             assert (min(sev, key=["error", "warning", "info"].index) if sev else None) == worst, (run, sev)
         yield url, last
 
@@ -73,13 +71,13 @@ def _wait_markers(frame, runs):
     return frame.evaluate(_MARKERS)
 
 
-def test_the_tab_opens_on_the_run_with_errors(served, browser_):  # noqa: F811
+def test_the_tab_opens_on_the_run_with_errors(served, browser_):
     url, _ = served
-    tab = _open(browser_, url)
+    tab = browser.open_ready(browser_, url)
     frame = tab.frame
     # b_warn comes first by name and has a warning; d_nan's error outranks it.
-    _wait_selected(frame, ["d_nan"])
-    _findings_loaded(frame, "d_nan")
+    browser.wait_selected(frame, ["d_nan"])
+    browser.findings_loaded(frame, "d_nan")
     assert frame.locator('[data-testid="finding"][data-severity="error"][data-kind="nonfinite"]').count() == 1
     assert "nv_runs" not in tab.page.evaluate("location.hash")
     # Every run's marker in the run list, though only d_nan is ticked.
@@ -97,24 +95,28 @@ def test_the_tab_opens_on_the_run_with_errors(served, browser_):  # noqa: F811
     tab.page.close()
 
 
-def test_findings_list_runs_by_severity_and_count_errors_apart(served, browser_):  # noqa: F811
+def test_findings_list_runs_by_severity_and_count_errors_apart(served, browser_):
     url, _ = served
-    tab = _open(browser_, url, "nnviz&nv_runs=" + ",".join(sorted(RUNS)))
+    tab = browser.open_ready(browser_, url, "nnviz&nv_runs=" + ",".join(sorted(RUNS)))
     frame = tab.frame
     frame.wait_for_function("""n => { const p = document.querySelector('[data-testid=findings-panel]');
         return !p.hasAttribute('data-loading') && p.querySelectorAll('[data-testid=findings-run]').length === n; }""",
                             arg=len(RUNS), timeout=30000)
-    assert _selected(frame) == sorted(RUNS)  # the address' choice stands
+    assert browser.selected_runs(frame) == sorted(RUNS)  # the address' choice stands
     got = frame.evaluate("""() => [...document.querySelectorAll('[data-testid=findings-run]')].map(b => ({
         run: b.dataset.run, sev: b.dataset.severity, top: b.getBoundingClientRect().top}))""")
     assert [g["run"] for g in got] == ORDER, got
     assert [g["sev"] for g in got] == [WORST[r] or "none" for r in ORDER], got
     # The error run is on screen at once, under the header.
     assert got[0]["top"] < tab.page.viewport_size["height"], got[0]
-    counts = {s: frame.locator('[data-testid="finding"][data-severity="%s"]' % s).count() for s in ("error", "warning", "info")}
+    counts = {
+        s: frame.locator('[data-testid="finding"][data-severity="%s"]' % s).count()
+        for s in ("error", "warning", "info")
+    }
     summary = frame.locator('[data-testid="findings-summary"]').inner_text()
     plural = lambda k, w: "%d %s%s" % (k, w, "" if k == 1 else "s")  # noqa: E731
-    want = "%s, %s and %s in the selected runs" % (plural(counts["error"], "error"), plural(counts["warning"], "warning"), plural(counts["info"], "note"))
+    want = "%s, %s and %s in the selected runs" % (
+        plural(counts["error"], "error"), plural(counts["warning"], "warning"), plural(counts["info"], "note"))
     assert counts["error"] >= 1 and counts["warning"] >= 1 and counts["info"] >= 1, counts
     assert summary == want, (summary, counts)
     _wait_markers(frame, RUNS)
@@ -130,18 +132,22 @@ def _stats_numbers(text):
     return [float(v) for v in m.groups()]
 
 
-def test_pooled_conv_heatmap_says_it_is_pooled(served, browser_):  # noqa: F811
+def test_pooled_conv_heatmap_says_it_is_pooled(served, browser_):
     url, last = served
-    info = _get(url, "tags")["runs"]["c_quiet"]
+    info = tbserver.route_json(url, "tags")["runs"]["c_quiet"]
     br, bc = info["big/weight"]["pool"]
     assert (br, bc) != (1, 1) and info["conv/weight"]["pool"] == [1, 1], (info["big/weight"], info["conv/weight"])
-    tab = _open(browser_, url, "nnviz&nv_runs=c_quiet")
+    tab = browser.open_ready(browser_, url, "nnviz&nv_runs=c_quiet")
     frame = tab.frame
-    card = _card(frame, "c_quiet", "big/weight")
+    card = browser.loaded_card(frame, "c_quiet", "big/weight")
     tiles = card.locator('[data-testid="axis-tiles"]')
     text = tiles.inner_text()
-    block = "one tile (one in/out channel pair)" if (br, bc) == (3, 3) else "a %d × %d block of the tile grid" % (br, bc)
-    assert text == "3 × 3 tiles (kh × kw) pooled %d×%d: each cell is the mean of %s; hover shows the block" % (br, bc, block), text
+    if (br, bc) == (3, 3):
+        block = "one tile (one in/out channel pair)"
+    else:
+        block = "a %d × %d block of the tile grid" % (br, bc)
+    caption = "3 × 3 tiles (kh × kw) pooled %d×%d: each cell is the mean of %s; hover shows the block"
+    assert text == caption % (br, bc, block), text
     assert "one per in/out channel pair" not in text
     assert "pooled %d×%d" % (br, bc) in card.inner_text()  # the subtitle's wording, which the caption reuses
     assert "Pooled" in tiles.get_attribute("title")
@@ -153,8 +159,9 @@ def test_pooled_conv_heatmap_says_it_is_pooled(served, browser_):  # noqa: F811
     assert max(abs(lo), abs(hi)) < absmax  # block means are milder than the extreme
     assert lo > w.min() and hi < w.max()
     # An unpooled conv kernel keeps its tile caption and plain min / max.
-    plain = _card(frame, "c_quiet", "conv/weight")
-    assert plain.locator('[data-testid="axis-tiles"]').inner_text() == "3 × 3 tiles (kh × kw), one per in/out channel pair"
+    plain = browser.loaded_card(frame, "c_quiet", "conv/weight")
+    plain_caption = plain.locator('[data-testid="axis-tiles"]').inner_text()
+    assert plain_caption == "3 × 3 tiles (kh × kw), one per in/out channel pair"
     plain_stats = plain.locator('[data-testid="stats"]').inner_text()
     assert "block means" not in plain_stats and "max |x|" not in plain_stats, plain_stats
     _shot(card, "pooled-conv")

@@ -82,8 +82,12 @@ def test_alpha_and_stable_rank_over_steps_per_run(tab, served):
     assert "bias" not in alpha.get_attribute("data-series-last")
     # The [2, 6] band is drawn: a neutral translucent shade (green is a run colour).
     band_px = alpha.evaluate(
-        """e => { const c = e.querySelector('.uplot canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                  let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] + d[i+1] + d[i+2] < 30 && d[i+3] > 8 && d[i+3] < 25) n++; return n; }"""
+        """e => { const c = e.querySelector('.uplot canvas');
+                  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  let n = 0;
+                  for (let i = 0; i < d.length; i += 4)
+                    if (d[i] + d[i+1] + d[i+2] < 30 && d[i+3] > 8 && d[i+3] < 25) n++;
+                  return n; }"""
     )
     assert band_px > 500, band_px
     csv_text = alpha.evaluate("e => e.querySelector('.nv-chart-title').textContent")
@@ -106,12 +110,17 @@ def test_spectrum_plot_shows_the_step_and_its_fitted_tail(tab, served):
     caption = plot.locator('[data-testid="spectrum-caption"]').inner_text()
     assert "alpha" in caption and str(want["num_tail"]) in caption, caption
     plot.locator('[data-testid="spectrum-step"]').select_option("10")
-    frame.wait_for_function("e => e.dataset.step === '10' && !e.dataset.loading", arg=plot.element_handle(), timeout=30000)
+    frame.wait_for_function(
+        "e => e.dataset.step === '10' && !e.dataset.loading", arg=plot.element_handle(), timeout=30000
+    )
     want10 = route(served, run=run, tag=tag, step=10)["spectrum"]
     assert float(plot.get_attribute("data-alpha")) == pytest.approx(want10["alpha"])
     # The other run's spectrum.
-    plot.locator('[data-testid="spectrum-tensor"]').select_option(json.dumps(["b", "dense/kernel"], separators=(",", ":")))
-    frame.wait_for_function("e => e.dataset.run === 'b' && !e.dataset.loading", arg=plot.element_handle(), timeout=30000)
+    other = json.dumps(["b", "dense/kernel"], separators=(",", ":"))
+    plot.locator('[data-testid="spectrum-tensor"]').select_option(other)
+    frame.wait_for_function(
+        "e => e.dataset.run === 'b' && !e.dataset.loading", arg=plot.element_handle(), timeout=30000
+    )
     assert float(plot.get_attribute("data-alpha")) == pytest.approx(
         route(served, run="b", tag=tag, step=int(plot.get_attribute("data-step")))["spectrum"]["alpha"])
     frame.locator('[data-testid="spectral-charts"][data-layer="dense"]').screenshot(

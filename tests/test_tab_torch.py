@@ -16,7 +16,6 @@ import torch
 
 import tb_nnviz.torch
 from tests import browser, tbserver
-from tests.test_tab import _get, _select_runs
 
 ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
 STEPS = 8  # optimizer steps; points every 2, heatmaps every 4
@@ -85,7 +84,7 @@ def served(tmp_path_factory):
     train_keras(logdir / "keras")
     counts = {"torch": len(list(model.parameters())), "keras": 7}
     with tbserver.tensorboard(logdir) as url:
-        tbserver.wait_for(lambda: _get(url, "tags"),
+        tbserver.wait_for(lambda: tbserver.route_json(url, "tags"),
                           lambda t: all(len(t.get("runs", {}).get(RUNS[k], {})) == n for k, n in counts.items()))
         yield url, model, counts
 
@@ -94,7 +93,7 @@ def served(tmp_path_factory):
 def tab(served):
     url, _, _ = served
     with browser.open_tab(url, ready=browser.OVERVIEW) as t:
-        _select_runs(t.frame, list(RUNS.values()))
+        browser.select_runs(t.frame, list(RUNS.values()))
         yield t
 
 
@@ -126,7 +125,7 @@ def _tile(info):
 def test_conv_kernel_is_drawn_as_tiles_like_keras(served, tab):
     url, model, _ = served
     frame = tab.frame
-    tags = _get(url, "tags")["runs"]
+    tags = tbserver.route_json(url, "tags")["runs"]
     infos = {k: tags[RUNS[k]][CONV[k]] for k in RUNS}
     # Same grid (in*kh, out*kw) and tiles (kh x kw) for both frameworks' conv kernels.
     assert infos["torch"]["grid"] == infos["keras"]["grid"] == [2 * 3, 4 * 3]
@@ -180,7 +179,7 @@ def test_overview_and_path_of_the_torch_run(served, tab):
         canvas = panel.locator('[data-testid="projection-run"][data-run="%s"]' % run)
         canvas.wait_for(timeout=30000)
         frame.wait_for_function("c => Number(c.dataset.points) > 0", arg=canvas.element_handle(), timeout=30000)
-    projection = _get(url, "projection", run=[RUNS["torch"]])
+    projection = tbserver.route_json(url, "projection", run=[RUNS["torch"]])
     assert projection["runs"][RUNS["torch"]]["step"] == list(range(0, STEPS + 1, 2))
     assert projection["tensors"] == counts["torch"]
     panel.scroll_into_view_if_needed()

@@ -3,8 +3,9 @@
 One run written with ``tb_nnviz.Writer``: ``net/stop/kernel`` moves until step 50 and
 then not at all (its updates are exactly 0), ``net/fast/kernel`` moves half its norm
 per logged step, 10 steps apart (5e-2 per step, far above the 1e-3 band),
-``net/slow/kernel`` 1e-6 of it (far below). The overview must name the three differently, in three colours; the |dW| chart
-must draw the zeros at the bottom of its log axis (not end the line) and export them as 0.
+``net/slow/kernel`` 1e-6 of it (far below). The overview must name the three
+differently, in three colours; the |dW| chart must draw the zeros at the bottom
+of its log axis (not end the line) and export them as 0.
 A second run, ``zz_other``, is another model: the weight-space path must not put both
 into one PCA.
 """
@@ -89,7 +90,8 @@ def test_exact_zero_updates_are_points_at_the_bottom_and_zeros_in_csv(tab):
         """e => { const c = e.querySelector('.uplot canvas'), o = e.querySelector('.u-over');
                   const cr = c.getBoundingClientRect(), orr = o.getBoundingClientRect(), k = c.width / cr.width;
                   const y0 = Math.round((orr.bottom - 12 - cr.top) * k), y1 = Math.round((orr.bottom + 1 - cr.top) * k);
-                  const x0 = Math.round((orr.left + orr.width / 2 - cr.left) * k), x1 = Math.round((orr.right - cr.left) * k);
+                  const x0 = Math.round((orr.left + orr.width / 2 - cr.left) * k);
+                  const x1 = Math.round((orr.right - cr.left) * k);
                   const d = c.getContext('2d').getImageData(x0, y0, x1 - x0, y1 - y0).data; let n = 0;
                   for (let i = 0; i < d.length; i += 4)
                     if (Math.abs(d[i] - 31) + Math.abs(d[i+1] - 119) + Math.abs(d[i+2] - 180) < 40) n++;

@@ -86,7 +86,11 @@ def test_a_sequentials_layers_are_described_by_their_module(tmp_path):
         pass
     for plugin in (HEAT, TRAJ):
         listing = python_provider(tmp_path).list_tensors(CTX, experiment_id="", plugin_name=plugin)["."]
-        described = {tag.rpartition("/")[0]: m.description for tag, m in listing.items() if not tag.endswith("/nnviz_heatmap_first")}
+        described = {
+            tag.rpartition("/")[0]: m.description
+            for tag, m in listing.items()
+            if not tag.endswith("/nnviz_heatmap_first")
+        }
         assert described == {"0/weight": "Linear(20 -> 32) weight", "0/bias": "Linear(20 -> 32) bias",
                              "2/weight": "Linear(32 -> 5) weight", "2/bias": "Linear(32 -> 5) bias"}
 
@@ -279,7 +283,7 @@ def test_spectra_reach_the_spectral_route_with_the_reference_alpha(tmp_path):
     from tb_nnviz.diagnose import spectral
     from tb_nnviz.log.torch_logger import param_specs
     from tb_nnviz.reduce import spectrum
-    from tests.test_plugin import PREFIX, make_client
+    from tests.helpers import PREFIX, make_client
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),

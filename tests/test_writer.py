@@ -149,7 +149,8 @@ def test_unusable_names_are_refused(tmp_path, name):
 
 @pytest.mark.parametrize("step", [-1, 1.5, "3", True, None])
 def test_bad_step_is_echoed(tmp_path, step):
-    with tb_nnviz.Writer(tmp_path) as w, pytest.raises(ValueError, match="step must be an int >= 0, got %s" % repr(step).replace("(", r"\(").replace(".", r"\.")):
+    echoed = repr(step).replace("(", r"\(").replace(".", r"\.")
+    with tb_nnviz.Writer(tmp_path) as w, pytest.raises(ValueError, match="step must be an int >= 0, got %s" % echoed):
         w.log_weights(step, {"a": np.ones(3)})
 
 
@@ -170,7 +171,7 @@ def test_numeric_dtypes_are_stored_as_float32_grids(tmp_path, dtype):
 
 
 def test_writer_works_without_tensorflow(tmp_path):
-    """The Writer and TensorBoard's event writer run with TensorFlow unimportable."""
+    """The Writer and its event file (``tb_nnviz.log.event_file``) run with TensorFlow unimportable."""
     script = textwrap.dedent(
         """
         import sys

@@ -1,4 +1,4 @@
-"""pca.pca_2d: exact principal coordinates, whatever the scale of the data."""
+"""tb_nnviz.diagnose.pca.pca_2d: exact principal coordinates, whatever the scale of the data."""
 
 import numpy as np
 import pytest
