@@ -61,7 +61,7 @@ TEST = [
 
 setup(
     name="tb-nnviz",
-    version="0.1.0",
+    version="0.2.0",
     description="See inside a neural network while it trains: weight heatmaps and update trajectories in TensorBoard",
     long_description=long_description,
     long_description_content_type="text/markdown",

@@ -17,7 +17,7 @@ from tb_nnviz import _moved
 from tb_nnviz.log.writer import Writer
 from tb_nnviz.reduce.grids import TensorError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["Writer", "TensorError", "summary", "keras", "torch", "__version__"]
 
 _LAZY = ("summary", "keras", "torch")
