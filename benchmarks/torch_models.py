@@ -44,7 +44,6 @@ def measure(smoke):
     import tb_nnviz.torch
     from tb_nnviz.log.torch_logger import ParamLogger, param_specs
     from tb_nnviz.log.writer import Writer
-    from tb_nnviz.reduce import torch_ops as torch_ops_module
 
     root = tempfile.mkdtemp(prefix="torch-")
     side, batch, steps = (16, 4, 2 * FREQ) if smoke else (32, 4, 10 * FREQ)
@@ -80,7 +79,7 @@ def measure(smoke):
 
     def logged(heat, traj, spec, grads=False, torch_ops=False):
         def run():
-            with mock.patch.object(torch_ops_module, "_one_pass", lambda tensors: False) if torch_ops else nullcontext():
+            with mock.patch.object(logger, "one_pass", False) if torch_ops else nullcontext():
                 if grads:
                     logger.capture_gradients()
                 logger.log(next(counter), heat, traj, spec)
@@ -217,7 +216,8 @@ def run(ctx):
               ["model", "logged", "median ms", "floor ms", "ratio to floor", "ratio to one-thread floor"],
               step_rows,
               "The ratio is the median time of one logged step of `ParamLogger` (what `watch` does at a logged "
-              "step: reductions where the parameters live (numba kernels on the CPU), host finishing, the event handed to the writer; "
+              "step: reductions where the parameters live (numba kernels on the CPU), host finishing, the event "
+              "handed to the writer; "
               "'+ gradients' includes reading the gradients' norms as the optimizer pre-hook does; 'torch ops' is "
               "the same step without the one-pass numba kernels, as on a machine without numba) divided by the "
               "floor, a copying read of every parameter (`[p.detach().to(\"cpu\", copy=True) for p in "

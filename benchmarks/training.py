@@ -349,12 +349,14 @@ def breakdown(ctx):
     import tensorflow as tf
 
     from tb_nnviz.reduce import grids, tf_ops, trajectory
+    from tb_nnviz.reduce.group import TrajectoryGroup
 
     n = ctx.size(1000, 100)
     x = tf.Variable(tf.random.normal((n, n), seed=0))
     prev = tf.Variable(tf.random.normal((n, n), seed=1))
-    group = tf_ops.TrajectoryGroup([trajectory.TrajectoryPlan("w", (n, n))])
-    constants = group.constants(variables=True)
+    group = TrajectoryGroup([trajectory.TrajectoryPlan("w", (n, n))])
+    constants = tf_ops.constants(group)
+    constants["flips"] = tf.Variable(constants["flips"], trainable=False)
     content = grids.heatmap_content("w", (n, n), "float32")
     flat = lambda: tf.reshape(tf.cast(x, tf.float64), [1, -1])  # noqa: E731
     raw = tf.function(lambda: tf_ops.raw_points(x[None], prev[None], group, constants))
@@ -364,9 +366,9 @@ def breakdown(ctx):
         ("heatmap: grid + block pooling (mean, absmax)",
          tf.function(lambda: tf_ops.heatmap_planes(x[None], content))),
         ("trajectory point, all of it (device sums, host finish)",
-         lambda: trajectory.finish_points(*(t.numpy() for t in raw()), group.plans[0], True)),
+         lambda: trajectory.finish_points(*(t.numpy() for t in raw()), group.plan, True)),
         ("of which: CountSketch (signs + reshape + sum)", tf.function(
-            lambda: tf_ops.sketch(flat(), constants["signs"], group.sketch_dim))),
+            lambda: tf_ops.sketch(flat(), constants["flips"], group.sketch_dim))),
         ("of which: quantiles of the 2,048-value sample (host)",
          lambda: trajectory.quantiles(sample)),
         ("of which: cast to float64 + norm", tf.function(lambda: tf.norm(flat()))),

@@ -10,8 +10,10 @@ affected (they store plugin names, not module paths).
 >>> with warnings.catch_warnings(record=True) as caught:
 ...     warnings.simplefilter("always")
 ...     from tb_nnviz import metadata
->>> metadata.__name__, str(caught[0].message)
-('tb_nnviz.format.metadata', 'tb_nnviz.metadata moved to tb_nnviz.format.metadata; the old path goes in the next release')
+>>> metadata.__name__
+'tb_nnviz.format.metadata'
+>>> str(caught[0].message)
+'tb_nnviz.metadata moved to tb_nnviz.format.metadata; the old path goes in the next release'
 """
 
 import importlib
@@ -46,6 +48,9 @@ MOVED = {
     "loss_store": "serve.loss_store",
     "spectral_store": "serve.spectral_store",
     "report": "serve.report",
+    # 0.2's stage modules merged since: the eigenvalues are in each framework's ops.
+    "reduce.tf_spectrum": "reduce.tf_ops",
+    "reduce.torch_spectrum": "reduce.torch_ops",
 }
 
 
@@ -55,16 +60,15 @@ def warn(old, new, stacklevel):
 
 
 class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``tb_nnviz.<old>`` and loads it as the module at its new path."""
+    """Finds ``tb_nnviz.<old>`` (``<old>`` a key of ``MOVED``) and loads it as the module at its new path."""
 
     def find_spec(self, fullname, path=None, target=None):
-        package, _, old = fullname.rpartition(".")
-        if package == "tb_nnviz" and old in MOVED:
+        if fullname.startswith("tb_nnviz.") and fullname[len("tb_nnviz."):] in MOVED:
             return importlib.util.spec_from_loader(fullname, self)
         return None
 
     def create_module(self, spec):
-        new = "tb_nnviz." + MOVED[spec.name.rpartition(".")[2]]
+        new = "tb_nnviz." + MOVED[spec.name[len("tb_nnviz."):]]
         warn(spec.name, new, stacklevel=5)
         return importlib.import_module(new)
 

@@ -3,8 +3,10 @@
 The reductions run as TensorFlow ops where the tensor lives (eagerly or inside
 ``tf.function``); only the small result is handed to ``tf.summary.write``. The
 numbers, tags and metadata equal what the TF-free ``tb_nnviz.Writer`` writes for
-the same arrays: ``tb_nnviz.reduce.grids`` is the single definition of every
-reduction, and the tests hold this module equal to it.
+the same arrays: the numpy reference (``tb_nnviz.reduce.grids``,
+``tb_nnviz.reduce.trajectory``) is the single definition of every reduction;
+tests/test_backends.py holds ``tb_nnviz.reduce.tf_ops`` equal to it, and
+tests/test_summary.py the event files written here to ``tb_nnviz.Writer``'s.
 
 >>> import tempfile, numpy as np, tensorflow as tf
 >>> w = tf.summary.create_file_writer(tempfile.mkdtemp())
@@ -22,6 +24,7 @@ import tensorflow as tf
 from tb_nnviz.format import metadata
 from tb_nnviz.reduce import grids, tf_ops
 from tb_nnviz.reduce import trajectory as _trajectory
+from tb_nnviz.reduce.group import TrajectoryGroup
 
 __all__ = ["heatmap", "trajectory", "heatmap_planes", "trajectory_point", "plan_for"]
 
@@ -57,6 +60,12 @@ def plan_for(name, shape, num_traces=_trajectory.DEFAULT_NUM_TRACES,
 # Reductions of one tensor (a group of one, see tb_nnviz.reduce.tf_ops)
 
 
+@functools.lru_cache(maxsize=256)
+def _group(plan):
+    """The (cached) group of one ``plan``: its sign flips are made once, not at every eager call."""
+    return TrajectoryGroup([plan])
+
+
 def heatmap_planes(x, content):
     """TF version of ``grids.heatmap_planes``: float32 ``(planes, rows, cols)``."""
     return tf_ops.heatmap_planes(tf.convert_to_tensor(x)[None], content)[0]
@@ -71,13 +80,13 @@ def trajectory_point(x, previous, plan, previous_valid=None, gradient=None):
     ``previous=None``. ``gradient`` (x's shape, or None) fills ``grad_norm``
     and ``grad_ratio``.
     """
-    group = tf_ops.TrajectoryGroup([plan])
+    group = _group(plan)
     if previous is not None:
         previous = tf.convert_to_tensor(previous)[None]
     if gradient is not None:
         gradient = tf.convert_to_tensor(gradient)[None]
     return tf_ops.trajectory_points(
-        tf.convert_to_tensor(x)[None], previous, group, group.constants(), previous_valid, gradient
+        tf.convert_to_tensor(x)[None], previous, group, tf_ops.constants(group), previous_valid, gradient
     )[0]
 
 
@@ -152,7 +161,7 @@ def trajectory(name, data, previous=None, step=None, *, plan=None,
       plan: a ``tb_nnviz.reduce.trajectory.TrajectoryPlan`` for (name, shape); by default one is built
         (and cached) from ``num_traces``, ``sketch_dim`` and ``seed``.
       num_traces, sketch_dim, seed, unit_axis: see ``tb_nnviz.reduce.trajectory.TrajectoryPlan``
-        (defaults 16, 128, 0, -1).
+        (defaults 16, 256, 0, -1).
       description: optional text shown in the tab.
       gradient: the tensor's gradient at this step (same shape), taken before
         the optimizer applies it, or None; fills ``grad_norm`` and ``grad_ratio``

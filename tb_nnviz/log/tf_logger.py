@@ -3,8 +3,11 @@
 The logger owns what logging needs between steps: the fixed per-tensor
 choices (heatmap contents, trajectory plans), the values at the previous
 trajectory point, and one compiled ``tf.function``. Weights of one shape and
-dtype are stacked and reduced together (``tb_nnviz.reduce.tf_ops``), so tracing
-and per-step cost grow with the number of distinct shapes, not of weights.
+dtype are stacked and reduced together by the backend
+``tb_nnviz.reduce.backends.choose`` picks for them (numba's one-pass kernels
+on the host for CPU float32/float64, else ``tb_nnviz.reduce.tf_ops`` inside
+the function), so tracing and per-step cost grow with the number of distinct
+shapes, not of weights.
 Only the small results leave the function; they are written as one event per
 step by a ``tb_nnviz.Writer``, so nothing is traced per tag.
 It knows nothing of Keras: ``tb_nnviz.keras.NNVizCallback`` decides when.
@@ -27,7 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, planes_shape, raw_widths
-from tb_nnviz.reduce import numba_ops, tf_ops, tf_spectrum
+from tb_nnviz.reduce import backends, numba_ops, tf_ops
+from tb_nnviz.reduce.group import TrajectoryGroup
 
 __all__ = ["DEFAULT_MAX_TOTAL_CELLS", "Weight", "WeightLogger"]
 
@@ -47,11 +51,12 @@ class WeightLogger:
       max_total_cells: model-wide budget of heatmap values per logged step
         (default ``DEFAULT_MAX_TOTAL_CELLS``; None: only ``max_cells`` per tensor).
       spectra: whether this logger will ever log spectra (the eigenvalues of
-        ``W^T W`` of each matrix, ``tb_nnviz.reduce.tf_spectrum``). Default False.
-      one_pass: None (default) reduces the heatmaps and trajectory points of
-        float32 and float64 weights on the CPU with ``tb_nnviz.reduce.numba_ops`` (one
-        pass over each, outside the compiled function) when numba is
-        installed; False keeps every reduction in TensorFlow.
+        ``W^T W`` of each matrix, ``tb_nnviz.reduce.tf_ops.eigenvalues``, in the
+        compiled function). Default False.
+      one_pass: None (default) lets ``backends.choose`` reduce the heatmaps and
+        trajectory points of float32 and float64 weights on the CPU with
+        ``tb_nnviz.reduce.numba_ops`` (one pass over each, outside the compiled
+        function) when numba is installed; False keeps every reduction in TensorFlow.
 
     Attributes:
       trace_count: how often the logging function was traced (1 after use).
@@ -59,7 +64,7 @@ class WeightLogger:
       one_pass_count: how many groups' trajectory points ``tb_nnviz.reduce.numba_ops`` reduces
         (their heatmaps too).
       extra_bytes: memory held between steps: the previous values and the
-        sketch signs (about 1 byte per parameter plus one copy of the weights).
+        sketch sign flips (about 1 byte per parameter plus one copy of the weights).
     """
 
     def __init__(self, writer, weights, *, heatmaps=True, trajectories=True,
@@ -73,33 +78,39 @@ class WeightLogger:
                                     trajectories=trajectories, max_total_cells=max_total_cells,
                                     spectra=spectra)
         self._heat, self._traj, self._stacks = plan.heat, plan.traj, plan.stacks
-        # Heatmap groups drawn on the host by tb_nnviz.reduce.numba_ops, by index in plan.heat_groups.
-        self._host_heat = set()
-        if one_pass is not False:
-            self._host_heat = {h for h, subgroups in enumerate(plan.heat_groups)
-                               if _on_cpu(self.weights[subgroups[0][0]].variable, dtypes[subgroups[0][0]])}
+        # The backend of each stack (numba_ops reduces on the host, outside the compiled function).
+        chosen = [backends.choose(dtypes[members[0]], _read(self.weights[members[0]].variable).device, "tf",
+                                  one_pass is not False) for members in plan.stacks]
+        stack_of = {i: s for s, members in enumerate(plan.stacks) for i in members}
+        host = lambda members: chosen[stack_of[members[0]]] is numba_ops  # noqa: E731
+        # Heatmap groups drawn on the host, by index in plan.heat_groups.
+        self._host_heat = {h for h, subgroups in enumerate(plan.heat_groups) if host(subgroups[0])}
         self._heat_groups = [sg for h, sg in enumerate(plan.heat_groups) if h not in self._host_heat]
-        self._traj_groups, self._previous, self._constants = [], [], []
-        # Trajectory groups reduced on the host by tb_nnviz.reduce.numba_ops, by index in plan.traj_groups.
+        # Trajectory groups reduced on the host, by index in plan.traj_groups: (group, constants, kept values).
         self._host = {}
+        self._traj_groups, self._previous, self._constants = [], [], []
         extra = 0
         with tf.init_scope():
             for k, sub in enumerate(plan.traj_groups):
-                if one_pass is not False and _on_cpu(self.weights[sub[0]].variable, dtypes[sub[0]]):
-                    self._host[k] = host = _HostGroup([self._traj[i][0] for i in sub], dtypes[sub[0]])
-                    extra += host.nbytes
+                group = TrajectoryGroup([self._traj[i][0] for i in sub])
+                if host(sub):
+                    kept = [np.empty(group.size, dtypes[sub[0]]) for _ in sub]
+                    self._host[k] = (group, numba_ops.constants(group), kept)
+                    extra += group.flips.nbytes + sum(a.nbytes for a in kept)
                     continue
-                group = tf_ops.TrajectoryGroup([self._traj[i][0] for i in sub])
                 var = self.weights[sub[0]].variable
                 previous = tf.Variable(
                     tf.zeros((len(sub),) + group.shape, var.dtype), trainable=False,
                     name="nnviz_previous",
                 )
+                constants = tf_ops.constants(group)
+                # A variable, so the table is not embedded in the compiled function's graph.
+                constants["flips"] = tf.Variable(constants["flips"], trainable=False, name="nnviz_flips")
                 self._traj_groups.append((sub, group))
                 self._previous.append(previous)
-                self._constants.append(group.constants(variables=True))
+                self._constants.append(constants)
                 extra += previous.dtype.size * int(np.prod(previous.shape))
-                extra += int(np.prod(self._constants[-1]["signs"].shape))
+                extra += int(np.prod(constants["flips"].shape))
         self._has_previous = False
         self.extra_bytes = extra
         self.group_count = len(self._stacks)
@@ -141,13 +152,15 @@ class WeightLogger:
             self._has_previous = True
 
     def _host_points(self, k):
-        """``(raw, sample, traces, sketch)`` of trajectory group ``k`` by ``tb_nnviz.reduce.numba_ops``."""
-        return self._host[k].raw_points([_host_array(self.weights[i].variable).reshape(-1)
-                                         for i in self._plan.traj_groups[k]])
+        """``(raw, sample, traces, sketch)`` of trajectory group ``k`` by ``tb_nnviz.reduce.numba_ops``;
+        keeps the values as previous."""
+        group, constants, kept = self._host[k]
+        arrays = [_host_array(self.weights[i].variable) for i in self._plan.traj_groups[k]]
+        return list(numba_ops.raw_points(arrays, kept if self._has_previous else None, group, constants, keep=kept))
 
     def _host_heatmaps(self, subgroups):
         """Planes ``[G, P, R, C]`` of each subgroup of one heatmap group, by ``tb_nnviz.reduce.numba_ops``."""
-        return [np.stack([numba_ops.heatmap_planes(_host_array(self.weights[i].variable), self._heat[i]) for i in sub])
+        return [numba_ops.heatmap_planes([_host_array(self.weights[i].variable) for i in sub], self._heat[sub[0]])
                 for sub in subgroups]
 
     def _reduce(self, heatmaps, trajectories, spectra):
@@ -174,18 +187,14 @@ class WeightLogger:
 
         def points(entry):
             (sub, group), previous, constants = entry
-            x = rows(sub)
-            parts = tf_ops.raw_points(x, previous, group, constants)
-            with tf.control_dependencies(parts):
-                previous.assign(x)
-            return parts
+            return tf_ops.raw_points(rows(sub), previous, group, constants, keep=previous)
 
         def traj():
             return _in_turn(list(zip(self._traj_groups, self._previous, self._constants)), points)
 
         def spec():
             return _in_turn(self._plan.spec_groups,
-                            lambda sub: tf_spectrum.eigenvalues(rows(sub), self._plan.spec[sub[0]]))
+                            lambda sub: tf_ops.eigenvalues(rows(sub), self._plan.spec[sub[0]]))
 
         # One tf.cond per kind, one kind after the other; the branch not taken
         # returns zeros of the same structure (small: heatmaps are budgeted,
@@ -195,7 +204,7 @@ class WeightLogger:
             for subgroups in self._heat_groups
         ]
         traj_zeros = [
-            tuple(tf.zeros([len(sub), width], tf.float64) for width in raw_widths(group.plans[0]))
+            tuple(tf.zeros([len(sub), width], tf.float64) for width in raw_widths(group.plan))
             for sub, group in self._traj_groups
         ]
         spec_zeros = [
@@ -213,11 +222,6 @@ def _read(variable):
     return tf.convert_to_tensor(variable)
 
 
-def _on_cpu(variable, dtype):
-    """Whether ``tb_nnviz.reduce.numba_ops`` can reduce ``variable`` (of dtype name ``dtype``) where it lives."""
-    return numba_ops.usable(dtype) and "CPU" in _read(variable).device.upper()
-
-
 def _host_array(variable):
     """The numpy value of a CPU variable, without a copy where TensorFlow allows it."""
     value = _read(variable)
@@ -225,30 +229,6 @@ def _host_array(variable):
         return np.from_dlpack(value)
     except (TypeError, RuntimeError, BufferError, AttributeError):
         return value.numpy()
-
-
-class _HostGroup:
-    """Trajectory plans of one shape and dtype (a numpy dtype name) reduced on the host.
-
-    Holds the sketch signs (1 byte per entry) and a copy of the values at the
-    previous point, as the compiled path holds them in variables.
-    """
-
-    def __init__(self, plans, dtype):
-        self.plans = plans
-        self.flips = [plan.sign_flips() for plan in plans]
-        self.sample = None if plans[0].sample is None else [plan.sample for plan in plans]
-        self.kept = [np.empty(plan.size, dtype) for plan in plans]
-        self.has_previous = False
-        self.nbytes = sum(a.nbytes for a in self.flips + self.kept)
-
-    def raw_points(self, arrays):
-        """``numba_ops.raw_points`` of the group's current values ``arrays``; keeps them as previous."""
-        first = self.plans[0]
-        parts = numba_ops.raw_points(arrays, self.kept if self.has_previous else None, self.kept, self.flips,
-                                 first.units, first.sketch_dim, self.sample, [plan.traces for plan in self.plans])
-        self.has_previous = True
-        return list(parts)
 
 
 def _in_turn(items, fn):

@@ -2,8 +2,10 @@
 
 The PyTorch twin of ``tb_nnviz.log.tf_logger.WeightLogger`` (the fixed choices
 are shared: ``tb_nnviz.log.plan.LogPlan``). Parameters of one shape, dtype and
-device are stacked and reduced together by ``tb_nnviz.reduce.torch_ops``; only
-the small results go to the host. It knows nothing about when to log:
+device are stacked and reduced together by the backend
+``tb_nnviz.reduce.backends.choose`` picks for them (numba's one-pass kernels
+for CPU float32/float64, else ``tb_nnviz.reduce.torch_ops`` on their device);
+only the small results go to the host. It knows nothing about when to log:
 ``tb_nnviz.torch.watch`` decides that.
 
 >>> import tempfile, torch
@@ -25,7 +27,8 @@ import numpy as np
 import torch
 
 from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, selected
-from tb_nnviz.reduce import grids, torch_ops, torch_spectrum
+from tb_nnviz.reduce import backends, grids, numba_ops, torch_ops
+from tb_nnviz.reduce.group import TrajectoryGroup
 
 #: Gate order of PyTorch's recurrent layers along dim 0 of their weights and biases.
 GATES = {"LSTM": ["i", "f", "g", "o"], "GRU": ["r", "z", "n"]}
@@ -79,7 +82,8 @@ def module_label(module):
     a space and the parameter's attribute (``Linear(20 -> 32) weight``).
 
     >>> nn = torch.nn
-    >>> [module_label(m) for m in (nn.Linear(20, 32), nn.Conv2d(3, 16, 3), nn.LSTM(6, 5), nn.Embedding(20, 6), nn.LayerNorm(6))]
+    >>> modules = (nn.Linear(20, 32), nn.Conv2d(3, 16, 3), nn.LSTM(6, 5), nn.Embedding(20, 6), nn.LayerNorm(6))
+    >>> [module_label(m) for m in modules]
     ['Linear(20 -> 32)', 'Conv2d(3 -> 16, 3x3)', 'LSTM(6 -> 5)', 'Embedding(20, 6)', 'LayerNorm']
     """
     nn = torch.nn
@@ -89,7 +93,8 @@ def module_label(module):
         kind = "Linear" if kind == "NonDynamicallyQuantizableLinear" else kind
         return "%s(%s -> %s)" % (kind, module.in_features, module.out_features)
     if isinstance(module, nn.modules.conv._ConvNd):
-        return "%s(%s -> %s, %s)" % (kind, module.in_channels, module.out_channels, "x".join(map(str, module.kernel_size)))
+        kernel = "x".join(map(str, module.kernel_size))
+        return "%s(%s -> %s, %s)" % (kind, module.in_channels, module.out_channels, kernel)
     if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
         return "%s(%s -> %s)" % (kind, module.input_size, module.hidden_size)
     if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
@@ -174,8 +179,12 @@ class ParamLogger:
       weights: ``Weight`` s (``variable`` a tensor or parameter) in network order.
       heatmaps, trajectories, spectra: whether this logger will ever log each
         kind (spectra: the eigenvalues of ``W^T W`` of each matrix and conv
-        weight, ``tb_nnviz.reduce.torch_spectrum``; default False).
+        weight, ``tb_nnviz.reduce.torch_ops.eigenvalues``; default False).
       max_total_cells: model-wide budget of heatmap values per logged step.
+      one_pass: True (default) lets ``backends.choose`` reduce CPU float32/float64
+        parameters with ``tb_nnviz.reduce.numba_ops`` (one pass over each) when
+        numba is installed; False takes the torch ops everywhere. An attribute,
+        read at each step.
 
     Attributes:
       group_count: how many stacks of same-shaped parameters are reduced.
@@ -188,7 +197,7 @@ class ParamLogger:
     """
 
     def __init__(self, writer, weights, *, heatmaps=True, trajectories=True,
-                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, spectra=False):
+                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, spectra=False, one_pass=True):
         weights = [Weight(*w) for w in weights]
         for w in weights:
             t = w.variable
@@ -206,9 +215,12 @@ class ParamLogger:
             [dtype_name(w.variable.dtype) for w in weights], heatmaps=heatmaps,
             trajectories=trajectories, max_total_cells=max_total_cells,
             stack_key=lambda i: str(weights[i].variable.device), spectra=spectra)
-        # Per trajectory group: its TrajectoryGroup, and the values at the previous point (once logged).
-        self._traj = [torch_ops.TrajectoryGroup([plan.traj[i][0] for i in sub], self._device(sub))
-                      for sub in plan.traj_groups]
+        self.one_pass = one_pass
+        # Per trajectory group: its TrajectoryGroup, its constants on the device, and the values at
+        # the previous point (once logged).
+        self._traj = [TrajectoryGroup([plan.traj[i][0] for i in sub]) for sub in plan.traj_groups]
+        self._constants = [torch_ops.constants(group, self._device(sub))
+                           for group, sub in zip(self._traj, plan.traj_groups)]
         self._previous = [None] * len(self._traj)
         self._work = {}
         self._grads = None
@@ -217,8 +229,9 @@ class ParamLogger:
 
     @property
     def extra_bytes(self):
-        """Bytes held between steps (after the first logged step): previous values, signs, workspace."""
-        held = [w.nbytes for w in self._work.values()] + [group.nbytes for group in self._traj]
+        """Bytes held between steps (after the first logged step): previous values, sign flips, workspace."""
+        held = [w.nbytes for w in self._work.values()]
+        held += [sum(t.numel() * t.element_size() for t in c.values() if t is not None) for c in self._constants]
         held += [p.numel() * p.element_size() for p in self._previous if p is not None]
         return sum(held)
 
@@ -236,11 +249,7 @@ class ParamLogger:
         watcher's optimizer pre-hook does); a parameter without ``.grad``
         gets NaN. Only ``[G]`` scalars per group are kept.
         """
-        self._grads = [
-            torch_ops.grad_sumsq([self.weights[i].variable.grad for i in sub], self._device(sub),
-                                    self._workspace(sub))
-            for sub in self._plan.traj_groups
-        ]
+        self._grads = [self._grad_sumsq(sub) for sub in self._plan.traj_groups]
 
     @torch.no_grad()
     @one_thread
@@ -268,21 +277,24 @@ class ParamLogger:
         if trajectories:
             traj = [self._points(k) for k in range(len(self._traj))]
             if self._grads is not None:
-                grads = [g.cpu().numpy() for g in self._grads]
+                grads = [np.asarray(g.cpu() if torch.is_tensor(g) else g) for g in self._grads]
             self._grads = None
         return heat, traj, grads
 
     def _eigenvalues(self, sub):
         """Eigenvalues ``[G, slices, evals]`` (numpy) of the members of one spectrum group."""
         content = self._plan.spec[sub[0]]
-        return np.concatenate([torch_spectrum.eigenvalues(torch.stack(self._params(batch)), content).cpu().numpy()
+        return np.concatenate([torch_ops.eigenvalues(torch.stack(self._params(batch)), content).cpu().numpy()
                                for batch in self._batches(sub)])
 
     def _heatmaps(self, sub):
         """Planes ``[G, P, R, C]`` (numpy) of the members of one heatmap subgroup."""
         content = self._plan.heat[sub[0]]
+        backend = self._backend(sub)
+        if backend is numba_ops:
+            return numba_ops.heatmap_planes([t.numpy() for t in self._params(sub)], content)
         return np.concatenate([
-            torch_ops.heatmap_planes(self._params(batch), content, self._workspace(batch)).cpu().numpy()
+            backend.heatmap_planes(self._params(batch), content, self._workspace(batch)).cpu().numpy()
             for batch in self._batches(sub)])
 
     def _points(self, k):
@@ -293,8 +305,28 @@ class ParamLogger:
         if keep is None:
             keep = self._previous[k] = torch.empty((len(sub), group.size), dtype=params[0].dtype,
                                                    device=params[0].device)
-        parts = torch_ops.raw_points(params, previous, group, self._workspace(sub), keep=keep)
+        backend = self._backend(sub)
+        if backend is numba_ops and keep.device == params[0].device:
+            host = numba_ops.constants(group)  # the numpy arrays the CPU constants share
+            parts = numba_ops.raw_points([t.numpy() for t in params], None if previous is None else previous.numpy(),
+                                         group, host, keep=keep.numpy())
+            return list(parts)
+        parts = torch_ops.raw_points(params, previous, group, self._constants[k], self._workspace(sub), keep=keep)
         return [t.cpu().numpy() for t in parts]
+
+    def _grad_sumsq(self, sub):
+        """Float64 ``[G]`` gradient sums of squares of trajectory group ``sub`` (NaN where ``.grad`` is None)."""
+        grads = [self.weights[i].variable.grad for i in sub]
+        first = self.weights[sub[0]].variable
+        if self._backend(sub) is numba_ops and all(
+                g is None or (g.dtype == first.dtype and g.device == first.device) for g in grads):
+            return numba_ops.grad_sumsq([None if g is None else g.detach().numpy() for g in grads])
+        return torch_ops.grad_sumsq(grads, self._workspace(sub))
+
+    def _backend(self, members):
+        """The backend of a group, from its first member's dtype and device now (``backends.choose``)."""
+        t = self.weights[members[0]].variable
+        return backends.choose(dtype_name(t.dtype), t.device, "torch", self.one_pass)
 
     def _params(self, members):
         return [self.weights[i].variable.detach() for i in members]

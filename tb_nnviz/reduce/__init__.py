@@ -2,10 +2,14 @@
 
 ``grids`` (heatmaps: layouts, pooling), ``trajectory`` (trajectory points:
 statistics, traces, sketch) and ``spectrum`` (eigenvalues) are the numpy
-reference, the single definition of every number logged. ``numba_ops`` (one
-pass over CPU float32/float64 weights), ``tf_ops`` and ``torch_ops`` compute
-the same numbers where the weights live, and the tests hold each equal to
-the reference. Imports only ``tb_nnviz.format``.
+reference, the single definition of every number logged. The backends
+offer one contract over groups of same-shaped tensors (``group``'s
+``TrajectoryGroup``; the functions are documented in ``numpy_ops``, the
+reference behind it): ``numba_ops`` (one pass over CPU float32/float64
+weights), ``tf_ops`` and ``torch_ops`` compute the same numbers where the
+weights live; ``backends.choose`` picks one for a group, and
+tests/test_backends.py holds each equal to the reference. Imports only
+``tb_nnviz.format``.
 """
 
 

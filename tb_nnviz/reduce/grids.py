@@ -1,7 +1,11 @@
 """The numpy reference of every reduction tb_nnviz logs.
 
-Each reduction has exactly one definition here; ``tb_nnviz.summary`` computes
-the same thing with TensorFlow ops, and the tests hold the two equal.
+Each reduction has exactly one definition here (and in ``trajectory`` and
+``spectrum``). The fast backends compute the same numbers behind one contract
+(``numpy_ops`` documents it, ``backends.choose`` picks one): ``numba_ops``
+(one-pass CPU kernels), ``tf_ops`` (TensorFlow, also under ``tb_nnviz.summary``)
+and ``torch_ops`` (PyTorch); tests/test_backends.py holds each equal to this
+reference.
 
 Heatmap: any tensor of rank >= 1 becomes one 2-D grid, block-pooled to fit a
 cell budget.

@@ -1,29 +1,31 @@
-"""One-pass CPU kernels (numba): heatmaps, trajectory points and gradient norms.
+"""The backend contract (``tb_nnviz.reduce.numpy_ops``) as one-pass numba kernels over CPU float32/float64 arrays.
 
-The TensorFlow and torch paths (``tf_ops``, ``torch_ops``) make a dozen
-or more op-at-a-time passes over each tensor, each op a call into an
-executor; on a CPU shared with other work, where the cache is not the
-logger's alone, each pass goes back to memory. These kernels read a float32
-or float64 tensor once, in blocks of :data:`BLOCK` entries that stay in the
-L1/L2 cache while the sums, the update's per-unit norms, the sketch and the
-copy kept for the next step are taken from them; a pooled heatmap is one
-pass over the tensor's grid. They compute ``trajectory.RAW_FIELDS``, the
-sketch and ``grids.heatmap_planes`` as the numpy reference defines them
-(the tests hold them equal), with float64 accumulators; only the order of
-the additions differs.
+The TensorFlow and torch ops (``tf_ops``, ``torch_ops``) make a dozen or
+more op-at-a-time passes over each tensor, each op a call into an executor;
+on a CPU shared with other work, where the cache is not the logger's alone,
+each pass goes back to memory. These kernels read a float32 or float64
+tensor once, in blocks of :data:`BLOCK` entries that stay in the L1/L2 cache
+while the sums, the update's per-unit norms, the sketch and the copy kept
+for the next step are taken from them; a pooled heatmap is one pass over
+the tensor's grid. They compute ``trajectory.RAW_FIELDS``, the sketch and
+``grids.heatmap_planes`` as the numpy reference defines them, with float64
+accumulators; only the order of the additions differs (tests/test_backends.py
+holds them equal). Eigenvalues have no kernel: numpy's ``eigvalsh`` of the
+float64 Gram matrix, as the framework ops compute them.
 
-Both loggers use them for CPU float32/float64 weights when numba is
-installed (the ``tf``, ``torch`` and ``demo`` extras bring it); other
-devices and dtypes take the framework's ops. Numba compiles them on first
-use and caches the machine code (about 3 s, once).
+``tb_nnviz.reduce.backends.choose`` picks these kernels for CPU
+float32/float64 weights when numba is installed (the ``tf``, ``torch`` and
+``demo`` extras bring it); other devices and dtypes take the framework's
+ops. Numba compiles them on first use and caches the machine code (about
+3 s, once).
 
->>> import numpy as np
 >>> from tb_nnviz.reduce import trajectory
->>> x = np.arange(12, dtype=np.float32)
->>> plan = trajectory.TrajectoryPlan("w", (3, 4), sketch_dim=4)
->>> raw, sk = raw_point(x, None, None, plan.sign_flips(), plan.units, 4)
->>> want = trajectory.raw_point(x.reshape(3, 4), None, plan)
->>> bool(np.allclose(raw, want[0]) and np.allclose(sk, want[3]))
+>>> from tb_nnviz.reduce.group import TrajectoryGroup
+>>> xs = np.arange(24, dtype=np.float32).reshape(2, 12)
+>>> group = TrajectoryGroup([trajectory.TrajectoryPlan(n, (3, 4), sketch_dim=4) for n in "ab"])
+>>> raw, sample, traces, sk = raw_points(xs, None, group, constants(group))
+>>> want = trajectory.raw_point(xs[1].reshape(3, 4), None, group.plans[1])
+>>> bool(np.allclose(raw[1], want[0]) and np.allclose(sk[1], want[3]))
 True
 """
 
@@ -34,28 +36,91 @@ from tb_nnviz.reduce.trajectory import RAW_FIELDS
 
 try:
     import numba
-except ImportError:  # the torch ops do the work
+except ImportError:  # the framework ops do the work
     numba = None
 
 #: Entries per block: 64 KiB of float64, so a block and its neighbours stay in
 #: L1/L2 through the kernel's few sweeps over it.
 BLOCK = 2**13
-#: Floating dtypes the kernels take; other tensors go the torch way.
+#: Floating dtypes the kernels take; other tensors go the framework's way.
 DTYPES = (np.float32, np.float64)
 
 
 def usable(dtype):
-    """Whether the kernels take arrays of numpy ``dtype`` here (numba is installed)."""
-    return numba is not None and np.dtype(dtype) in DTYPES
+    """Whether the kernels take arrays of ``dtype`` (a numpy dtype or its name) here: numba is installed.
+
+    >>> usable("float32") == (numba is not None), usable("float16"), usable("bfloat16")
+    (True, False, False)
+    """
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:  # a name numpy does not know (bfloat16 without ml_dtypes)
+        return False
+    return numba is not None and dtype in DTYPES
 
 
-def raw_point(x, previous, keep, flips, units, sketch_dim):
+def constants(group, device=None):
+    """``{"traces", "sample", "flips"}`` of ``group``: its numpy arrays, used in place."""
+    return {"traces": group.traces, "sample": group.sample, "flips": group.flips}
+
+
+def heatmap_planes(xs, content, work=None):
+    """``grids.heatmap_planes`` of each of the G arrays ``xs`` (a :func:`usable` dtype): float32 ``[G, P, R, C]``.
+
+    The grid is ``grids.to_grid`` (a view where the layout allows); a pooled
+    heatmap's blocks are reduced in one pass over it.
+
+    >>> x = np.arange(12.0).reshape(3, 4)
+    >>> content = grids.heatmap_content("w", x.shape, x.dtype, max_cells=4)
+    >>> np.array_equal(heatmap_planes([x], content)[0], grids.heatmap_planes(x, content))
+    True
+    """
+    return np.stack([_heatmap_planes(np.asarray(x).reshape(content["shape"]), content) for x in xs])
+
+
+def _heatmap_planes(x, content):
+    grid = grids.to_grid(x, content["layout"])
+    br, bc = content["pool"]
+    if (br, bc) == (1, 1):
+        return grid.astype(np.float32)[None]
+    rows, cols = grid.shape
+    out = np.empty((2, -(-rows // br), -(-cols // bc)), np.float32)
+    if not grid.flags.c_contiguous and grid.T.flags.c_contiguous:
+        # A transposed layout (PyTorch's Linear): the blocks of the grid are the
+        # transposed blocks of the tensor, which is read in its own order.
+        _pool(grid.T, bc, br, out[0].T, out[1].T)
+    else:
+        _pool(grid, br, bc, out[0], out[1])
+    return out
+
+
+def raw_points(xs, previous, group, constants, work=None, keep=None):
+    """``(raw, sample, traces, sketch)``, float64 ``[G, ...]``, of the G arrays ``xs``
+    (one shape, a :func:`usable` dtype), one pass over each.
+
+    ``previous`` and ``keep`` are G arrays or None; ``keep`` may be
+    ``previous`` itself (each block is copied after its update is taken).
+    """
+    xs = [np.asarray(x).reshape(-1) for x in xs]
+    raw = np.empty((len(xs), len(RAW_FIELDS)))
+    sk = np.empty((len(xs), group.sketch_dim))
+    for i, x in enumerate(xs):
+        raw[i], sk[i] = _raw_point(x, None if previous is None else previous[i].reshape(-1),
+                                   None if keep is None else keep[i].reshape(-1), constants["flips"][i],
+                                   group.units, group.sketch_dim)
+    sample = constants["sample"]
+    values = np.stack(xs) if sample is None else np.stack([x[s] for x, s in zip(xs, sample)])
+    picked = np.stack([x[t] for x, t in zip(xs, constants["traces"])])
+    return raw, values.astype(np.float64), picked.astype(np.float64), sk
+
+
+def _raw_point(x, previous, keep, flips, units, sketch_dim):
     """``(RAW_FIELDS values, sketch)`` (float64) of flat ``x``: ``trajectory.raw_point`` without the sample and traces.
 
-    ``previous`` (flat, ``x``'s dtype) holds the values at the previous point,
-    or is None; ``keep`` (flat, ``x``'s dtype, may be ``previous``) receives a
-    copy of ``x``, or is None. ``flips`` is uint8, 1 where the sketch sign is
-    -1; ``units`` is ``TrajectoryPlan.units``. ``x``'s dtype must be :func:`usable`.
+    ``previous`` (flat) holds the values at the previous point, or is None;
+    ``keep`` (flat, may be ``previous``) receives a copy of ``x``, or is None.
+    ``flips`` is uint8, 1 where the sketch sign is -1; ``units`` is
+    ``TrajectoryPlan.units``.
     """
     n = x.size
     _, count, inner = units
@@ -84,54 +149,27 @@ def raw_point(x, previous, keep, flips, units, sketch_dim):
     return raw, sk
 
 
-def raw_points(xs, previous, keep, flips, units, sketch_dim, sample, traces):
-    """``(raw, sample, traces, sketch)``, float64 ``[G, ...]`` as ``torch_ops.raw_points``
-    returns them, of G flat arrays ``xs`` of one shape and :func:`usable` dtype.
+def grad_sumsq(gradients, work=None):
+    """Float64 ``[G]`` sums of squares of ``gradients`` (arrays of a :func:`usable` dtype, or None -> NaN)."""
+    return np.array([np.nan if g is None else _sumsq(np.asarray(g).reshape(-1)) for g in gradients], np.float64)
 
-    ``previous`` and ``keep`` are G flat arrays or None (as in :func:`raw_point`);
-    ``flips`` G uint8 arrays; ``sample`` (or None: every entry) and ``traces``
-    G index arrays each. ``trajectory.finish_points`` makes the points.
+
+def eigenvalues(xs, content):
+    """float32 ``[G, slices, evals]``: ``spectrum.eigenvalues`` of each of the G arrays ``xs``.
+
+    ``content`` is the (not skipped) spectrum content; the eigenvalues of
+    the smaller float64 Gram matrix by ``np.linalg.eigvalsh``, as
+    ``tf_ops.eigenvalues``; a matrix holding NaN or +/-Inf gets NaN.
     """
-    raw = np.empty((len(xs), len(RAW_FIELDS)))
-    sk = np.empty((len(xs), sketch_dim))
-    for i, x in enumerate(xs):
-        raw[i], sk[i] = raw_point(x, None if previous is None else previous[i], None if keep is None else keep[i],
-                                  flips[i], units, sketch_dim)
-    values = np.stack(xs) if sample is None else np.stack([x[s] for x, s in zip(xs, sample)])
-    picked = np.stack([x[t] for x, t in zip(xs, traces)])
-    return raw, values.astype(np.float64), picked.astype(np.float64), sk
-
-
-def heatmap_planes(x, content):
-    """``grids.heatmap_planes`` of array ``x`` (a :func:`usable` dtype): float32 ``[P, R, C]``.
-
-    The grid is ``grids.to_grid`` (a view where the layout allows); a pooled
-    heatmap's blocks are reduced in one pass over it.
-
-    >>> from tb_nnviz.reduce import grids
-    >>> x = np.arange(12.0).reshape(3, 4)
-    >>> content = grids.heatmap_content("w", x.shape, x.dtype, max_cells=4)
-    >>> np.array_equal(heatmap_planes(x, content), grids.heatmap_planes(x, content))
-    True
-    """
-    grid = grids.to_grid(x, content["layout"])
-    br, bc = content["pool"]
-    if (br, bc) == (1, 1):
-        return grid.astype(np.float32)[None]
-    rows, cols = grid.shape
-    out = np.empty((2, -(-rows // br), -(-cols // bc)), np.float32)
-    if not grid.flags.c_contiguous and grid.T.flags.c_contiguous:
-        # A transposed layout (PyTorch's Linear): the blocks of the grid are the
-        # transposed blocks of the tensor, which is read in its own order.
-        _pool(grid.T, bc, br, out[0].T, out[1].T)
-    else:
-        _pool(grid, br, bc, out[0], out[1])
-    return out
-
-
-def sumsq(x):
-    """The float64 sum of squares of flat ``x`` (``trajectory.grad_sumsq``), for a :func:`usable` dtype."""
-    return _sumsq(x)
+    (rows, cols), evals = content["matrix"], content["evals"]
+    perm = [0] + [1 + a for a in content["perm"]]
+    w = np.transpose(np.asarray(xs), perm).reshape(-1, rows, cols).astype(np.float64)
+    finite = np.isfinite(w).all(axis=(1, 2))
+    w = np.where(finite[:, None, None], w, 0.0)
+    gram = w.transpose(0, 2, 1) @ w if rows >= cols else w @ w.transpose(0, 2, 1)
+    values = np.maximum(np.linalg.eigvalsh(gram)[:, ::-1], 0.0)  # largest first
+    values = np.where(finite[:, None], values, np.nan)
+    return values.reshape(-1, content["slices"], evals).astype(np.float32)
 
 
 # The kernels. Compiled on first call, then loaded from numba's cache.
@@ -282,15 +320,15 @@ def _pool(grid, br, bc, mean, absmax):
             row = grid[i]
             for bj in range(c):
                 part = row[bj * bc : min(cols, bj * bc + bc)]
-                s, h, l, n = 0.0, hi[bj], lo[bj], 0.0
+                s, h, low, n = 0.0, hi[bj], lo[bj], 0.0
                 for j in range(part.size):
                     v = np.float64(part[j])
                     s += v
                     h = max(h, v)
-                    l = min(l, v)
+                    low = min(low, v)
                     n += 1.0 if v != v else 0.0
                 total[bj] += s
-                hi[bj], lo[bj] = h, l
+                hi[bj], lo[bj] = h, low
                 nans[bj] += n
         for bj in range(c):
             count = (last - first) * (min(cols, bj * bc + bc) - bj * bc)

@@ -80,8 +80,9 @@ def spectrum_content(name, shape, dtype, layout="auto", index=None):
         skipped = "a %d x %d matrix has a side longer than %d (WeightWatcher skips these too)" % (
             matrix[0], matrix[1], MAX_SIDE)
     elif slices * (matrix[0] * matrix[1] * evals + evals**3) > MAX_FLOPS:
-        skipped = "an exact eigendecomposition of %d matrices of %d x %d costs %.2g operations per step, more than %.2g" % (
-            slices, matrix[0], matrix[1], slices * (matrix[0] * matrix[1] * evals + evals**3), MAX_FLOPS)
+        skipped = ("an exact eigendecomposition of %d matrices of %d x %d costs %.2g operations per step, "
+                   "more than %.2g" % (slices, matrix[0], matrix[1],
+                                       slices * (matrix[0] * matrix[1] * evals + evals**3), MAX_FLOPS))
     content = {
         "kind": "spectrum",
         "name": name,

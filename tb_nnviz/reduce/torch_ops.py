@@ -1,23 +1,26 @@
-"""The reductions of ``tb_nnviz.reduce.grids`` as PyTorch ops over stacks of same-shaped tensors.
+"""The backend contract (``tb_nnviz.reduce.numpy_ops``) as PyTorch ops over stacks of same-shaped tensors.
 
 The PyTorch twin of ``tb_nnviz.reduce.tf_ops``: every function takes G
 same-shaped tensors on one device (a stack ``[G, *shape]`` or the parameters
-themselves). Trajectory points go through :func:`pieces` of about
-:data:`PIECE` entries: small tensors several to a piece, large ones a run of
-whole unit slices at a time. A piece costs a fixed number of ops (copies
-and norms are ``torch._foreach_*`` calls over its tensors) and stays in
-cache through its dozen passes; only the traces and the quantile sample are
-gathered tensor by tensor (ResNet-18: 62 parameters, 17 shape groups). Only small results (raw sums, the quantile sample, traces, sketches,
-pooled heatmaps) leave the device; ``trajectory.finish_points`` finishes on
-the host. ``tb_nnviz.reduce.grids`` and ``tb_nnviz.reduce.trajectory`` stay the
-definition; the tests hold these ops equal to them.
+themselves) and stays there. Trajectory points go through :func:`pieces` of
+about :data:`PIECE` entries: small tensors several to a piece, large ones a
+run of whole unit slices at a time. A piece costs a fixed number of ops
+(copies and norms are ``torch._foreach_*`` calls over its tensors) and stays
+in cache through its dozen passes; only the traces and the quantile sample
+are gathered tensor by tensor (ResNet-18: 62 parameters, 17 shape groups).
+Only small results (raw sums, the quantile sample, traces, sketches, pooled
+heatmaps, eigenvalues) leave the device; ``trajectory.finish_points``
+finishes on the host. The numpy reference (``grids``, ``trajectory``,
+``spectrum``) stays the definition; tests/test_backends.py holds these ops
+equal to it.
 
 >>> import numpy as np, torch
 >>> from tb_nnviz.reduce import trajectory
+>>> from tb_nnviz.reduce.group import TrajectoryGroup
 >>> xs = np.arange(24.0).reshape(2, 3, 4)
->>> group = TrajectoryGroup([trajectory.TrajectoryPlan(n, (3, 4)) for n in ("a", "b")], "cpu")
->>> parts = [t.numpy() for t in raw_points(torch.tensor(xs), None, group)]
->>> points = trajectory.finish_points(*parts, group.plans[0], False)
+>>> group = TrajectoryGroup([trajectory.TrajectoryPlan(n, (3, 4)) for n in ("a", "b")])
+>>> parts = [t.numpy() for t in raw_points(torch.tensor(xs), None, group, constants(group, "cpu"))]
+>>> points = trajectory.finish_points(*parts, group.plan, False)
 >>> np.allclose(points[1], trajectory.trajectory_point(xs[1], None, group.plans[1]), equal_nan=True)
 True
 """
@@ -27,49 +30,54 @@ import math
 import numpy as np
 import torch
 
-from tb_nnviz.reduce import numba_ops, trajectory
-
 F64 = torch.float64
 
 
-def heatmap_planes(x, content, work=None, one_pass=None):
-    """``reduce.heatmap_planes`` of each tensor in ``x``: float32 ``[G, P, R, C]``.
+def constants(group, device=None):
+    """``{"traces", "sample", "flips"}`` of a ``group.TrajectoryGroup`` as tensors on ``device`` (None: the CPU).
 
-    ``x`` is a stack ``[G, *shape]`` or a list of G tensors of one shape (the
+    ``traces`` and ``sample`` (None: every value) are int64 ``[G, m]``;
+    ``flips`` uint8 ``[G, n]``, 1 where the CountSketch sign is -1 (1 byte per
+    parameter; on the CPU it shares the group's array).
+    """
+    as_tensor = lambda a: None if a is None else torch.as_tensor(a, device=device)  # noqa: E731
+    return {"traces": as_tensor(group.traces), "sample": as_tensor(group.sample), "flips": as_tensor(group.flips)}
+
+
+def heatmap_planes(xs, content, work=None):
+    """``grids.heatmap_planes`` of each tensor in ``xs``: float32 ``[G, P, R, C]``.
+
+    ``xs`` is a stack ``[G, *shape]`` or a list of G tensors of one shape (the
     parameters themselves: nothing is stacked in between). ``content`` is the
     heatmap content shared by the group (layout and pooling depend only on
-    shape, layout and cell budget). Stays on ``x``'s device; ``work`` (a
-    :class:`Workspace`) holds the float64 grid of a pooled heatmap. CPU
-    float32/float64 tensors are pooled by ``tb_nnviz.reduce.numba_ops`` instead, as in
-    :func:`raw_points` (``one_pass``: None decides so, False takes the torch ops).
+    shape, layout and cell budget). Stays on ``xs``' device; ``work`` (a
+    :class:`Workspace`) holds the float64 grid of a pooled heatmap.
     """
-    if one_pass is not False and _one_pass(list(x)):
-        return torch.from_numpy(np.stack([numba_ops.heatmap_planes(t.detach().numpy(), content) for t in x]))
     lay = content["layout"]
     rows, cols = content["grid"]
     br, bc = content["pool"]
     perm = [a for a in lay["rows"] + lay["cols"]]
     if (br, bc) == (1, 1):
-        return torch.stack([t.permute(perm).reshape(rows, cols) for t in x]).to(torch.float32)[:, None]
-    g, r, c = len(x), -(-rows // br), -(-cols // bc)
-    work = work or Workspace(x[0].device)
+        return torch.stack([t.permute(perm).reshape(rows, cols) for t in xs]).to(torch.float32)[:, None]
+    g, r, c = len(xs), -(-rows // br), -(-cols // bc)
+    work = work or Workspace(xs[0].device)
     # The grid, zero-padded to whole blocks: one converting copy of each tensor.
     grid = work.take("grid", (g, r * br, c * bc), F64)
     grid[:, rows:].zero_()
     grid[:, :, cols:].zero_()
-    for row, t in zip(grid, x):
+    for row, t in zip(grid, xs):
         row[:rows, :cols].view([t.shape[p] for p in perm]).copy_(t.permute(perm))
     mean, absmax = pool(grid, br, bc, rows, cols)
     return torch.stack([mean, absmax], dim=1).to(torch.float32)
 
 
 def pool(grid, br, bc, rows=None, cols=None):
-    """``reduce.pool`` of each grid in the float64 stack ``[G, rows, cols]``.
+    """``grids.pool`` of each grid in the float64 stack ``[G, rows, cols]``.
 
     ``grid`` may already be zero-padded to whole blocks; ``rows`` and ``cols``
     are then the unpadded sizes. The signed absmax is whichever of the block's
     max and min is larger in magnitude (the max on a tie), as in
-    ``tf_reduce.pool``; the zero padding of edge blocks changes neither (the
+    ``tf_ops.pool``; the zero padding of edge blocks changes neither (the
     reference pads with zeros too). Each reduction runs over the block rows
     first (whole grid rows at a time, vectorised along them), then over the
     short runs of ``bc`` columns left.
@@ -99,36 +107,6 @@ def pool(grid, br, bc, rows=None, cols=None):
 #: cost of the same ops run over whole stacks. Tensors smaller than this are
 #: reduced several at a time, larger ones a run of whole unit slices at a time.
 PIECE = 2**18
-
-
-class TrajectoryGroup:
-    """The plans of G tensors of one shape, with their fixed choices on ``device``.
-
-    Args:
-      plans: ``trajectory.TrajectoryPlan`` s of equal shape, unit axis and options.
-      device: where the stacked tensors live.
-
-    Attributes:
-      traces, sample: int64 index tensors ``[G, m]`` (``sample`` None: every value).
-      flips: uint8 ``[G, n]``, 1 where the CountSketch sign is -1 (1 byte per parameter).
-    """
-
-    def __init__(self, plans, device):
-        self.plans = list(plans)
-        trajectory.check_group(self.plans)
-        first = self.plans[0]
-        self.size, self.units, self.sketch_dim = first.size, first.units, first.sketch_dim
-        self.traces = torch.as_tensor(np.stack([p.traces for p in self.plans]), device=device)
-        self.sample = None
-        if first.sample is not None:
-            self.sample = torch.as_tensor(np.stack([p.sample for p in self.plans]), device=device)
-        self.flips = torch.as_tensor(np.stack([p.sign_flips() for p in self.plans]), device=device)
-
-    @property
-    def nbytes(self):
-        """Bytes held on the device for this group (mostly the sign flips)."""
-        held = [self.traces, self.flips] + ([self.sample] if self.sample is not None else [])
-        return sum(t.numel() * t.element_size() for t in held)
 
 
 class Workspace:
@@ -198,15 +176,16 @@ def _sumsq(rows):
     return torch.stack(torch._foreach_norm(list(rows))).square()
 
 
-def raw_points(x, previous, group, work=None, keep=None, one_pass=None):
-    """``trajectory.raw_point`` of each of the G tensors ``x`` (a stack ``[G, *shape]`` or a list).
+def raw_points(xs, previous, group, constants, work=None, keep=None):
+    """``trajectory.raw_point`` of each of the G tensors ``xs`` (a stack ``[G, *shape]`` or a list).
 
     Returns float64 tensors ``(raw [G, len(RAW_FIELDS)], sample [G, S],
-    traces [G, m], sketch [G, k])`` on ``x``'s device. ``previous`` holds the
+    traces [G, m], sketch [G, k])`` on ``xs``' device; ``constants`` is
+    :func:`constants` of ``group`` on that device. ``previous`` holds the
     G tensors at the previous logged step (any dtype, flat or not) or is
     None (update sums 0). ``keep`` (optional, G flat tensors, may be
-    ``previous`` itself) receives a copy of ``x``, piece by piece as it is
-    read. ``work`` (a :class:`Workspace`) holds the temporaries; ``x`` is not
+    ``previous`` itself) receives a copy of ``xs``, piece by piece as it is
+    read. ``work`` (a :class:`Workspace`) holds the temporaries; ``xs`` is not
     changed.
 
     The tensors go through in :func:`pieces`: each piece is copied to
@@ -217,18 +196,11 @@ def raw_points(x, previous, group, work=None, keep=None, one_pass=None):
     sign-flipped in place for the sketch, while it is in cache. Each piece's
     results are gathered per tensor at the end. NaN and Inf, rare, cost a
     second, masked pass for the extremes and counts.
-
-    CPU tensors of float32 or float64 go through ``tb_nnviz.reduce.numba_ops`` instead
-    when numba is installed: one pass over each tensor (``one_pass``: None
-    decides so, False takes the torch ops).
     """
-    xs = [t.reshape(-1) for t in x]
+    xs = [t.reshape(-1) for t in xs]
     prevs = None if previous is None else [t.reshape(-1) for t in previous]
     keeps = None if keep is None else [t.reshape(-1) for t in keep]
-    if one_pass is None:
-        one_pass = _one_pass(xs + (prevs or []) + (keeps or []))
-    if one_pass:
-        return _raw_points_one_pass(xs, prevs, keeps, group)
+    flips, traces, sample = constants["flips"], constants["traces"], constants["sample"]
     g, n, k = len(xs), group.size, group.sketch_dim
     outer, units, inner = group.units
     device = xs[0].device
@@ -236,9 +208,9 @@ def raw_points(x, previous, group, work=None, keep=None, one_pass=None):
     # Squares of float16/bfloat16/float32 differences never underflow in
     # float64; for float64 tensors the changed entries are counted as well.
     count_changes = xs[0].dtype == F64
-    plan = list(pieces(g, group.units))
+    spans = list(pieces(g, group.units))
     stats, unit_sq, unit_changed, sketches = [], [], [], []
-    for rows, a, b in plan:
+    for rows, a, b in spans:
         piece = _load(work, "x", xs[rows], a, b)
         tmp = work.take("tmp", piece.shape, F64)
         stats.append(torch.stack([piece.sum(dim=1), _sumsq(piece), torch.eq(piece, 0, out=tmp).sum(dim=1),
@@ -253,8 +225,8 @@ def raw_points(x, previous, group, work=None, keep=None, one_pass=None):
                 unit_changed.append(torch.ne(view, 0, out=tmp.view(view.shape)).sum(dim=dims).to(F64))
         if keeps is not None:
             torch._foreach_copy_([t[a:b] for t in keeps[rows]], [t[a:b] for t in xs[rows]])
-        sketches.append(torch.roll(sketch(piece, group.flips[rows, a:b], k, work), a % k, dims=1))
-    owner = torch.as_tensor(np.concatenate([np.arange(r.start, r.stop) for r, _, _ in plan]), device=device)
+        sketches.append(torch.roll(sketch(piece, flips[rows, a:b], k, work), a % k, dims=1))
+    owner = torch.as_tensor(np.concatenate([np.arange(r.start, r.stop) for r, _, _ in spans]), device=device)
     stats = torch.cat(stats)
     total, sumsq, zero_count = torch.zeros((g, 3), dtype=F64, device=device).index_add_(0, owner, stats[:, :3]).T
     sk = torch.zeros((g, k), dtype=F64, device=device).index_add_(0, owner, torch.cat(sketches))
@@ -264,7 +236,7 @@ def raw_points(x, previous, group, work=None, keep=None, one_pass=None):
         hi = torch.full((g,), float("-inf"), dtype=F64, device=device).scatter_reduce_(0, owner, stats[:, 4], "amax")
         nan_count, finite_count = torch.zeros_like(total), torch.full_like(total, float(n))
     else:
-        lo, hi, nan_count, finite_count = _masked_extremes(xs, plan, owner, work)
+        lo, hi, nan_count, finite_count = _masked_extremes(xs, spans, owner, work)
     mean_sq = total * total / n  # n * mean**2
     if bool(torch.isfinite(sumsq).all() and (mean_sq <= sumsq / 2).all()):
         # sum((x - mean)^2) = sumsq - n * mean^2 loses at most one bit to
@@ -274,7 +246,7 @@ def raw_points(x, previous, group, work=None, keep=None, one_pass=None):
     else:
         means = (total / n)[:, None]
         centred_sumsq = torch.zeros_like(total).index_add_(0, owner, torch.cat([
-            _sumsq(_load(work, "x", xs[rows], a, b).sub_(means[rows])) for rows, a, b in plan]))
+            _sumsq(_load(work, "x", xs[rows], a, b).sub_(means[rows])) for rows, a, b in spans]))
     if prevs is None:
         update_sumsq = moved = torch.zeros_like(total)
     else:
@@ -284,28 +256,12 @@ def raw_points(x, previous, group, work=None, keep=None, one_pass=None):
         moved = (changed != 0).sum(dim=1).to(F64)
     raw = torch.stack([total, sumsq, update_sumsq, centred_sumsq, lo, hi, nan_count,
                        finite_count, zero_count, moved], dim=1)
-    if group.sample is None:
+    if sample is None:
         sample = torch.stack(xs).to(F64)
     else:
-        sample = torch.stack([t[i] for t, i in zip(xs, group.sample)]).to(F64)
-    traces = torch.stack([t[i] for t, i in zip(xs, group.traces)]).to(F64)
+        sample = torch.stack([t[i] for t, i in zip(xs, sample)]).to(F64)
+    traces = torch.stack([t[i] for t, i in zip(xs, traces)]).to(F64)
     return raw, sample, traces, sk
-
-
-def _one_pass(tensors):
-    """Whether ``tb_nnviz.reduce.numba_ops`` takes all of ``tensors``: on the CPU, of one dtype it takes."""
-    dtype = tensors[0].dtype
-    return (dtype in (torch.float32, torch.float64) and numba_ops.usable(str(dtype).replace("torch.", ""))
-            and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors))
-
-
-def _raw_points_one_pass(xs, prevs, keeps, group):
-    """:func:`raw_points` of flat CPU tensors by ``tb_nnviz.reduce.numba_ops``, one pass over each."""
-    arrays = lambda ts: None if ts is None else [t.detach().numpy() for t in ts]  # noqa: E731 (views)
-    parts = numba_ops.raw_points(arrays(xs), arrays(prevs), arrays(keeps), group.flips.numpy(), group.units,
-                             group.sketch_dim, None if group.sample is None else group.sample.numpy(),
-                             group.traces.numpy())
-    return tuple(torch.from_numpy(a) for a in parts)
 
 
 def _per_unit(parts, owner, g, units):
@@ -316,10 +272,11 @@ def _per_unit(parts, owner, g, units):
     return torch.zeros((g, units), dtype=F64, device=owner.device).index_add_(0, owner, torch.cat(parts))
 
 
-def _masked_extremes(xs, plan, owner, work):
-    """``(min, max, nan_count, finite_count)`` ``[G]`` over the finite entries, for tensors holding NaN or Inf."""
+def _masked_extremes(xs, spans, owner, work):
+    """``(min, max, nan_count, finite_count)`` ``[G]`` over the finite entries, for tensors holding NaN or Inf;
+    ``spans`` are the :func:`pieces` they were read in."""
     parts = []
-    for rows, a, b in plan:
+    for rows, a, b in spans:
         piece = _load(work, "x", xs[rows], a, b)
         finite = torch.isfinite(piece)
         parts.append(torch.stack([torch.where(finite, piece, float("inf")).amin(dim=1),
@@ -338,7 +295,7 @@ def sketch(flat, flips, sketch_dim, work=None):
 
     ``flips`` (uint8 ``[G, n]``, 1 where the sign is -1) becomes the sign bit
     of an int64 XOR-ed into the values: exact for every value, NaN and Inf
-    included, as ``np.where(signs, x, -x)``, and several times faster on CPU
+    included, as ``np.where(flips, -x, x)``, and several times faster on CPU
     than a ``torch.where``. Bucket ``j mod k``: the whole rows of k entries
     are a reshape and a sum; the last partial row adds to the first buckets.
     """
@@ -356,23 +313,48 @@ def sketch(flat, flips, sketch_dim, work=None):
     return sk
 
 
-def grad_sumsq(gradients, device, work=None, one_pass=None):
-    """Float64 ``[G]`` sums of squares of ``gradients`` (tensors or None -> NaN), on ``device``.
+def grad_sumsq(gradients, work=None):
+    """Float64 ``[G]`` sums of squares of ``gradients`` (tensors or None -> NaN), on the gradients' device.
 
     Each gradient is copied to float64 a piece at a time (in ``work``, a
     :class:`Workspace`) and reduced there: a reduction that converts on the
     fly is several times slower on CPU than the copy and the reduction together.
-    CPU float32/float64 gradients go through ``tb_nnviz.reduce.numba_ops`` instead, as in
-    :func:`raw_points` (``one_pass``: None decides so, False takes the torch ops).
     """
+    present = [g for g in gradients if g is not None]
+    device = present[0].device if present else torch.device("cpu")
     work = work or Workspace(device)
     out = torch.full((len(gradients),), float("nan"), dtype=F64, device=device)
     for i, grad in enumerate(gradients):
         if grad is not None:
             flat = grad.detach().reshape(-1)
             n = flat.numel()
-            if one_pass is not False and _one_pass([flat]):
-                out[i] = numba_ops.sumsq(flat.numpy())
-                continue
             out[i] = sum(_sumsq(_load(work, "x", [flat], a, min(n, a + PIECE)))[0] for a in range(0, n, PIECE))
     return out
+
+
+def eigenvalues(xs, content):
+    """float32 ``[G, slices, evals]``: ``spectrum.eigenvalues`` of each tensor of ``xs`` ``[G, *shape]``.
+
+    ``content`` is the (not skipped) spectrum content shared by the stack. The
+    eigenvalues of the smaller float64 Gram matrix by ``torch.linalg.eigvalsh``,
+    batched over every matrix of the stack, on its device (as
+    ``tf_ops.eigenvalues``); a matrix holding NaN or +/-Inf gets NaN
+    eigenvalues, as in the reference.
+
+    >>> import numpy as np
+    >>> from tb_nnviz.reduce import spectrum
+    >>> content = spectrum.spectrum_content("conv", (8, 2, 3, 3), "float32", "conv_first")
+    >>> xs = np.random.default_rng(0).normal(size=(2, 8, 2, 3, 3))
+    >>> got = eigenvalues(torch.tensor(xs), content).numpy()
+    >>> got.shape, np.allclose(got[1], spectrum.eigenvalues(xs[1], content), rtol=1e-5)
+    ((2, 9, 2), True)
+    """
+    x = torch.stack(list(xs)) if isinstance(xs, (list, tuple)) else xs
+    (rows, cols), evals = content["matrix"], content["evals"]
+    w = x.permute([0] + [1 + a for a in content["perm"]]).reshape(-1, rows, cols).to(F64)
+    finite = torch.isfinite(w).all(dim=2).all(dim=1)
+    w = torch.where(finite[:, None, None], w, torch.zeros_like(w))
+    gram = w.mT @ w if rows >= cols else w @ w.mT
+    values = torch.linalg.eigvalsh(gram).flip(-1).clamp_min(0.0)  # largest first
+    values = torch.where(finite[:, None], values, torch.full_like(values, float("nan")))
+    return values.reshape(-1, content["slices"], evals).to(torch.float32)

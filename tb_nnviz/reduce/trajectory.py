@@ -1,8 +1,10 @@
 """The numpy reference of trajectory points: statistics, traces and a sketch.
 
-Each field has exactly one definition here; the TensorFlow and torch loggers
-compute raw sums on the device and finish them with :func:`finish_points`,
-and the tests hold every path equal to :func:`trajectory_point`.
+Each field has exactly one definition here. The fast backends (``numba_ops``,
+``tf_ops``, ``torch_ops``, behind one contract: ``tb_nnviz.reduce.backends``)
+reduce the raw sums of :data:`RAW_FIELDS` where the tensors live and finish
+them with :func:`finish_points`, and tests/test_backends.py holds every one
+equal to :func:`trajectory_point`.
 
 >>> plan = TrajectoryPlan("w", (3, 4), num_traces=2, sketch_dim=4)
 >>> point = trajectory_point(np.ones((3, 4)), None, plan)
@@ -40,11 +42,21 @@ def _seed(name, seed, stream):
     return [int(seed), zlib.crc32(name.encode("utf-8")), stream]
 
 
+def sketch_flips(name, seed, size):
+    """uint8 ``[size]``: 1 where the CountSketch sign of a flat entry is -1, seeded by name and seed.
+
+    >>> sketch_flips("w", 0, 6).tolist()
+    [0, 0, 0, 1, 0, 0]
+    """
+    rng = np.random.default_rng(_seed(name, seed, 3))
+    return (rng.random(int(size)) >= 0.5).view(np.uint8)
+
+
 class TrajectoryPlan:
     """The fixed, seeded choices behind the trajectory points of one tensor.
 
     Built once per tensor from its name, shape and options; deterministic, so
-    the numpy and TensorFlow paths (and every process) pick the same traces,
+    the reference, every backend (and every process) pick the same traces,
     quantile sample and sketch signs.
 
     Attributes:
@@ -53,11 +65,12 @@ class TrajectoryPlan:
       unit_axis: the axis whose slices are the tensor's output units (default
         -1: a Keras kernel ``(in, out)`` or conv kernel ``(..., in, out)``;
         PyTorch's ``(out, in, ...)`` is 0), normalised to ``0..rank-1``.
-      signs: the CountSketch signs, a bool array of the tensor's size
-        (True = +1), made on first use.
+      flips: the CountSketch signs, uint8 of the tensor's size, 1 where the
+        sign is -1 (:func:`sketch_flips`), made on first use and kept.
+        ``group.TrajectoryGroup`` makes its own stack without keeping them here.
 
     >>> plan = TrajectoryPlan("w", (3, 4), num_traces=2, sketch_dim=4)
-    >>> plan.traces.tolist(), plan.unit_axis, plan.signs.shape
+    >>> plan.traces.tolist(), plan.unit_axis, plan.flips.shape
     ([0, 5], 1, (12,))
     """
 
@@ -94,28 +107,14 @@ class TrajectoryPlan:
         if self.size > quantile_sample:
             rng = np.random.default_rng(_seed(name, seed, 2))
             self.sample = np.sort(rng.integers(0, self.size, quantile_sample))
-        self._signs = None
+        self._flips = None
 
     @property
-    def signs(self):
-        """CountSketch signs of the flat entries (True = +1), seeded by name and seed."""
-        if self._signs is None:
-            self._signs = self._make_signs()
-        return self._signs
-
-    def sign_flips(self):
-        """uint8 of the tensor's size, 1 where the sketch sign is -1; for a device
-        or kernel to hold, so the plan does not keep :attr:`signs` as well.
-
-        >>> TrajectoryPlan("w", (3, 4)).sign_flips().tolist() == (~TrajectoryPlan("w", (3, 4)).signs).tolist()
-        True
-        """
-        signs = self._make_signs() if self._signs is None else self._signs
-        return (~signs).view(np.uint8)
-
-    def _make_signs(self):
-        rng = np.random.default_rng(_seed(self.name, self.seed, 3))
-        return rng.random(self.size) < 0.5
+    def flips(self):
+        """uint8 of the tensor's size, 1 where the sketch sign is -1 (:func:`sketch_flips`)."""
+        if self._flips is None:
+            self._flips = sketch_flips(self.name, self.seed, self.size)
+        return self._flips
 
     @property
     def units(self):
@@ -151,28 +150,12 @@ class TrajectoryPlan:
         return content
 
 
-
-
-def check_group(plans):
-    """Raises ``TensorError`` unless the ``TrajectoryPlan`` s can be reduced as one stack.
-
-    They must share shape, unit axis, sketch size, trace count and whether
-    quantiles are sampled; the message names the first two that differ.
-    """
-    first = plans[0]
-    for p in plans[1:]:
-        if (p.shape, p.unit_axis, p.sketch_dim, len(p.traces)) != (
-            first.shape, first.unit_axis, first.sketch_dim, len(first.traces)
-        ) or (p.sample is None) != (first.sample is None):
-            raise TensorError("tensors %r and %r cannot share a trajectory group" % (first.name, p.name))
-
-
 def sketch(flat, plan, start=0):
     """CountSketch of a flat float64 vector: ``s[b] = sum of sign_j * x_j over j = b mod k``.
 
     ``flat`` holds the entries with flat indices ``start, start+1, ...`` (a chunk
     of the tensor; the chunks' sketches add up to the tensor's). Entry ``j``
-    goes to bucket ``j mod k`` with the seeded random sign ``plan.signs[j]``:
+    goes to bucket ``j mod k`` with the seeded random sign ``-1`` where ``plan.flips[j]``:
     the buckets need no hashing (contiguous entries land in distinct buckets,
     so a sketch is a reshape and a sum on any device), and the independent
     signs make it a CountSketch of the whole vector. Linear in ``flat``, so the
@@ -181,13 +164,13 @@ def sketch(flat, plan, start=0):
     snapshots.
 
     >>> plan = TrajectoryPlan("w", (5,), sketch_dim=2)
-    >>> signs = np.where(plan.signs, 1.0, -1.0)
+    >>> signs = np.where(plan.flips, -1.0, 1.0)
     >>> s = sketch(np.arange(5.0), plan)
     >>> bool(s[0] == 0 * signs[0] + 2 * signs[2] + 4 * signs[4])
     True
     """
     k = plan.sketch_dim
-    signed = np.where(plan.signs[start : start + flat.size], flat, -flat)
+    signed = np.where(plan.flips[start : start + flat.size], -flat, flat)
     return np.bincount((start + np.arange(flat.size)) % k, weights=signed, minlength=k)
 
 
@@ -327,8 +310,8 @@ def finish_points(raw, sample, traces, sketches, plan, has_previous, grad_sumsq=
     ``sketches`` ``[G, k]``; ``plan`` is any of the G tensors' plans (they share
     size and units); ``has_previous`` says whether the update sums are real;
     ``grad_sumsq`` is ``[G]``, each gradient's sum of squares, or None when
-    the writer has no gradients (their fields are then NaN). Every writer runs this same finishing step on the host, so the statistics
-    are defined once.
+    the writer has no gradients (their fields are then NaN). Every writer
+    runs this same finishing step on the host, so the statistics are defined once.
     """
     r = {f: np.asarray(raw, np.float64)[:, i] for i, f in enumerate(RAW_FIELDS)}
     n = plan.size
