@@ -1,5 +1,6 @@
-"""The Keras logger (TensorFlow ops, and the one-pass kernels for float32/float64) equals
-the numpy reference on real models' weights.
+"""The Keras callback's logger (``WeightLogger``) on real models' weights: how it groups them, which
+backend it chooses for each group, one trace, the model-wide heatmap budget, and the events it writes,
+equal to the numpy reference's.
 
 The weights (names, shapes, layouts from the callback's layer hints) are those
 of the models of the scale benchmarks: keras.applications' ResNet-50 and
@@ -8,7 +9,9 @@ of each shape and layout are taken (so every stacking group, with G > 1, is
 exercised), filled with random values in mixed dtypes, with NaN and +/-Inf in
 some, logged by ``WeightLogger`` twice (the second time with only some output
 units changed), read back through TensorBoard's data provider and compared
-with ``tb_nnviz.reduce.grids`` tensor by tensor.
+with ``tb_nnviz.reduce.grids`` tensor by tensor: the logger puts each group's
+results under the right tags and steps. The backends themselves are held
+equal to the reference in tests/test_backends.py.
 """
 
 import keras
@@ -76,7 +79,7 @@ def moved(x, rng):
 
 
 @pytest.mark.parametrize("model, one_pass", [(m, None) for m in sorted(MODELS)] + [("transformer", False)])
-def test_logger_equals_reference_on_model_weights(tmp_path, model, one_pass):
+def test_logger_writes_the_reference_on_model_weights(tmp_path, model, one_pass):
     """one_pass=False: every reduction in TensorFlow, as where numba is missing or weights are not on the CPU."""
     keras.backend.clear_session()
     rng = np.random.default_rng(0)
