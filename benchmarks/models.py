@@ -252,8 +252,8 @@ def run(ctx):
     return [
         Table("models_overhead", "Real models: first-fit time with each callback",
               ["model", "callback", "fit s", "ratio to none"], overhead_rows,
-              "A fresh model per fit, two fits per arm interleaved after one warm-up fit; each ratio is the arm's median "
-              "`model.fit` wall time (including Keras' own tracing, the callbacks' set-up and the first "
+              "A fresh model per fit, two fits per arm interleaved after one warm-up fit; each ratio is the "
+              "arm's median `model.fit` wall time (including Keras' own tracing, the callbacks' set-up and the first "
               "epoch) divided by the median without callbacks. TensorBoard's callback is "
               "`TensorBoard(histogram_freq=1, write_images=True, write_graph=False)`; NNViz runs at its "
               "defaults (heatmaps at each epoch end, trajectory points every 20 batches).", notes=[fits]),

@@ -48,9 +48,6 @@ MOVED = {
     "loss_store": "serve.loss_store",
     "spectral_store": "serve.spectral_store",
     "report": "serve.report",
-    # 0.2's stage modules merged since: the eigenvalues are in each framework's ops.
-    "reduce.tf_spectrum": "reduce.tf_ops",
-    "reduce.torch_spectrum": "reduce.torch_ops",
 }
 
 

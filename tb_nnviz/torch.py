@@ -92,7 +92,7 @@ def watch(
         (``tb_nnviz.log.plan.SpectralBudget``; the first always), not at
         step 0. Or an int number of optimizer steps (these also log the
         initial spectra), or 0 (off). A step costs one eigendecomposition of
-        each weight's float64 Gram matrix (``tb_nnviz.reduce.torch_spectrum``);
+        each weight's float64 Gram matrix (``tb_nnviz.reduce.torch_ops``);
         matrices WeightWatcher skips as too large, or too costly to decompose
         at every step (``spectrum.MAX_FLOPS``), are skipped with the reason.
       gradients: record each parameter's gradient norm and gradient/weight

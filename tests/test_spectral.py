@@ -12,7 +12,6 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import weightwatcher as ww
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 import tb_nnviz
 from tb_nnviz.diagnose import spectral
 from tb_nnviz.format import metadata
-from tb_nnviz.reduce import spectrum, tf_spectrum
+from tb_nnviz.reduce import spectrum
 from tb_nnviz.serve import report
 from tests.helpers import PREFIX, make_client
 from tests.providers import CTX, python_provider
@@ -161,35 +160,7 @@ def test_cnn_agrees_with_weightwatcher(tmp_path):
     assert by_run["train"] == route
 
 
-# -- the paths held equal to the reference ---------------------------------------
-
-SHAPES = [
-    ((6, 5), "auto"),
-    ((5, 6), "auto"),
-    ((3, 3, 2, 4), "auto"),
-    ((3, 3, 8, 2), "auto"),
-    ((4, 3, 2), "auto"),
-    ((16, 4, 8), "split:1"),
-    ((4, 8, 16), "split:2"),
-    ((8, 3, 2, 2), "conv_first"),
-    ((7, 5), "transposed"),
-]
-
-
-@pytest.mark.parametrize("shape,layout", SHAPES)
-def test_tf_spectrum_equals_reference(shape, layout):
-    content = spectrum.spectrum_content("w", shape, "float32", layout)
-    rng = np.random.default_rng(len(shape))
-    xs = rng.normal(size=(3,) + shape).astype(np.float32)
-    xs[1].flat[0] = np.nan  # the second tensor's first matrix only
-    got = tf_spectrum.eigenvalues(tf.constant(xs), content).numpy()
-    want = np.stack([spectrum.eigenvalues(x, content) for x in xs])
-    assert got.shape == want.shape == (3, content["slices"], content["evals"])
-    assert np.isnan(got[1, 0]).all() and np.isnan(want[1, 0]).all()
-    assert not np.isnan(got[1, 1:]).any()
-    scale = np.nanmax(want)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * scale)
-
+# -- the reference held to WeightWatcher -----------------------------------------
 
 def test_reference_matches_weightwatcher_slices():
     """WeightWatcher's own Conv2D slicing and SVD give our eigenvalues (halved by its conv2d_norm)."""
@@ -265,21 +236,6 @@ def test_alpha_findings_rules():
     merged = spectral.with_alpha_findings([{"severity": "error", "step": 50}, {"severity": "info", "step": 0}],
                                           [series([1.5] * 4)])
     assert [(f["severity"], f["step"]) for f in merged] == [("error", 50), ("warning", 0), ("info", 0)]
-
-
-@pytest.mark.parametrize("shape,layout", SHAPES)
-def test_torch_spectrum_equals_reference(shape, layout):
-    import torch
-
-    from tb_nnviz.reduce import torch_spectrum
-
-    content = spectrum.spectrum_content("w", shape, "float32", layout)
-    xs = np.random.default_rng(len(shape) + 7).normal(size=(2,) + shape).astype(np.float32)
-    xs[0].flat[-1] = np.inf
-    got = torch_spectrum.eigenvalues(torch.tensor(xs), content).numpy()
-    want = np.stack([spectrum.eigenvalues(x, content) for x in xs])
-    assert np.isnan(got[0, -1]).all() and np.isnan(want[0, -1]).all()
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.nanmax(want))
 
 
 @settings(max_examples=100, deadline=None)
