@@ -86,3 +86,18 @@ def stored_shape(content):
     [0]
     """
     return [0] if content["skipped"] else [content["slices"], content["evals"]]
+
+
+#: Statistics of one layer's output over the batch of a logged step, in the
+#: order a writer logs them (docs/format.md, "Activations"). A *unit* is one
+#: output feature (a Dense/Linear column, a conv channel); fractions are of
+#: units or of entries as named.
+ACTIVATION_FIELDS = (
+    "dead_fraction",  # units that are exactly 0 for every sample of the batch (ReLU family)
+    "zero_fraction",  # entries exactly 0
+    "saturated_fraction",  # entries in the flat tails: sigmoid < 0.03 or > 0.97; tanh |x| > 0.97 (SageMaker)
+    "mean",
+    "std",
+    "abs_max",
+    "nan_count",
+)
