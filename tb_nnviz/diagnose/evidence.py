@@ -20,6 +20,7 @@ import numpy as np
 
 from tb_nnviz.format.layouts import ACTIVATION_FIELDS  # noqa: F401  (the fields by name)
 
+
 class RunInfo(typing.NamedTuple):
     """The run's set-up as the writer saw it (logged once, and again when the learning rate changes).
 
