@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { HEALTHY_BAND, alignSeries, bandRect, logRange, logValues, zeroFloor, ratioHealth, runColor, tensorDash } from "../src/model/series";
+import { HEALTHY_BAND, alignSeries, bandRect, logRange, logValues, zeroFloor, ratioHealth, runColor, symlogThreshold, tensorDash } from "../src/model/series";
 
 test("alignSeries puts runs with different steps on one axis; NaN/Inf/null are gaps", () => {
   const { x, ys } = alignSeries([
@@ -73,4 +73,10 @@ test("the band has one wording, per step", async () => {
   assert.equal(HEALTHY_LABEL, `healthy: ${HEALTH.ok.rule}`);
   assert.match(HEALTH.large.rule, /per step/);
   assert.equal(perStepNote(20), "|dW|/|W| per step, averaged over the 20 steps between points");
+});
+
+test("symlog only when one series would flatten another", () => {
+  assert.equal(symlogThreshold([[1, -2], [3e4, 1e5]]), 0.2);
+  assert.equal(symlogThreshold([[1, 2], [3, 4]]), null);
+  assert.equal(symlogThreshold([[null, 0], [5]]), null);
 });

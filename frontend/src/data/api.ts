@@ -66,6 +66,20 @@ export async function fetchTags(signal?: AbortSignal): Promise<TagsResponse> {
   return { runs: (j && j.runs) || {}, errors: Array.isArray(j?.errors) ? j!.errors : [] };
 }
 
+/**
+ * How many runs TensorBoard knows (its own `data/runs`, answered before the plugin's
+ * `tags`): for the first load's message; null when it cannot tell.
+ */
+export async function fetchRunCount(): Promise<number | null> {
+  try {
+    const res = await get(routeUrl("../../runs"));
+    const j = (await res.json()) as unknown;
+    return Array.isArray(j) ? j.length : null;
+  } catch {
+    return null;
+  }
+}
+
 /** `GET heatmap?run=&tag=&step=[&diff=]`, undecoded (so the caller can time the decode). */
 export async function fetchHeatmapBuffer(
   run: string,

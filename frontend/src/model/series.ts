@@ -198,3 +198,24 @@ export function tensorDash(k: number): number[] {
   const dashes = [[], [6, 4], [2, 3], [8, 3, 2, 3]];
   return dashes[k % dashes.length];
 }
+
+/**
+ * Whether a linear chart of these series flattens some of them beside others (their
+ * largest |values| differ by more than `spread`, as a good run's weights beside one that
+ * blew up): then the symlog (asinh) threshold to draw them with, the smallest series'
+ * largest |value| / 10; else null.
+ *
+ * Example: symlogThreshold([[1, -2], [3e4, 1e5]]) === 0.2; symlogThreshold([[1, 2], [3, 4]]) === null.
+ */
+export function symlogThreshold(series: readonly (readonly (number | null | undefined)[])[], spread = 100): number | null {
+  const maxes: number[] = [];
+  for (const vs of series) {
+    let m = 0;
+    for (const v of vs) if (typeof v === "number" && Number.isFinite(v)) m = Math.max(m, Math.abs(v));
+    if (m > 0) maxes.push(m);
+  }
+  if (maxes.length < 2) return null;
+  const lo = Math.min(...maxes);
+  const hi = Math.max(...maxes);
+  return hi / lo > spread ? lo / 10 : null;
+}

@@ -52,6 +52,29 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-group { margin: 4px 0 16px; }
 .nv-group-title { font-size: 14px; font-weight: 500; margin: 8px 0; color: var(--nv-muted); overflow-wrap: anywhere; }
 .nv-group-label { font-weight: 400; }
+.nv-group-status { font-weight: 400; font-size: 12px; margin-left: 8px; }
+.nv-group-status[hidden] { display: none; }
+.nv-status-nan, .nv-status-error { color: var(--nv-error); }
+.nv-status-warning, .nv-status-stopped, .nv-status-large, .nv-status-tiny { color: var(--nv-accent); }
+.nv-group-body { contain: layout; }
+/* Large models: the browser skips rendering sections off screen (their size stays known). */
+.nv-large .nv-group { content-visibility: auto; contain-intrinsic-size: auto 600px; }
+.nv-more { margin: 4px 0 8px; }
+.nv-more > summary { cursor: pointer; color: var(--nv-muted); font-size: 12px; padding: 2px 0; }
+.nv-block { margin: 0 0 6px; background: var(--nv-card); border-radius: 4px; box-shadow: 0 1px 3px var(--nv-shadow); }
+.nv-block[hidden] { display: none; }
+.nv-block-head { display: flex; align-items: baseline; gap: 10px; width: 100%; text-align: left; font: inherit; color: var(--nv-fg);
+  background: none; border: 0; border-left: 4px solid var(--nv-border); border-radius: 4px; padding: 8px 12px; cursor: pointer; }
+.nv-block-head:hover { background: var(--nv-bg); }
+.nv-block[data-status="nan"] .nv-block-head, .nv-block[data-status="error"] .nv-block-head { border-left-color: var(--nv-error); }
+.nv-block[data-status="warning"] .nv-block-head, .nv-block[data-status="stopped"] .nv-block-head,
+.nv-block[data-status="large"] .nv-block-head, .nv-block[data-status="tiny"] .nv-block-head { border-left-color: var(--nv-accent); }
+.nv-block-caret { color: var(--nv-muted); display: inline-block; transition: transform 0.1s; }
+.nv-block[data-open] .nv-block-caret { transform: rotate(90deg); }
+.nv-block-name { font-weight: 500; font-size: 14px; }
+.nv-block-summary { color: var(--nv-muted); font-size: 12px; }
+.nv-block-body { padding: 0 12px 8px; background: var(--nv-bg); }
+.nv-block-body[hidden] { display: none; }
 .nv-cards { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .nv-row { display: flex; flex-direction: column; gap: 6px; min-width: 0; }
 .nv-row[hidden] { display: none; }
@@ -138,6 +161,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-structure { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .nv-layers-box { display: flex; flex-direction: column; gap: 6px; min-width: 280px; max-width: 560px; flex: 1 1 320px; }
 .nv-layers { display: flex; flex-direction: column; gap: 4px; }
+.nv-layers.nv-layers-scroll { max-height: 560px; overflow-y: auto; padding-right: 4px; }
 .nv-layer { display: grid; grid-template-columns: 1fr auto; gap: 0 12px; text-align: left; font: inherit; font-size: 12px;
   color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border);
   border-radius: 4px; padding: 4px 8px 4px 16px; cursor: pointer; position: relative; overflow: hidden; }
@@ -154,12 +178,14 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-health-large { --nv-lfill: repeating-linear-gradient(45deg, var(--nv-large) 0 3px, transparent 3px 6px); }
 .nv-health-tiny { --nv-lfill: repeating-linear-gradient(0deg, var(--nv-tiny) 0 2px, transparent 2px 5px); }
 .nv-health-stopped { --nv-lfill: var(--nv-stopped); }
+.nv-health-nan { --nv-lfill: var(--nv-error); }
 .nv-health-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; align-items: center; font-size: 11px; color: var(--nv-muted); }
 .nv-health-legend > span { display: inline-flex; align-items: center; gap: 4px; }
 .nv-health-legend > span[hidden] { display: none; }
 .nv-health-key { display: inline-block; width: 8px; height: 12px; border-radius: 1px; border: 1px solid var(--nv-border); background: var(--nv-lfill, transparent); }
 .nv-findings-run { margin: 4px 0 8px; }
 .nv-findings-head { font-weight: 500; margin: 4px 0; overflow-wrap: anywhere; }
+.nv-finding[hidden] { display: none; }
 .nv-finding { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 10px; padding: 4px 8px; margin: 2px 0;
   border-left: 3px solid var(--nv-sev); background: var(--nv-bg); border-radius: 2px; }
 .nv-finding-msg { flex: 1 1 100%; overflow-wrap: anywhere; }

@@ -7,10 +7,11 @@
  *
  * Example: await new App(document.body).start();
  */
-import { fetchFindings, fetchTags } from "../data/api";
+import { fetchFindings, fetchRunCount, fetchTags } from "../data/api";
 import { type CardState, type ViewState, formatHash, onHashChange, readHash, writeHash } from "../data/hashstate";
 import { onDataReloaded } from "../data/ipc";
-import type { TagProblem, TagsResponse } from "../data/types";
+import type { Finding, OverviewRow, TagProblem, TagsResponse } from "../data/types";
+import { layerFilter, layerStatuses } from "../model/blocks";
 import { START_SCAN, pickStartRun } from "../model/findings";
 import { architectureGroups, networkOrder } from "../model/order";
 import { clear, el, setOptions, setText } from "../ui/dom";
@@ -100,6 +101,11 @@ export class App {
   /** The user clicked, typed or wheeled in the tab (the first view then stays as it is). */
   private userActed = false;
   private resizeTimer: number | null = null;
+  /** The selected runs' findings and the overview's rows, for the layers' status (large models). */
+  private readonly findingsOf = new Map<string, Finding[]>();
+  private overviewRows: OverviewRow[] = [];
+  /** The first `tags` answer has arrived. */
+  private loaded = false;
 
   constructor(body: HTMLElement) {
     injectChartStyle(body.ownerDocument);
@@ -127,6 +133,7 @@ export class App {
     this.filter.addEventListener("input", () => {
       this.showFilterNote(null);
       this.applyFilter();
+      this.revealFirstMatch();
       this.saveView();
     });
     this.filterNote = el("span", { className: "nv-filter-note", attrs: { "data-testid": "filter-note", role: "status" } });
@@ -140,13 +147,22 @@ export class App {
     this.overview = new OverviewPanel(
       (run, tag) => this.reveal(run, tag),
       (run) => this.tags.runs[run] ?? {},
+      (rows) => {
+        this.overviewRows = rows;
+        this.updateStatus();
+      },
     );
     this.projection = new ProjectionPanel();
     this.projection.onModeChange = () => this.saveView();
     // A finding is about the layer's updates: land on its charts, not its heatmaps.
     this.findings = new FindingsPanel(
       (run, tag) => this.reveal(run, tag, true),
-      (run, list) => this.runSelect.setFindings(run, list),
+      (run, list) => {
+        this.runSelect.setFindings(run, list);
+        if (list) this.findingsOf.set(run, list);
+        else this.findingsOf.delete(run);
+        this.updateStatus();
+      },
     );
     this.structure = new StructurePanel(
       (run) => this.tags.runs[run] ?? {},
@@ -162,6 +178,9 @@ export class App {
     body.appendChild(this.header);
     body.appendChild(this.main);
     this.sections = new Sections(this.list, new Tooltip(body), () => this.saveView());
+    this.sections.rowMade = (row) => {
+      if (this.pendingShared.delete(row.tag)) row.setSharedColours(true);
+    };
     window.addEventListener("resize", () => {
       if (this.resizeTimer !== null) window.clearTimeout(this.resizeTimer);
       this.resizeTimer = window.setTimeout(() => {
@@ -272,8 +291,7 @@ export class App {
 
   /** The view as kept in the address (cards given: the batched save collects them). */
   private viewState(cards: CardState[]): ViewState {
-    const shared = new Set(this.pendingShared);
-    for (const row of this.sections.allRows()) if (row.sharedColours) shared.add(row.tag);
+    const shared = new Set([...this.pendingShared, ...this.sections.sharedTags()]);
     return {
       runs: this.runs,
       filter: this.filter.value,
@@ -311,6 +329,7 @@ export class App {
       byKey.delete(key);
     }
     for (const [key, c] of byKey) this.pendingCards.set(key, c);
+    this.sections.forgetRowSteps();
     this.runs = keepRuns(all, state.runs.length ? state.runs : this.runs);
     this.runSelect.update(all, this.runs);
     this.rebuild();
@@ -334,7 +353,17 @@ export class App {
    */
   reveal(run: string, tag: string, charts = false): void {
     const re = compileFilter(this.filter.value);
-    if (!re || !re.test(tag)) {
+    const layer = tag.slice(0, Math.max(0, tag.lastIndexOf("/")));
+    if (this.sections.isLarge && layer) {
+      // A large model: every panel narrows to the layer picked.
+      const want = layerFilter(layer);
+      if (this.filter.value !== want) {
+        this.filter.value = want;
+        this.showFilterNote(`filter set to layer ${layer}: clear it to see every layer`);
+        this.applyFilter();
+        this.saveView();
+      }
+    } else if (!re || !re.test(tag)) {
       const layer = tag.slice(0, Math.max(0, tag.lastIndexOf("/"))) || tag;
       this.showFilterNote(`filter ${JSON.stringify(this.filter.value)} cleared to show ${charts ? layer : tag}`);
       this.filter.value = "";
@@ -348,9 +377,11 @@ export class App {
   }
 
   private async doReload(): Promise<void> {
+    const stopWaiting = this.loaded ? null : this.showWaiting();
     try {
       this.tags = await fetchTags();
     } catch (e) {
+      stopWaiting?.();
       this.showMessage("Could not load nnviz data", [
         e instanceof Error ? e.message : String(e),
         "Check that TensorBoard is still running, then press TensorBoard's reload button.",
@@ -358,6 +389,9 @@ export class App {
       setText(this.status, "");
       return;
     }
+    stopWaiting?.();
+    this.loaded = true;
+    this.message.hidden = true;
     this.showProblems(problemLines(this.tags.errors));
     const runs = Object.keys(this.tags.runs).sort();
     if (!runs.length) {
@@ -412,10 +446,61 @@ export class App {
     this.applyFilter();
   }
 
+  /**
+   * Until TensorBoard answers the first `tags` request (many seconds on a fresh TensorBoard
+   * with large runs): a message naming what the tab waits for, with the seconds waited;
+   * returns the function that takes it down.
+   */
+  private showWaiting(): () => void {
+    const started = Date.now();
+    let runs: number | null = null;
+    let done = false;
+    const paint = () => {
+      if (done) return;
+      const secs = Math.round((Date.now() - started) / 1000);
+      const what = runs === null ? "the logged runs" : `${runs} run${runs === 1 ? "" : "s"}`;
+      this.showMessage(`Loading tensors of ${what}…`, [
+        `Waiting for TensorBoard to list the nnviz tensors of ${what} (GET tags)${secs >= 1 ? `: ${secs} s` : ""}.`,
+        "A TensorBoard that has just started reads every event file first: large runs take a while. The tab fills in by itself.",
+      ]);
+      this.message.setAttribute("data-loading", "tags");
+      setText(this.status, "loading…");
+    };
+    void fetchRunCount().then((n) => {
+      runs = n;
+      paint();
+    });
+    paint();
+    const timer = window.setInterval(paint, 1000);
+    return () => {
+      done = true;
+      window.clearInterval(timer);
+      this.message.removeAttribute("data-loading");
+    };
+  }
+
+  /** Large models: every layer's status (findings, updates, NaN) on the block headers. */
+  private updateStatus(): void {
+    const lists = this.runs.map((r) => this.findingsOf.get(r) ?? []);
+    this.sections.setStatus(layerStatuses(lists, this.overviewRows));
+  }
+
+  /** Large models: typing a filter scrolls to its first matching layer. */
+  private revealFirstMatch(): void {
+    if (!this.sections.isLarge || !this.filter.value) return;
+    const first = this.sections.firstShown();
+    if (first) revealStable(first, () => this.header.getBoundingClientRect().bottom);
+  }
+
   private applyFilter(): void {
     const re = compileFilter(this.filter.value);
     this.filter.classList.toggle("nv-invalid", re === null);
     const { shown, total, groupsShown, tensors } = this.sections.applyFilter(re);
+    // Large models: the panels narrow with the layer sections.
+    const narrow = this.sections.isLarge && this.filter.value !== "" ? re : undefined;
+    this.findings.setFilter(narrow);
+    this.structure.setFilter(narrow);
+    this.overview.setFilter(narrow);
     setText(
       this.status,
       total ? (shown === total ? `${total} heatmap${total > 1 ? "s" : ""}` : `${shown} of ${total} heatmaps`) : tensors ? `${tensors} tensors` : "",

@@ -16,6 +16,7 @@ import { symmetricMax } from "../model/colormap";
 import { type RangeMode, rangeSources, resolveRange } from "../model/colorrange";
 import { tensorSubtitle } from "../model/describe";
 import { heatAxes } from "../model/heataxes";
+import type { View } from "../model/viewport";
 import { el, setText } from "../ui/dom";
 import { redrawEnd, redrawStart } from "../ui/perf";
 import type { Tooltip } from "../ui/tooltip";
@@ -50,6 +51,7 @@ export class Card {
   /** The heatmap request: a newer one (or dispose) supersedes it, and the colour-range redraw it awaits. */
   private readonly latest = latestOnly();
   private rangeMode: RangeMode = "step";
+  private keptView: View | null = null;
 
   private readonly sub: HTMLDivElement;
   private readonly controls: HeatmapControls;
@@ -119,6 +121,21 @@ export class Card {
   /** The step shown (null before any is logged). */
   get shownStep(): number | null {
     return this.step;
+  }
+
+  /** The colour range mode chosen. */
+  get rangeChoice(): RangeMode {
+    return this.rangeMode;
+  }
+
+  /** The heatmap's zoom / pan (null before the first draw). */
+  get zoomView(): View | null {
+    return this.body.heatmap ? this.body.view : null;
+  }
+
+  /** Zoom / pan to apply once the heatmap is drawn (a released card coming back as it was). */
+  keepView(v: View | null): void {
+    this.keptView = v && v.scale > 1 ? v : null;
   }
 
   /** The heatmap mode shown. */
@@ -300,6 +317,10 @@ export class Card {
     }
     this.root.toggleAttribute("data-range-pending", missing.length > 0);
     this.body.draw(hm, this.info, m, note, this.env.maxWidth());
+    if (this.keptView) {
+      this.body.setView(this.keptView);
+      this.keptView = null;
+    }
     this.root.setAttribute("data-range", String(m));
     this.root.setAttribute("data-range-mode", this.rangeMode);
     this.root.setAttribute("data-zoom", String(this.body.zoom));

@@ -13,6 +13,7 @@ import type { Heatmap, HeatmapHeader, TagInfo } from "../data/types";
 import { describeCell } from "../model/describe";
 import { formatShort } from "../model/format";
 import { pooledShape } from "../model/grid";
+import type { View } from "../model/viewport";
 import { heatAxes } from "../model/heataxes";
 import { el, setText } from "../ui/dom";
 import type { Tooltip } from "../ui/tooltip";
@@ -75,7 +76,7 @@ export class CardBody {
   private readonly colAxis: HTMLDivElement;
   private readonly tileAxis: HTMLDivElement;
   private readonly figure: HTMLDivElement;
-  private readonly view: HeatmapView;
+  private readonly view_: HeatmapView;
   private readonly stats: HTMLDivElement;
   private readonly barHost: HTMLDivElement;
   private readonly bar: ColorBar;
@@ -91,7 +92,7 @@ export class CardBody {
     this.error = el("div", { className: "nv-error", attrs: { "data-testid": "card-error", role: "alert" } });
     this.error.hidden = true;
     this.plot = el("div", { className: "nv-plot" });
-    this.view = new HeatmapView(this.plot, (cell, ev) => this.onHover(cell, ev), onZoom);
+    this.view_ = new HeatmapView(this.plot, (cell, ev) => this.onHover(cell, ev), onZoom);
     this.colAxis = el("div", { className: "nv-axis nv-axis-cols", attrs: { "data-testid": "axis-cols" } });
     this.rowAxis = el("div", { className: "nv-axis nv-axis-rows", attrs: { "data-testid": "axis-rows" } });
     this.tileAxis = el("div", { className: "nv-axis nv-axis-tiles", attrs: { "data-testid": "axis-tiles" } });
@@ -122,12 +123,22 @@ export class CardBody {
 
   /** The heatmap canvas (the PNG export copies it). */
   get canvas(): HTMLCanvasElement {
-    return this.view.canvas;
+    return this.view_.canvas;
+  }
+
+  /** The exact zoom / pan (kept while a card is released far off screen). */
+  get view(): View {
+    return this.view_.view;
+  }
+
+  /** Sets zoom / pan (a released card coming back). */
+  setView(v: View): void {
+    this.view_.setView(v);
   }
 
   /** The zoom factor, rounded for the data-zoom hook. */
   get zoom(): number {
-    return Math.round(this.view.view.scale * 100) / 100;
+    return Math.round(this.view_.view.scale * 100) / 100;
   }
 
   /**
@@ -172,7 +183,7 @@ export class CardBody {
   draw(hm: Heatmap, info: TagInfo, m: number, note: string, maxWidth: number): void {
     this.data = hm;
     this.info = info;
-    this.view.draw(hm, info, m, this.setAxes(info, maxWidth, hm.rows, hm.cols));
+    this.view_.draw(hm, info, m, this.setAxes(info, maxWidth, hm.rows, hm.cols));
     setText(this.rangeNote, note ? `colour ±${formatShort(m)}: ${note}` : "");
     this.rangeNote.hidden = !note;
     this.plot.style.minHeight = "";
@@ -189,7 +200,7 @@ export class CardBody {
   /** Empties the heatmap (nothing to show at this step and mode). */
   clear(): void {
     this.data = null;
-    this.view.clear();
+    this.view_.clear();
     this.barHost.hidden = true;
     setText(this.stats, "");
   }

@@ -16,7 +16,7 @@
 import uPlot from "uplot";
 import { columnsToCsv, safeFilename } from "../model/csv";
 import { formatShort } from "../model/format";
-import { type ChartSeries, HEALTHY_LABEL, bandRect, logRange, logValues, thinLabels, zeroFloor } from "../model/series";
+import { type ChartSeries, HEALTHY_LABEL, bandRect, logRange, logValues, symlogThreshold, thinLabels, zeroFloor } from "../model/series";
 import { download, el, setText } from "../ui/dom";
 import { onThemeChange, themeVar } from "../ui/theme";
 import { themedAxis } from "../ui/uplot";
@@ -68,6 +68,13 @@ export interface ChartSpec {
   small?: boolean;
   /** The x axis' label (default "step"). */
   xLabel?: string;
+  /**
+   * A linear chart that may switch its y axis to symlog (asinh): on by itself when one
+   * series' values would flatten another's (symlogThreshold), with a button to switch.
+   */
+  symlog?: boolean;
+  /** The CSV's x column header (default "step"). */
+  csvX?: string;
   /** Whole-number x ticks only (layer depths). */
   xInteger?: boolean;
   /**
@@ -130,6 +137,12 @@ export class Chart {
   private readonly titleEl: HTMLSpanElement;
   private readonly zeroNote: HTMLDivElement;
   private focused: number | null = null;
+  private xNames: { header: string; names: string[] } | null = null;
+  private xSpan: [number, number] | null = null;
+  /** The symlog threshold the data calls for (null: linear reads fine), and the user's choice. */
+  private symAuto: number | null = null;
+  private symChoice: boolean | null = null;
+  private readonly scaleButton: HTMLButtonElement | null = null;
   private plot: uPlot | null = null;
   private signature = "";
   private x: number[] = [];
@@ -149,6 +162,16 @@ export class Chart {
       attrs: { type: "button", "data-testid": "export-csv" },
     });
     button.addEventListener("click", () => this.exportCsv());
+    if (spec.symlog) {
+      const b = el("button", { className: "nv-button nv-small", attrs: { type: "button", "data-testid": "chart-yscale" } });
+      b.hidden = true;
+      b.addEventListener("click", () => {
+        this.symChoice = !this.symOn();
+        this.signature = "";
+        this.setData(this.x, this.series, this.bands);
+      });
+      this.scaleButton = b;
+    }
     this.titleEl = el("span", { className: "nv-chart-title", text: spec.title, title: spec.title, attrs: { "data-testid": "chart-title" } });
     this.host = el("div", { className: "nv-chart-host" });
     this.empty = el("div", { className: "nv-chart-empty", text: "no finite values to plot" });
@@ -161,7 +184,7 @@ export class Chart {
     this.root = el(
       "div",
       { className: spec.small ? "nv-chart nv-chart-small" : "nv-chart", attrs: { "data-testid": spec.testid, ...(spec.attrs ?? {}) } },
-      el("div", { className: "nv-chart-head" }, this.titleEl, button),
+      el("div", { className: "nv-chart-head" }, this.titleEl, ...(this.scaleButton ? [this.scaleButton] : []), button),
       this.empty,
       this.host,
       this.zeroNote,
@@ -205,7 +228,18 @@ export class Chart {
     if (testHooksOn()) this.root.setAttribute("data-series-last", JSON.stringify(seriesLast(this.series)));
     this.root.setAttribute("data-zeros", String(this.series.reduce((n, s) => n + s.values.filter((v) => v === 0).length, 0)));
     const data = [this.x, ...plotted] as uPlot.AlignedData;
-    const sig = JSON.stringify([this.series.map((s) => [s.label, s.color, s.dash ?? []]), bands]);
+    if (this.spec.symlog && !this.spec.log) {
+      this.symAuto = symlogThreshold(plotted);
+      const b = this.scaleButton!;
+      b.hidden = this.symAuto === null && this.symChoice === null;
+      setText(b, this.symOn() ? "y: symlog" : "y: linear");
+      b.title = this.symOn()
+        ? "The y axis is symlog (linear near 0, logarithmic beyond) so that runs of very different sizes all read; click for linear"
+        : "Click for a symlog y axis (runs of very different sizes all read)";
+      b.setAttribute("data-scale", this.symOn() ? "symlog" : "linear");
+      this.root.setAttribute("data-yscale", this.symOn() ? "symlog" : "linear");
+    }
+    const sig = JSON.stringify([this.series.map((s) => [s.label, s.color, s.dash ?? []]), bands, this.symOn() ? this.symThreshold() : 0]);
     if (this.plot && sig === this.signature) {
       this.plot.setData(data);
       return;
@@ -316,13 +350,40 @@ export class Chart {
     this.unsubscribeTheme = null;
   }
 
-  /** The plotted series as CSV text: step, then one column per series. */
+  /** A name per x value (the layer at each depth), written as the CSV's second column `header`. */
+  setXNames(names: readonly string[] | null, header = "name"): void {
+    this.xNames = names ? { header, names: [...names] } : null;
+  }
+
+  /**
+   * A fixed x range (the run's steps, when the chart's own points span less: a spectrum
+   * logged at one step), null: the data's.
+   */
+  setXSpan(span: readonly [number, number] | null): void {
+    const same = JSON.stringify(span) === JSON.stringify(this.xSpan);
+    this.xSpan = span && span[1] > span[0] ? [span[0], span[1]] : null;
+    if (!same && this.plot) this.plot.setData(this.plot.data);
+  }
+
+  /** The plotted series as CSV text: step (or spec.csvX), the x names if set, then one column per series. */
   csv(): string {
-    return columnsToCsv(["step", ...this.series.map((s) => s.label)], [this.x, ...this.series.map((s) => s.values)]);
+    const names = this.xNames;
+    return columnsToCsv(
+      [this.spec.csvX ?? "step", ...(names ? [names.header] : []), ...this.series.map((s) => s.label)],
+      [this.x, ...(names ? [names.names] : []), ...this.series.map((s) => s.values)],
+    );
   }
 
   private exportCsv(): void {
     download(new Blob([this.csv()], { type: "text/csv;charset=utf-8" }), safeFilename(this.spec.csvName, "csv"));
+  }
+
+  private symOn(): boolean {
+    return !!this.spec.symlog && !this.spec.log && (this.symChoice ?? this.symAuto !== null);
+  }
+
+  private symThreshold(): number {
+    return this.symAuto ?? 1e-3;
   }
 
   private height(): number {
@@ -334,6 +395,8 @@ export class Chart {
     const fmt = (_u: uPlot, v: number | null) => (v === null || v === undefined ? "–" : v === this.floor ? "0" : formatShort(v));
     const yScale: uPlot.Scale = spec.log
       ? { distr: 3, log: 10, range: (_u, min, max) => logRange(this.floor ?? min, max, spec.band) }
+      : this.symOn()
+      ? { distr: 4, asinh: this.symThreshold() }
       : {
           range: (_u, min, max) => {
             if (spec.band) {
@@ -384,7 +447,17 @@ export class Chart {
     return {
       width: chartWidth(spec.small),
       height: this.height(),
-      scales: { x: { time: false }, y: yScale },
+      scales: {
+        x: {
+          time: false,
+          range: (_u, min, max) => {
+            if (this.xSpan) return [Math.min(this.xSpan[0], min ?? this.xSpan[0]), Math.max(this.xSpan[1], max ?? this.xSpan[1])];
+            if (min === null || max === null) return [0, 1];
+            return min === max ? [min - 1, max + 1] : [min, max];
+          },
+        },
+        y: yScale,
+      },
       axes: [axis({
           ...(spec.small ? { size: 30 } : { label: spec.xLabel ?? "step", labelSize: 18 }),
           ...(spec.xInteger ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] } : {}),

@@ -34,6 +34,10 @@ export class FindingsPanel {
   private readonly latest = latestOnly();
   /** Findings fetched elsewhere (the choice of the first run), used once by the next update. */
   private readonly primed = new Map<string, Finding[]>();
+  /** The findings shown, with the tensors and layer they are about (the filter narrows them). */
+  private items: { el: HTMLElement; run: string; about: string[] }[] = [];
+  private filter: RegExp | null | undefined = undefined;
+  private readonly filterNote: HTMLDivElement;
 
   /**
    * `onPick(run, tag)`: a finding's "Show" button; `onLoaded(run, list)`: a run's findings
@@ -44,11 +48,14 @@ export class FindingsPanel {
     private readonly onLoaded: (run: string, list: Finding[] | null) => void = () => undefined,
   ) {
     this.body = el("div", { className: "nv-findings" });
+    this.filterNote = el("div", { className: "nv-help", attrs: { "data-testid": "findings-filter-note" } });
+    this.filterNote.hidden = true;
     this.summary = el("span", { className: "nv-help", attrs: { "data-testid": "findings-summary" } });
     this.root = el(
       "details",
       { className: "nv-panel", attrs: { "data-testid": "findings-panel" } },
       el("summary", {}, document.createTextNode("Findings "), this.summary),
+      this.filterNote,
       this.body,
     );
     this.root.open = true;
@@ -62,12 +69,14 @@ export class FindingsPanel {
   /** Fetches and shows the findings of `runs` (in their order). */
   async update(runs: readonly string[]): Promise<void> {
     this.root.setAttribute("data-loading", "true");
+    if (!this.items.length) setText(this.summary, `loading the findings of ${runs.length} run${runs.length === 1 ? "" : "s"}…`);
     const primed = new Map(this.primed);
     this.primed.clear();
     const results = await this.latest.run(() => Promise.allSettled(runs.map((r) => primed.get(r) ?? fetchFindings(r))));
     if (results === undefined) return;
     this.root.removeAttribute("data-loading");
     clear(this.body);
+    this.items = [];
     const count = { error: 0, warning: 0, info: 0 };
     const lists = results.map((res) => (res.status === "fulfilled" ? res.value : undefined));
     // Most severe runs first: a run with errors is not left below the ones with notes.
@@ -94,6 +103,28 @@ export class FindingsPanel {
       this.body.appendChild(box);
     }
     setText(this.summary, totals(count.error, count.warning, count.info));
+    this.applyFilter();
+  }
+
+  /**
+   * Shows only findings about a tensor matching `re` (large models; undefined: all, null:
+   * an invalid filter). Findings about no layer (the loss) always show.
+   */
+  setFilter(re: RegExp | null | undefined): void {
+    this.filter = re;
+    this.applyFilter();
+  }
+
+  private applyFilter(): void {
+    const re = this.filter;
+    let hidden = 0;
+    for (const it of this.items) {
+      const show = re === undefined || !it.about.length || (re !== null && it.about.some((t) => re.test(t)));
+      it.el.hidden = !show;
+      if (!show) hidden++;
+    }
+    this.filterNote.hidden = !hidden;
+    setText(this.filterNote, hidden ? `${this.items.length - hidden} of ${this.items.length} findings match the filter` : "");
   }
 
   private item(run: string, f: Finding): HTMLElement {
@@ -112,6 +143,7 @@ export class FindingsPanel {
       el("span", { className: "nv-finding-where", text: where }),
       el("div", { className: "nv-finding-msg", text: f.message }),
     );
+    this.items.push({ el: row, run, about: f.layer ? [...tensors, `${f.layer}/`] : tensors });
     if (tensor) {
       const link = el("button", {
         className: "nv-button nv-small",

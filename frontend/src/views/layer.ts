@@ -20,6 +20,7 @@ import { distributionSeries } from "../model/distribution";
 import { formatIndex } from "../model/format";
 import { type ChartSeries, HEALTHY_BAND, alignSeries, perStepNote, runColor, tensorDash } from "../model/series";
 import { clear, el, setText } from "../ui/dom";
+import { nextFrame } from "../ui/frames";
 import { Chart } from "./chart";
 import { SpectralCharts } from "./spectral";
 
@@ -82,10 +83,22 @@ export class LayerCharts {
   private runs: string[] = [];
   private readonly cache = new Map<string, { steps: number; data: Trajectory }>();
   private visible = false;
+  /** The closed box of distributions and traces (compact sections), and what it would draw. */
+  private more: HTMLDetailsElement | null = null;
+  private lastItems: [LayerTensor, Trajectory][] | null = null;
+  /** Counts draws: a newer draw (or dispose) stops an older one between charts. */
+  private drawn = 0;
   private stale = true;
   private readonly latest = latestOnly();
 
-  constructor(readonly layer: string) {
+  /**
+   * `compact` (large models): the distribution and trace charts wait in a closed
+   * "more charts" box, drawn when it is opened (a batch-norm layer has eight of them).
+   */
+  constructor(
+    readonly layer: string,
+    compact = false,
+  ) {
     this.status = el("div", { className: "nv-note-text", attrs: { "data-testid": "layer-status" } });
     this.status.hidden = true;
     this.charts = STATS.map(
@@ -113,9 +126,21 @@ export class LayerCharts {
       this.status,
       this.main,
       this.spectral.root,
-      this.distBox,
-      this.tracesBox,
+      ...(compact ? [] : [this.distBox, this.tracesBox]),
     );
+    if (compact) {
+      this.more = el(
+        "details",
+        { className: "nv-more", attrs: { "data-testid": "layer-more" } },
+        el("summary", { text: "Distributions and single-parameter traces" }),
+        this.distBox,
+        this.tracesBox,
+      );
+      this.more.addEventListener("toggle", () => {
+        if (this.more?.open && this.lastItems) void this.drawDetails(this.lastItems, ++this.drawn);
+      });
+      this.root.appendChild(this.more);
+    }
   }
 
   /** The tensors (per run) to plot and the selected runs in order (for colours). */
@@ -149,6 +174,7 @@ export class LayerCharts {
   }
 
   dispose(): void {
+    this.drawn++;
     this.latest.cancel();
     for (const c of this.charts) c.destroy();
     for (const c of this.traceCharts.values()) c.destroy();
@@ -191,7 +217,11 @@ export class LayerCharts {
     });
     this.showStatus(failed.length ? `Could not load ${failed.length} trajector${failed.length > 1 ? "ies" : "y"}:\n${failed.join("\n")}` : null);
     this.main.hidden = !ok.length;
-    this.draw(ok);
+    const steps = ok.flatMap(([, tr]) => tr.step ?? []);
+    this.spectral.setSpan(steps.length ? [Math.min(...steps), Math.max(...steps)] : null);
+    const token = ++this.drawn;
+    await this.draw(ok, () => token !== this.drawn);
+    if (token !== this.drawn) return;
     this.root.setAttribute("data-loaded", "true");
   }
 
@@ -200,7 +230,11 @@ export class LayerCharts {
     setText(this.status, text ?? "");
   }
 
-  private draw(items: [LayerTensor, Trajectory][]): void {
+  /**
+   * Draws the charts, one per animation frame after the first few (a section of a large
+   * model has dozens: drawn at once they would stall scrolling); stops when `stale()`.
+   */
+  private async draw(items: [LayerTensor, Trajectory][], stale: () => boolean): Promise<void> {
     const multiRun = this.runs.length > 1;
     const tags = [...new Set(this.tensors.map((t) => t.tag))];
     const short = (tag: string) => (this.layer && tag.startsWith(this.layer + "/") ? tag.slice(this.layer.length + 1) : tag);
@@ -226,10 +260,25 @@ export class LayerCharts {
       this.charts[k].setData(x, series);
       this.charts[k].setKey(key);
     });
-    this.drawDistributions(items, tags, short);
+    this.lastItems = items;
+    if (this.more) this.more.hidden = !items.length;
+    if (this.more && !this.more.open) return;
+    await this.drawDetails(items, this.drawn, stale);
+  }
+
+  /** The distribution and trace charts (draw token `token`: a newer draw stops this one). */
+  private async drawDetails(items: [LayerTensor, Trajectory][], token: number, stale = () => token !== this.drawn): Promise<void> {
+    const multiRun = this.runs.length > 1;
+    const tags = [...new Set(this.tensors.map((t) => t.tag))];
+    const short = (tag: string) => (this.layer && tag.startsWith(this.layer + "/") ? tag.slice(this.layer.length + 1) : tag);
+    await nextFrame();
+    if (stale()) return;
+    await this.drawDistributions(items, tags, short, stale);
     // One traces chart per tensor; runs overlaid by colour, traces told apart by dash.
     const keep = new Set<string>();
     for (const tag of tags) {
+      await nextFrame();
+      if (stale()) return;
       const mine = items.filter(([t]) => t.tag === tag);
       const parts: { x: number[]; y: (number | null)[] }[] = [];
       const meta: ChartSeries[] = [];
@@ -274,6 +323,7 @@ export class LayerCharts {
       title,
       attrs: { "data-layer": this.layer, "data-tag": tag },
       log: false,
+      symlog: true,
       csvName: [tag, csv],
       small: true,
       readout: true,
@@ -282,10 +332,12 @@ export class LayerCharts {
   }
 
   /** One distribution-over-steps chart per tensor (quantile bands, median, min/max), runs overlaid. */
-  private drawDistributions(items: [LayerTensor, Trajectory][], tags: string[], short: (tag: string) => string): void {
+  private async drawDistributions(items: [LayerTensor, Trajectory][], tags: string[], short: (tag: string) => string, stale: () => boolean): Promise<void> {
     const multiRun = this.runs.length > 1;
     const keep = new Set<string>();
     for (const tag of tags) {
+      await nextFrame();
+      if (stale()) return;
       const mine = items
         .filter(([t]) => t.tag === tag)
         .map(([t, tr]) => ({ run: t.run, color: runColor(Math.max(0, this.runs.indexOf(t.run))), trajectory: tr }));

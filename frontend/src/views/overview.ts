@@ -15,9 +15,11 @@ import { fetchOverview } from "../data/api";
 import { latestOnly } from "../data/latest";
 import type { OverviewRow, TagInfo } from "../data/types";
 import { formatCount, formatShape, formatShort } from "../model/format";
+import { brokenText, looksBroken } from "../model/broken";
 import { byNetworkOrder } from "../model/order";
 import { HEALTH, type Health, healthText, perStepNote, ratioHealth } from "../model/series";
 import { clear, el, setText } from "../ui/dom";
+import { brokenOf } from "./broken";
 
 /** The glyph-and-word chip of a status (never colour alone: see series.HEALTH). */
 export function healthChip(health: Health): HTMLSpanElement {
@@ -30,6 +32,9 @@ export function totalParameters(rows: readonly Pick<OverviewRow, "parameters">[]
   return rows.reduce((n, r) => n + (Number.isFinite(r.parameters) ? r.parameters : 0), 0);
 }
 
+/** Rows a large model's overview lists before "Show all". */
+const OVERVIEW_ROWS = 60;
+
 export class OverviewPanel {
   readonly root: HTMLDetailsElement;
   private readonly table: HTMLTableElement;
@@ -38,12 +43,25 @@ export class OverviewPanel {
   private readonly message: HTMLDivElement;
   private run: string | null = null;
   private readonly latest = latestOnly();
+  /** The rows shown last, the filter narrowing them (large models), and whether every row was asked for. */
+  private rows: OverviewRow[] = [];
+  private filter: RegExp | null | undefined = undefined;
+  private all = false;
+  private readonly more: HTMLButtonElement;
 
   constructor(
     private readonly onPick: (run: string, tag: string) => void,
     /** A run's tags, for network order. */
     private readonly tagsOf: (run: string) => Record<string, TagInfo>,
+    /** The rows of a run arrived (the app sums up each layer's status from them). */
+    private readonly onRows: (rows: OverviewRow[]) => void = () => undefined,
   ) {
+    this.more = el("button", { className: "nv-button nv-small", attrs: { type: "button", "data-testid": "overview-more" } });
+    this.more.hidden = true;
+    this.more.addEventListener("click", () => {
+      this.all = true;
+      this.render();
+    });
     const head = el("thead", {}, el("tr", {}, ...["Layer", "Tensor", "Shape", "Parameters", "|dW|/|W| per step", "|W|", "NaN/Inf", "Step"].map((t) => el("th", { text: t }))));
     this.body = el("tbody");
     this.foot = el("tfoot");
@@ -56,6 +74,7 @@ export class OverviewPanel {
       el("summary", { text: "Model overview" }),
       this.message,
       el("div", { className: "nv-table-wrap" }, this.table),
+      this.more,
     );
     this.root.open = true;
   }
@@ -77,18 +96,48 @@ export class OverviewPanel {
       const rows = await this.latest.run(async () => byNetworkOrder(await fetchOverview(run), (r) => r.name, [this.tagsOf(run)]));
       if (rows === undefined) return;
       this.show(rows, run);
+      this.onRows(rows);
     } catch (e) {
       this.show([], run, e instanceof Error ? e.message : String(e));
     }
   }
 
+  /**
+   * Narrows the rows to tensors matching `re` (large models; undefined: no narrowing, null:
+   * an invalid filter). Without a filter a large model lists its first OVERVIEW_ROWS rows
+   * and a button for the rest (every row costs DOM).
+   */
+  setFilter(re: RegExp | null | undefined): void {
+    if (re === this.filter) return;
+    this.filter = re;
+    this.render();
+  }
+
   private show(rows: OverviewRow[], run: string | null, error?: string): void {
+    this.rows = rows;
+    this.run = run;
+    this.error = error;
+    this.render();
+  }
+
+  private error: string | undefined;
+
+  private render(): void {
+    const { run, error } = this;
+    const all = this.rows;
+    const re = this.filter;
+    const narrowed = re === undefined ? all : re === null ? [] : all.filter((r) => re.test(r.name));
+    const cap = this.all || narrowed.length <= OVERVIEW_ROWS + 20 ? narrowed.length : OVERVIEW_ROWS;
+    const rows = narrowed.slice(0, cap);
+    this.more.hidden = cap >= narrowed.length;
+    setText(this.more, `Show all ${narrowed.length} tensors (${narrowed.length - cap} more)`);
     clear(this.body);
     clear(this.foot);
     this.table.hidden = !rows.length;
     this.table.setAttribute("data-run", run ?? "");
     if (error) this.showMessage(`Could not load the overview of run ${JSON.stringify(run)}: ${error}`);
-    else if (run !== null && !rows.length) this.showMessage(`Run ${JSON.stringify(run)} has no tensors logged by nnviz yet.`);
+    else if (run !== null && !all.length) this.showMessage(`Run ${JSON.stringify(run)} has no tensors logged by nnviz yet.`);
+    else if (run !== null && !rows.length) this.showMessage("No tensor of this run matches the filter.");
     else this.showMessage(null);
     for (const r of rows) {
       // Vectors (biases, norms' scales) have small norms, so their ratios sit above the
@@ -107,6 +156,16 @@ export class OverviewPanel {
         ratio.setAttribute("data-health", health);
         ratio.title = `${healthText(health)}\n${perStepNote(r.update_steps)}`;
         ratio.appendChild(healthChip(health));
+      }
+      if (value === null && run !== null && looksBroken(r)) {
+        // NaN weights: the last finite ratio and the step NaN started, instead of "–".
+        void brokenOf(run, r.name, r.step).then((b) => {
+          if (!b || b.nanStep === null || !ratio.isConnected) return;
+          setText(ratio, brokenText(b));
+          ratio.classList.add("nv-bad");
+          ratio.setAttribute("data-health", "nan");
+          ratio.title = `NaN/Inf weights from step ${b.nanStep}: the last finite |dW|/|W| per step`;
+        });
       }
       const bad = (r.nonfinite ?? 0) > 0;
       const flag = el("td", { className: bad ? "nv-bad" : "", text: r.nonfinite === null ? "–" : bad ? `⚠ ${formatCount(r.nonfinite)}` : "none" });
@@ -134,14 +193,15 @@ export class OverviewPanel {
       this.body.appendChild(tr);
     }
     if (rows.length) {
+      const part = rows.length < all.length ? ` (${rows.length} of ${all.length} shown)` : "";
       this.foot.appendChild(
         el(
           "tr",
           {},
           el("td", { text: "Total" }),
-          el("td", { text: `${rows.length} tensor${rows.length > 1 ? "s" : ""}` }),
+          el("td", { text: `${all.length} tensor${all.length > 1 ? "s" : ""}${part}` }),
           el("td"),
-          el("td", { className: "nv-num", text: formatCount(totalParameters(rows)), attrs: { "data-testid": "overview-total" } }),
+          el("td", { className: "nv-num", text: formatCount(totalParameters(all)), attrs: { "data-testid": "overview-total" } }),
           el("td"),
           el("td"),
           el("td"),

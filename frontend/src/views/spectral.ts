@@ -114,6 +114,12 @@ export class SpectralCharts {
     this.draw(loaded, runs);
   }
 
+  /** The run's steps (from the layer's trajectories): the alpha and stable-rank charts span them. */
+  setSpan(span: readonly [number, number] | null): void {
+    this.alpha.setXSpan(span);
+    this.rank.setXSpan(span);
+  }
+
   resize(): void {
     this.alpha.resize();
     this.rank.resize();
@@ -248,7 +254,9 @@ class SpectrumPlot {
       this.caption,
       `step ${fit.step}: ${fit.eigenvalues.length} eigenvalues; ` +
         (fit.alpha === null
-          ? "too few eigenvalues for a fit"
+          ? fit.eigenvalues.some((v) => v === null || !Number.isFinite(v))
+            ? "no fit: the weights hold NaN/Inf at this step, so their eigenvalues are NaN"
+            : "too few eigenvalues for a fit"
           : `tail of ${fit.num_tail} from xmin ${formatShort(fit.xmin ?? NaN)}: alpha ${formatShort(fit.alpha)} (KS distance ${formatShort(fit.D ?? NaN)})`),
     );
     this.plot?.destroy();

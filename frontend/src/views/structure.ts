@@ -14,11 +14,14 @@
 import { fetchOverview, fetchSpectralRun } from "../data/api";
 import { latestOnly } from "../data/latest";
 import type { OverviewRow, SpectralRun, TagInfo } from "../data/types";
+import { isLargeModel } from "../model/blocks";
+import { type Broken, brokenText, looksBroken } from "../model/broken";
 import { formatCount, formatShape, formatShort } from "../model/format";
 import { type LayerRow, layerRows } from "../model/layerstats";
 import { byNetworkOrder } from "../model/order";
 import { type ChartSeries, HEALTH, HEALTHY_BAND, healthText, perStepNote, ratioHealth, runColor, tensorDash } from "../model/series";
 import { clear, el } from "../ui/dom";
+import { brokenOf } from "./broken";
 import { Chart } from "./chart";
 
 /**
@@ -73,6 +76,9 @@ export class StructurePanel {
   private readonly latest = latestOnly();
   /** The run whose layers are listed (the chart shows every selected run). */
   private run: string | null = null;
+  private filter: RegExp | null | undefined = undefined;
+  /** Broken layers' last finite ratio and NaN step, by run and layer. */
+  private broken = new Map<string, Map<string, Broken>>();
   private last: { run: string; layers: LayerRow[]; rows: OverviewRow[]; spectra?: SpectralRun; }[] = [];
 
   constructor(
@@ -97,6 +103,7 @@ export class StructurePanel {
       log: true,
       band: HEALTHY_BAND,
       csvName: ["update-ratio-by-depth"],
+      csvX: "depth",
       xLabel: "layer depth (network order)",
       xInteger: true,
       readout: true,
@@ -129,13 +136,57 @@ export class StructurePanel {
       return { run: runs[k], layers: layerRows(rows, tags), rows, spectra: sp.status === "fulfilled" ? sp.value : undefined };
     });
     this.last = perRun;
+    this.broken = new Map();
     this.showLayers();
+    this.drawChart();
+    void this.findBroken(perRun);
+  }
+
+  /**
+   * Layers whose latest ratio is NaN: their last finite ratio and the step NaN started,
+   * from the largest tensor's trajectory; the list and the chart are redrawn with them.
+   */
+  private async findBroken(perRun: typeof this.last): Promise<void> {
+    const jobs: Promise<void>[] = [];
+    const found = new Map<string, Map<string, Broken>>();
+    for (const p of perRun) {
+      const mine = new Map<string, Broken>();
+      found.set(p.run, mine);
+      for (const l of p.layers) {
+        if (l.ratio !== null) continue;
+        const rows = p.rows.filter((r) => r.layer === l.layer);
+        const big = rows.reduce<OverviewRow | null>((a, r) => (a === null || r.parameters > a.parameters ? r : a), null);
+        if (!big || !rows.some((r) => looksBroken(r))) continue;
+        jobs.push(
+          brokenOf(p.run, big.name, big.step).then((b) => {
+            if (b && b.nanStep !== null) mine.set(l.layer, b);
+          }),
+        );
+        if (jobs.length >= 400) break;
+      }
+    }
+    if (!jobs.length) return;
+    await Promise.all(jobs);
+    if (this.last !== perRun) return; // a newer update came first
+    this.broken = found;
+    this.showLayers();
+    this.drawChart();
+  }
+
+  /** Ratio (or, for a broken layer, its last finite ratio) against depth, one line per run. */
+  private drawChart(): void {
+    const perRun = this.last;
     const depth = Math.max(0, ...perRun.map((p) => p.layers.length));
     const x = Array.from({ length: depth }, (_, k) => k + 1);
+    const ratioAt = (p: (typeof perRun)[number], d: number) => {
+      const l = p.layers[d - 1];
+      if (!l) return null;
+      return l.ratio ?? this.broken.get(p.run)?.get(l.layer)?.value ?? null;
+    };
     const series: ChartSeries[] = perRun.map((p, k) => ({
       label: p.run,
       color: runColor(k),
-      values: x.map((d) => p.layers[d - 1]?.ratio ?? null),
+      values: x.map((d) => ratioAt(p, d)),
       key: { run: p.run, stat: "update_ratio" },
     }));
     // Gradient ratios (runs that logged gradients): dashed, in the run's colour.
@@ -149,13 +200,24 @@ export class StructurePanel {
         key: { run: p.run, stat: "grad_ratio" },
       });
     }
-    this.chart.setTitle(grads.length ? "|dW| / |W| per step (solid) and |g| / |W| (dashed) by layer depth (latest step)" : FLOW_TITLE);
+    const anyBroken = [...this.broken.values()].some((m) => m.size > 0);
+    const base = grads.length ? "|dW| / |W| per step (solid) and |g| / |W| (dashed) by layer depth (latest step)" : FLOW_TITLE;
+    this.chart.setTitle(anyBroken ? `${base}; NaN layers: their last finite ratio` : base);
+    const shown = perRun.find((p) => p.run === this.run) ?? perRun[0];
+    this.chart.setXNames(x.map((d) => shown?.layers[d - 1]?.layer ?? ""), "layer");
     this.chart.setData(x, series);
     const muted = "var(--nv-muted)";
     this.chart.setKey([
       ...perRun.map((p, k) => ({ label: p.run, color: runColor(k) })),
       ...(grads.length ? [{ label: "|dW|/|W|", color: muted, dash: [] }, { label: "|g|/|W|", color: muted, dash: GRAD_DASH }] : []),
     ]);
+  }
+
+  /** Lists only layers with a tensor matching `re` (large models; undefined: all). */
+  setFilter(re: RegExp | null | undefined): void {
+    if (re === this.filter) return;
+    this.filter = re;
+    this.showLayers();
   }
 
   /** Lists the layers of `run` (one of the selected runs; no refetch). */
@@ -175,12 +237,18 @@ export class StructurePanel {
     this.list.setAttribute("data-run", this.run ?? "");
     this.alphaKey.hidden = !shown?.layers.some((l) => layerAlpha(shown.spectra?.tensors, l.layer));
     if (!shown) return;
-    for (const l of shown.layers)
+    // A large model's layers scroll in their own box (ResNet-50 has 107).
+    this.list.classList.toggle("nv-layers-scroll", isLargeModel(shown.layers.length));
+    const re = this.filter;
+    for (const l of shown.layers) {
+      if (re !== undefined && !(re !== null && shown.rows.some((r) => r.layer === l.layer && re.test(r.name)))) continue;
       this.list.appendChild(this.box(shown.run, l, shown.rows.find((r) => r.layer === l.layer)?.name, layerAlpha(shown.spectra?.tensors, l.layer), shown.spectra));
+    }
   }
 
   private box(run: string, l: LayerRow, tag: string | undefined, alpha: ReturnType<typeof layerAlpha>, spectra?: SpectralRun): HTMLElement {
-    const health = ratioHealth(l.ratio);
+    const broken = this.broken.get(run)?.get(l.layer) ?? null;
+    const health = broken ? null : ratioHealth(l.ratio);
     const word = health ? `${HEALTH[health].glyph} ${HEALTH[health].word}` : "";
     const b = el(
       "button",
@@ -193,8 +261,17 @@ export class StructurePanel {
       el("span", { className: "nv-layer-type", text: l.type }),
       el("span", { className: "nv-layer-shape", text: l.shapes.map(formatShape).join(" + ") }),
       el("span", { className: "nv-layer-params", text: `${formatCount(l.parameters)} params` }),
-      el("span", { className: "nv-layer-ratio", text: l.ratio === null ? "|dW|/|W| –" : `|dW|/|W| ${formatShort(l.ratio)}/step${word ? ` ${word}` : ""}`, attrs: { "data-testid": "structure-ratio" } }),
+      el("span", {
+        className: broken ? "nv-layer-ratio nv-bad" : "nv-layer-ratio",
+        text: broken ? `|dW|/|W| ${brokenText(broken)}` : l.ratio === null ? "|dW|/|W| –" : `|dW|/|W| ${formatShort(l.ratio)}/step${word ? ` ${word}` : ""}`,
+        attrs: { "data-testid": "structure-ratio" },
+      }),
     );
+    if (broken) {
+      b.classList.replace("nv-health-none", "nv-health-nan");
+      b.setAttribute("data-health", "nan");
+      b.title = `NaN/Inf weights from step ${broken.nanStep}; the ratio shown is the last finite one${broken.step === null ? "" : ` (step ${broken.step})`}\nClick: scroll to this layer`;
+    }
     if (alpha) {
       const band = spectra?.band ?? ALPHA_BAND;
       const minEvals = spectra?.min_evals ?? MIN_EVALS;

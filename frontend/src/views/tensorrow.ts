@@ -19,6 +19,13 @@ export function unionSteps(lists: readonly (readonly number[])[]): number[] {
   return [...new Set(lists.flat())].sort((a, b) => a - b);
 }
 
+/** A row's state while it is released (far off screen). */
+export interface RowState {
+  linked: boolean;
+  shared: boolean;
+  step: number | null;
+}
+
 export class TensorRow {
   readonly root: HTMLDivElement;
   private readonly bar: HTMLDivElement;
@@ -116,6 +123,18 @@ export class TensorRow {
       // A card's mode other than weights (the user's or the URL's) wins, as for the step.
       this.setMode(cards.find((c) => c.shownMode !== "none")?.shownMode ?? "none");
     }
+  }
+
+  /** What a released row keeps (link, one colour scale, step) to come back the same. */
+  snapshot(): RowState {
+    return { linked: this.link.checked, shared: this.shared.checked, step: this.step };
+  }
+
+  /** Restores a snapshot, before the row's first setCards. */
+  restoreSnapshot(s: RowState): void {
+    this.link.checked = s.linked;
+    this.shared.checked = s.shared;
+    this.step = s.step;
   }
 
   /** "same colours for all runs" (kept in the page address). */

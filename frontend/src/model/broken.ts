@@ -1,0 +1,47 @@
+/**
+ * Broken runs read as broken: where a panel shows "the latest step" of a tensor whose
+ * weights turned NaN, it shows the last finite value instead, with the step NaN started.
+ * Pure.
+ *
+ * Example:
+ *   lastFinite([0, 1, 2, 3], [null, 1e-3, null, null], [1, 1.1, null, null])
+ *     -> {value: 1e-3, step: 1, nanStep: 2}
+ *   brokenText({value: 1e-3, step: 1, nanStep: 2}) === "1e-3/step at step 1 · ✖ NaN from step 2"
+ */
+import { formatShort } from "./format";
+
+export interface Broken {
+  /** The last finite value before NaN started (null: none). */
+  value: number | null;
+  /** Its step. */
+  step: number | null;
+  /** The first step of the stretch of non-finite norms that runs to the end (null: the latest norm is finite). */
+  nanStep: number | null;
+}
+
+/**
+ * The last finite value of `values` before the weights' `norm` turned non-finite for good,
+ * and the step that happened (the norm is null from there to the end).
+ */
+export function lastFinite(steps: readonly number[], values: readonly (number | null | undefined)[], norm: readonly (number | null | undefined)[]): Broken {
+  let k = norm.length;
+  while (k > 0 && (norm[k - 1] === null || norm[k - 1] === undefined || !Number.isFinite(norm[k - 1] as number))) k--;
+  const nanStep = k < norm.length && k < steps.length ? steps[k] : null;
+  const end = nanStep === null ? values.length : k;
+  for (let j = Math.min(end, values.length) - 1; j >= 0; j--) {
+    const v = values[j];
+    if (typeof v === "number" && Number.isFinite(v)) return { value: v, step: steps[j] ?? null, nanStep };
+  }
+  return { value: null, step: null, nanStep };
+}
+
+/** True when a tensor's latest statistics are missing because its weights are NaN/Inf. */
+export function looksBroken(row: { nonfinite?: number | null; norm?: number | null; update_ratio_per_step?: number | null }): boolean {
+  return (row.nonfinite ?? 0) > 0 || ((row.norm ?? null) === null && (row.update_ratio_per_step ?? null) === null && row.nonfinite !== undefined && row.nonfinite !== null);
+}
+
+/** The words for a broken tensor's ratio: the last finite ratio and when NaN started. */
+export function brokenText(b: Broken): string {
+  const last = b.value === null ? "no finite ratio" : `${formatShort(b.value)}/step at step ${b.step}`;
+  return b.nanStep === null ? last : `${last} · \u2716\uFE0E NaN from step ${b.nanStep}`;
+}

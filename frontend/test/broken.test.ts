@@ -1,0 +1,20 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { brokenText, lastFinite, looksBroken } from "../src/model/broken";
+
+test("the last finite value before NaN started, and that step", () => {
+  assert.deepEqual(lastFinite([0, 1, 2, 3], [null, 1e-3, null, null], [1, 1.1, null, null]), { value: 1e-3, step: 1, nanStep: 2 });
+  // A healthy run: the latest value, no NaN step.
+  assert.deepEqual(lastFinite([0, 10], [null, 2e-3], [1, 1]), { value: 2e-3, step: 10, nanStep: null });
+  // NaN from the first step: nothing finite.
+  assert.deepEqual(lastFinite([0, 1], [null, null], [null, null]), { value: null, step: null, nanStep: 0 });
+  // A NaN that went away again is not "from" anything.
+  assert.equal(lastFinite([0, 1, 2], [null, null, 1e-3], [1, null, 1]).nanStep, null);
+});
+
+test("broken rows and their words", () => {
+  assert.equal(looksBroken({ nonfinite: 3, norm: null }), true);
+  assert.equal(looksBroken({ nonfinite: 0, norm: 1, update_ratio_per_step: null }), false);
+  assert.equal(brokenText({ value: 1e-3, step: 1, nanStep: 2 }), "0.001/step at step 1 · \u2716\uFE0E NaN from step 2");
+  assert.equal(brokenText({ value: null, step: null, nanStep: 0 }), "no finite ratio · \u2716\uFE0E NaN from step 0");
+});
