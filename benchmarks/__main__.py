@@ -1,7 +1,7 @@
 """``python -m benchmarks [--smoke] [--only NAME,...] [--out BENCHMARKS.md]``.
 
-Runs the benchmarks (``training``, ``models``, ``torch_models``, ``server``, ``tab``, ``spectral``) and writes their
-tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless
+Runs the benchmarks (``training``, ``models``, ``torch_models``, ``server``, ``tab``, ``spectral``,
+``report``) and writes their tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless
 ``--out`` is given, writes to a temporary file (its path is printed).
 """
 
@@ -17,7 +17,7 @@ import traceback
 import benchmarks
 from benchmarks import Context, Table, progress
 
-NAMES = ("training", "models", "torch_models", "server", "tab", "spectral")
+NAMES = ("training", "models", "torch_models", "server", "tab", "spectral", "report")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -2,7 +2,13 @@
 
     tb-nnviz demo [--logdir DIR] [--port 6006] [--epochs 20] [--runs healthy,cnn] [--no-serve]
     tb-nnviz serve --logdir DIR [--port 6006]
-    tb-nnviz report LOGDIR [--run REGEX] [--json] [--fail-on error|warning|info|never]
+    tb-nnviz report LOGDIR [--run REGEX] [--loss-tag TRAIN[,VALIDATION]] [--json]
+                    [--fail-on error|warning|info|never]
+
+The ``report`` command reads the event files without TensorFlow (TensorBoard's
+own stub, ``tb_nnviz.serve.report.read_without_tensorflow``): no TensorFlow
+start-up, no TensorFlow lines on stderr. ``main(argv)`` called from Python
+leaves the process's TensorBoard as it is.
 """
 
 import argparse
@@ -66,10 +72,36 @@ def _parser():
     )
     rep.add_argument("logdir", help="the log dir TensorBoard would read")
     rep.add_argument("--run", default=None, help="report only runs matching this regular expression")
+    rep.add_argument("--loss-tag", default=None, metavar="TRAIN[,VALIDATION]",
+                     help="the scalar tags of the training (and validation) loss, when they are not one of the "
+                     "names the loss findings know (epoch_loss, loss, train/loss, eval/loss, train_loss, val_loss, "
+                     "Loss/train, ...); default: $TB_NNVIZ_LOSS_TAGS, else found by name")
     rep.add_argument("--json", action="store_true", help='print {"runs": {run: [finding, ...]}}')
     rep.add_argument("--fail-on", default="error", choices=("error", "warning", "info", "never"),
                      help="lowest severity that makes the exit status 1 (default: %(default)s)")
     return parser
+
+
+#: Optional modules TensorBoard's TensorFlow stub imports for ``s3://`` and
+#: fsspec URLs (a fifth of the report's time); a local log dir needs none.
+_URL_FILE_SYSTEMS = ("boto3", "botocore", "fsspec")
+
+
+def read_without_tensorflow(logdir):
+    """Sets up this process (the ``tb-nnviz report`` command) to read ``logdir``
+    without TensorFlow; True when it will. Call it before anything imports
+    TensorBoard's modules: for a local log dir, TensorBoard's stub is then
+    imported without its URL file systems. Does nothing when TensorFlow is
+    imported already, or for a URL (see
+    ``tb_nnviz.serve.report.read_without_tensorflow``)."""
+    if "://" in logdir or "tensorflow" in sys.modules:
+        return False
+    if "tensorboard.compat.tensorflow_stub" not in sys.modules:
+        for name in _URL_FILE_SYSTEMS:
+            sys.modules.setdefault(name, None)  # "import boto3" raises ImportError: the stub goes without
+    from tb_nnviz.serve import report as _report
+
+    return _report.read_without_tensorflow(logdir)
 
 
 def report(args):
@@ -77,7 +109,7 @@ def report(args):
     from tb_nnviz.serve import report as _report
 
     try:
-        by_run = _report.load(args.logdir, args.run)
+        by_run = _report.load(args.logdir, args.run, args.loss_tag)
     except _report.ReportError as e:
         print("tb-nnviz report: %s" % e, file=sys.stderr)
         return 2
@@ -93,6 +125,8 @@ def main(argv=None):
     if args.command == "serve":
         return serve(args.logdir, args.port)
     if args.command == "report":
+        if argv is None:  # the command itself, not a call from Python
+            read_without_tensorflow(args.logdir)
         return report(args)
     from tb_nnviz import demo
 

@@ -90,7 +90,9 @@ class Pace(typing.NamedTuple):
 
 class Curves(typing.NamedTuple):
     """A run's loss (and accuracy) curves. ``run`` is where the training
-    scalars live (the run the Scalars tab should show); any curve may be None."""
+    scalars live (the run the Scalars tab should show); any curve may be None.
+    ``tb_nnviz.serve.loss_store.read_curves`` finds them under the names Keras,
+    Hugging Face Trainer, Lightning and PyTorch loops write (docs/findings.md)."""
 
     run: str
     train_loss: typing.Optional[Curve] = None
@@ -99,8 +101,12 @@ class Curves(typing.NamedTuple):
     val_accuracy: typing.Optional[Curve] = None
     validation_run: typing.Optional[str] = None
     #: What the loss curve's steps count: "epoch" (Keras' ``epoch_loss``) or
-    #: "step" (a plain ``loss`` scalar, as a PyTorch loop writes it per step).
+    #: "step" (a plain ``loss`` scalar, as a PyTorch loop writes it per step;
+    #: Trainer's ``train/loss`` and Lightning's, at the global step).
     unit: str = "epoch"
+    #: The scalar tags the training and validation losses were read from (None: not read).
+    loss_tag: typing.Optional[str] = None
+    val_loss_tag: typing.Optional[str] = None
 
 
 def evaluate(curves, weight_findings=(), pace=None):
@@ -340,6 +346,8 @@ def _value_at(curve, step):
 
 def _loss_finding(kind, severity, step, message, curves, evidence):
     """A finding of the run as a whole (``layer`` None); ``evidence.scalars_run``
-    names the run whose loss the Scalars tab shows."""
-    evidence = dict(evidence, scalars_run=curves.run, validation_run=curves.validation_run, step_unit=curves.unit)
+    names the run whose loss the Scalars tab shows, ``evidence.loss_tag`` (and
+    ``val_loss_tag``) the tags read."""
+    evidence = dict(evidence, scalars_run=curves.run, validation_run=curves.validation_run, step_unit=curves.unit,
+                    loss_tag=curves.loss_tag, val_loss_tag=curves.val_loss_tag)
     return findings.finding(kind, severity, None, [], step, message, evidence)

@@ -88,12 +88,22 @@ def fit_power_law(values):
         return _fit_standard(data)
 
 
+#: ``_fit_standard`` computes every candidate xmin at once up to this many
+#: eigenvalues (a square of that many float64s); above, one xmin at a time.
+#: Measured: 64 eigenvalues 0.6 ms against 1.7 ms; 512 even; 1,024 slower.
+_FIT_AT_ONCE = 512
+
+
 def _fit_standard(data):
     """``WW_powerlaw.WWFit.fit_power_law_standard``: the plain MLE at every
-    candidate xmin, the one with the smallest KS distance. A loop like
-    WeightWatcher's: it outran a blocked 2-D version (0.27 s against 0.98 s
-    for 4,608 eigenvalues)."""
+    candidate xmin, the one with the smallest KS distance. Up to
+    ``_FIT_AT_ONCE`` eigenvalues as one 2-D computation (the alpha findings
+    fit every logged step of every layer); above, a loop like WeightWatcher's:
+    it outran a blocked 2-D version (0.27 s against 0.98 s for 4,608
+    eigenvalues)."""
     n_all = len(data)
+    if n_all <= _FIT_AT_ONCE:
+        return _fit_standard_at_once(data)
     log_data = np.log(data)
     alphas, ds = np.zeros(n_all - 1), np.ones(n_all - 1)
     for i in range(n_all - 1):
@@ -101,6 +111,25 @@ def _fit_standard(data):
         alphas[i] = alpha = 1 + n / (np.sum(log_data[i:]) - n * log_data[i])
         if alpha > 1:
             ds[i] = np.max(np.abs(1 - (data[i:] / data[i]) ** (-alpha + 1) - np.arange(n) / n))
+    best = int(np.argmin(ds))
+    return float(alphas[best]), float(data[best]), float(ds[best])
+
+
+def _fit_standard_at_once(data):
+    """``_fit_standard`` with every candidate xmin in one 2-D computation
+    (equal up to rounding: the tail sums are a cumulative sum)."""
+    n_all = len(data)
+    log_data = np.log(data)
+    n = n_all - np.arange(n_all - 1, dtype=np.float64)
+    tail_sums = np.cumsum(log_data[::-1])[::-1][:-1]  # sum(log_data[i:]) for each i
+    alphas = 1 + n / (tail_sums - n * log_data[:-1])
+    ds = np.ones(n_all - 1)
+    rows = np.flatnonzero(alphas > 1)
+    if len(rows):
+        j = np.arange(n_all)
+        gap = np.abs(1 - (data / data[rows, None]) ** (1 - alphas[rows, None]) - (j - rows[:, None]) / n[rows, None])
+        gap[j < rows[:, None]] = 0  # only the tail from each xmin on
+        ds[rows] = gap.max(axis=1)
     best = int(np.argmin(ds))
     return float(alphas[best]), float(data[best]), float(ds[best])
 

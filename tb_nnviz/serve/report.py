@@ -5,6 +5,13 @@ The log dir is read the way TensorBoard reads it (its event multiplexer and
 own ``findings`` route implementation, so the report, the route and the tab
 always agree.
 
+``tb-nnviz report`` first calls ``read_without_tensorflow``: TensorBoard's
+loader then reads the event files through its own TensorFlow stub (as it does
+where TensorFlow is not installed), with the records' CRC32C computed in C.
+Importing TensorFlow for that took most of the report's time and printed its
+start-up lines on stderr; the records, runs and first-metadata rules are
+TensorBoard's either way.
+
 >>> print(format_table({"a/train": []}))
 a/train: no findings
 """
@@ -13,10 +20,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tensorboard import context
+import google_crc32c
+from tensorboard import compat, context
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
 
@@ -32,23 +42,80 @@ class ReportError(Exception):
     """The log dir cannot be read or the arguments select nothing; the message says which."""
 
 
-def load(logdir: str, run_pattern: str | None = None) -> dict[str, list[dict[str, Any]]]:
+#: The module whose presence makes ``tensorboard.compat.tf`` TensorBoard's stub.
+_NO_TF = "tensorboard.compat.notf"
+
+
+def _masked_crc32c(data):
+    """The TFRecord checksum of ``data`` (masked CRC32C), in C."""
+    crc = google_crc32c.value(bytes(data))
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def read_without_tensorflow(logdir: str) -> bool:
+    """Makes TensorBoard's event loader read ``logdir`` in this process through
+    its TensorFlow stub, checksumming in C; True when that is in effect.
+
+    For a process that has not imported TensorFlow (the ``tb-nnviz report``
+    command): TensorBoard resolves ``tensorboard.compat.tf`` to its stub when
+    the module ``tensorboard.compat.notf`` is importable (its own
+    ``no_tensorflow`` build), so this registers it before anything resolves
+    ``tf``. The stub's record reader checks each record's CRC32C in pure
+    Python (about 5 s for the demo's 48 MB); its checksum function is replaced
+    by the same one in C (``google_crc32c``), checked equal first. Nothing
+    happens (False) when TensorFlow is already imported or ``tf`` already
+    resolved to it (the reading stays TensorFlow's), or for a log dir with a
+    URL scheme (``gs://`` needs TensorFlow's file systems).
+    """
+    if "://" in logdir:
+        return False
+    version = vars(compat.tf).get("__version__")  # set once the lazy module resolved
+    if version is None:
+        if "tensorflow" in sys.modules:
+            return False
+        sys.modules.setdefault(_NO_TF, types.ModuleType(_NO_TF))
+        version = compat.tf.__version__
+    if version != "stub":
+        return False
+    from tensorboard.compat.tensorflow_stub import pywrap_tensorflow as stub  # noqa: PLC0415
+
+    current = getattr(stub, "masked_crc32c", None)
+    if current is not None and current is not _masked_crc32c:
+        sample = b"\x00tb_nnviz\xff" * 3
+        if current(sample) == _masked_crc32c(sample):
+            stub.masked_crc32c = _masked_crc32c
+    return True
+
+
+def load(
+    logdir: str, run_pattern: str | None = None, loss_tags: str | Sequence[str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """``{run: [finding, ...]}`` of every run under ``logdir`` with trajectory data.
 
     Args:
       logdir: a directory TensorBoard can read (local or a supported URL).
       run_pattern: a regular expression; only runs it matches (``re.search``)
         are reported. None: every run.
+      loss_tags: the scalar tags of the training and validation loss,
+        ``"TRAIN[,VALIDATION]"`` or ``(train, validation)``, for a loss
+        written under a name the loss findings do not know
+        (docs/findings.md, "Loss curves"). None: found by name, or
+        ``$TB_NNVIZ_LOSS_TAGS``.
 
     Raises:
       ReportError: ``logdir`` is not a readable directory, ``run_pattern`` is
-        not a valid expression, or no run (or no matching run) has tb_nnviz
-        trajectory data.
+        not a valid expression, ``loss_tags`` is malformed, or no run (or no
+        matching run) has tb_nnviz trajectory data.
     """
     try:
         pattern = re.compile(run_pattern) if run_pattern is not None else None
     except re.error as e:
         raise ReportError("--run %r is not a valid regular expression: %s" % (run_pattern, e)) from None
+    try:
+        loss_tags = loss_store.normal_loss_tags(loss_tags)
+        loss_store.parse_loss_tags(os.environ.get(loss_store.ENVIRONMENT))  # the tab ignores it when malformed
+    except ValueError as e:
+        raise ReportError(str(e)) from None
     if "://" not in logdir and not os.path.isdir(logdir):
         raise ReportError("log dir %r is not a readable directory" % logdir)
     # Every trajectory point is kept; of heatmaps (large, not read here) one;
@@ -70,7 +137,8 @@ def load(logdir: str, run_pattern: str | None = None) -> dict[str, list[dict[str
     chosen = [r for r in runs if pattern is None or pattern.search(r)]
     if not chosen:
         raise ReportError("--run %r matches none of the runs: %s" % (run_pattern, ", ".join(runs)))
-    return {run: nnviz._findings_impl(ctx, "", run) for run in chosen}
+    with loss_store.given_loss_tags(loss_tags):
+        return {run: nnviz._findings_impl(ctx, "", run) for run in chosen}
 
 
 def format_table(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
