@@ -37,8 +37,9 @@ from typing import Literal
 import torch
 import torch._dynamo  # noqa: F401  (see below)
 
+from tb_nnviz.log import torch_activations
 from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, check_freq, guarded, log_step, patterns
-from tb_nnviz.log.torch_logger import ParamLogger, param_specs
+from tb_nnviz.log.torch_logger import ParamLogger, module_name, param_specs
 from tb_nnviz.log.writer import Writer
 from tb_nnviz.reduce import grids, trajectory
 
@@ -68,6 +69,7 @@ def watch(
     trainable_only: bool = False,
     strict: bool = False,
     spectral_freq: int | Literal["auto"] | None = "auto",
+    activations: bool = True,
 ) -> Watcher:
     """Starts logging ``model``'s parameters into the run ``log_dir``; returns a :class:`Watcher`.
 
@@ -108,6 +110,19 @@ def watch(
         are never logged.
       strict: raise logging errors (default False: warn once, stop logging,
         let training continue).
+      activations: record, in the training forward that precedes each
+        trajectory or heatmap step (and the first forward), each activation's
+        statistics over the batch (``layouts.ACTIVATION_FIELDS``: dead and
+        zero fractions, saturation, mean, std, max |x|, NaNs), the model
+        input's statistics, the model's structure in call order and, at
+        heatmap steps, a heatmap ``<layer>/activations`` of the first 32
+        samples' units (``tb_nnviz.log.torch_activations``; default True).
+        Other forward passes run without any hook of ours.
+
+    The run information (framework, optimizer class and configuration,
+    learning rate, structure, input statistics) is logged at set-up, with the
+    first recorded forward, and whenever the learning rate or the optimizer's
+    configuration changed at a trajectory step (docs/format.md).
 
     Under ``torch.distributed``, only rank 0 writes; on other ranks the
     watcher does nothing. The initial parameters are logged at once (step 0)
@@ -117,7 +132,8 @@ def watch(
     return Watcher(model, log_dir, optimizer, heatmap_freq=heatmap_freq, trajectory_freq=trajectory_freq,
                    gradients=gradients, include=include, exclude=exclude, max_cells=max_cells,
                    max_total_cells=max_total_cells, num_traces=num_traces, sketch_dim=sketch_dim, seed=seed,
-                   trainable_only=trainable_only, strict=strict, spectral_freq=spectral_freq)
+                   trainable_only=trainable_only, strict=strict, spectral_freq=spectral_freq,
+                   activations=activations)
 
 
 class Watcher:
@@ -134,11 +150,14 @@ class Watcher:
       logged_steps: steps at which something was logged.
       active: False on a non-zero distributed rank and after logging failed.
       logger: the ``torch_logger.ParamLogger`` (None until set up, or inactive).
+      recorder: the ``torch_activations.ActivationRecorder`` (None with
+        ``activations=False`` or inactive).
+      optimizer: the optimizer whose configuration the run information records (or None).
     """
 
     def __init__(self, model, log_dir, optimizer, *, heatmap_freq, trajectory_freq, gradients, include,
                  exclude, max_cells, max_total_cells, num_traces, sketch_dim, seed, trainable_only, strict,
-                 spectral_freq="auto", step=0):
+                 spectral_freq="auto", step=0, activations=True):
         if not isinstance(model, torch.nn.Module):
             raise TypeError("model must be a torch.nn.Module, got %s" % type(model).__name__)
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -166,12 +185,19 @@ class Watcher:
         self._writer = None
         self._hooks = []
         self._last = {"heat": -1, "traj": -1, "spec": -1}
+        self.optimizer = optimizer
+        self.recorder = None
+        self._run = {"lr": None, "config": None, "structure": False}
         self.active = _rank() == 0
         if not self.active:
             return
         if optimizer is not None:
             self._hooks = [optimizer.register_step_pre_hook(self._pre_step),
                            optimizer.register_step_post_hook(self._post_step)]
+        if activations:
+            self.recorder = torch_activations.ActivationRecorder(model, clean=module_name)
+            # The first forward gives the structure and the input: recorded whatever the cadence.
+            self._guard(self.recorder.arm, self.step + 1, self._due(self.step + 1)[0])
         heat, traj, spec = self._kinds()
         self._guard(self._log, self.step, heat, traj, spec and self._budget is None)
 
@@ -198,6 +224,8 @@ class Watcher:
         for hook in self._hooks:
             hook.remove()
         self._hooks = []
+        if self.recorder is not None:
+            self.recorder.disarm()
         if self.active and self._writer is not None:
             # ``.grad`` still holds the last step's gradients (unless zeroed since).
             heat, traj, spec = self._kinds()
@@ -227,6 +255,7 @@ class Watcher:
             due = self._due(self.step)
             if any(due):
                 self._guard(self._log, self.step, *due)
+            self._guard(self._evidence, self.step, due[1])
 
     def _pre_step(self, optimizer, args, kwargs):
         self.before_step()
@@ -253,10 +282,23 @@ class Watcher:
             return False  # lazy modules: set up once a forward pass has shaped them
         if self._writer is None:
             self._writer = Writer(self.log_dir, filename_suffix=".nnviz", **self._options)
+            self._log_setup()
         heat, traj, spec = self._kinds()
         self.logger = ParamLogger(self._writer, param_specs(self.model, **self._specs), heatmaps=heat,
                                   trajectories=traj, spectra=spec, max_total_cells=self.max_total_cells)
         return True
+
+    def _log_setup(self):
+        """The first run information: framework, model, optimizer, learning rate."""
+        info = {"framework": "torch", "torch_version": torch.__version__, "model": type(self.model).__name__,
+                "parameters": sum(p.numel() for p in self.model.parameters()
+                                  if not isinstance(p, torch.nn.parameter.UninitializedParameter))}
+        if self.optimizer is not None:
+            lr = torch_activations.learning_rate(self.optimizer)
+            config = torch_activations.optimizer_config(self.optimizer)
+            info.update(optimizer=config, lr=[[self.step, lr]])
+            self._run.update(lr=lr, config=config)
+        self._writer.log_run_info(self.step, info)
 
     def _capture(self):
         if self.logger is not None or self._setup():
@@ -275,6 +317,44 @@ class Watcher:
         if not self.logged_steps or self.logged_steps[-1] != step:
             self.logged_steps.append(step)
 
+    def _evidence(self, step, trajectory):
+        """After a step: writes the recorded activations, the run information
+        that changed, and arms the recorder for the next step if it is logged."""
+        if self._writer is None and not self._setup():
+            return
+        rec = self.recorder
+        if rec is not None:
+            capture = rec.take()
+            if capture is not None:
+                info = rec.write(self._writer, capture, step)
+                if not self._run["structure"] and rec.structure is not None:
+                    self._run["structure"] = True
+                    patch = {"structure": rec.structure}
+                    if info is not None:
+                        patch["input"] = dict(info, step=step)
+                    self._writer.log_run_info(step, patch)
+            heat, traj = self._due(step + 1)[:2]
+            if heat or traj:
+                rec.arm(step + 1, heat)
+        if trajectory:
+            self._log_optimizer(step)
+
+    def _log_optimizer(self, step):
+        """Run information at ``step`` when the learning rate or the optimizer's configuration changed."""
+        opt = self.optimizer
+        if opt is None:
+            return
+        lr = torch_activations.learning_rate(opt)
+        config = torch_activations.optimizer_config(opt)
+        patch = {}
+        if lr != self._run["lr"]:
+            patch["lr"] = [[step, lr]]
+        if _without_lr(config) != _without_lr(self._run["config"] or {}):
+            patch["optimizer"] = config
+        self._run.update(lr=lr, config=config)
+        if patch:
+            self._writer.log_run_info(step, patch)
+
     def _guard(self, fn, *args, **kwargs):
         if self.active:
             self.active = guarded(lambda: fn(*args, **kwargs), self.strict, "tb_nnviz.torch.watch", self.log_dir)
@@ -286,6 +366,13 @@ def _check_int_freq(name, value, auto=False):
         raise ValueError("%s must be an int >= 0 (optimizer steps; 0 = off); PyTorch has no "
                          "epochs to hook into, got 'epoch'" % name)
     return value
+
+
+def _without_lr(config):
+    """An optimizer configuration without its learning rates (they change on their own schedule)."""
+    out = {k: v for k, v in config.items() if k not in ("lr", "param_groups")}
+    out["param_groups"] = [{k: v for k, v in g.items() if k != "lr"} for g in config.get("param_groups", ())]
+    return out
 
 
 def _rank():

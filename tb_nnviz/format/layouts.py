@@ -101,3 +101,19 @@ ACTIVATION_FIELDS = (
     "abs_max",
     "nan_count",
 )
+
+#: Statistics of the model's input (the first layer's input) over the batch of
+#: a logged step, in the order a writer logs them; logged as the activation
+#: record of kind ``input`` (docs/format.md, "Activations").
+INPUT_FIELDS = ("mean", "std", "min", "max", "nan_count")
+
+#: What an activation record's ``activation`` names: the function whose output
+#: the statistics describe (``input``: the model's input, fields
+#: ``INPUT_FIELDS``). ``saturated_fraction`` applies to ``sigmoid`` and
+#: ``tanh`` only (NaN otherwise).
+ACTIVATION_KINDS = ("relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax",
+                    "linear", "other", "input")
+
+#: The sample axis of an activation heatmap ``<layer>/activations`` holds at
+#: most this many samples: the first of the batch.
+ACTIVATION_HEATMAP_SAMPLES = 32

@@ -1,8 +1,9 @@
 """Plugin names, tag naming and the versioned metadata every summary carries.
 
-Two data plugin names let TensorBoard keep the two kinds of data differently:
-heatmaps are large, so a bounded number of steps is kept; trajectory points
-are small, so every step is kept (see ``plugin.NNVizLoader.fix_flags``).
+Several data plugin names let TensorBoard keep the kinds of data differently:
+heatmaps are large, so a bounded number of steps is kept; trajectory points,
+activation statistics and run information are small, so every step is kept
+(see ``plugin.NNVizLoader.fix_flags``).
 
 Example:
 
@@ -27,8 +28,17 @@ TRAJECTORY_PLUGIN_NAME = "nnviz_trajectory"
 #: Data plugin name of spectrum summaries: the eigenvalues of W^T W of each
 #: weight matrix (``tb_nnviz.reduce.spectrum``), a bounded number of steps kept.
 SPECTRUM_PLUGIN_NAME = "nnviz_spectrum"
+#: Data plugin name of activation statistics: one small vector per layer and
+#: logged step (``tb_nnviz.format.layouts.ACTIVATION_FIELDS``), every step kept.
+ACTIVATION_PLUGIN_NAME = "nnviz_activation"
+#: Data plugin name of the run information: JSON records (framework, model
+#: structure, optimizer, learning rate, input statistics), every step kept.
+RUN_PLUGIN_NAME = "nnviz_run"
 #: Every data plugin name, in the order the tab reads them.
-DATA_PLUGIN_NAMES = (HEATMAP_PLUGIN_NAME, TRAJECTORY_PLUGIN_NAME, SPECTRUM_PLUGIN_NAME)
+DATA_PLUGIN_NAMES = (HEATMAP_PLUGIN_NAME, TRAJECTORY_PLUGIN_NAME, SPECTRUM_PLUGIN_NAME,
+                     ACTIVATION_PLUGIN_NAME, RUN_PLUGIN_NAME)
+#: The name (tag ``run/nnviz_run``) under which a writer logs the run information.
+RUN_INFO_NAME = "run"
 
 #: Version written into every metadata content. Readers accept 1..VERSION.
 VERSION = 1
@@ -37,6 +47,8 @@ _SUFFIX = {
     HEATMAP_PLUGIN_NAME: "/nnviz_heatmap",
     TRAJECTORY_PLUGIN_NAME: "/nnviz_trajectory",
     SPECTRUM_PLUGIN_NAME: "/nnviz_spectrum",
+    ACTIVATION_PLUGIN_NAME: "/nnviz_activation",
+    RUN_PLUGIN_NAME: "/nnviz_run",
 }
 
 
@@ -111,6 +123,16 @@ def spectrum_metadata(content, description=None):
     return _metadata(SPECTRUM_PLUGIN_NAME, content, description)
 
 
+def activation_metadata(content, description=None):
+    """``SummaryMetadata`` for an activation-statistics summary; ``content`` is a JSON-able dict."""
+    return _metadata(ACTIVATION_PLUGIN_NAME, content, description)
+
+
+def run_metadata(content, description=None):
+    """``SummaryMetadata`` for a run-information summary; ``content`` is a JSON-able dict."""
+    return _metadata(RUN_PLUGIN_NAME, content, description)
+
+
 def summary_metadata(plugin_name, content, description=None):
     """``SummaryMetadata`` of any of our data plugin names."""
     if plugin_name not in _SUFFIX:
@@ -157,6 +179,14 @@ _CHECKS = {
         "matrix": _ints(2, 1),
         "evals": lambda v: _ints(1, 1)([v]),
         "skipped": lambda v: v is None or isinstance(v, str),
+    },
+    ACTIVATION_PLUGIN_NAME: {
+        "fields": _strs,
+        "activation": lambda v: isinstance(v, str) and len(v) > 0,
+        "order": lambda v: _ints(1)([v]),
+    },
+    RUN_PLUGIN_NAME: {
+        "encoding": lambda v: v == "json-utf8",
     },
 }
 

@@ -111,6 +111,20 @@ def _clean(name):
     return "/".join(parts)
 
 
+def module_name(name):
+    """A ``named_modules()`` name as the logged names spell it: ``/`` for ``.``,
+    without the wrapper prefixes (``module/`` of DDP, ``_orig_mod/`` of
+    ``torch.compile``); the wrapped model itself is ``""``.
+
+    >>> module_name("module.layer1.0.relu"), module_name("module"), module_name("")
+    ('layer1/0/relu', '', '')
+    """
+    parts = name.split(".") if name else []
+    while parts and parts[0] + "." in WRAPPER_PREFIXES:
+        parts = parts[1:]
+    return "/".join(parts)
+
+
 def _layout(module, attr, p):
     """``(layout, gates, unit_axis)`` of parameter ``attr`` of ``module``."""
     nn = torch.nn

@@ -30,7 +30,8 @@ import numpy.typing as npt
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.util import tensor_util
 
-from tb_nnviz.format import metadata
+from tb_nnviz.format import layouts, metadata
+from tb_nnviz.log import activations as act
 from tb_nnviz.log.event_file import EventFile
 from tb_nnviz.reduce import grids, spectrum, trajectory
 
@@ -84,6 +85,8 @@ class Writer:
         self._written = set()  # tags whose metadata has been written
         self._last_step = {}  # tag -> step of its latest event
         self._order = {}  # name -> position in network order (first seen first)
+        self._activations = {}  # layer name -> activation content
+        self._activation_rows = {}  # layer name -> rows of its activation heatmap
 
     def log_weights(
         self,
@@ -157,6 +160,166 @@ class Writer:
         self.write_reduced(step, heat, traj, description, spec)
         if trajectories:
             self._previous.update((n, np.array(x, copy=True)) for n, x in arrays.items())
+
+    def log_activations(
+        self,
+        step: int,
+        activations: Mapping[str, Any],
+        *,
+        kinds: Mapping[str, str] | None = None,
+        unit_axes: Mapping[str, int] | None = None,
+        inputs: Any = None,
+        heatmaps: bool = False,
+        modules: Mapping[str, str] | None = None,
+    ) -> None:
+        """Logs the statistics of each layer's output over one batch (``layouts.ACTIVATION_FIELDS``).
+
+        What ``tb_nnviz.torch.watch`` logs through forward hooks, for any
+        framework: a custom loop, JAX (``jax.numpy`` arrays work, e.g. from
+        ``Module.apply(..., capture_intermediates=True)``) or Keras.
+
+        Args:
+          step: int >= 0, the training step whose forward pass produced them.
+          activations: mapping (nested like ``log_weights``' ``weights``) of
+            layer name to its output over the batch, batch first, in network
+            order (``{"dense_1": relu_out}``); name layers as their weights
+            are named (``params/Dense_0``) so the tab and findings match them.
+          kinds: ``{layer: kind}``, the activation function
+            (``layouts.ACTIVATION_KINDS``: ``"relu"``, ``"sigmoid"``, ``"tanh"``,
+            ``"linear"`` for a layer without one ...). Default ``"other"``:
+            ``saturated_fraction`` is defined for ``sigmoid`` and ``tanh`` only.
+          unit_axes: ``{layer: axis}`` of the output's units (default -1, the
+            last: Dense, Keras/JAX conv in NHWC; 1 for PyTorch's ``[B, C, ...]``).
+          inputs: the model's input over the same batch (optional): logged as
+            the record ``"input"`` (``layouts.INPUT_FIELDS``: mean, std, min, max, nan_count).
+          heatmaps: also log each layer's ``<layer>/activations`` heatmap, the
+            first up to 32 samples down and the units across (a conv channel's
+            mean over its positions). Default False.
+          modules: optional ``{layer: class name}`` (``"Dense"``) for the records and descriptions.
+
+        Raises:
+          TensorError: a name or array cannot be logged, a kind is unknown, a
+            layer changed units, or a layer was already logged at ``step``;
+            nothing of this call is written then.
+        """
+        step = _check_step(step)
+        kinds, unit_axes, modules = kinds or {}, unit_axes or {}, modules or {}
+        arrays = flatten(activations, "activations")
+        records, heat, description = [], [], {}
+        if inputs is not None:
+            x = _batch_array(act.INPUT_NAME, inputs)
+            content = self.activation_content(act.INPUT_NAME, "input", x.shape, None)
+            records.append((content, act.input_stats(x)))
+        for name, value in arrays.items():
+            x = _batch_array(name, value)
+            kind, axis = kinds.get(name, "other"), unit_axes.get(name, -1)
+            content = self.activation_content(name, kind, x.shape, axis, modules.get(name))
+            records.append((content, act.activation_stats(x, kind, axis)))
+            if heatmaps:
+                # The sample axis is fixed by the layer's first heatmap; a smaller batch leaves NaN rows.
+                rows = self._activation_rows.setdefault(name, min(len(x), layouts.ACTIVATION_HEATMAP_SAMPLES))
+                matrix = act.heatmap_matrix(x, axis, rows)
+                content = self.heatmap_content(act.heatmap_name(name), matrix.shape, "float32", "matrix")
+                heat.append((content, grids.heatmap_planes(matrix, content)))
+                description[content["name"]] = act.description(modules.get(name) or kind, len(matrix))
+        for content, _ in records:
+            self._check_activation_once(content["name"], step)
+        self.write_reduced(step, heat, description=description, activations=records)
+
+    def log_activation_stats(
+        self,
+        step: int,
+        stats: Mapping[str, Mapping[str, float]],
+        *,
+        kinds: Mapping[str, str] | None = None,
+        units: Mapping[str, int] | None = None,
+    ) -> None:
+        """Logs activation statistics computed elsewhere: ``{layer: {field: value}}``.
+
+        Fields are ``layouts.ACTIVATION_FIELDS`` (``layouts.INPUT_FIELDS`` for
+        the layer ``"input"``, of kind ``input``), as
+        ``tb_nnviz.log.activations.activation_stats`` defines them; a missing
+        field is NaN, an unknown one a ``TensorError``. ``kinds`` as in
+        :meth:`log_activations`; ``units`` the number of units per layer (default 0: unknown).
+        """
+        step = _check_step(step)
+        kinds, units = kinds or {}, units or {}
+        if not isinstance(stats, Mapping):
+            raise grids.TensorError("stats must be a mapping of layer name to {field: value}, got %s"
+                                    % type(stats).__name__)
+        records = []
+        for name, fields in stats.items():
+            kind = "input" if name == act.INPUT_NAME else kinds.get(name, "other")
+            known = layouts.INPUT_FIELDS if kind == "input" else layouts.ACTIVATION_FIELDS
+            if not isinstance(fields, Mapping) or set(fields) - set(known):
+                raise grids.TensorError("stats of %r must map fields of %s to numbers, got %r"
+                                        % (name, ", ".join(known), fields))
+            content = self.activation_content(name, kind, None, None, units=units.get(name, 0))
+            records.append((content, np.array([fields.get(f, np.nan) for f in known], np.float64)))
+        for content, _ in records:
+            self._check_activation_once(content["name"], step)
+        self.write_reduced(step, activations=records)
+
+    def log_run_info(self, step: int, info: Mapping[str, Any]) -> None:
+        """Logs a run-information record (docs/format.md, "Run information") at ``step``.
+
+        The first record holds what is known at set-up (``framework``,
+        ``optimizer``: class and configuration such as ``lr``, ``momentum``,
+        ``betas``, ``weight_decay``; ``structure``: the layers in call order,
+        each ``{"name", "type", "activation"?, "params"?, "output_shape"?}``;
+        ``loss``; ``input``: the model input's statistics); later records
+        carry only what changed, and ``lr`` as new ``[step, lr]`` pairs, which
+        readers append. Values must be JSON-able (numpy scalars work; NaN and
+        Inf become null).
+        """
+        step = _check_step(step)
+        self.write_reduced(step, run_info=act.run_info_bytes(dict(info)))
+
+    def activation_content(
+        self,
+        name: str,
+        kind: str,
+        shape: Sequence[int] | None,
+        unit_axis: int | None = -1,
+        module: str | None = None,
+        order: int | None = None,
+        units: int | None = None,
+    ) -> dict[str, Any]:
+        """The activation content of layer ``name``, fixed when it is first logged.
+
+        ``shape``: the output's shape (batch first) from which the unit axis and
+        count follow (None: ``units`` given). ``order``: its position in the
+        forward pass (default: the order this writer first sees the names in).
+        Raises ``TensorError`` when the kind or (with ``shape``) the units changed since.
+        """
+        grids.check_name(name)
+        if kind == "input":
+            axis, units = None, 0  # the input has no units
+        elif shape is not None:
+            axis = act.unit_axis_of(tuple(shape), -1 if unit_axis is None else unit_axis)
+            units = 1 if axis is None else int(shape[axis])
+        else:
+            axis = unit_axis
+        known = self._activations.get(name)
+        if known is None:
+            order = len(self._activations) if order is None else order
+            content = act.activation_content(name, kind, order, axis, units or 0, module=module,
+                                             shape=None if shape is None else tuple(shape))
+            self._activations[name] = known = content
+        act.check_kind(kind)
+        if kind != known["activation"]:
+            raise grids.TensorError("layer %r changed its activation kind from %r to %r"
+                                    % (name, known["activation"], kind))
+        if shape is not None and kind != "input" and (axis, units) != (known["unit_axis"], known["units"]):
+            raise grids.TensorError("layer %r changed units from %s on axis %s to %s on axis %s"
+                                    % (name, known["units"], known["unit_axis"], units, axis))
+        return known
+
+    def _check_activation_once(self, name, step):
+        if self._last_step.get(metadata.summary_tag(name, metadata.ACTIVATION_PLUGIN_NAME)) == step:
+            raise grids.TensorError(
+                "layer %r: its activations were already logged at step %d by this writer; "
+                "log each layer once per step" % (name, step))
 
     @property
     def max_cells(self) -> int:
@@ -236,6 +399,8 @@ class Writer:
         trajectories: Iterable[tuple[Mapping[str, Any], np.ndarray]] = (),
         description: Mapping[str, str] | None = None,
         spectra: Iterable[tuple[Mapping[str, Any], npt.ArrayLike]] = (),
+        activations: Iterable[tuple[Mapping[str, Any], npt.ArrayLike]] = (),
+        run_info: bytes | None = None,
     ) -> None:
         """Writes reductions computed elsewhere (TensorFlow, PyTorch) as one event.
 
@@ -247,6 +412,9 @@ class Writer:
           description: optional ``{name: text}``.
           spectra: ``(content, eigenvalues)`` pairs, the content from
             :meth:`spectrum_content` and the array as ``spectrum.eigenvalues`` makes it.
+          activations: ``(content, stats)`` pairs, the content from
+            :meth:`activation_content` and the float64 vector of its ``fields``.
+          run_info: a run-information record as ``activations.run_info_bytes`` makes it.
 
         The first heatmap of each name also goes to its first-heatmap tag.
         """
@@ -272,6 +440,16 @@ class Writer:
             values.append(self._value(
                 metadata.SPECTRUM_PLUGIN_NAME, content["name"], content,
                 np.asarray(evals, np.float32), description.get(content["name"]),
+            ))
+        for content, stats in activations:
+            values.append(self._value(
+                metadata.ACTIVATION_PLUGIN_NAME, content["name"], content,
+                np.asarray(stats, np.float64), description.get(content["name"]),
+            ))
+        if run_info is not None:
+            values.append(self._value(
+                metadata.RUN_PLUGIN_NAME, metadata.RUN_INFO_NAME, act.RUN_CONTENT,
+                np.frombuffer(run_info, np.uint8), None,
             ))
         event = event_pb2.Event(
             step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=values)
@@ -341,6 +519,15 @@ def flatten(tree: Mapping[str, Any], what: str = "weights") -> dict[str, Any]:
 
     walk("", tree)
     return out
+
+
+def _batch_array(name, value):
+    """``value`` as a numeric array with a batch axis and entries; raises ``TensorError`` naming ``name``."""
+    x = grids.check_tensor(name, value)
+    if x.ndim == 0 or x.size == 0:
+        raise grids.TensorError("activations of %r must have a batch axis and entries, got shape %s"
+                                % (name, list(x.shape)))
+    return x
 
 
 def _gradient(name, value, shape):

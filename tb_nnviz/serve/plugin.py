@@ -31,6 +31,8 @@ from tb_nnviz.serve import loss_store, spectral_store, store
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
 SPECTRUM = metadata.SPECTRUM_PLUGIN_NAME
+ACTIVATION = metadata.ACTIVATION_PLUGIN_NAME
+RUN = metadata.RUN_PLUGIN_NAME
 
 #: ``--samples_per_plugin`` default for heatmaps when the user gave none: steps
 #: kept per heatmap tag (a 256 x 256 heatmap is 256 KiB per step in memory).
@@ -44,6 +46,10 @@ DEFAULT_TRAJECTORY_SAMPLES = 0
 #: eigenvalues, 0.17 MiB, for all its kernels), so 200 steps stay below 35 MiB; the default
 #: cadence (each epoch) keeps every step of a run of up to 200 epochs.
 DEFAULT_SPECTRUM_SAMPLES = 200
+#: ``--samples_per_plugin`` default for activation statistics and run
+#: information: 0 keeps every step (a few numbers per layer and step; the
+#: run information's learning-rate records add up over all steps).
+DEFAULT_EVIDENCE_SAMPLES = 0
 DIFF_MODES = ("none", "prev", "first")
 #: Where the frontend build writes the tab: one ES module, ``index.js``, the
 #: only file served (``frontend/build.mjs``).
@@ -69,6 +75,8 @@ class NNVizLoader(base_plugin.TBLoader):
         samples.setdefault(HEATMAP, DEFAULT_HEATMAP_SAMPLES)
         samples.setdefault(TRAJECTORY, DEFAULT_TRAJECTORY_SAMPLES)
         samples.setdefault(SPECTRUM, DEFAULT_SPECTRUM_SAMPLES)
+        samples.setdefault(ACTIVATION, DEFAULT_EVIDENCE_SAMPLES)
+        samples.setdefault(RUN, DEFAULT_EVIDENCE_SAMPLES)
         flags.samples_per_plugin = samples
 
     def load(self, context):
@@ -108,6 +116,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
             "/ranges": self._ranges_route,
             "/findings": self._findings_route,
             "/spectral": self._spectral_route,
+            "/activations": self._activations_route,
         }
 
     # -- routes ---------------------------------------------------------------
@@ -172,6 +181,11 @@ class NNVizPlugin(base_plugin.TBPlugin):
             return _respond_json(request, self._spectral_run_impl(ctx, eid, run))
         step = _step_arg(request) if "step" in request.args else None
         return _respond_json(request, self._spectral_impl(ctx, eid, run, tag, step))
+
+    @wrappers.Request.application
+    def _activations_route(self, request):
+        ctx, eid = _context(request)
+        return _respond_json(request, self._activations_impl(ctx, eid, _arg(request, "run")))
 
     # -- implementations ------------------------------------------------------
 
@@ -456,6 +470,22 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 "min_evals": spectral.MIN_FINDING_EVALS}
 
 
+    def _activations_impl(self, ctx, eid, run):
+        """``run``'s activation statistics per layer and its run information; see docs/http_api.md."""
+        problems = []
+        layers = self._store.activations(ctx, eid, run, problems)
+        info = self._store.run_info(ctx, eid, run, problems)
+        if not layers and info is None and not problems:
+            raise errors.NotFoundError("run %r has no nnviz activation statistics or run information" % run)
+        body = []
+        for a in layers:
+            row = {"layer": a.layer, "kind": a.kind, "order": a.order, "step": a.steps.tolist()}
+            row.update((field, _finite_list(values)) for field, values in a.fields.items())
+            body.append(row)
+        return {"run": run, "layers": body, "run_info": None if info is None else _json_safe(info._asdict()),
+                "errors": problems}
+
+
 # -- pure helpers ---------------------------------------------------------------
 
 
@@ -518,6 +548,17 @@ def _abs_max(values):
     a = np.abs(np.asarray(values, np.float64))
     a = a[np.isfinite(a)]
     return float(a.max()) if a.size else None
+
+
+def _json_safe(value):
+    """``value`` with tuples as lists and non-finite floats as None (valid JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _finite_list(values):

@@ -17,11 +17,13 @@ from tensorboard import errors
 from tensorboard.data import provider
 
 from tb_nnviz.format import layouts, metadata
+from tb_nnviz.serve import evidence_store
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
 SPECTRUM = metadata.SPECTRUM_PLUGIN_NAME
-_KINDS = {HEATMAP: "heatmap", TRAJECTORY: "trajectory", SPECTRUM: "spectrum"}
+ACTIVATION = metadata.ACTIVATION_PLUGIN_NAME
+_KINDS = {HEATMAP: "heatmap", TRAJECTORY: "trajectory", SPECTRUM: "spectrum", ACTIVATION: "activation"}
 
 #: Bound on the bytes of decoded series kept between requests.
 CACHE_BYTES = 256 * 2**20
@@ -46,6 +48,22 @@ class Store:
         self._recent = {}  # (eid, plugin, run, name) -> (monotonic time, Entry)
         self._sums = {}  # (eid, run, names) -> (stamp, steps, summed sketch)
         self._sums_lock = threading.Lock()
+        self._run_info = evidence_store.RunInfoCache()
+
+    def run_info(self, ctx, eid, run, problems=None):
+        """``diagnose.evidence.RunInfo`` of ``run`` (framework, structure, optimizer, lr
+        over steps, input statistics), or None when the run has no run information.
+
+        Malformed records are skipped; why is appended to the list ``problems``
+        (``{"run", "tag", "message"}``) when given.
+        """
+        return evidence_store.run_info(self, self._data_provider, self._run_info, ctx, eid, run, problems)
+
+    def activations(self, ctx, eid, run, problems=None):
+        """``[diagnose.evidence.ActivationSeries]`` of ``run`` in forward order (the
+        model's input first, kind ``input``); empty when it has none. Malformed
+        records are skipped as in :meth:`run_info`."""
+        return evidence_store.activations(self, ctx, eid, run, problems)
 
     def summed_sketch(self, ctx, eid, run, entries, dim):
         """``(steps, sum of the entries' sketches at those steps)``, cached while unchanged.
@@ -294,5 +312,7 @@ def _value_shape(plugin_name, content):
         return (len(content["planes"]), -(-rows // br), -(-cols // bc)), np.float32
     if plugin_name == SPECTRUM:
         return tuple(layouts.stored_shape(content)), np.float32
+    if plugin_name == ACTIVATION:
+        return (len(content["fields"]),), np.float64
     return (layouts.point_layout(content).length,), np.float64
 

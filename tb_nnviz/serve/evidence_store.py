@@ -1,0 +1,136 @@
+"""The run information and activation statistics of a run, decoded for the rules and the tab.
+
+``Store.run_info`` and ``Store.activations`` (``tb_nnviz.serve.store``) call
+these: they read the ``nnviz_run`` and ``nnviz_activation`` records
+(docs/format.md) through the store's data provider and return
+``diagnose.evidence.RunInfo`` and ``diagnose.evidence.ActivationSeries``.
+A malformed record is skipped, and why is appended to ``problems``
+(``{"run", "tag", "message"}``, as ``Store.index`` reports bad metadata):
+bad records never fail a request.
+
+>>> fold([(0, {"framework": "torch", "lr": [[0, 0.1]]}), (20, {"lr": [[20, 0.01]]})])
+{'framework': 'torch', 'lr': [[0, 0.1], [20, 0.01]]}
+"""
+
+import json
+import math
+import threading
+
+import numpy as np
+from tensorboard.data import provider
+
+from tb_nnviz.diagnose import evidence
+from tb_nnviz.format import metadata
+
+ACTIVATION = metadata.ACTIVATION_PLUGIN_NAME
+RUN = metadata.RUN_PLUGIN_NAME
+#: ``downsample`` asking for every stored sample.
+_ALL_SAMPLES = 10**9
+
+
+class RunInfoCache:
+    """Folded run information per (experiment, run), kept while its tags are unchanged."""
+
+    def __init__(self):
+        self._items = {}
+        self._lock = threading.Lock()
+
+    def get(self, key, stamp):
+        with self._lock:
+            item = self._items.get(key)
+        return item[1] if item is not None and item[0] == stamp else None
+
+    def put(self, key, stamp, value):
+        with self._lock:
+            if len(self._items) > 256:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = (stamp, value)
+
+
+def run_info(store, data_provider, cache, ctx, eid, run, problems=None):
+    """``RunInfo`` of ``run`` (its records folded in step order), or None when it has none."""
+    problems = [] if problems is None else problems
+    index, bad = store.index(ctx, eid, RUN, run)
+    problems.extend(p for p in bad if p["run"] == run)
+    entries = index.get(run, {})
+    if not entries:
+        return None
+    stamp = tuple(sorted((e.tag, e.series.max_step, e.series.max_wall_time) for e in entries.values()))
+    cached = cache.get((eid, run), stamp)
+    if cached is not None:
+        problems.extend(cached[1])
+        return cached[0]
+    tags = sorted(e.tag for e in entries.values())
+    data = data_provider.read_tensors(
+        ctx, experiment_id=eid, plugin_name=RUN, downsample=_ALL_SAMPLES,
+        run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags)).get(run, {})
+    patches, found = [], []
+    for tag in tags:
+        for datum in data.get(tag, []):
+            try:
+                patches.append((datum.step, decode_record(datum.numpy)))
+            except ValueError as e:
+                found.append({"run": run, "tag": tag, "message": "step %d: %s" % (datum.step, e)})
+    patches.sort(key=lambda p: p[0])  # stable: records of one step keep their order
+    info = evidence.RunInfo.from_json(fold(patches, found, run)) if patches else None
+    cache.put((eid, run), stamp, (info, found))
+    problems.extend(found)
+    return info
+
+
+def decode_record(array):
+    """The JSON object of one run-information record (UTF-8 bytes as uint8, or a string tensor)."""
+    a = np.asarray(array)
+    if a.dtype == np.uint8 and a.ndim == 1:
+        raw = a.tobytes()
+    elif a.dtype.kind in "OSU" and a.size == 1:
+        raw = a.reshape(()).item()
+        raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    else:
+        raise ValueError("run information is a %s array of shape %s, not UTF-8 JSON bytes" % (a.dtype, list(a.shape)))
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ValueError("run information is not UTF-8 JSON: %s" % e) from None
+    if not isinstance(value, dict):
+        raise ValueError("run information is %s, not an object" % type(value).__name__)
+    return value
+
+
+def fold(patches, problems=None, run=None):
+    """One JSON object from ``(step, record)`` pairs in step order: later keys replace
+    earlier ones, except ``lr``, whose ``[step, lr]`` pairs are appended (malformed pairs skipped)."""
+    out = {}
+    for step, patch in patches:
+        for key, value in patch.items():
+            if key != "lr":
+                out[key] = value
+                continue
+            pairs = [p for p in value if _lr_pair(p)] if isinstance(value, list) else []
+            if problems is not None and (not isinstance(value, list) or len(pairs) != len(value)):
+                problems.append({"run": run, "tag": metadata.summary_tag(metadata.RUN_INFO_NAME, RUN),
+                                 "message": "step %d: malformed lr pairs skipped: %r" % (step, value)})
+            out.setdefault("lr", []).extend([int(s), None if v is None else float(v)] for s, v in pairs)
+    return out
+
+
+def _lr_pair(p):
+    return (isinstance(p, list) and len(p) == 2 and isinstance(p[0], int) and not isinstance(p[0], bool)
+            and (p[1] is None or (isinstance(p[1], (int, float)) and not isinstance(p[1], bool)
+                                  and math.isfinite(p[1]))))
+
+
+def activations(store, ctx, eid, run, problems=None):
+    """Every layer's ``ActivationSeries`` of ``run``, in forward order (empty when it has none)."""
+    problems = [] if problems is None else problems
+    index, bad = store.index(ctx, eid, ACTIVATION, run)
+    problems.extend(p for p in bad if p["run"] == run)
+    out = []
+    for name, entry in index.get(run, {}).items():
+        c = entry.content
+        series = store.series(ctx, eid, ACTIVATION, run, entry)
+        fields = {f: series.values[:, i] for i, f in enumerate(c["fields"])}
+        out.append((c["order"], name, evidence.ActivationSeries(name, c["activation"], series.steps, fields,
+                                                                c["order"])))
+    out.sort(key=lambda item: (item[0], item[1]))
+    return [series for _, _, series in out]
