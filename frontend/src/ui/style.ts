@@ -162,6 +162,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-layers-box { display: flex; flex-direction: column; gap: 6px; min-width: 280px; max-width: 560px; flex: 1 1 320px; }
 .nv-layers { display: flex; flex-direction: column; gap: 4px; }
 .nv-layers.nv-layers-scroll { max-height: 560px; overflow-y: auto; padding-right: 4px; }
+.nv-layers.nv-layers-scroll > * { flex-shrink: 0; }
 .nv-layer { display: grid; grid-template-columns: 1fr auto; gap: 0 12px; text-align: left; font: inherit; font-size: 12px;
   color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border);
   border-radius: 4px; padding: 4px 8px 4px 16px; cursor: pointer; position: relative; overflow: hidden; }

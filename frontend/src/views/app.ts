@@ -126,6 +126,7 @@ export class App {
       el("span", { text: "Overview and layers of" }),
       this.detailSelect,
     );
+    this.detailLabel.hidden = true; // until the runs are known
     this.filter = el("input", {
       className: "nv-filter",
       attrs: { type: "search", placeholder: "Filter tags (regular expression)", "data-testid": "tag-filter", "aria-label": "tag filter" },
