@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from typing import Literal
 
 import keras
-import tensorflow as tf
+import numpy as np
 
-from tb_nnviz.log.plan import SpectralBudget, guarded, log_step
+from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, Weight, guarded, log_step
 from tb_nnviz.log.plan import check_freq as _check_freq
 from tb_nnviz.log.plan import patterns as _patterns
-from tb_nnviz.log.tf_logger import DEFAULT_MAX_TOTAL_CELLS, Weight, WeightLogger
 from tb_nnviz.log.writer import Writer
 from tb_nnviz.reduce import grids, trajectory
 
@@ -46,9 +45,25 @@ class NNVizCallback(keras.callbacks.Callback):
     at ``on_train_begin`` (step 0 for a fresh model) and the final weights at
     ``on_train_end``. A subclassed model that is only built by its first batch
     has no weights at ``on_train_begin``; it is logged from that batch on
-    (step 1). All reductions run in one compiled ``tf.function`` where the
-    weights live (``tb_nnviz.log.tf_logger.WeightLogger``), weights of one shape
-    reduced together; only the small results travel to the host.
+    (step 1). Weights of one shape are reduced together where they live, and
+    only the small results are written.
+
+    Backends: the same options, tensors, run and step axis under every Keras 3
+    backend; the logger follows the backend (``_logger``). TensorFlow:
+    ``tb_nnviz.log.tf_logger.WeightLogger`` (numba's one-pass kernels read CPU
+    float32/float64 variables in place; other weights are reduced in one
+    compiled ``tf.function`` on their device). Torch: ``tb_nnviz.log.torch_logger.ParamLogger``
+    over the ``torch.nn.Parameter`` behind each Keras variable (numba on the
+    CPU, torch ops on other devices). JAX: ``tb_nnviz.log.host_logger.HostLogger``;
+    during ``fit`` JAX keeps the state outside the variables, so at a logged
+    step (only then) the callback asks the trainer to put it back
+    (``model.jax_state_sync()``, what Keras' ``Callback.model`` does for every
+    callback that reads the model; 6 to 15 ms for ResNet-50 with Adam), then
+    reads each value as a numpy array (no copy on the CPU; one device-to-host
+    copy of every weight on a GPU or TPU) for numba's kernels. Under JAX and
+    torch, TensorFlow is never imported. Since the callback has a batch hook,
+    Keras calls batch hooks synchronously (not on its async-dispatch thread):
+    the weights read are the ones the batch ended with.
 
     Args:
       log_dir: the same directory (str or path) you give ``keras.callbacks.TensorBoard``.
@@ -101,9 +116,10 @@ class NNVizCallback(keras.callbacks.Callback):
     per parameter of sketch signs (``logger.extra_bytes``). Trajectory points
     of float32/float64 weights on the CPU are taken by numba's one-pass
     kernels (``tb_nnviz.reduce.numba_ops``) when numba is installed (the ``tf`` extra
-    brings it); the rest by TensorFlow ops in one traced function, whose size
-    grows with the number of distinct weight shapes (ResNet-50: 28), not of
-    weights.
+    brings it); under TensorFlow the rest by TensorFlow ops in one traced
+    function (one per logger, so models trained in turn do not warn of
+    retracing), whose size grows with the number of distinct weight shapes
+    (ResNet-50: 28), not of weights.
 
     Layouts: MultiHeadAttention query/key/value kernels ``(d, heads, dk)`` use
     ``split:1`` and the output kernel ``(heads, dv, d)`` ``split:2``; LSTM
@@ -149,7 +165,7 @@ class NNVizCallback(keras.callbacks.Callback):
         self.strict = bool(strict)
         self._disabled = False
         self._writer = None
-        self.logger = None  # the WeightLogger of the current model, after on_train_begin
+        self.logger = None  # the current model's logger (see _logger), after on_train_begin
         self._past_traces = 0
         self._model_id = None
         self._last = {"heat": -1, "traj": -1, "spec": -1}  # last step logged, per kind
@@ -166,8 +182,9 @@ class NNVizCallback(keras.callbacks.Callback):
 
     @property
     def trace_count(self):
-        """How often a logging function was traced (1 per model) by this callback."""
-        return self._past_traces + (self.logger.trace_count if self.logger is not None else 0)
+        """How often a logging function was traced by this callback (1 per model under
+        TensorFlow when some weight needs the compiled function; 0 under JAX and torch)."""
+        return self._past_traces + getattr(self.logger, "trace_count", 0)
 
     def close(self):
         """Flushes and closes the event file writer."""
@@ -178,7 +195,7 @@ class NNVizCallback(keras.callbacks.Callback):
 
     def _drop_logger(self):
         if self.logger is not None:
-            self._past_traces += self.logger.trace_count
+            self._past_traces += getattr(self.logger, "trace_count", 0)
             self.logger = None
 
     # -- Keras hooks --------------------------------------------------------
@@ -267,6 +284,12 @@ class NNVizCallback(keras.callbacks.Callback):
         spec = spec and self._last["spec"] != step
         if not (heat or traj or spec):
             return
+        # JAX: during fit the state lives outside the variables (they are emptied and their
+        # buffers donated to each step); the trainer reattaches it at epoch ends, and on
+        # request. Only logged steps ask: a batch that logs nothing costs nothing.
+        sync = getattr(self._model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
         log_step(self.logger, step, heat, traj, spec, self._budget)
         for kind, on in (("heat", heat), ("traj", traj), ("spec", spec)):
             if on:
@@ -283,7 +306,7 @@ class NNVizCallback(keras.callbacks.Callback):
         self._last = {"heat": -1, "traj": -1, "spec": -1}
         self._budget = SpectralBudget() if self.spectral_freq == "auto" else None
         self._drop_logger()
-        self.logger = WeightLogger(
+        self.logger = _logger(
             self._writer, self._collect(), heatmaps=self.heatmap_freq != 0,
             trajectories=self.trajectory_freq != 0, max_total_cells=self.max_total_cells,
             spectra=self.spectral_freq != 0,
@@ -294,7 +317,7 @@ class NNVizCallback(keras.callbacks.Callback):
         weights = self.model.trainable_weights if self.trainable_only else self.model.weights
         specs, seen = [], set()
         for w in weights:
-            if not tf.as_dtype(w.dtype).is_floating or not all(w.shape) or len(w.shape) == 0:
+            if not _is_floating(w.dtype) or not all(w.shape) or len(w.shape) == 0:
                 continue  # nothing to draw: integer counters, scalars, empty weights
             # Keras 3: "sequential/dense/kernel"; tf_keras: "dense/kernel:0".
             name = getattr(w, "path", None) or w.name.rpartition(":")[0] or w.name
@@ -310,10 +333,61 @@ class NNVizCallback(keras.callbacks.Callback):
             layout, gates, layer = hints.get(id(w), ("auto", None, None))
             # "Dense kernel", "Conv2D bias": the layer's class, then the weight's own name.
             description = "%s %s" % (layer, name.rpartition("/")[2]) if layer else None
-            # A Keras 3 variable wraps a tf.Variable; tf_keras weights are tf.Variables.
-            variable = w.value if isinstance(w, keras.Variable) else w
-            specs.append(Weight(unique, variable, layout, gates, description))
+            # The logger reads the weight through the Keras variable (``_logger``); tf_keras
+            # weights are tf.Variables.
+            specs.append(Weight(unique, w, layout, gates, description))
         return specs
+
+
+def _is_floating(dtype):
+    """Whether a weight's dtype (a Keras 3 name, or tf_keras' ``tf.DType``) is real floating.
+
+    >>> [_is_floating(d) for d in ("float32", "bfloat16", "int64", "complex64")]
+    [True, True, False, False]
+    """
+    if hasattr(dtype, "is_floating"):
+        return bool(dtype.is_floating)
+    return str(dtype).startswith(("float", "bfloat"))
+
+
+def _logger(writer, weights, **options):
+    """The logger of ``weights`` (``Weight`` s holding Keras variables) under the Keras backend that made them.
+
+    TensorFlow (and tf_keras): ``WeightLogger`` over the ``tf.Variable`` s (numba's kernels
+    for CPU float32/float64, read in place; ``tf_ops`` in one compiled function for the
+    rest). Torch: ``ParamLogger`` over the ``torch.nn.Parameter`` each Keras variable
+    keeps (Keras assigns into it in place: numba for CPU float32/float64, ``torch_ops``
+    on the device for the rest). JAX: ``HostLogger``, which reads each variable's
+    current ``jax.Array`` as a numpy array at each logged step (a view on the CPU; a
+    device-to-host copy on an accelerator) and reduces it with numba's kernels (numpy
+    for other dtypes). Only the chosen framework is imported: no TensorFlow under
+    JAX or torch.
+    """
+    keras3 = [isinstance(w.variable, keras.Variable) for w in weights]
+    framework = keras.backend.backend() if weights and all(keras3) else "tensorflow"
+    if framework == "jax":
+        from tb_nnviz.log.host_logger import HostLogger
+
+        return HostLogger(writer, weights, _jax_value, shapes=[tuple(w.variable.shape) for w in weights],
+                          dtypes=[w.variable.dtype for w in weights], **options)
+    if framework == "torch":
+        from tb_nnviz.log.torch_logger import ParamLogger
+
+        return ParamLogger(writer, [w._replace(variable=w.variable.value) for w in weights], **options)
+    from tb_nnviz.log.tf_logger import WeightLogger
+
+    # A Keras 3 variable wraps a tf.Variable; tf_keras weights are tf.Variables.
+    return WeightLogger(writer, [w._replace(variable=w.variable.value) if is3 else w
+                                 for w, is3 in zip(weights, keras3)], **options)
+
+
+def _jax_value(variable):
+    """The current value of a Keras JAX variable as a numpy array (no copy on the CPU).
+
+    Read after ``jax_state_sync``, so it is the state of the last step, not an emptied
+    variable's placeholder.
+    """
+    return np.asarray(variable.value)
 
 
 def _crossed(freq, last, step):

@@ -14,6 +14,8 @@ results under the right tags and steps. The backends themselves are held
 equal to the reference in tests/test_backends.py.
 """
 
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -135,3 +137,40 @@ def test_logger_writes_the_reference_on_model_weights(tmp_path, model, one_pass)
             units = x0.shape[-1]
             assert unchanged == pytest.approx((units // 2) / units), w.name
     assert stored_cells <= budget  # the model-wide budget holds for the whole step
+
+
+def test_models_trained_in_turn_trigger_no_retracing_warning(tmp_path):
+    """A notebook or Keras Tuner trains model after model in one process, each with a fresh callback.
+
+    Each logger traces its function once, by design; TensorFlow counts traces per Python
+    function, and when every logger's function was the bound ``WeightLogger._reduce`` (one
+    code object) the fifth model's trace logged "5 out of the last N calls to <bound method
+    WeightLogger._reduce ...> triggered tf.function retracing" (these six fits did). Two
+    different models, three rounds, spectra on so that the compiled function runs.
+    """
+    messages = []
+
+    class Record(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Record(logging.WARNING)
+    tf.get_logger().addHandler(handler)
+    try:
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(32, 8)).astype(np.float32), rng.integers(0, 3, 32)
+        callbacks = []
+        for round_ in range(3):
+            for width in (16, 5):
+                keras.backend.clear_session()
+                model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(width, activation="relu"),
+                                          keras.layers.Dense(3)])
+                model.compile("sgd", "sparse_categorical_crossentropy")
+                cb = NNVizCallback(tmp_path / ("%d_%d" % (round_, width)), trajectory_freq=1, spectral_freq="epoch",
+                                   strict=True)
+                model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[cb])
+                callbacks.append(cb)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert [cb.trace_count for cb in callbacks] == [1] * 6
+    assert not [m for m in messages if "retracing" in m], messages

@@ -25,6 +25,7 @@ It knows nothing of Keras: ``tb_nnviz.keras.NNVizCallback`` decides when.
 """
 
 import contextlib
+import functools
 
 import numpy as np
 import tensorflow as tf
@@ -115,7 +116,13 @@ class WeightLogger:
         self.extra_bytes = extra
         self.group_count = len(self._stacks)
         self.one_pass_count = len(self._host)
-        self._function = tf.function(self._reduce, autograph=False)
+        # A partial of the bound method, not the method: TensorFlow counts traces per Python
+        # function's code object (``_FrequentTracingDetector``), so every logger's one trace
+        # counted as a retrace of one function, and a process that trains models in turn
+        # (a notebook, Keras Tuner) was warned of "retracing" from its fifth model on.
+        # A partial has no code of its own: TensorFlow keys its count by the partial, one
+        # per logger.
+        self._function = tf.function(functools.partial(self._reduce), autograph=False)
 
     @property
     def names(self):
