@@ -41,12 +41,13 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _open(logdir, path):
-    """``path`` in ``logdir`` (created if missing), opened for writing bytes.
+    """``path`` in ``logdir`` (created if missing), newly created for writing bytes.
 
-    Local paths are opened with plain Python; only a path with a URL scheme
-    goes through TensorBoard's ``gfile``, which imports TensorFlow when it is
-    installed (seconds and ~500 MiB, and a process that holds TensorFlow
-    crashes once PyTorch's optimizers load Triton).
+    Local paths are opened with plain Python, exclusively (``FileExistsError``
+    when the name is taken: another writer's file is never truncated); only a
+    path with a URL scheme goes through TensorBoard's ``gfile``, which imports
+    TensorFlow when it is installed (seconds and ~500 MiB, and a process that
+    holds TensorFlow crashes once PyTorch's optimizers load Triton).
     """
     if _URL.match(logdir):
         from tensorboard.compat import tf  # noqa: PLC0415 (TensorFlow only for URLs)
@@ -55,7 +56,7 @@ def _open(logdir, path):
         return tf.io.gfile.GFile(path, "wb")
     if logdir:
         os.makedirs(logdir, exist_ok=True)
-    return open(path, "wb")
+    return open(path, "xb")
 
 
 def masked_crc32c(data):
@@ -82,13 +83,21 @@ class EventFile:
 
     def __init__(self, logdir, *, flush_secs=120, filename_suffix=""):
         logdir = os.fspath(logdir)
-        self.path = os.path.join(logdir, "events.out.tfevents.%010d.%s.%s.%s%s" % (
-            time.time(), socket.gethostname(), os.getpid(), next(_file_counter), filename_suffix))
+        while True:
+            # "nnviz<n>", not TensorFlow's and PyTorch's bare counter: their writers
+            # name files by time, host, pid and a count from 0 too, and open them
+            # truncating, so a shared name would lose one of the two files.
+            self.path = os.path.join(logdir, "events.out.tfevents.%010d.%s.%s.nnviz%d%s" % (
+                time.time(), socket.gethostname(), os.getpid(), next(_file_counter), filename_suffix))
+            try:
+                self._file = _open(logdir, self.path)
+                break
+            except FileExistsError:
+                continue  # taken (a file left by an earlier process with this pid): the next count
         self._flush_secs = float(flush_secs)
         self._lock = threading.Lock()
         self._timer = None
         self._closed = False
-        self._file = _open(logdir, self.path)
         self.add_event(event_pb2.Event(
             wall_time=time.time(), file_version="brain.Event:2",
             source_metadata=event_pb2.SourceMetadata(writer="tb_nnviz"),
