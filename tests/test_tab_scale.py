@@ -159,8 +159,8 @@ def _pct(xs, p):
 def test_page_scales_with_the_model_not_its_tensors(served, browser_):
     tab = _open_all(browser_, served)
     frame = tab.frame
-    frame.wait_for_function("() => !document.querySelector('[data-testid=findings-panel]').hasAttribute('data-loading')",
-                            timeout=60000)
+    frame.wait_for_function(
+        "() => !document.querySelector('[data-testid=findings-panel]').hasAttribute('data-loading')", timeout=60000)
     tab.page.wait_for_timeout(1500)
     at_load = frame.evaluate(MEASURE)
     print("at load:", at_load)
@@ -169,7 +169,8 @@ def test_page_scales_with_the_model_not_its_tensors(served, browser_):
     names = [b.get_attribute("data-block") for b in blocks.all()]
     assert "conv2_block1" in names and "layer1.0" in names, names
     # Every block says how many layers and tensors it holds; the NaN run's blocks say NaN.
-    summary = frame.locator('[data-testid="block"][data-block="conv2_block1"] [data-testid="block-summary"]').inner_text()
+    summary = frame.locator(
+        '[data-testid="block"][data-block="conv2_block1"] [data-testid="block-summary"]').inner_text()
     assert "8 layers" in summary and "tensors" in summary, summary
     _shot(tab, "load")
     # Open blocks of each model (one at a time: opening one closes the other) and scroll
@@ -197,7 +198,8 @@ def test_page_scales_with_the_model_not_its_tensors(served, browser_):
     # Scrolling back up draws released sections again, with their cards.
     frame.locator('[data-testid="block"][data-block="conv2_block1"] [data-testid="block-head"]').click()
     frame.locator('[data-testid="group"][data-group="conv2_block1_1_conv"]').scroll_into_view_if_needed()
-    frame.locator('[data-testid="group"][data-group="conv2_block1_1_conv"] [data-testid="card"]').first.wait_for(timeout=10000)
+    first_card = frame.locator('[data-testid="group"][data-group="conv2_block1_1_conv"] [data-testid="card"]').first
+    first_card.wait_for(timeout=10000)
     assert not tab.errors, tab.errors
     tab.page.close()
 
@@ -205,10 +207,12 @@ def test_page_scales_with_the_model_not_its_tensors(served, browser_):
 def test_filter_narrows_every_panel_and_shows_the_match(served, browser_):
     tab = _open_all(browser_, served)
     frame = tab.frame
-    frame.wait_for_function("() => document.querySelectorAll('[data-testid=structure-layer]').length > 50", timeout=60000)
+    frame.wait_for_function("() => document.querySelectorAll('[data-testid=structure-layer]').length > 50",
+                            timeout=60000)
     t0 = time.monotonic()
     frame.locator('[data-testid="tag-filter"]').fill("conv4_block3_2_conv")
-    frame.wait_for_function("""() => { const c = document.querySelector('[data-testid=group][data-group=conv4_block3_2_conv]');
+    frame.wait_for_function("""() => {
+        const c = document.querySelector('[data-testid=group][data-group=conv4_block3_2_conv]');
         if (!c || !c.querySelector('[data-testid=card]')) return false;
         const r = c.getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight - 100; }""", timeout=5000)
     took = time.monotonic() - t0
@@ -228,8 +232,11 @@ def test_filter_narrows_every_panel_and_shows_the_match(served, browser_):
     # A structure row narrows every panel to its layer and lands on it.
     frame.locator('[data-testid="tag-filter"]').fill("")
     frame.locator('[data-testid="structure-layer"][data-layer="conv5_block2_1_conv"]').click()
-    frame.wait_for_function("""() => { const c = document.querySelector('[data-testid=group][data-group=conv5_block2_1_conv]');
-        if (!c) return false; const r = c.getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight - 100; }""",
+    frame.wait_for_function("""() => {
+        const c = document.querySelector('[data-testid=group][data-group=conv5_block2_1_conv]');
+        if (!c) return false;
+        const r = c.getBoundingClientRect();
+        return r.top >= 0 && r.top < window.innerHeight - 100; }""",
                             timeout=5000)
     assert frame.locator('[data-testid="tag-filter"]').input_value() == "^conv5_block2_1_conv/"
     assert frame.locator('[data-testid="filter-note"]').is_visible()
@@ -265,7 +272,9 @@ def test_a_nan_run_reads_as_broken(served, browser_):
     frame = tab.frame
     layer = frame.locator('[data-testid="structure-layer"][data-layer="layer1.0.conv1"]')
     layer.wait_for(timeout=30000)
-    frame.wait_for_function("""() => { const e = document.querySelector('[data-testid=structure-layer][data-layer="layer1.0.conv1"] [data-testid=structure-ratio]');
+    frame.wait_for_function("""() => {
+        const e = document.querySelector(
+            '[data-testid=structure-layer][data-layer="layer1.0.conv1"] [data-testid=structure-ratio]');
         return e && /NaN/.test(e.textContent); }""", timeout=30000)
     text = layer.locator('[data-testid="structure-ratio"]').inner_text()
     assert "NaN from step 2" in text, text
