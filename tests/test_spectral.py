@@ -213,8 +213,8 @@ def test_docs_name_the_alpha_severities_the_rules_give():
     for series, blown in ((low, False), (low, True), (high, False), (high, True)):
         (finding,) = spectral.alpha_findings([series], blown=blown)
         said.setdefault(finding["kind"], []).append(finding["severity"])
-    assert said == {"alpha_low": ["warning", "info"], "alpha_high": ["info", "info"]}
-    assert "`alpha_low` (warning; info beside `lr_too_high`)" in heading
+    assert said == {"alpha_low": ["info", "info"], "alpha_high": ["info", "info"]}
+    assert "`alpha_low` (info)" in heading
     assert "`alpha_high` (info)" in heading
 
 
@@ -228,7 +228,7 @@ def test_alpha_findings_rules():
     high = spectral.alpha_findings([series([9.0, 5.0, 6.5, 7.0])])
     assert [(f["kind"], f["severity"], f["step"]) for f in high] == [("alpha_high", "info", 20)]
     low = spectral.alpha_findings([series([1.5, 1.8, 1.9, 1.7])])
-    assert [(f["kind"], f["severity"], f["step"]) for f in low] == [("alpha_low", "warning", 0)]
+    assert [(f["kind"], f["severity"], f["step"]) for f in low] == [("alpha_low", "info", 0)]
     assert "1.70" in low[0]["message"] and low[0]["layer"] == "m/d"
     # Too small for a meaningful fit, or no fit at the end: never reported.
     assert spectral.alpha_findings([series([1.5] * 4, evals=spectral.MIN_FINDING_EVALS - 1)]) == []
@@ -263,7 +263,7 @@ def test_alpha_low_reaches_the_findings_route_and_the_report(tmp_path):
     client = make_client(str(tmp_path))
     route = json.loads(client.get(PREFIX + "/findings", query_string={"run": "run"}).get_data(as_text=True))
     alpha = [f for f in route if f["kind"].startswith("alpha_")]
-    assert [(f["kind"], f["severity"], f["layer"], f["step"]) for f in alpha] == [("alpha_low", "warning", "heavy", 0)]
+    assert [(f["kind"], f["severity"], f["layer"], f["step"]) for f in alpha] == [("alpha_low", "info", "heavy", 0)]
     assert alpha[0]["evidence"]["alpha"] < 2 and alpha[0]["evidence"]["num_evals"] == 100
     assert report.load(str(tmp_path))["run"] == route
 

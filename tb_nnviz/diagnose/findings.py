@@ -48,11 +48,13 @@ SEVERITIES = ("error", "warning", "info")
 #: under-fits because of it. Settings to change; what they do to the weights
 #: and the loss; layers that stop learning; the spectra; the run's outcome.
 CAUSAL_ORDER = (
-    "lr_too_high", "lr_too_low", "vanishing_updates",
+    "symmetric_units", "unnormalized_inputs", "missing_nonlinearity", "double_softmax",
+    "weights_shrinking", "gradients_accumulating",
+    "lr_too_high", "early_explosion", "lr_too_low", "vanishing_updates",
     "exploding_weights", "nonfinite", "loss_diverged",
-    "dead_units", "updates_stopped",
+    "dead_units", "saturated_units", "updates_stopped",
     "alpha_low", "alpha_high",
-    "underfitting", "overfitting",
+    "loss_rising", "loss_plateau", "underfitting", "overfitting",
 )
 
 #: Ratio rules (lr_too_high, lr_too_low, vanishing_updates, exploding_weights)

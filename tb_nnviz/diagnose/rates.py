@@ -75,8 +75,9 @@ class TensorView:
         gap = np.r_[np.nan, np.diff(self.steps)].astype(np.float64)
         gap[gap <= 0] = np.nan
         previous = np.r_[np.nan, self.norm[:-1]]
+        previous[previous == 0] = np.nan  # from an all-zero start: no ratio (symmetric_units says why)
         with quiet():
-            self.rate = self.update / self.norm / gap
+            self.rate = self.update / np.where(self.norm == 0, np.nan, self.norm) / gap
             self.jump = self.update / previous / gap
         self.gap = gap
         self.is_kernel = len(self.shape) >= 2 and self.size >= min_size

@@ -24,7 +24,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_nnviz.diagnose import findings, loss_findings, pca, rates, spectral
+from tb_nnviz.diagnose import compose, findings, pca, rates, spectral
 from tb_nnviz.format import heatmap_body, layouts, metadata
 from tb_nnviz.serve import loss_store, spectral_store, store
 
@@ -410,9 +410,9 @@ class NNVizPlugin(base_plugin.TBPlugin):
         return rows
 
     def _findings_impl(self, ctx, eid, run):
-        """What is wrong with ``run``'s training: ``findings.evaluate`` of its
-        trajectories, the alpha findings of its spectra and the loss findings
-        of its (and its Keras validation sibling's) scalars."""
+        """What is wrong with ``run``'s training: ``compose.diagnose`` of its
+        trajectories, spectra, loss scalars (and its Keras validation
+        sibling's), activation statistics and run information."""
         tensors = [
             findings.TensorSeries(
                 name, tuple(entry.content["shape"]), steps, stats,
@@ -421,9 +421,12 @@ class NNVizPlugin(base_plugin.TBPlugin):
             )
             for name, entry, steps, stats in self._store.trajectories(ctx, eid, run)
         ]
-        found = spectral.with_alpha_findings(findings.evaluate(tensors), self._spectral.alpha_series(ctx, eid, run))
         curves = loss_store.read_curves(self._data_provider, ctx, eid, run)
-        return loss_findings.with_loss_findings(found, curves, tensors)
+        problems = []  # unreadable evidence records: the rules then say what they could not judge
+        activations = self._store.activations(ctx, eid, run, problems)
+        run_info = self._store.run_info(ctx, eid, run, problems)
+        # A list (the route's JSON, as before) with ``.notes``: what the rules could not judge.
+        return compose.diagnose(tensors, self._spectral.alpha_series(ctx, eid, run), curves, activations, run_info)
 
     def _spectral_impl(self, ctx, eid, run, tag, step=None):
         """Every logged step's spectral metrics of ``tag`` as JSON-ready columns,

@@ -1,0 +1,197 @@
+"""Causes the update ratios alone misread: symmetric starts, early explosions,
+gradients that pile up, weights that weight decay shrinks away. Pure rules over
+``rates.TensorSeries`` (and the optional ``evidence.RunInfo``).
+
+A start where every entry of two consecutive kernels is equal (all 0, or one
+constant) leaves every unit of the layer between them identical:
+
+>>> steps = np.arange(0, 60, 10)
+>>> zero = {"norm": np.zeros(6), "update_norm": np.r_[np.nan, np.zeros(5)], "std": np.zeros(6)}
+>>> ts = [rates.TensorSeries("d%d/kernel" % i, (64, 64), steps, zero, i) for i in (1, 2)]
+>>> [(f["kind"], f["severity"], f["layer"]) for f in symmetric_units(ts)]
+[('symmetric_units', 'error', 'd1')]
+
+Thresholds and their sources: docs/findings.md.
+"""
+
+import numpy as np
+
+from tb_nnviz.diagnose import findings, rates
+
+#: symmetric_units: a kernel's entries are equal when their spread (max - min,
+#: or the standard deviation) is at most this fraction of their magnitude
+#: (float32 resolves 2^-24 ~ 6e-8 of a value: a random init is never this flat).
+EQUAL_SPREAD = 1e-6
+#: early_explosion: the median kernel's norm grew at least this many times over
+#: one logged interval (weights replaced within a few steps). Measured on the
+#: corpus's healthy runs: at most 1.25x over any interval (an LSTM under Adam
+#: 1e-2); the demo's lr_too_high 16-40x in the first steps.
+EXPLOSION_GROWTH = 2.0
+#: gradients_accumulating: the median kernel's logged gradient norm grew at
+#: least this many times (median of the last quarter against the first) ...
+ACCUMULATING_GROWTH = 3.0
+#: ... rising steadily (Spearman rank correlation with the step at least this) ...
+ACCUMULATING_TREND = 0.8
+#: ... while the median kernel's weight norm grew at least this many times
+#: (a gradient that is the sum of every past gradient moves weights linearly or faster).
+ACCUMULATING_WEIGHT_GROWTH = 3.0
+#: weights_shrinking: the median kernel's norm fell to at most this fraction of its
+#: first value (an order of magnitude). Healthy runs of the corpus: at least 0.9.
+SHRINK_FRACTION = 0.1
+#: Rules that compare a start with an end need at least this many points.
+MIN_POINTS = 4
+
+
+def kernels_of(tensors):
+    """``TensorView``s of the kernels (rank >= 2, ``findings.MIN_SIZE`` entries) in network order."""
+    views = [rates.TensorView(t, None, findings.MIN_SIZE) for t in rates.in_network_order(tensors)]
+    return [v for v in views if v.is_kernel and len(v.steps)]
+
+
+def _flat_at_start(v):
+    """Whether every entry of ``v`` was equal at its first logged point."""
+    norm = v.norm[0] if len(v.norm) else np.nan
+    if norm == 0:
+        return True
+    if not np.isfinite(norm):
+        return False
+    scale = norm / np.sqrt(max(v.size, 1))  # the entries' root mean square
+    lo, hi, std = (v.stats.get(k, [np.nan])[0] for k in ("min", "max", "std"))
+    if np.isfinite(lo) and np.isfinite(hi):
+        return hi - lo <= EQUAL_SPREAD * scale
+    return bool(np.isfinite(std) and std <= EQUAL_SPREAD * scale)
+
+
+def symmetric_units(tensors):
+    """Two consecutive kernels (network order) both start with all entries equal:
+    every unit between them computes the same function and gets the same
+    gradient, so they stay identical (one zero-initialised layer after a random
+    one, as LoRA's B matrix, is not symmetric and is not reported)."""
+    kernels = kernels_of(tensors)
+    flat = [_flat_at_start(k) for k in kernels]
+    hits = [kernels[i] for i in range(len(kernels)) if flat[i] and (
+        (i + 1 < len(kernels) and flat[i + 1]) or (i > 0 and flat[i - 1]))]
+    if not hits:
+        return []
+    lead = hits[0]
+    zero = all(k.norm[0] == 0 for k in hits)
+    what = "0" if zero else "one constant"
+    layers = list(dict.fromkeys(k.layer for k in hits))
+    message = (
+        "%s started with every weight equal (%s)%s: every unit of a layer then computes the same function and gets "
+        "the same gradient, so the units stay identical and the layer is as good as one unit; initialise randomly "
+        "(He/Glorot), not with zeros or a constant."
+    ) % (", ".join(layers), what, " at step %d" % int(lead.steps[0]))
+    return [findings.finding("symmetric_units", "error", lead.layer, [k.name for k in hits], int(lead.steps[0]),
+                             message, {"layers": layers, "all_zero": zero, "threshold": EQUAL_SPREAD})]
+
+
+def early_explosion(tensors, symmetric=False):
+    """The median kernel's norm grew ``EXPLOSION_GROWTH`` times or more within one
+    logged interval: steps that replace the weights, averaged away in the
+    per-step ratios when points are logged every 10-20 steps."""
+    kernels = [k for k in kernels_of(tensors) if k.moved]
+    if symmetric or not kernels:
+        return []
+    steps, norms = rates.aligned(kernels, "norm")
+    if norms.shape[1] < 2:
+        return []
+    with rates.quiet():
+        growth = norms[:, 1:] / norms[:, :-1]
+        growth[~(norms[:, :-1] > 0)] = np.nan  # from 0: a symmetric start, not an explosion
+        median = np.nanmedian(growth, axis=0)
+    hit = np.flatnonzero(median >= EXPLOSION_GROWTH)
+    if not len(hit):
+        return []
+    i = int(hit[0])
+    column = growth[:, i]
+    lead = kernels[int(np.nanargmax(np.where(np.isfinite(column), column, -np.inf)))]
+    names = [k.name for k, g in zip(kernels, column) if g >= EXPLOSION_GROWTH]
+    message = (
+        "Between steps %d and %d the median layer's weight norm grew %sx (%s: %sx): an explosion inside one logged "
+        "interval, which the per-step ratios average away; lower the learning rate or add warmup and gradient "
+        "clipping."
+    ) % (int(steps[i]), int(steps[i + 1]), findings.fmt(median[i]), lead.layer, findings.fmt(np.nanmax(column)))
+    return [findings.finding("early_explosion", "warning", lead.layer, names, int(steps[i + 1]), message, {
+        "median_growth": float(median[i]), "growth": {k.name: float(g) for k, g in zip(kernels, column)},
+        "threshold": EXPLOSION_GROWTH})]
+
+
+def _spearman(x, y):
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    if np.std(rx) == 0 or np.std(ry) == 0:
+        return 0.0
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def gradients_accumulating(tensors):
+    """The logged gradient norms rise steadily and the weights grow with them:
+    gradients added to the previous ones (``zero_grad`` forgotten)."""
+    per = []
+    for k in kernels_of(tensors):
+        g = k.stats.get("grad_norm")
+        if g is None:
+            continue
+        ok = np.isfinite(g) & (g > 0) & np.isfinite(k.norm)
+        if ok.sum() < 2 * MIN_POINTS or not (k.norm[0] > 0):
+            continue
+        gs, steps = g[ok], k.steps[ok]
+        q = max(1, len(gs) // 4)
+        growth = float(np.median(gs[-q:]) / np.median(gs[:q]))
+        per.append((growth, _spearman(steps, gs), float(k.norm[ok][-1] / k.norm[0]), k))
+    if not per:
+        return []
+    growth = float(np.median([p[0] for p in per]))
+    trend = float(np.median([p[1] for p in per]))
+    weights = float(np.median([p[2] for p in per]))
+    if not (growth >= ACCUMULATING_GROWTH and trend >= ACCUMULATING_TREND and weights >= ACCUMULATING_WEIGHT_GROWTH):
+        return []
+    lead = max(per, key=lambda p: p[0])[3]
+    message = (
+        "The gradient norms rose steadily, %sx over the run (median layer; %s: %sx), while the weight norms grew "
+        "%sx: each step's gradient is added to the previous ones; call optimizer.zero_grad() (or "
+        "model.zero_grad()) every step, or divide by the steps when accumulating on purpose."
+    ) % (findings.fmt(growth), lead.layer, findings.fmt(max(p[0] for p in per)), findings.fmt(weights))
+    return [findings.finding("gradients_accumulating", "error", lead.layer, [p[3].name for p in per],
+                             int(lead.steps[1]), message, {
+                                 "gradient_growth": growth, "trend": trend, "weight_growth": weights,
+                                 "threshold": ACCUMULATING_GROWTH})]
+
+
+def weight_decay_of(run_info):
+    """The optimizer's weight decay (largest over its parameter groups), or None."""
+    opt = (run_info.optimizer if run_info is not None else None) or {}
+    values = [opt.get("weight_decay")] + [g.get("weight_decay") for g in opt.get("param_groups") or ()
+                                          if isinstance(g, dict)]
+    values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return max(values) if values else None
+
+
+def weights_shrinking(tensors, run_info=None):
+    """The median kernel's norm fell by an order of magnitude or more: weight
+    decay (or a shrinking regulariser) outweighs the gradients. Its update
+    ratios are then large only because the norm is small."""
+    per = []
+    for k in kernels_of(tensors):
+        ok = np.flatnonzero(np.isfinite(k.norm) & (k.norm > 0))
+        if len(ok) >= MIN_POINTS:
+            per.append((float(k.norm[ok[-1]] / k.norm[ok[0]]), k, ok))
+    if not per:
+        return []
+    fraction = float(np.median([p[0] for p in per]))
+    if fraction > SHRINK_FRACTION:
+        return []
+    lead = min(per, key=lambda p: p[0])[1]
+    decay = weight_decay_of(run_info)
+    lr = (run_info.optimizer or {}).get("lr") if run_info is not None else None
+    why = ("weight decay %s%s" % (findings.fmt(decay), " with lr %s" % findings.fmt(lr) if lr else "")
+           if decay else "weight decay or another shrinking term")
+    shrink = [p[1] for p in per if p[0] <= SHRINK_FRACTION]
+    first = min(int(k.steps[np.argmax(k.norm <= k.norm[0] * SHRINK_FRACTION)]) for k in shrink)
+    message = (
+        "The weights shrank to %s of their first norm (median layer; %s: %s): %s pulls them to 0 faster than the "
+        "gradients push; the large update ratios come from the small norms, not a high learning rate; lower the "
+        "weight decay (AdamW: 1e-4 to 0.1)."
+    ) % (findings.fmt(fraction), lead.layer, findings.fmt(min(p[0] for p in per)), why)
+    return [findings.finding("weights_shrinking", "error", lead.layer, [k.name for k in shrink], first, message, {
+        "norm_fraction": fraction, "weight_decay": decay, "threshold": SHRINK_FRACTION})]
