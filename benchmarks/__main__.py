@@ -17,7 +17,7 @@ import traceback
 import benchmarks
 from benchmarks import Context, Table, progress
 
-NAMES = ("training", "models", "torch_models", "server", "tab", "spectral", "report")
+NAMES = ("training", "models", "torch_models", "server", "tab", "spectral", "report", "diagnosis")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -8,3 +8,10 @@ the right cause on broken runs and the false-alarm rate on healthy ones.
 ``python -m benchmarks --only diagnosis`` puts the same tables in
 BENCHMARKS.md; tests/test_diagnosis_corpus.py runs the ``short`` cases.
 """
+
+
+def run(ctx):
+    """``python -m benchmarks --only diagnosis``: see ``section.run``."""
+    from benchmarks.diagnosis import section
+
+    return section.run(ctx)

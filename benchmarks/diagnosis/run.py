@@ -143,6 +143,12 @@ def main(argv=None):
             c.name, "healthy" if c.healthy else "broken", r["verdict"], "ok" if r["verified"] else "UNVER",
             ",".join(r["alarms"]) or "-", ",".join(r.get("infos", [])) or "-",
             "%.2f" % t["train_accuracy"] if "train_accuracy" in t else t.get("error", "")[-300:]))
+    from benchmarks.diagnosis.section import halves
+
+    by_name = {r["case"].name: r for r in rows}
+    for half, part in zip(("design half", "check half"), halves(cases)):
+        recall, right, nb, false, nh = summary([by_name[c.name] for c in part])
+        print("%s: right cause %d of %d (%.0f%%); false alarms %d of %d" % (half, right, nb, 100 * recall, false, nh))
     recall, right, nb, false, nh = summary(rows)
     print("right cause: %d of %d broken (%.0f%%); false alarms: %d of %d healthy; logs in %s"
           % (right, nb, 100 * recall, false, nh, root))

@@ -1,0 +1,139 @@
+"""The causes the update ratios alone misread, the set-up and activation rules,
+the per-step loss trends and how ``compose.diagnose`` puts them together."""
+
+import numpy as np
+
+from tb_nnviz.diagnose import causes, compose, loss_findings, loss_trends, setup_findings
+from tb_nnviz.diagnose.evidence import ActivationSeries, RunInfo
+from tb_nnviz.diagnose.rates import TensorSeries
+
+STEPS = np.arange(0, 310, 10)
+N = len(STEPS)
+
+
+def kernel(i, norm, update=None, **extra):
+    norm = np.asarray(norm, np.float64) * np.ones(N)
+    update = np.r_[np.nan, np.full(N - 1, 1e-3 * 10 * norm[1:].mean())] if update is None else update
+    stats = dict(norm=norm, update_norm=update, std=norm / 64, min=-norm / 32, max=norm / 32, **extra)
+    return TensorSeries("m/dense_%d/kernel" % i, (64, 64), STEPS, stats, i)
+
+
+def healthy(**extra):
+    return [kernel(i, np.linspace(4.6, 7.0, N), **extra) for i in (1, 2, 3)]
+
+
+def kinds(found):
+    return [(f["kind"], f["severity"]) for f in found]
+
+
+def test_healthy_run_has_no_alarm_at_any_logged_step():
+    grads = {"grad_norm": np.r_[np.nan, 0.5 + 0.1 * np.sin(np.arange(N - 1))]}
+    loss = 2.3 * np.exp(-np.arange(301) / 80) + 0.05 * np.random.default_rng(0).random(301)
+    for end in range(2, N + 1):
+        cut = [t._replace(steps=t.steps[:end], stats={k: v[:end] for k, v in t.stats.items()})
+               for t in healthy(**grads)]
+        curves = loss_findings.Curves("r", loss_findings.Curve(np.arange(STEPS[end - 1] + 1),
+                                                               loss[: STEPS[end - 1] + 1]), unit="step")
+        found = compose.diagnose(cut, curves=curves)
+        assert not [f for f in found if f["severity"] != "info"], (end, kinds(found))
+
+
+def test_symmetric_units_zero_and_constant_starts_but_not_one_zero_layer():
+    zero = [kernel(i, 0.0, np.r_[np.nan, np.zeros(N - 1)]) for i in (1, 2, 3)]
+    assert kinds(causes.symmetric_units(zero)) == [("symmetric_units", "error")]
+    const = [t._replace(stats=dict(t.stats, std=np.zeros(N), min=np.full(N, 0.05), max=np.full(N, 0.05)))
+             for t in healthy()]
+    assert kinds(causes.symmetric_units(const)) == [("symmetric_units", "error")]
+    lora = healthy()
+    lora[1] = zero[1]  # one zero-initialised layer after a random one: its units differ
+    assert causes.symmetric_units(lora) == []
+    found = compose.diagnose(zero)  # no "learning rate too high" from a ratio over a zero norm
+    assert [f["kind"] for f in found] == ["symmetric_units"]
+
+
+def test_early_explosion_inside_one_interval():
+    norm = np.r_[6.8, np.full(N - 1, 16.8)]
+    ts = [kernel(i, norm) for i in (1, 2, 3)]
+    (f,) = causes.early_explosion(ts)
+    assert (f["kind"], f["step"]) == ("early_explosion", 10)
+    assert causes.early_explosion(healthy()) == []
+    lstm = [kernel(i, np.r_[4.6, 5.8, np.linspace(6, 11, N - 2)]) for i in (1, 2)]  # 1.25x: healthy
+    assert causes.early_explosion(lstm) == []
+
+
+def test_gradients_accumulating_needs_steady_growth_and_growing_weights():
+    grads = np.r_[np.nan, np.linspace(5, 30, N - 1)]
+    acc = [kernel(i, np.linspace(4.6, 44, N), grad_norm=grads) for i in (1, 2, 3)]
+    assert kinds(causes.gradients_accumulating(acc)) == [("gradients_accumulating", "error")]
+    flat = [kernel(i, np.linspace(4.6, 44, N), grad_norm=np.r_[np.nan, np.full(N - 1, 0.5)]) for i in (1, 2)]
+    assert causes.gradients_accumulating(flat) == []
+    rising_grads_only = healthy(grad_norm=grads)  # weights 1.5x: not accumulation
+    assert causes.gradients_accumulating(rising_grads_only) == []
+
+
+def test_weights_shrinking_explains_large_ratios():
+    norm = 4.6 * 0.5 ** np.arange(N)
+    ts = [kernel(i, norm, np.r_[np.nan, norm[1:]]) for i in (1, 2, 3)]
+    info = RunInfo(optimizer={"class": "AdamW", "lr": 1e-3, "weight_decay": 100.0})
+    found = compose.diagnose(ts, run_info=info)
+    assert [f["kind"] for f in found] == ["weights_shrinking"]
+    assert "weight decay 1e+02" in found[0]["message"]
+    assert {c["kind"] for c in found[0].get("consequences", [])} <= compose.CONSEQUENCES["weights_shrinking"]
+    assert causes.weights_shrinking(healthy()) == []
+
+
+def test_setup_rules_and_their_notes():
+    linear = RunInfo(framework="torch", structure=({"name": "0", "type": "Flatten"}, {"name": "1", "type": "Linear"},
+                                                   {"name": "2", "type": "Linear"}))
+    assert kinds(setup_findings.missing_nonlinearity(linear)[0]) == [("missing_nonlinearity", "warning")]
+    relu = linear._replace(structure=linear.structure[:2] + ({"name": "r", "type": "ReLU", "activation": "relu"},)
+                           + linear.structure[2:])
+    assert setup_findings.missing_nonlinearity(relu) == ([], [])
+    soft = relu._replace(structure=relu.structure + ({"name": "s", "type": "Softmax", "activation": "softmax"},))
+    assert kinds(setup_findings.double_softmax(soft)[0]) == [("double_softmax", "warning")]
+    keras = RunInfo(framework="keras", structure=({"name": "out", "type": "Dense", "activation": "softmax"},),
+                    loss={"class": "SparseCategoricalCrossentropy", "from_logits": True})
+    assert kinds(setup_findings.double_softmax(keras)[0]) == [("double_softmax", "warning")]
+    assert setup_findings.double_softmax(keras._replace(loss={"from_logits": False}))[0] == []
+    raw = RunInfo(input={"std": 90.0, "min": 0.0, "max": 255.0, "mean": 70.0, "step": 1})
+    assert kinds(setup_findings.unnormalized_inputs(raw)[0]) == [("unnormalized_inputs", "error")]
+    assert setup_findings.unnormalized_inputs(RunInfo(input={"std": 0.37, "min": 0, "max": 1}))[0] == []
+    found, notes = setup_findings.unnormalized_inputs(None)
+    assert found == [] and "not checked" in notes[0]
+
+
+def test_dead_and_saturated_units_from_activations_persist():
+    steps = np.arange(0, 100, 10)
+    dead = ActivationSeries("m/relu_1", "relu", steps, {"dead_fraction": np.r_[np.zeros(5), np.full(5, 0.9)]}, 1)
+    once = ActivationSeries("m/relu_2", "relu", steps, {"dead_fraction": np.r_[np.zeros(9), 0.9]}, 2)
+    sat = ActivationSeries("m/tanh", "tanh", steps, {"saturated_fraction": np.full(10, 0.8)}, 3)
+    found, notes = setup_findings.activation_units([dead, once, sat])
+    assert kinds(found) == [("dead_units", "warning"), ("saturated_units", "warning")]
+    assert found[0]["tensors"] == ["m/relu_1"] and found[0]["step"] == 50
+    assert setup_findings.activation_units([])[1]
+
+
+def test_loss_trends_smoothed_and_noise_is_not_a_cause():
+    steps = np.arange(300)
+    noisy = 2.3 * np.exp(-steps / 60) + 0.1
+    noisy[150] = 40.0  # one bad batch
+    assert loss_trends.evaluate(loss_findings.Curves("r", loss_findings.Curve(steps, noisy), unit="step")) == []
+    rising = np.r_[np.linspace(2.3, 0.8, 100), np.linspace(0.8, 3.0, 200)]
+    (f,) = loss_trends.evaluate(loss_findings.Curves("r", loss_findings.Curve(steps, rising), unit="step"))
+    assert f["kind"] == "loss_rising"
+    short = loss_findings.Curves("r", loss_findings.Curve(steps[:100], np.full(100, 2.3)), unit="step")
+    assert loss_trends.evaluate(short) == []  # too few points to call a plateau
+
+
+def test_consequences_nest_under_their_cause_and_notes_say_what_did_not_run():
+    found = compose.nest([
+        {"kind": "lr_too_high", "severity": "warning", "step": 5},
+        {"kind": "vanishing_updates", "severity": "warning", "step": 5},
+        {"kind": "dead_units", "severity": "warning", "step": 9},
+        {"kind": "loss_diverged", "severity": "error", "step": 3},
+    ])
+    assert [f["kind"] for f in found] == ["lr_too_high", "loss_diverged"]
+    assert [(c["kind"], c["caused_by"]) for c in found[0]["consequences"]] == [
+        ("vanishing_updates", "lr_too_high"), ("dead_units", "lr_too_high")]
+    notes = compose.diagnose(healthy()).notes
+    assert any("loss" in n for n in notes) and any("gradient" in n for n in notes)
