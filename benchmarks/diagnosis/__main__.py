@@ -1,3 +1,3 @@
-from benchmarks.diagnosis.run import main
+from benchmarks.diagnosis.runner import main
 
 main()

@@ -45,7 +45,8 @@ def train_all(cases, root, workers=2, timeout=600):
     def one(case):
         log_dir = os.path.join(root, case.name)
         os.makedirs(log_dir, exist_ok=True)
-        code = "import sys; from benchmarks.diagnosis import run; run.train_one(sys.argv[1], sys.argv[2])"
+        code = ("import importlib, sys; importlib.import_module('benchmarks.diagnosis.runner')"
+                ".train_one(sys.argv[1], sys.argv[2])")
         done = subprocess.run([sys.executable, "-c", code, case.name, log_dir], env=env, cwd=REPO,
                               capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
