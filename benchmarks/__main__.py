@@ -1,13 +1,17 @@
-"""``python -m benchmarks [--smoke] [--only NAME,...] [--out BENCHMARKS.md]``.
+"""``python -m benchmarks [--smoke] [--only NAME,...] [--update] [--out BENCHMARKS.md]``.
 
 Runs the benchmarks (``training``, ``models``, ``torch_models``, ``server``, ``tab``, ``spectral``,
 ``report``) and writes their tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless
 ``--out`` is given, writes to a temporary file (its path is printed).
+``--update`` (with ``--only``) replaces just those benchmarks' sections (and
+their rows of the targets table) in the existing file, and says at the top
+which sections come from which run.
 """
 
 import argparse
 import importlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -58,6 +62,62 @@ def render(ctx, tables, failures, args, seconds):
     return "\n".join(out)
 
 
+def _sections(results):
+    """``(title, text)`` of each ``### `` section of a BENCHMARKS.md "Results" part, in order."""
+    parts = re.split(r"(?m)^(?=### )", results)
+    return [(s.splitlines()[0][4:].strip(), s.rstrip() + "\n") for s in parts if s.startswith("### ")]
+
+
+def _target_rows(text):
+    """``{target: row line}`` and the note lines of a Targets section."""
+    rows = {}
+    notes = []
+    for line in text.splitlines():
+        m = re.match(r"^\| (.+?) \| .* \|$", line)
+        if m and m.group(1) not in ("target", "---"):
+            rows[m.group(1)] = line
+        elif line.startswith("**"):
+            notes.append(line)
+    return rows, notes
+
+
+def update(old, ctx, tables, failures, args, seconds):
+    """``old`` (a BENCHMARKS.md) with the sections of ``tables`` and ``ctx.targets`` replaced or added."""
+    head, sep, results = old.partition("\n## Results\n")
+    if not sep:
+        raise SystemExit("--update: %s has no '## Results' part; run the full benchmarks first" % args.out)
+    sections = dict(_sections(results))
+    order = [title for title, _ in _sections(results)]
+    for table in tables:
+        title = table.markdown().splitlines()[0][4:].strip()
+        if title not in sections:
+            order.append(title)
+        sections[title] = table.markdown()
+    if ctx.targets:
+        rows, notes = _target_rows(sections.get("Targets", ""))
+        fresh = _targets_table(ctx)
+        new_rows, new_notes = _target_rows(fresh.markdown())
+        rows.update(new_rows)
+        kept = [n for n in notes if not any(n.startswith("**%s**" % t.target) for t in ctx.targets)]
+        sections["Targets"] = "\n".join(
+            ["### Targets", "", "Each target against the median measured in the run that produced its "
+             "section (see the note at the top).", "", "| target | measured | met/missed |", "| --- | --- | --- |"]
+            + list(rows.values()) + [""] + [n + "\n" for n in kept + new_notes]).rstrip() + "\n"
+        if "Targets" not in order:
+            order.insert(0, "Targets")
+    for name, error in failures:
+        order.append("%s: failed" % name)
+        sections["%s: failed" % name] = "### %s: failed\n\n```\n%s\n```\n" % (name, error.strip())
+    note = ("\n\nUpdated by `python -m benchmarks%s --only %s --update` on %s in %.0f s: its sections (%s) and "
+            "their targets come from that run; compare rows within a section, not across runs."
+            % (" --smoke" if args.smoke else "", args.only, time.strftime("%Y-%m-%d"), seconds,
+               ", ".join(t.markdown().splitlines()[0][4:].strip() for t in tables)))
+    intro, rest = head.split("\n\n## Machine", 1) if "\n\n## Machine" in head else (head, "")
+    intro = re.sub(r"\n\nUpdated by `python -m benchmarks --only [^`]*` on .*", "", intro, flags=re.S)
+    return intro + note + ("\n\n## Machine" + rest if rest else "") + "\n## Results\n\n" + "\n".join(
+        sections[t] for t in order)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, writes to a temp file")
@@ -66,11 +126,15 @@ def main(argv=None):
         "--out", default=None, help="markdown output (default BENCHMARKS.md, or a temp file with --smoke)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (log dirs) for inspection")
+    parser.add_argument("--update", action="store_true",
+                        help="with --only: replace those sections in the existing output, keep the rest")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(NAMES)
     unknown = [n for n in names if n not in NAMES]
     if unknown:
         parser.error("unknown benchmark(s) %s; choose from %s" % (", ".join(unknown), ", ".join(NAMES)))
+    if args.update and not args.only:
+        parser.error("--update replaces the sections of the benchmarks named by --only; name them")
     out = args.out
     if out is None:
         if args.smoke:
@@ -94,7 +158,12 @@ def main(argv=None):
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    text = render(ctx, tables, failures, args, time.monotonic() - start)
+    if args.update:
+        args.out = out
+        with open(out) as f:
+            text = update(f.read(), ctx, tables, failures, args, time.monotonic() - start)
+    else:
+        text = render(ctx, tables, failures, args, time.monotonic() - start)
     with open(out, "w") as f:
         f.write(text)
     progress("wrote %s" % out)
