@@ -113,7 +113,6 @@ def update(old, ctx, tables, failures, args, seconds):
             % (" --smoke" if args.smoke else "", args.only, time.strftime("%Y-%m-%d"), seconds,
                ", ".join(t.markdown().splitlines()[0][4:].strip() for t in tables)))
     intro, rest = head.split("\n\n## Machine", 1) if "\n\n## Machine" in head else (head, "")
-    intro = re.sub(r"\n\nUpdated by `python -m benchmarks --only [^`]*` on .*", "", intro, flags=re.S)
     return intro + note + ("\n\n## Machine" + rest if rest else "") + "\n## Results\n\n" + "\n".join(
         sections[t] for t in order)
 
