@@ -59,7 +59,9 @@ def served(tmp_path_factory):
     with tbserver.tensorboard(logdir) as url:
         tbserver.wait_for(
             lambda: tbserver.route_json(url, "tags"),
-            lambda t: all(len(t.get("runs", {}).get(r, {})) == len(TENSORS) for r in ("grad", "plain")),
+            # watch also lists <layer>/activations heatmaps beside the weights.
+            lambda t: all(sorted(n for n in t.get("runs", {}).get(r, {}) if not n.endswith("/activations"))
+                          == sorted(TENSORS) for r in ("grad", "plain")),
         )
         yield url
 

@@ -77,6 +77,11 @@ def train_keras(logdir):
               callbacks=[NNVizCallback(logdir, heatmap_freq=4, trajectory_freq=2, strict=True)])
 
 
+def weights(tensors):
+    """The weight tensors of a run's tags: ``watch`` also lists ``<layer>/activations`` heatmaps."""
+    return [t for t in tensors if not t.endswith("/activations")]
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("tab-torch")
@@ -85,7 +90,8 @@ def served(tmp_path_factory):
     counts = {"torch": len(list(model.parameters())), "keras": 7}
     with tbserver.tensorboard(logdir) as url:
         tbserver.wait_for(lambda: tbserver.route_json(url, "tags"),
-                          lambda t: all(len(t.get("runs", {}).get(RUNS[k], {})) == n for k, n in counts.items()))
+                          lambda t: all(len(weights(t.get("runs", {}).get(RUNS[k], {}))) == n
+                                        for k, n in counts.items()))
         yield url, model, counts
 
 

@@ -10,6 +10,7 @@ test("the view round-trips through the hash, names with separators included", ()
     detail: "c&d/train",
     axes: "per-run" as const,
     shared: ["x/kernel", "a,b/c"],
+    block: "conv2_block1&x",
   };
   const hash = formatHash("#nnviz", state);
   assert.ok(hash.startsWith("#nnviz&nv_runs="));
@@ -22,10 +23,10 @@ test("TensorBoard's parts of the hash are kept and ours replaced", () => {
   assert.equal(formatHash("#nnviz&nv_runs=a", { runs: [], filter: "", cards: [] }), "#nnviz");
 });
 
-const EMPTY = { runs: [], filter: "", cards: [], detail: null, axes: "joint", shared: [] };
+const EMPTY = { runs: [], filter: "", cards: [], detail: null, axes: "joint", shared: [], block: null };
 
 test("defaults are left out of the hash", () => {
-  assert.equal(formatHash("#nnviz", { runs: ["a"], filter: "", cards: [], detail: null, axes: "joint", shared: [] }), "#nnviz&nv_runs=a");
+  assert.equal(formatHash("#nnviz", { runs: ["a"], filter: "", cards: [], detail: null, axes: "joint", shared: [], block: null }), "#nnviz&nv_runs=a");
 });
 
 test("damaged hashes give empty parts, never throw", () => {

@@ -11,7 +11,7 @@
  *   const hm = decodeHeatmap(await fetchHeatmapBuffer("train", "dense/kernel", 10, "prev"));
  *   hm.planes[0][r * hm.cols + c]
  */
-import type { DiffMode, Finding, Heatmap, HeatmapHeader, OverviewRow, Projection, Ranges, Spectral, SpectralRun, TagsResponse, Trajectory } from "./types";
+import type { Activations, DiffMode, Finding, Heatmap, HeatmapHeader, OverviewRow, Projection, Ranges, Spectral, SpectralRun, TagsResponse, Trajectory } from "./types";
 
 /** An HTTP error with the server's message, readable enough to show in a card. */
 export class ApiError extends Error {
@@ -118,11 +118,35 @@ export async function fetchSpectralRun(run: string, signal?: AbortSignal): Promi
   return (await res.json()) as SpectralRun;
 }
 
-/** `GET findings?run=`: what the server's rules found wrong with a run, most severe first. */
-export async function fetchFindings(run: string, signal?: AbortSignal): Promise<Finding[]> {
+/**
+ * `GET findings?run=` as sent: a list of findings, or `{"findings": [...], "notes": [...]}`
+ * (model/findings.ts' parseFindings reads both).
+ */
+export async function fetchFindingsJson(run: string, signal?: AbortSignal): Promise<unknown> {
   const res = await get(routeUrl("findings", { run }), signal);
-  const j = (await res.json()) as unknown;
-  return Array.isArray(j) ? (j as Finding[]) : [];
+  return (await res.json()) as unknown;
+}
+
+/** `GET findings?run=`: what the server's rules found wrong with a run, most severe first (either shape). */
+export async function fetchFindings(run: string, signal?: AbortSignal): Promise<Finding[]> {
+  const j = await fetchFindingsJson(run, signal);
+  const list = Array.isArray(j) ? j : j && typeof j === "object" ? (j as { findings?: unknown }).findings : null;
+  return Array.isArray(list) ? (list as Finding[]) : [];
+}
+
+/**
+ * `GET activations?run=`: a run's activation statistics per layer; null when the run has
+ * none (404: runs not trained by `watch`, Keras runs).
+ */
+export async function fetchActivations(run: string, signal?: AbortSignal): Promise<Activations | null> {
+  try {
+    const res = await get(routeUrl("activations", { run }), signal);
+    const j = (await res.json()) as Partial<Activations> | null;
+    return { run, layers: Array.isArray(j?.layers) ? j!.layers : [], run_info: j?.run_info ?? null, errors: Array.isArray(j?.errors) ? j!.errors : [] };
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
 }
 
 /** `GET overview?run=`: one row per tensor with its latest statistics. */

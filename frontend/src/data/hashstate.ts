@@ -37,6 +37,8 @@ export interface ViewState {
   axes?: "joint" | "per-run";
   /** Tensors whose row has "same colours for all runs" ticked. */
   shared?: string[];
+  /** Large models: the block of layer sections the user opened (null or absent: none). */
+  block?: string | null;
 }
 
 const PREFIX = "nv_";
@@ -51,7 +53,7 @@ function foreignParts(hash: string): string[] {
 
 /** Our state from a location hash; missing or damaged parts give empty values. */
 export function parseHash(hash: string): ViewState {
-  const out: ViewState = { runs: [], filter: "", cards: [], detail: null, axes: "joint", shared: [] };
+  const out: ViewState = { runs: [], filter: "", cards: [], detail: null, axes: "joint", shared: [], block: null };
   for (const part of hash.replace(/^#/, "").split("&")) {
     const eq = part.indexOf("=");
     if (eq < 0 || !part.startsWith(PREFIX)) continue;
@@ -64,6 +66,7 @@ export function parseHash(hash: string): ViewState {
     }
     if (key === "runs" || key === "shared") out[key] = decodeList(part.slice(eq + 1));
     else if (key === "detail") out.detail = value;
+    else if (key === "block") out.block = value || null;
     else if (key === "axes") out.axes = value === "per-run" ? "per-run" : "joint";
     else if (key === "filter") out.filter = value;
     else if (key === "cards") out.cards = parseCards(value);
@@ -107,6 +110,7 @@ export function formatHash(hash: string, state: ViewState): string {
   if (state.runs.length) parts.push(`${PREFIX}runs=${state.runs.map(encodeURIComponent).join(",")}`);
   if (state.filter) parts.push(`${PREFIX}filter=${encodeURIComponent(state.filter)}`);
   if (state.detail) parts.push(`${PREFIX}detail=${encodeURIComponent(state.detail)}`);
+  if (state.block) parts.push(`${PREFIX}block=${encodeURIComponent(state.block)}`);
   if (state.axes === "per-run") parts.push(`${PREFIX}axes=per-run`);
   if (state.shared?.length) parts.push(`${PREFIX}shared=${state.shared.map(encodeURIComponent).join(",")}`);
   if (state.cards.length) {

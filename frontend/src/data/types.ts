@@ -197,3 +197,29 @@ export interface SpectralRun {
   min_evals?: number;
   tensors: Record<string, { step: number; alpha: number | null; stable_rank: number | null; skipped: string | null; index?: number | null; num_evals?: number | null }>;
 }
+
+/** One layer of `GET activations?run=`: its activation statistics per logged step (null: NaN or not defined). */
+export interface ActivationLayer {
+  layer: string;
+  /** "input" for the model's input, else the activation's kind ("relu", "tanh", ...). */
+  kind: string;
+  order: number;
+  step: number[];
+  dead_fraction?: (number | null)[];
+  zero_fraction?: (number | null)[];
+  saturated_fraction?: (number | null)[];
+  mean?: (number | null)[];
+  std?: (number | null)[];
+  abs_max?: (number | null)[];
+  min?: (number | null)[];
+  max?: (number | null)[];
+  nan_count?: (number | null)[];
+}
+
+/** `GET activations?run=`: a run's activation statistics per layer, input first (docs/http_api.md). */
+export interface Activations {
+  run: string;
+  layers: ActivationLayer[];
+  run_info: Record<string, unknown> | null;
+  errors: { run?: string; tag?: string; message: string }[];
+}

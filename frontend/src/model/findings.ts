@@ -153,3 +153,82 @@ export function scalarsHash(f: Pick<Finding, "evidence">): string {
   const regex = `^(?:${runs.map(esc).join("|")})$`;
   return `scalars&regexInput=${encodeURIComponent(regex)}&tagFilter=loss`;
 }
+
+/** A rule that could not run or judge a run (too few points, a missing signal). */
+export interface FindingNote {
+  rule: string;
+  message: string;
+}
+
+/** What `GET findings?run=` says about a run: its findings and the rules that could not judge it. */
+export interface FindingsResult {
+  findings: Finding[];
+  notes: FindingNote[];
+}
+
+/**
+ * The findings route's answer in either shape: a list of findings (older servers) or
+ * `{"findings": [...], "notes": [{"rule" | "kind": ..., "message": ...}]}`; malformed
+ * parts are left out.
+ *
+ * Example: parseFindings([f]) -> {findings: [f], notes: []};
+ *   parseFindings({findings: [f], notes: [{kind: "loss", message: "too few points"}]})
+ *   -> {findings: [f], notes: [{rule: "loss", message: "too few points"}]}
+ */
+export function parseFindings(j: unknown): FindingsResult {
+  const isObj = (x: unknown): x is Record<string, unknown> => !!x && typeof x === "object" && !Array.isArray(x);
+  const list = Array.isArray(j) ? j : isObj(j) && Array.isArray(j.findings) ? j.findings : [];
+  const findings = list.filter((f): f is Finding => isObj(f) && typeof f.kind === "string" && typeof f.message === "string");
+  const rawNotes = isObj(j) && Array.isArray(j.notes) ? j.notes : [];
+  const notes: FindingNote[] = [];
+  for (const n of rawNotes) {
+    if (typeof n === "string") notes.push({ rule: "", message: n });
+    else if (isObj(n) && typeof n.message === "string") {
+      const rule = typeof n.rule === "string" ? n.rule : typeof n.kind === "string" ? n.kind : "";
+      notes.push({ rule, message: n.message });
+    }
+  }
+  return { findings, notes };
+}
+
+/**
+ * A run's line in the panel: like `summarize`, but a run with notes and no findings was
+ * not fully judged, so it never reads "no problems found".
+ *
+ * Example: runSummary([], [{rule: "loss", message: "…"}]) === "no problems found in what could be judged".
+ */
+export function runSummary(findings: readonly Pick<Finding, "severity">[], notes: readonly FindingNote[]): string {
+  if (!findings.length && notes.length) return "no problems found in what could be judged";
+  return summarize(findings);
+}
+
+/** A note's text: "Not judged: <rule>: <message>". */
+export function noteText(n: FindingNote): string {
+  return `Not judged: ${n.rule ? `${n.rule.replace(/_/g, " ")}: ` : ""}${n.message}`;
+}
+
+/** Findings a run shows before "Show all" (errors always show). */
+export const FINDINGS_CAP = 8;
+
+/**
+ * Which findings of a run (most severe first) show before "Show all": every error, then
+ * the others in order up to `cap` in all; the indices of the rest are `hidden`.
+ *
+ * Example: capFindings(12 warnings, 8) -> {shown: [0..7], hidden: [8..11]}.
+ */
+export function capFindings(list: readonly Pick<Finding, "severity">[], cap = FINDINGS_CAP): { shown: number[]; hidden: number[] } {
+  const errors = list.filter((f) => f.severity === "error").length;
+  let room = Math.max(0, cap - errors);
+  const shown: number[] = [];
+  const hidden: number[] = [];
+  list.forEach((f, k) => {
+    if (f.severity === "error") shown.push(k);
+    else if (room > 0) {
+      shown.push(k);
+      room--;
+    } else hidden.push(k);
+  });
+  // A "Show all" for a single finding is silly: show it.
+  if (hidden.length === 1) shown.push(hidden.pop()!);
+  return { shown: shown.sort((a, b) => a - b), hidden };
+}

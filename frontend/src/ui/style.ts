@@ -90,6 +90,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-card { background: var(--nv-card); border-radius: 4px; box-shadow: 0 1px 3px var(--nv-shadow);
   padding: 10px 12px 12px; min-width: 300px; max-width: calc(100vw - 56px); box-sizing: border-box; }
 .nv-card-title { font-size: 13px; font-weight: 500; margin: 0 0 2px; overflow-wrap: anywhere; }
+.nv-act-label { font-size: 12px; font-weight: 600; margin-bottom: 2px; }
 .nv-card-sub { color: var(--nv-muted); font-size: 12px; margin-bottom: 6px; overflow-wrap: anywhere; }
 .nv-controls { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 12px; margin-bottom: 8px; }
 .nv-step { display: flex; align-items: center; gap: 6px; flex: 1 1 160px; }
@@ -187,6 +188,8 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-findings-run { margin: 4px 0 8px; }
 .nv-findings-head { font-weight: 500; margin: 4px 0; overflow-wrap: anywhere; }
 .nv-finding[hidden] { display: none; }
+.nv-finding-note { color: var(--nv-muted); font-size: 12px; margin: 2px 0 2px 16px; }
+.nv-findings-more { margin: 4px 0 4px 16px; }
 .nv-finding { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 10px; padding: 4px 8px; margin: 2px 0;
   border-left: 3px solid var(--nv-sev); background: var(--nv-bg); border-radius: 2px; }
 .nv-finding-msg { flex: 1 1 100%; overflow-wrap: anywhere; }
@@ -217,6 +220,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
 .nv-spectrum-pick { display: flex; gap: 6px; align-items: center; margin: 2px 0 4px; font-size: 12px; }
 .nv-spectrum-pick select { max-width: 260px; }
 .nv-chart-row { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.nv-chart-row[hidden] { display: none; }
 .nv-traces-row { margin-top: 8px; }
 .nv-chart { background: var(--nv-card); border-radius: 4px; box-shadow: 0 1px 3px var(--nv-shadow); padding: 6px 8px; }
 .nv-chart-head { display: flex; align-items: center; justify-content: space-between; gap: 8px; margin-bottom: 2px; }

@@ -7,12 +7,12 @@
  *
  * Example: await new App(document.body).start();
  */
-import { fetchFindings, fetchRunCount, fetchTags } from "../data/api";
+import { fetchFindings, fetchFindingsJson, fetchRunCount, fetchTags } from "../data/api";
 import { type CardState, type ViewState, formatHash, onHashChange, readHash, writeHash } from "../data/hashstate";
 import { onDataReloaded } from "../data/ipc";
 import type { Finding, OverviewRow, TagProblem, TagsResponse } from "../data/types";
 import { layerFilter, layerStatuses } from "../model/blocks";
-import { START_SCAN, pickStartRun } from "../model/findings";
+import { type FindingsResult, START_SCAN, parseFindings, pickStartRun } from "../model/findings";
 import { architectureGroups, networkOrder } from "../model/order";
 import { clear, el, setOptions, setText } from "../ui/dom";
 import { revealStable } from "../ui/scroll";
@@ -24,6 +24,9 @@ import { ProjectionPanel } from "./projection";
 import { RunSelector } from "./runselect";
 import { Sections } from "./sections";
 import { StructurePanel } from "./structure";
+
+/** Typing in the filter applies it after this pause. */
+const FILTER_DEBOUNCE_MS = 180;
 
 /** Poll interval when TensorBoard's reload message is not (yet) heard. */
 const POLL_MS = 30_000;
@@ -131,11 +134,17 @@ export class App {
       className: "nv-filter",
       attrs: { type: "search", placeholder: "Filter tags (regular expression)", "data-testid": "tag-filter", "aria-label": "tag filter" },
     });
+    // Debounced: on a large model every keystroke would re-filter hundreds of sections.
+    let filterTimer: number | null = null;
     this.filter.addEventListener("input", () => {
       this.showFilterNote(null);
-      this.applyFilter();
-      this.revealFirstMatch();
-      this.saveView();
+      if (filterTimer !== null) window.clearTimeout(filterTimer);
+      filterTimer = window.setTimeout(() => {
+        filterTimer = null;
+        this.applyFilter();
+        this.revealFirstMatch();
+        this.saveView();
+      }, FILTER_DEBOUNCE_MS);
     });
     this.filterNote = el("span", { className: "nv-filter-note", attrs: { "data-testid": "filter-note", role: "status" } });
     this.filterNote.hidden = true;
@@ -199,6 +208,7 @@ export class App {
     this.urlRuns = saved.runs;
     this.filter.value = saved.filter;
     this.detailRun = saved.detail ?? null;
+    this.sections.setOpenBlock(saved.block ?? null);
     this.projection.setMode(saved.axes ?? "joint");
     this.pendingShared = new Set(saved.shared ?? []);
     for (const c of saved.cards) this.pendingCards.set(JSON.stringify([c.run, c.tag]), c);
@@ -243,12 +253,17 @@ export class App {
    */
   private async openOnFindings(runs: readonly string[]): Promise<void> {
     const first = runs[0];
-    const picked = await pickStartRun(runs, (run) => fetchFindings(run));
+    const answers = new Map<string, FindingsResult>();
+    const picked = await pickStartRun(runs, async (run) => {
+      const r = parseFindings(await fetchFindingsJson(run));
+      answers.set(run, r);
+      return r.findings;
+    });
     for (const [run, list] of picked.fetched) this.runSelect.setFindings(run, list);
     void this.markRuns(runs);
     const still = this.runs.length === 1 && this.runs[0] === first;
     if (!picked.run || picked.run === first || this.userActed || !still || !this.tags.runs[picked.run]) return;
-    this.findings.prime(picked.fetched);
+    this.findings.prime(answers);
     this.selectRuns([picked.run], false);
   }
 
@@ -300,6 +315,7 @@ export class App {
       detail: this.runs.length > 1 && this.detailRun !== this.runs[0] ? this.detailRun : null,
       axes: this.projection.chosenMode,
       shared: [...shared],
+      block: this.sections.isLarge ? this.sections.openBlock : null,
     };
   }
 
@@ -320,6 +336,7 @@ export class App {
     this.showFilterNote(null);
     this.projection.setMode(state.axes ?? "joint");
     this.detailRun = state.detail ?? null;
+    this.sections.setOpenBlock(state.block ?? null);
     this.pendingShared = new Set(state.shared ?? []);
     const byKey = new Map(state.cards.map((c) => [JSON.stringify([c.run, c.tag]), c]));
     this.pendingCards.clear();

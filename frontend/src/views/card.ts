@@ -14,6 +14,7 @@ import type { RangeStore } from "../data/ranges";
 import type { DiffMode, TagInfo } from "../data/types";
 import { symmetricMax } from "../model/colormap";
 import { type RangeMode, rangeSources, resolveRange } from "../model/colorrange";
+import { activationHeading, isActivationTag } from "../model/activations";
 import { tensorSubtitle } from "../model/describe";
 import { heatAxes } from "../model/heataxes";
 import type { View } from "../model/viewport";
@@ -54,6 +55,8 @@ export class Card {
   private keptView: View | null = null;
 
   private readonly sub: HTMLDivElement;
+  /** Activation heatmaps (`<layer>/activations`): what the rows and columns are, at which step. */
+  private readonly actLabel: HTMLDivElement;
   private readonly controls: HeatmapControls;
   private readonly steps: StepControl;
   private readonly linkNote: HTMLSpanElement;
@@ -69,6 +72,8 @@ export class Card {
     this.info = info;
     this.step = pickStep(info.steps, null);
     this.sub = el("div", { className: "nv-card-sub" });
+    this.actLabel = el("div", { className: "nv-act-label", attrs: { "data-testid": "activation-label" } });
+    this.actLabel.hidden = !isActivationTag(tag);
     this.controls = new HeatmapControls({
       mode: (mode) => {
         this.setMode(mode);
@@ -105,6 +110,7 @@ export class Card {
       "div",
       { className: "nv-card", attrs: { "data-testid": "card", "data-tag": tag, "data-run": run } },
       el("div", { className: "nv-card-title", title: tag }, this.runLabel, document.createTextNode(tag)),
+      this.actLabel,
       this.sub,
       controls,
       this.body.root,
@@ -258,7 +264,13 @@ export class Card {
 
   private applyInfo(): void {
     setText(this.sub, tensorSubtitle(this.info));
+    this.paintActLabel();
     this.steps.set(this.info.steps, this.step);
+  }
+
+  /** The activation label at the step shown (samples down, units across). */
+  private paintActLabel(): void {
+    if (!this.actLabel.hidden) setText(this.actLabel, activationHeading(this.info.shape, this.step));
   }
 
   private async load(): Promise<void> {
@@ -296,6 +308,7 @@ export class Card {
     this.root.removeAttribute("data-loading");
     this.root.setAttribute("data-step", String(this.step));
     this.root.setAttribute("data-mode", this.mode);
+    this.paintActLabel();
     this.steps.shown();
   }
 

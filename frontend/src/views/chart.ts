@@ -62,6 +62,8 @@ export interface ChartSpec {
   /** Shaded band [lo, hi], labelled `bandLabel` (default HEALTHY_LABEL); the y range includes it. */
   band?: readonly [number, number];
   bandLabel?: string;
+  /** Linear charts: y values the axis always includes (fractions: [0, 1]). */
+  yInclude?: readonly number[];
   /** Parts of the CSV file name. */
   csvName: (string | number)[];
   height?: number;
@@ -399,6 +401,11 @@ export class Chart {
       ? { distr: 4, asinh: this.symThreshold() }
       : {
           range: (_u, min, max) => {
+            if (spec.yInclude?.length) {
+              const vs = [min, max, ...spec.yInclude].filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+              min = Math.min(...vs);
+              max = Math.max(...vs);
+            }
             if (spec.band) {
               const lo = [min, spec.band[0]].filter((v): v is number => typeof v === "number" && Number.isFinite(v));
               const hi = [max, spec.band[1]].filter((v): v is number => typeof v === "number" && Number.isFinite(v));

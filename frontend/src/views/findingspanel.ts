@@ -10,10 +10,24 @@
  *   const fp = new FindingsPanel((run, tag) => app.reveal(run, tag));
  *   body.appendChild(fp.root); await fp.update(["healthy", "lr_too_high"]);
  */
-import { fetchFindings } from "../data/api";
+import { fetchFindingsJson } from "../data/api";
 import { latestOnly } from "../data/latest";
 import type { Finding } from "../data/types";
-import { SEVERITY_GLYPH, SEVERITY_ORDER, scalarsHash, scalarsRunOf, severityOrder, summarize, totals, whenText, worstSeverity } from "../model/findings";
+import {
+  type FindingsResult,
+  SEVERITY_GLYPH,
+  SEVERITY_ORDER,
+  capFindings,
+  noteText,
+  parseFindings,
+  runSummary,
+  scalarsHash,
+  scalarsRunOf,
+  severityOrder,
+  totals,
+  whenText,
+  worstSeverity,
+} from "../model/findings";
 import { clear, el, setText } from "../ui/dom";
 
 /** The Scalars tab's URL in TensorBoard's page (the parent of the plugin's iframe). */
@@ -33,7 +47,9 @@ export class FindingsPanel {
   private readonly summary: HTMLSpanElement;
   private readonly latest = latestOnly();
   /** Findings fetched elsewhere (the choice of the first run), used once by the next update. */
-  private readonly primed = new Map<string, Finding[]>();
+  private readonly primed = new Map<string, FindingsResult>();
+  /** Runs whose long findings list the user asked to see in full ("Show all"). */
+  private readonly expanded = new Set<string>();
   /** The findings shown, with the tensors and layer they are about (the filter narrows them). */
   private items: { el: HTMLElement; run: string; about: string[] }[] = [];
   private filter: RegExp | null | undefined = undefined;
@@ -62,7 +78,7 @@ export class FindingsPanel {
   }
 
   /** Hands over findings already fetched; the next update shows them instead of asking again. */
-  prime(findings: ReadonlyMap<string, Finding[]>): void {
+  prime(findings: ReadonlyMap<string, FindingsResult>): void {
     for (const [run, list] of findings) this.primed.set(run, list);
   }
 
@@ -72,13 +88,15 @@ export class FindingsPanel {
     if (!this.items.length) setText(this.summary, `loading the findings of ${runs.length} run${runs.length === 1 ? "" : "s"}…`);
     const primed = new Map(this.primed);
     this.primed.clear();
-    const results = await this.latest.run(() => Promise.allSettled(runs.map((r) => primed.get(r) ?? fetchFindings(r))));
+    const results = await this.latest.run(() =>
+      Promise.allSettled(runs.map(async (r) => primed.get(r) ?? parseFindings(await fetchFindingsJson(r)))),
+    );
     if (results === undefined) return;
     this.root.removeAttribute("data-loading");
     clear(this.body);
     this.items = [];
     const count = { error: 0, warning: 0, info: 0 };
-    const lists = results.map((res) => (res.status === "fulfilled" ? res.value : undefined));
+    const lists = results.map((res) => (res.status === "fulfilled" ? res.value.findings : undefined));
     // Most severe runs first: a run with errors is not left below the ones with notes.
     for (const k of severityOrder(lists)) {
       const run = runs[k];
@@ -89,15 +107,40 @@ export class FindingsPanel {
         box.appendChild(el("div", { className: "nv-findings-head", text: `${run}: no findings (${msg})` }));
         this.onLoaded(run, null);
       } else {
-        const list = res.value;
+        const { findings: list, notes } = res.value;
         for (const f of list) count[f.severity === "error" || f.severity === "warning" ? f.severity : "info"] += 1;
         const worst = worstSeverity(list);
         box.setAttribute("data-severity", worst ?? "none");
         const head = el("div", { className: "nv-findings-head" });
         if (worst) head.appendChild(el("span", { className: `nv-sev nv-sev-${worst}`, text: SEVERITY_GLYPH[worst] + " " }));
-        head.appendChild(document.createTextNode(`${run}: ${summarize(list)}`));
+        head.appendChild(document.createTextNode(`${run}: ${runSummary(list, notes)}`));
         box.appendChild(head);
-        for (const f of list) box.appendChild(this.item(run, f));
+        // A long list shows its errors and the first others; "Show all" the rest.
+        const { hidden } = this.expanded.has(run) ? { hidden: [] as number[] } : capFindings(list);
+        const capped = new Set(hidden);
+        const rows = list.map((f, k) => {
+          const row = this.item(run, f);
+          if (capped.has(k)) row.setAttribute("data-capped", "");
+          box.appendChild(row);
+          return row;
+        });
+        if (hidden.length) {
+          const more = el("button", {
+            className: "nv-button nv-small nv-findings-more",
+            text: `Show all ${list.length} findings (${hidden.length} more)`,
+            attrs: { type: "button", "data-testid": "findings-more", "data-run": run },
+          });
+          more.addEventListener("click", () => {
+            this.expanded.add(run);
+            for (const r of rows) r.removeAttribute("data-capped");
+            more.remove();
+            this.applyFilter();
+          });
+          box.appendChild(more);
+        }
+        for (const n of notes) {
+          box.appendChild(el("div", { className: "nv-finding-note", text: noteText(n), attrs: { "data-testid": "finding-note", "data-run": run, "data-rule": n.rule } }));
+        }
         this.onLoaded(run, list);
       }
       this.body.appendChild(box);
@@ -120,7 +163,8 @@ export class FindingsPanel {
     let hidden = 0;
     for (const it of this.items) {
       const show = re === undefined || !it.about.length || (re !== null && it.about.some((t) => re.test(t)));
-      it.el.hidden = !show;
+      // Capped findings ("Show all") stay hidden; the filter's count is about the others.
+      it.el.hidden = !show || it.el.hasAttribute("data-capped");
       if (!show) hidden++;
     }
     this.filterNote.hidden = !hidden;

@@ -16,12 +16,14 @@
 import { fetchTrajectory } from "../data/api";
 import { latestOnly } from "../data/latest";
 import type { Trajectory } from "../data/types";
+import { isActivationTag } from "../model/activations";
 import { distributionSeries } from "../model/distribution";
 import { formatIndex } from "../model/format";
 import { type ChartSeries, HEALTHY_BAND, alignSeries, perStepNote, runColor, tensorDash } from "../model/series";
 import { clear, el, setText } from "../ui/dom";
 import { nextFrame } from "../ui/frames";
 import { Chart } from "./chart";
+import { ActivationCharts } from "./activations";
 import { SpectralCharts } from "./spectral";
 
 /** One tensor of one run with trajectory data. */
@@ -78,6 +80,9 @@ export class LayerCharts {
   private readonly distCharts = new Map<string, Chart>();
   private readonly distBox: HTMLDivElement;
   private readonly spectral: SpectralCharts;
+  private readonly activations: ActivationCharts;
+  /** The selected runs' data versions (model/activations.ts runVersion), for the activation charts. */
+  private versions: { run: string; version: number }[] = [];
   private tensors: LayerTensor[] = [];
   private tags: string[] = [];
   private runs: string[] = [];
@@ -120,11 +125,13 @@ export class LayerCharts {
     this.tracesBox = el("div", { className: "nv-chart-row nv-traces-row" });
     this.distBox = el("div", { className: "nv-chart-row nv-traces-row" });
     this.spectral = new SpectralCharts(layer);
+    this.activations = new ActivationCharts(layer);
     this.root = el(
       "div",
       { className: "nv-layer-charts", attrs: { "data-testid": "layer-charts", "data-layer": layer } },
       this.status,
       this.main,
+      this.activations.root,
       this.spectral.root,
       ...(compact ? [] : [this.distBox, this.tracesBox]),
     );
@@ -144,11 +151,12 @@ export class LayerCharts {
   }
 
   /** The tensors (per run) to plot and the selected runs in order (for colours). */
-  update(tensors: LayerTensor[], runs: string[], tags?: readonly string[]): void {
+  update(tensors: LayerTensor[], runs: string[], tags?: readonly string[], versions: { run: string; version: number }[] = []): void {
     const sig = (ts: LayerTensor[]) => JSON.stringify(ts.map((t) => [t.run, t.tag, t.steps]));
     // Every tensor of the layer (spectra may be logged without trajectories).
     const all = [...new Set([...(tags ?? []), ...tensors.map((t) => t.tag)])];
-    if (sig(tensors) === sig(this.tensors) && JSON.stringify(runs) === JSON.stringify(this.runs) && JSON.stringify(all) === JSON.stringify(this.tags)) return;
+    if (sig(tensors) === sig(this.tensors) && JSON.stringify(runs) === JSON.stringify(this.runs) && JSON.stringify(all) === JSON.stringify(this.tags) && JSON.stringify(versions) === JSON.stringify(this.versions)) return;
+    this.versions = versions;
     this.tags = all;
     this.tensors = tensors;
     this.runs = runs;
@@ -171,6 +179,7 @@ export class LayerCharts {
     for (const c of this.traceCharts.values()) c.resize();
     for (const c of this.distCharts.values()) c.resize();
     this.spectral.resize();
+    this.activations.resize();
   }
 
   dispose(): void {
@@ -180,14 +189,18 @@ export class LayerCharts {
     for (const c of this.traceCharts.values()) c.destroy();
     for (const c of this.distCharts.values()) c.destroy();
     this.spectral.dispose();
+    this.activations.dispose();
   }
 
   private async load(): Promise<void> {
     this.stale = false;
     void this.spectral.load(this.tags, this.runs).catch(() => undefined);
+    void this.activations.load(this.versions, this.runs).catch(() => undefined);
     if (!this.tensors.length) {
       this.latest.cancel();
-      this.showStatus(
+      // A section of activations only (a ReLU has no weights): nothing to say about trajectories.
+      const onlyActivations = this.tags.length > 0 && this.tags.every(isActivationTag);
+      this.showStatus(onlyActivations ? null : 
         "No update trajectories for this layer. Log them with Writer.log_weights(..., trajectories=True) " +
           "or NNVizCallback(trajectory_freq=N), then reload.",
       );

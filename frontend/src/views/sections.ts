@@ -22,6 +22,7 @@ import { RangeStore } from "../data/ranges";
 import type { TagInfo } from "../data/types";
 import { type Block, type Status, STATUS_TEXT, blockGroups, blockSummary, estimateSectionHeight, isLargeModel, worstStatus } from "../model/blocks";
 import type { RangeMode } from "../model/colorrange";
+import { hasActivationTensors, runVersion } from "../model/activations";
 import { layerLabel, moduleLabel } from "../model/describe";
 import { pooledShape } from "../model/grid";
 import type { View } from "../model/viewport";
@@ -110,6 +111,8 @@ interface BlockEl {
 export class Sections {
   private tags: Record<string, Record<string, TagInfo>> = {};
   private runs: string[] = [];
+  /** The selected runs' data versions (the activation statistics are refetched when they change). */
+  private versions: { run: string; version: number }[] = [];
   private readonly cards = new Map<string, Card>();
   private readonly groups = new Map<string, Group>();
   private readonly observer: IntersectionObserver;
@@ -175,6 +178,20 @@ export class Sections {
   /** Forgets released rows' steps (the address changed: their cards' steps come from it). */
   forgetRowSteps(): void {
     for (const s of this.keptRows.values()) s.step = null;
+  }
+
+  /** The block the user opened (large models; kept in the address), null when none. */
+  get openBlock(): string | null {
+    return [...this.opened][0] ?? null;
+  }
+
+  /** Opens the block `name` (from the address; before the blocks exist it opens when they are made), closing others; null closes. */
+  setOpenBlock(name: string | null): void {
+    if (name === this.openBlock) return;
+    this.opened.clear();
+    if (name) this.opened.add(name);
+    for (const b of this.blocks) this.showBlock(b);
+    this.schedule();
   }
 
   /** How many layer sections exist (0: nothing logged in the selected runs). */
@@ -244,6 +261,7 @@ export class Sections {
     this.tags = tags;
     this.runs = runs;
     this.pending = pending;
+    this.versions = runs.filter((run) => hasActivationTensors(tags[run])).map((run) => ({ run, version: runVersion(tags[run]) }));
     const wanted = new Set<string>();
     for (const run of runs) {
       const t = tags[run] ?? {};
@@ -419,7 +437,7 @@ export class Sections {
       row.root.remove();
       group.rows.delete(t);
     }
-    group.charts.update(group.layerTensors, runs, group.tags);
+    group.charts.update(group.layerTensors, runs, group.tags, this.versions);
   }
 
   /** Destroys a section's charts and cards, keeping their states; `placeholder`: keep its height. */
@@ -524,6 +542,7 @@ export class Sections {
       }
       this.showBlock(b);
       this.schedule();
+      this.changed();
     });
     return b;
   }

@@ -73,6 +73,8 @@ export class StructurePanel {
   private readonly chart: Chart;
   private readonly legend: HTMLDivElement;
   private readonly alphaKey: HTMLSpanElement;
+  /** The legend's entry for NaN layers' red bar, shown when the listed run has one. */
+  private readonly nanKey: HTMLSpanElement;
   private readonly latest = latestOnly();
   /** The run whose layers are listed (the chart shows every selected run). */
   private run: string | null = null;
@@ -88,6 +90,13 @@ export class StructurePanel {
     this.list = el("div", { className: "nv-layers", attrs: { "data-testid": "structure-layers" } });
     this.alphaKey = el("span", { className: "nv-layer-alpha nv-alpha-out", text: `alpha low / high: outside 2–6 (from ${MIN_EVALS}+ eigenvalues; "(?)": too few to judge)` });
     this.alphaKey.hidden = true;
+    this.nanKey = el(
+      "span",
+      { attrs: { "data-testid": "structure-legend-nan", "data-health": "nan" } },
+      el("span", { className: "nv-health-key nv-health-nan" }),
+      document.createTextNode("✖ NaN/Inf weights: the last finite ratio and the step NaN started"),
+    );
+    this.nanKey.hidden = true;
     this.legend = el(
       "div",
       { className: "nv-health-legend", attrs: { "data-testid": "structure-legend" }, title: "The bar on each layer's left: its latest update ratio per optimizer step (the findings' definition)" },
@@ -95,6 +104,7 @@ export class StructurePanel {
       ...HEALTH_LEGEND.map(([health, text]) =>
         el("span", { attrs: { "data-testid": "structure-legend-item", "data-health": health } }, el("span", { className: `nv-health-key nv-health-${health}` }), document.createTextNode(text)),
       ),
+      this.nanKey,
       this.alphaKey,
     );
     this.chart = new Chart({
@@ -236,6 +246,7 @@ export class StructurePanel {
     const shown = this.last.find((p) => p.run === this.run);
     this.list.setAttribute("data-run", this.run ?? "");
     this.alphaKey.hidden = !shown?.layers.some((l) => layerAlpha(shown.spectra?.tensors, l.layer));
+    this.nanKey.hidden = !shown || !this.broken.get(shown.run)?.size;
     if (!shown) return;
     // A large model's layers scroll in their own box (ResNet-50 has 107).
     this.list.classList.toggle("nv-layers-scroll", isLargeModel(shown.layers.length));

@@ -1,0 +1,161 @@
+"""Activation statistics in the NNViz tab: a PyTorch MLP watched by ``tb_nnviz.torch.watch``.
+
+Run ``act``: an MLP whose hidden ReLU has units killed by a bias of -10 (they never fire),
+trained a few steps with ``watch`` (activation statistics at every logged step, activation
+heatmaps ``act/activations`` at heatmap steps). Run ``noact``: the same model watched with
+``activations=False``. In real TensorBoard and headless Chromium the ``act`` layer's section
+shows a dead / saturated fraction chart and a mean / std chart whose last values are the
+route's, and its heatmap row is labelled "activations: 8 samples × 16 units at step N"; the
+``noact`` run shows neither. Screenshots land in test-artifacts/.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import tb_nnviz.torch
+from tests import browser, tbserver
+
+ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
+STEPS = 12  # optimizer steps; points every 2, heatmaps every 6
+KILLED = 6  # of the 16 hidden units
+LAYER = "act"
+
+
+class MLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(8, 16)
+        self.act = torch.nn.ReLU()
+        self.out = torch.nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.out(self.act(self.hidden(x)))
+
+
+def train(logdir, activations):
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(8 * STEPS, 8)), dtype=torch.float32)
+    y = torch.tensor(rng.integers(0, 3, 8 * STEPS))
+    torch.manual_seed(0)
+    model = MLP()
+    with torch.no_grad():
+        model.hidden.bias[:KILLED] = -10.0  # never positive on these inputs: dead ReLUs
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with tb_nnviz.torch.watch(model, logdir, opt, heatmap_freq=6, trajectory_freq=2,
+                              activations=activations, strict=True):
+        for i in range(STEPS):
+            batch = slice(8 * i, 8 * i + 8)
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            opt.step()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("tab-activations")
+    train(logdir / "act", True)
+    train(logdir / "noact", False)
+    with tbserver.tensorboard(logdir) as url:
+        tbserver.wait_for(
+            lambda: tbserver.route_json(url, "tags"),
+            lambda t: "act/activations" in t.get("runs", {}).get("act", {})
+            and len(t.get("runs", {}).get("noact", {})) == 4,
+        )
+        yield url
+
+
+@pytest.fixture(scope="module")
+def tab(served):
+    with browser.open_tab(served, width=1600, height=1000, ready=browser.OVERVIEW) as t:
+        yield t
+
+
+def _last(values):
+    return [v for v in values if v is not None][-1]
+
+
+def _activation_charts(frame, layer):
+    # The section first: its charts load when it comes near the viewport.
+    frame.locator('[data-testid="group"][data-group="%s"]' % layer).scroll_into_view_if_needed()
+    box = frame.locator('[data-testid="activation-charts"][data-layer="%s"]' % layer)
+    frame.wait_for_function("e => e.dataset.loaded === 'true' && !e.hidden", arg=box.element_handle(), timeout=30000)
+    box.scroll_into_view_if_needed()
+    return box
+
+
+def test_the_route_serves_the_killed_units_as_dead(served):
+    stats = tbserver.route_json(served, "activations", run="act")
+    layers = {a["layer"]: a for a in stats["layers"]}
+    assert layers["input"]["kind"] == "input"
+    assert layers[LAYER]["dead_fraction"][-1] >= KILLED / 16
+
+
+def test_activation_charts_show_the_routes_last_values(served, tab):
+    frame = tab.frame
+    browser.select_runs(frame, ["act"])
+    box = _activation_charts(frame, LAYER)
+    layer = {a["layer"]: a for a in tbserver.route_json(served, "activations", run="act")["layers"]}[LAYER]
+    fraction = box.locator('[data-testid="chart-act-fraction"]')
+    moments = box.locator('[data-testid="chart-act-moments"]')
+    assert fraction.is_visible() and moments.is_visible()
+    last = {s["stat"]: s["last"] for s in json.loads(fraction.get_attribute("data-series-last"))}
+    # ReLU: no saturation statistic (null), so no saturated line.
+    assert last == {"dead_fraction": pytest.approx(_last(layer["dead_fraction"]))}
+    assert last["dead_fraction"] >= KILLED / 16
+    last = {s["stat"]: s["last"] for s in json.loads(moments.get_attribute("data-series-last"))}
+    assert last == {"mean": pytest.approx(_last(layer["mean"])), "std": pytest.approx(_last(layer["std"]))}
+    assert moments.locator('[data-testid="band-label"]').count() == 1
+    assert fraction.get_attribute("data-points") == str(len(layer["step"]))
+    # The ReLU's section has no weights: no "no update trajectories" message.
+    section = frame.locator('[data-testid="layer-charts"][data-layer="%s"]' % LAYER)
+    assert section.locator('[data-testid="layer-status"]').is_hidden()
+    # CSV export like the other charts.
+    with tab.page.expect_download() as dl:
+        fraction.locator('[data-testid="export-csv"]').click()
+    csv = open(dl.value.path()).read().splitlines()
+    assert csv[0].startswith("step,") and len(csv) == len(layer["step"]) + 1
+    group = frame.locator('[data-testid="group"][data-group="%s"]' % LAYER)
+    group.screenshot(path=os.path.join(ARTIFACTS, "tab-activations-light.png"))
+    assert tab.errors == []
+
+
+def test_activation_heatmap_row_is_labelled(served, tab):
+    frame = tab.frame
+    browser.select_runs(frame, ["act"])
+    card = browser.loaded_card(frame, "act", "act/activations")
+    info = tbserver.route_json(served, "tags")["runs"]["act"]["act/activations"]
+    label = card.locator('[data-testid="activation-label"]')
+    assert label.inner_text() == "activations: %d samples × %d units at step %s" % (
+        info["shape"][0], info["shape"][1], card.get_attribute("data-step"))
+    assert card.get_attribute("data-step") == str(info["steps"][-1])
+    # A weight card has no such label.
+    weight = browser.loaded_card(frame, "act", "hidden/weight")
+    assert weight.locator('[data-testid="activation-label"]').is_hidden()
+    card.screenshot(path=os.path.join(ARTIFACTS, "tab-activations-heatmap.png"))
+
+
+def test_runs_overlaid_and_a_run_without_activations_shows_nothing_new(served, tab):
+    frame = tab.frame
+    browser.select_runs(frame, ["noact"])
+    frame.locator('[data-testid="layer-charts"][data-layer="hidden"]').wait_for(timeout=30000)
+    charts = frame.locator('[data-testid="activation-charts"]')
+    frame.wait_for_function("() => document.querySelectorAll('[data-testid=layer-charts]').length > 0")
+    assert all(c.is_hidden() for c in charts.all())
+    assert frame.locator('[data-testid="group"][data-group="%s"]' % LAYER).count() == 0
+    browser.select_runs(frame, ["act", "noact"])
+    box = _activation_charts(frame, LAYER)
+    moments = box.locator('[data-testid="chart-act-moments"]')
+    runs = {s["run"] for s in json.loads(moments.get_attribute("data-series-last"))}
+    assert runs == {"act"}
+    browser.theme_menu(tab.page, "Dark")
+    browser.wait_theme(frame, "dark")
+    box.scroll_into_view_if_needed()
+    frame.locator('[data-testid="group"][data-group="%s"]' % LAYER).screenshot(
+        path=os.path.join(ARTIFACTS, "tab-activations-dark.png"))
+    browser.theme_menu(tab.page, "Light")
+    browser.wait_theme(frame, "light")
+    assert tab.errors == []
