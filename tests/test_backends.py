@@ -122,6 +122,33 @@ def test_heatmap_planes(backend, max_cells, data):
 
 
 @SETTINGS
+@given(max_cells=st.sampled_from([1, 2, 3, 5, 7, 16, 64]), small_axis=st.sampled_from([0, 1, 2, 3, 5, 64]),
+       limit=st.sampled_from([None, 4, 50, 10**6]), data=st.data())
+def test_heatmap_planes_pool_whole_tiles_and_keep_small_axes(backend, max_cells, small_axis, limit, data):
+    """Conv kernels (rank 3-5, both layouts) and matrices pooled by whole tiles, small unit axes kept."""
+    xs = data.draw(stacks(backend.dtypes, min_rank=2), "xs")
+    shape = xs.shape[1:]
+    layout = data.draw(st.sampled_from(["auto", "conv", "conv_first"] if len(shape) > 2
+                                       else ["auto", "matrix", "transposed"]), "layout")
+    content = grids.heatmap_content("t", shape, xs.dtype, layout, max_cells, limit=limit, small_axis=small_axis)
+    lay, (rows, cols), (br, bc) = content["layout"], content["grid"], content["pool"]
+    th, tw = grids.heatmap_tile(shape, lay)
+    nr, nc = rows // th, cols // tw
+    cells = -(-rows // br) * -(-cols // bc)
+    if (br, bc) != (1, 1):
+        assert br % th == 0 and bc % tw == 0 and content["pool_tiles"] == [br // th, bc // tw]
+        assert cells <= max(max_cells, limit or max_cells)
+        fits = (nr if nr <= small_axis else 1) * (nc if nc <= small_axis else 1) <= (limit or max_cells)
+        if fits:  # kept small axes are never pooled
+            assert (nr > small_axis or br == th) and (nc > small_axis or bc == tw), content
+    else:
+        assert "pool_tiles" not in content
+    got = backend.numpy(backend.heatmap_planes(backend.native(xs), content))
+    for x, planes in zip(xs, got):
+        assert_planes_equal(planes, grids.heatmap_planes(x, content), x, content)
+
+
+@SETTINGS
 @given(num_traces=st.integers(0, 8), sketch_dim=st.one_of(st.integers(1, 16), st.just(256)),
        seed=st.integers(0, 3), quantile_sample=st.sampled_from([trajectory.DEFAULT_QUANTILE_SAMPLE, 5]),
        previous=st.sampled_from(["none", "other", "partly moved", "kept in place"]),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cellBlock, gridShape, gridToTensorIndex, layoutMatches, pooledShape, tileSize } from "../src/model/grid";
+import { cellBlock, gridShape, gridToTensorIndex, layoutMatches, pooledShape, poolTiles, tileSize, tileStep } from "../src/model/grid";
 import { tensorIndexToGrid } from "./helpers";
 import type { Layout } from "../src/data/types";
 import { bruteGrid } from "./helpers";
@@ -80,4 +80,34 @@ test("pooled cells map to the tensor indices of their block (brute force)", () =
   const b = cellBlock(1, 2, grid, pool);
   assert.deepEqual(gridToTensorIndex(b.r0, b.c0, shape, layout), brute[b.r0][b.c0]);
   assert.deepEqual(gridToTensorIndex(b.r1 - 1, b.c1 - 1, shape, layout), brute[b.r1 - 1][b.c1 - 1]);
+});
+
+test("pooling by whole tiles: block in tiles, tile borders between cells, blocks cover whole channel pairs", () => {
+  const keras: Layout = { kind: "conv", rows: [2, 0], cols: [3, 1] };
+  assert.deepEqual(poolTiles([3, 3, 256, 256], keras, [24, 24]), [8, 8]);
+  assert.deepEqual(tileStep([3, 3, 256, 256], keras, [24, 24]), [1, 1]);
+  assert.deepEqual(tileStep([3, 3, 8, 16], keras, [1, 1]), [3, 3]);
+  // An older log's pooling that cuts tiles: no whole tiles, borders at tile / pool.
+  assert.equal(poolTiles([3, 3, 64, 64], keras, [2, 4]), null);
+  assert.deepEqual(tileStep([3, 3, 64, 64], keras, [2, 4]), [1.5, 0.75]);
+  // 1x1 kernels and matrices have no tiles.
+  assert.equal(poolTiles([1, 1, 512, 2048], keras, [31, 31]), null);
+  assert.equal(poolTiles([2048, 10], { kind: "matrix", rows: [0], cols: [1] }, [18, 1]), null);
+  // PyTorch's (out, in, kh, kw) = (128, 64, 3, 3) pooled 1x3 channel pairs: every block holds whole tiles.
+  const first: Layout = { kind: "conv_first", rows: [1, 2], cols: [0, 3] };
+  const shape = [128, 64, 3, 3];
+  const grid = gridShape(shape, first);
+  const pool = [3, 9];
+  assert.deepEqual(poolTiles(shape, first, pool), [1, 3]);
+  const [pr, pc] = pooledShape(grid, pool);
+  for (let i = 0; i < pr; i += 7) {
+    for (let j = 0; j < pc; j += 5) {
+      const b = cellBlock(i, j, grid, pool);
+      const lo = gridToTensorIndex(b.r0, b.c0, shape, first);
+      const hi = gridToTensorIndex(b.r1 - 1, b.c1 - 1, shape, first);
+      assert.deepEqual([lo[2], lo[3], hi[2], hi[3]], [0, 0, 2, 2]);  // whole 3x3 tiles
+      assert.deepEqual([lo[1], hi[1]], [i, i]);
+      assert.deepEqual([lo[0], hi[0]], [3 * j, Math.min(3 * j + 2, 127)]);
+    }
+  }
 });

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { layerLabel, moduleLabel } from "../src/model/describe";
+import { describeCell, layerLabel, moduleLabel, tensorSubtitle } from "../src/model/describe";
 import { heatAxes } from "../src/model/heataxes";
-import type { Layout } from "../src/data/types";
+import type { Heatmap, Layout, TagInfo } from "../src/data/types";
+import { header } from "./helpers";
 
 const axes = (shape: number[], layout: Layout, gates: string[] | null = null, description = "") => heatAxes({ shape, layout, gates, description });
 
@@ -77,11 +78,43 @@ test("a pooled conv kernel's caption says a cell is a block mean, not a tile", (
   assert.match(pooled!.title, /Pooled 2×4: each cell is the mean of a 2 × 4 block/);
   // A block of exactly one tile: a cell is a channel pair's mean.
   assert.equal(heatAxes({ shape: [64, 64, 3, 3], layout, gates: null, pool: [3, 3] })?.tiles,
-    "3 × 3 tiles (kh × kw) pooled 3×3: each cell is the mean of one tile (one in/out channel pair); hover shows the block");
+    "pooled by whole tiles: each cell: mean of one tile (one in/out channel pair, 3×3 tiles); hover shows the block");
   assert.doesNotMatch(pooled!.tiles!, /one per in\/out channel pair/);
   const plain = heatAxes({ shape: [64, 64, 3, 3], layout, gates: null, pool: [1, 1] });
   assert.equal(plain?.tiles, "3 × 3 tiles (kh × kw), one per in/out channel pair");
   assert.doesNotMatch(plain!.title, /Pooled/);
+});
+
+test("a conv kernel pooled by whole tiles names its block in channel pairs and tiles", () => {
+  const keras: Layout = { kind: "conv", rows: [2, 0], cols: [3, 1] };
+  const conv4 = heatAxes({ shape: [3, 3, 256, 256], layout: keras, gates: null, pool: [24, 24] });
+  assert.equal(conv4?.tiles, "pooled by whole tiles: each cell: mean of 8×8 channel pairs (3×3 tiles); hover shows the block");
+  assert.match(conv4!.title, /Pooled 24×24: each cell: mean of 8×8 channel pairs \(3×3 tiles\)/);
+  assert.equal(conv4?.rows, "in-channels (256)");
+  const first: Layout = { kind: "conv_first", rows: [1, 2], cols: [0, 3] };
+  assert.equal(heatAxes({ shape: [128, 64, 3, 3], layout: first, gates: null, pool: [3, 9] })?.tiles,
+    "pooled by whole tiles: each cell: mean of 1×3 channel pairs (3×3 tiles); hover shows the block");
+  // 1x1 kernels and matrices have no tiles: nothing about tiles.
+  assert.equal(heatAxes({ shape: [2048, 10], layout: { kind: "matrix", rows: [0], cols: [1] }, gates: null, pool: [18, 1] })?.tiles, null);
+});
+
+test("the hover of a cell pooled by whole tiles shows its channel ranges and tensor index range", () => {
+  const layout: Layout = { kind: "conv", rows: [2, 0], cols: [3, 1] };
+  const info = {
+    kind: "heatmap", shape: [3, 3, 256, 256], dtype: "float32", layout, grid: [768, 768], pool: [24, 24],
+    planes: ["mean", "absmax"], gates: null, steps: [0],
+  } as unknown as TagInfo;
+  const n = 32 * 32;
+  const hm: Heatmap = {
+    header: header({ shape: [2, 32, 32], planes: ["mean", "absmax"] }),
+    planes: [new Float32Array(n).fill(0.5), new Float32Array(n).fill(-2)],
+    rows: 32, cols: 32,
+  };
+  const d = describeCell(info, hm, 1, 31);
+  assert.equal(d.block, "in 8–15 × out 248–255 (whole 3×3 tiles; rows 24–47, cols 744–767)");
+  assert.equal(d.index, "[0, 0, 8, 248] … [2, 2, 15, 255]");
+  assert.equal(d.absmax, "-2");
+  assert.match(tensorSubtitle(info), /grid 768×768 pooled 24×24 → 32×32 \(each cell: mean of 8×8 channel pairs, 3×3 tiles\)/);
 });
 
 test("activation heatmaps: samples down, units across", () => {

@@ -232,6 +232,13 @@ def _check_fields(parsed, plugin_name):
         raise MetadataError("metadata lacks or has malformed %s" % ", ".join(bad))
     if not isinstance(parsed.get("name", ""), str):
         raise MetadataError("metadata name is not a string: %r" % (parsed["name"],))
+    if plugin_name == HEATMAP_PLUGIN_NAME and "pool_tiles" in parsed:
+        # Tile-aligned pooling (whole kernel tiles per block); older logs lack the field.
+        if not _ints(2, 1)(parsed["pool_tiles"]) or any(
+            p % t for p, t in zip(parsed["pool"], parsed["pool_tiles"])
+        ):
+            raise MetadataError("metadata pool_tiles %r does not divide pool %r"
+                                % (parsed["pool_tiles"], parsed["pool"]))
     if plugin_name == TRAJECTORY_PLUGIN_NAME and any(
         t >= math.prod(parsed["shape"]) for t in parsed["traces"]
     ):

@@ -59,6 +59,13 @@ def group(items, key):
     return list(groups.values())
 
 
+def _matches(selector, name):
+    """True when ``name`` is chosen by ``selector``: a regex (searched) or a list of names."""
+    if isinstance(selector, str):
+        return re.search(selector, name) is not None
+    return name in selector
+
+
 class LogPlan:
     """The fixed choices for logging ``weights`` through ``writer``.
 
@@ -70,6 +77,9 @@ class LogPlan:
       max_total_cells: model-wide heatmap budget (``grids.heatmap_cap``).
       stack_key: optional ``i -> key``; weights share a stack only when their
         shape, dtype and this key agree (PyTorch: the device).
+      full_resolution: weights whose heatmaps are drawn unpooled up to the
+        writer's ``max_cells`` (the per-tensor hard cap), outside the
+        model-wide budget: a regex (``re.search`` on the name) or a list of names.
 
     Attributes:
       heat: each weight's heatmap content (empty without heatmaps).
@@ -84,7 +94,8 @@ class LogPlan:
     """
 
     def __init__(self, writer, weights, shapes, dtypes, *, heatmaps=True, trajectories=True,
-                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, stack_key=None, spectra=False):
+                 max_total_cells=DEFAULT_MAX_TOTAL_CELLS, stack_key=None, spectra=False,
+                 full_resolution=None):
         self.writer = writer
         self.weights = [Weight(*w) for w in weights]
         self.shapes = [tuple(int(d) for d in s) for s in shapes]
@@ -92,10 +103,14 @@ class LogPlan:
         self.heat, self.traj = [], []
         ws = self.weights
         if heatmaps:
-            shapes2d = [grids.grid_shape(s, grids.grid_layout(s, w.layout)) for s, w in zip(self.shapes, ws)]
-            cap = min(grids.heatmap_cap(shapes2d, writer.max_cells, max_total_cells), writer.max_cells)
-            self.heat = [writer.heatmap_content(w.name, s, d, w.layout, w.gates, max_cells=cap)
-                         for w, s, d in zip(ws, self.shapes, self.dtypes)]
+            specs = [(s, grids.grid_layout(s, w.layout)) for s, w in zip(self.shapes, ws)]
+            full = [bool(full_resolution) and _matches(full_resolution, w.name) for w in ws]
+            cap = min(grids.heatmap_cap([sp for sp, f in zip(specs, full) if not f], writer.max_cells,
+                                        max_total_cells), writer.max_cells)
+            cells = [writer.max_cells if f else grids.heatmap_cells(*sp, cap, writer.max_cells)
+                     for sp, f in zip(specs, full)]
+            self.heat = [writer.heatmap_content(w.name, s, d, w.layout, w.gates, max_cells=c)
+                         for w, s, d, c in zip(ws, self.shapes, self.dtypes, cells)]
         if trajectories:
             self.traj = [writer.plan(w.name, s, d, w.unit_axis) for w, s, d in zip(ws, self.shapes, self.dtypes)]
         extra = stack_key or (lambda i: None)

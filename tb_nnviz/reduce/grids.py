@@ -33,6 +33,13 @@ DEFAULT_MAX_CELLS = 256 * 256
 #: Chunked sums round differently in the last bits; counts, min, max, traces,
 #: quantiles and absmax are exact either way.
 CHUNK_ELEMENTS = 2**22
+#: Unit axes (channels, rows or columns of a matrix) of at most this many
+#: entries are never pooled: 10 classes, 3 RGB inputs and 64 channels stay
+#: whole and the budget is spent on the other axis (see :func:`heatmap_pool`).
+SMALL_AXIS = 64
+#: A tensor whose unit axes are all small is drawn unpooled while its grid is
+#: at most this many times its cell budget (and within the hard cap).
+SMALL_TENSOR_FACTOR = 32
 #: Layout names accepted by :func:`grid_layout` (besides ``"split:K"``).
 LAYOUTS = ("auto", "vector", "matrix", "conv", "transposed", "conv_first")
 
@@ -229,17 +236,93 @@ def pool(grid, br, bc):
     return mean, absmax
 
 
+def heatmap_tile(shape, layout):
+    """``(th, tw)``: the grid extent of one kernel tile, ``(1, 1)`` outside conv layouts.
+
+    A conv grid is ``(in * th, out * tw)``: one tile per (in, out) channel pair.
+
+    >>> heatmap_tile((3, 3, 256, 256), grid_layout((3, 3, 256, 256)))
+    (3, 3)
+    >>> heatmap_tile((64, 3, 7, 7), grid_layout((64, 3, 7, 7), "conv_first"))
+    (7, 7)
+    >>> heatmap_tile((2048, 10), grid_layout((2048, 10)))
+    (1, 1)
+    """
+    if layout["kind"] not in ("conv", "conv_first"):
+        return 1, 1
+    return (math.prod(shape[a] for a in layout["rows"][1:]),
+            math.prod(shape[a] for a in layout["cols"][1:]))
+
+
+def heatmap_pool(shape, layout, max_cells=DEFAULT_MAX_CELLS, limit=DEFAULT_MAX_CELLS,
+                 small_axis=SMALL_AXIS):
+    """Block size ``(br, bc)`` of a heatmap: whole tiles, small axes kept.
+
+    The grid's units are its (in, out) channel pairs, each a ``th x tw`` tile
+    (:func:`heatmap_tile`; a matrix's units are its cells). Rules:
+
+    - a grid of at most ``max_cells`` cells is not pooled;
+    - nor is one whose unit axes are all at most ``small_axis`` while it has
+      at most ``min(limit, SMALL_TENSOR_FACTOR * max_cells)`` cells (a 7x7
+      RGB stem, a 3x3x64x64 kernel, a 64x10 classifier);
+    - otherwise blocks are whole tiles, ``(a * th, b * tw)``: each cell is the
+      mean (and absmax) of ``a x b`` channel pairs; ``a = 1`` (``b = 1``) when
+      the in- (out-) axis has at most ``small_axis`` units, the other axis
+      taking the budget (so a 2048x10 classifier keeps its 10 columns), else
+      ``(a, b) = pool_factors(units, max_cells)``;
+    - ``limit`` (at least ``max_cells``) is the hard cap: when the kept axes
+      alone exceed it, they are pooled too.
+
+    >>> lay = grid_layout((3, 3, 256, 256))
+    >>> heatmap_pool((3, 3, 256, 256), lay, 1225)
+    (24, 24)
+    >>> heatmap_pool((2048, 10), grid_layout((2048, 10)), 600)
+    (35, 1)
+    >>> heatmap_pool((64, 3, 7, 7), grid_layout((64, 3, 7, 7), "conv_first"), 2500)
+    (1, 1)
+    """
+    if max_cells < 1:
+        raise TensorError("max_cells must be >= 1, got %r" % (max_cells,))
+    rows, cols = grid_shape(shape, layout)
+    if rows * cols <= max_cells:
+        return 1, 1
+    limit = max(limit, max_cells)
+    th, tw = heatmap_tile(shape, layout)
+    nr, nc = rows // th, cols // tw
+    keep_r, keep_c = nr <= small_axis, nc <= small_axis
+    if keep_r and keep_c and rows * cols <= min(limit, SMALL_TENSOR_FACTOR * max_cells):
+        return 1, 1
+    if keep_r and keep_c:
+        a, b = 1, 1
+    elif keep_r:
+        a, b = 1, math.ceil(nc / max(1, max_cells // nr))
+    elif keep_c:
+        a, b = math.ceil(nr / max(1, max_cells // nc)), 1
+    else:
+        a, b = pool_factors(nr, nc, max_cells)
+    if math.ceil(nr / a) * math.ceil(nc / b) > limit:
+        a, b = pool_factors(nr, nc, limit)
+    return a * th, b * tw
+
+
 def heatmap_content(name, shape, dtype, layout="auto", max_cells=DEFAULT_MAX_CELLS, gates=None,
-                    index=None):
+                    index=None, limit=None, small_axis=SMALL_AXIS):
     """The metadata content of a heatmap: everything a reader needs to draw it.
 
     ``gates`` names equal column blocks (e.g. ``["i", "f", "c", "o"]`` for an
     LSTM kernel) so the tab can tell them apart; ``index`` is the tensor's
-    position in network order, when the writer knows it.
+    position in network order, when the writer knows it. Pooling follows
+    :func:`heatmap_pool` (``max_cells`` the budget, ``limit`` the hard cap,
+    by default ``max_cells``: see :func:`heatmap_cells` for the model-wide budget);
+    a pooled heatmap's content also holds ``"pool_tiles": [a, b]``, its block
+    in tiles (``pool == [a * th, b * tw]``), which marks tile-aligned pooling
+    (logs written before it lack the field; their blocks may cut tiles).
     """
-    lay = grid_layout(tuple(shape), layout)
+    shape = tuple(int(d) for d in shape)
+    lay = grid_layout(shape, layout)
     rows, cols = grid_shape(shape, lay)
-    br, bc = pool_factors(rows, cols, max_cells)
+    limit = max_cells if limit is None else max(int(limit), 1)
+    br, bc = heatmap_pool(shape, lay, max_cells, limit, small_axis)
     if gates is not None:
         gates = [str(g) for g in gates]
         if not gates or cols % len(gates):
@@ -249,7 +332,7 @@ def heatmap_content(name, shape, dtype, layout="auto", max_cells=DEFAULT_MAX_CEL
     content = {
         "kind": "heatmap",
         "name": name,
-        "shape": [int(d) for d in shape],
+        "shape": list(shape),
         "dtype": str(dtype),
         "layout": lay,
         "grid": [rows, cols],
@@ -257,6 +340,9 @@ def heatmap_content(name, shape, dtype, layout="auto", max_cells=DEFAULT_MAX_CEL
         "planes": ["value"] if (br, bc) == (1, 1) else ["mean", "absmax"],
         "gates": gates,
     }
+    if (br, bc) != (1, 1):
+        th, tw = heatmap_tile(shape, lay)
+        content["pool_tiles"] = [br // th, bc // tw]
     if index is not None:
         content["index"] = int(index)
     return content
@@ -295,18 +381,37 @@ def heatmap(x, name="x", layout="auto", max_cells=DEFAULT_MAX_CELLS, gates=None)
     return heatmap_planes(x, content), content
 
 
+def heatmap_cells(shape, layout, cap, max_cells=DEFAULT_MAX_CELLS):
+    """The cell budget to give ``heatmap_content`` for one tensor under a model-wide ``cap``.
+
+    ``cap`` (from :func:`heatmap_cap`), except for a tensor :func:`heatmap_pool`
+    draws unpooled beyond it (small unit axes only, at most ``max_cells`` and
+    ``SMALL_TENSOR_FACTOR * cap`` cells): its grid size.
+
+    >>> lay = grid_layout((64, 3, 7, 7), "conv_first")
+    >>> heatmap_cells((64, 3, 7, 7), lay, 2500), heatmap_cells((3, 3, 256, 256), grid_layout((3, 3, 256, 256)), 2500)
+    (9408, 2500)
+    """
+    if heatmap_pool(shape, layout, cap, max_cells) == (1, 1):
+        return max(int(cap), math.prod(grid_shape(shape, layout)))
+    return int(cap)
+
+
 def heatmap_cap(grids, max_cells=DEFAULT_MAX_CELLS, max_total_cells=None):
     """The cell budget of each tensor so that one heatmap step of all ``grids`` fits ``max_total_cells``.
 
-    ``grids`` are the ``(rows, cols)`` of each tensor's unpooled grid. A pooled
-    heatmap stores two planes (mean and absmax), so it costs twice its cells.
-    Every tensor gets the same cap ``c <= max_cells``, the largest for which
-    the stored values add up to at most ``max_total_cells``: small tensors stay
-    exact, large ones are pooled harder. With more tensors than the budget can
-    hold at one cell each, every tensor gets one cell.
+    ``grids`` are each tensor's ``(shape, layout)`` (layout as
+    :func:`grid_layout` returns it), pooled as :func:`heatmap_pool` pools it
+    with ``max_cells`` as the hard cap; a bare ``(rows, cols)`` stands for a
+    matrix of that shape. A pooled heatmap stores two planes (mean and
+    absmax), so it costs twice its cells. Every tensor gets the same cap
+    ``c <= max_cells``, the largest for which the stored values add up to at
+    most ``max_total_cells``: small tensors stay exact, large ones are pooled
+    harder. With more tensors than the budget can hold at one cell each (or
+    kept small axes alone over it), every tensor gets one cell.
 
     >>> heatmap_cap([(64, 64), (1, 64), (1000, 1000)], 65536, 10000)
-    3968
+    3086
     >>> heatmap_cap([(4, 4)], 65536, None)
     65536
     """
@@ -317,13 +422,15 @@ def heatmap_cap(grids, max_cells=DEFAULT_MAX_CELLS, max_total_cells=None):
 
     def cost(cap):
         total = 0
-        for rows, cols in grids:
-            if rows * cols <= cap:
-                total += rows * cols
-            else:
-                br, bc = pool_factors(rows, cols, cap)
-                total += 2 * math.ceil(rows / br) * math.ceil(cols / bc)
+        for shape, layout in specs:
+            rows, cols = grid_shape(shape, layout)
+            br, bc = heatmap_pool(shape, layout, cap, max_cells)
+            cells = math.ceil(rows / br) * math.ceil(cols / bc)
+            total += cells if (br, bc) == (1, 1) else 2 * cells
         return total
+
+    specs = [g if isinstance(g[1], dict) else ((int(g[0]), int(g[1])), grid_layout((1, 1)))
+             for g in grids]
 
     lo, hi = 1, int(max_cells)
     if cost(hi) <= max_total_cells:

@@ -9,7 +9,7 @@
  */
 import type { Heatmap, TagInfo } from "../data/types";
 import { formatFloat32, formatIndex, formatRange, formatShape } from "./format";
-import { cellBlock, gridToTensorIndex, layoutMatches, pooledShape } from "./grid";
+import { cellBlock, gridToTensorIndex, layoutMatches, pooledShape, poolTiles } from "./grid";
 
 export interface CellDescription {
   /** Row / column of the drawn (stored) cell; equal to the grid row / column when unpooled. */
@@ -47,6 +47,13 @@ export function describeCell(info: TagInfo, hm: Heatmap, i: number, j: number): 
   if (pooled) {
     const b = cellBlock(i, j, info.grid, pool);
     block = `rows ${formatRange(b.r0, b.r1)}, cols ${formatRange(b.c0, b.c1)}`;
+    const tiles = mappable ? poolTiles(info.shape, info.layout, pool) : null;
+    if (tiles) {
+      // Whole tiles: the block is a range of in- and out-channels.
+      const [th, tw] = [pool[0] / tiles[0], pool[1] / tiles[1]];
+      const ch = (a: number, b: number, t: number) => formatRange(a / t, Math.ceil(b / t));
+      block = `in ${ch(b.r0, b.r1, th)} × out ${ch(b.c0, b.c1, tw)} (whole ${th}×${tw} tiles; ${block})`;
+    }
     if (mappable) {
       const first = formatIndex(gridToTensorIndex(b.r0, b.c0, info.shape, info.layout));
       const last = formatIndex(gridToTensorIndex(b.r1 - 1, b.c1 - 1, info.shape, info.layout));
@@ -68,7 +75,9 @@ export function tensorSubtitle(info: TagInfo): string {
   const pool = info.pool ?? [1, 1];
   if (pool[0] > 1 || pool[1] > 1) {
     const [pr, pc] = pooledShape(info.grid, pool);
-    parts.push(`grid ${info.grid[0]}×${info.grid[1]} pooled ${pool[0]}×${pool[1]} → ${pr}×${pc}`);
+    const tiles = info.layout && layoutMatches(info.shape, info.layout, info.grid) ? poolTiles(info.shape, info.layout, pool) : null;
+    const each = tiles ? ` (each cell: mean of ${tiles[0]}×${tiles[1]} channel pairs, ${pool[0] / tiles[0]}×${pool[1] / tiles[1]} tiles)` : "";
+    parts.push(`grid ${info.grid[0]}×${info.grid[1]} pooled ${pool[0]}×${pool[1]} → ${pr}×${pc}${each}`);
   }
   if (info.gates && info.gates.length) parts.push(`gates ${info.gates.join(" ")}`);
   if (info.description) parts.push(info.description);

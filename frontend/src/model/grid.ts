@@ -107,3 +107,35 @@ export function pooledShape(grid: readonly number[], pool: readonly number[]): [
 export function tileSize(shape: readonly number[], layout: Layout): [number, number] {
   return [prodOver(shape, layout.rows.slice(1)), prodOver(shape, layout.cols.slice(1))];
 }
+
+/**
+ * The block of a pooled conv heatmap in whole tiles, [a, b]: every cell is the mean (and
+ * absmax) of a × b (in, out) channel pairs, whole kh × kw tiles. tb_nnviz pools conv
+ * kernels this way (`pool_tiles` in the metadata); null when unpooled, for layouts
+ * without tiles, or for older logs whose blocks cut tiles.
+ *
+ * Example: poolTiles([3, 3, 256, 256], conv layout, [24, 24]) -> [8, 8];
+ * poolTiles([3, 3, 64, 64], conv layout, [2, 4]) -> null.
+ */
+export function poolTiles(shape: readonly number[], layout: Layout, pool: readonly number[] | null | undefined): [number, number] | null {
+  const [br, bc] = pool ?? [1, 1];
+  if (br <= 1 && bc <= 1) return null;
+  const [th, tw] = tileSize(shape, layout);
+  if (th * tw <= 1 || br % th !== 0 || bc % tw !== 0) return null;
+  return [br / th, bc / tw];
+}
+
+/**
+ * Stored cells between tile borders, [rows, cols]: the tile when unpooled; 1 when pooled by
+ * whole tiles (each cell is a block of channel pairs); tile / pool when older pooling cut
+ * tiles. A step of 0 draws no borders that way (no tiles there).
+ *
+ * Example: tileStep([3, 3, 8, 16], conv layout, [1, 1]) -> [3, 3];
+ * tileStep([3, 3, 256, 256], conv layout, [24, 24]) -> [1, 1].
+ */
+export function tileStep(shape: readonly number[], layout: Layout, pool: readonly number[] | null | undefined): [number, number] {
+  const [th, tw] = tileSize(shape, layout);
+  const [br, bc] = pool ?? [1, 1];
+  if (poolTiles(shape, layout, pool)) return [th > 1 ? 1 : 0, tw > 1 ? 1 : 0];
+  return [th > 1 ? th / br : 0, tw > 1 ? tw / bc : 0];
+}

@@ -19,8 +19,11 @@
  *     === "3 × 3 tiles (kh × kw), one per in/out channel pair"
  *   heatAxes({shape: [3, 3, 64, 64], layout: {kind: "conv", rows: [2, 0], cols: [3, 1]}, gates: null, pool: [2, 2]}).tiles
  *     === "3 × 3 tiles (kh × kw) pooled 2×2: each cell is the mean of a 2 × 2 block of the tile grid; hover shows the block"
+ *     (an older log's pooling); pooled by whole tiles, pool [6, 6]:
+ *     "pooled by whole tiles: each cell: mean of 2×2 channel pairs (3×3 tiles); hover shows the block"
  */
 import type { TagInfo } from "../data/types";
+import { poolTiles } from "./grid";
 
 export interface HeatAxes {
   /** What runs down the rows; null for a single row (a vector). */
@@ -115,9 +118,14 @@ export function heatAxes(
     const [inWord, outWord] = isTransposedConv(info.description) ? ["out", "in"] : ["in", "out"];
     const [br, bc] = info.pool ?? [1, 1];
     const pooled = br > 1 || bc > 1;
-    // Pooled, a cell averages a br × bc block of the tile grid (the card's subtitle says "pooled br×bc").
-    const block =
-      br === th && bc === tw
+    // Pooled by whole tiles (tb_nnviz's pooling; model/grid.ts poolTiles), a cell is the mean
+    // of a × b channel pairs; older logs' blocks of br × bc grid cells may cut tiles.
+    const tiles = poolTiles(shape, layout, info.pool);
+    const block = tiles
+      ? tiles[0] === 1 && tiles[1] === 1
+        ? `each cell: mean of one tile (one in/out channel pair, ${th}×${tw} tiles)`
+        : `each cell: mean of ${tiles[0]}×${tiles[1]} channel pairs (${th}×${tw} tiles)`
+      : br === th && bc === tw
         ? `each cell is the mean of one tile (one in/out channel pair)`
         : `each cell is the mean of a ${br} × ${bc} block of the tile grid`;
     return {
@@ -125,7 +133,9 @@ export function heatAxes(
       rowsShort: `${inWord} (${shape[layout.rows[0]]})`,
       cols: `${outWord}-channels (${shape[layout.cols[0]]})`,
       tiles: pooled
-        ? `${th} × ${tw} tiles (${tileNames}) pooled ${br}×${bc}: ${block}; hover shows the block`
+        ? tiles
+          ? `pooled by whole tiles: ${block}; hover shows the block`
+          : `${th} × ${tw} tiles (${tileNames}) pooled ${br}×${bc}: ${block}; hover shows the block`
         : `${th} × ${tw} tiles (${tileNames}), one per in/out channel pair`,
       title:
         `Tiles of ${tileNames} = ${th} × ${tw} kernel weights, one per (in-channel, out-channel) pair: ` +

@@ -11,7 +11,7 @@
  */
 import type { Heatmap, TagInfo } from "../data/types";
 import { colorize } from "../model/colormap";
-import { tileSize } from "../model/grid";
+import { tileStep } from "../model/grid";
 import { IDENTITY, type View, cellAt as viewCellAt, clampView, panBy, wheelFactor, wheelZooms, zoomAt } from "../model/viewport";
 
 /** How to zoom and pan: the card's help line and the canvas tooltip. */
@@ -283,8 +283,8 @@ export class HeatmapView {
   private drawTiles(ctx: CanvasRenderingContext2D, info: TagInfo, dpr: number): void {
     const { rows, cols, cssW, cssH } = this;
     const v = this.viewState;
-    const pool = info.pool ?? [1, 1];
-    const [th, tw] = info.layout ? tileSize(info.shape, info.layout) : [1, 1];
+    // Stored cells per tile border: 1 when pooled by whole tiles (model/grid.ts tileStep).
+    const [stepR, stepC] = info.layout ? tileStep(info.shape, info.layout, info.pool) : [0, 0];
     // Canvas pixels per stored cell, zoom included.
     const cellW = (cssW / cols) * v.scale * dpr;
     const cellH = (cssH / rows) * v.scale * dpr;
@@ -295,12 +295,10 @@ export class HeatmapView {
     const minPx = 6 * dpr;
     const vLines: number[] = [];
     const hLines: number[] = [];
-    const stepR = th / pool[0];
-    if (th > 1 && stepR * cellH >= minPx) {
+    if (stepR > 0 && stepR * cellH >= minPx) {
       for (let y = stepR; y < rows - 1e-9; y += stepR) hLines.push(y0 + y * cellH);
     }
-    const stepC = tw / pool[1];
-    if (tw > 1 && stepC * cellW >= minPx) {
+    if (stepC > 0 && stepC * cellW >= minPx) {
       for (let x = stepC; x < cols - 1e-9; x += stepC) vLines.push(x0 + x * cellW);
     }
     const gateLines = gateSpans(info, cols)

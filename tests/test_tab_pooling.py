@@ -1,0 +1,90 @@
+"""Heatmaps pooled by whole kernel tiles in real TensorBoard and real Chromium.
+
+One run written with ``tb_nnviz.Writer`` under a small cell budget (1225 cells,
+about what ResNet-50's largest kernels get under the model-wide budget) holds
+ResNet-like tensors: ``conv4_block3_2_conv`` (3x3x256x256, pooled by 8x8
+channel pairs of whole 3x3 tiles), PyTorch's 7x7 RGB stem (64x3x7x7,
+``conv_first``: both channel axes small, one cell per channel pair) and a
+2048x10 classifier (its 10 columns kept). The tests check the tile caption,
+the hover's value, absmax and block (channel ranges, tensor index range).
+"""
+
+import numpy as np
+import pytest
+
+import tb_nnviz
+from tests import browser, tbserver
+
+CONV = "conv4_block3_2_conv/kernel"
+STEM = "conv1/weight"
+DENSE = "predictions/kernel"
+SHAPES = {CONV: (3, 3, 256, 256), STEM: (64, 3, 7, 7), DENSE: (2048, 10)}
+LAYOUTS = {STEM: "conv_first"}
+
+
+def _values():
+    rng = np.random.default_rng(3)
+    return {name: (rng.normal(size=shape) * 0.02).astype(np.float32) for name, shape in SHAPES.items()}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("pooling")
+    values = _values()
+    with tb_nnviz.Writer(logdir / "resnet", max_cells=1225) as w:
+        w.log_weights(0, values, layouts=LAYOUTS, trajectories=False)
+    with tbserver.tensorboard(logdir) as url:
+        tbserver.wait_for(lambda: tbserver.route_json(url, "tags"),
+                          lambda t: len(t.get("runs", {}).get("resnet", {})) == len(SHAPES))
+        yield url, values
+
+
+def _tooltip(frame):
+    frame.locator('[data-testid="tooltip"]').wait_for(state="visible")
+    get = lambda k: frame.locator('[data-testid="tooltip-%s"]' % k).inner_text()  # noqa: E731
+    return {k: get(k) for k in ("row", "col", "value", "absmax", "block", "index")}
+
+
+def test_the_pooling_is_whole_tiles_with_small_axes_kept(served):
+    url, _ = served
+    tags = tbserver.route_json(url, "tags")["runs"]["resnet"]
+    assert tags[CONV]["pool"] == [24, 24]  # 8x8 channel pairs, 32x32 cells
+    assert tags[STEM]["pool"] == [7, 7]  # 3 RGB inputs x 64 out-channels, one cell per pair
+    assert tags[DENSE]["pool"] == [17, 1]  # the 10 classes kept
+
+
+def test_a_pooled_conv_heatmap_names_its_tiles_and_hovers_its_block(served, browser_):
+    url, values = served
+    tab = browser.open_ready(browser_, url, "nnviz&nv_runs=resnet")
+    frame = tab.frame
+    card = browser.loaded_card(frame, "resnet", CONV)
+    tiles = card.locator('[data-testid="axis-tiles"]').inner_text()
+    assert tiles == "pooled by whole tiles: each cell: mean of 8×8 channel pairs (3×3 tiles); hover shows the block"
+    assert "each cell: mean of 8×8 channel pairs, 3×3 tiles" in card.inner_text()
+    canvas = card.locator('[data-testid="heatmap"]')
+    box = canvas.bounding_box()
+    r, c = 1, 31
+    canvas.hover(position={"x": (c + 0.5) * box["width"] / 32, "y": (r + 0.5) * box["height"] / 32})
+    tip = _tooltip(frame)
+    block = values[CONV][:, :, 8:16, 248:256].astype(np.float64)
+    assert (int(tip["row"]), int(tip["col"])) == (r, c)
+    assert float(tip["value"]) == pytest.approx(block.mean(), rel=1e-5, abs=1e-9)
+    assert np.float32(float(tip["absmax"])) == block.flat[np.argmax(np.abs(block))]
+    assert tip["block"] == "in 8–15 × out 248–255 (whole 3×3 tiles; rows 24–47, cols 744–767)"
+    assert tip["index"] == "[0, 0, 8, 248] … [2, 2, 15, 255]"
+
+    # PyTorch's 7x7 RGB stem: one cell per (in, out) pair, its 3 in-channels kept.
+    stem = browser.loaded_card(frame, "resnet", STEM)
+    assert stem.locator('[data-testid="axis-tiles"]').inner_text() == (
+        "pooled by whole tiles: each cell: mean of one tile (one in/out channel pair, 7×7 tiles); "
+        "hover shows the block")
+    assert stem.locator('[data-testid="axis-rows"]').inner_text().startswith("in (3)")  # a 3-row heatmap: short label
+    canvas = stem.locator('[data-testid="heatmap"]')
+    box = canvas.bounding_box()
+    r, c = 2, 40
+    canvas.hover(position={"x": (c + 0.5) * box["width"] / 64, "y": (r + 0.5) * box["height"] / 3})
+    tip = _tooltip(frame)
+    kernel = values[STEM][40, 2].astype(np.float64)
+    assert float(tip["value"]) == pytest.approx(kernel.mean(), rel=1e-5, abs=1e-9)
+    assert tip["block"] == "in 2 × out 40 (whole 7×7 tiles; rows 14–20, cols 280–286)"
+    assert tip["index"] == "[40, 2, 0, 0] … [40, 2, 6, 6]"
