@@ -159,3 +159,42 @@ def test_runs_overlaid_and_a_run_without_activations_shows_nothing_new(served, t
     browser.theme_menu(tab.page, "Light")
     browser.wait_theme(frame, "light")
     assert tab.errors == []
+
+
+def _findings(url, run):
+    """The findings route's answer in either shape: (findings, notes)."""
+    j = tbserver.route_json(url, "findings", run=run)
+    return (j, []) if isinstance(j, list) else (j["findings"], j.get("notes", []))
+
+
+def test_findings_notes_are_shown_under_the_run(served, tab):
+    frame = tab.frame
+    browser.select_runs(frame, ["act", "noact"])
+    for run in ("act", "noact"):
+        box = frame.locator('[data-testid="findings-run"][data-run="%s"]' % run)
+        box.wait_for(timeout=30000)
+        frame.wait_for_function(
+            "() => !document.querySelector('[data-testid=findings-panel]').hasAttribute('data-loading')")
+        findings, notes = _findings(served, run)
+        shown = box.locator('[data-testid="finding-note"]')
+        assert shown.count() == len(notes)
+        for k, note in enumerate(notes):
+            message = note if isinstance(note, str) else note["message"]
+            text = shown.nth(k).inner_text()
+            assert text.startswith("Not judged: ") and text.endswith(message)
+        head = box.locator(".nv-findings-head").inner_text()
+        if not findings and notes:
+            assert head.endswith("no problems found in what could be judged")
+        elif not findings:
+            assert head.endswith("no problems found")
+        assert "no problems found" not in head or not findings
+    # Muted like the other secondary text.
+    if frame.locator('[data-testid="finding-note"]').count():
+        colour = frame.locator('[data-testid="finding-note"]').first.evaluate("e => getComputedStyle(e).color")
+        muted = frame.evaluate("""() => { const d = document.createElement('span'); d.style.color = 'var(--nv-muted)';
+            document.body.appendChild(d); const c = getComputedStyle(d).color; d.remove(); return c; }""")
+        assert colour == muted
+    panel = frame.locator('[data-testid="findings-panel"]')
+    panel.scroll_into_view_if_needed()
+    panel.screenshot(path=os.path.join(ARTIFACTS, "tab-activations-findings.png"))
+    assert tab.errors == []
