@@ -190,3 +190,40 @@ def test_writer_works_without_tensorflow(tmp_path):
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "run")], check=True, env=env)
     data = providers.read_all(providers.python_provider(tmp_path), HEATMAP)["run"]
     np.testing.assert_array_equal(data["w/nnviz_heatmap"][0].numpy[0], np.eye(3))
+
+
+# -- heatmaps pooled by whole tiles, small axes kept (ResNet-like shapes) -------------------------
+
+
+def test_resnet_like_heatmaps_pool_whole_tiles_and_keep_small_axes(tmp_path):
+    """Under ResNet-50's model-wide cap (1225 cells for its largest kernels): conv4_block3_2_conv
+    (3x3x256x256) pools 8x8 channel pairs of whole 3x3 tiles; PyTorch's 7x7 RGB stem (64x3x7x7) is
+    unpooled; the 2048x10 classifier keeps its 10 columns; every plane equals the numpy reference."""
+    from tb_nnviz.log.plan import LogPlan, Weight
+
+    rng = np.random.default_rng(0)
+    cases = {"conv4_block3_2_conv/kernel": ((3, 3, 256, 256), "auto", [24, 24], [8, 8], (32, 32)),
+             "conv1/weight": ((64, 3, 7, 7), "conv_first", [1, 1], None, (21, 448)),
+             "predictions/kernel": ((2048, 10), "auto", [18, 1], [18, 1], (114, 10))}
+    for name, (shape, layout, pool, tiles, stored) in cases.items():
+        lay = grids.grid_layout(shape, layout)
+        content = grids.heatmap_content(name, shape, "float32", layout, grids.heatmap_cells(shape, lay, 1151))
+        assert content["pool"] == pool and content.get("pool_tiles") == tiles, name
+        x = rng.normal(size=shape).astype(np.float32)
+        planes = grids.heatmap_planes(x, content)
+        assert planes.shape[1:] == stored
+        if tiles:  # each cell: the mean of its channel pairs' whole tiles
+            grid = grids.to_grid(x.astype(np.float64), lay)
+            np.testing.assert_allclose(planes[0, 1, 2], grid[pool[0]:2 * pool[0], 2 * pool[1]:3 * pool[1]].mean(),
+                                       rtol=1e-5)
+    # full_resolution: exempt from the model-wide budget, unpooled up to the writer's max_cells.
+    shapes = [(3, 3, 64, 128), (3, 3, 256, 256), (3, 3, 256, 256)]
+    weights = [Weight("a/kernel", None), Weight("b/kernel", None), Weight("c/kernel", None)]
+    with tb_nnviz.Writer(tmp_path) as w:
+        plan = LogPlan(w, weights, shapes, ["float32"] * 3, max_total_cells=20000, full_resolution=r"^b/")
+        assert plan.heat[1]["pool"] == [3, 3]  # 256x256 channel pairs = the hard cap 65536
+        assert plan.heat[2]["pool"] != [1, 1] and plan.heat[2]["pool"][0] > 3
+    with tb_nnviz.Writer(tmp_path / "b") as w:
+        plan = LogPlan(w, weights[:1], [(3, 3, 32, 200)], ["float32"], max_total_cells=2000,
+                       full_resolution=["a/kernel"])
+        assert plan.heat[0]["pool"] == [1, 1]  # 96x600 within max_cells
