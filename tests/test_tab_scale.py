@@ -14,6 +14,7 @@ and a broken run's structure view. Screenshots land in test-artifacts/scale-*.pn
 import json
 import os
 import time
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -283,5 +284,21 @@ def test_a_nan_run_reads_as_broken(served, browser_):
     assert "no finite values" not in chart.inner_text()
     row = frame.locator('[data-testid="overview-row"][data-tag="layer1.0.conv1/weight"] [data-testid="overview-ratio"]')
     assert "NaN" in row.inner_text(), row.inner_text()
+    # The legend names the red NaN bar.
+    legend = frame.locator('[data-testid="structure-legend-nan"]')
+    legend.wait_for(timeout=30000)
+    assert "NaN" in legend.inner_text()
     frame.locator('[data-testid="structure-panel"]').screenshot(path=os.path.join(ARTIFACTS, "scale-nan-structure.png"))
+    # The open block is kept in the address: a new tab on that address opens it.
+    head = frame.locator('[data-testid="block-head"]').nth(1)
+    name = head.locator('[data-testid="block-name"]').inner_text()
+    head.click()
+    tab.page.wait_for_function("n => location.hash.includes('nv_block=' + encodeURIComponent(n))", arg=name,
+                               timeout=10000)
+    tab.page.close()
+    tab = browser.open_ready(browser_, served, _hash(runs="r18_nan", block=urllib.parse.quote(name)), width=1600,
+                             height=1000)
+    block = tab.frame.locator('[data-testid="block"][data-block="%s"]' % name)
+    tab.frame.wait_for_function("b => b.hasAttribute('data-open')", arg=block.element_handle(), timeout=30000)
+    assert tab.frame.locator('[data-testid="block"][data-open]').count() == 1
     tab.page.close()
