@@ -112,14 +112,14 @@ def test_logger_writes_the_reference_on_model_weights(tmp_path, model, one_pass)
     provider = python_provider(tmp_path)
     heat, traj = read_all(provider, HEAT)["."], read_all(provider, TRAJ)["."]
     listing = provider.list_tensors(CTX, experiment_id="", plugin_name=HEAT)["."]
-    shapes2d = [grids.grid_shape(w.variable.shape, grids.grid_layout(tuple(w.variable.shape), w.layout))
-             for w in weights]
-    cap = grids.heatmap_cap(shapes2d, grids.DEFAULT_MAX_CELLS, budget)
+    specs = [(tuple(w.variable.shape), grids.grid_layout(tuple(w.variable.shape), w.layout)) for w in weights]
+    cap = grids.heatmap_cap(specs, grids.DEFAULT_MAX_CELLS, budget)
     stored_cells = 0
-    for index, w in enumerate(weights):
+    for index, (w, spec) in enumerate(zip(weights, specs)):
         tag = metadata.summary_tag(w.name, HEAT)
         x0 = steps[0][w.name]
-        content = grids.heatmap_content(w.name, x0.shape, x0.dtype, w.layout, cap, w.gates, index=index)
+        cells = grids.heatmap_cells(*spec, cap, grids.DEFAULT_MAX_CELLS)
+        content = grids.heatmap_content(w.name, x0.shape, x0.dtype, w.layout, cells, w.gates, index=index)
         assert metadata.parse_content(listing[tag].plugin_content) == dict(content, version=metadata.VERSION)
         for datum, x in zip(heat[tag], steps):
             want = grids.heatmap_planes(x[w.name], content)

@@ -54,23 +54,33 @@ def test_param_logger_writes_the_reference_on_resnet18(tmp_path):
             w.variable.data.copy_(to_torch(steps[1][w.name]))
         logger.capture_gradients()
         logger.log(1, True, True)
-    shapes2d = [grids.grid_shape(w.variable.shape, grids.grid_layout(tuple(w.variable.shape), w.layout))
-             for w in weights]
-    cap = grids.heatmap_cap(shapes2d, grids.DEFAULT_MAX_CELLS, budget)
-    with Writer(tmp_path / "numpy", num_traces=8, max_cells=cap) as ref:
+    with Writer(tmp_path / "numpy", num_traces=8) as ref:
         for step, values in enumerate(steps):
             ref.log_weights(step, values, layouts={w.name: w.layout for w in weights},
                             unit_axes={w.name: w.unit_axis for w in weights},
                             gradients=grads if step else None)
     data = {run: read_all(python_provider(tmp_path / run), plugin)["."]
             for run in ("torch", "numpy") for plugin in [metadata.TRAJECTORY_PLUGIN_NAME]}
-    heat = {run: read_all(python_provider(tmp_path / run), metadata.HEATMAP_PLUGIN_NAME)["."]
-            for run in ("torch", "numpy")}
-    assert sorted(heat["torch"]) == sorted(heat["numpy"])
-    for tag, series in heat["numpy"].items():
-        for got, want in zip(heat["torch"][tag], series):
-            assert got.step == want.step
-            np.testing.assert_allclose(got.numpy, want.numpy, rtol=1e-6, atol=1e-30, err_msg="%s %d" % (tag, got.step))
+    # Heatmaps: each tensor's content under the model-wide budget (grids.heatmap_cap, heatmap_cells), then
+    # the numpy reference's planes of that content.
+    torch_heat = python_provider(tmp_path / "torch")
+    heat = read_all(torch_heat, metadata.HEATMAP_PLUGIN_NAME)["."]
+    listing = torch_heat.list_tensors(CTX, experiment_id="", plugin_name=metadata.HEATMAP_PLUGIN_NAME)["."]
+    specs = [(tuple(w.variable.shape), grids.grid_layout(tuple(w.variable.shape), w.layout)) for w in weights]
+    cap = grids.heatmap_cap(specs, grids.DEFAULT_MAX_CELLS, budget)
+    assert {metadata.summary_tag(w.name, metadata.HEATMAP_PLUGIN_NAME) for w in weights} <= set(heat)
+    for index, (w, spec) in enumerate(zip(weights, specs)):
+        tag = metadata.summary_tag(w.name, metadata.HEATMAP_PLUGIN_NAME)
+        x0 = steps[0][w.name]
+        content = grids.heatmap_content(w.name, x0.shape, x0.dtype, w.layout,
+                                        grids.heatmap_cells(*spec, cap, grids.DEFAULT_MAX_CELLS), w.gates,
+                                        index=index)
+        got_content = metadata.parse_content(listing[tag].plugin_content)
+        assert {k: got_content[k] for k in content} == content, w.name
+        assert [d.step for d in heat[tag]][-1] == 1
+        for datum in heat[tag]:
+            want = grids.heatmap_planes(steps[datum.step][w.name], content)
+            np.testing.assert_allclose(datum.numpy, want, rtol=1e-6, atol=1e-30, err_msg="%s %d" % (tag, datum.step))
     norm = trajectory.STAT_FIELDS.index("grad_norm")
     for w in weights:
         tag = metadata.summary_tag(w.name, metadata.TRAJECTORY_PLUGIN_NAME)
