@@ -56,3 +56,12 @@ def write_runs(logdir, runs, tensors=TENSORS, max_cells=grids.DEFAULT_MAX_CELLS,
                 last[run] = {n: x.copy() for n, x in w.items()}
                 w = {n: x - 10 * lr * (x - t[n]) for n, x in w.items()}
     return last
+
+
+def findings_of(url, run):
+    """The findings route's findings of ``run``, whichever shape it answers: a list, or
+    ``{"findings": [...], "notes": [...]}`` (docs/http_api.md)."""
+    from tests import tbserver
+
+    j = tbserver.route_json(url, "findings", run=run)
+    return j if isinstance(j, list) else j["findings"]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import tb_nnviz
-from tests import browser, tbserver
+from tests import browser, tab_runs, tbserver
 
 ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
 SHAPES = {
@@ -151,7 +151,7 @@ def test_structure_mutes_alphas_the_findings_ignore(served, browser_):
     frame.wait_for_function("() => document.querySelectorAll('[data-testid=structure-alpha]').length >= 2")
     spectra = tbserver.route_json(served, "spectral", run="every20")
     flagged = {
-        f["layer"] for f in tbserver.route_json(served, "findings", run="every20")
+        f["layer"] for f in tab_runs.findings_of(served, "every20")
         if f["kind"] in ("alpha_low", "alpha_high")
     }
     alphas = frame.evaluate("""() => [...document.querySelectorAll('[data-testid=structure-alpha]')].map(a => ({

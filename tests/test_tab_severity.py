@@ -48,7 +48,7 @@ def served(tmp_path_factory):
                           and all(len(r) == len(ALL) for r in t["runs"].values()))
         # The premise: the server's rules give each run the severity its name says.
         for run, worst in WORST.items():
-            sev = {f["severity"] for f in tbserver.route_json(url, "findings", run=run)}
+            sev = {f["severity"] for f in tab_runs.findings_of(url, run)}
             assert (min(sev, key=["error", "warning", "info"].index) if sev else None) == worst, (run, sev)
         yield url, last
 
