@@ -142,12 +142,12 @@ def test_pooled_conv_heatmap_says_it_is_pooled(served, browser_):
     card = browser.loaded_card(frame, "c_quiet", "big/weight")
     tiles = card.locator('[data-testid="axis-tiles"]')
     text = tiles.inner_text()
-    if (br, bc) == (3, 3):
-        block = "one tile (one in/out channel pair)"
-    else:
-        block = "a %d × %d block of the tile grid" % (br, bc)
-    caption = "3 × 3 tiles (kh × kw) pooled %d×%d: each cell is the mean of %s; hover shows the block"
-    assert text == caption % (br, bc, block), text
+    # Pooled by whole 3x3 tiles (grids.heatmap_pool): each cell is a block of a x b channel pairs.
+    assert br % 3 == 0 and bc % 3 == 0, (br, bc)
+    a, b = br // 3, bc // 3
+    block = "one tile (one in/out channel pair, 3×3 tiles)" if (a, b) == (1, 1) else (
+        "%d×%d channel pairs (3×3 tiles)" % (a, b))
+    assert text == "pooled by whole tiles: each cell: mean of %s; hover shows the block" % block, text
     assert "one per in/out channel pair" not in text
     assert "pooled %d×%d" % (br, bc) in card.inner_text()  # the subtitle's wording, which the caption reuses
     assert "Pooled" in tiles.get_attribute("title")
