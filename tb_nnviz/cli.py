@@ -76,7 +76,8 @@ def _parser():
                      help="the scalar tags of the training (and validation) loss, when they are not one of the "
                      "names the loss findings know (epoch_loss, loss, train/loss, eval/loss, train_loss, val_loss, "
                      "Loss/train, ...); default: $TB_NNVIZ_LOSS_TAGS, else found by name")
-    rep.add_argument("--json", action="store_true", help='print {"runs": {run: [finding, ...]}}')
+    rep.add_argument("--json", action="store_true",
+                     help='print {"runs": {run: [finding, ...]}, "notes": {run: [note, ...]}}')
     rep.add_argument("--fail-on", default="error", choices=("error", "warning", "info", "never"),
                      help="lowest severity that makes the exit status 1 (default: %(default)s)")
     return parser
@@ -114,7 +115,7 @@ def report(args):
         print("tb-nnviz report: %s" % e, file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"runs": by_run}, indent=2, allow_nan=False))
+        print(json.dumps({"runs": by_run, "notes": _report.notes_of(by_run)}, indent=2, allow_nan=False))
     else:
         print(_report.format_table(by_run))
     return _report.exit_status(by_run, args.fail_on)

@@ -59,7 +59,8 @@ def get_heatmap(client, **query):
 
 
 def route_findings(logdir):
-    """``{run: [finding, ...]}`` of every run, through the plugin's findings route."""
+    """``{run: [finding, ...]}`` of every run, through the plugin's findings route
+    (its ``findings``; ``route_notes`` collects its ``notes``)."""
     client = make_client(logdir)
     runs = json.loads(client.get(PREFIX + "/tags").get_data(as_text=True))["runs"]
     out = {}
@@ -67,5 +68,7 @@ def route_findings(logdir):
         response = client.get(PREFIX + "/findings", query_string={"run": run})
         assert response.status_code == 200, response.get_data(as_text=True)
         assert response.headers["Content-Type"] == "application/json"
-        out[run] = json.loads(response.get_data(as_text=True))
+        body = json.loads(response.get_data(as_text=True))
+        assert sorted(body) == ["findings", "notes"], body
+        out[run] = body["findings"]
     return out

@@ -124,8 +124,14 @@ def report(logdir):
     return route_findings(logdir)
 
 
+def flat(found):
+    """``found`` with each cause's ``consequences`` after it (compose.nest puts them there)."""
+    return [g for f in found for g in [f] + flat(f.get("consequences", []))]
+
+
 def named(report, run, kind):
-    found = [f for f in report[run] if f["kind"] == kind]
+    """The ``kind`` findings of ``run``, on their own or a cause's consequences."""
+    found = [f for f in flat(report[run]) if f["kind"] == kind]
     assert found, "no %s in %s: %s" % (kind, run, [(f["kind"], f["layer"]) for f in report[run]])
     return found
 

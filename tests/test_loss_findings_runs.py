@@ -90,8 +90,14 @@ def report(logdir):
     return route_findings(logdir)
 
 
+def flat(found):
+    """``found`` with each cause's ``consequences`` after it (compose.nest puts them there)."""
+    return [g for f in found for g in [f] + flat(f.get("consequences", []))]
+
+
 def loss_findings(report, run):
-    return [f for f in report[run] if f["kind"] in LOSS_KINDS]
+    """The loss findings of ``run``, on their own or a cause's consequences."""
+    return [f for f in flat(report[run]) if f["kind"] in LOSS_KINDS]
 
 
 def test_every_run_is_served(report):
@@ -114,7 +120,8 @@ def test_underfitting_without_validation_data_is_stuck(report):
     assert [(f["kind"], f["evidence"]["verdict"]) for f in found] == [("underfitting", "stuck")]
     assert found[0]["evidence"]["train_accuracy_end"] < 0.3
     assert found[0]["evidence"]["validation_run"] is None
-    assert "lr_too_low" in [f["kind"] for f in report["underfit/train"]]  # the weights agree
+    assert [f["kind"] for f in report["underfit/train"]] == ["lr_too_low"]  # the weights agree: the cause
+    assert found[0]["caused_by"] == "lr_too_low"
 
 
 def test_underfitting_with_a_flailing_layer_is_thrashing(report):
@@ -122,7 +129,8 @@ def test_underfitting_with_a_flailing_layer_is_thrashing(report):
     assert [(f["kind"], f["evidence"]["verdict"]) for f in found] == [("underfitting", "thrashing")]
     ev = found[0]["evidence"]
     assert ev["fastest_update_ratio_per_step"] >= 1e-2 > ev["update_ratio_per_step"]
-    assert "lr_too_high" in [f["kind"] for f in report["thrashing/train"]]  # the weights agree
+    assert [f["kind"] for f in report["thrashing/train"]] == ["lr_too_high"]  # the weights agree: the cause
+    assert found[0]["caused_by"] == "lr_too_high"
 
 
 def test_loss_diverged_is_linked_to_the_weights_nonfinite(report):
@@ -178,18 +186,20 @@ def write_blown_run(run_dir):
 
 
 def test_the_route_and_the_report_list_the_cause_first(tmp_path):
-    """lr_too_high before the layers that stopped and the run that under-fits,
-    though underfitting's epoch 1 is a smaller number than lr_too_high's step 5."""
+    """lr_too_high, with the layers that stopped and the run that under-fits as
+    its consequences in that order, though underfitting's epoch 1 is a smaller
+    number than lr_too_high's step 5. (Before compose.nest they stood beside it.)"""
     write_blown_run(str(tmp_path / "blown" / "train"))
     route = route_findings(str(tmp_path))["blown/train"]
-    assert [(f["kind"], f["layer"]) for f in route] == [
-        ("lr_too_high", route[0]["layer"]),
-        ("updates_stopped", "mlp/dense_1"), ("updates_stopped", "mlp/dense_2"), ("updates_stopped", "mlp/output"),
-        ("underfitting", None),
+    assert [(f["kind"], f["layer"]) for f in route] == [("lr_too_high", route[0]["layer"])]
+    after = route[0]["consequences"]
+    assert [(f["kind"], f["layer"], f["caused_by"]) for f in after] == [
+        ("updates_stopped", "mlp/dense_1", "lr_too_high"), ("updates_stopped", "mlp/dense_2", "lr_too_high"),
+        ("updates_stopped", "mlp/output", "lr_too_high"), ("underfitting", None, "lr_too_high"),
     ]
-    assert route[4]["step"] == 1 < route[0]["step"]
-    assert all("while other layers were still moving" in f["message"] for f in route[1:3])
-    assert "still moving" not in route[3]["message"] and "after every other layer had stopped" in route[3]["message"]
+    assert after[3]["step"] == 1 < route[0]["step"]
+    assert all("while other layers were still moving" in f["message"] for f in after[0:2])
+    assert "still moving" not in after[2]["message"] and "after every other layer had stopped" in after[2]["message"]
     assert nnviz_report.load(str(tmp_path)) == {"blown/train": route}
 
 
@@ -202,5 +212,5 @@ def test_rust_data_server_gives_the_same_findings(logdir, report):
         nnviz = plugin.NNVizPlugin(base_plugin.TBContext(data_provider=rust, logdir=logdir))
         for run in ("overfit/train", "underfit/train", "healthy/train", "numpy/train"):
             found = tbserver.wait_for(lambda: nnviz._findings_impl(providers.CTX, "", run),
-                                      lambda f: loss_findings(report, run) == [x for x in f if x["kind"] in LOSS_KINDS])
-            assert loss_findings(report, run) == [x for x in found if x["kind"] in LOSS_KINDS]
+                                      lambda f: loss_findings(report, run) == loss_findings({run: f}, run))
+            assert loss_findings(report, run) == loss_findings({run: found}, run)

@@ -330,7 +330,7 @@ def test_update_ratio_per_step_agrees_across_cadences_and_with_the_findings(tmp_
         assert row["update_ratio_per_step"] == ratio[-1] == pytest.approx(view.rate[-1], rel=1e-12)
         assert ratio[0] is None and traj["update_steps"][1:] == [row["update_steps"]] * (len(traj["step"]) - 1)
     # The findings judge the same number: the slow run's lr_too_low names it for the kernel.
-    found = [f for f in get_json(client, "/findings", run="slow") if f["kind"] == "lr_too_low"]
+    found = [f for f in get_json(client, "/findings", run="slow")["findings"] if f["kind"] == "lr_too_low"]
     assert found, get_json(client, "/findings", run="slow")
     slow_ratio = rows["slow"]["update_ratio_per_step"]
     assert found[0]["evidence"]["ratio_per_step"][kernel] == pytest.approx(slow_ratio, rel=0.02)
@@ -445,6 +445,7 @@ def test_fix_flags_sets_our_defaults(tmp_path):
         metadata.HEATMAP_PLUGIN_NAME: plugin.DEFAULT_HEATMAP_SAMPLES,
         metadata.TRAJECTORY_PLUGIN_NAME: 0,
         metadata.SPECTRUM_PLUGIN_NAME: plugin.DEFAULT_SPECTRUM_SAMPLES,
+        metadata.ACTIVATION_PLUGIN_NAME: 0, metadata.RUN_PLUGIN_NAME: 0,  # every step: the findings read them all
     }
 
 
@@ -453,6 +454,7 @@ def test_fix_flags_keeps_the_users_values(tmp_path):
     assert flags.samples_per_plugin == {
         "nnviz_heatmap": 5, "scalars": 7, metadata.TRAJECTORY_PLUGIN_NAME: 0,
         metadata.SPECTRUM_PLUGIN_NAME: plugin.DEFAULT_SPECTRUM_SAMPLES,
+        metadata.ACTIVATION_PLUGIN_NAME: 0, metadata.RUN_PLUGIN_NAME: 0,
     }
     flags = make_flags(tmp_path, "--samples_per_plugin", "nnviz_trajectory=3").flags
     assert flags.samples_per_plugin["nnviz_trajectory"] == 3
@@ -587,7 +589,8 @@ def test_real_tensorboard_serves_tags_and_exact_heatmap(logdir, start_tensorboar
     with urllib.request.urlopen(url + "/trajectory?run=b&tag=dense/bias", timeout=10) as r:
         assert json.loads(r.read())["step"] == list(LOGDIR_STEPS)
     with urllib.request.urlopen(url + "/findings?run=a", timeout=10) as r:
-        assert [(f["kind"], f["layer"], f["step"]) for f in json.loads(r.read())] == [("nonfinite", "dense", 20)]
+        assert [(f["kind"], f["layer"], f["step"]) for f in json.loads(r.read())["findings"]] == [
+            ("nonfinite", "dense", 20)]
     with pytest.raises(urllib.error.HTTPError) as bad:
         urllib.request.urlopen(url + "/heatmap?run=a&tag=dense/kernel&step=x", timeout=10)
     assert bad.value.code == 400

@@ -88,8 +88,12 @@ def diagnose(tensors, alpha_series=(), curves=None, activations=(), run_info=Non
         found = loss_findings.with_loss_findings(found, curves, tensors)
         if curves.unit == "step" and not any(f["kind"] == "loss_diverged" for f in found):
             trends = loss_trends.evaluate(curves)
-            if trends or curves.train_accuracy is None:
+            # Without accuracy the smoothed trend rules judge a per-step loss, when it is long enough for them.
+            if trends or (curves.train_accuracy is None and loss_trends.judges(curves)):
                 found = [f for f in found if f["kind"] != "underfitting"]
+            elif not loss_trends.judges(curves):
+                notes.append("loss_plateau, loss_rising: fewer than %d per-step loss points, not judged"
+                             % (3 * loss_trends.PLATEAU_MIN_POINTS))
             found += trends
     position = {t.name: i for i, t in enumerate(tensors)}
     found.sort(key=lambda f: position.get((f.get("tensors") or [None])[0], len(position)))

@@ -33,6 +33,13 @@ def _smoothed(values):
     return np.array([np.median(values[i * WINDOW:(i + 1) * WINDOW]) for i in range(n)])
 
 
+def judges(curves):
+    """Whether ``evaluate`` can judge ``curves``: a per-step training loss of at
+    least ``3 * PLATEAU_MIN_POINTS`` finite points."""
+    train = loss_findings._finite(curves.train_loss)
+    return curves.unit == "step" and train is not None and len(train.values) // 3 >= PLATEAU_MIN_POINTS
+
+
 def evaluate(curves):
     """``loss_plateau`` / ``loss_rising`` of a per-step loss without accuracy
     (with accuracy, or per epoch, ``loss_findings.underfitting`` judges)."""

@@ -166,7 +166,9 @@ class NNVizPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _findings_route(self, request):
         ctx, eid = _context(request)
-        return _respond_json(request, self._findings_impl(ctx, eid, _arg(request, "run")))
+        found = self._findings_impl(ctx, eid, _arg(request, "run"))
+        # docs/http_api.md: {"findings": [...], "notes": [...]}; the notes say what could not be judged.
+        return _respond_json(request, {"findings": list(found), "notes": list(found.notes)})
 
     @wrappers.Request.application
     def _ranges_route(self, request):
@@ -425,8 +427,11 @@ class NNVizPlugin(base_plugin.TBPlugin):
         problems = []  # unreadable evidence records: the rules then say what they could not judge
         activations = self._store.activations(ctx, eid, run, problems)
         run_info = self._store.run_info(ctx, eid, run, problems)
-        # A list (the route's JSON, as before) with ``.notes``: what the rules could not judge.
-        return compose.diagnose(tensors, self._spectral.alpha_series(ctx, eid, run), curves, activations, run_info)
+        # A list with ``.notes``: what the rules could not judge (the route sends both).
+        found = compose.diagnose(tensors, self._spectral.alpha_series(ctx, eid, run), curves, activations, run_info)
+        found.notes += ["a malformed record of %s was skipped: %s" % (p.get("tag"), p.get("message"))
+                        for p in problems]
+        return found
 
     def _spectral_impl(self, ctx, eid, run, tag, step=None):
         """Every logged step's spectral metrics of ``tag`` as JSON-ready columns,

@@ -14,6 +14,10 @@ TensorBoard's either way.
 
 >>> print(format_table({"a/train": []}))
 a/train: no findings
+>>> from tb_nnviz.diagnose.compose import Findings
+>>> print(format_table({"b/train": Findings([], ["no training loss scalar found: the loss rules did not run"])}))
+b/train: no findings in what could be judged; not judged:
+  - no training loss scalar found: the loss rules did not run
 """
 
 from __future__ import annotations
@@ -141,13 +145,27 @@ def load(
         return {run: nnviz._findings_impl(ctx, "", run) for run in chosen}
 
 
+def notes_of(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[str]]:
+    """``{run: [note, ...]}``: what the rules could not judge in each run
+    (``compose.Findings.notes``; ``[]`` for a plain list of findings)."""
+    return {run: list(getattr(found, "notes", ())) for run, found in by_run.items()}
+
+
 def format_table(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
-    """A plain-text table per run: severity, kind, layer, step and message."""
+    """A plain-text table per run: severity, kind, layer, step and message,
+    then the run's notes (what could not be judged). A run with notes and no
+    findings reads "no findings in what could be judged", never "no findings"
+    alone."""
     lines = []
     header = ("SEVERITY", "KIND", "LAYER", "STEP", "MESSAGE")
+    notes = notes_of(by_run)
     for run, found in by_run.items():
         if not found:
-            lines.append("%s: no findings" % run)
+            if notes[run]:
+                lines.append("%s: no findings in what could be judged; not judged:" % run)
+                lines.extend("  - %s" % n for n in notes[run])
+            else:
+                lines.append("%s: no findings" % run)
             continue
         lines.append("%s: %d finding%s" % (run, len(found), "s" * (len(found) > 1)))
         rows = [header] + [
@@ -157,6 +175,9 @@ def format_table(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
         for r in rows:
             cells = [r[i].ljust(widths[i]) if i != 3 else r[i].rjust(widths[i]) for i in range(4)]
             lines.append("  " + "  ".join(cells + [r[4]]))
+        if notes[run]:
+            lines.append("  not judged:")
+            lines.extend("  - %s" % n for n in notes[run])
     return "\n".join(lines)
 
 
