@@ -49,7 +49,10 @@ def test_table_and_json_show_the_notes(tmp_path, capsys):
 
 
 def test_format_table_notes():
-    finding = {"severity": "warning", "kind": "lr_too_low", "layer": "dense", "step": 10, "message": "slow."}
+    stuck = {"severity": "warning", "kind": "underfitting", "layer": None, "step": 0, "message": "stuck.",
+             "caused_by": "lr_too_low"}
+    finding = {"severity": "warning", "kind": "lr_too_low", "layer": "dense", "step": 10, "message": "slow.",
+               "consequences": [stuck]}
     table = report.format_table({
         "a": compose.Findings([], ["x: not checked"]),
         "b": compose.Findings([finding], ["y: not checked"]),
@@ -59,8 +62,9 @@ def test_format_table_notes():
         "a: no findings in what could be judged; not judged:",
         "  - x: not checked",
         "b: 1 finding",
-        "  SEVERITY  KIND        LAYER  STEP  MESSAGE",
-        "  warning   lr_too_low  dense    10  slow.",
+        "  SEVERITY  KIND              LAYER  STEP  MESSAGE",
+        "  warning   lr_too_low        dense    10  slow.",
+        "  warning     > underfitting  -         0  stuck.",
         "  not judged:",
         "  - y: not checked",
         "c: no findings",

@@ -152,8 +152,9 @@ def notes_of(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, lis
 
 
 def format_table(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
-    """A plain-text table per run: severity, kind, layer, step and message,
-    then the run's notes (what could not be judged). A run with notes and no
+    """A plain-text table per run: severity, kind, layer, step and message
+    (a cause's consequences in rows under it, their kind after "> "), then
+    the run's notes (what could not be judged). A run with notes and no
     findings reads "no findings in what could be judged", never "no findings"
     alone."""
     lines = []
@@ -168,8 +169,10 @@ def format_table(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
                 lines.append("%s: no findings" % run)
             continue
         lines.append("%s: %d finding%s" % (run, len(found), "s" * (len(found) > 1)))
+        # A cause's consequences (compose.nest) follow it, their kind indented under "> ".
         rows = [header] + [
-            (f["severity"], f["kind"], f["layer"] or "-", str(f["step"]), f["message"]) for f in found
+            (g["severity"], ("  > " * depth) + g["kind"], g["layer"] or "-", str(g["step"]), g["message"])
+            for depth, g in _with_consequences(found)
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         for r in rows:
@@ -179,6 +182,13 @@ def format_table(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
             lines.append("  not judged:")
             lines.extend("  - %s" % n for n in notes[run])
     return "\n".join(lines)
+
+
+def _with_consequences(found, depth=0):
+    """``(depth, finding)`` of ``found`` and, after each, its ``consequences``, one level deeper."""
+    for f in found:
+        yield depth, f
+        yield from _with_consequences(f.get("consequences") or (), depth + 1)
 
 
 def exit_status(by_run: Mapping[str, Sequence[Mapping[str, Any]]], fail_on: str = "error") -> int:
