@@ -10,6 +10,11 @@ Two measurements, each side by side in one run:
   ``p.detach().cpu().numpy()`` shares the parameter's memory and reads
   nothing), and against ``torch.utils.tensorboard``'s ``add_histogram`` of
   every parameter, interleaved;
+- activation statistics: the training forward of a logged step with
+  ``watch``'s activation recorder armed (``torch_activations.ActivationRecorder``:
+  hooks, device reductions, the event written) against the same forward
+  without it, interleaved with the step above; the difference is judged
+  against the logged step;
 - training time: short fits (32x32 inputs, a few hundred SGD steps) without
   logging, with ``watch`` at its defaults and with ``add_histogram`` of every
   parameter every ``FREQ`` steps, interleaved after a warm-up fit.
@@ -35,14 +40,18 @@ STEP_KINDS = ("trajectories + gradients", "trajectories + gradients, torch ops",
               "spectra", "add_histogram")
 
 
-def measure(smoke):
-    """The measurements as a JSON-ready dict; runs in a process without TensorFlow."""
+def measure(smoke, fits=True):
+    """The measurements as a JSON-ready dict; runs in a process without TensorFlow.
+
+    ``fits=False`` measures the logged steps only (``fit`` is then empty).
+    """
     import torch._dynamo  # noqa: F401  (before anything can import TensorFlow)
     import torchvision
     from torch.utils.tensorboard import SummaryWriter
 
     import tb_nnviz.torch
-    from tb_nnviz.log.torch_logger import ParamLogger, param_specs
+    from tb_nnviz.log.torch_activations import ActivationRecorder
+    from tb_nnviz.log.torch_logger import ParamLogger, module_name, param_specs
     from tb_nnviz.log.writer import Writer
 
     root = tempfile.mkdtemp(prefix="torch-")
@@ -101,6 +110,26 @@ def measure(smoke):
         finally:
             torch.set_num_threads(threads)
 
+    recorder = ActivationRecorder(model, clean=module_name)
+    act_writer = Writer(os.path.join(root, "activations"))
+
+    def forward(record=False, heatmaps=False):
+        def run():
+            step = next(counter)
+            if record:
+                recorder.arm(step, heatmaps)
+            model(data[1][0])
+            if record:
+                recorder.write(act_writer, recorder.take(), step)
+        return run
+
+    # The forwards on one intra-op thread: with two, a forward on this loaded 2-core machine swings
+    # tenfold between runs and the difference of two of them means nothing.
+    forwards = {
+        "forward": forward(),
+        "forward + activation statistics": forward(True),
+        "forward + activation statistics + heatmaps": forward(True, True),
+    }
     kinds = {
         "floor": read,
         "floor, one thread": read_on_one_thread,
@@ -111,14 +140,25 @@ def measure(smoke):
         "spectra": logged(False, False, True),
         "add_histogram": histograms,
     }
-    times = {k: [] for k in kinds}
+    times = {k: [] for k in list(kinds) + list(forwards)}
+    threads = torch.get_num_threads()
     for _ in range(2 if smoke else 5):
         for kind, fn in kinds.items():
             t0 = time.perf_counter()
             fn()
             times[kind].append(time.perf_counter() - t0)
+        torch.set_num_threads(1)
+        try:
+            for _ in range(3):
+                for kind, fn in forwards.items():
+                    t0 = time.perf_counter()
+                    fn()
+                    times[kind].append(time.perf_counter() - t0)
+        finally:
+            torch.set_num_threads(threads)
     writer.close()
     hist.close()
+    act_writer.close()
 
     def fit(arm, run_dir, steps=steps):
         model = build()
@@ -140,9 +180,10 @@ def measure(smoke):
             hist.close()
         return time.perf_counter() - t0
 
-    fit("none", os.path.join(root, "warmup"), steps=2 * FREQ)
-    fits = {arm: [] for arm in ("none", "add_histogram", "watch")}
-    for r in range(1 if smoke else 2):
+    fits = {arm: [] for arm in ("none", "add_histogram", "watch")} if fits else {}
+    if fits:
+        fit("none", os.path.join(root, "warmup"), steps=2 * FREQ)
+    for r in range(1 if smoke else 2) if fits else ():
         for arm in fits:
             fits[arm].append(fit(arm, os.path.join(root, "%s-%d" % (arm, r))))
             progress("torch_models: repeat %d %-13s fit %.2fs" % (r + 1, arm, fits[arm][-1]))
@@ -152,6 +193,7 @@ def measure(smoke):
         built=built, first=first, held=logger.extra_bytes, steps=steps, batch=batch, side=side,
         threads=torch.get_num_threads(), torch=torch.__version__,
         step={k: median(v) for k, v in times.items()}, fit={k: median(v) for k, v in fits.items()},
+        activation_layers=len(recorder.structure and [m for m in recorder.structure if m.get("activation")] or []),
     )
 
 
@@ -185,6 +227,11 @@ def run(ctx):
         "%.2f s; held between steps %.1f MiB (weights %.1f MiB); the read on one thread took %.1f ms."
         % (m["torch"], m["threads"], "{:,}".format(m["params"]), m["tensors"], m["groups"], m["built"],
            m["first"], m["held"] / 2**20, m["params"] * 4 / 2**20, floor1 * 1e3),
+        "Activation statistics (`watch(activations=True)`, in the training forward of a logged step, measured "
+        "on one intra-op thread): the forward took %.1f ms, %.1f ms with them recorded and written, %.1f ms "
+        "with the activation heatmaps too."
+        % (step["forward"] * 1e3, step["forward + activation statistics"] * 1e3,
+           step["forward + activation statistics + heatmaps"] * 1e3),
     ]
     # Judged against the read on one thread, as the logger runs: on a loaded machine the read with
     # the default threads is several times slower and would flatter every ratio.
@@ -199,6 +246,19 @@ def run(ctx):
         default <= 5,
         "" if default <= 5 else "see the profile of the step: the one-pass kernels (`tb_nnviz.reduce.numba_ops`) are "
         "the reductions; the rest is finishing the points on the host and writing the event",
+    ))
+    added = step["forward + activation statistics"] - step["forward"]
+    added_heat = step["forward + activation statistics + heatmaps"] - step["forward"]
+    logged = step["trajectories + gradients"]
+    ctx.targets.append(Target(
+        "%s: activation statistics add <= 20%% to a logged step (trajectories + gradients)" % name,
+        "%.1f ms added to the forward (%.1f ms without them; %d activation modules), %.0f%% of the %.1f ms "
+        "logged step; with the activation heatmaps %.1f ms (%.0f%%)"
+        % (added * 1e3, step["forward"] * 1e3, m["activation_layers"], 100 * added / logged, logged * 1e3,
+           added_heat * 1e3, 100 * added_heat / logged),
+        added <= 0.2 * logged,
+        "" if added <= 0.2 * logged else "the hooks' torch ops per activation (tb_nnviz.log.torch_activations."
+        "activation_raw) dominate: profile them",
     ))
     over = {arm: fit[arm] - base for arm in ("watch", "add_histogram")}
     ctx.targets.append(Target(

@@ -270,13 +270,15 @@ def test_structure_in_call_order_for_a_functional_cnn_and_resnet18(tmp_path):
 
 
 def test_hooks_run_only_in_the_forward_of_a_logged_step(tmp_path):
+    module_hooks = torch.nn.modules.module
     model = _mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     hooked = []
     gen = torch.Generator().manual_seed(0)
     with tb_nnviz.torch.watch(model, tmp_path, opt, trajectory_freq=4, heatmap_freq=8, strict=True) as w:
         for step in range(1, 13):
-            hooked.append(bool(model[1]._forward_hooks or model[1]._forward_pre_hooks))
+            hooked.append(bool(model._forward_pre_hooks or model[1]._forward_hooks or model[1]._forward_pre_hooks
+                               or module_hooks._global_forward_pre_hooks or module_hooks._global_forward_hooks))
             with torch.no_grad():  # a validation pass: not recorded, the hooks stay armed
                 model(torch.randn(4, 10, generator=gen))
             opt.zero_grad()
@@ -393,3 +395,20 @@ def test_the_loader_keeps_every_step_of_the_small_records():
 
     flags = make_flags("/tmp", "--samples_per_plugin", "nnviz_run=5").flags.samples_per_plugin
     assert flags[ACT] == 0 and flags[RUN] == 5
+
+
+def test_activation_heatmaps_are_listed_as_heatmaps_but_not_counted_as_weights(tmp_path):
+    rng = np.random.default_rng(1)
+    with tb_nnviz.Writer(tmp_path / "run") as w:
+        for step in (0, 5):
+            w.log_weights(step, {"dense/kernel": rng.normal(size=(4, 6)), "dense/bias": np.zeros(6)})
+            w.log_activations(step, {"dense": np.maximum(rng.normal(size=(50, 6)), 0)}, kinds={"dense": "relu"},
+                              heatmaps=True, modules={"dense": "Dense"})
+    client = make_client(tmp_path)
+    info = get_json(client, "/tags")["runs"]["run"]["dense/activations"]
+    assert (info["kind"], info["of"], info["grid"], info["has_trajectory"]) == ("heatmap", "activations", [32, 6],
+                                                                                False)
+    assert info["description"] == "Dense output (first 32 samples down, units across) activations"
+    assert get_json(client, "/tags")["runs"]["run"]["dense/kernel"]["of"] is None
+    rows = get_json(client, "/overview", run="run")
+    assert [r["name"] for r in rows] == ["dense/bias", "dense/kernel"]

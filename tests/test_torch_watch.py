@@ -274,6 +274,12 @@ def test_ddp_rank_zero_writes_and_other_ranks_do_nothing(tmp_path):
     assert len(files) == 1  # one event file: rank 0's
     points = read_all(python_provider(tmp_path / "run"), TRAJ)["."]["0/weight/nnviz_trajectory"]
     assert [d.step for d in points] == [0, 2, 4]
+    # Rank 0's activation records and run information, named without DDP's ``module.``.
+    acts = read_all(python_provider(tmp_path / "run"), metadata.ACTIVATION_PLUGIN_NAME)["."]
+    assert {tag: [d.step for d in data] for tag, data in acts.items()} == {
+        "input/nnviz_activation": [1, 2, 4], "1/nnviz_activation": [1, 2, 4]}
+    run = read_all(python_provider(tmp_path / "run"), metadata.RUN_PLUGIN_NAME)["."]["run/nnviz_run"]
+    assert [d.step for d in run] == [0, 1]
 
 
 def test_spectra_reach_the_spectral_route_with_the_reference_alpha(tmp_path):

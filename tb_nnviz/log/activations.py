@@ -139,16 +139,6 @@ def activation_content(name, kind, order, unit_axis, units, fields=None, module=
     return content
 
 
-def finish(raw, kind, units, entries):
-    """Host side of a device reduction: raw counts ``[dead units, zeros, saturated, mean,
-    std, abs_max, nans]`` into ``ACTIVATION_FIELDS`` (fractions of units and entries)."""
-    raw = np.asarray(raw, np.float64).copy()
-    raw[0] /= max(units, 1)
-    raw[1] /= max(entries, 1)
-    raw[2] = raw[2] / max(entries, 1) if kind in SATURATING else np.nan
-    return raw
-
-
 def heatmap_name(layer):
     """The tensor name of layer ``layer``'s activation heatmap: ``<layer>/activations``."""
     return layer + "/activations"

@@ -2,10 +2,11 @@
 
 ``tb_nnviz.torch.watch`` arms the recorder for the training forward that
 precedes a logged optimizer step; nothing of it runs in any other forward.
-Arming registers forward hooks on the model's modules; the first forward
-with autograd on (the training forward, not a validation pass under
-``torch.no_grad``) is recorded and the hooks are removed when it returns, so
-forward passes between logged steps run without a single hook of ours.
+Arming registers forward hooks (on the model, and two process-wide module
+hooks that look only at its modules); the first forward with autograd on
+(the training forward, not a validation pass under ``torch.no_grad``) is
+recorded and the hooks are removed when it returns, so forward passes
+between logged steps run without a single hook of ours.
 
 While a forward is recorded, a ``TorchFunctionMode`` sees every torch call,
 so activations are found whether a model uses modules (``nn.ReLU()``) or
@@ -37,6 +38,7 @@ order, with parameter counts and output shapes) and the input's statistics.
 """
 
 import collections
+import math
 
 import numpy as np
 import torch
@@ -92,8 +94,8 @@ MAX_CALLS = 4
 MAX_RECORDS = 512
 
 #: One recorded activation: its name, kind, module label, unit axis, shape, raw
-#: device statistics (``activations.finish`` turns them into the fields) and the
-#: heatmap matrix on the device (or None).
+#: device statistics (``activation_raw``; :func:`finish` turns them into the
+#: fields) and the heatmap matrix on the device (or None).
 Record = collections.namedtuple("Record", "name kind module unit_axis shape raw matrix")
 
 
@@ -134,7 +136,7 @@ class ActivationRecorder:
         clean = clean or (lambda n: n.replace(".", "/"))
         self._names = names or {id(m): clean(n) for n, m in model.named_modules()}
         self.compiled = isinstance(model, torch._dynamo.eval_frame.OptimizedModule)
-        self._handles = []  # hooks on every module (armed only)
+        self._handles = []  # the process-wide module hooks (armed only)
         self._root_handles = []  # the model's own: removed at the next take() (not while torch runs them)
         self._want = None  # (step, heatmaps) of the forward to record
         self._capture = None  # the Capture being recorded
@@ -148,6 +150,15 @@ class ActivationRecorder:
         self.structure = None
         self.hooked_forwards = 0
         self._rows = {}  # layer -> rows of its activation heatmap
+        self._entries = {}  # id(module) -> its structure entry, until its output is known
+        # id(module) -> whether an activation after it has its units on axis 1 (True) or last
+        # (False); modules that do not change that (containers, activations) are absent.
+        self._layout = {}
+        for m in model.modules():
+            if isinstance(m, CHANNELS_FIRST):
+                self._layout[id(m)] = True
+            elif _module_kind(m) is None and not any(True for _ in m.children()):
+                self._layout[id(m)] = False
 
     @property
     def armed(self):
@@ -160,10 +171,12 @@ class ActivationRecorder:
         root = self.model
         self._root_handles = [root.register_forward_pre_hook(self._root_pre, with_kwargs=True),
                               root.register_forward_hook(self._root_post, always_call=True)]
-        if not self.compiled:
-            for m in root.modules():
-                self._handles += [m.register_forward_pre_hook(self._pre),
-                                  m.register_forward_hook(self._post, always_call=True)]
+        if not self.compiled and not self._handles:
+            # Two process-wide module hooks while armed (filtered to this model's modules) instead of two
+            # per module: registering hundreds of hooks at every logged step cost more than the statistics.
+            module_hooks = torch.nn.modules.module
+            self._handles = [module_hooks.register_module_forward_pre_hook(self._pre),
+                             module_hooks.register_module_forward_hook(self._post, always_call=True)]
 
     def disarm(self):
         """Removes the hooks (and leaves a recording in progress)."""
@@ -202,19 +215,21 @@ class ActivationRecorder:
         if capture.input is not None:
             shape, dtype, _ = capture.input
             content = writer.activation_content(act.INPUT_NAME, "input", shape, None, order=0)
-            records.append((content, host[-1]))
-            info = dict(zip(layouts.INPUT_FIELDS, (float(v) for v in host[-1])), shape=list(shape), dtype=dtype)
+            values = finish_input(host[-1], shape)
+            records.append((content, values))
+            info = dict(zip(layouts.INPUT_FIELDS, values.tolist()), shape=list(shape), dtype=dtype)
         for i, r in enumerate(capture.records):
             units = 1 if r.unit_axis is None else r.shape[r.unit_axis]
             content = writer.activation_content(r.name, r.kind, r.shape, r.unit_axis, r.module, order=i + 1)
-            records.append((content, act.finish(host[i], r.kind, units, int(np.prod(r.shape)))))
+            records.append((content, finish(host[i], r.kind, r.shape, r.unit_axis)))
             if r.matrix is not None:
                 # The sample axis is fixed by the layer's first heatmap; a smaller batch leaves NaN rows.
                 rows = self._rows.setdefault(r.name, min(r.shape[0], self.samples))
                 m = np.full((rows, units), np.nan)
                 got = r.matrix.cpu().numpy()[:rows]
                 m[: len(got)] = got
-                hc = writer.heatmap_content(act.heatmap_name(r.name), m.shape, "float32", "matrix")
+                hc = writer.heatmap_content(act.heatmap_name(r.name), m.shape, "float32", "matrix",
+                                            of="activations")
                 heat.append((hc, grids.heatmap_planes(m, hc)))
                 description[hc["name"]] = act.description(r.module, rows)
         writer.write_reduced(step, heat, description=description, activations=records)
@@ -259,7 +274,7 @@ class ActivationRecorder:
                 self.structure, self._building = self._building, None
 
     def _pre(self, module, args):
-        if self._capture is None:
+        if self._capture is None or id(module) not in self._names:
             return
         self._stack.append(module)
         if self._building is not None and id(module) not in self._seen and (
@@ -267,25 +282,24 @@ class ActivationRecorder:
             if module is self.model and any(True for _ in module.children()):
                 return
             self._seen.add(id(module))
-            entry = {"name": self._names.get(id(module), ""), "type": type(module).__name__,
-                     "params": sum(p.numel() for p in module.parameters(recurse=False))}
+            entry = {"name": self._names.get(id(module), ""), "type": type(module).__name__, "params": 0}
             kind = _module_kind(module)
             if kind is not None:
                 entry["activation"] = kind
             self._building.append(entry)
-            module._nnviz_entry = entry  # the post-hook adds the output shape
+            self._entries[id(module)] = entry  # the post-hook adds the output shape
 
     def _post(self, module, args, output):
-        if self._capture is None:
+        if self._capture is None or id(module) not in self._names:
             return
         if self._stack and self._stack[-1] is module:
             self._stack.pop()
-        if isinstance(module, CHANNELS_FIRST):
-            self._channels_first = True
-        elif not isinstance(module, tuple(MODULE_KINDS)) and not any(True for _ in module.children()):
-            self._channels_first = False
-        entry = module.__dict__.pop("_nnviz_entry", None)
+        layout = self._layout.get(id(module))
+        if layout is not None:
+            self._channels_first = layout
+        entry = self._entries.pop(id(module), None)
         if entry is not None:
+            entry["params"] = _param_count(module)  # after the forward: a lazy module's are shaped now
             t = _first_tensor(output)
             if t is not None:
                 entry["output_shape"] = list(t.shape)
@@ -344,6 +358,12 @@ def _module_kind(module):
     return None
 
 
+def _param_count(module):
+    """Entries of the module's own parameters (a lazy module's not yet shaped count 0)."""
+    return sum(p.numel() for p in module.parameters(recurse=False)
+               if not isinstance(p, nn.parameter.UninitializedParameter))
+
+
 def _first_tensor(value):
     if torch.is_tensor(value):
         return value
@@ -370,8 +390,7 @@ def _definition_structure(model, names):
     for m in model.modules():
         if any(True for _ in m.children()) and not any(True for _ in m.parameters(recurse=False)):
             continue
-        entry = {"name": names.get(id(m), ""), "type": type(m).__name__,
-                 "params": sum(p.numel() for p in m.parameters(recurse=False))}
+        entry = {"name": names.get(id(m), ""), "type": type(m).__name__, "params": _param_count(m)}
         if _module_kind(m) is not None:
             entry["activation"] = _module_kind(m)
         out.append(entry)
@@ -382,40 +401,83 @@ def _reduce_dtype(x):
     return torch.float32 if x.device.type == "mps" else torch.float64
 
 
+def _moments(x):
+    """``[sum, L2 norm]`` of ``x`` accumulated in float64 (float32 on ``mps``): two cheap passes
+    (``torch.std_mean`` took 5-10 times longer on the CPU); mean and std follow on the host."""
+    acc = torch.float32 if x.device.type == "mps" else torch.float64
+    return [x.sum(dtype=acc), torch.linalg.vector_norm(x, dtype=acc)]
+
+
 def activation_raw(x, kind, axis):
-    """Device reduction of one activation: ``[dead units, zeros, saturated entries, mean, std,
-    abs_max, nans]`` as one small tensor on ``x``'s device (``activations.finish`` makes the fields)."""
+    """Device reduction of one activation: ``[sum, L2 norm, min per unit, max per unit, nonzero
+    entries, NaNs, saturated entries]``, small tensors on ``x``'s device (:func:`finish` makes the fields).
+
+    Five to six cheap passes over ``x``, one op each (two more for a sigmoid or
+    tanh); everything else follows on the host from the small results. A
+    ``relu`` output is >= 0, so its units' minima are not needed (a unit is
+    dead when its maximum is 0) and ``sign(x)`` counts its nonzero entries. On
+    the CPU, nonzero entries are counted as ``sum(|sign(x)|)`` and NaNs only
+    when the sum says there are any (bool reductions are several times slower
+    there).
+    """
     x = x.detach()
     if x.dtype not in (torch.float32, torch.float64):
         x = x.float()  # half and bfloat16 outputs (autocast): reduce in float32
-    acc = _reduce_dtype(x)
-    a = x.abs()
-    if axis is None:
-        per_unit = a.amax().reshape(1)
+    dims = None if axis is None else [d for d in range(x.dim()) if d != axis]
+    high = x.amax().reshape(1) if dims is None else x.amax(dim=dims)
+    low = None if kind == "relu" else (x.amin().reshape(1) if dims is None else x.amin(dim=dims))
+    total, norm = _moments(x)
+    if x.device.type == "cpu" and x.numel() < 2**24 and math.isfinite(total.item()):
+        # Exact: a float32 sum of 0s and 1s below 2^24 entries.
+        nonzero, nans = (x.sign() if kind == "relu" else x.sign().abs()).sum(), 0
     else:
-        per_unit = a.amax(dim=[d for d in range(x.dim()) if d != axis])
-    std, mean = torch.std_mean(x, correction=0)
+        nonzero, nans = (x != 0).sum(), x.isnan().sum()
     if kind == "sigmoid":
-        saturated = (x < act.SIGMOID_LOW).sum(dtype=acc) + (x > act.SIGMOID_HIGH).sum(dtype=acc)
+        saturated = (x < act.SIGMOID_LOW).sum() + (x > act.SIGMOID_HIGH).sum()
     elif kind == "tanh":
-        saturated = (a > act.TANH_HIGH).sum(dtype=acc)
+        saturated = (x.abs() > act.TANH_HIGH).sum()
     else:
-        saturated = torch.zeros((), dtype=acc, device=x.device)
-    parts = [(per_unit == 0).sum(dtype=acc), (x == 0).sum(dtype=acc), saturated, mean.to(acc), std.to(acc),
-             per_unit.amax().to(acc), x.isnan().sum(dtype=acc)]
-    return torch.stack(parts)
+        saturated = 0
+    return [total, norm, low, high, nonzero, nans, saturated]
+
+
+def finish(parts, kind, shape, axis):
+    """``layouts.ACTIVATION_FIELDS`` (float64) from :func:`activation_raw`'s parts on the host."""
+    total, norm, low, high, nonzero, nans, saturated = parts
+    n = int(np.prod(shape))
+    mean, std = _mean_std(total, norm, n)
+    high = high.reshape(-1)
+    low = np.zeros_like(high) if low is None else low.reshape(-1)
+    dead = np.count_nonzero((low == 0) & (high == 0)) / len(high)  # a NaN unit is not dead
+    abs_max = np.max(np.maximum(np.abs(low), np.abs(high)))  # NaN if a unit holds one
+    return np.array([dead, (n - float(nonzero)) / n, float(saturated) / n if kind in act.SATURATING else np.nan,
+                     mean, std, abs_max, float(nans)], np.float64)
+
+
+def _mean_std(total, norm, n):
+    """Mean and population std from the float64 sum and L2 norm of ``n`` entries."""
+    total, norm = float(total), float(norm)
+    mean = total / n
+    if not (math.isfinite(mean) and math.isfinite(norm)):
+        return mean, math.nan  # NaN or Inf entries (numpy's std is NaN then too)
+    return mean, math.sqrt(max(norm * norm / n - mean * mean, 0.0))
 
 
 def input_raw(x):
-    """``layouts.INPUT_FIELDS`` of the model's input as one small tensor on its device."""
+    """The model input's ``[sum, L2 norm, min, max, NaNs]`` as small tensors on its device."""
     with torch.no_grad():
         x = x.detach()
         if x.dtype not in (torch.float32, torch.float64):
             x = x.float()
-        acc = _reduce_dtype(x)
-        std, mean = torch.std_mean(x, correction=0)
         low, high = torch.aminmax(x)
-        return torch.stack([mean.to(acc), std.to(acc), low.to(acc), high.to(acc), x.isnan().sum(dtype=acc)])
+        return _moments(x) + [low, high, x.isnan().sum()]
+
+
+def finish_input(parts, shape):
+    """``layouts.INPUT_FIELDS`` (float64) from :func:`input_raw`'s parts on the host."""
+    total, norm, low, high, nans = (float(np.asarray(p)) for p in parts)
+    mean, std = _mean_std(total, norm, int(np.prod(shape)))
+    return np.array([mean, std, low, high, nans], np.float64)
 
 
 def heatmap_matrix(x, axis, samples):
@@ -429,16 +491,24 @@ def heatmap_matrix(x, axis, samples):
     return x.reshape(x.shape[0], x.shape[1], -1).mean(dim=2) if x.dim() > 2 else x
 
 
-def _to_host(tensors):
-    """The tensors as float64 numpy arrays, stacked per device and copied once each."""
-    out = [None] * len(tensors)
+def _to_host(groups):
+    """Lists of tensors (and numbers) as lists of float64 numpy arrays: the CPU's as they are,
+    those on another device concatenated and copied to the host once per device."""
+    out = [[None] * len(g) for g in groups]
     by_device = collections.defaultdict(list)
-    for i, t in enumerate(tensors):
-        by_device[(t.device, t.shape)].append(i)
-    for idx in by_device.values():
-        stacked = torch.stack([tensors[i] for i in idx]).cpu().double().numpy()
-        for row, i in zip(stacked, idx):
-            out[i] = row
+    for i, g in enumerate(groups):
+        for j, t in enumerate(g):
+            if torch.is_tensor(t) and t.device.type != "cpu":
+                by_device[t.device].append((i, j, t))
+            elif t is not None:
+                out[i][j] = np.asarray(t.numpy() if torch.is_tensor(t) else t, np.float64)
+    for items in by_device.values():
+        flat = torch.cat([t.reshape(-1).to(torch.float64 if t.device.type != "mps" else torch.float32)
+                          for _, _, t in items]).cpu().numpy().astype(np.float64)
+        offset = 0
+        for i, j, t in items:
+            out[i][j] = flat[offset : offset + t.numel()].reshape(t.shape)
+            offset += t.numel()
     return out
 
 
@@ -460,7 +530,7 @@ def optimizer_config(optimizer):
     for g in optimizer.param_groups:
         conf = {k: _scalar(v) for k, v in g.items() if k != "params"}
         conf = {k: v for k, v in conf.items() if v is not _SKIP}
-        conf["params"] = sum(p.numel() for p in g["params"])
+        conf["params"] = sum(p.numel() for p in g["params"] if not isinstance(p, nn.parameter.UninitializedParameter))
         groups.append(conf)
     defaults = {k: _scalar(v) for k, v in getattr(optimizer, "defaults", {}).items()}
     config = {k: v for k, v in defaults.items() if v is not _SKIP}

@@ -231,6 +231,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 info["group"] = name.rpartition("/")[0]
                 info["description"] = (h or t).series.description
                 info["has_trajectory"] = t is not None
+                # What a heatmap shows when it is not a weight ("activations": samples x units), else None.
+                info["of"] = h.content.get("of") if h is not None else None
                 info["trajectory_steps"] = len(t_steps)
                 # Position in network order, from the writer (None for older logs).
                 index = (h or t).content.get("index")
@@ -365,6 +367,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError("run %r has no nnviz data" % run)
         rows = []
         for name in sorted(set(h_run) | set(t_run)):
+            if name not in t_run and h_run[name].content.get("of"):
+                continue  # an activation heatmap (docs/format.md): not a weight
             shape = (h_run.get(name) or t_run.get(name)).content["shape"]
             row = {
                 "name": name,
