@@ -92,3 +92,20 @@ def test_writing_to_a_local_dir_does_not_import_tensorflow(tmp_path):
                           env=dict(os.environ, PYTHONPATH=REPO))
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(os.listdir(tmp_path / "numpy")) == 1 and len(os.listdir(tmp_path / "torch")) == 1
+
+
+def test_files_of_one_process_sort_in_the_order_they_were_made(tmp_path, monkeypatch):
+    """TensorBoard reads a run's event files in name order and skips one that sorts before the
+    file it is reading: a writer's files must sort as they were made, also where the count
+    gains a digit, and never reuse a name another writer took."""
+    import itertools
+
+    from tb_nnviz.log import event_file
+
+    monkeypatch.setattr(event_file, "_file_counter", itertools.count(95))  # 99 -> 100 on the way
+    files = [event_file.EventFile(tmp_path) for _ in range(12)]
+    for f in files:
+        f.close()
+    made = [os.path.basename(f.path) for f in files]
+    assert sorted(made) == made and len(set(made)) == 12
+    assert sorted(os.listdir(tmp_path)) == made

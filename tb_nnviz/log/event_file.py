@@ -86,8 +86,10 @@ class EventFile:
         while True:
             # "nnviz<n>", not TensorFlow's and PyTorch's bare counter: their writers
             # name files by time, host, pid and a count from 0 too, and open them
-            # truncating, so a shared name would lose one of the two files.
-            self.path = os.path.join(logdir, "events.out.tfevents.%010d.%s.%s.nnviz%d%s" % (
+            # truncating, so a shared name would lose one of the two files. The count
+            # is zero-padded: TensorBoard reads a run's files in name order and skips
+            # one that sorts before the file it is reading ("nnviz10" < "nnviz9").
+            self.path = os.path.join(logdir, "events.out.tfevents.%010d.%s.%s.nnviz%06d%s" % (
                 time.time(), socket.gethostname(), os.getpid(), next(_file_counter), filename_suffix))
             try:
                 self._file = _open(logdir, self.path)
