@@ -29,7 +29,6 @@ before TensorFlow (see ``tb_nnviz.torch``); ``import tb_nnviz`` does not import
 Lightning.
 """
 
-import inspect
 import os
 
 import lightning.pytorch as pl
@@ -38,11 +37,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 import tb_nnviz.torch
 
 __all__ = ["NNVizCallback", "run_dir"]
-
-#: ``watch``'s keyword options and their defaults.
-WATCH_OPTIONS = {name: p.default for name, p in inspect.signature(tb_nnviz.torch.watch).parameters.items()
-                 if p.kind is p.KEYWORD_ONLY}
-
 
 class NNVizCallback(pl.Callback):
     """Logs a ``LightningModule`` (weights, updates, gradients, spectra) for the NNViz tab.
@@ -64,10 +58,7 @@ class NNVizCallback(pl.Callback):
     """
 
     def __init__(self, log_dir=None, **options):
-        unknown = sorted(set(options) - set(WATCH_OPTIONS))
-        if unknown:
-            raise TypeError("NNVizCallback got unknown option(s) %s; it takes tb_nnviz.torch.watch's: %s"
-                            % (", ".join(unknown), ", ".join(WATCH_OPTIONS)))
+        tb_nnviz.torch.watch_options(options, "NNVizCallback")  # refuses an option watch does not take
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self._explicit_dir = log_dir is not None
         self.options = options
@@ -80,7 +71,7 @@ class NNVizCallback(pl.Callback):
             self.log_dir = run_dir(trainer)  # on every process: trainer.log_dir is a collective
         if trainer.is_global_zero:
             self.watcher = tb_nnviz.torch.Watcher(pl_module, self.log_dir, None, step=trainer.global_step,
-                                                  **dict(WATCH_OPTIONS, **self.options))
+                                                  **tb_nnviz.torch.watch_options(self.options, "NNVizCallback"))
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         if self.watcher is not None:

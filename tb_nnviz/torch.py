@@ -360,6 +360,30 @@ class Watcher:
             self.active = guarded(lambda: fn(*args, **kwargs), self.strict, "tb_nnviz.torch.watch", self.log_dir)
 
 
+
+def watch_options(options, who):
+    """``watch``'s keyword options and their defaults, updated by ``options``; a
+    ``TypeError`` naming ``who`` (the caller) for an option ``watch`` does not take.
+
+    The Trainer and Lightning callbacks pass their options through here.
+
+    >>> watch_options({"trajectory_freq": 5}, "Cb")["trajectory_freq"]
+    5
+    >>> watch_options({"lr": 1}, "Cb")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: Cb got unknown option(s) lr; it takes tb_nnviz.torch.watch's: heatmap_freq, trajectory_freq, ...
+    """
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(watch).parameters.items()
+                if p.kind is p.KEYWORD_ONLY}
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise TypeError("%s got unknown option(s) %s; it takes tb_nnviz.torch.watch's: %s"
+                        % (who, ", ".join(unknown), ", ".join(defaults)))
+    return dict(defaults, **options)
+
 def _check_int_freq(name, value, auto=False):
     value = check_freq(name, value, unit="optimizer steps", auto=auto)
     if value == "epoch":

@@ -37,7 +37,6 @@ Import this module before TensorFlow (see ``tb_nnviz.torch``); ``import
 tb_nnviz`` does not import transformers.
 """
 
-import inspect
 import os
 import sys
 
@@ -48,11 +47,6 @@ from transformers.integrations import integration_utils
 import tb_nnviz.torch
 
 __all__ = ["NNVizCallback", "run_dir"]
-
-#: ``watch``'s keyword options and their defaults.
-WATCH_OPTIONS = {name: p.default for name, p in inspect.signature(tb_nnviz.torch.watch).parameters.items()
-                 if p.kind is p.KEYWORD_ONLY}
-
 
 class NNVizCallback(transformers.TrainerCallback):
     """Logs a ``Trainer``'s model (weights, updates, gradients, spectra) for the NNViz tab.
@@ -74,10 +68,7 @@ class NNVizCallback(transformers.TrainerCallback):
     """
 
     def __init__(self, log_dir=None, **options):
-        unknown = sorted(set(options) - set(WATCH_OPTIONS))
-        if unknown:
-            raise TypeError("NNVizCallback got unknown option(s) %s; it takes tb_nnviz.torch.watch's: %s"
-                            % (", ".join(unknown), ", ".join(WATCH_OPTIONS)))
+        tb_nnviz.torch.watch_options(options, "NNVizCallback")  # refuses an option watch does not take
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self._explicit_dir = log_dir is not None
         self.options = options
@@ -94,7 +85,7 @@ class NNVizCallback(transformers.TrainerCallback):
         inner = _torch_optimizer(optimizer)
         self._hooked = inner is not None
         self.watcher = tb_nnviz.torch.Watcher(model, self.log_dir, inner, step=state.global_step,
-                                              **dict(WATCH_OPTIONS, **self.options))
+                                              **tb_nnviz.torch.watch_options(self.options, "NNVizCallback"))
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         if self.watcher is not None:
