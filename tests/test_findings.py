@@ -427,3 +427,15 @@ def test_any_series_gives_strict_json_findings_and_never_raises(tensors):
     found = findings.evaluate(list(tensors))
     text = json.dumps(found, allow_nan=False)
     assert all(f["severity"] in findings.SEVERITIES for f in json.loads(text))
+
+
+def test_kernels_stopping_together_do_not_say_others_still_moved():
+    """Three layers' kernels stop at one step while their small biases round on (a cold trial's SGD lr 5
+    Keras run): no layer stopped 'while other layers were still moving'."""
+    run = mlp((1e-3, 1e-3, 1e-3))
+    for t in run:
+        if t.name.endswith("kernel"):
+            t.stats["update_norm"][4:] = 0.0
+    found = [f for f in findings.evaluate(run) if f["kind"] == "updates_stopped"]
+    assert len(found) == 3, found
+    assert not [f for f in found if "still moving" in f["message"]], [f["message"] for f in found]

@@ -219,3 +219,14 @@ def test_a_per_step_loss_scalar_is_read_and_reported_in_steps(tmp_path):
     assert found["kind"] == "loss_diverged" and found["step"] == 80
     assert "became NaN at step 80" in found["message"] and "epoch" not in found["message"]
     assert found["evidence"]["step_unit"] == "step"
+
+
+def test_too_short_loss_curves_are_noted_not_passed_over():
+    """Three epochs of loss are too few for under- or over-fitting: the run's notes say so (a cold
+    trial's 3-epoch Keras run got neither finding nor a word about it)."""
+    from tb_nnviz.diagnose import compose
+
+    short = compose.diagnose([], curves=curves([2.4, 2.3, 2.3], val=[2.4, 2.4, 2.5], epochs=np.arange(3)))
+    assert [n for n in short.notes if n.startswith("underfitting, overfitting: fewer than 5 logged loss points")]
+    long = compose.diagnose([], curves=curves([2.4, 2.3, 2.3, 2.3, 2.3, 2.3], val=[2.4] * 6, epochs=np.arange(6)))
+    assert not [n for n in long.notes if "logged loss points" in n], long.notes

@@ -9,7 +9,7 @@ not be judged. ``tb_nnviz.serve.plugin``'s findings route calls ``diagnose``.
 
 import numpy as np
 
-from tb_nnviz.diagnose import causes, findings, loss_findings, loss_trends, setup_findings, spectral
+from tb_nnviz.diagnose import causes, findings, loss_findings, loss_trends, rates, setup_findings, spectral
 
 #: A cause, and the kinds that, beside it, are its consequences (listed under
 #: it in ``consequences``, each with ``caused_by``, instead of beside it).
@@ -52,7 +52,9 @@ def diagnose(tensors, alpha_series=(), curves=None, activations=(), run_info=Non
     ``curves``: ``loss_findings.Curves`` or None; ``activations``:
     ``evidence.ActivationSeries``; ``run_info``: ``evidence.RunInfo`` or None.
     """
-    tensors = list(tensors)
+    # Network order, names breaking ties: every rule then lists layers in the same order,
+    # whichever order the data provider listed the tags in (it differs between loaders).
+    tensors = rates.in_network_order(sorted(tensors, key=lambda t: t.name))
     notes = []
     kernels = causes.kernels_of(tensors)
     if not kernels:
@@ -86,6 +88,12 @@ def diagnose(tensors, alpha_series=(), curves=None, activations=(), run_info=Non
         notes.append("no training loss scalar found: the loss rules did not run")
     else:
         found = loss_findings.with_loss_findings(found, curves, tensors)
+        short = [name for name, curve in (("underfitting", curves.train_loss), ("overfitting", curves.val_loss))
+                 if curve is not None and len(curve.steps) < loss_findings.MIN_POINTS]
+        if short:
+            unit = "epochs" if curves.unit == "epoch" else "steps"
+            notes.append("%s: fewer than %d logged loss points (%s), not judged"
+                         % (", ".join(short), loss_findings.MIN_POINTS, unit))
         if curves.unit == "step" and not any(f["kind"] == "loss_diverged" for f in found):
             trends = loss_trends.evaluate(curves)
             # Without accuracy the smoothed trend rules judge a per-step loss, when it is long enough for them.

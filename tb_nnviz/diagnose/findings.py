@@ -258,7 +258,11 @@ def _updates_stopped(views):
         step = min(stops[v.name] for v in stopped)
         last = int(max(v.steps[-1] for v in stopped))
         names = [v.name for v in stopped]
-        others = [last_moved[v.name] for v in views if v.layer != layer and last_moved[v.name] is not None]
+        # Other layers' kernels (rank >= 2) where there are any: a bias or a norm's scale drifting on
+        # by rounding does not make its layer "still moving".
+        other = [v for v in views if v.layer != layer]
+        other = [v for v in other if len(v.shape) >= 2] or other
+        others = [last_moved[v.name] for v in other if last_moved[v.name] is not None]
         moving_after = any(moved > step for moved in others)
         if moving_after:
             context = " while other layers were still moving"
