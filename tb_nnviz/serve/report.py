@@ -151,6 +151,17 @@ def notes_of(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, lis
     return {run: list(getattr(found, "notes", ())) for run, found in by_run.items()}
 
 
+def _step(finding):
+    """The STEP cell: the step, or "epoch N" where the finding counts epochs (Keras' loss curves).
+
+    >>> _step({"step": 3, "evidence": {"step_unit": "epoch"}}), _step({"step": 40, "evidence": {}})
+    ('epoch 3', '40')
+    """
+    if (finding.get("evidence") or {}).get("step_unit") == "epoch":
+        return "epoch %d" % finding["step"]
+    return str(finding["step"])
+
+
 def format_table(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     """A plain-text table per run: severity, kind, layer, step and message
     (a cause's consequences in rows under it, their kind after "> "), then
@@ -171,7 +182,7 @@ def format_table(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
         lines.append("%s: %d finding%s" % (run, len(found), "s" * (len(found) > 1)))
         # A cause's consequences (compose.nest) follow it, their kind indented under "> ".
         rows = [header] + [
-            (g["severity"], ("  > " * depth) + g["kind"], g["layer"] or "-", str(g["step"]), g["message"])
+            (g["severity"], ("  > " * depth) + g["kind"], g["layer"] or "-", _step(g), g["message"])
             for depth, g in _with_consequences(found)
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
