@@ -40,6 +40,21 @@ def make_array(shape, dtype, seed, special):
     return x.astype(DTYPES[dtype])
 
 
+def model_weight(i, shape, rng):
+    """Weight ``i`` of a real model's cases: float64 normal values (std 0.05), one NaN in
+    every fifth weight from the second, +Inf and -Inf in every seventh from the third, and
+    every entry NaN in every thirteenth from the seventh (a whole tensor lost)."""
+    x = rng.normal(0, 0.05, shape)
+    flat = x.reshape(-1)
+    if i % 5 == 1:
+        flat[rng.integers(flat.size)] = np.nan
+    if i % 7 == 2:
+        flat[rng.integers(flat.size, size=2)] = [np.inf, -np.inf]
+    if i % 13 == 6:
+        flat[:] = np.nan
+    return x
+
+
 def to_torch(x):
     """A new torch tensor of ``x``'s values and dtype (bfloat16 through float32, exactly)."""
     import torch  # only the PyTorch tests need it

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from tb_nnviz.log.plan import LogPlan
 from tb_nnviz.reduce import backends, grids, numba_ops, numpy_ops, spectrum, tf_ops, torch_ops, trajectory
 from tb_nnviz.reduce.group import TrajectoryGroup, check_group
-from tests.reference import assert_planes_equal, assert_point_equal, make_array, to_torch
+from tests.reference import assert_planes_equal, assert_point_equal, make_array, model_weight, to_torch
 
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning",
                                         "ignore:overflow encountered:RuntimeWarning")
@@ -306,14 +306,7 @@ def model_values(i, shape, unit_axis, rng):
     NaN in some, +/-Inf in others, a whole tensor lost in a few.
     """
     dtype = reference_dtype(MODEL_DTYPES[i % len(MODEL_DTYPES)])
-    x = rng.normal(0, 0.05, shape)
-    flat = x.reshape(-1)
-    if i % 5 == 1:
-        flat[rng.integers(flat.size)] = np.nan
-    if i % 7 == 2:
-        flat[rng.integers(flat.size, size=2)] = [np.inf, -np.inf]
-    if i % 13 == 6:
-        flat[:] = np.nan
+    x = model_weight(i, shape, rng)
     y = np.moveaxis(x.copy(), unit_axis, 0)
     y[::2] += rng.normal(0, 1e-3, y[::2].shape)
     y = np.moveaxis(y, 0, unit_axis)

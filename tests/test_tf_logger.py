@@ -28,6 +28,7 @@ from tb_nnviz.keras import NNVizCallback
 from tb_nnviz.log.tf_logger import Weight, WeightLogger
 from tb_nnviz.reduce import grids, trajectory
 from tests.providers import CTX, python_provider, read_all
+from tests.reference import model_weight
 
 HEAT, TRAJ = metadata.HEATMAP_PLUGIN_NAME, metadata.TRAJECTORY_PLUGIN_NAME
 DTYPES = [np.float32, np.float16, tf.bfloat16.as_numpy_dtype, np.float64]
@@ -61,16 +62,7 @@ def pick(weights, per_group=2):
 
 
 def values_for(i, shape, rng):
-    dtype = DTYPES[i % len(DTYPES)]
-    x = rng.normal(0, 0.05, shape)
-    flat = x.reshape(-1)
-    if i % 5 == 1:
-        flat[rng.integers(flat.size)] = np.nan
-    if i % 7 == 2:
-        flat[rng.integers(flat.size, size=2)] = [np.inf, -np.inf]
-    if i % 13 == 6:
-        flat[:] = np.nan  # a whole tensor lost
-    return x.astype(dtype)
+    return model_weight(i, shape, rng).astype(DTYPES[i % len(DTYPES)])
 
 
 def moved(x, rng):
