@@ -92,9 +92,7 @@ class HostLogger:
     def log(self, step, heatmaps, trajectories, spectra=False):
         """Reads every weight now, reduces it and writes the results as step ``step``."""
         plan = self._plan
-        heatmaps = bool(heatmaps and plan.heat)
-        trajectories = bool(trajectories and plan.traj)
-        spectra = bool(spectra and plan.spec)
+        heatmaps, trajectories, spectra = plan.kinds(heatmaps, trajectories, spectra)
         if not (heatmaps or trajectories or spectra):
             return
         values = {}

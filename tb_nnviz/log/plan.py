@@ -136,6 +136,11 @@ class LogPlan:
         """The logged names, in network order."""
         return [w.name for w in self.weights]
 
+    def kinds(self, heatmaps, trajectories, spectra):
+        """``(heatmaps, trajectories, spectra)``: which of the asked kinds this plan logs (a
+        kind set up off, or with nothing to log, is False), as every logger's ``log`` starts."""
+        return bool(heatmaps and self.heat), bool(trajectories and self.traj), bool(spectra and self.spec)
+
     def write(self, step, heat_planes=(), traj_parts=(), has_previous=False, grad_sumsq=None, spectra=None):
         """Finishes one step's reductions on the host and writes them as one event.
 

@@ -131,9 +131,7 @@ class WeightLogger:
 
     def log(self, step, heatmaps, trajectories, spectra=False):
         """Reduces every weight now and writes the results as step ``step``."""
-        heatmaps = bool(heatmaps and self._heat)
-        trajectories = bool(trajectories and self._traj)
-        spectra = bool(spectra and self._plan.spec)
+        heatmaps, trajectories, spectra = self._plan.kinds(heatmaps, trajectories, spectra)
         if not (heatmaps or trajectories or spectra):
             return
         heat = traj = spec = []

@@ -274,9 +274,7 @@ class ParamLogger:
         this step's points, then are dropped.
         """
         plan = self._plan
-        heatmaps = bool(heatmaps and plan.heat)
-        trajectories = bool(trajectories and plan.traj)
-        spectra = bool(spectra and plan.spec)
+        heatmaps, trajectories, spectra = plan.kinds(heatmaps, trajectories, spectra)
         if not (heatmaps or trajectories or spectra):
             return
         heat, traj, grads = self._reduce(heatmaps, trajectories)
