@@ -166,7 +166,7 @@ export class App {
     this.projection.onModeChange = () => this.saveView();
     // A finding is about the layer's updates: land on its charts, not its heatmaps.
     this.findings = new FindingsPanel(
-      (run, tag) => this.reveal(run, tag, true),
+      (run, tag) => this.reveal(run, tag, "charts"),
       (run, list) => {
         this.runSelect.setFindings(run, list);
         if (list) this.findingsOf.set(run, list);
@@ -174,9 +174,10 @@ export class App {
         this.updateStatus();
       },
     );
+    // A structure row is a layer: land on its section's heading.
     this.structure = new StructurePanel(
       (run) => this.tags.runs[run] ?? {},
-      (run, tag) => this.reveal(run, tag),
+      (run, tag) => this.reveal(run, tag, "layer"),
     );
     this.findings.root.hidden = true;
     this.structure.root.hidden = true;
@@ -366,10 +367,10 @@ export class App {
 
   /**
    * Scrolls to the card of `tag` in `run` (or its charts when it has no heatmap); with
-   * `charts`, to the update charts of its layer. A filter that hides `tag` is cleared,
-   * and a note beside the filter box says so.
+   * `to` "charts", to the update charts of its layer; with "layer", to its layer's
+   * section. A filter that hides `tag` is cleared, and a note beside the filter box says so.
    */
-  reveal(run: string, tag: string, charts = false): void {
+  reveal(run: string, tag: string, to: "card" | "charts" | "layer" = "card"): void {
     const re = compileFilter(this.filter.value);
     const layer = tag.slice(0, Math.max(0, tag.lastIndexOf("/")));
     if (this.sections.isLarge && layer) {
@@ -383,12 +384,12 @@ export class App {
       }
     } else if (!re || !re.test(tag)) {
       const layer = tag.slice(0, Math.max(0, tag.lastIndexOf("/"))) || tag;
-      this.showFilterNote(`filter ${JSON.stringify(this.filter.value)} cleared to show ${charts ? layer : tag}`);
+      this.showFilterNote(`filter ${JSON.stringify(this.filter.value)} cleared to show ${to === "card" ? tag : layer}`);
       this.filter.value = "";
       this.applyFilter();
       this.saveView();
     }
-    const target = charts ? this.sections.chartsTarget(tag) ?? this.sections.target(run, tag) : this.sections.target(run, tag);
+    const target = (to !== "card" && this.sections.layerTarget(tag, to)) || this.sections.target(run, tag);
     if (!target) return;
     revealStable(target.el, () => this.header.getBoundingClientRect().bottom);
     target.card?.flash();

@@ -219,12 +219,15 @@ export class Sections {
     return null;
   }
 
-  /** The update charts of the layer holding `tag`, null when no section has it. */
-  chartsTarget(tag: string): { el: HTMLElement; card?: undefined } | null {
+  /**
+   * The section of the layer holding `tag` (`part` "layer"), or its update charts
+   * ("charts"), drawn; null when no section has it.
+   */
+  layerTarget(tag: string, part: "layer" | "charts"): { el: HTMLElement; card?: undefined } | null {
     for (const g of this.groups.values()) {
       if (!g.tags.includes(tag)) continue;
       this.ensureLive(g);
-      return { el: g.charts?.root ?? g.sec };
+      return { el: part === "charts" ? g.charts?.root ?? g.sec : g.sec };
     }
     return null;
   }
