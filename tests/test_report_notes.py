@@ -70,3 +70,19 @@ def test_format_table_notes():
         "c: no findings",
     ]
     assert report.notes_of({"a": compose.Findings([], ["n"]), "c": []}) == {"a": ["n"], "c": []}
+
+
+def test_a_log_dir_that_is_one_run_is_named_by_its_directory(tmp_path, capsys):
+    # TensorBoard calls the run of a log dir holding event files itself "."; the report
+    # names it as TensorBoard does when started on the parent, in the table and the JSON.
+    quiet_run(tmp_path)
+    single = str(tmp_path / "quiet") + "/"
+    assert sorted(report.load(single)) == ["quiet"]
+    assert cli.main(["report", single, "--run", "^quiet$"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("quiet: no findings in what could be judged"), table
+    assert cli.main(["report", single, "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert sorted(body["runs"]) == sorted(body["notes"]) == ["quiet"], body
+    assert cli.main(["report", single, "--run", "nomatch"]) == 2
+    assert "matches none of the runs: quiet" in capsys.readouterr().err

@@ -138,11 +138,43 @@ def load(
     runs = sorted(provider.list_tensors(ctx, experiment_id="", plugin_name=metadata.TRAJECTORY_PLUGIN_NAME))
     if not runs:
         raise ReportError("log dir %r has no tb_nnviz trajectory data" % logdir)
-    chosen = [r for r in runs if pattern is None or pattern.search(r)]
+    label = {r: run_label(logdir, r) for r in runs}
+    chosen = [r for r in runs if pattern is None or pattern.search(label[r]) or pattern.search(r)]
     if not chosen:
-        raise ReportError("--run %r matches none of the runs: %s" % (run_pattern, ", ".join(runs)))
+        raise ReportError("--run %r matches none of the runs: %s" % (run_pattern, ", ".join(label[r] for r in runs)))
     with loss_store.given_loss_tags(loss_tags):
-        return {run: nnviz._findings_impl(ctx, "", run) for run in chosen}
+        return {label[run]: _relabel(nnviz._findings_impl(ctx, "", run), label) for run in chosen}
+
+
+def run_label(logdir: str, run: str) -> str:
+    """The name the report gives ``run`` of ``logdir``: the run's own name, except that a
+    log dir which is itself one run (TensorBoard's run ".") is named by its directory's
+    basename, as TensorBoard shows it when started on the parent directory.
+
+    >>> run_label("logs/run1/", "."), run_label("logs", "run1/train"), run_label("/", ".")
+    ('run1', 'run1/train', '.')
+    """
+    if run != ".":
+        return run
+    path = logdir.rstrip("/\\")
+    if "://" not in logdir:
+        path = os.path.basename(os.path.abspath(path or os.sep))
+    else:
+        path = path.rpartition("/")[2]
+    return path or "."
+
+
+def _relabel(found, label):
+    """``found`` with the run names in its findings' evidence (``scalars_run``,
+    ``validation_run``) given as the report names them (``run_label``)."""
+    for f in found:
+        evidence = f.get("evidence")
+        if isinstance(evidence, dict):
+            for key in ("scalars_run", "validation_run"):
+                if evidence.get(key) in label:
+                    evidence[key] = label[evidence[key]]
+        _relabel(f.get("consequences") or (), label)
+    return found
 
 
 def notes_of(by_run: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[str]]:
