@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { brokenText, lastFinite, looksBroken } from "../src/model/broken";
+import { brokenOfRow, brokenText, lastFinite, looksBroken } from "../src/model/broken";
 
 test("the last finite value before NaN started, and that step", () => {
   assert.deepEqual(lastFinite([0, 1, 2, 3], [null, 1e-3, null, null], [1, 1.1, null, null]), { value: 1e-3, step: 1, nanStep: 2 });
@@ -17,4 +17,11 @@ test("broken rows and their words", () => {
   assert.equal(looksBroken({ nonfinite: 0, norm: 1, update_ratio_per_step: null }), false);
   assert.equal(brokenText({ value: 1e-3, step: 1, nanStep: 2 }), "0.001/step at step 1 · \u2716\uFE0E NaN from step 2");
   assert.equal(brokenText({ value: null, step: null, nanStep: 0 }), "no finite ratio · \u2716\uFE0E NaN from step 0");
+});
+
+test("the overview route's broken fields", () => {
+  assert.deepEqual(brokenOfRow({ nonfinite_from: 2, last_finite_ratio_per_step: 1e-3, last_finite_step: 1 }), { value: 1e-3, step: 1, nanStep: 2 });
+  assert.deepEqual(brokenOfRow({ nonfinite_from: 0, last_finite_ratio_per_step: null, last_finite_step: null }), { value: null, step: null, nanStep: 0 });
+  assert.equal(brokenOfRow({ nonfinite_from: null, last_finite_ratio_per_step: 1e-3, last_finite_step: 3 }), null);
+  assert.equal(brokenOfRow({}), null);
 });

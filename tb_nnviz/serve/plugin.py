@@ -382,6 +382,9 @@ class NNVizPlugin(base_plugin.TBPlugin):
                 "grad_ratio": None,
                 "norm": None,
                 "nonfinite": None,
+                "nonfinite_from": None,
+                "last_finite_ratio_per_step": None,
+                "last_finite_step": None,
             }
             t = t_run.get(name)
             if t is not None:
@@ -412,6 +415,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
                     norm=stat("norm"),
                     nonfinite=None if nan is None or inf is None else int(nan + inf),
                 )
+                if "norm" in fields:
+                    row.update(_last_finite(s.steps, view.rate, s.values[:, fields["norm"]]))
             rows.append(row)
         return rows
 
@@ -553,6 +558,28 @@ def _per_step(name, shape, steps, fields, values):
     its ``rate`` is |dW|/|W| per optimizer step, the number the findings judge."""
     stats = {f: values[:, fields[f]] for f in ("norm", "update_norm") if f in fields}
     return rates.TensorView(rates.TensorSeries(name, tuple(shape), steps, stats))
+
+
+def _last_finite(steps, rate, norm):
+    """A broken tensor's last finite update ratio: ``{"nonfinite_from": the first step of
+    the run of non-finite norms that lasts to the end (None: the latest norm is finite),
+    "last_finite_ratio_per_step" and "last_finite_step": the latest finite ``rate`` before
+    it}`` (both None when there is none).
+
+    >>> r = _last_finite(np.array([0, 1, 2, 3]), np.array([np.nan, 1e-3, np.nan, np.nan]),
+    ...                  np.array([1.0, 1.1, np.nan, np.inf]))
+    >>> r == {"nonfinite_from": 2, "last_finite_ratio_per_step": 1e-3, "last_finite_step": 1}
+    True
+    """
+    finite_norm = np.flatnonzero(np.isfinite(norm))
+    end = int(finite_norm[-1]) + 1 if finite_norm.size else 0
+    out = {"nonfinite_from": int(steps[end]) if end < len(steps) else None,
+           "last_finite_ratio_per_step": None, "last_finite_step": None}
+    finite_rate = np.flatnonzero(np.isfinite(rate[:end]))
+    if finite_rate.size:
+        k = int(finite_rate[-1])
+        out.update(last_finite_ratio_per_step=float(rate[k]), last_finite_step=int(steps[k]))
+    return out
 
 
 def _abs_max(values):

@@ -147,6 +147,11 @@ export interface OverviewRow {
   norm: number | null;
   /** NaN + Inf count at the latest step. */
   nonfinite: number | null;
+  /** First step of the NaN/Inf norms that last to the latest step (null: the latest norm is finite). */
+  nonfinite_from?: number | null;
+  /** The latest finite |dW|/|W| per step before `nonfinite_from`, and its step. */
+  last_finite_ratio_per_step?: number | null;
+  last_finite_step?: number | null;
 }
 
 /** One item of `GET findings?run=`: what is wrong, where, from which step (docs/findings.md). */

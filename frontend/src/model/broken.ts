@@ -45,3 +45,18 @@ export function brokenText(b: Broken): string {
   const last = b.value === null ? "no finite ratio" : `${formatShort(b.value)}/step at step ${b.step}`;
   return b.nanStep === null ? last : `${last} · \u2716\uFE0E NaN from step ${b.nanStep}`;
 }
+
+/**
+ * A broken tensor's last finite ratio and NaN step as the overview route serves them
+ * (`nonfinite_from`, `last_finite_ratio_per_step`, `last_finite_step`); null when its
+ * latest norm is finite (or the server predates the fields).
+ *
+ * Example: brokenOfRow({nonfinite_from: 2, last_finite_ratio_per_step: 1e-3, last_finite_step: 1})
+ *   -> {value: 1e-3, step: 1, nanStep: 2}
+ */
+export function brokenOfRow(row: { nonfinite_from?: number | null; last_finite_ratio_per_step?: number | null; last_finite_step?: number | null }): Broken | null {
+  const nanStep = row.nonfinite_from ?? null;
+  if (nanStep === null) return null;
+  const value = row.last_finite_ratio_per_step ?? null;
+  return { value, step: value === null ? null : (row.last_finite_step ?? null), nanStep };
+}

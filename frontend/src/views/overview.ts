@@ -15,11 +15,10 @@ import { fetchOverview } from "../data/api";
 import { latestOnly } from "../data/latest";
 import type { OverviewRow, TagInfo } from "../data/types";
 import { formatCount, formatShape, formatShort } from "../model/format";
-import { brokenText, looksBroken } from "../model/broken";
+import { brokenOfRow, brokenText } from "../model/broken";
 import { byNetworkOrder } from "../model/order";
 import { HEALTH, type Health, healthText, perStepNote, ratioHealth } from "../model/series";
 import { clear, el, setText } from "../ui/dom";
-import { brokenOf } from "./broken";
 
 /** The glyph-and-word chip of a status (never colour alone: see series.HEALTH). */
 export function healthChip(health: Health): HTMLSpanElement {
@@ -157,15 +156,14 @@ export class OverviewPanel {
         ratio.title = `${healthText(health)}\n${perStepNote(r.update_steps)}`;
         ratio.appendChild(healthChip(health));
       }
-      if (value === null && run !== null && looksBroken(r)) {
-        // NaN weights: the last finite ratio and the step NaN started, instead of "–".
-        void brokenOf(run, r.name, r.step).then((b) => {
-          if (!b || b.nanStep === null || !ratio.isConnected) return;
-          setText(ratio, brokenText(b));
-          ratio.classList.add("nv-bad");
-          ratio.setAttribute("data-health", "nan");
-          ratio.title = `NaN/Inf weights from step ${b.nanStep}: the last finite |dW|/|W| per step`;
-        });
+      const b = brokenOfRow(r);
+      if (value === null && b) {
+        // NaN weights: the last finite ratio and the step NaN started (served), instead of "–".
+        setText(ratio, brokenText(b));
+        ratio.classList.add("nv-bad");
+        ratio.setAttribute("data-health", "nan");
+        if (b.value !== null) ratio.setAttribute("data-value", String(b.value));
+        ratio.title = `NaN/Inf weights from step ${b.nanStep}: the last finite |dW|/|W| per step`;
       }
       const bad = (r.nonfinite ?? 0) > 0;
       const flag = el("td", { className: bad ? "nv-bad" : "", text: r.nonfinite === null ? "–" : bad ? `⚠ ${formatCount(r.nonfinite)}` : "none" });
