@@ -24,3 +24,14 @@ test("a narrow bar gets fewer ticks; no range gives a lone 0", () => {
   assert.deepEqual(barTicks(0, 240), [{ value: 0, label: "0", x: 120 }]);
   assert.deepEqual(barTicks(NaN, 240).map((t) => t.label), ["0"]);
 });
+
+test("a magnitude bar runs from 0 at its left end to m", () => {
+  for (const m of [0.0982, 4.9e-5, 0.31, 7.5]) {
+    const ts = barTicks(m, BAR_WIDTH, true);
+    assert.ok(ts.length >= 2 && fits(ts), `m=${m}: ${ts.map((t) => t.label).join(" ")}`);
+    assert.equal(ts[0].value, 0, `m=${m}`);
+    assert.ok(ts.every((t) => t.value >= 0 && t.value <= m), `m=${m}`);
+    assert.ok(ts[0].x < 20, `m=${m}: 0 at the left end (${ts[0].x})`);
+  }
+  assert.equal(barTicks(0, 240, true)[0].label, "0");
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { interpolateRdBu } from "d3-scale-chromatic";
+import { rgb } from "d3-color";
+import { interpolateRdBu, interpolateViridis } from "d3-scale-chromatic";
 import {
   LUT_CENTER,
   LUT_SIZE,
@@ -9,8 +10,13 @@ import {
   POSINF_RGBA,
   colorize,
   divergingLut,
+  isColormap,
+  isMagnitude,
   lutIndex,
+  lutOf,
+  rangeText,
   rgbaOf,
+  specialColors,
   symmetricMax,
 } from "../src/model/colormap";
 
@@ -74,3 +80,43 @@ test("colorize writes the same colours as rgbaOf", () => {
   values.forEach((v, k) => assert.deepEqual([...out.slice(4 * k, 4 * k + 4)], [...rgbaOf(v, 0.31)], `value ${v}`));
 });
 
+
+test("viridis colours |x| on [0, m]: 0 at the dark end, +-m at the yellow end, the sign dropped", () => {
+  const vir = lutOf("viridis");
+  const at = (i: number) => [vir[4 * i], vir[4 * i + 1], vir[4 * i + 2], vir[4 * i + 3]];
+  assert.equal(`rgb(${at(0).slice(0, 3).join(", ")})`, rgb(interpolateViridis(0)).toString(), "dark purple");
+  assert.equal(`rgb(${at(LUT_SIZE - 1).slice(0, 3).join(", ")})`, rgb(interpolateViridis(1)).toString(), "yellow");
+  assert.deepEqual([...rgbaOf(0, 0.31, "viridis")], at(0));
+  assert.deepEqual([...rgbaOf(0.31, 0.31, "viridis")], at(LUT_SIZE - 1));
+  assert.deepEqual([...rgbaOf(-0.31, 0.31, "viridis")], at(LUT_SIZE - 1));
+  assert.equal(lutIndex(-0.155, 0.31, LUT_SIZE, true), LUT_CENTER);
+  assert.equal(lutIndex(5, 0.31, LUT_SIZE, true), LUT_SIZE - 1, "clamped");
+  assert.equal(lutIndex(1, 0, LUT_SIZE, true), 0, "no range: all at the zero end");
+  assert.ok(isMagnitude("viridis") && !isMagnitude("diverging"));
+  assert.ok(isColormap("viridis") && isColormap("diverging") && !isColormap("jet") && !isColormap(undefined));
+  assert.equal(rangeText(0.31, "viridis"), "|x| 0–0.31");
+  assert.equal(rangeText(0.31), "±0.31");
+});
+
+test("viridis' NaN, +Inf, -Inf colours are distinct and off its map", () => {
+  const vir = lutOf("viridis");
+  const s = specialColors("viridis");
+  assert.deepEqual(rgbaOf(NaN, 1, "viridis"), s.nan);
+  assert.deepEqual(rgbaOf(Infinity, 1, "viridis"), s.posinf);
+  assert.deepEqual(rgbaOf(-Infinity, 1, "viridis"), s.neginf);
+  const all = [s.nan, s.posinf, s.neginf];
+  assert.equal(new Set(all.map((c) => c.slice(0, 3).join(","))).size, 3);
+  for (let i = 0; i < LUT_SIZE; i++) {
+    for (const c of all) {
+      const d = Math.abs(vir[4 * i] - c[0]) + Math.abs(vir[4 * i + 1] - c[1]) + Math.abs(vir[4 * i + 2] - c[2]);
+      assert.ok(d > 120, `special ${c} too close to viridis entry ${i}`);
+    }
+  }
+});
+
+test("colorize with viridis writes the same colours as rgbaOf", () => {
+  const values = new Float32Array([0, 0.31, -0.31, 0.1, -0.1, NaN, Infinity, -Infinity, -5]);
+  const out = new Uint8ClampedArray(values.length * 4);
+  colorize(values, 0.31, out, "viridis");
+  values.forEach((v, k) => assert.deepEqual([...out.slice(4 * k, 4 * k + 4)], [...rgbaOf(v, 0.31, "viridis")], `value ${v}`));
+});

@@ -37,3 +37,20 @@ test("damaged hashes give empty parts, never throw", () => {
   assert.deepEqual(parseHash(""), EMPTY);
   assert.equal(parseHash("#nnviz&nv_axes=sideways").axes, "joint");
 });
+
+test("a card's colour map rides fifth in nv_cards, only when not the default", () => {
+  const cards = [
+    { run: "a", tag: "d/kernel", mode: "none", step: null, cmap: "viridis" },
+    { run: "a", tag: "d/bias", mode: "prev", step: 20 },
+  ];
+  const hash = formatHash("#nnviz", { runs: ["a"], filter: "", cards });
+  assert.equal(
+    decodeURIComponent(hash.split("nv_cards=")[1]),
+    '[["a","d/kernel","none",null,"viridis"],["a","d/bias","prev",20]]',
+  );
+  assert.deepEqual(parseHash(hash).cards, cards);
+  // A damaged colour map is left out (the card falls back to its default).
+  assert.deepEqual(parseHash("#nnviz&nv_cards=" + encodeURIComponent('[["r","t","none",3,7]]')).cards, [
+    { run: "r", tag: "t", mode: "none", step: 3 },
+  ]);
+});

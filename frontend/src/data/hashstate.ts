@@ -1,14 +1,15 @@
 /**
  * The view in the URL: selected runs, tag filter, the run the overview and structure view
  * list (`nv_detail`), the weight-space path's axes (`nv_axes=per-run`), the tensors whose
- * runs share one colour scale (`nv_shared`, comma-separated), and each card's mode and step, kept in
+ * runs share one colour scale (`nv_shared`, comma-separated), and each card's mode, step and colour map, kept in
  * TensorBoard's page hash after its own `#nnviz` (TensorBoard leaves `&key=value` parts
  * alone), so a reload restores the view and the address can be shared.
  *
  *   #nnviz&nv_runs=healthy%2Ftrain,lr_too_high%2Ftrain&nv_filter=kernel&nv_cards=[...]
  *
  * `nv_cards` is JSON `[[run, tag, mode, step], ...]`, listing only cards that are not on
- * their defaults (weights, latest step). Parsing is pure and tolerant (`parseHash`);
+ * their defaults (weights, latest step, diverging colours); a card on another colour map
+ * has it fifth: `[run, tag, mode, step, "viridis"]`. Parsing is pure and tolerant (`parseHash`);
  * `readHash` / `writeHash` touch the top page's location when it is same-origin (the
  * plugin iframe is), else the iframe's own.
  *
@@ -25,6 +26,8 @@ export interface CardState {
   mode: string;
   /** null: follow the latest step. */
   step: number | null;
+  /** The colour map (absent: the default, diverging). */
+  cmap?: string;
 }
 
 export interface ViewState {
@@ -99,7 +102,9 @@ function parseCards(text: string): CardState[] {
   for (const e of j) {
     if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "string" || typeof e[2] !== "string") continue;
     const step = typeof e[3] === "number" && Number.isFinite(e[3]) ? e[3] : null;
-    out.push({ run: e[0], tag: e[1], mode: e[2], step });
+    const card: CardState = { run: e[0], tag: e[1], mode: e[2], step };
+    if (typeof e[4] === "string") card.cmap = e[4];
+    out.push(card);
   }
   return out;
 }
@@ -114,7 +119,7 @@ export function formatHash(hash: string, state: ViewState): string {
   if (state.axes === "per-run") parts.push(`${PREFIX}axes=per-run`);
   if (state.shared?.length) parts.push(`${PREFIX}shared=${state.shared.map(encodeURIComponent).join(",")}`);
   if (state.cards.length) {
-    parts.push(`${PREFIX}cards=${encodeURIComponent(JSON.stringify(state.cards.map((c) => [c.run, c.tag, c.mode, c.step])))}`);
+    parts.push(`${PREFIX}cards=${encodeURIComponent(JSON.stringify(state.cards.map((c) => (c.cmap ? [c.run, c.tag, c.mode, c.step, c.cmap] : [c.run, c.tag, c.mode, c.step]))))}`);
   }
   return "#" + parts.join("&");
 }

@@ -7,6 +7,7 @@
  * with each label's centre kept far enough from the ends that it stays inside.
  *
  * Example: barTicks(0.0982, 240).map((t) => t.label) -> ["−0.05", "0", "0.05"];
+ *          barTicks(0.0982, 240, true) labels "0", "0.02", ..., "0.08" (a magnitude bar);
  *          barTicks(4.9e-5, 240) labels "−4e-5", "−2e-5", "0", "2e-5", "4e-5".
  */
 import { scaleLinear } from "d3-scale";
@@ -26,10 +27,13 @@ function labelWidth(label: string): number {
   return label.length * CHAR_PX;
 }
 
-/** The ticks over [-m, m] on a bar `width` pixels wide; [0] alone when m is not positive. */
-export function barTicks(m: number, width: number): BarTick[] {
-  if (!(m > 0) || !Number.isFinite(m)) return [{ value: 0, label: "0", x: width / 2 }];
-  const scale = scaleLinear().domain([-m, m]).range([0, width]);
+/**
+ * The ticks over [-m, m] (a `magnitude` colour map's bar: [0, m]) on a bar `width`
+ * pixels wide; [0] alone when m is not positive.
+ */
+export function barTicks(m: number, width: number, magnitude = false): BarTick[] {
+  if (!(m > 0) || !Number.isFinite(m)) return [{ value: 0, label: "0", x: magnitude ? labelWidth("0") / 2 : width / 2 }];
+  const scale = scaleLinear().domain([magnitude ? 0 : -m, m]).range([0, width]);
   for (let count = 7; count >= 1; count--) {
     const values = scale.ticks(count);
     // Fixed notation while it stays short; exponents for tiny or huge weights ("4e-5").

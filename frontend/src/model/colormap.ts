@@ -1,15 +1,20 @@
 /**
- * Diverging colour lookup, symmetric scaling around 0, and the colours of NaN / +-Inf.
- * Pure apart from d3-scale-chromatic; no DOM.
+ * The heatmaps' two colour maps and the colours of NaN / +-Inf. Pure apart from
+ * d3-scale-chromatic; no DOM.
+ *
+ *   "diverging" -> signed values on [-m, m]: blue (negative) - white (0) - red (positive)
+ *   "viridis"   -> magnitudes |x| on [0, m] (the seed's map for |W| and update sizes):
+ *                  dark purple (0) - green - yellow (m); the sign is not shown
  *
  * Example:
- *   const lut = divergingLut();                 // blue (negative) - white - red (positive)
  *   const m = symmetricMax(-0.3, 0.31);         // 0.31
- *   rgbaOf(0, m, lut)      -> the centre colour (near white)
- *   rgbaOf(-0.31, m, lut)  -> the dark blue end, rgbaOf(NaN, m, lut) -> NAN_RGBA (magenta)
+ *   rgbaOf(0, m)                -> the centre colour (near white)
+ *   rgbaOf(-0.31, m)            -> the dark blue end, rgbaOf(NaN, m) -> NAN_RGBA (magenta)
+ *   rgbaOf(-0.31, m, "viridis") -> viridis' yellow end, as rgbaOf(0.31, m, "viridis")
  */
 import { rgb } from "d3-color";
-import { interpolateRdBu } from "d3-scale-chromatic";
+import { interpolateRdBu, interpolateViridis } from "d3-scale-chromatic";
+import { formatShort } from "./format";
 
 export type Rgba = readonly [number, number, number, number];
 
@@ -35,12 +40,50 @@ export function buildLut(interp: (t: number) => string, size = LUT_SIZE): Uint8C
   return lut;
 }
 
-let cached: Uint8ClampedArray | null = null;
+export type ColormapName = "diverging" | "viridis";
 
-/** RdBu reversed: negative = blue, 0 = near white, positive = red. Built once. */
+/** The colour maps and their labels in a card's menu. */
+export const COLORMAPS: [ColormapName, string][] = [
+  ["diverging", "colours: signed (blue–red)"],
+  ["viridis", "colours: |x| (viridis)"],
+];
+
+/** True when `name` is one of COLORMAPS (a URL may hold anything). */
+export function isColormap(name: unknown): name is ColormapName {
+  return COLORMAPS.some(([c]) => c === name);
+}
+
+/** True for the maps that colour |x| on [0, m] rather than x on [-m, m]. */
+export function isMagnitude(cmap: ColormapName): boolean {
+  return cmap === "viridis";
+}
+
+const cached = new Map<ColormapName, Uint8ClampedArray>();
+
+/** The lookup table of `cmap` (entry 0 = -m, or 0 for a magnitude map; the last = m). Built once each. */
+export function lutOf(cmap: ColormapName = "diverging"): Uint8ClampedArray {
+  let lut = cached.get(cmap);
+  if (!lut) {
+    // RdBu reversed: negative = blue, 0 = near white, positive = red.
+    lut = buildLut(cmap === "viridis" ? interpolateViridis : (t) => interpolateRdBu(1 - t));
+    cached.set(cmap, lut);
+  }
+  return lut;
+}
+
+/** RdBu reversed: negative = blue, 0 = near white, positive = red. */
 export function divergingLut(): Uint8ClampedArray {
-  if (!cached) cached = buildLut((t) => interpolateRdBu(1 - t));
-  return cached;
+  return lutOf("diverging");
+}
+
+/**
+ * The colours of NaN, +Inf and -Inf under `cmap`: none appears on the map itself
+ * (viridis ends in yellow, so its +Inf is white and its -Inf red).
+ */
+export function specialColors(cmap: ColormapName = "diverging"): { nan: Rgba; posinf: Rgba; neginf: Rgba } {
+  return cmap === "viridis"
+    ? { nan: NAN_RGBA, posinf: [255, 255, 255, 255], neginf: [230, 0, 0, 255] }
+    : { nan: NAN_RGBA, posinf: POSINF_RGBA, neginf: NEGINF_RGBA };
 }
 
 /**
@@ -56,48 +99,55 @@ export function symmetricMax(min: number | null, max: number | null): number {
 }
 
 /**
- * LUT index of a finite value under range [-m, m]; values outside are clamped and
- * m = 0 maps everything to the centre. Returns -1 for NaN, -2 for +Inf, -3 for -Inf.
+ * LUT index of a finite value under range [-m, m] (a `magnitude` map: |v| on [0, m]);
+ * values outside are clamped and m = 0 maps everything to the centre (the first entry).
+ * Returns -1 for NaN, -2 for +Inf, -3 for -Inf.
  *
- * Example (LUT_SIZE 257): lutIndex(0, 1) === 128, lutIndex(1, 1) === 256, lutIndex(-5, 1) === 0.
+ * Example (LUT_SIZE 257): lutIndex(0, 1) === 128, lutIndex(1, 1) === 256, lutIndex(-5, 1) === 0,
+ *   lutIndex(-0.5, 1, LUT_SIZE, true) === 128.
  */
-export function lutIndex(v: number, m: number, size = LUT_SIZE): number {
+export function lutIndex(v: number, m: number, size = LUT_SIZE, magnitude = false): number {
   if (Number.isNaN(v)) return -1;
   if (v === Infinity) return -2;
   if (v === -Infinity) return -3;
-  const centre = (size - 1) / 2;
-  if (!(m > 0)) return Math.round(centre);
-  const i = Math.round(centre + (v / m) * centre);
+  const [origin, scale] = mapping(m, size, magnitude);
+  const i = Math.round(origin + (magnitude ? Math.abs(v) : v) * scale);
   return i < 0 ? 0 : i > size - 1 ? size - 1 : i;
 }
 
-/** The RGBA colour of one value. */
-export function rgbaOf(v: number, m: number, lut: Uint8ClampedArray = divergingLut()): Rgba {
-  const i = lutIndex(v, m, lut.length / 4);
-  if (i === -1) return NAN_RGBA;
-  if (i === -2) return POSINF_RGBA;
-  if (i === -3) return NEGINF_RGBA;
+/** The LUT position of 0 and the entries per unit of value. */
+function mapping(m: number, size: number, magnitude: boolean): [number, number] {
+  const origin = magnitude ? 0 : (size - 1) / 2;
+  const span = magnitude ? size - 1 : (size - 1) / 2;
+  return [origin, m > 0 ? span / m : 0];
+}
+
+/** The RGBA colour of one value under `cmap`. */
+export function rgbaOf(v: number, m: number, cmap: ColormapName = "diverging"): Rgba {
+  const lut = lutOf(cmap);
+  const i = lutIndex(v, m, lut.length / 4, isMagnitude(cmap));
+  const special = specialColors(cmap);
+  if (i === -1) return special.nan;
+  if (i === -2) return special.posinf;
+  if (i === -3) return special.neginf;
   return [lut[i * 4], lut[i * 4 + 1], lut[i * 4 + 2], lut[i * 4 + 3]];
 }
 
 /**
  * Colours `values` into `out` (RGBA bytes, 4 per value), e.g. an ImageData's data.
  */
-export function colorize(
-  values: Float32Array,
-  m: number,
-  out: Uint8ClampedArray,
-  lut: Uint8ClampedArray = divergingLut(),
-): void {
+export function colorize(values: Float32Array, m: number, out: Uint8ClampedArray, cmap: ColormapName = "diverging"): void {
+  const lut = lutOf(cmap);
   const size = lut.length / 4;
-  const centre = (size - 1) / 2;
-  const scale = m > 0 ? centre / m : 0;
+  const magnitude = isMagnitude(cmap);
+  const [origin, scale] = mapping(m, size, magnitude);
+  const special = specialColors(cmap);
   for (let k = 0, o = 0; k < values.length; k++, o += 4) {
     const v = values[k];
     let src: Rgba | null = null;
     let i: number;
     if (v === v && v !== Infinity && v !== -Infinity) {
-      i = Math.round(centre + v * scale);
+      i = Math.round(origin + (magnitude && v < 0 ? -v : v) * scale);
       if (i < 0) i = 0;
       else if (i > size - 1) i = size - 1;
       i *= 4;
@@ -107,12 +157,21 @@ export function colorize(
       out[o + 3] = lut[i + 3];
       continue;
     }
-    src = v !== v ? NAN_RGBA : v > 0 ? POSINF_RGBA : NEGINF_RGBA;
+    src = v !== v ? special.nan : v > 0 ? special.posinf : special.neginf;
     out[o] = src[0];
     out[o + 1] = src[1];
     out[o + 2] = src[2];
     out[o + 3] = src[3];
   }
+}
+
+/**
+ * The colour range in words: "±0.31" for the diverging map, "|x| 0–0.31" for a magnitude map.
+ *
+ * Example: rangeText(0.31, "viridis") === "|x| 0–0.31"
+ */
+export function rangeText(m: number, cmap: ColormapName = "diverging"): string {
+  return isMagnitude(cmap) ? `|x| 0–${formatShort(m)}` : `±${formatShort(m)}`;
 }
 
 /** "rgb(r, g, b)" of an Rgba, for CSS. */

@@ -344,7 +344,7 @@ export class App {
     for (const card of this.sections.allCards()) {
       const key = JSON.stringify([card.run, card.tag]);
       const c = byKey.get(key);
-      card.restore(c?.mode ?? "none", c?.step ?? null);
+      card.restore(c?.mode ?? "none", c?.step ?? null, c?.cmap);
       byKey.delete(key);
     }
     for (const [key, c] of byKey) this.pendingCards.set(key, c);

@@ -1,6 +1,6 @@
 /**
  * One card per tensor and run: title, shape, heatmap controls (cardcontrols.ts), step
- * control (steps.ts), heatmap, colour bar and stats. Fetches lazily: only when visible
+ * control (steps.ts), heatmap, colour bar and stats; PNG and animated GIF (cardgif.ts) export. Fetches lazily: only when visible
  * (the sections' IntersectionObserver calls setVisible). Side by side with other runs,
  * its row (tensorrow.ts) may drive its step and mode.
  *
@@ -12,7 +12,7 @@ import { decodeHeatmap, fetchHeatmapBuffer } from "../data/api";
 import { latestOnly } from "../data/latest";
 import type { RangeStore } from "../data/ranges";
 import type { DiffMode, TagInfo } from "../data/types";
-import { symmetricMax } from "../model/colormap";
+import { type ColormapName, isColormap, symmetricMax } from "../model/colormap";
 import { type RangeMode, rangeSources, resolveRange } from "../model/colorrange";
 import { activationHeading, isActivationTag } from "../model/activations";
 import { tensorSubtitle } from "../model/describe";
@@ -22,6 +22,7 @@ import { el, setText } from "../ui/dom";
 import { redrawEnd, redrawStart } from "../ui/perf";
 import type { Tooltip } from "../ui/tooltip";
 import { CardBody } from "./cardbody";
+import { saveAnimation } from "./cardgif";
 import { HeatmapControls, isMode } from "./cardcontrols";
 import { saveFigure } from "./figure";
 import { StepControl, pickStep, stepAfterReload } from "./steps";
@@ -47,6 +48,7 @@ export class Card {
   private info: TagInfo;
   private step: number | null;
   private mode: DiffMode = "none";
+  private cmap: ColormapName = "diverging";
   private visible = false;
   private stale = true;
   /** The heatmap request: a newer one (or dispose) supersedes it, and the colour-range redraw it awaits. */
@@ -85,7 +87,12 @@ export class Card {
         this.rangeMode = mode;
         this.render();
       },
+      cmap: (cmap) => {
+        this.setColormap(cmap);
+        this.env.changed();
+      },
       save: () => this.savePng(),
+      gif: () => void this.saveGif(),
     });
     this.steps = new StepControl(
       {
@@ -102,7 +109,8 @@ export class Card {
     );
     this.linkNote = el("span", { className: "nv-help", text: "step and mode linked across runs", attrs: { "data-testid": "step-linked" } });
     this.linkNote.hidden = true;
-    const controls = el("div", { className: "nv-controls" }, this.controls.mode, this.controls.range, this.controls.save, this.steps.root, this.linkNote);
+    const c = this.controls;
+    const controls = el("div", { className: "nv-controls" }, c.mode, c.range, c.cmap, c.save, c.gif, this.steps.root, this.linkNote);
     this.body = new CardBody(env.tooltip, () => this.root.setAttribute("data-zoom", String(this.body.zoom)));
     this.runLabel = el("span", { className: "nv-run-chip", text: run, attrs: { "data-testid": "card-run" } });
     this.runLabel.hidden = true;
@@ -168,6 +176,19 @@ export class Card {
     this.invalidate();
   }
 
+  /** The colour map shown. */
+  get colormap(): ColormapName {
+    return this.cmap;
+  }
+
+  /** Colours the heatmap with `cmap` (signed diverging, or viridis for |x|). */
+  setColormap(cmap: ColormapName): void {
+    this.controls.cmap.value = cmap;
+    if (cmap === this.cmap) return;
+    this.cmap = cmap;
+    this.render();
+  }
+
   /** Sets the colour range mode (the row's "same colours for all runs" does this). */
   setRangeMode(mode: RangeMode): void {
     if (mode === this.rangeMode) return;
@@ -185,19 +206,29 @@ export class Card {
     this.invalidate();
   }
 
-  /** Mode and step for the URL, or null when both are the defaults (weights, latest step). */
-  viewState(): { mode: DiffMode; step: number | null } | null {
+  /**
+   * Mode, step and colour map for the URL (the colour map only when not the default), or
+   * null when all are the defaults (weights, latest step, diverging).
+   */
+  viewState(): { mode: DiffMode; step: number | null; cmap?: ColormapName } | null {
     const steps = this.info.steps;
     const step = this.step === steps[steps.length - 1] ? null : this.step;
-    return this.mode === "none" && step === null ? null : { mode: this.mode, step };
+    if (this.mode === "none" && step === null && this.cmap === "diverging") return null;
+    return this.cmap === "diverging" ? { mode: this.mode, step } : { mode: this.mode, step, cmap: this.cmap };
   }
 
-  /** Restores a mode and step from the URL (a step no longer logged becomes the nearest earlier one). */
-  restore(mode: string, step: number | null): void {
+  /**
+   * Restores a mode, step and colour map from the URL (a step no longer logged becomes the
+   * nearest earlier one; an unknown mode or colour map is ignored).
+   */
+  restore(mode: string, step: number | null, cmap?: string): void {
     if (isMode(mode)) {
       this.mode = mode;
       this.controls.mode.value = mode;
     }
+    const next = isColormap(cmap) ? cmap : "diverging";
+    this.cmap = next;
+    this.controls.cmap.value = next;
     this.step = pickStep(this.info.steps, step);
     this.applyInfo();
     this.invalidate();
@@ -233,10 +264,35 @@ export class Card {
       modeLabel: this.controls.modeLabel,
       m: Number(this.root.getAttribute("data-range")) || 0,
       rangeLabel: this.controls.rangeLabel,
+      cmap: this.cmap,
       zoom: this.body.zoom,
       heatmap: c,
       axes: heatAxes(this.info),
     });
+  }
+
+  /** Downloads the heatmap over all its logged steps as an animated GIF (the button is busy meanwhile). */
+  private async saveGif(): Promise<void> {
+    this.steps.stop();
+    const button = this.controls.gif;
+    button.disabled = true;
+    this.root.setAttribute("data-exporting", "true");
+    try {
+      await saveAnimation({
+        run: this.run,
+        tag: this.tag,
+        info: this.info,
+        mode: this.mode,
+        modeLabel: this.controls.modeLabel,
+        cmap: this.cmap,
+        maxWidth: this.env.maxWidth(),
+      });
+    } catch (e) {
+      this.body.showError(`GIF export failed: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      button.disabled = false;
+      this.root.removeAttribute("data-exporting");
+    }
   }
 
   /**
@@ -329,13 +385,14 @@ export class Card {
       });
     }
     this.root.toggleAttribute("data-range-pending", missing.length > 0);
-    this.body.draw(hm, this.info, m, note, this.env.maxWidth());
+    this.body.draw(hm, this.info, m, note, this.env.maxWidth(), this.cmap);
     if (this.keptView) {
       this.body.setView(this.keptView);
       this.keptView = null;
     }
     this.root.setAttribute("data-range", String(m));
     this.root.setAttribute("data-range-mode", this.rangeMode);
+    this.root.setAttribute("data-colormap", this.cmap);
     this.root.setAttribute("data-zoom", String(this.body.zoom));
   }
 

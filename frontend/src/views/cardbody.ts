@@ -10,6 +10,7 @@
  *   body.draw(heatmap, info, 0.3, "range over all 12 steps", 640);
  */
 import type { Heatmap, HeatmapHeader, TagInfo } from "../data/types";
+import { type ColormapName, rangeText } from "../model/colormap";
 import { describeCell } from "../model/describe";
 import { formatShort } from "../model/format";
 import { pooledShape } from "../model/grid";
@@ -179,16 +180,16 @@ export class CardBody {
     this.plot.classList.toggle("nv-loading", on);
   }
 
-  /** Draws `hm` on [-m, m] with the range's `note` ("" for none). */
-  draw(hm: Heatmap, info: TagInfo, m: number, note: string, maxWidth: number): void {
+  /** Draws `hm` on [-m, m] (a magnitude `cmap`: |x| on [0, m]) with the range's `note` ("" for none). */
+  draw(hm: Heatmap, info: TagInfo, m: number, note: string, maxWidth: number, cmap: ColormapName = "diverging"): void {
     this.data = hm;
     this.info = info;
-    this.view_.draw(hm, info, m, this.setAxes(info, maxWidth, hm.rows, hm.cols));
-    setText(this.rangeNote, note ? `colour ±${formatShort(m)}: ${note}` : "");
+    this.view_.draw(hm, info, m, this.setAxes(info, maxWidth, hm.rows, hm.cols), cmap);
+    setText(this.rangeNote, note ? `colour ${rangeText(m, cmap)}: ${note}` : "");
     this.rangeNote.hidden = !note;
     this.plot.style.minHeight = "";
     this.plot.style.minWidth = "";
-    this.bar.update(m, hm.header);
+    this.bar.update(m, hm.header, cmap);
     this.barHost.hidden = false;
     const pool = info.pool ?? [1, 1];
     const pooled = pool[0] > 1 || pool[1] > 1;

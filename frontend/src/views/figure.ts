@@ -12,8 +12,8 @@
  */
 import type { DiffMode } from "../data/types";
 import { barTicks } from "../model/barticks";
+import { type ColormapName, isMagnitude, rangeText } from "../model/colormap";
 import { safeFilename } from "../model/csv";
-import { formatShort } from "../model/format";
 import type { HeatAxes } from "../model/heataxes";
 import { download } from "../ui/dom";
 import { themeVar } from "../ui/theme";
@@ -78,8 +78,10 @@ export interface FigureSpec {
   subtitle: string;
   /** The card's heatmap canvas (device pixels; its CSS size is read from its style). */
   heatmap: HTMLCanvasElement;
-  /** Colour range half-width: the bar spans [-m, m]. */
+  /** Colour range half-width: the bar spans [-m, m] ([0, m] for a magnitude map). */
   m: number;
+  /** The heatmap's colour map (default: diverging). */
+  cmap?: ColormapName;
   fg: string;
   bg: string;
   /** What the rows, columns and tiles are (model/heataxes.ts); none: no axis labels. */
@@ -129,10 +131,11 @@ export function drawFigure(spec: FigureSpec, dpr = window.devicePixelRatio || 1)
   }
   // The colour bar: the heatmap's own lookup table, stretched.
   ctx.imageSmoothingEnabled = true;
-  ctx.drawImage(lutStrip(), L.bar.x, L.bar.y, L.bar.w, L.bar.h);
+  const cmap = spec.cmap ?? "diverging";
+  ctx.drawImage(lutStrip(cmap), L.bar.x, L.bar.y, L.bar.w, L.bar.h);
   ctx.font = `${TICK_PX}px Roboto, system-ui, sans-serif`;
   ctx.textAlign = "center";
-  for (const t of barTicks(spec.m, L.bar.w)) ctx.fillText(t.label, L.bar.x + t.x, L.ticksY);
+  for (const t of barTicks(spec.m, L.bar.w, isMagnitude(cmap))) ctx.fillText(t.label, L.bar.x + t.x, L.ticksY);
   return c;
 }
 
@@ -147,6 +150,7 @@ export interface CardFigure {
   /** Colour range half-width and the range mode's label. */
   m: number;
   rangeLabel: string;
+  cmap: ColormapName;
   /** Zoom of the drawn heatmap (1: not zoomed). */
   zoom: number;
   heatmap: HTMLCanvasElement;
@@ -159,10 +163,11 @@ export function saveFigure(f: CardFigure): void {
   const zoom = f.zoom > 1 ? ` · zoomed ${Math.round(f.zoom * 100) / 100}×` : "";
   const figure = drawFigure({
     title: `${f.run} · ${f.tag}`,
-    subtitle: `step ${f.step} · ${f.modeLabel} · colour ±${formatShort(f.m)} (${f.rangeLabel})${zoom}`,
+    subtitle: `step ${f.step} · ${f.modeLabel} · colour ${rangeText(f.m, f.cmap)} (${f.rangeLabel})${zoom}`,
     heatmap: f.heatmap,
     axes: f.axes,
     m: f.m,
+    cmap: f.cmap,
     fg: themeVar("--nv-fg", "#212121"),
     bg: themeVar("--nv-bg", "#fff"),
   });

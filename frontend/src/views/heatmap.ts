@@ -7,10 +7,11 @@
  * Example:
  *   const view = new HeatmapView(container, (cell, ev) => ...);
  *   view.draw(hm, info, m);          // keeps the zoom while the size stays the same
+ *   view.draw(hm, info, m, 640, "viridis");  // |x| on [0, m]
  *   view.setView(IDENTITY);          // reset zoom
  */
 import type { Heatmap, TagInfo } from "../data/types";
-import { colorize } from "../model/colormap";
+import { type ColormapName, colorize } from "../model/colormap";
 import { tileStep } from "../model/grid";
 import { IDENTITY, type View, cellAt as viewCellAt, clampView, panBy, wheelFactor, wheelZooms, zoomAt } from "../model/viewport";
 
@@ -214,11 +215,11 @@ export class HeatmapView {
   }
 
   /**
-   * Draws plane 0 of `hm` with symmetric range [-m, m]: colours into a reused ImageData
+   * Draws plane 0 of `hm` with symmetric range [-m, m] (`cmap` viridis: |x| on [0, m]): colours into a reused ImageData
    * (no per-pixel allocation), then paints it under the current zoom. The zoom is kept
    * when the heatmap keeps its size.
    */
-  draw(hm: Heatmap, info: TagInfo, m: number, maxW = MAX_WIDTH): void {
+  draw(hm: Heatmap, info: TagInfo, m: number, maxW = MAX_WIDTH, cmap: ColormapName = "diverging"): void {
     const { rows, cols } = hm;
     this.info = info;
     const off = this.offscreen;
@@ -231,7 +232,7 @@ export class HeatmapView {
     if (!octx) return;
     if (rows > 0 && cols > 0) {
       if (!this.img || this.img.width !== cols || this.img.height !== rows) this.img = octx.createImageData(cols, rows);
-      colorize(hm.planes[0], m, this.img.data);
+      colorize(hm.planes[0], m, this.img.data, cmap);
       octx.putImageData(this.img, 0, 0);
     }
     const [cw, ch] = cellSize(rows, cols, maxW);

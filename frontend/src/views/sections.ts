@@ -636,7 +636,7 @@ export class Sections {
     });
     const saved = this.pending.get(key);
     if (saved) {
-      card.restore(saved.mode, saved.step);
+      card.restore(saved.mode, saved.step, saved.cmap);
       this.pending.delete(key);
     }
     const kept = this.keptCards.get(key);
