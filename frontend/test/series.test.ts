@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { HEALTHY_BAND, alignSeries, bandRect, logRange, logValues, zeroFloor, ratioHealth, runColor, symlogThreshold, tensorDash } from "../src/model/series";
+import { HEALTHY_BAND, alignSeries, bandRect, logRange, logValues, maxPerInterval, zeroFloor, ratioHealth, runColor, symlogThreshold, tensorDash } from "../src/model/series";
 
 test("alignSeries puts runs with different steps on one axis; NaN/Inf/null are gaps", () => {
   const { x, ys } = alignSeries([
@@ -79,4 +79,22 @@ test("symlog only when one series would flatten another", () => {
   assert.equal(symlogThreshold([[1, -2], [3e4, 1e5]]), 0.2);
   assert.equal(symlogThreshold([[1, 2], [3, 4]]), null);
   assert.equal(symlogThreshold([[null, 0], [5]]), null);
+});
+
+test("long series keep each interval's maximum", () => {
+  assert.deepEqual(maxPerInterval([0, 1, 2, 3], [[1, 9, 2, null]], 2), { x: [1, 3], ys: [[9, 2]], from: [0, 2] });
+  // Short series are drawn as they are.
+  assert.deepEqual(maxPerInterval([0, 10], [[1, null]], 5), { x: [0, 10], ys: [[1, null]], from: [0, 10] });
+  // 10,000 steps into 100 points: a one-step spike survives, at its interval, in every series.
+  const x = Array.from({ length: 10000 }, (_, k) => k);
+  const ratio = x.map((k) => (k === 4321 ? 6.3 : 1e-3));
+  const other = x.map((k) => (k % 2 ? null : 2e-3));
+  const d = maxPerInterval(x, [ratio, other], 100);
+  assert.equal(d.x.length, 100);
+  assert.equal(Math.max(...(d.ys[0] as number[])), 6.3);
+  const at = d.ys[0].indexOf(6.3);
+  assert.ok(d.from[at] <= 4321 && 4321 <= d.x[at]);
+  assert.ok(d.ys[1].every((v) => v === 2e-3));
+  // An interval with no value stays a gap; uneven steps (a geometric cadence) bucket by x.
+  assert.deepEqual(maxPerInterval([0, 1, 2, 100], [[null, null, 5, 7]], 2), { x: [2, 100], ys: [[5, 7]], from: [0, 100] });
 });

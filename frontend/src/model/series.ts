@@ -219,3 +219,42 @@ export function symlogThreshold(series: readonly (readonly (number | null | unde
   const hi = Math.max(...maxes);
   return hi / lo > spread ? lo / 10 : null;
 }
+
+/**
+ * A long series thinned for drawing to at most `n` points, one per interval of equal
+ * width in x, each holding every series' maximum over its interval (a one-step spike in
+ * |dW|/|W| stays on the chart however many steps share a pixel). The point sits at the
+ * interval's last x; `from` is its first x. Nulls are gaps: an interval without a value
+ * is null. At most `n` points already: returned as they are.
+ *
+ * Example: maxPerInterval([0, 1, 2, 3], [[1, 9, 2, null]], 2)
+ *   -> {x: [1, 3], ys: [[9, 2]], from: [0, 2]}
+ */
+export function maxPerInterval(
+  x: readonly number[],
+  ys: readonly (readonly (number | null | undefined)[])[],
+  n: number,
+): { x: number[]; ys: (number | null)[][]; from: number[] } {
+  if (x.length <= n || n < 1) return { x: [...x], ys: ys.map((v) => Array.from(v, (a) => a ?? null)), from: [...x] };
+  const lo = x[0];
+  const width = (x[x.length - 1] - lo) / n || 1;
+  const bucket = (v: number) => Math.min(n - 1, Math.floor((v - lo) / width));
+  const out = { x: [] as number[], ys: ys.map(() => [] as (number | null)[]), from: [] as number[] };
+  for (let k = 0; k < x.length; ) {
+    const b = bucket(x[k]);
+    let j = k + 1;
+    while (j < x.length && bucket(x[j]) === b) j++;
+    out.x.push(x[j - 1]);
+    out.from.push(x[k]);
+    ys.forEach((v, s) => {
+      let m: number | null = null;
+      for (let i = k; i < j; i++) {
+        const a = v[i];
+        if (typeof a === "number" && !Number.isNaN(a) && (m === null || a > m)) m = a;
+      }
+      out.ys[s].push(m);
+    });
+    k = j;
+  }
+  return out;
+}

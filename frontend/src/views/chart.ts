@@ -16,7 +16,7 @@
 import uPlot from "uplot";
 import { columnsToCsv, safeFilename } from "../model/csv";
 import { formatShort } from "../model/format";
-import { type ChartSeries, HEALTHY_LABEL, bandRect, logRange, logValues, symlogThreshold, thinLabels, zeroFloor } from "../model/series";
+import { type ChartSeries, HEALTHY_LABEL, bandRect, logRange, logValues, maxPerInterval, symlogThreshold, thinLabels, zeroFloor } from "../model/series";
 import { download, el, setText } from "../ui/dom";
 import { onThemeChange, themeVar } from "../ui/theme";
 import { themedAxis } from "../ui/uplot";
@@ -85,6 +85,12 @@ export interface ChartSpec {
    */
   readout?: boolean;
   readoutHint?: string;
+  /**
+   * A series longer than the chart is wide is drawn as one point per pixel-wide interval
+   * holding each series' maximum there (model/series' maxPerInterval), so a spike is
+   * never lost; the CSV keeps every point. For the trajectory charts (|dW|/|W|, norms).
+   */
+  peaks?: boolean;
 }
 
 /**
@@ -148,8 +154,10 @@ export class Chart {
   private plot: uPlot | null = null;
   private signature = "";
   private x: number[] = [];
-  /** As given (exact zeros included): CSV and read-outs use these. */
+  /** As given (exact zeros included): the CSV uses these. */
   private series: ChartSeries[] = [];
+  /** As drawn: every point, or with `peaks` each interval's maximum and the interval's first step (read-outs, zeros). */
+  private drawn: { x: number[]; ys: (number | null)[][]; from: number[] } = { x: [], ys: [], from: [] };
   /** On a log axis, where exact zeros are drawn (null: none, or a linear axis). */
   private floor: number | null = null;
   private bands: readonly [number, number, string][] = [];
@@ -221,15 +229,18 @@ export class Chart {
     this.x = [...x];
     this.series = series.map((s) => ({ ...s, values: [...s.values] }));
     this.floor = this.spec.log ? zeroFloor(this.series.map((s) => s.values), this.spec.band) : null;
-    const plotted = this.series.map((s) => (this.spec.log ? logValues(s.values, this.floor) : (s.values as (number | null)[])));
+    const values = this.series.map((s) => s.values);
+    this.drawn = this.spec.peaks ? maxPerInterval(this.x, values, chartWidth(this.spec.small)) : { x: this.x, ys: values as (number | null)[][], from: this.x };
+    const plotted = this.drawn.ys.map((vs) => (this.spec.log ? logValues(vs, this.floor) : vs));
     const hasValue = plotted.some((vs) => vs.some((v) => v !== null));
     this.zeroNote.hidden = this.floor === null;
     this.empty.hidden = hasValue || !this.x.length;
     this.root.setAttribute("data-points", String(this.x.length));
+    this.root.setAttribute("data-drawn", String(this.drawn.x.length));
     this.root.setAttribute("data-series", String(this.series.length));
     if (testHooksOn()) this.root.setAttribute("data-series-last", JSON.stringify(seriesLast(this.series)));
     this.root.setAttribute("data-zeros", String(this.series.reduce((n, s) => n + s.values.filter((v) => v === 0).length, 0)));
-    const data = [this.x, ...plotted] as uPlot.AlignedData;
+    const data = [this.drawn.x, ...plotted] as uPlot.AlignedData;
     if (this.spec.symlog && !this.spec.log) {
       this.symAuto = symlogThreshold(plotted);
       const b = this.scaleButton!;
@@ -265,8 +276,10 @@ export class Chart {
     const f = this.focused;
     if (idx === null || idx === undefined || f === null || f < 1 || f > this.series.length) return this.showReadout(null);
     const s = this.series[f - 1];
-    const v = s.values[idx];
-    this.showReadout(`${s.label}: ${v === null || v === undefined ? "–" : formatShort(v)} at step ${this.x[idx]}`, s.color, s);
+    const v = this.drawn.ys[f - 1]?.[idx];
+    const { x, from } = this.drawn;
+    const at = from[idx] === x[idx] ? `at step ${x[idx]}` : `(max of steps ${from[idx]}–${x[idx]})`;
+    this.showReadout(`${s.label}: ${v === null || v === undefined ? "–" : formatShort(v)} ${at}`, s.color, s);
   }
 
   private showReadout(text: string | null, color?: string, s?: ChartSeries): void {
@@ -327,9 +340,9 @@ export class Chart {
       if (u.series[i + 1]?.show === false) return;
       ctx.fillStyle = s.color;
       ctx.beginPath();
-      s.values.forEach((v, k) => {
+      this.drawn.ys[i].forEach((v, k) => {
         if (v !== 0) return;
-        const x = u.valToPos(this.x[k], "x", true);
+        const x = u.valToPos(this.drawn.x[k], "x", true);
         ctx.moveTo(x - r, y - 2 * r);
         ctx.lineTo(x + r, y - 2 * r);
         ctx.lineTo(x, y);
@@ -492,7 +505,7 @@ export class Chart {
           dash: s.dash && s.dash.length ? s.dash : undefined,
           spanGaps: true,
           value: fmt,
-          points: { show: this.x.length <= 60, size: 4, fill: s.color },
+          points: { show: this.drawn.x.length <= 60, size: 4, fill: s.color },
         })),
       ],
       hooks,

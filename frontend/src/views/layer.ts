@@ -115,6 +115,8 @@ export class LayerCharts {
           log: true,
           band: field === "update_ratio_per_step" ? HEALTHY_BAND : undefined,
           csvName: [layer || "layer", field],
+          // A long run: one point per pixel, each interval's maximum (a spike is never lost).
+          peaks: true,
           // Runs x tensors legend rows grow past the chart: a key of runs and tensors, and
           // one read-out line for the hovered series.
           readout: true,
