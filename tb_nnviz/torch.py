@@ -31,13 +31,16 @@ import ``tb_nnviz.torch`` (or create your optimizer) before
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
 import torch._dynamo  # noqa: F401  (see below)
 
-from tb_nnviz.log import torch_activations
+from tb_nnviz.log import torch_activations, torch_shards
 from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, check_freq, guarded, log_step, patterns
 from tb_nnviz.log.torch_logger import ParamLogger, module_name, param_specs
 from tb_nnviz.log.writer import Writer
@@ -188,13 +191,17 @@ class Watcher:
         self.optimizer = optimizer
         self.recorder = None
         self._run = {"lr": None, "config": None, "structure": False}
-        self.active = _rank() == 0
+        # Sharded parameters (FSDP2, tensor parallel): every rank reduces its shards, rank 0 writes.
+        self.sharded = _rank() is not None and torch_shards.sharded_model(model)
+        self.writes = not _rank()
+        self._stopping = False
+        self.active = self.writes or self.sharded
         if not self.active:
             return
         if optimizer is not None:
             self._hooks = [optimizer.register_step_pre_hook(self._pre_step),
                            optimizer.register_step_post_hook(self._post_step)]
-        if activations:
+        if activations and self.writes:
             self.recorder = torch_activations.ActivationRecorder(model, clean=module_name)
             # The first forward gives the structure and the input: recorded whatever the cadence.
             self._guard(self.recorder.arm, self.step + 1, self._due(self.step + 1)[0])
@@ -229,7 +236,8 @@ class Watcher:
         if self.active and self._writer is not None:
             # ``.grad`` still holds the last step's gradients (unless zeroed since).
             heat, traj, spec = self._kinds()
-            spec = spec and (self._budget is None or self._budget.due())
+            # Sharded: rank 0's budget decides inside the logger's collective.
+            spec = spec and (self._budget is None or self.sharded or self._budget.due())
             self._guard(self._log, self.step, heat, traj, spec, capture=True)
         if self._writer is not None:
             self._writer.close()
@@ -272,7 +280,8 @@ class Watcher:
     def _due(self, step):
         heat, traj = (freq > 0 and step % freq == 0 for freq in (self.heatmap_freq, self.trajectory_freq))
         if self._budget is not None:
-            spec = step % (self.heatmap_freq or DEFAULT_HEATMAP_FREQ) == 0 and self._budget.due()
+            # Sharded: every rank joins the step; rank 0's budget decides inside the collective.
+            spec = step % (self.heatmap_freq or DEFAULT_HEATMAP_FREQ) == 0 and (self.sharded or self._budget.due())
         else:
             spec = self.spectral_freq > 0 and step % self.spectral_freq == 0
         return heat, traj, spec
@@ -280,11 +289,27 @@ class Watcher:
     def _setup(self):
         if any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in self.model.parameters()):
             return False  # lazy modules: set up once a forward pass has shaped them
+        heat, traj, spec = self._kinds()
+        specs = param_specs(self.model, **self._specs)
+        if not self.writes:  # a sharded run's other ranks: the same choices, nothing written
+            scratch = tempfile.mkdtemp(prefix="tb_nnviz_rank")
+            try:
+                with Writer(scratch, **self._options) as choices:
+                    self.logger = torch_shards.ShardedParamLogger(
+                        choices, torch_shards.check_placements(specs, lambda message: None), heatmaps=heat,
+                        trajectories=traj, spectra=spec, max_total_cells=self.max_total_cells)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            return True
         if self._writer is None:
             self._writer = Writer(self.log_dir, filename_suffix=".nnviz", **self._options)
             self._log_setup()
-        heat, traj, spec = self._kinds()
-        self.logger = ParamLogger(self._writer, param_specs(self.model, **self._specs), heatmaps=heat,
+        if self.sharded:
+            specs = torch_shards.check_placements(specs, lambda message: warnings.warn(message, RuntimeWarning))
+            self.logger = torch_shards.ShardedParamLogger(self._writer, specs, heatmaps=heat, trajectories=traj,
+                                                          spectra=spec, max_total_cells=self.max_total_cells)
+            return True
+        self.logger = ParamLogger(self._writer, specs, heatmaps=heat,
                                   trajectories=traj, spectra=spec, max_total_cells=self.max_total_cells)
         return True
 
@@ -312,14 +337,19 @@ class Watcher:
             return
         if capture and on["traj"] and self.gradients and self.logger._grads is None:
             self.logger.capture_gradients()
-        log_step(self.logger, step, on["heat"], on["traj"], on["spec"], self._budget)
+        if self.sharded:
+            self.logger.log(step, on["heat"], on["traj"], on["spec"], self._budget)
+        else:
+            log_step(self.logger, step, on["heat"], on["traj"], on["spec"], self._budget)
         self._last.update({kind: step for kind, flag in on.items() if flag})
         if not self.logged_steps or self.logged_steps[-1] != step:
             self.logged_steps.append(step)
 
     def _evidence(self, step, trajectory):
         """After a step: writes the recorded activations, the run information
-        that changed, and arms the recorder for the next step if it is logged."""
+        that changed, and arms the recorder for the next step if it is logged (on the writing rank)."""
+        if not self.writes or self._stopping:
+            return
         if self._writer is None and not self._setup():
             return
         rec = self.recorder
@@ -356,8 +386,16 @@ class Watcher:
             self._writer.log_run_info(step, patch)
 
     def _guard(self, fn, *args, **kwargs):
-        if self.active:
-            self.active = guarded(lambda: fn(*args, **kwargs), self.strict, "tb_nnviz.torch.watch", self.log_dir)
+        if not self.active:
+            return
+        ok = guarded(lambda: fn(*args, **kwargs), self.strict, "tb_nnviz.torch.watch", self.log_dir)
+        if ok or not self.sharded or fn == self._log or self.logger is None:
+            self.active = ok
+            return
+        # Sharded: a failure outside the collective (activations, run information) must not leave the
+        # other ranks waiting for this one: it joins the next logged step with an error, then all stop.
+        self._stopping = True
+        self.logger.pending = self.logger.pending or RuntimeError("logging failed on rank %d" % _rank())
 
 
 
@@ -400,8 +438,8 @@ def _without_lr(config):
 
 
 def _rank():
-    """This process's rank under ``torch.distributed`` (0 when not distributed)."""
+    """This process's rank under ``torch.distributed`` (None when not distributed)."""
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank()
-    return 0
+    return None

@@ -1,0 +1,426 @@
+"""Sharded parameters (``DTensor``: FSDP2's ``fully_shard``, tensor parallel): reduced where each shard lives.
+
+Under FSDP2 each rank holds a block of every weight. ``ShardedParamLogger`` runs
+on every rank: each reduces its own block into small partial results (sums,
+counts, extremes, the units it moved, the sketch by global entry index, the
+traced and sampled entries it holds, its gradients' sum of squares), and ONE
+``all_gather`` of a flat float64 buffer per logged step combines them, so
+every rank sees every rank's partials and its status. Rank 0 finishes them
+(``trajectory.finish_points``, as every writer) and writes. Trajectories never
+gather a weight. Heatmaps and spectra need the whole grid or matrix: at
+heatmap and spectral steps only, each weight is gathered (``full_tensor``, one
+at a time) and reduced by the usual backends on rank 0.
+
+Every rank takes the same decision at the same step: the cadence is counted
+in optimizer steps, ``spectral_freq="auto"`` follows rank 0's budget (its vote
+travels in the buffer) and a rank whose reduction failed still joins the
+collective with an error flag, after which every rank stops logging at once
+(a collective that one rank skips would hang the others).
+
+>>> local_block((7, 5), [Shard(0)], (1,), (2,))  # rank 1 of 2: rows 4..6
+((3, 5), (4, 0), True)
+>>> local_block((7, 5), [Replicate()], (1,), (2,))[2]  # a copy on rank 1: not counted twice
+False
+"""
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from tb_nnviz.log.plan import LogPlan, Weight
+from tb_nnviz.log.torch_logger import dtype_name, one_thread
+from tb_nnviz.reduce import backends, numba_ops, torch_ops, trajectory
+
+try:  # torch >= 2.4
+    from torch.distributed.tensor import DTensor, Replicate, Shard
+except ImportError:  # pragma: no cover - older torch: no DTensor, nothing is sharded
+    DTensor = Replicate = Shard = None
+
+#: Scalars of one weight's partials, in buffer order; then its changed units,
+#: traced values, sampled values and sketch.
+SCALARS = ("sum", "sumsq", "update_sumsq", "centred_sumsq", "count", "min", "max",
+           "nan_count", "finite_count", "zero_count", "grad_sumsq", "grad_missing")
+_S = {f: i for i, f in enumerate(SCALARS)}
+#: The buffer's header: this rank's status (0 ok, 1 failed) and rank 0's spectra vote.
+HEADER = 2
+
+
+class ShardError(RuntimeError):
+    """A rank failed to reduce or write its part of a logged step: every rank stops logging."""
+
+
+def is_sharded(t):
+    """Whether ``t`` is a ``DTensor`` (a parameter held in blocks across ranks)."""
+    return DTensor is not None and isinstance(t, DTensor)
+
+
+def sharded_model(model):
+    """Whether any of ``model``'s parameters is a ``DTensor``."""
+    return any(is_sharded(p) for p in model.parameters())
+
+
+def unsupported(t):
+    """None when ``t``'s placements are supported (``Shard(d)``, ``Replicate()``), else their description."""
+    if not is_sharded(t):
+        return None
+    if all(type(p) is Shard or type(p) is Replicate for p in t.placements):
+        return None
+    return ", ".join(map(repr, t.placements))
+
+
+def local_block(shape, placements, coordinate, mesh_shape):
+    """``(local shape, global offset, owner)`` of the block a rank holds.
+
+    ``placements`` per mesh dimension (``Shard(d)`` splits dimension ``d`` as
+    ``torch.chunk`` does: blocks of ``ceil(n / ranks)``, the last ones smaller
+    or empty; ``Replicate()`` copies); ``coordinate`` is the rank's position in
+    the mesh of shape ``mesh_shape``. ``owner`` is False for the copies a
+    ``Replicate()`` dimension makes beyond coordinate 0, so each entry is
+    counted once.
+    """
+    local, offset = list(shape), [0] * len(shape)
+    owner = True
+    for place, c, n in zip(placements, coordinate, mesh_shape):
+        if type(place) is Replicate:
+            owner = owner and c == 0
+            continue
+        d = place.dim % len(shape)
+        chunk = -(-local[d] // n)
+        start = min(c * chunk, local[d])
+        size = max(0, min(chunk, local[d] - start))
+        offset[d] += start
+        local[d] = size
+    return tuple(local), tuple(offset), owner
+
+
+class Block:
+    """Where one weight's local entries sit in the whole tensor, on this rank.
+
+    Attributes:
+      shape: the whole tensor's shape; ``local_shape``, ``offset``: this rank's block.
+      owner: whether this rank's entries count (False for a replicated copy).
+      start: flat index of the first local entry when the block is one
+        contiguous run of the whole tensor (``Shard(0)`` of FSDP2), else None.
+      traces, sample: ``(positions in the plan's list, local flat indices)``
+        of the traced and sampled entries this rank holds.
+      flips: uint8 sketch signs of the local entries (1 byte per local entry).
+    """
+
+    def __init__(self, param, plan, rank):
+        self.shape = tuple(param.shape)
+        if is_sharded(param):
+            mesh = param.device_mesh
+            coordinate = mesh.get_coordinate()
+            if coordinate is None:  # this rank is not in the weight's mesh: it holds nothing
+                self.local_shape, self.offset, self.owner = (0,) * len(self.shape), (0,) * len(self.shape), False
+            else:
+                self.local_shape, self.offset, self.owner = local_block(
+                    self.shape, param.placements, coordinate, tuple(mesh.shape))
+        else:  # a whole tensor on every rank: rank 0's counts
+            self.local_shape, self.offset, self.owner = self.shape, (0,) * len(self.shape), rank == 0
+        self.size = math.prod(self.local_shape) if self.owner else 0
+        inner = self.shape[1:]
+        self.start = None
+        if tuple(self.local_shape[1:]) == inner or self.size == 0:
+            self.start = self.offset[0] * math.prod(inner) if self.shape else 0
+        self.traces = self._held(plan.traces) if plan is not None else None
+        self.sample = None
+        if plan is not None:
+            self.sample = self._held(np.arange(plan.size) if plan.sample is None else plan.sample)
+        self.flips = None
+        if plan is not None and self.size:
+            self.flips = trajectory.sketch_flips(plan.name, plan.seed, plan.size)[self.index()]
+
+    def index(self):
+        """int64 global flat indices of the local entries, in the local block's row-major order."""
+        if self.size == 0:
+            return np.zeros(0, np.int64)
+        if self.start is not None:
+            return np.arange(self.start, self.start + self.size, dtype=np.int64)
+        strides = np.cumprod((self.shape[1:] + (1,))[::-1])[::-1]
+        idx = np.zeros(self.local_shape, np.int64)
+        for d, (o, n, s) in enumerate(zip(self.offset, self.local_shape, strides)):
+            axis = [1] * len(self.shape)
+            axis[d] = n
+            idx += ((o + np.arange(n)) * int(s)).reshape(axis)
+        return idx.reshape(-1)
+
+    def _held(self, flat):
+        """``(positions, local flat indices)`` of the global flat indices ``flat`` in this block."""
+        flat = np.asarray(flat, np.int64)
+        if self.size == 0 or flat.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        at = np.stack(np.unravel_index(flat, self.shape))
+        lo, n = np.asarray(self.offset)[:, None], np.asarray(self.local_shape)[:, None]
+        inside = np.all((at >= lo) & (at < lo + n), axis=0)
+        positions = np.flatnonzero(inside)
+        local = np.ravel_multi_index(tuple(at[:, positions] - lo), self.local_shape)
+        return positions, local.astype(np.int64)
+
+
+def local_values(t):
+    """The rank's own entries of ``t`` (a ``DTensor``'s local block, or ``t``), detached."""
+    t = t.detach()
+    return t.to_local() if is_sharded(t) else t
+
+
+def widths(plan):
+    """Widths of one weight's partials: scalars, changed units, traces, sample, sketch."""
+    sample = plan.size if plan.sample is None else len(plan.sample)
+    return [len(SCALARS), plan.units[1], len(plan.traces), sample, plan.sketch_dim]
+
+
+def partials(x, previous, grad_sumsq, block, plan):
+    """One weight's partial results on this rank: a float64 vector of ``sum(widths(plan))``.
+
+    ``x`` and ``previous`` are the local entries (numpy, flat; ``previous``
+    None at the first point), ``grad_sumsq`` the local gradient's sum of
+    squares (None: no gradient).
+    The entries of ``x`` a non-owner holds count for nothing; min and max
+    are over finite entries (+Inf / -Inf when there is none here).
+    """
+    w = widths(plan)
+    out = np.zeros(sum(w))
+    scalars, units, traces, sample, sk = np.split(out, np.cumsum(w)[:-1])
+    scalars[_S["min"]], scalars[_S["max"]] = math.inf, -math.inf
+    if grad_sumsq is None:
+        scalars[_S["grad_missing"]] = 1.0
+    else:
+        scalars[_S["grad_sumsq"]] = grad_sumsq
+    if block.size:
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf are results here
+            _held_partials(x.astype(np.float64), previous, block, plan, scalars, units, traces, sample, sk)
+    return out
+
+
+def _held_partials(x, previous, block, plan, scalars, units, traces, sample, sk):
+    """Fills the partials of a rank's (non-empty, owned) entries ``x`` (float64)."""
+    total = x.sum()
+    mean = total / x.size
+    finite = np.isfinite(x)
+    if finite.any():
+        f = x[finite]
+        scalars[_S["min"]], scalars[_S["max"]] = f.min(), f.max()
+    scalars[[_S[f] for f in ("sum", "sumsq", "centred_sumsq", "count", "nan_count", "finite_count", "zero_count")]] = [
+        total, np.dot(x, x), np.dot(x - mean, x - mean), x.size, np.isnan(x).sum(), finite.sum(), (x == 0).sum()]
+    index = block.index()
+    if previous is not None:
+        delta = x - previous.astype(np.float64)
+        scalars[_S["update_sumsq"]] = np.dot(delta, delta)
+        _, n_units, inner = plan.units
+        units[(index[delta != 0] // inner) % n_units] = 1.0
+    traces[block.traces[0]] = x[block.traces[1]]
+    sample[block.sample[0]] = x[block.sample[1]]
+    sk[:] = np.bincount(index % plan.sketch_dim, weights=np.where(block.flips, -x, x), minlength=plan.sketch_dim)
+
+
+def combine(parts, plan):
+    """``(raw, sample, traces, sketch, grad_sumsq)`` of one weight from every rank's partials ``[R, width]``.
+
+    ``raw`` is ``trajectory.RAW_FIELDS``; the centred sum of squares joins
+    the ranks' by Chan's parallel formula (each rank centred on its own mean);
+    ``grad_sumsq`` is NaN when any rank lacked a gradient.
+    """
+    w = widths(plan)
+    scalars, units, traces, sample, sk = np.split(parts, np.cumsum(w)[:-1], axis=1)
+    s = {f: scalars[:, i] for i, f in enumerate(SCALARS)}
+    total = s["sum"].sum()
+    mean = total / plan.size
+    held = s["count"] > 0
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        local_mean = np.where(held, s["sum"] / np.where(held, s["count"], 1), 0.0)
+        centred = np.sum(np.where(held, s["centred_sumsq"] + s["count"] * (local_mean - mean) ** 2, 0.0))
+    raw = [total, s["sumsq"].sum(), s["update_sumsq"].sum(), centred, s["min"].min(), s["max"].max(),
+           s["nan_count"].sum(), s["finite_count"].sum(), s["zero_count"].sum(), (units.max(axis=0) > 0).sum()]
+    grad = np.nan if s["grad_missing"].any() else s["grad_sumsq"].sum()
+    return np.asarray(raw), sample.sum(axis=0), traces.sum(axis=0), sk.sum(axis=0), grad
+
+
+class ShardedParamLogger:
+    """``ParamLogger``'s twin for sharded parameters; one on every rank, rank 0's writes.
+
+    Args:
+      writer: a ``tb_nnviz.Writer`` on rank 0; on other ranks one that fixes
+        the same choices and writes nothing that is kept (``watch`` gives a
+        throwaway one), closed by the caller.
+      weights: ``Weight`` s whose variables are ``DTensor`` s (``Shard(d)``,
+        ``Replicate()`` placements on any mesh) or whole tensors (counted once,
+        from rank 0).
+      heatmaps, trajectories, spectra, max_total_cells: as ``ParamLogger``.
+      group: the ``torch.distributed`` process group every rank of which logs
+        (default: the world).
+
+    Attributes:
+      extra_bytes: memory held between steps on this rank: the previous local
+        values and the local sketch signs (O(this rank's shard)).
+    """
+
+    def __init__(self, writer, weights, *, heatmaps=True, trajectories=True,
+                 max_total_cells=None, spectra=False, group=None):
+        import torch.distributed as dist
+
+        self._dist, self._group = dist, group
+        self.rank, self.world = dist.get_rank(group), dist.get_world_size(group)
+        self.weights = weights = [Weight(*w) for w in weights]
+        kwargs = {} if max_total_cells is None else {"max_total_cells": max_total_cells}
+        self._plan = plan = LogPlan(writer, weights, [tuple(w.variable.shape) for w in weights],
+                                    [dtype_name(w.variable.dtype) for w in weights], heatmaps=heatmaps,
+                                    trajectories=trajectories, spectra=spectra, **kwargs)
+        traj = {i: plan.traj[i][0] for sub in plan.traj_groups for i in sub}
+        self._blocks = [Block(w.variable, traj.get(i), self.rank) for i, w in enumerate(weights)]
+        self._previous = [None] * len(weights)
+        self._grads = None
+        self._has_previous = False
+        self.pending = None  # an error of this rank's since the last collective (reported in the next)
+
+    @property
+    def names(self):
+        """The logged names, in network order."""
+        return self._plan.names
+
+    @property
+    def extra_bytes(self):
+        """Bytes held between steps on this rank: previous local values and local sketch signs."""
+        held = [p.nbytes for p in self._previous if p is not None]
+        return sum(held) + sum(b.flips.nbytes for b in self._blocks if b.flips is not None)
+
+    @torch.no_grad()
+    @one_thread
+    def capture_gradients(self):
+        """Takes this rank's local gradients' sums of squares now, for the next :meth:`log` (no collective)."""
+        try:
+            self._grads = [self._grad_sumsq(i) for i in range(len(self.weights))]
+        except Exception as e:  # reported to every rank at the next collective
+            self.pending = self.pending or e
+
+    def _grad_sumsq(self, i):
+        g = self.weights[i].variable.grad
+        if g is None:
+            return None
+        if not self._blocks[i].size:
+            return 0.0
+        g = local_values(g).reshape(-1).double()
+        return float(torch.dot(g, g))
+
+    @torch.no_grad()
+    @one_thread
+    def log(self, step, heatmaps, trajectories, spectra=False, budget=None):
+        """Reduces every rank's shards and writes step ``step`` on rank 0; call it on every rank.
+
+        ``budget``: a ``SpectralBudget`` deciding (on rank 0) whether the
+        asked spectra are taken; their time is recorded in it. Raises
+        ``ShardError`` on every rank when any rank failed (now, or writing an
+        earlier step).
+        """
+        plan = self._plan
+        heatmaps, trajectories, spectra = plan.kinds(heatmaps, trajectories, spectra)
+        if not (heatmaps or trajectories or spectra):
+            return
+        subs = plan.traj_groups if trajectories else []
+        members = [i for sub in subs for i in sub]
+        layout = [sum(widths(plan.traj[i][0])) for i in members]
+        buf = np.zeros(HEADER + sum(layout))
+        buf[1] = float(spectra and (budget is None or budget.due()))
+        try:
+            if self.pending is not None:
+                raise self.pending
+            grads = self._grads if self._grads is not None else [None] * len(self.weights)
+            parts = [self._partials(i, grads[i]) for i in members]
+            if parts:
+                buf[HEADER:] = np.concatenate(parts)
+            own = None
+        except Exception as e:
+            buf[0], own = 1.0, e
+        self.pending = None
+        gathered = self._all_gather(buf)
+        failed = [r for r in range(self.world) if gathered[r, 0]]
+        if failed:
+            if own is not None:
+                raise ShardError("rank %d failed in its part of a logged step: %s: %s"
+                                 % (self.rank, type(own).__name__, own))
+            raise ShardError("rank(s) %s failed in their part of a logged step (their warning says why); logging "
+                             "stops on every rank" % ", ".join(map(str, failed)))
+        spectra = spectra and bool(gathered[0, 1])
+        traj, grads = self._finish(gathered[:, HEADER:], subs, members, layout) if subs else ([], None)
+        if trajectories:
+            self._grads = None
+        heat = [[self._gathered(sub, self._heatmap) for sub in subgroups]
+                for subgroups in plan.heat_groups] if heatmaps else []
+        spec = None
+        if spectra:
+            start = time.perf_counter()
+            spec = [self._gathered(sub, self._eigenvalues) for sub in plan.spec_groups]
+            if budget is not None:
+                budget.spent(time.perf_counter() - start)
+        if self.rank == 0:
+            try:
+                plan.write(step, heat, traj, self._has_previous, grads, spectra=spec)
+            except Exception as e:  # raised on every rank at the next collective, so that none waits alone
+                self.pending = e
+        self._has_previous = self._has_previous or trajectories
+
+    def _partials(self, i, grad_sumsq):
+        """Weight ``i``'s partials (``partials``); keeps its local values as the previous ones."""
+        block, t = self._blocks[i], self.weights[i].variable
+        x = local_values(t).reshape(-1)
+        if not block.owner:
+            x = x[:0]
+        x = x.cpu().numpy() if x.dtype in (torch.float32, torch.float64) else x.double().cpu().numpy()
+        out = partials(x, self._previous[i], grad_sumsq, block, self._plan.traj[i][0])
+        if self._previous[i] is None:
+            self._previous[i] = x.copy()
+        else:
+            self._previous[i][:] = x
+        return out
+
+    def _all_gather(self, buf):
+        out = [torch.zeros(len(buf), dtype=torch.float64) for _ in range(self.world)]
+        self._dist.all_gather(out, torch.from_numpy(buf), group=self._group)
+        return torch.stack(out).numpy()
+
+    def _finish(self, gathered, subs, members, layout):
+        """Per trajectory group, ``(raw, sample, traces, sketch)`` and ``[G]`` gradient sums of squares."""
+        ends = dict(zip(members, np.cumsum(layout)))
+        per = {i: combine(gathered[:, ends[i] - n : ends[i]], self._plan.traj[i][0]) for i, n in zip(members, layout)}
+        traj = [[np.stack([per[i][k] for i in sub]) for k in range(4)] for sub in subs]
+        grads = None
+        if self._grads is not None:
+            grads = [np.array([per[i][4] for i in sub]) for sub in subs]
+        return traj, grads
+
+    def _gathered(self, sub, reduce):
+        """``reduce`` of each whole weight of ``sub`` (gathered one at a time on every rank), stacked on rank 0."""
+        out = []
+        for i in sub:
+            t = self.weights[i].variable.detach()
+            whole = t.full_tensor() if is_sharded(t) else t
+            if self.rank == 0:
+                out.append(reduce(i, whole))
+            del whole
+        return np.stack(out) if out else None
+
+    def _heatmap(self, i, whole):
+        content = self._plan.heat[i]
+        backend = backends.choose(dtype_name(whole.dtype), whole.device, "torch")
+        if backend is numba_ops:
+            return numba_ops.heatmap_planes([whole.numpy()], content)[0]
+        return torch_ops.heatmap_planes([whole], content, torch_ops.Workspace(whole.device))[0].cpu().numpy()
+
+    def _eigenvalues(self, i, whole):
+        return torch_ops.eigenvalues(whole[None], self._plan.spec[i])[0].cpu().numpy()
+
+
+def check_placements(weights, warn):
+    """``weights`` without those whose placement is not supported; ``warn(message)`` once for each of those."""
+    kept = []
+    for w in weights:
+        placement = unsupported(w.variable)
+        if placement is None:
+            kept.append(w)
+        else:
+            warn("tb_nnviz.torch.watch: tensor %r has placement(s) %s, which the sharded reductions do not "
+                 "support (only Shard(d) and Replicate()); it is not logged, the other tensors are"
+                 % (w.name, placement))
+    return kept
