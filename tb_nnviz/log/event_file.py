@@ -12,6 +12,14 @@ written with plain Python files, so writing never imports TensorFlow; a log
 dir with a URL scheme (``gs://``, ``s3://`` ...) goes through TensorBoard's
 ``gfile``.
 
+Bad days (docs/reliability.md): a local file is written unbuffered, one
+``write`` per record, so a process killed with SIGKILL keeps every record
+whose ``add_event`` returned (only a record being written when the signal
+came can be torn, and readers drop a torn last record). When a write fails
+(a full disk, a file-size limit) the file is cut back to its last complete
+record, closed, and the error raised: nothing half-written stays behind, and
+no space is held by a torn record.
+
 >>> import tempfile
 >>> from tensorboard.backend.event_processing import event_file_loader
 >>> from tensorboard.compat.proto import event_pb2
@@ -22,6 +30,7 @@ dir with a URL scheme (``gs://``, ``s3://`` ...) goes through TensorBoard's
 [0, 3]
 """
 
+import io
 import itertools
 import os
 import re
@@ -56,7 +65,7 @@ def _open(logdir, path):
         return tf.io.gfile.GFile(path, "wb")
     if logdir:
         os.makedirs(logdir, exist_ok=True)
-    return open(path, "xb")
+    return open(path, "xb", buffering=0)
 
 
 def masked_crc32c(data):
@@ -100,6 +109,7 @@ class EventFile:
         self._lock = threading.Lock()
         self._timer = None
         self._closed = False
+        self._size = 0  # bytes of complete records in the file
         self.add_event(event_pb2.Event(
             wall_time=time.time(), file_version="brain.Event:2",
             source_metadata=event_pb2.SourceMetadata(writer="tb_nnviz"),
@@ -112,11 +122,29 @@ class EventFile:
         with self._lock:
             if self._closed:
                 raise IOError("event file %s is closed" % self.path)
-            self._file.write(record)
+            self._write(record)
             if self._timer is None:
                 self._timer = threading.Timer(self._flush_secs, self.flush)
                 self._timer.daemon = True
                 self._timer.start()
+
+    def _write(self, record):
+        if not isinstance(self._file, io.RawIOBase):
+            self._file.write(record)  # gfile: buffered by TensorFlow, written on flush
+            return
+        view, start = memoryview(record), self._size
+        try:
+            while view:  # a raw write may take only part (a signal, a nearly full disk)
+                view = view[self._file.write(view):]
+        except OSError as e:
+            self._closed = True
+            try:
+                self._file.truncate(start)
+            finally:
+                self._file.close()
+            raise type(e)(e.errno, "%s; event file %s cut back to its last complete record (%d bytes) and closed"
+                          % (e.strerror or e, self.path, start)) from e
+        self._size = start + len(record)
 
     def flush(self):
         """Writes everything added so far to disk."""

@@ -33,6 +33,7 @@ import numpy as np
 from tensorboard.data import provider
 
 from tb_nnviz.diagnose import loss_findings
+from tb_nnviz.serve.store import restarted
 
 #: The plugin name of TensorBoard's scalars (``tf.summary.scalar`` and Keras').
 SCALARS = "scalars"
@@ -235,7 +236,7 @@ def read_curves(data_provider, ctx, eid, run, loss_tags=None):
         points = data.get(names[w], {}).get(tag)
         if not points:
             return None
-        by_step = {p.step: p.value for p in points}  # the last value of a repeated step
+        by_step = {p.step: p.value for p in restarted(points)}  # a restart's steps replace the old run's
         steps = np.array(sorted(by_step), np.int64)
         return loss_findings.Curve(steps, np.array([by_step[s] for s in steps], np.float64))
 

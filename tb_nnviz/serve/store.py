@@ -7,6 +7,7 @@ through ``read_tensors`` and keeps the decoded ``Series`` in a ``SeriesCache``
 Rust data server.
 """
 
+import bisect
 import collections
 import functools
 import threading
@@ -176,7 +177,7 @@ class Store:
             downsample=_ALL_SAMPLES,
             run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
         ).get(run, {})
-        data = _merge_steps(*(data.get(tag, []) for tag in tags))
+        data = _merge_steps(*(restarted(data.get(tag, [])) for tag in tags))
         series = Series.from_data(data, *_value_shape(plugin_name, entry.content))
         self._cache.put(key, current, series)
         return series
@@ -295,6 +296,31 @@ def stamp(entry):
     """What must stay equal for cached data of ``entry`` to be current."""
     own = (entry.series.max_step, entry.series.max_wall_time)
     return own + (stamp(entry.first) if entry.first else ())
+
+
+def restarted(data):
+    """``data`` (a tag's samples in the order they were written) as TensorBoard
+    shows a run that restarted: a sample whose step is not above every earlier
+    one (a restart from a checkpoint in the same run directory) drops the
+    earlier samples at that step and after.
+
+    The Rust data server (``--load_fast``, TensorBoard's default) does this
+    itself ("preemption" in its reservoirs); the Python loader purges only on a
+    TensorFlow 1 ``SessionLog.START`` and would otherwise keep the old run's
+    later steps beside the new ones. Both loaders list a tag's samples in the
+    order they were read, files in name (time) order.
+
+    >>> import collections
+    >>> D = collections.namedtuple("D", "step")
+    >>> [d.step for d in restarted([D(0), D(1), D(2), D(3), D(1), D(2)])]
+    [0, 1, 2]
+    """
+    out = []
+    for d in data:
+        if out and d.step <= out[-1].step:
+            out = out[:bisect.bisect_left([o.step for o in out], d.step)]
+        out.append(d)
+    return out
 
 
 def _merge_steps(data, first=()):
