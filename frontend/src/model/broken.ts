@@ -60,3 +60,30 @@ export function brokenOfRow(row: { nonfinite_from?: number | null; last_finite_r
   const value = row.last_finite_ratio_per_step ?? null;
   return { value, step: value === null ? null : (row.last_finite_step ?? null), nanStep };
 }
+
+/**
+ * The last logged step before `step` whose data has finite values, for a heatmap that is
+ * all NaN/Inf at `step`: walks back over the logged `steps`, loading each with `load`
+ * (undefined: superseded, give up), and returns what it found with `nanFrom`, the first
+ * all-non-finite step after it (the earliest step checked). No finite step: `found` null,
+ * `nanFrom` the first logged step.
+ *
+ * Example (a tensor NaN from step 20, heatmaps at 0, 10, 20, 30):
+ *   await lastFiniteBefore([0, 10, 20, 30], 30, fetchStep, (h) => h.header.min !== null)
+ *     -> {found: <step 10's heatmap>, step: 10, nanFrom: 20}
+ */
+export async function lastFiniteBefore<T>(
+  steps: readonly number[],
+  step: number,
+  load: (step: number) => Promise<T | undefined>,
+  finite: (data: T) => boolean,
+): Promise<{ found: T | null; step: number | null; nanFrom: number } | undefined> {
+  let nanFrom = step;
+  for (let k = steps.indexOf(step) - 1; k >= 0; k--) {
+    const data = await load(steps[k]);
+    if (data === undefined) return undefined;
+    if (finite(data)) return { found: data, step: steps[k], nanFrom };
+    nanFrom = steps[k];
+  }
+  return { found: null, step: null, nanFrom };
+}

@@ -15,6 +15,7 @@ import type { DiffMode, TagInfo } from "../data/types";
 import { type ColormapName, isColormap, symmetricMax } from "../model/colormap";
 import { type RangeMode, rangeSources, resolveRange } from "../model/colorrange";
 import { activationHeading, isActivationTag } from "../model/activations";
+import { lastFiniteBefore } from "../model/broken";
 import { tensorSubtitle } from "../model/describe";
 import { heatAxes } from "../model/heataxes";
 import type { View } from "../model/viewport";
@@ -26,6 +27,18 @@ import { saveAnimation } from "./cardgif";
 import { HeatmapControls, isMode } from "./cardcontrols";
 import { saveFigure } from "./figure";
 import { StepControl, pickStep, stepAfterReload } from "./steps";
+
+/**
+ * The mark over a heatmap whose step is all NaN/Inf: from which logged heatmap on, and
+ * which earlier step is drawn instead.
+ *
+ * Example: nanMark({step: 10, nanFrom: 20})
+ *   === "✖ NaN/Inf: every value is NaN or ±Inf in the heatmaps from step 20; showing step 10, the last with finite values"
+ */
+export function nanMark(back: { step: number | null; nanFrom: number }): string {
+  const head = `\u2716\uFE0E NaN/Inf: every value is NaN or \u00b1Inf in the heatmaps from step ${back.nanFrom}`;
+  return back.step === null ? `${head}, the first logged` : `${head}; showing step ${back.step}, the last with finite values`;
+}
 
 export interface CardEnv {
   tooltip: Tooltip;
@@ -351,12 +364,22 @@ export class Card {
     this.body.setLoading(true);
     this.root.setAttribute("data-loading", "true");
     try {
-      const buf = await this.latest.run((signal) => fetchHeatmapBuffer(this.run, this.tag, step, mode, signal));
-      if (buf === undefined) return; // superseded: the newer request finishes the load
+      const got = await this.latest.run(async (signal) => {
+        const fetchStep = async (s: number, m: DiffMode) => decodeHeatmap(await fetchHeatmapBuffer(this.run, this.tag, s, m, signal));
+        const hm = await fetchStep(step, mode);
+        // All NaN/Inf (a diverged run): the last logged heatmap with finite values instead, marked.
+        if (mode !== "none" || hm.header.min !== null || hm.header.max !== null) return { hm, back: null };
+        const back = await lastFiniteBefore(this.info.steps, step, (s) => fetchStep(s, "none"), (h) => h.header.min !== null);
+        return { hm: back?.found ?? hm, back };
+      });
+      if (got === undefined) return; // superseded: the newer request finishes the load
       const t = redrawStart();
-      this.render(decodeHeatmap(buf));
+      this.render(got.hm);
       redrawEnd(t);
-      this.body.showError(null);
+      this.body.showError(got.back ? nanMark(got.back) : null);
+      if (got.back) this.root.setAttribute("data-nan-from", String(got.back.nanFrom));
+      else this.root.removeAttribute("data-nan-from");
+      this.root.toggleAttribute("data-nan-shown", !!got.back && got.back.step !== null);
     } catch (e) {
       this.body.showError(e instanceof Error ? e.message : String(e));
     }
