@@ -18,7 +18,8 @@ from typing import Literal
 import keras
 import numpy as np
 
-from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, Weight, guarded, log_step
+from tb_nnviz.log import keras_graph
+from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, Weight, guarded, guarded_part, log_step
 from tb_nnviz.log.plan import check_freq as _check_freq
 from tb_nnviz.log.plan import patterns as _patterns
 from tb_nnviz.log.writer import Writer
@@ -305,6 +306,9 @@ class NNVizCallback(keras.callbacks.Callback):
         self._model_id = id(self.model)
         self._last = {"heat": -1, "traj": -1, "spec": -1}
         self._budget = SpectralBudget() if self.spectral_freq == "auto" else None
+        # The model's graph (docs/format.md, "Model graph"), once per model: a failure only warns.
+        guarded_part(lambda: keras_graph.log(self._writer, self.model, self._counter), self.strict,
+                     "NNVizCallback", "the model graph")
         self._drop_logger()
         self.logger = _logger(
             self._writer, self._collect(), heatmaps=self.heatmap_freq != 0,

@@ -42,6 +42,7 @@ import torch._dynamo  # noqa: F401  (see below)
 
 from tb_nnviz.log import torch_activations, torch_shards
 from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, check_freq, guarded, log_step, patterns
+from tb_nnviz.log.torch_graph import GraphRecorder
 from tb_nnviz.log.torch_logger import ParamLogger, module_name, param_specs
 from tb_nnviz.log.writer import Writer
 from tb_nnviz.reduce import grids, trajectory
@@ -190,6 +191,7 @@ class Watcher:
         self._last = {"heat": -1, "traj": -1, "spec": -1}
         self.optimizer = optimizer
         self.recorder = None
+        self.graph = None
         self._run = {"lr": None, "config": None, "structure": False}
         # Sharded parameters (FSDP2, tensor parallel): every rank reduces its shards, rank 0 writes.
         self.sharded = _rank() is not None and torch_shards.sharded_model(model)
@@ -205,6 +207,8 @@ class Watcher:
             self.recorder = torch_activations.ActivationRecorder(model, clean=module_name)
             # The first forward gives the structure and the input: recorded whatever the cadence.
             self._guard(self.recorder.arm, self.step + 1, self._due(self.step + 1)[0])
+        # The first forward also gives the model's graph (docs/format.md, "Model graph"), written after it.
+        self.graph = GraphRecorder(model, clean=module_name)
         heat, traj, spec = self._kinds()
         self._guard(self._log, self.step, heat, traj, spec and self._budget is None)
 
@@ -233,6 +237,9 @@ class Watcher:
         self._hooks = []
         if self.recorder is not None:
             self.recorder.disarm()
+        if self.graph is not None:
+            self._write_graph(self.step)
+            self.graph.close()
         if self.active and self._writer is not None:
             # ``.grad`` still holds the last step's gradients (unless zeroed since).
             heat, traj, spec = self._kinds()
@@ -352,6 +359,7 @@ class Watcher:
             return
         if self._writer is None and not self._setup():
             return
+        self._write_graph(step)
         rec = self.recorder
         if rec is not None:
             capture = rec.take()
@@ -368,6 +376,11 @@ class Watcher:
                 rec.arm(step + 1, heat)
         if trajectory:
             self._log_optimizer(step)
+
+    def _write_graph(self, step):
+        """Writes the model's graph once its forward was recorded (a failure only warns)."""
+        if self._writer is not None and self.graph is not None:
+            self.graph.write(self._writer, step, self.strict)
 
     def _log_optimizer(self, step):
         """Run information at ``step`` when the learning rate or the optimizer's configuration changed."""

@@ -34,11 +34,18 @@ ACTIVATION_PLUGIN_NAME = "nnviz_activation"
 #: Data plugin name of the run information: JSON records (framework, model
 #: structure, optimizer, learning rate, input statistics), every step kept.
 RUN_PLUGIN_NAME = "nnviz_run"
+#: Data plugin name of the model graph record (``tb_nnviz.format.graph``): logged once
+#: when logging starts (again if the model changes); TensorBoard's default sampling keeps the last.
+GRAPH_PLUGIN_NAME = "nnviz_graph"
 #: Every data plugin name, in the order the tab reads them.
 DATA_PLUGIN_NAMES = (HEATMAP_PLUGIN_NAME, TRAJECTORY_PLUGIN_NAME, SPECTRUM_PLUGIN_NAME,
-                     ACTIVATION_PLUGIN_NAME, RUN_PLUGIN_NAME)
+                     ACTIVATION_PLUGIN_NAME, RUN_PLUGIN_NAME, GRAPH_PLUGIN_NAME)
 #: The name (tag ``run/nnviz_run``) under which a writer logs the run information.
 RUN_INFO_NAME = "run"
+#: The name (tag ``model/nnviz_graph``) under which a writer logs the model graph.
+GRAPH_NAME = "model"
+#: The metadata content of the model graph record.
+GRAPH_CONTENT = {"kind": "graph", "encoding": "json-utf8"}
 
 #: Version written into every metadata content. Readers accept 1..VERSION.
 VERSION = 1
@@ -49,6 +56,7 @@ _SUFFIX = {
     SPECTRUM_PLUGIN_NAME: "/nnviz_spectrum",
     ACTIVATION_PLUGIN_NAME: "/nnviz_activation",
     RUN_PLUGIN_NAME: "/nnviz_run",
+    GRAPH_PLUGIN_NAME: "/nnviz_graph",
 }
 
 
@@ -186,6 +194,9 @@ _CHECKS = {
         "order": lambda v: _ints(1)([v]),
     },
     RUN_PLUGIN_NAME: {
+        "encoding": lambda v: v == "json-utf8",
+    },
+    GRAPH_PLUGIN_NAME: {
         "encoding": lambda v: v == "json-utf8",
     },
 }

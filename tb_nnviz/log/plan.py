@@ -298,3 +298,17 @@ def guarded(fn, strict, who, log_dir):
             RuntimeWarning, stacklevel=4,
         )
         return False
+
+
+def guarded_part(fn, strict, who, what):
+    """Runs ``fn()`` as :func:`guarded` does, for an optional part (``what``: "the model graph"):
+    on an exception it warns that this part is not logged, and the rest of the logging goes on."""
+    try:
+        fn()
+        return True
+    except Exception as e:
+        if strict:
+            raise
+        warnings.warn("%s: %s not logged after an error (training and the rest of the logging continue): %s: %s"
+                      % (who, what, type(e).__name__, e), RuntimeWarning, stacklevel=4)
+        return False

@@ -30,6 +30,7 @@ import numpy.typing as npt
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.util import tensor_util
 
+from tb_nnviz.format import graph as graph_format
 from tb_nnviz.format import layouts, metadata
 from tb_nnviz.log import activations as act
 from tb_nnviz.log.event_file import EventFile
@@ -276,6 +277,16 @@ class Writer:
         step = _check_step(step)
         self.write_reduced(step, run_info=act.run_info_bytes(dict(info)))
 
+    def log_graph(self, step: int, record: Mapping[str, Any]) -> None:
+        """Logs a model graph record (docs/format.md, "Model graph") at ``step``.
+
+        ``record``: ``{"framework", "model", "connections": "known" | "unknown",
+        "nodes": [graph.node(...), ...], "blocks": [{"name", "type", "parent"}, ...],
+        "edges": [[from, to], ...]}``; ValueError names a malformed part.
+        """
+        step = _check_step(step)
+        self.write_reduced(step, graph=graph_format.encode(dict(record)))
+
     def activation_content(
         self,
         name: str,
@@ -407,6 +418,7 @@ class Writer:
         spectra: Iterable[tuple[Mapping[str, Any], npt.ArrayLike]] = (),
         activations: Iterable[tuple[Mapping[str, Any], npt.ArrayLike]] = (),
         run_info: bytes | None = None,
+        graph: bytes | None = None,
     ) -> None:
         """Writes reductions computed elsewhere (TensorFlow, PyTorch) as one event.
 
@@ -421,6 +433,7 @@ class Writer:
           activations: ``(content, stats)`` pairs, the content from
             :meth:`activation_content` and the float64 vector of its ``fields``.
           run_info: a run-information record as ``activations.run_info_bytes`` makes it.
+          graph: a model graph record as ``tb_nnviz.format.graph.encode`` makes it.
 
         The first heatmap of each name also goes to its first-heatmap tag.
         """
@@ -456,6 +469,11 @@ class Writer:
             values.append(self._value(
                 metadata.RUN_PLUGIN_NAME, metadata.RUN_INFO_NAME, act.RUN_CONTENT,
                 np.frombuffer(run_info, np.uint8), None,
+            ))
+        if graph is not None:
+            values.append(self._value(
+                metadata.GRAPH_PLUGIN_NAME, metadata.GRAPH_NAME, metadata.GRAPH_CONTENT,
+                np.frombuffer(graph, np.uint8), None,
             ))
         event = event_pb2.Event(
             step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=values)

@@ -78,16 +78,20 @@ def run_info(store, data_provider, cache, ctx, eid, run, problems=None):
     return info
 
 
-def decode_record(array):
-    """The JSON object of one run-information record (UTF-8 bytes as uint8, or a string tensor)."""
+def decode_bytes(array, what):
+    """The bytes of a JSON record tensor (UTF-8 bytes as uint8, or a string tensor); ``what`` names it in errors."""
     a = np.asarray(array)
     if a.dtype == np.uint8 and a.ndim == 1:
-        raw = a.tobytes()
-    elif a.dtype.kind in "OSU" and a.size == 1:
+        return a.tobytes()
+    if a.dtype.kind in "OSU" and a.size == 1:
         raw = a.reshape(()).item()
-        raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-    else:
-        raise ValueError("run information is a %s array of shape %s, not UTF-8 JSON bytes" % (a.dtype, list(a.shape)))
+        return raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    raise ValueError("%s is a %s array of shape %s, not UTF-8 JSON bytes" % (what, a.dtype, list(a.shape)))
+
+
+def decode_record(array):
+    """The JSON object of one run-information record (UTF-8 bytes as uint8, or a string tensor)."""
+    raw = decode_bytes(array, "run information")
     try:
         value = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:

@@ -26,7 +26,7 @@ from werkzeug import wrappers
 
 from tb_nnviz.diagnose import compose, findings, pca, rates, spectral
 from tb_nnviz.format import heatmap_body, layouts, metadata
-from tb_nnviz.serve import loss_store, spectral_store, store
+from tb_nnviz.serve import graph_store, loss_store, spectral_store, store
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -117,6 +117,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
             "/findings": self._findings_route,
             "/spectral": self._spectral_route,
             "/activations": self._activations_route,
+            "/graph": self._graph_route,
         }
 
     # -- routes ---------------------------------------------------------------
@@ -188,6 +189,11 @@ class NNVizPlugin(base_plugin.TBPlugin):
     def _activations_route(self, request):
         ctx, eid = _context(request)
         return _respond_json(request, self._activations_impl(ctx, eid, _arg(request, "run")))
+
+    @wrappers.Request.application
+    def _graph_route(self, request):
+        ctx, eid = _context(request)
+        return _respond_json(request, self._graph_impl(ctx, eid, _arg(request, "run")))
 
     # -- implementations ------------------------------------------------------
 
@@ -501,6 +507,14 @@ class NNVizPlugin(base_plugin.TBPlugin):
             body.append(row)
         return {"run": run, "layers": body, "run_info": None if info is None else _json_safe(info._asdict()),
                 "errors": problems}
+
+    def _graph_impl(self, ctx, eid, run):
+        """``run``'s model graph record (its last) and the step it was logged at; see docs/http_api.md."""
+        problems = []
+        record, step = graph_store.read(self._store, self._data_provider, ctx, eid, run, problems)
+        if record is None and not problems:
+            raise errors.NotFoundError("run %r has no nnviz model graph" % run)
+        return {"run": run, "step": step, "graph": _json_safe(record), "errors": problems}
 
 
 # -- pure helpers ---------------------------------------------------------------
