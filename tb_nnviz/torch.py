@@ -240,7 +240,7 @@ class Watcher:
         if self.graph is not None:
             self._write_graph(self.step)
             self.graph.close()
-        if self.active and self._writer is not None:
+        if self.active and (self._writer is not None or self.logger is not None):  # sharded: every rank joins
             # ``.grad`` still holds the last step's gradients (unless zeroed since).
             heat, traj, spec = self._kinds()
             # Sharded: rank 0's budget decides inside the logger's collective.
