@@ -35,7 +35,9 @@ class BuildPyWithFrontend(build_py):
 with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
     long_description = f.read()
 
-TEST = [
+ANIMATE = ["matplotlib>=3.6", "Pillow>=9.1"]
+
+TEST = ANIMATE + [
     "pytest>=8",
     "hypothesis>=6",
     "playwright>=1.40",
@@ -78,6 +80,8 @@ setup(
         "transformers": ["torch>=2.3", "numba>=0.59", "transformers>=4.47", "accelerate>=0.26"],
         "lightning": ["torch>=2.3", "numba>=0.59", "lightning>=2.2"],
         "demo": ["tensorflow-cpu>=2.16", "numba>=0.59", "scikit-learn>=1.3"],
+        # tb-nnviz animate (tb_nnviz.serve.animate): frames drawn by matplotlib, the GIF written by Pillow.
+        "animate": ANIMATE,
         "test": TEST,
     },
     entry_points={

@@ -4,8 +4,10 @@
     tb-nnviz serve --logdir DIR [--port 6006]
     tb-nnviz report LOGDIR [--run REGEX] [--loss-tag TRAIN[,VALIDATION]] [--json]
                     [--fail-on error|warning|info|never]
+    tb-nnviz animate LOGDIR --run RUN --tag TAG -o OUT.gif [--colormap diverging|viridis]
+                     [--diff none|prev|first] [--frame-ms 500]
 
-The ``report`` command reads the event files without TensorFlow (TensorBoard's
+The ``report`` and ``animate`` commands read the event files without TensorFlow (TensorBoard's
 own stub, ``tb_nnviz.serve.report.read_without_tensorflow``): no TensorFlow
 start-up, no TensorFlow lines on stderr. ``main(argv)`` called from Python
 leaves the process's TensorBoard as it is.
@@ -80,6 +82,22 @@ def _parser():
                      help='print {"runs": {run: [finding, ...]}, "notes": {run: [note, ...]}}')
     rep.add_argument("--fail-on", default="error", choices=("error", "warning", "info", "never"),
                      help="lowest severity that makes the exit status 1 (default: %(default)s)")
+    ani = sub.add_parser(
+        "animate",
+        help="write one tensor's heatmap over its logged steps as an animated GIF",
+        description="One frame per logged heatmap step (title, step, heatmap, colour bar), all on one colour range. "
+        "Exit status 2 for a bad argument, an unknown run or tag, or a tag without heatmaps.",
+    )
+    ani.add_argument("logdir", help="the log dir TensorBoard would read")
+    ani.add_argument("--run", required=True, help="the run, as TensorBoard or tb-nnviz report names it")
+    ani.add_argument("--tag", required=True, help="the tensor's name, as the tab's card title shows it")
+    ani.add_argument("-o", "--output", required=True, help="the GIF file to write")
+    ani.add_argument("--colormap", default="diverging", choices=("diverging", "viridis"),
+                     help="signed values centred at 0, or |x| in viridis (default: %(default)s)")
+    ani.add_argument("--diff", default="none", choices=("none", "prev", "first"),
+                     help="the weights, or their change since the previous or first logged step "
+                     "(default: %(default)s)")
+    ani.add_argument("--frame-ms", type=int, default=500, help="time per frame (default: %(default)s)")
     return parser
 
 
@@ -121,14 +139,27 @@ def report(args):
     return _report.exit_status(by_run, args.fail_on)
 
 
+def animate(args):
+    """``tb-nnviz animate``: writes the GIF; returns the exit status."""
+    from tb_nnviz.serve import animate as _animate
+
+    try:
+        steps = _animate.animate(args.logdir, args.run, args.tag, args.output, args.colormap, args.diff, args.frame_ms)
+    except _animate.AnimateError as e:
+        print("tb-nnviz animate: %s" % e, file=sys.stderr)
+        return 2
+    print("%s: %d frames, steps %d to %d" % (args.output, len(steps), steps[0], steps[-1]))
+    return 0
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args.logdir, args.port)
-    if args.command == "report":
+    if args.command in ("report", "animate"):
         if argv is None:  # the command itself, not a call from Python
             read_without_tensorflow(args.logdir)
-        return report(args)
+        return report(args) if args.command == "report" else animate(args)
     from tb_nnviz import demo
 
     runs = [r for r in args.runs.split(",") if r] if args.runs else None

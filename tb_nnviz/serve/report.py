@@ -120,21 +120,7 @@ def load(
         loss_store.parse_loss_tags(os.environ.get(loss_store.ENVIRONMENT))  # the tab ignores it when malformed
     except ValueError as e:
         raise ReportError(str(e)) from None
-    if "://" not in logdir and not os.path.isdir(logdir):
-        raise ReportError("log dir %r is not a readable directory" % logdir)
-    # Every trajectory point is kept; of heatmaps (large, not read here) one;
-    # of spectra as many as TensorBoard keeps, so the alpha findings agree with the tab's;
-    # of the loss scalars (Keras 3 writes them as tensors) every point.
-    mux = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.TRAJECTORY_PLUGIN_NAME: 0, metadata.HEATMAP_PLUGIN_NAME: 1,
-                              metadata.SPECTRUM_PLUGIN_NAME: plugin.DEFAULT_SPECTRUM_SAMPLES,
-                              loss_store.SCALARS: 0}
-    )
-    mux.AddRunsFromDirectory(logdir)
-    mux.Reload()
-    provider = data_provider.MultiplexerDataProvider(mux, logdir)
-    nnviz = plugin.NNVizPlugin(base_plugin.TBContext(data_provider=provider, logdir=logdir))
-    ctx = context.RequestContext()
+    provider, nnviz, ctx = open_logdir(logdir)
     runs = sorted(provider.list_tensors(ctx, experiment_id="", plugin_name=metadata.TRAJECTORY_PLUGIN_NAME))
     if not runs:
         raise ReportError("log dir %r has no tb_nnviz trajectory data" % logdir)
@@ -144,6 +130,31 @@ def load(
         raise ReportError("--run %r matches none of the runs: %s" % (run_pattern, ", ".join(label[r] for r in runs)))
     with loss_store.given_loss_tags(loss_tags):
         return {label[run]: _relabel(nnviz._findings_impl(ctx, "", run), label) for run in chosen}
+
+
+def open_logdir(logdir: str, heatmap_samples: int = 1) -> tuple[Any, plugin.NNVizPlugin, context.RequestContext]:
+    """``(data provider, NNViz plugin, request context)`` of ``logdir``, read as TensorBoard reads it.
+
+    Keeps every trajectory point; of each heatmap tensor ``heatmap_samples`` steps
+    (0: all; the report reads none, ``tb-nnviz animate`` all); of spectra as many as
+    TensorBoard keeps, so the alpha findings agree with the tab's; of the loss scalars
+    (Keras 3 writes them as tensors) every point.
+
+    Raises:
+      ReportError: ``logdir`` is not a readable directory.
+    """
+    if "://" not in logdir and not os.path.isdir(logdir):
+        raise ReportError("log dir %r is not a readable directory" % logdir)
+    mux = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance={metadata.TRAJECTORY_PLUGIN_NAME: 0, metadata.HEATMAP_PLUGIN_NAME: heatmap_samples,
+                              metadata.SPECTRUM_PLUGIN_NAME: plugin.DEFAULT_SPECTRUM_SAMPLES,
+                              loss_store.SCALARS: 0}
+    )
+    mux.AddRunsFromDirectory(logdir)
+    mux.Reload()
+    provider = data_provider.MultiplexerDataProvider(mux, logdir)
+    nnviz = plugin.NNVizPlugin(base_plugin.TBContext(data_provider=provider, logdir=logdir))
+    return provider, nnviz, context.RequestContext()
 
 
 def run_label(logdir: str, run: str) -> str:
