@@ -1,7 +1,7 @@
 """``python -m benchmarks [--smoke] [--only NAME,...] [--update] [--out BENCHMARKS.md]``.
 
-Runs the benchmarks (``training``, ``models``, ``torch_models``, ``server``, ``tab``, ``spectral``,
-``report``) and writes their tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless
+Runs the benchmarks (``training``, ``models``, ``torch_models``, ``sharded``, ``server``, ``tab``,
+``spectral``, ``report``) and writes their tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless
 ``--out`` is given, writes to a temporary file (its path is printed).
 ``--update`` (with ``--only``) replaces just those benchmarks' sections (and
 their rows of the targets table) in the existing file, and says at the top
@@ -21,7 +21,7 @@ import traceback
 import benchmarks
 from benchmarks import Context, Table, progress
 
-NAMES = ("training", "models", "torch_models", "server", "tab", "spectral", "report", "diagnosis")
+NAMES = ("training", "models", "torch_models", "sharded", "server", "tab", "spectral", "report", "diagnosis")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

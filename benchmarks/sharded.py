@@ -1,0 +1,210 @@
+"""PyTorch under FSDP2: ``watch`` on 2 gloo processes on the CPU (``fully_shard``, ``DTensor`` parameters).
+
+Measured in a ``torch.distributed.run`` launch of 2 processes (this module is
+the script each rank runs). Three measurements, each side by side in one run:
+
+- a logged step (trajectory points with gradients) of ``ShardedParamLogger``
+  on each rank, the ``all_gather`` included, against the unsharded
+  ``ParamLogger`` (what ``watch`` runs without sharding) over plain tensors
+  of that rank's share of the parameters (the local blocks' shapes),
+  interleaved; the slower rank's median of each;
+- memory: the bytes held between steps on a rank against its shard, and the
+  peak of numpy's allocations during a logged step (``tracemalloc``);
+- training time: short fits of an MLP under ``fully_shard`` without logging,
+  with ``watch`` at its defaults (trajectory points every 20 steps, heatmaps
+  and spectra at step 0 and the end) and with ``add_histogram`` of every
+  parameter (gathered with ``full_tensor()``, written by rank 0) every 20
+  steps, interleaved after a warm-up fit.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+
+import numpy as np
+
+from benchmarks import Table, Target, median, progress
+
+#: The watcher's default trajectory_freq, also add_histogram's cadence.
+FREQ = 20
+
+
+def measure(root, smoke):
+    """Every rank's part; rank 0 returns the measurements as a JSON-ready dict."""
+    import torch
+    import torch._dynamo  # noqa: F401  (before anything can import TensorFlow)
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+    from torch.utils.tensorboard import SummaryWriter
+
+    import tb_nnviz.torch
+    from tb_nnviz.log.plan import Weight
+    from tb_nnviz.log.torch_logger import ParamLogger, param_specs
+    from tb_nnviz.log.torch_shards import ShardedParamLogger
+    from tb_nnviz.log.writer import Writer
+
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    width, steps, repeats = (64, 2 * FREQ, 2) if smoke else (1024, 10 * FREQ, 7)
+
+    def build():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(512, width), torch.nn.ReLU(), torch.nn.Linear(width, width),
+                                    torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(),
+                                    torch.nn.Linear(width, 10))
+        for layer in model:
+            if isinstance(layer, torch.nn.Linear):
+                fully_shard(layer)
+        fully_shard(model)
+        return model
+
+    gen = torch.Generator().manual_seed(rank)
+    data = [(torch.randn(32, 512, generator=gen), torch.randint(0, 10, (32,), generator=gen)) for _ in range(4)]
+
+    def backward(model, step):
+        x, y = data[step % len(data)]
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+
+    # One logged step, sharded vs the unsharded logger over this rank's share, interleaved.
+    model = build()
+    backward(model, 0)
+    specs = param_specs(model)
+    scratch = tempfile.mkdtemp(dir=root)
+    sharded = ShardedParamLogger(Writer(os.path.join(scratch, "sharded")), specs, heatmaps=False)
+    share = [Weight(s.name, torch.nn.Parameter(s.variable.to_local().detach().clone()), s.layout, s.gates,
+                    s.description, s.unit_axis) for s in specs]
+    for w, s in zip(share, specs):
+        w.variable.grad = s.variable.grad.to_local().detach().clone()
+    local = ParamLogger(Writer(os.path.join(scratch, "share")), [w for w in share if w.variable.numel()],
+                        heatmaps=False)
+    counter = iter(range(10**6))
+    for logger in (sharded, local):  # first steps: set-up, compilation, the kept copy
+        logger.capture_gradients()
+        logger.log(next(counter), False, True)
+    times = {"sharded": [], "share": [], "collective": []}
+    for _ in range(repeats):
+        for kind, logger in (("sharded", sharded), ("share", local)):
+            dist.barrier()
+            t0 = time.perf_counter()
+            logger.capture_gradients()
+            logger.log(next(counter), False, True)
+            times[kind].append(time.perf_counter() - t0)
+        dist.barrier()
+        t0 = time.perf_counter()
+        sharded._all_gather(np.zeros(2))  # the collective alone: a tiny buffer
+        times["collective"].append(time.perf_counter() - t0)
+    tracemalloc.start()
+    sharded.capture_gradients()
+    sharded.log(next(counter), False, True)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    shard_bytes = sum(s.variable.to_local().numel() * s.variable.element_size() for s in specs)
+    held = sharded.extra_bytes
+    step = {k: median(v) for k, v in times.items()}
+    slowest = torch.tensor([step["sharded"], step["share"], step["collective"]], dtype=torch.float64)
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+    def fit(arm, run_dir, steps=steps):
+        model = build()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        dist.barrier()
+        t0 = time.perf_counter()
+        watcher = tb_nnviz.torch.watch(model, run_dir, opt, strict=True) if arm == "watch" else None
+        hist = SummaryWriter(run_dir) if arm == "add_histogram" and rank == 0 else None
+        for s in range(1, steps + 1):
+            opt.zero_grad()
+            backward(model, s)
+            opt.step()
+            if arm == "add_histogram" and s % FREQ == 0:
+                for name, p in model.named_parameters():
+                    whole = p.full_tensor()
+                    if hist is not None:
+                        hist.add_histogram(name, whole, s)
+        if watcher is not None:
+            watcher.close()
+        if hist is not None:
+            hist.close()
+        dist.barrier()
+        return time.perf_counter() - t0
+
+    fits = {arm: [] for arm in ("none", "add_histogram", "watch")}
+    fit("none", os.path.join(root, "warmup"), steps=FREQ)
+    for r in range(1 if smoke else 2):
+        for arm in fits:
+            fits[arm].append(fit(arm, os.path.join(root, "%s-%d" % (arm, r))))
+            if rank == 0:
+                progress("sharded: repeat %d %-13s fit %.2fs" % (r + 1, arm, fits[arm][-1]))
+    out = dict(params=sum(p.numel() for p in model.parameters()), tensors=len(specs), width=width, steps=steps,
+               shard_bytes=shard_bytes, held=held, peak=peak, torch=torch.__version__,
+               step=dict(zip(("sharded", "share", "collective"), slowest.tolist())),
+               fit={k: median(v) for k, v in fits.items()})
+    dist.destroy_process_group()
+    return out if rank == 0 else None
+
+
+def run(ctx):
+    """Tables for ``watch`` under FSDP2 on 2 gloo processes, measured in a ``torch.distributed.run`` launch."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = tempfile.mkdtemp(prefix="sharded-")
+    progress("sharded: FSDP2 on 2 gloo processes")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           os.path.abspath(__file__), root] + (["--smoke"] if ctx.smoke else [])
+    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=1800,
+                          env=dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS="1"))
+    if proc.returncode:
+        raise RuntimeError("the sharded benchmark failed:\n" + proc.stderr[-4000:])
+    with open(os.path.join(root, "result.json")) as f:
+        m = json.load(f)
+    shutil.rmtree(root, ignore_errors=True)
+    step, fit = m["step"], m["fit"]
+    name = "MLP %d wide, FSDP2 x 2" % m["width"]
+    ratio = step["sharded"] / step["share"]
+    step_rows = [
+        [name, "sharded (ShardedParamLogger, all_gather included)", step["sharded"] * 1e3, ratio],
+        [name, "unsharded ParamLogger on the rank's share", step["share"] * 1e3, 1.0],
+        [name, "the all_gather alone (2 values)", step["collective"] * 1e3, step["collective"] / step["share"]],
+    ]
+    base = fit["none"]
+    fit_rows = [[name, arm, fit[arm], fit[arm] - base, fit[arm] / base] for arm in ("none", "add_histogram", "watch")]
+    notes = ["torch %s, 2 processes, one intra-op thread each; %s parameters in %d tensors; per rank: shard "
+             "%.2f MiB, held between steps %.2f MiB (%.2fx the shard: the previous values and the sketch signs), "
+             "peak of numpy's allocations in a logged step %.2f MiB (%.2fx the shard)."
+             % (m["torch"], "{:,}".format(m["params"]), m["tensors"], m["shard_bytes"] / 2**20, m["held"] / 2**20,
+                m["held"] / m["shard_bytes"], m["peak"] / 2**20, m["peak"] / m["shard_bytes"])]
+    ctx.targets.append(Target(
+        "%s: a sharded logged step <= 1.5x the unsharded step on the rank's share" % name,
+        "ratio %.2f (%.1f ms vs %.1f ms, slower rank)" % (ratio, step["sharded"] * 1e3, step["share"] * 1e3),
+        ratio <= 1.5,
+        "" if ratio <= 1.5 else "the shard's partials are taken by numpy passes (torch_shards.partials), not by the "
+        "one-pass kernels the unsharded logger uses",
+    ))
+    extra = {arm: fit[arm] - base for arm in ("watch", "add_histogram")}
+    ctx.targets.append(Target(
+        "%s: a fit with watch (defaults) costs no more over no logging than add_histogram of every gathered "
+        "parameter every %d steps" % (name, FREQ),
+        "watch +%.2f s, add_histogram +%.2f s over %.2f s (%d steps)" % (extra["watch"], extra["add_histogram"], base,
+                                                                       m["steps"]),
+        extra["watch"] <= extra["add_histogram"],
+    ))
+    return [
+        Table("sharded_step", "Sharded training: a logged step per rank (FSDP2, 2 gloo processes)",
+              ["model", "step", "ms (slower rank)", "ratio to unsharded share"], step_rows,
+              "Trajectory points with gradients, the median of interleaved steps on each rank, the slower "
+              "rank's; the unsharded logger reduces plain tensors of the rank's local blocks.", notes=notes),
+        Table("sharded_fit", "Sharded training: fit time (FSDP2, 2 gloo processes)",
+              ["model", "logging", "fit s", "added s", "ratio"], fit_rows,
+              "%d SGD steps of batch 32 per rank, interleaved arms, the median of the repeats." % m["steps"]),
+    ]
+
+
+if __name__ == "__main__":  # one rank: python benchmarks/sharded.py DIR [--smoke] (under torch.distributed.run)
+    result = measure(sys.argv[1], "--smoke" in sys.argv[2:])
+    if result is not None:
+        with open(os.path.join(sys.argv[1], "result.json"), "w") as f:
+            json.dump(result, f)
