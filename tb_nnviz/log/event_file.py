@@ -81,6 +81,15 @@ def encode_record(data):
                      struct.pack("<I", masked_crc32c(data))))
 
 
+class WriteFailed(OSError):
+    """An event added to a file whose earlier write failed and that was closed then.
+
+    The first error was raised to the caller that hit it (and warned about by
+    ``tb_nnviz.log.plan.guarded``); this one only says why nothing more is
+    written, so ``guarded`` stops the caller without a second warning.
+    """
+
+
 class EventFile:
     """Writes ``Event`` protos to a new event file in ``logdir``.
 
@@ -110,6 +119,7 @@ class EventFile:
         self._timer = None
         self._closed = False
         self._size = 0  # bytes of complete records in the file
+        self._failed = None  # the error of a failed write
         self.add_event(event_pb2.Event(
             wall_time=time.time(), file_version="brain.Event:2",
             source_metadata=event_pb2.SourceMetadata(writer="tb_nnviz"),
@@ -121,6 +131,8 @@ class EventFile:
         record = encode_record(event.SerializeToString())
         with self._lock:
             if self._closed:
+                if self._failed is not None:
+                    raise WriteFailed("event file %s stopped after a failed write: %s" % (self.path, self._failed))
                 raise IOError("event file %s is closed" % self.path)
             self._write(record)
             if self._timer is None:
@@ -137,7 +149,7 @@ class EventFile:
             while view:  # a raw write may take only part (a signal, a nearly full disk)
                 view = view[self._file.write(view):]
         except OSError as e:
-            self._closed = True
+            self._closed, self._failed = True, e
             try:
                 self._file.truncate(start)
             finally:

@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from tb_nnviz.log.event_file import WriteFailed
 from tb_nnviz.reduce import grids, trajectory
 
 #: Default model-wide budget of heatmap values per logged step (1 MiB of
@@ -285,6 +286,8 @@ def guarded(fn, strict, who, log_dir):
     """Runs ``fn()``; True when it worked. On an exception: re-raises when
     ``strict``, else warns that ``who`` stops logging to ``log_dir`` and returns
     False (the caller then stops logging: training never dies for a picture).
+    Loggers sharing an event file stop after its first failed write (a full
+    disk) with that one warning: the others see ``event_file.WriteFailed``.
     """
     try:
         fn()
@@ -292,6 +295,8 @@ def guarded(fn, strict, who, log_dir):
     except Exception as e:
         if strict:
             raise
+        if isinstance(e, WriteFailed):  # the write that failed first was warned about
+            return False
         warnings.warn(
             "%s: logging to %r disabled after an error (training continues; pass strict=True to raise): "
             "%s: %s" % (who, log_dir, type(e).__name__, e),
@@ -309,6 +314,8 @@ def guarded_part(fn, strict, who, what):
     except Exception as e:
         if strict:
             raise
+        if isinstance(e, WriteFailed):  # the write that failed first was warned about
+            return False
         warnings.warn("%s: %s not logged after an error (training and the rest of the logging continue): %s: %s"
                       % (who, what, type(e).__name__, e), RuntimeWarning, stacklevel=4)
         return False
