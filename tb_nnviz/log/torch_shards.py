@@ -25,6 +25,7 @@ False
 
 import math
 import time
+import types
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ except ImportError:  # pragma: no cover - older torch: no DTensor, nothing is sh
 #: Scalars of one weight's partials, in buffer order; then its changed units,
 #: traced values, sampled values and sketch.
 SCALARS = ("sum", "sumsq", "update_sumsq", "centred_sumsq", "count", "min", "max",
-           "nan_count", "finite_count", "zero_count", "grad_sumsq", "grad_missing")
+           "nan_count", "finite_count", "zero_count", "moved_units", "grad_sumsq", "grad_missing")
 _S = {f: i for i, f in enumerate(SCALARS)}
 #: The buffer's header: this rank's status (0 ok, 1 failed) and rank 0's spectra vote.
 HEADER = 2
@@ -106,6 +107,10 @@ class Block:
       traces, sample: ``(positions in the plan's list, local flat indices)``
         of the traced and sampled entries this rank holds.
       flips: uint8 sketch signs of the local entries (1 byte per local entry).
+      split_units: whether the tensor's output units (``plan.unit_axis``) span
+        ranks (it is split along another dimension): then each rank sends a
+        flag per unit it saw move, else the count of its own moved units.
+      local_units: ``(outer, units, inner)`` of the local block (``TrajectoryPlan.units``).
     """
 
     def __init__(self, param, plan, rank):
@@ -125,6 +130,14 @@ class Block:
         self.start = None
         if tuple(self.local_shape[1:]) == inner or self.size == 0:
             self.start = self.offset[0] * math.prod(inner) if self.shape else 0
+        self.split_units = False
+        if plan is not None and is_sharded(param):
+            self.split_units = any(type(p) is Shard and p.dim % len(self.shape) != plan.unit_axis and n > 1
+                                   for p, n in zip(param.placements, param.device_mesh.shape))
+        if plan is not None:
+            a = plan.unit_axis
+            self.local_units = (math.prod(self.local_shape[:a]), self.local_shape[a],
+                                math.prod(self.local_shape[a + 1 :]))
         self.traces = self._held(plan.traces) if plan is not None else None
         self.sample = None
         if plan is not None:
@@ -166,22 +179,27 @@ def local_values(t):
     return t.to_local() if is_sharded(t) else t
 
 
-def widths(plan):
-    """Widths of one weight's partials: scalars, changed units, traces, sample, sketch."""
+def widths(plan, split_units):
+    """Widths of one weight's partials: scalars, changed units (when ``split_units``), traces, sample, sketch."""
     sample = plan.size if plan.sample is None else len(plan.sample)
-    return [len(SCALARS), plan.units[1], len(plan.traces), sample, plan.sketch_dim]
+    return [len(SCALARS), plan.units[1] if split_units else 0, len(plan.traces), sample, plan.sketch_dim]
 
 
 def partials(x, previous, grad_sumsq, block, plan):
     """One weight's partial results on this rank: a float64 vector of ``sum(widths(plan))``.
 
-    ``x`` and ``previous`` are the local entries (numpy, flat; ``previous``
-    None at the first point), ``grad_sumsq`` the local gradient's sum of
-    squares (None: no gradient).
+    ``x`` holds the local entries (numpy, flat); ``previous`` is a namespace
+    with ``values`` (the entries at the previous point, flat, of ``x``'s
+    dtype; they receive ``x``) and ``first`` (True before the first point);
+    ``grad_sumsq`` is the local gradient's sum of squares (None: no gradient).
     The entries of ``x`` a non-owner holds count for nothing; min and max
-    are over finite entries (+Inf / -Inf when there is none here).
+    are over finite entries (+Inf / -Inf when there is none here). A
+    contiguous block of float32/float64 whose units no other rank holds
+    (FSDP2's ``Shard(0)``) goes through the one-pass kernels
+    (``numba_ops.raw_points``), like an unsharded tensor; others through numpy
+    passes by global index.
     """
-    w = widths(plan)
+    w = widths(plan, block.split_units)
     out = np.zeros(sum(w))
     scalars, units, traces, sample, sk = np.split(out, np.cumsum(w)[:-1])
     scalars[_S["min"]], scalars[_S["max"]] = math.inf, -math.inf
@@ -189,14 +207,27 @@ def partials(x, previous, grad_sumsq, block, plan):
         scalars[_S["grad_missing"]] = 1.0
     else:
         scalars[_S["grad_sumsq"]] = grad_sumsq
-    if block.size:
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf are results here
-            _held_partials(x.astype(np.float64), previous, block, plan, scalars, units, traces, sample, sk)
+    if not block.size:
+        return out
+    if block.start is not None and not block.split_units and numba_ops.usable(x.dtype):
+        group = types.SimpleNamespace(units=block.local_units, sketch_dim=plan.sketch_dim)
+        constants = {"flips": [block.flips], "sample": [block.sample[1]], "traces": [block.traces[1]]}
+        raw, values, picked, local_sk = numba_ops.raw_points(
+            [x], None if previous.first else [previous.values], group, constants, keep=[previous.values])
+        scalars[[_S[f] for f in trajectory.RAW_FIELDS]] = raw[0]
+        scalars[_S["count"]] = x.size
+        sample[block.sample[0]], traces[block.traces[0]] = values[0], picked[0]
+        sk[:] = np.roll(local_sk[0], block.start % plan.sketch_dim)  # local bucket j is global (start + j) mod k
+        return out
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf are results here
+        _numpy_partials(x.astype(np.float64), None if previous.first else previous.values, block, plan,
+                        scalars, units, traces, sample, sk)
+    previous.values[:] = x
     return out
 
 
-def _held_partials(x, previous, block, plan, scalars, units, traces, sample, sk):
-    """Fills the partials of a rank's (non-empty, owned) entries ``x`` (float64)."""
+def _numpy_partials(x, previous, block, plan, scalars, units, traces, sample, sk):
+    """Fills the partials of a rank's (non-empty, owned) entries ``x`` (float64) by numpy passes."""
     total = x.sum()
     mean = total / x.size
     finite = np.isfinite(x)
@@ -210,20 +241,25 @@ def _held_partials(x, previous, block, plan, scalars, units, traces, sample, sk)
         delta = x - previous.astype(np.float64)
         scalars[_S["update_sumsq"]] = np.dot(delta, delta)
         _, n_units, inner = plan.units
-        units[(index[delta != 0] // inner) % n_units] = 1.0
+        moved = np.zeros(n_units, bool)
+        moved[(index[delta != 0] // inner) % n_units] = True
+        if block.split_units:
+            units[:] = moved
+        else:
+            scalars[_S["moved_units"]] = np.count_nonzero(moved)
     traces[block.traces[0]] = x[block.traces[1]]
     sample[block.sample[0]] = x[block.sample[1]]
     sk[:] = np.bincount(index % plan.sketch_dim, weights=np.where(block.flips, -x, x), minlength=plan.sketch_dim)
 
 
-def combine(parts, plan):
+def combine(parts, plan, split_units):
     """``(raw, sample, traces, sketch, grad_sumsq)`` of one weight from every rank's partials ``[R, width]``.
 
     ``raw`` is ``trajectory.RAW_FIELDS``; the centred sum of squares joins
     the ranks' by Chan's parallel formula (each rank centred on its own mean);
     ``grad_sumsq`` is NaN when any rank lacked a gradient.
     """
-    w = widths(plan)
+    w = widths(plan, split_units)
     scalars, units, traces, sample, sk = np.split(parts, np.cumsum(w)[:-1], axis=1)
     s = {f: scalars[:, i] for i, f in enumerate(SCALARS)}
     total = s["sum"].sum()
@@ -233,7 +269,8 @@ def combine(parts, plan):
         local_mean = np.where(held, s["sum"] / np.where(held, s["count"], 1), 0.0)
         centred = np.sum(np.where(held, s["centred_sumsq"] + s["count"] * (local_mean - mean) ** 2, 0.0))
     raw = [total, s["sumsq"].sum(), s["update_sumsq"].sum(), centred, s["min"].min(), s["max"].max(),
-           s["nan_count"].sum(), s["finite_count"].sum(), s["zero_count"].sum(), (units.max(axis=0) > 0).sum()]
+           s["nan_count"].sum(), s["finite_count"].sum(), s["zero_count"].sum(),
+           s["moved_units"].sum() + np.count_nonzero(units.max(axis=0, initial=0))]
     grad = np.nan if s["grad_missing"].any() else s["grad_sumsq"].sum()
     return np.asarray(raw), sample.sum(axis=0), traces.sum(axis=0), sk.sum(axis=0), grad
 
@@ -283,7 +320,7 @@ class ShardedParamLogger:
     @property
     def extra_bytes(self):
         """Bytes held between steps on this rank: previous local values and local sketch signs."""
-        held = [p.nbytes for p in self._previous if p is not None]
+        held = [p.values.nbytes for p in self._previous if p is not None]
         return sum(held) + sum(b.flips.nbytes for b in self._blocks if b.flips is not None)
 
     @torch.no_grad()
@@ -301,7 +338,10 @@ class ShardedParamLogger:
             return None
         if not self._blocks[i].size:
             return 0.0
-        g = local_values(g).reshape(-1).double()
+        g = local_values(g).reshape(-1)
+        if numba_ops.usable(dtype_name(g.dtype)) and g.device.type == "cpu":
+            return float(numba_ops.grad_sumsq([g.numpy()])[0])
+        g = g.double()
         return float(torch.dot(g, g))
 
     @torch.no_grad()
@@ -320,7 +360,7 @@ class ShardedParamLogger:
             return
         subs = plan.traj_groups if trajectories else []
         members = [i for sub in subs for i in sub]
-        layout = [sum(widths(plan.traj[i][0])) for i in members]
+        layout = [sum(widths(plan.traj[i][0], self._blocks[i].split_units)) for i in members]
         buf = np.zeros(HEADER + sum(layout))
         buf[1] = float(spectra and (budget is None or budget.due()))
         try:
@@ -368,11 +408,11 @@ class ShardedParamLogger:
         if not block.owner:
             x = x[:0]
         x = x.cpu().numpy() if x.dtype in (torch.float32, torch.float64) else x.double().cpu().numpy()
-        out = partials(x, self._previous[i], grad_sumsq, block, self._plan.traj[i][0])
-        if self._previous[i] is None:
-            self._previous[i] = x.copy()
-        else:
-            self._previous[i][:] = x
+        previous = self._previous[i]
+        if previous is None:
+            previous = self._previous[i] = types.SimpleNamespace(values=np.empty_like(x), first=True)
+        out = partials(x, previous, grad_sumsq, block, self._plan.traj[i][0])
+        previous.first = False
         return out
 
     def _all_gather(self, buf):
@@ -383,7 +423,8 @@ class ShardedParamLogger:
     def _finish(self, gathered, subs, members, layout):
         """Per trajectory group, ``(raw, sample, traces, sketch)`` and ``[G]`` gradient sums of squares."""
         ends = dict(zip(members, np.cumsum(layout)))
-        per = {i: combine(gathered[:, ends[i] - n : ends[i]], self._plan.traj[i][0]) for i, n in zip(members, layout)}
+        per = {i: combine(gathered[:, ends[i] - n : ends[i]], self._plan.traj[i][0], self._blocks[i].split_units)
+               for i, n in zip(members, layout)}
         traj = [[np.stack([per[i][k] for i in sub]) for k in range(4)] for sub in subs]
         grads = None
         if self._grads is not None:
