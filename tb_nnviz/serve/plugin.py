@@ -204,6 +204,9 @@ class NNVizPlugin(base_plugin.TBPlugin):
         runs = {}
         for run in sorted(set(heat) | set(traj)):
             h_run, t_run = heat.get(run, {}), traj.get(run, {})
+            # The steps of every tensor, read in a few calls (a first answer, or new steps logged).
+            self._store.prefetch(ctx, eid, TRAJECTORY, run, t_run, steps_only=True)
+            self._store.prefetch(ctx, eid, HEATMAP, run, h_run, steps_only=True)
             tensors = {}
             for name in sorted(set(h_run) | set(t_run)):
                 h, t = h_run.get(name), t_run.get(name)
@@ -371,6 +374,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         h_run, t_run = heat.get(run, {}), traj.get(run, {})
         if not h_run and not t_run:
             raise errors.NotFoundError("run %r has no nnviz data" % run)
+        self._store.prefetch(ctx, eid, TRAJECTORY, run, t_run)
         rows = []
         for name in sorted(set(h_run) | set(t_run)):
             if name not in t_run and h_run[name].content.get("of"):

@@ -31,6 +31,9 @@ CACHE_BYTES = 256 * 2**20
 #: ``downsample`` asking a data provider for every stored sample (both the
 #: Python and the Rust provider return all when it exceeds the count).
 _ALL_SAMPLES = 10**9
+#: Tags read by one ``read_tensors`` call when many series are read at once
+#: (``Store.prefetch``): few round trips, and a bounded batch of decoded arrays.
+BATCH_TAGS = 64
 #: Summed sketches (one per run and tensor selection) kept for ``projection``.
 _SUMS_KEPT = 64
 #: Seconds the listing of one tag is trusted without asking the data provider
@@ -169,18 +172,39 @@ class Store:
         cached = self._cache.get(key, current)
         if cached is not None:
             return cached
-        tags = [entry.tag] + ([entry.first.tag] if entry.first else [])
-        data = self._data_provider.read_tensors(
+        series = _decoded(plugin_name, entry, self._read(ctx, eid, plugin_name, run, _tags_of(entry)))
+        self._cache.put(key, current, series)
+        return series
+
+    def prefetch(self, ctx, eid, plugin_name, run, entries, steps_only=False):
+        """Reads the series of ``entries`` ({name: Entry} of ``run``) that are not cached
+        (with ``steps_only``: whose steps are not known), ``BATCH_TAGS`` tags per
+        ``read_tensors`` call instead of one call each.
+
+        One call per tag costs a round trip each over the Rust data server's gRPC: the
+        first ``tags`` of a ResNet-50 and two ResNet-18 runs (444 tensors) took 27-42 s
+        that way (BENCHMARKS.md, 'first answer').
+        """
+        def missing(e):
+            key = (eid, plugin_name, run, e.tag)
+            return (self._cache.steps(key, stamp(e)) if steps_only else self._cache.get(key, stamp(e))) is None
+
+        todo = [e for e in entries.values() if missing(e)]
+        for i in range(0, len(todo), BATCH_TAGS):
+            part = todo[i : i + BATCH_TAGS]
+            data = self._read(ctx, eid, plugin_name, run, [t for e in part for t in _tags_of(e)])
+            for e in part:
+                self._cache.put((eid, plugin_name, run, e.tag), stamp(e), _decoded(plugin_name, e, data))
+
+    def _read(self, ctx, eid, plugin_name, run, tags):
+        """``{tag: [TensorDatum]}``: every stored sample of ``tags`` in ``run``, in one call."""
+        return self._data_provider.read_tensors(
             ctx,
             experiment_id=eid,
             plugin_name=plugin_name,
             downsample=_ALL_SAMPLES,
             run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
         ).get(run, {})
-        data = _merge_steps(*(restarted(data.get(tag, [])) for tag in tags))
-        series = Series.from_data(data, *_value_shape(plugin_name, entry.content))
-        self._cache.put(key, current, series)
-        return series
 
     def trajectories(self, ctx, eid, run):
         """``[(name, Entry, steps, {field: column})]``: every tensor of ``run``
@@ -193,6 +217,7 @@ class Store:
         if not entries:
             detail = "".join("; %s: %s" % (p["tag"], p["message"]) for p in problems if p["run"] == run)
             raise errors.NotFoundError("no run %r with nnviz trajectory data%s" % (run, detail))
+        self.prefetch(ctx, eid, TRAJECTORY, run, entries)
         out = []
         for name, entry in entries.items():
             series = self.series(ctx, eid, TRAJECTORY, run, entry)
@@ -321,6 +346,17 @@ def restarted(data):
             out = out[:bisect.bisect_left([o.step for o in out], d.step)]
         out.append(d)
     return out
+
+
+def _tags_of(entry):
+    """The tags holding ``entry``'s samples: its own and its first-heatmap tag's."""
+    return [entry.tag] + ([entry.first.tag] if entry.first else [])
+
+
+def _decoded(plugin_name, entry, data):
+    """The ``Series`` of ``entry`` from ``data`` ({tag: [TensorDatum]} holding its tags)."""
+    merged = _merge_steps(*(restarted(data.get(tag, [])) for tag in _tags_of(entry)))
+    return Series.from_data(merged, *_value_shape(plugin_name, entry.content))
 
 
 def _merge_steps(data, first=()):
