@@ -19,6 +19,7 @@ import { revealStable } from "../ui/scroll";
 import { Tooltip } from "../ui/tooltip";
 import { injectChartStyle } from "../ui/uplot";
 import { FindingsPanel } from "./findingspanel";
+import { GraphPanel } from "./graph";
 import { OverviewPanel } from "./overview";
 import { ProjectionPanel } from "./projection";
 import { RunSelector } from "./runselect";
@@ -89,6 +90,8 @@ export class App {
   private readonly overview: OverviewPanel;
   private readonly findings: FindingsPanel;
   private readonly structure: StructurePanel;
+  /** The network diagram of the overview's run (its model graph record). */
+  private readonly graph: GraphPanel;
   private readonly projection: ProjectionPanel;
   private reloading: Promise<void> | null = null;
   /** Runs from the URL, used on the first load. */
@@ -121,6 +124,7 @@ export class App {
       this.detailRun = this.detailSelect.value;
       void this.overview.update(this.detailRun);
       this.structure.show(this.detailRun);
+      void this.graph.update(this.detailRun);
       this.saveView();
     });
     this.detailLabel = el(
@@ -179,11 +183,16 @@ export class App {
       (run) => this.tags.runs[run] ?? {},
       (run, tag) => this.reveal(run, tag, "layer"),
     );
+    // A diagram node is a layer: land on its section's heading, as a structure row does.
+    this.graph = new GraphPanel(
+      (run) => this.tags.runs[run] ?? {},
+      (run, tag) => this.reveal(run, tag, "layer"),
+    );
     this.findings.root.hidden = true;
     this.structure.root.hidden = true;
     this.overview.root.hidden = true;
     this.projection.root.hidden = true;
-    this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.findings.root, this.structure.root, this.overview.root, this.projection.root, this.list);
+    this.main = el("div", { className: "nv-main" }, this.problems, this.message, this.findings.root, this.structure.root, this.graph.root, this.overview.root, this.projection.root, this.list);
     clear(body);
     this.header = el("div", { className: "nv-header" }, this.runSelect.root, this.detailLabel, el("span", { className: "nv-filter-box" }, this.filter, this.filterNote), this.status);
     body.appendChild(this.header);
@@ -290,6 +299,7 @@ export class App {
     void this.overview.update(this.detailRun);
     void this.findings.update(this.runs);
     void this.structure.update(this.runs, this.detailRun);
+    void this.graph.update(this.detailRun);
   }
 
   /** Writes runs, filter and the cards' modes and steps into the URL (batched: sliders fire often). */
@@ -420,6 +430,7 @@ export class App {
       this.findings.root.hidden = true;
       this.structure.root.hidden = true;
       this.projection.root.hidden = true;
+      void this.graph.update(null);
       this.sections.clearAll();
       this.showEmpty();
       return;

@@ -1,0 +1,300 @@
+/**
+ * The network diagram's model: which nodes and edges are drawn with some blocks closed,
+ * their labels (what `keras.utils.plot_model(show_shapes=True, show_layer_activations=True,
+ * show_trainable=True)` shows), and their layout by dagre (a directed, layered layout).
+ * Pure: the view (views/graph.ts) measures text and draws.
+ *
+ * Example:
+ *   const g = withNameBlocks(record);                    // Keras ResNet-50: conv2 > conv2_block1 > ...
+ *   const vis = visibleGraph(g, initialClosed(g));       // a large model opens with its blocks closed
+ *   const lay = layoutGraph(vis, (id) => ({ width: 180, height: 44 }));
+ *   lay.nodes.get("fc") -> { x, y, width, height }; lay.edges[0].points -> [{x, y}, ...]
+ */
+import dagre from "@dagrejs/dagre";
+import type { Finding, OverviewRow, TagInfo } from "../data/types";
+import { looksBroken } from "./broken";
+import { formatCount } from "./format";
+import { layerRows } from "./layerstats";
+import { type Health, ratioHealth } from "./series";
+
+/** One node of the `graph` route's record (docs/format.md, "Model graph"). */
+export interface GraphNode {
+  name: string;
+  layer: string;
+  type: string;
+  parent: string | null;
+  activation: string | null;
+  inputs: (number | null)[][];
+  outputs: (number | null)[][];
+  dtype: string | null;
+  params: number;
+  trainable: boolean | "partial" | null;
+  function: boolean;
+}
+
+export interface GraphBlock {
+  name: string;
+  type: string;
+  parent: string | null;
+  params?: number;
+  /** Made by withNameBlocks from layer names (Keras' flat applications), not logged. */
+  derived?: boolean;
+}
+
+export interface GraphRecord {
+  version: number;
+  framework: string;
+  model: string;
+  connections: "known" | "unknown";
+  nodes: GraphNode[];
+  blocks: GraphBlock[];
+  edges: [string, string][];
+  truncated?: number;
+}
+
+/** A model with more nodes opens with its blocks closed. */
+export const OPEN_ALL_MAX = 60;
+
+/**
+ * Blocks derived from layer names for a graph whose layers sit at the top level (Keras'
+ * applications are flat): `conv2_block1_1_conv` sits in block `conv2_block1` inside stage
+ * `conv2`; `block_3_expand` (MobileNetV2) in `block_3`; `block2a_expand_conv` (EfficientNet)
+ * in `block2a`. Kept only for a model above OPEN_ALL_MAX nodes and blocks of 2 or more nodes.
+ *
+ * Example: withNameBlocks(resnet50).blocks.map((b) => b.name).slice(0, 2) -> ["conv2", "conv2_block1"]
+ */
+export function withNameBlocks(g: GraphRecord): GraphRecord {
+  if (g.nodes.length <= OPEN_ALL_MAX || g.nodes.some((n) => n.parent !== null)) return g;
+  const re = /^((?:(.+?)_)?block_?\d+[a-z]?)_/;
+  const count = new Map<string, number>();
+  const stageOf = new Map<string, string | null>();
+  for (const n of g.nodes) {
+    const m = re.exec(n.name);
+    if (!m) continue;
+    count.set(m[1], (count.get(m[1]) ?? 0) + 1);
+    stageOf.set(m[1], m[2] ?? null);
+  }
+  const kept = new Set([...count].filter(([, c]) => c >= 2).map(([b]) => b));
+  if (!kept.size) return g;
+  const blocks: GraphBlock[] = [];
+  const seen = new Set<string>();
+  const stageCount = new Map<string, number>();
+  for (const b of kept) {
+    const s = stageOf.get(b);
+    if (s) stageCount.set(s, (stageCount.get(s) ?? 0) + 1);
+  }
+  for (const b of kept) {
+    const s = stageOf.get(b) ?? null;
+    const stage = s !== null && (stageCount.get(s) ?? 0) >= 2 ? s : null;
+    if (stage !== null && !seen.has(stage)) {
+      seen.add(stage);
+      blocks.push({ name: stage, type: "stage", parent: null, derived: true });
+    }
+    blocks.push({ name: b, type: "block", parent: stage, derived: true });
+  }
+  const nodes = g.nodes.map((n) => {
+    const m = re.exec(n.name);
+    return m && kept.has(m[1]) ? { ...n, parent: m[1] } : n;
+  });
+  return { ...g, nodes, blocks: [...g.blocks, ...blocks] };
+}
+
+/** The blocks a graph opens with closed: every block of a model above OPEN_ALL_MAX nodes, else none. */
+export function initialClosed(g: GraphRecord): Set<string> {
+  return new Set(g.nodes.length > OPEN_ALL_MAX ? g.blocks.map((b) => b.name) : []);
+}
+
+/** One drawn box: a node, or a closed block standing for every node inside it. */
+export interface VisItem {
+  id: string;
+  node: GraphNode | null;
+  block: GraphBlock | null;
+  /** The graph nodes it stands for (itself for a node). */
+  members: GraphNode[];
+  /** The open block it is drawn in (null: the top). */
+  parent: string | null;
+}
+
+export interface VisGraph {
+  items: VisItem[];
+  edges: [string, string][];
+  /** Open blocks that hold something drawn, with their open parent. */
+  clusters: { block: GraphBlock; parent: string | null }[];
+}
+
+/**
+ * What is drawn with the blocks in `closed` closed: a closed block (the outermost closed
+ * one on a node's chain) is one item for every node inside it; edges run between the
+ * drawn items, once per pair, none inside one item.
+ *
+ * Example: visibleGraph({nodes: [a, b (parent "blk"), c (parent "blk")], edges: [[a,b],[b,c]], blocks: [blk]}, new Set(["blk"]))
+ *   -> items a and "blk" (members b, c), edges [["a", "blk"]]
+ */
+export function visibleGraph(g: GraphRecord, closed: ReadonlySet<string>): VisGraph {
+  const blocks = new Map(g.blocks.map((b) => [b.name, b]));
+  const chain = (parent: string | null): string[] => {
+    const out: string[] = [];
+    for (let p = parent; p !== null && blocks.has(p) && !out.includes(p); p = blocks.get(p)!.parent) out.unshift(p);
+    return out; // outermost first
+  };
+  const itemOf = new Map<string, string>();
+  const items = new Map<string, VisItem>();
+  const usedClusters = new Set<string>();
+  for (const n of g.nodes) {
+    const ch = chain(n.parent);
+    const k = ch.findIndex((b) => closed.has(b));
+    if (k >= 0) {
+      const id = ch[k];
+      let item = items.get(id);
+      if (!item) {
+        item = { id, node: null, block: blocks.get(id)!, members: [], parent: k > 0 ? ch[k - 1] : null };
+        items.set(id, item);
+      }
+      item.members.push(n);
+      itemOf.set(n.name, id);
+      ch.slice(0, k).forEach((b) => usedClusters.add(b));
+    } else {
+      items.set(n.name, { id: n.name, node: n, block: null, members: [n], parent: ch.length ? ch[ch.length - 1] : null });
+      itemOf.set(n.name, n.name);
+      ch.forEach((b) => usedClusters.add(b));
+    }
+  }
+  const seen = new Set<string>();
+  const edges: [string, string][] = [];
+  for (const [a, b] of g.edges) {
+    const x = itemOf.get(a);
+    const y = itemOf.get(b);
+    if (x === undefined || y === undefined || x === y) continue;
+    const key = JSON.stringify([x, y]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    edges.push([x, y]);
+  }
+  const clusters = g.blocks.filter((b) => usedClusters.has(b.name) && !closed.has(b.name)).map((block) => ({ block, parent: block.parent }));
+  return { items: [...items.values()], edges, clusters };
+}
+
+/** A shape as plot_model writes it: `(None, 64)`; several joined by ", ". */
+export function shapeText(shapes: readonly (readonly (number | null)[])[]): string {
+  return shapes.map((s) => `(${s.map((d) => (d === null ? "None" : String(d))).join(", ")})`).join(", ");
+}
+
+/**
+ * The lines of a drawn item: name and type; input and output shapes; activation, parameters
+ * and trainable (plot_model's show_shapes, show_layer_activations, show_trainable). A closed
+ * block: its name, type and what it holds.
+ *
+ * Example: itemLines(dense) -> ["dense_1 · Dense", "(None, 64) → (None, 64)", "relu · 4,160 params · trainable"]
+ */
+export function itemLines(item: VisItem): string[] {
+  if (item.block) {
+    const params = item.members.reduce((s, n) => s + (n.params || 0), 0);
+    const first = item.members[0];
+    const last = item.members[item.members.length - 1];
+    const io = first && last && (first.inputs.length || last.outputs.length) ? [`${shapeText(first.inputs) || "–"} → ${shapeText(last.outputs) || "–"}`] : [];
+    return [`▸ ${item.id} · ${item.block.type}`, ...io, `${item.members.length} layers · ${formatCount(params)} params`];
+  }
+  const n = item.node!;
+  const head = `${n.name} · ${n.type}`;
+  const io = n.inputs.length || n.outputs.length ? [`${shapeText(n.inputs) || "–"} → ${shapeText(n.outputs) || "–"}`] : [];
+  const tail: string[] = [];
+  if (n.activation && n.activation !== n.type) tail.push(n.activation);
+  if (n.params) tail.push(`${formatCount(n.params)} params`);
+  if (n.trainable === false) tail.push("frozen");
+  else if (n.trainable === "partial") tail.push("partly frozen");
+  else if (n.trainable === true) tail.push("trainable");
+  return [head, ...io, ...(tail.length ? [tail.join(" · ")] : [])];
+}
+
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface Layout {
+  nodes: Map<string, Box>;
+  clusters: Map<string, Box>;
+  edges: { from: string; to: string; points: { x: number; y: number }[] }[];
+  width: number;
+  height: number;
+}
+
+/** Spacing of the layout (px). */
+export const SPACING = { nodesep: 14, ranksep: 22, edgesep: 8, margin: 8 };
+
+/**
+ * Lays `vis` out top to bottom with dagre (open blocks as compound clusters); boxes are
+ * centred at (x, y) as dagre gives them.
+ */
+export function layoutGraph(vis: VisGraph, sizeOf: (item: VisItem) => { width: number; height: number }): Layout {
+  const g = new dagre.graphlib.Graph({ compound: true, multigraph: false });
+  g.setGraph({ rankdir: "TB", nodesep: SPACING.nodesep, ranksep: SPACING.ranksep, edgesep: SPACING.edgesep, marginx: SPACING.margin, marginy: SPACING.margin });
+  g.setDefaultEdgeLabel(() => ({}));
+  const clusterId = (name: string) => `\u0000block:${name}`;
+  for (const c of vis.clusters) g.setNode(clusterId(c.block.name), { label: c.block.name, clusterLabelPos: "top", paddingTop: 18 });
+  for (const c of vis.clusters) if (c.parent !== null && vis.clusters.some((o) => o.block.name === c.parent)) g.setParent(clusterId(c.block.name), clusterId(c.parent));
+  for (const item of vis.items) {
+    g.setNode(item.id, { ...sizeOf(item) });
+    if (item.parent !== null && vis.clusters.some((c) => c.block.name === item.parent)) g.setParent(item.id, clusterId(item.parent));
+  }
+  for (const [a, b] of vis.edges) g.setEdge(a, b);
+  dagre.layout(g);
+  const nodes = new Map<string, Box>();
+  for (const item of vis.items) {
+    const n = g.node(item.id);
+    nodes.set(item.id, { x: n.x, y: n.y, width: n.width, height: n.height });
+  }
+  const clusters = new Map<string, Box>();
+  for (const c of vis.clusters) {
+    const n = g.node(clusterId(c.block.name));
+    if (n && typeof n.x === "number") clusters.set(c.block.name, { x: n.x, y: n.y, width: n.width ?? 0, height: n.height ?? 0 });
+  }
+  const edges = vis.edges.map(([from, to]) => ({ from, to, points: (g.edge(from, to)?.points ?? []).map((p: { x: number; y: number }) => ({ x: p.x, y: p.y })) }));
+  const label = g.graph();
+  return { nodes, clusters, edges, width: label.width ?? 0, height: label.height ?? 0 };
+}
+
+/** A drawn item's status: the structure view's update-ratio health, or "nan" (NaN/Inf weights). */
+export type GraphHealth = Health | "nan";
+
+/** Worst first: a closed block shows its worst member's status. */
+const HEALTH_RANK: GraphHealth[] = ["nan", "stopped", "large", "tiny", "ok"];
+
+/**
+ * Each layer's status from the overview's rows, as the structure view judges it: the
+ * latest update ratio of its largest tensor (layerRows), or "nan" when a tensor of it
+ * looks broken (NaN/Inf weights).
+ *
+ * Example: layerHealth([{name: "d/kernel", layer: "d", update_ratio_per_step: 0, ...}], tags).get("d") === "stopped"
+ */
+export function layerHealth(rows: readonly OverviewRow[], tags: Record<string, Pick<TagInfo, "description">>): Map<string, GraphHealth> {
+  const out = new Map<string, GraphHealth>();
+  for (const l of layerRows(rows, tags)) {
+    const h = ratioHealth(l.ratio);
+    if (h) out.set(l.layer, h);
+  }
+  for (const r of rows) if (looksBroken(r)) out.set(r.layer, "nan");
+  return out;
+}
+
+/** The status of a drawn item: its layer's, or a closed block's worst member's; null when none is known. */
+export function itemHealth(item: VisItem, health: ReadonlyMap<string, GraphHealth>): GraphHealth | null {
+  let best: GraphHealth | null = null;
+  for (const n of item.members) {
+    const h = health.get(n.layer);
+    if (h && (best === null || HEALTH_RANK.indexOf(h) < HEALTH_RANK.indexOf(best))) best = h;
+  }
+  return best;
+}
+
+/** The findings on a drawn item's layers, most severe first. */
+export function itemFindings(item: VisItem, findings: readonly Finding[]): Finding[] {
+  const layers = new Set(item.members.map((n) => n.layer));
+  const order = ["error", "warning", "info"];
+  const rank = (s: string) => (order.includes(s) ? order.indexOf(s) : order.length);
+  return findings
+    .filter((f) => (f.layer !== null && layers.has(f.layer)) || f.tensors.some((t) => layers.has(t.slice(0, Math.max(0, t.lastIndexOf("/"))))))
+    .sort((a, b) => rank(a.severity) - rank(b.severity));
+}

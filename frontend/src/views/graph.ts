@@ -1,0 +1,403 @@
+/**
+ * The network diagram: the run's model graph (`GET graph?run=`, logged once when logging
+ * started) drawn as SVG, top to bottom, laid out by dagre (model/graph.ts). Each box shows
+ * what plot_model(show_shapes, show_layer_activations, show_trainable) shows and is
+ * coloured by the structure view's status of its layer (update ratio band, stopped, NaN);
+ * a layer with findings carries a mark. Blocks (a PyTorch container, a Keras nested model,
+ * a Keras application's stages and blocks by name) open and close on a click; a large
+ * model opens with them closed. Clicking a layer scrolls to its section. Exports as SVG
+ * or PNG.
+ *
+ * Example:
+ *   const gv = new GraphPanel((run) => tags.runs[run], (run, tag) => app.reveal(run, tag, "layer"));
+ *   main.appendChild(gv.root); await gv.update("lr_too_high/train");
+ */
+import { ApiError, fetchFindings, fetchOverview, routeUrl } from "../data/api";
+import { latestOnly } from "../data/latest";
+import type { Finding, TagInfo } from "../data/types";
+import { safeFilename } from "../model/csv";
+import {
+  type GraphHealth,
+  type GraphRecord,
+  type Layout,
+  type VisGraph,
+  type VisItem,
+  initialClosed,
+  itemFindings,
+  itemHealth,
+  itemLines,
+  layerHealth,
+  layoutGraph,
+  visibleGraph,
+  withNameBlocks,
+} from "../model/graph";
+import { HEALTH, healthText } from "../model/series";
+import { clear, download, el, injectStyleOnce, setText } from "../ui/dom";
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+const LINE = 14;
+const PAD = 6;
+/** The widest a box grows (px); longer lines are cut with an ellipsis (the tooltip has them whole). */
+const MAX_BOX = 300;
+
+const CSS = `
+.nv-graph-box { max-height: 80vh; overflow-x: hidden; overflow-y: auto; border: 1px solid var(--nv-border); border-radius: 4px; background: var(--nv-bg); }
+.nv-graph-bar { display: flex; flex-wrap: wrap; gap: 6px 12px; align-items: center; margin: 6px 0; font-size: 12px; color: var(--nv-muted); }
+.nv-graph-bar button { font: inherit; font-size: 12px; color: var(--nv-fg); background: var(--nv-bg); border: 1px solid var(--nv-border); border-radius: 4px; padding: 2px 8px; cursor: pointer; }
+.nv-graph-note { color: var(--nv-muted); font-size: 12px; }
+.nv-graph-svg { display: block; margin: 0 auto; }
+.nv-graph-svg [data-testid="graph-node"][data-layer-link] { cursor: pointer; }
+.nv-graph-svg [data-testid="graph-node"]:hover rect.nv-graph-rect { stroke-width: 2; }
+`;
+
+/** The box colours, read from the tab's theme at draw time (written as attributes so an exported SVG keeps them). */
+function palette(root: Element): Record<string, string> {
+  const cs = getComputedStyle(root);
+  const v = (name: string, fallback: string) => cs.getPropertyValue(name).trim() || fallback;
+  return {
+    bg: v("--nv-bg", "#fff"),
+    fg: v("--nv-fg", "#212121"),
+    muted: v("--nv-muted", "#616161"),
+    border: v("--nv-border", "#e0e0e0"),
+    card: v("--nv-card", "#f7f7f7"),
+    ok: v("--nv-ok", "#bdbdbd"),
+    large: v("--nv-large", "#8b0000"),
+    tiny: v("--nv-tiny", "#455a64"),
+    stopped: v("--nv-stopped", "#212121"),
+    nan: v("--nv-error", "#c62828"),
+    warning: v("--nv-accent", "#f57c00"),
+  };
+}
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}, ...children: (Node | null)[]): SVGElementTagNameMap[K] {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  for (const c of children) if (c) e.appendChild(c);
+  return e;
+}
+
+/** The words of a status for a tooltip. */
+function statusText(h: GraphHealth | null): string {
+  if (h === null) return "no update ratio logged";
+  if (h === "nan") return "NaN/Inf weights";
+  return healthText(h);
+}
+
+export class GraphPanel {
+  readonly root: HTMLDetailsElement;
+  private readonly box: HTMLDivElement;
+  private readonly note: HTMLSpanElement;
+  private readonly bar: HTMLDivElement;
+  private readonly latest = latestOnly();
+  private run: string | null = null;
+  private record: GraphRecord | null = null;
+  private closed = new Set<string>();
+  private health = new Map<string, GraphHealth>();
+  private findings: Finding[] = [];
+  private svgEl: SVGSVGElement | null = null;
+  private measure: CanvasRenderingContext2D | null = null;
+
+  constructor(
+    private readonly tagsOf: (run: string) => Record<string, TagInfo>,
+    private readonly onPick: (run: string, tag: string) => void,
+  ) {
+    injectStyleOnce(document, "nnviz-graph-style", CSS);
+    this.note = el("span", { className: "nv-graph-note", attrs: { "data-testid": "graph-note" } });
+    const button = (text: string, testid: string, title: string, fn: () => void) => {
+      const b = el("button", { text, title, attrs: { type: "button", "data-testid": testid } });
+      b.addEventListener("click", fn);
+      return b;
+    };
+    const legend = el(
+      "span",
+      { className: "nv-health-legend", attrs: { "data-testid": "graph-legend" } },
+      ...(["ok", "large", "tiny", "stopped"] as const).map((h) => el("span", { attrs: { "data-health": h } }, el("span", { className: `nv-health-key nv-health-${h}` }), document.createTextNode(`${HEALTH[h].glyph} ${HEALTH[h].word}`))),
+      el("span", { attrs: { "data-health": "nan" } }, el("span", { className: "nv-health-key nv-health-nan" }), document.createTextNode("✖ NaN/Inf")),
+      el("span", { text: "! findings" }),
+    );
+    this.bar = el(
+      "div",
+      { className: "nv-graph-bar" },
+      button("Open all", "graph-open-all", "Open every block", () => this.setClosed(new Set())),
+      button("Close all", "graph-close-all", "Close every block", () => this.setClosed(new Set(this.record?.blocks.map((b) => b.name) ?? []))),
+      button("SVG", "graph-svg", "Download the diagram as SVG", () => this.exportSvg()),
+      button("PNG", "graph-png", "Download the diagram as PNG", () => void this.exportPng()),
+      legend,
+      this.note,
+    );
+    this.box = el("div", { className: "nv-graph-box", attrs: { "data-testid": "graph-box" } });
+    this.root = el(
+      "details",
+      { className: "nv-panel", attrs: { "data-testid": "graph-panel" } },
+      el("summary", { text: "Network diagram" }),
+      this.bar,
+      this.box,
+    );
+    this.root.open = true;
+    this.root.hidden = true;
+  }
+
+  /** Fetches and draws `run`'s graph, coloured by its overview and findings; hides the panel when the run has none. */
+  async update(run: string | null): Promise<void> {
+    const got = await this.latest.run(async () => {
+      if (run === null) return null;
+      try {
+        const res = await fetch(routeUrl("graph", { run }), { credentials: "same-origin" });
+        if (res.status === 404) return null;
+        if (!res.ok) throw new ApiError(`${res.status}: ${await res.text()}`, res.status);
+        const body = (await res.json()) as { graph: GraphRecord | null; errors?: { message?: string }[] };
+        const [rows, findings] = await Promise.allSettled([fetchOverview(run), fetchFindings(run)]);
+        return { body, rows: rows.status === "fulfilled" ? rows.value : [], findings: findings.status === "fulfilled" ? findings.value : [] };
+      } catch (e) {
+        return { error: e instanceof Error ? e.message : String(e) };
+      }
+    });
+    if (got === undefined) return;
+    const sameRun = run === this.run && this.record !== null;
+    this.run = run;
+    if (got === null || "error" in got || !got.body.graph) {
+      this.record = null;
+      this.root.hidden = got === null;
+      clear(this.box);
+      this.svgEl = null;
+      const why = got === null ? "" : "error" in got ? got.error : (got.body.errors ?? []).map((e) => e.message ?? "").join("; ");
+      setText(this.note, why ? `The model graph could not be read: ${why}` : "");
+      return;
+    }
+    this.root.hidden = false;
+    const record = withNameBlocks(got.body.graph);
+    if (!sameRun || this.record?.nodes.length !== record.nodes.length) this.closed = initialClosed(record);
+    this.record = record;
+    this.health = layerHealth(got.rows, this.tagsOf(run!));
+    this.findings = got.findings;
+    this.draw();
+  }
+
+  private setClosed(closed: Set<string>): void {
+    this.closed = closed;
+    this.draw();
+  }
+
+  private toggle(block: string): void {
+    const next = new Set(this.closed);
+    if (next.has(block)) next.delete(block);
+    else next.add(block);
+    this.setClosed(next);
+  }
+
+  /** The first tensor of `layer` in the run (its section's anchor), or null. */
+  private tagOf(layer: string): string | null {
+    if (this.run === null) return null;
+    const tags = this.tagsOf(this.run);
+    // A weight's tensor, not the layer's activation heatmap (`of: "activations"` in `tags`).
+    for (const [tag, info] of Object.entries(tags)) {
+      if ((info.group ?? tag.slice(0, Math.max(0, tag.lastIndexOf("/")))) === layer && (info as { of?: string | null }).of !== "activations") return tag;
+    }
+    return null;
+  }
+
+  private textWidth(text: string, bold: boolean): number {
+    if (!this.measure) this.measure = document.createElement("canvas").getContext("2d");
+    if (!this.measure) return text.length * 6.5;
+    this.measure.font = bold ? `600 ${FONT}` : FONT;
+    return this.measure.measureText(text).width;
+  }
+
+  private sizeOf(item: VisItem): { width: number; height: number } {
+    const lines = itemLines(item);
+    const w = Math.max(...lines.map((l, k) => this.textWidth(k === 0 ? `■ ${l}` : l, k === 0)));
+    return { width: Math.min(MAX_BOX, Math.ceil(w) + 2 * PAD + 6), height: lines.length * LINE + 2 * PAD };
+  }
+
+  private draw(): void {
+    const record = this.record;
+    if (!record || this.run === null) return;
+    const vis = visibleGraph(record, this.closed);
+    const layout = layoutGraph(vis, (item) => this.sizeOf(item));
+    const notes = [`${record.model} (${record.framework}): ${record.nodes.length} nodes, ${record.edges.length} edges`];
+    if (record.connections === "unknown") notes.push("connections unknown (a subclassed or compiled model): layers listed in order, no edges");
+    if (record.truncated) notes.push(`first ${record.nodes.length} of ${record.truncated} nodes`);
+    notes.push("click a layer to scroll to it, a block to open or close it");
+    setText(this.note, notes.join(" · "));
+    clear(this.box);
+    this.svgEl = this.render(vis, layout, record);
+    this.box.appendChild(this.svgEl);
+  }
+
+  private render(vis: VisGraph, layout: Layout, record: GraphRecord): SVGSVGElement {
+    const colors = palette(this.root);
+    const run = this.run!;
+    const width = Math.max(1, Math.ceil(layout.width));
+    const height = Math.max(1, Math.ceil(layout.height));
+    const room = this.box.clientWidth || width;
+    // Never wider than the panel: a wide graph is scaled to fit (no sideways scroll).
+    const scale = width > room ? room / width : 1;
+    const root = svg("svg", {
+      xmlns: SVG_NS,
+      class: "nv-graph-svg",
+      width: Math.floor(width * scale),
+      height: Math.ceil(height * scale),
+      viewBox: `0 0 ${width} ${height}`,
+      "font-family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+      "font-size": 11,
+      "data-testid": "graph-svg",
+      "data-run": run,
+      "data-scale": scale.toFixed(3),
+    });
+    root.appendChild(svg("rect", { x: 0, y: 0, width, height, fill: colors.bg }));
+    const defs = svg("defs", {}, svg("marker", { id: "nv-graph-arrow", viewBox: "0 0 8 8", refX: 7, refY: 4, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, svg("path", { d: "M0,0 L8,4 L0,8 z", fill: colors.muted })));
+    root.appendChild(defs);
+    // Open blocks: a frame with a clickable name (closes it).
+    const depth = (name: string) => {
+      let d = 0;
+      for (let b = record.blocks.find((x) => x.name === name); b && b.parent !== null; b = record.blocks.find((x) => x.name === b!.parent)) d++;
+      return d;
+    };
+    for (const c of [...vis.clusters].sort((a, b) => depth(a.block.name) - depth(b.block.name))) {
+      const box = layout.clusters.get(c.block.name);
+      if (!box) continue;
+      const g = svg("g", { "data-testid": "graph-block", "data-block": c.block.name, "data-open": "true", cursor: "pointer" });
+      g.appendChild(svg("rect", { x: box.x - box.width / 2, y: box.y - box.height / 2, width: box.width, height: box.height, rx: 6, fill: "none", stroke: colors.border, "stroke-dasharray": "4 3" }));
+      const label = svg("text", { x: box.x - box.width / 2 + 6, y: box.y - box.height / 2 + 12, fill: colors.muted, "font-size": 10 });
+      label.textContent = `▾ ${c.block.name} · ${c.block.type}`;
+      g.appendChild(label);
+      g.appendChild(svg("title", {}, document.createTextNode(`${c.block.name} (${c.block.type}): click to close`)));
+      g.addEventListener("click", (e) => {
+        e.stopPropagation();
+        this.toggle(c.block.name);
+      });
+      root.appendChild(g);
+    }
+    for (const e of layout.edges) {
+      if (e.points.length < 2) continue;
+      const d = e.points.map((p, k) => `${k ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
+      root.appendChild(svg("path", { d, fill: "none", stroke: colors.muted, "stroke-width": 1.2, "marker-end": "url(#nv-graph-arrow)", "data-testid": "graph-edge", "data-from": e.from, "data-to": e.to }));
+    }
+    for (const item of vis.items) root.appendChild(this.nodeEl(item, layout, colors, run));
+    return root;
+  }
+
+  private nodeEl(item: VisItem, layout: Layout, colors: Record<string, string>, run: string): SVGGElement {
+    const box = layout.nodes.get(item.id)!;
+    const x = box.x - box.width / 2;
+    const y = box.y - box.height / 2;
+    const health = itemHealth(item, this.health);
+    const found = itemFindings(item, this.findings);
+    const lines = itemLines(item);
+    const isBlock = item.block !== null;
+    const fn = item.node?.function ?? false;
+    const layer = item.node?.layer ?? "";
+    const tag = isBlock ? null : this.tagOf(layer);
+    const g = svg("g", {
+      "data-testid": "graph-node",
+      "data-name": item.id,
+      "data-layer": layer,
+      "data-kind": isBlock ? "block" : fn ? "function" : "layer",
+      "data-health": health ?? "",
+      "data-finding": found[0]?.severity ?? "",
+    });
+    if (tag) g.setAttribute("data-layer-link", tag);
+    const stroke = health === "nan" ? colors.nan : health === "large" ? colors.large : health === "stopped" ? colors.stopped : colors.border;
+    g.appendChild(svg("rect", {
+      class: "nv-graph-rect",
+      x, y, width: box.width, height: box.height,
+      rx: fn ? 10 : 3,
+      fill: isBlock ? colors.bg : colors.card,
+      stroke,
+      "stroke-width": health === "nan" || health === "stopped" || health === "large" ? 1.6 : 1,
+      "stroke-dasharray": isBlock ? "5 2" : "none",
+    }));
+    // The status bar on the left, as in the structure view's list: hatched for large, striped for tiny.
+    if (health !== null) {
+      const fill = { ok: colors.ok, large: colors.large, tiny: colors.tiny, stopped: colors.stopped, nan: colors.nan }[health];
+      g.appendChild(svg("rect", { x: x + 1, y: y + 1, width: 5, height: box.height - 2, fill, opacity: health === "tiny" ? 0.7 : 1 }));
+    }
+    // The status told by glyph too, not by colour alone (the structure view's glyphs).
+    const glyph = health === null ? "" : health === "nan" ? "✖ " : `${HEALTH[health].glyph} `;
+    lines.forEach((text, k) => {
+      const line = k === 0 ? glyph + text : text;
+      const t = svg("text", { x: x + PAD + 4, y: y + PAD + LINE * k + 10, fill: k === 0 ? colors.fg : colors.muted, "font-weight": k === 0 ? 600 : 400 });
+      t.textContent = this.fit(line, box.width - 2 * PAD - 6, k === 0);
+      g.appendChild(t);
+    });
+    if (found.length) {
+      const color = found[0].severity === "error" ? colors.nan : colors.warning;
+      const cx = x + box.width - 7;
+      const cy = y + 7;
+      g.appendChild(svg("circle", { cx, cy, r: 6, fill: color, "data-testid": "graph-finding" }));
+      const mark = svg("text", { x: cx, y: cy + 4, fill: "#fff", "text-anchor": "middle", "font-weight": 700, "font-size": 10 });
+      mark.textContent = "!";
+      g.appendChild(mark);
+    }
+    const status = health ? `${health === "nan" ? "✖" : HEALTH[health].glyph} ${statusText(health)}` : statusText(null);
+    const why = found.map((f) => `${f.severity}: ${f.message}`);
+    const action = isBlock ? "Click: open this block" : tag ? "Click: scroll to this layer" : "";
+    g.appendChild(svg("title", {}, document.createTextNode([...lines, `|dW|/|W|: ${status}`, ...why, action].filter(Boolean).join("\n"))));
+    if (isBlock) {
+      g.setAttribute("cursor", "pointer");
+      g.addEventListener("click", () => this.toggle(item.id));
+    } else if (tag) {
+      g.addEventListener("click", () => this.onPick(run, tag));
+    }
+    return g;
+  }
+
+  /** `text` cut with an ellipsis to fit `width` px. */
+  private fit(text: string, width: number, bold: boolean): string {
+    if (this.textWidth(text, bold) <= width) return text;
+    let lo = 0;
+    let hi = text.length;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.textWidth(text.slice(0, mid) + "…", bold) <= width) lo = mid;
+      else hi = mid - 1;
+    }
+    return text.slice(0, lo) + "…";
+  }
+
+  /** The drawn diagram as a standalone SVG document (colours written as attributes). */
+  svgText(): string | null {
+    if (!this.svgEl) return null;
+    const copy = this.svgEl.cloneNode(true) as SVGSVGElement;
+    copy.setAttribute("width", copy.viewBox.baseVal.width.toString());
+    copy.setAttribute("height", copy.viewBox.baseVal.height.toString());
+    return new XMLSerializer().serializeToString(copy);
+  }
+
+  private exportSvg(): void {
+    const text = this.svgText();
+    if (text && this.run !== null) download(new Blob([text], { type: "image/svg+xml" }), safeFilename([this.run, "graph"], "svg"));
+  }
+
+  /** The diagram as a PNG at twice its size (drawn from the SVG through an image). */
+  async pngBlob(): Promise<Blob | null> {
+    const text = this.svgText();
+    if (!text || !this.svgEl) return null;
+    const { width, height } = this.svgEl.viewBox.baseVal;
+    const img = new Image();
+    const url = URL.createObjectURL(new Blob([text], { type: "image/svg+xml" }));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        img.onload = () => resolve();
+        img.onerror = () => reject(new Error("the diagram could not be drawn as an image"));
+        img.src = url;
+      });
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.ceil(width * 2);
+      canvas.height = Math.ceil(height * 2);
+      const ctx = canvas.getContext("2d");
+      if (!ctx) return null;
+      ctx.scale(2, 2);
+      ctx.drawImage(img, 0, 0, width, height);
+      return await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, "image/png"));
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+  }
+
+  private async exportPng(): Promise<void> {
+    const blob = await this.pngBlob();
+    if (blob && this.run !== null) download(blob, safeFilename([this.run, "graph"], "png"));
+  }
+}

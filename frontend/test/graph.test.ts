@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { OverviewRow } from "../src/data/types";
+import { type GraphNode, type GraphRecord, OPEN_ALL_MAX, initialClosed, itemFindings, itemHealth, itemLines, layerHealth, layoutGraph, shapeText, visibleGraph, withNameBlocks } from "../src/model/graph";
+
+const node = (name: string, parent: string | null = null, extra: Partial<GraphNode> = {}): GraphNode => ({
+  name, layer: name, type: "Dense", parent, activation: null, inputs: [[null, 4]], outputs: [[null, 4]], dtype: "float32", params: 20, trainable: true, function: false, ...extra,
+});
+
+const record = (nodes: GraphNode[], edges: [string, string][], blocks: GraphRecord["blocks"] = []): GraphRecord => ({
+  version: 1, framework: "torch", model: "Net", connections: "known", nodes, blocks, edges,
+});
+
+test("a closed block is one item for its nodes; edges run between drawn items, once, none inside one", () => {
+  const g = record([node("a"), node("b", "blk"), node("c", "blk"), node("d")], [["a", "b"], ["b", "c"], ["a", "c"], ["c", "d"]], [{ name: "blk", type: "Seq", parent: null }]);
+  const open = visibleGraph(g, new Set());
+  assert.deepEqual(open.items.map((i) => i.id), ["a", "b", "c", "d"]);
+  assert.deepEqual(open.clusters.map((c) => c.block.name), ["blk"]);
+  const shut = visibleGraph(g, new Set(["blk"]));
+  assert.deepEqual(shut.items.map((i) => [i.id, i.members.length]), [["a", 1], ["blk", 2], ["d", 1]]);
+  assert.deepEqual(shut.edges, [["a", "blk"], ["blk", "d"]]);
+  assert.deepEqual(shut.clusters, []);
+});
+
+test("the outermost closed block stands for nested ones; an open outer block frames a closed inner one", () => {
+  const blocks = [{ name: "s", type: "Seq", parent: null }, { name: "s/0", type: "Block", parent: "s" }];
+  const g = record([node("x"), node("s/0/a", "s/0"), node("s/0/b", "s/0")], [["x", "s/0/a"], ["s/0/a", "s/0/b"]], blocks);
+  assert.deepEqual(visibleGraph(g, new Set(["s", "s/0"])).items.map((i) => i.id), ["x", "s"]);
+  const inner = visibleGraph(g, new Set(["s/0"]));
+  assert.deepEqual(inner.items.map((i) => [i.id, i.parent]), [["x", null], ["s/0", "s"]]);
+  assert.deepEqual(inner.clusters.map((c) => c.block.name), ["s"]);
+});
+
+test("Keras applications get stages and blocks from their layer names; small or nested models do not", () => {
+  const names = ["input", "conv1_conv"];
+  for (const s of [2, 3]) for (const b of [1, 2]) for (const l of ["1_conv", "1_bn", "add"]) names.push(`conv${s}_block${b}_${l}`);
+  while (names.length <= OPEN_ALL_MAX) names.push(`dense_${names.length}`);
+  const g = withNameBlocks(record(names.map((n) => node(n)), []));
+  assert.deepEqual(g.blocks.map((b) => [b.name, b.parent]), [["conv2", null], ["conv2_block1", "conv2"], ["conv2_block2", "conv2"], ["conv3", null], ["conv3_block1", "conv3"], ["conv3_block2", "conv3"]]);
+  assert.equal(g.nodes.find((n) => n.name === "conv3_block2_add")!.parent, "conv3_block2");
+  assert.equal(g.nodes.find((n) => n.name === "conv1_conv")!.parent, null);
+  assert.equal(initialClosed(g).size, 6);
+  const small = record([node("block1_conv"), node("block1_pool")], []);
+  assert.equal(withNameBlocks(small), small);
+  assert.equal(initialClosed(small).size, 0);
+});
+
+test("labels say what plot_model shows: name and type, shapes, activation, parameters, trainable", () => {
+  const [item] = visibleGraph(record([node("dense_1", null, { activation: "relu", inputs: [[null, 64]], outputs: [[null, 64]], params: 4160 })], []), new Set()).items;
+  assert.deepEqual(itemLines(item), ["dense_1 · Dense", "(None, 64) → (None, 64)", "relu · 4,160 params · trainable"]);
+  const [frozen] = visibleGraph(record([node("f", null, { trainable: false, params: 0, inputs: [], outputs: [] })], []), new Set()).items;
+  assert.deepEqual(itemLines(frozen), ["f · Dense", "frozen"]);
+  assert.equal(shapeText([[2, 3], [null]]), "(2, 3), (None)");
+});
+
+test("status: the structure view's ratio health per layer, NaN over it, a closed block its worst member's", () => {
+  const row = (name: string, ratio: number | null, nonfinite = 0): OverviewRow => ({
+    name, layer: name.slice(0, name.lastIndexOf("/")), shape: [4, 4], parameters: 16, step: 10, update_ratio: ratio, update_ratio_per_step: ratio, update_steps: 10, norm: 1, nonfinite,
+  });
+  const health = layerHealth([row("a/kernel", 1e-3), row("b/kernel", 0), row("c/kernel", null, 3)], {});
+  assert.deepEqual([...health], [["a", "ok"], ["b", "stopped"], ["c", "nan"]]);
+  const g = record([node("a", "blk"), node("b", "blk"), node("c")], [], [{ name: "blk", type: "Seq", parent: null }]);
+  const items = visibleGraph(g, new Set(["blk"])).items;
+  assert.deepEqual(items.map((i) => itemHealth(i, health)), ["stopped", "nan"]);
+  const finding = { kind: "k", severity: "warning", layer: null, tensors: ["b/kernel"], step: 1, message: "m", evidence: null };
+  assert.deepEqual(itemFindings(items[0], [finding]), [finding]);
+  assert.deepEqual(itemFindings(items[1], [finding]), []);
+});
+
+test("dagre lays a residual block out top to bottom, the skip edge beside the main path", () => {
+  const g = record([node("in"), node("conv"), node("bn"), node("add", null, { type: "add", function: true })], [["in", "conv"], ["conv", "bn"], ["bn", "add"], ["in", "add"]]);
+  const lay = layoutGraph(visibleGraph(g, new Set()), () => ({ width: 100, height: 30 }));
+  const y = (id: string) => lay.nodes.get(id)!.y;
+  assert.ok(y("in") < y("conv") && y("conv") < y("bn") && y("bn") < y("add"));
+  assert.equal(lay.edges.length, 4);
+  assert.ok(lay.edges.every((e) => e.points.length >= 2));
+  assert.ok(lay.width > 100 && lay.height > 4 * 30);
+});
