@@ -119,6 +119,8 @@ def test_gif_export_has_one_frame_per_logged_step_with_the_colour_bar(served, br
     with open(dl.value.path(), "rb") as f:
         gif = Image.open(io.BytesIO(f.read()))
     frames = [np.asarray(fr.convert("RGB"), dtype=float) for fr in ImageSequence.Iterator(gif)]
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    Image.fromarray(frames[-1].astype(np.uint8)).save(os.path.join(ARTIFACTS, "colormap-gif-last-frame.png"))
     assert len(frames) == len(HEATMAP_STEPS)
     assert gif.info.get("duration") == 500
     for img in frames:
