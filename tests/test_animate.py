@@ -1,6 +1,6 @@
 """`tb-nnviz animate`: a tensor's heatmaps over the logged steps as a GIF, decoded here.
 
-The demo's lr_too_high run (3 epochs, Keras, real event files): the GIF of
+The demo's lr_too_high run (2 epochs, Keras, real event files): the GIF of
 ``mlp/dense_1/kernel`` has one frame per logged heatmap step (counted
 independently through TensorBoard's own loader), each with the step in its
 subtitle's place and a colour bar running from RdBu's blue to its red (viridis'
@@ -23,7 +23,7 @@ TAG = "mlp/dense_1/kernel"
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("demo")
-    assert cli.main(["demo", "--logdir", str(logdir), "--epochs", "3", "--runs", "lr_too_high", "--no-serve"]) == 0
+    assert cli.main(["demo", "--logdir", str(logdir), "--epochs", "2", "--runs", "lr_too_high", "--no-serve"]) == 0
     return logdir
 
 
