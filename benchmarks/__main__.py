@@ -1,8 +1,9 @@
 """``python -m benchmarks [--smoke] [--only NAME,...] [--update] [--out BENCHMARKS.md]``.
 
 Runs the benchmarks (``training``, ``models``, ``torch_models``, ``sharded``, ``server``, ``tab``,
-``spectral``, ``report``) and writes their tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless
-``--out`` is given, writes to a temporary file (its path is printed).
+``spectral``, ``report``, ``diagnosis``, and the long ``soak`` and ``sweep``) and writes their
+tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless ``--out`` is given,
+writes to a temporary file (its path is printed).
 ``--update`` (with ``--only``) replaces just those benchmarks' sections (and
 their rows of the targets table) in the existing file, and says at the top
 which sections come from which run.
@@ -21,7 +22,8 @@ import traceback
 import benchmarks
 from benchmarks import Context, Table, progress
 
-NAMES = ("training", "models", "torch_models", "sharded", "server", "tab", "spectral", "report", "diagnosis")
+NAMES = ("training", "models", "torch_models", "sharded", "server", "tab", "spectral", "report", "diagnosis",
+         "soak", "sweep")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -112,7 +112,7 @@ def kill_while_logging(framework, logdir, rng):
 
     reader = threading.Thread(target=read)
     reader.start()
-    if not started.wait(120):
+    if not started.wait(600):
         proc.kill()
         pytest.fail("%s child logged nothing: %s" % (framework, proc.stderr.read()[-3000:]))
     time.sleep(rng.uniform(0, 0.6))
