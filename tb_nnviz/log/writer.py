@@ -48,12 +48,16 @@ class Writer:
       num_traces: single parameters traced per tensor. Default 16.
       sketch_dim: dimension of each tensor's linear sketch. Default 256.
       seed: seeds trace choice and sketch signs (with each tensor's name).
-      flush_secs: how often written events are flushed to disk, also when no
-        more come. Default 120; :meth:`flush` and :meth:`close` flush at once.
+      flush_secs: how often written events are flushed, also when no more
+        come (default 120; :meth:`flush` and :meth:`close` flush at once). It
+        matters for a URL only: a local file gets each event when it is logged
+        (unbuffered), so a process killed with SIGKILL keeps every logged step.
       filename_suffix: appended to the event file's name.
 
     Each logged step is written as one event, so a step is either all there or
-    not there. The first event of each tag carries its metadata. The first
+    not there. A failed write (a full disk) cuts the file back to its last
+    complete event, closes it and raises; later calls raise
+    ``event_file.WriteFailed`` (docs/reliability.md, "Disk full"). The first event of each tag carries its metadata. The first
     heatmap of each tensor is also written under ``metadata.first_tag(name)``,
     so TensorBoard's sampling cannot drop the first step.
 
