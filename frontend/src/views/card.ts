@@ -289,6 +289,7 @@ export class Card {
     this.steps.stop();
     const button = this.controls.gif;
     button.disabled = true;
+    button.textContent = "GIF…"; // fetching every step, then encoding: seconds on a large tensor
     this.root.setAttribute("data-exporting", "true");
     try {
       await saveAnimation({
@@ -304,6 +305,7 @@ export class Card {
       this.body.showError(`GIF export failed: ${e instanceof Error ? e.message : String(e)}`);
     } finally {
       button.disabled = false;
+      button.textContent = "GIF";
       this.root.removeAttribute("data-exporting");
     }
   }
