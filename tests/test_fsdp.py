@@ -186,6 +186,17 @@ def failure_case(root, rank):
             watcher.close()
         report[run] = {"active": watcher.active, "logged": watcher.logged_steps, "trained": step,
                        "warnings": [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]}
+    # spectral_freq="auto": rank 0's time budget decides for every rank (rank 1's says the opposite).
+    for run, yes in {"vote-yes": True, "vote-no": False}.items():
+        watcher = tb_nnviz.torch.watch(model, os.path.join(root, run), opt, trajectory_freq=0, heatmap_freq=2,
+                                       spectral_freq="auto", activations=False, strict=True)
+        watcher._budget.due = lambda vote=(yes if rank == 0 else not yes): vote
+        for step in range(1, STEPS + 1):
+            opt.zero_grad()
+            model(torch.randn(8, 64)).square().mean().backward()
+            opt.step()
+        watcher.close()
+        report[run] = {"active": watcher.active, "logged": watcher.logged_steps}
     with open(os.path.join(root, "report%d.json" % rank), "w") as f:
         json.dump(report, f)
 
@@ -315,6 +326,19 @@ def test_an_error_on_one_rank_stops_every_rank_at_the_same_step_without_a_hang(r
         assert len(rep["warnings"]) == 1 and "ShardError" in rep["warnings"][0], (r, rep)
     bad = reports[1 if run == "reduce" else 0]["warnings"][0]
     assert ("ZeroDivisionError" in bad), bad
+
+
+def test_auto_spectra_follow_rank_0s_budget_on_every_rank(runs):
+    """spectral_freq="auto" under sharding: the ranks' budgets disagree, rank 0's vote decides, nothing hangs."""
+    from tb_nnviz.format import metadata
+    from tests.providers import python_provider, read_all
+
+    for run, steps in {"vote-yes": [2, 4, 5], "vote-no": []}.items():  # heatmap steps, and close() at 5
+        for r in (0, 1):
+            rep = json.load(open(runs / "failure" / ("report%d.json" % r)))[run]
+            assert rep["active"] and rep["logged"] == [0, 2, 4, 5], (r, rep)
+        spectra = read_all(python_provider(runs / "failure" / run), metadata.SPECTRUM_PLUGIN_NAME)
+        assert sorted({d.step for tags in spectra.values() for data in tags.values() for d in data}) == steps, run
 
 
 if __name__ == "__main__":  # one rank of the 2-process run: python tests/test_fsdp.py DIR (under torchrun)

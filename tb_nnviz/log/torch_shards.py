@@ -333,11 +333,11 @@ class ShardedParamLogger:
             self.pending = self.pending or e
 
     def _grad_sumsq(self, i):
+        if not self._blocks[i].size:
+            return 0.0  # nothing here, with or without a gradient
         g = self.weights[i].variable.grad
         if g is None:
             return None
-        if not self._blocks[i].size:
-            return 0.0
         g = local_values(g).reshape(-1)
         if numba_ops.usable(dtype_name(g.dtype)) and g.device.type == "cpu":
             return float(numba_ops.grad_sumsq([g.numpy()])[0])
@@ -382,8 +382,10 @@ class ShardedParamLogger:
                                  % (self.rank, type(own).__name__, own))
             raise ShardError("rank(s) %s failed in their part of a logged step (their warning says why); logging "
                              "stops on every rank" % ", ".join(map(str, failed)))
+        # From here on an error on rank 0 is kept for the next collective (raised on every rank there): a
+        # rank that stopped now would leave the others waiting in it.
         spectra = spectra and bool(gathered[0, 1])
-        traj, grads = self._finish(gathered[:, HEADER:], subs, members, layout) if subs else ([], None)
+        with_grads = self._grads is not None
         if trajectories:
             self._grads = None
         heat = [[self._gathered(sub, self._heatmap) for sub in subgroups]
@@ -394,10 +396,11 @@ class ShardedParamLogger:
             spec = [self._gathered(sub, self._eigenvalues) for sub in plan.spec_groups]
             if budget is not None:
                 budget.spent(time.perf_counter() - start)
-        if self.rank == 0:
+        if self.rank == 0 and self.pending is None:
             try:
+                traj, grads = self._finish(gathered[:, HEADER:], subs, members, layout, with_grads)
                 plan.write(step, heat, traj, self._has_previous, grads, spectra=spec)
-            except Exception as e:  # raised on every rank at the next collective, so that none waits alone
+            except Exception as e:
                 self.pending = e
         self._has_previous = self._has_previous or trajectories
 
@@ -420,27 +423,31 @@ class ShardedParamLogger:
         self._dist.all_gather(out, torch.from_numpy(buf), group=self._group)
         return torch.stack(out).numpy()
 
-    def _finish(self, gathered, subs, members, layout):
+    def _finish(self, gathered, subs, members, layout, with_grads):
         """Per trajectory group, ``(raw, sample, traces, sketch)`` and ``[G]`` gradient sums of squares."""
         ends = dict(zip(members, np.cumsum(layout)))
         per = {i: combine(gathered[:, ends[i] - n : ends[i]], self._plan.traj[i][0], self._blocks[i].split_units)
                for i, n in zip(members, layout)}
         traj = [[np.stack([per[i][k] for i in sub]) for k in range(4)] for sub in subs]
-        grads = None
-        if self._grads is not None:
-            grads = [np.array([per[i][4] for i in sub]) for sub in subs]
+        grads = [np.array([per[i][4] for i in sub]) for sub in subs] if with_grads and subs else None
         return traj, grads
 
     def _gathered(self, sub, reduce):
-        """``reduce`` of each whole weight of ``sub`` (gathered one at a time on every rank), stacked on rank 0."""
+        """``reduce`` of each whole weight of ``sub`` (gathered one at a time on every rank), stacked on rank 0.
+
+        Every rank gathers every weight, whatever fails on rank 0 (kept in ``pending``).
+        """
         out = []
         for i in sub:
             t = self.weights[i].variable.detach()
             whole = t.full_tensor() if is_sharded(t) else t
-            if self.rank == 0:
-                out.append(reduce(i, whole))
+            if self.rank == 0 and self.pending is None:
+                try:
+                    out.append(reduce(i, whole))
+                except Exception as e:
+                    self.pending = e
             del whole
-        return np.stack(out) if out else None
+        return np.stack(out) if out and self.pending is None else None
 
     def _heatmap(self, i, whole):
         content = self._plan.heat[i]
