@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { OverviewRow } from "../src/data/types";
-import { type GraphNode, type GraphRecord, OPEN_ALL_MAX, initialClosed, itemFindings, itemHealth, itemLines, layerHealth, layoutGraph, shapeText, visibleGraph, withNameBlocks } from "../src/model/graph";
+import { type GraphNode, type GraphRecord, OPEN_ALL_MAX, healthAt, healthMapAt, initialClosed, itemFindings, itemHealth, itemLines, largestTensors, layerHealth, layoutGraph, seriesSteps, shapeText, visibleGraph, withNameBlocks } from "../src/model/graph";
 
 const node = (name: string, parent: string | null = null, extra: Partial<GraphNode> = {}): GraphNode => ({
   name, layer: name, type: "Dense", parent, activation: null, inputs: [[null, 4]], outputs: [[null, 4]], dtype: "float32", params: 20, trainable: true, function: false, ...extra,
@@ -75,4 +75,14 @@ test("dagre lays a residual block out top to bottom, the skip edge beside the ma
   assert.equal(lay.edges.length, 4);
   assert.ok(lay.edges.every((e) => e.points.length >= 2));
   assert.ok(lay.width > 100 && lay.height > 4 * 30);
+});
+
+test("replaying: a layer's status at a step is its last point's; NaN where its norm is not finite", () => {
+  const s = { steps: [0, 10, 20, 30], ratio: [null, 1e-3, 0, null], norm: [1, 1, 1, null] };
+  assert.deepEqual([-1, 0, 5, 10, 25, 30].map((k) => healthAt(s, k)), [null, null, null, "ok", "stopped", "nan"]);
+  const series = new Map([["a", s], ["b", { steps: [5, 15], ratio: [1, 1], norm: [1, 1] }]]);
+  assert.deepEqual([...healthMapAt(series, 15)], [["a", "ok"], ["b", "large"]]);
+  assert.deepEqual(seriesSteps(series), [0, 5, 10, 15, 20, 30]);
+  const row = (name: string, parameters: number) => ({ name, layer: name.split("/")[0], shape: [parameters], parameters, step: 1, update_ratio: null, norm: 1, nonfinite: 0 });
+  assert.deepEqual([...largestTensors([row("d/bias", 4), row("d/kernel", 16), row("e/w", 2)])], [["d", "d/kernel"], ["e", "e/w"]]);
 });

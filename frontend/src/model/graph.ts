@@ -298,3 +298,51 @@ export function itemFindings(item: VisItem, findings: readonly Finding[]): Findi
     .filter((f) => (f.layer !== null && layers.has(f.layer)) || f.tensors.some((t) => layers.has(t.slice(0, Math.max(0, t.lastIndexOf("/"))))))
     .sort((a, b) => rank(a.severity) - rank(b.severity));
 }
+
+/** A layer's logged points (its largest tensor's trajectory) for replaying the colouring over training. */
+export interface LayerSeries {
+  steps: readonly number[];
+  /** |dW|/|W| per optimizer step at each point (null at the first, or where undefined). */
+  ratio: readonly (number | null)[];
+  /** The weights' norm at each point (null: NaN/Inf weights). */
+  norm: readonly (number | null)[];
+}
+
+/**
+ * A layer's status at `step`: from its last point at or before `step` ("nan" when its norm is
+ * not finite there); null before its first ratio.
+ *
+ * Example: healthAt({steps: [0, 10, 20], ratio: [null, 1e-3, 0], norm: [1, 1, 1]}, 15) === "ok"
+ */
+export function healthAt(series: LayerSeries, step: number): GraphHealth | null {
+  let i = -1;
+  for (let k = 0; k < series.steps.length && series.steps[k] <= step; k++) i = k;
+  if (i < 0) return null;
+  if (series.norm[i] === null) return "nan";
+  return ratioHealth(series.ratio[i]);
+}
+
+/** Every layer's status at `step` (layers without one are left out). */
+export function healthMapAt(series: ReadonlyMap<string, LayerSeries>, step: number): Map<string, GraphHealth> {
+  const out = new Map<string, GraphHealth>();
+  for (const [layer, s] of series) {
+    const h = healthAt(s, step);
+    if (h) out.set(layer, h);
+  }
+  return out;
+}
+
+/** The steps any layer logged, in order. */
+export function seriesSteps(series: ReadonlyMap<string, LayerSeries>): number[] {
+  return [...new Set([...series.values()].flatMap((s) => [...s.steps]))].sort((a, b) => a - b);
+}
+
+/** Each layer's largest tensor (the one its status follows, as in the structure view). */
+export function largestTensors(rows: readonly OverviewRow[]): Map<string, string> {
+  const best = new Map<string, OverviewRow>();
+  for (const r of rows) {
+    const b = best.get(r.layer);
+    if (!b || r.parameters > b.parameters) best.set(r.layer, r);
+  }
+  return new Map([...best].map(([layer, r]) => [layer, r.name]));
+}

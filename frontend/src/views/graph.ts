@@ -12,13 +12,14 @@
  *   const gv = new GraphPanel((run) => tags.runs[run], (run, tag) => app.reveal(run, tag, "layer"));
  *   main.appendChild(gv.root); await gv.update("lr_too_high/train");
  */
-import { ApiError, fetchFindings, fetchOverview, routeUrl } from "../data/api";
+import { ApiError, fetchFindings, fetchOverview, fetchTrajectory, routeUrl } from "../data/api";
 import { latestOnly } from "../data/latest";
-import type { Finding, TagInfo } from "../data/types";
+import type { Finding, OverviewRow, TagInfo } from "../data/types";
 import { safeFilename } from "../model/csv";
 import {
   type GraphHealth,
   type GraphRecord,
+  type LayerSeries,
   type Layout,
   type VisGraph,
   type VisItem,
@@ -27,7 +28,10 @@ import {
   itemHealth,
   itemLines,
   layerHealth,
+  healthMapAt,
+  largestTensors,
   layoutGraph,
+  seriesSteps,
   visibleGraph,
   withNameBlocks,
 } from "../model/graph";
@@ -96,6 +100,16 @@ export class GraphPanel {
   private health = new Map<string, GraphHealth>();
   private findings: Finding[] = [];
   private svgEl: SVGSVGElement | null = null;
+  private rows: OverviewRow[] = [];
+  /** The layers' logged points once the replay was asked for, and the step shown (null: the latest). */
+  private series: Map<string, LayerSeries> | null = null;
+  private steps: number[] = [];
+  private step: number | null = null;
+  private readonly replay: HTMLButtonElement;
+  private readonly slider: HTMLInputElement;
+  private readonly stepLabel: HTMLSpanElement;
+  /** The last layout, kept while the blocks and the graph stay (a replayed step only recolours). */
+  private laid: { key: string; vis: VisGraph; layout: Layout } | null = null;
   private measure: CanvasRenderingContext2D | null = null;
 
   constructor(
@@ -116,13 +130,21 @@ export class GraphPanel {
       el("span", { attrs: { "data-health": "nan" } }, el("span", { className: "nv-health-key nv-health-nan" }), document.createTextNode("✖ NaN/Inf")),
       el("span", { text: "! findings" }),
     );
+    this.replay = button("Replay steps", "graph-replay", "Colour the layers as they were at each logged step", () => void this.loadSteps());
+    this.slider = el("input", { attrs: { type: "range", min: "0", max: "0", step: "1", "data-testid": "graph-step", "aria-label": "step whose colouring the diagram shows" } });
+    this.slider.hidden = true;
+    this.slider.addEventListener("input", () => this.showStep(Number(this.slider.value)));
+    this.stepLabel = el("span", { className: "nv-graph-note", attrs: { "data-testid": "graph-step-label" } });
     this.bar = el(
       "div",
       { className: "nv-graph-bar" },
+      this.replay,
+      this.slider,
+      this.stepLabel,
       button("Open all", "graph-open-all", "Open every block", () => this.setClosed(new Set())),
       button("Close all", "graph-close-all", "Close every block", () => this.setClosed(new Set(this.record?.blocks.map((b) => b.name) ?? []))),
-      button("SVG", "graph-svg", "Download the diagram as SVG", () => this.exportSvg()),
-      button("PNG", "graph-png", "Download the diagram as PNG", () => void this.exportPng()),
+      button("SVG", "graph-export-svg", "Download the diagram as SVG", () => this.exportSvg()),
+      button("PNG", "graph-export-png", "Download the diagram as PNG", () => void this.exportPng()),
       legend,
       this.note,
     );
@@ -168,9 +190,56 @@ export class GraphPanel {
     this.root.hidden = false;
     const record = withNameBlocks(got.body.graph);
     if (!sameRun || this.record?.nodes.length !== record.nodes.length) this.closed = initialClosed(record);
+    if (!sameRun) this.resetSteps();
     this.record = record;
-    this.health = layerHealth(got.rows, this.tagsOf(run!));
+    this.rows = got.rows;
+    this.health = this.step === null || !this.series ? layerHealth(got.rows, this.tagsOf(run!)) : healthMapAt(this.series, this.step);
     this.findings = got.findings;
+    this.draw();
+  }
+
+  private resetSteps(): void {
+    this.series = null;
+    this.step = null;
+    this.steps = [];
+    this.slider.hidden = true;
+    this.replay.disabled = false;
+    setText(this.stepLabel, "");
+  }
+
+  /** Fetches each layer's largest tensor's trajectory (four at a time), then shows the step slider at the latest step. */
+  private async loadSteps(): Promise<void> {
+    const run = this.run;
+    if (run === null || this.series) return;
+    this.replay.disabled = true;
+    setText(this.stepLabel, "loading steps…");
+    const todo = [...largestTensors(this.rows)];
+    const series = new Map<string, LayerSeries>();
+    for (let k = 0; k < todo.length; k += 4) {
+      const got = await Promise.allSettled(todo.slice(k, k + 4).map(([, tag]) => fetchTrajectory(run, tag)));
+      got.forEach((g, j) => {
+        if (g.status !== "fulfilled") return;
+        const t = g.value;
+        series.set(todo[k + j][0], { steps: t.step, ratio: t.update_ratio_per_step ?? t.step.map(() => null), norm: t.norm ?? t.step.map(() => null) });
+      });
+      if (this.run !== run) return;
+    }
+    this.series = series;
+    this.steps = seriesSteps(series);
+    this.slider.max = String(Math.max(0, this.steps.length - 1));
+    this.slider.value = this.slider.max;
+    this.slider.hidden = !this.steps.length;
+    this.showStep(this.steps.length - 1);
+  }
+
+  /** Colours the layers as at the k-th logged step. */
+  private showStep(k: number): void {
+    if (!this.series || !this.steps.length) return;
+    const step = this.steps[Math.max(0, Math.min(this.steps.length - 1, k))];
+    this.step = step;
+    setText(this.stepLabel, `step ${step} (${k + 1} of ${this.steps.length})`);
+    this.stepLabel.setAttribute("data-step", String(step));
+    this.health = healthMapAt(this.series, step);
     this.draw();
   }
 
@@ -213,8 +282,12 @@ export class GraphPanel {
   private draw(): void {
     const record = this.record;
     if (!record || this.run === null) return;
-    const vis = visibleGraph(record, this.closed);
-    const layout = layoutGraph(vis, (item) => this.sizeOf(item));
+    const key = JSON.stringify([this.run, record.model, record.nodes.length, record.edges.length, [...this.closed].sort()]);
+    if (this.laid?.key !== key) {
+      const vis = visibleGraph(record, this.closed);
+      this.laid = { key, vis, layout: layoutGraph(vis, (item) => this.sizeOf(item)) };
+    }
+    const { vis, layout } = this.laid;
     const notes = [`${record.model} (${record.framework}): ${record.nodes.length} nodes, ${record.edges.length} edges`];
     if (record.connections === "unknown") notes.push("connections unknown (a subclassed or compiled model): layers listed in order, no edges");
     if (record.truncated) notes.push(`first ${record.nodes.length} of ${record.truncated} nodes`);
@@ -259,7 +332,15 @@ export class GraphPanel {
       if (!box) continue;
       const g = svg("g", { "data-testid": "graph-block", "data-block": c.block.name, "data-open": "true", cursor: "pointer" });
       g.appendChild(svg("rect", { x: box.x - box.width / 2, y: box.y - box.height / 2, width: box.width, height: box.height, rx: 6, fill: "none", stroke: colors.border, "stroke-dasharray": "4 3" }));
-      const label = svg("text", { x: box.x - box.width / 2 + 6, y: box.y - box.height / 2 + 12, fill: colors.muted, "font-size": 10 });
+      // Nested frames' names alternate left and right: their top edges lie a few pixels apart.
+      const right = depth(c.block.name) % 2 === 1;
+      const label = svg("text", {
+        x: right ? box.x + box.width / 2 - 6 : box.x - box.width / 2 + 6,
+        y: box.y - box.height / 2 + 12,
+        fill: colors.muted,
+        "font-size": 10,
+        "text-anchor": right ? "end" : "start",
+      });
       label.textContent = `▾ ${c.block.name} · ${c.block.type}`;
       g.appendChild(label);
       g.appendChild(svg("title", {}, document.createTextNode(`${c.block.name} (${c.block.type}): click to close`)));
