@@ -11,6 +11,14 @@ gather a weight. Heatmaps and spectra need the whole grid or matrix: at
 heatmap and spectral steps only, each weight is gathered (``full_tensor``, one
 at a time) and reduced by the usual backends on rank 0.
 
+Where the partials are taken: a contiguous block whose output units no
+other rank holds (FSDP2's ``Shard(0)``) goes through the one-pass numba
+kernels, as an unsharded tensor would; other blocks (``Shard(1)``, a split
+across the units) through numpy passes by global index; float16 and bfloat16
+shards are converted to float64 first. Both
+read the block on the host: a GPU shard is copied there first (the torch ops
+path of ``ParamLogger`` is not used for shards yet).
+
 Every rank takes the same decision at the same step: the cadence is counted
 in optimizer steps, ``spectral_freq="auto"`` follows rank 0's budget (its vote
 travels in the buffer) and a rank whose reduction failed still joins the
