@@ -454,3 +454,117 @@ def run(ctx):
             "count; the arms run in fresh processes, interleaved, on the same matrix (a random walk).",
         ),
     ]
+
+
+# -- the first answer at ResNet scale ---------------------------------------------------
+
+
+def resnet50_specs(classes=10):
+    """Keras ResNet-50's 320 weights at their real shapes (23.6M parameters with 10 classes), in network order."""
+    specs = []
+
+    def conv(name, k, cin, cout):
+        specs.extend([(name + "/kernel", (k, k, cin, cout)), (name + "/bias", (cout,))])
+
+    def bn(name, c):
+        specs.extend(("%s/%s" % (name, v), (c,)) for v in ("gamma", "beta", "moving_mean", "moving_variance"))
+
+    conv("conv1_conv", 7, 3, 64)
+    bn("conv1_bn", 64)
+    cin = 64
+    for stage, (f, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3)), start=2):
+        for b in range(1, blocks + 1):
+            p = "conv%d_block%d" % (stage, b)
+            if b == 1:
+                conv(p + "_0_conv", 1, cin, 4 * f)
+            conv(p + "_1_conv", 1, cin, f)
+            bn(p + "_1_bn", f)
+            conv(p + "_2_conv", 3, f, f)
+            bn(p + "_2_bn", f)
+            if b == 1:
+                bn(p + "_0_bn", 4 * f)
+            conv(p + "_3_conv", 1, f, 4 * f)
+            bn(p + "_3_bn", 4 * f)
+            cin = 4 * f
+    specs += [("predictions/kernel", (2048, classes)), ("predictions/bias", (classes,))]
+    return specs
+
+
+def resnet18_specs(classes=10):
+    """torchvision ResNet-18's 62 parameters at their real shapes (PyTorch layouts), in network order."""
+    specs = [("conv1/weight", (64, 3, 7, 7)), ("bn1/weight", (64,)), ("bn1/bias", (64,))]
+    cin = 64
+    for s, f in enumerate((64, 128, 256, 512), start=1):
+        for b in range(2):
+            p = "layer%d.%d" % (s, b)
+            specs.append((p + ".conv1/weight", (f, cin if b == 0 else f, 3, 3)))
+            specs += [(p + ".bn1/weight", (f,)), (p + ".bn1/bias", (f,))]
+            specs.append((p + ".conv2/weight", (f, f, 3, 3)))
+            specs += [(p + ".bn2/weight", (f,)), (p + ".bn2/bias", (f,))]
+            if s > 1 and b == 0:
+                specs += [(p + ".downsample.0/weight", (f, cin, 1, 1)), (p + ".downsample.1/weight", (f,)),
+                          (p + ".downsample.1/bias", (f,))]
+        cin = f
+    return specs + [("fc/weight", (classes, 512)), ("fc/bias", (classes,))]
+
+
+def _write_scale_run(args):
+    """Writes one run of the ResNet-scale log dir (in a worker process)."""
+    run_dir, specs, points, heat_at, seed, nan_from = args
+    import tb_nnviz
+
+    rng = np.random.default_rng(seed)
+    torch_names = {n for n, s in specs if "/weight" in n or n.endswith("/bias") and "." in n}
+    layouts = {n: "conv_first" if len(s) == 4 else "transposed" if len(s) == 2 else "auto"
+               for n, s in specs if n in torch_names}
+    values = {n: (rng.normal(size=s) * 0.05).astype(np.float32) for n, s in specs}
+    with tb_nnviz.Writer(run_dir) as w:
+        for k in range(points):
+            step = 20 * k
+            if nan_from is not None and step >= nan_from:
+                values = {n: np.full_like(x, np.nan) if n.startswith("layer") else x for n, x in values.items()}
+            w.log_weights(step, values, heatmaps=k in heat_at, spectra=False, layouts=layouts,
+                          unit_axes={n: 0 for n in layouts if layouts[n] != "auto"})
+            for x in values.values():
+                x += (rng.normal(size=x.shape) * 1e-3).astype(np.float32)
+
+
+def write_scale_logdir(root, points50=30, points18=11):
+    """The issue's log dir at real sizes: a ResNet-50 (Keras names, ``points50`` trajectory points, heatmaps at
+    3 of them) and two ResNet-18 runs (torch names, ``points18`` points, heatmaps at the first and last; one
+    turning NaN half-way), written with ``tb_nnviz.Writer``. Returns ``{run: tensor count}``."""
+    jobs = [(os.path.join(root, "resnet50"), resnet50_specs(), points50, {0, points50 // 2, points50 - 1}, 0, None),
+            (os.path.join(root, "r18_lr0.05"), resnet18_specs(), points18, {0, points18 - 1}, 1, None),
+            (os.path.join(root, "r18_lr5"), resnet18_specs(), points18, {0, points18 - 1}, 2, 20 * (points18 // 2))]
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_write_scale_run, jobs))
+    return {os.path.basename(j[0]): len(j[1]) for j in jobs}
+
+
+def first_tags(logdir, runs, flags=(), timeout=300):
+    """A freshly started TensorBoard on ``logdir``: ``{"serving": s from launch to its first HTTP answer,
+    "first": s of the first ``tags`` request (sent as soon as it serves), "complete": s from launch until
+    ``tags`` lists every tensor of ``runs`` ({run: count}), "warm": s of a ``tags`` request after that}``."""
+    from tests import tbserver
+
+    t0 = time.monotonic()
+    with tbserver.tensorboard(logdir, *flags, timeout=timeout) as url:
+        out = {"serving": time.monotonic() - t0}
+        client = Client(url)
+
+        def listed():
+            t = time.monotonic()
+            body = client.json("/data/plugin/nnviz/tags") or {}
+            return time.monotonic() - t, body
+
+        out["first"], body = listed()
+        while not all(len(body.get("runs", {}).get(r, {})) == n for r, n in runs.items()):
+            if time.monotonic() - t0 > timeout:
+                raise TimeoutError("tags listed %s after %d s" % ({r: len(v) for r, v in body["runs"].items()},
+                                                                    timeout))
+            time.sleep(0.2)
+            _, body = listed()
+        out["complete"] = time.monotonic() - t0
+        out["warm"], _ = listed()
+        client.close()
+    return out
