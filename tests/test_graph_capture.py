@@ -7,12 +7,11 @@ capture itself where training would only add time (Keras' ResNet-50).
 
 import os
 
-import torch  # noqa: F401  (before TensorFlow: see the preamble of tb_nnviz.torch)
-import torchvision
-
 import keras
 import numpy as np
 import pytest
+import torch
+import torchvision
 
 import tb_nnviz.torch
 from tb_nnviz.format import graph as graph_format

@@ -20,6 +20,8 @@ ValueError: graph edge 0 ends at 'dense_2', which is not a node
 import json
 import math
 
+from tb_nnviz.format import metadata
+
 #: Version of the record's own layout (its ``version`` key); readers accept 1..GRAPH_VERSION.
 GRAPH_VERSION = 1
 #: ``connections``: edges are the model's data flow / the nodes are only listed in call order.
@@ -88,12 +90,7 @@ def decode(raw):
         raise ValueError("graph record is not UTF-8 JSON: %s" % e) from None
     if not isinstance(record, dict):
         raise ValueError("graph record is %s, not an object" % type(record).__name__)
-    version = record.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError("graph record has no valid version: %r" % (version,))
-    if version > GRAPH_VERSION:
-        raise ValueError("graph record version %d is newer than this tb_nnviz reads (%d); upgrade tb-nnviz"
-                         % (version, GRAPH_VERSION))
+    metadata.check_version(record.get("version"), GRAPH_VERSION, "graph record")
     check(record)
     return record
 

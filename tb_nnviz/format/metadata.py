@@ -224,17 +224,26 @@ def parse_content(content, plugin_name=None):
         raise MetadataError("metadata is not valid JSON: %s" % e) from None
     if not isinstance(parsed, dict):
         raise MetadataError("metadata is %s, not an object" % type(parsed).__name__)
-    version = parsed.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise MetadataError("metadata has no valid version: %r" % (version,))
-    if version > VERSION:
-        raise MetadataError(
-            "metadata version %d is newer than this tb_nnviz reads (%d); "
-            "upgrade tb-nnviz" % (version, VERSION)
-        )
+    check_version(parsed.get("version"))
     if plugin_name is not None:
         _check_fields(parsed, plugin_name)
     return parsed
+
+
+def check_version(version, newest=VERSION, what="metadata"):
+    """Raises MetadataError (a ValueError) unless ``version`` is an int in ``1..newest``; ``what`` names the record.
+
+    >>> try:
+    ...     check_version(2, newest=1, what="graph record")
+    ... except MetadataError as e:
+    ...     print(e)
+    graph record version 2 is newer than this tb_nnviz reads (1); upgrade tb-nnviz
+    """
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise MetadataError("%s has no valid version: %r" % (what, version))
+    if version > newest:
+        raise MetadataError("%s version %d is newer than this tb_nnviz reads (%d); upgrade tb-nnviz"
+                            % (what, version, newest))
 
 
 def _check_fields(parsed, plugin_name):

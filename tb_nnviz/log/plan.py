@@ -282,12 +282,14 @@ def selected(name, include, exclude):
     return exclude is None or not any(p.search(name) for p in exclude)
 
 
-def guarded(fn, strict, who, log_dir):
+def guarded(fn, strict, who, log_dir, part=None):
     """Runs ``fn()``; True when it worked. On an exception: re-raises when
     ``strict``, else warns that ``who`` stops logging to ``log_dir`` and returns
     False (the caller then stops logging: training never dies for a picture).
     Loggers sharing an event file stop after its first failed write (a full
     disk) with that one warning: the others see ``event_file.WriteFailed``.
+    With ``part`` (an optional part such as "the model graph"), the warning
+    says that only this part is not logged: the caller logs the rest.
     """
     try:
         fn()
@@ -297,25 +299,16 @@ def guarded(fn, strict, who, log_dir):
             raise
         if isinstance(e, WriteFailed):  # the write that failed first was warned about
             return False
-        warnings.warn(
-            "%s: logging to %r disabled after an error (training continues; pass strict=True to raise): "
-            "%s: %s" % (who, log_dir, type(e).__name__, e),
-            RuntimeWarning, stacklevel=4,
-        )
+        if part is None:
+            text = "%s: logging to %r disabled after an error (training continues; pass strict=True to raise)" % (
+                who, log_dir)
+        else:
+            text = "%s: %s not logged after an error (training and the rest of the logging continue)" % (who, part)
+        warnings.warn("%s: %s: %s" % (text, type(e).__name__, e), RuntimeWarning, stacklevel=4)
         return False
 
 
 def guarded_part(fn, strict, who, what):
-    """Runs ``fn()`` as :func:`guarded` does, for an optional part (``what``: "the model graph"):
-    on an exception it warns that this part is not logged, and the rest of the logging goes on."""
-    try:
-        fn()
-        return True
-    except Exception as e:
-        if strict:
-            raise
-        if isinstance(e, WriteFailed):  # the write that failed first was warned about
-            return False
-        warnings.warn("%s: %s not logged after an error (training and the rest of the logging continue): %s: %s"
-                      % (who, what, type(e).__name__, e), RuntimeWarning, stacklevel=4)
-        return False
+    """:func:`guarded` for an optional part (``what``: "the model graph"): an error
+    warns that this part is not logged, and the rest of the logging goes on."""
+    return guarded(fn, strict, who, None, part=what)
