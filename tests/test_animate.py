@@ -80,11 +80,14 @@ def test_one_frame_per_logged_heatmap_step_each_with_its_colour_bar(demo_dir, tm
 
 
 def _small_logdir(root):
-    """One run with a heatmap tensor and a tensor logged without heatmaps (trajectory points only)."""
+    """One run with a heatmap tensor (a NaN at its last step) and a tensor logged without
+    heatmaps (trajectory points only)."""
     rng = np.random.default_rng(0)
     with tb_nnviz.Writer(str(root / "small")) as w:
         for step in range(3):
-            w.log_weights(step, {"d/kernel": rng.normal(size=(4, 3))}, spectra=False)
+            kernel = rng.normal(size=(4, 3))
+            kernel[0, 0] = np.nan if step == 2 else kernel[0, 0]
+            w.log_weights(step, {"d/kernel": kernel}, spectra=False)
             w.log_weights(step, {"d/bias": rng.normal(size=3)}, heatmaps=False, spectra=False)
     return root
 
@@ -108,9 +111,11 @@ def test_a_missing_log_dir_is_named(tmp_path, capsys):
     assert "log dir %r is not a readable directory" % str(missing) in capsys.readouterr().err
 
 
-def test_a_small_run_animates_with_its_three_steps(tmp_path):
+def test_a_small_run_animates_with_its_three_steps_and_shows_its_nan(tmp_path):
     logdir = _small_logdir(tmp_path)
     out = tmp_path / "small.gif"
     assert cli.main(["animate", str(logdir), "--run", "small", "--tag", "d/kernel", "-o", str(out)]) == 0
     frames, _ = _frames(out)
     assert len(frames) == 3
+    magenta = [int((np.abs(f - [255, 0, 255]).sum(axis=2) < 10).sum()) for f in frames]
+    assert magenta[0] == magenta[1] == 0 and magenta[2] > 100, magenta  # the NaN cell, in the tab's NaN colour

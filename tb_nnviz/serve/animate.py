@@ -36,6 +36,8 @@ _SPECIAL = {
     "diverging": ((255, 0, 255), (255, 214, 0), (0, 200, 83)),
     "viridis": ((255, 0, 255), (255, 255, 255), (230, 0, 0)),
 }
+#: Their names in a frame's legend line.
+_SPECIAL_NAMES = {"diverging": ("magenta", "yellow", "green"), "viridis": ("magenta", "white", "red")}
 #: Time each frame stays, in milliseconds (as the tab's GIF export).
 FRAME_MS = 500
 
@@ -95,6 +97,17 @@ def shared_range(headers: list[dict]) -> float:
     return max(ends, default=0.0)
 
 
+def legend(header: dict, colormap: str = "diverging") -> str:
+    """The frame's line for its NaN and +/-Inf cells, as the tab's legend counts them ("" when none).
+
+    >>> legend({"nan_count": 2, "posinf_count": 0, "neginf_count": 1}, "viridis")
+    'NaN × 2 (magenta) · −Inf × 1 (red)'
+    """
+    counts = (header.get("nan_count"), header.get("posinf_count"), header.get("neginf_count"))
+    return " · ".join("%s × %d (%s)" % (label, n, colour)
+                      for label, n, colour in zip(("NaN", "+Inf", "−Inf"), counts, _SPECIAL_NAMES[colormap]) if n)
+
+
 def _colormap(name: str) -> Any:
     """The matplotlib colour map the tab draws with: RdBu reversed (blue - white - red) or viridis."""
     from matplotlib import colormaps
@@ -116,7 +129,8 @@ def _frame_values(plane: np.ndarray, m: float, magnitude: bool) -> np.ma.MaskedA
 def render(run: str, tag: str, headers: list[dict], planes: list[np.ndarray], colormap: str = "diverging",
            diff: str = "none", dpi: int = 100) -> list[Any]:
     """The frames, one PIL image per step: title, "step N · what · colour range", the
-    heatmap (rows down, columns across, as in the tab) and a horizontal colour bar."""
+    count of NaN and +/-Inf cells when there are any, the heatmap (rows down, columns
+    across, as in the tab) and a horizontal colour bar."""
     if colormap not in COLORMAPS:
         raise AnimateError("--colormap %r is not one of %s" % (colormap, ", ".join(COLORMAPS)))
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -130,21 +144,22 @@ def render(run: str, tag: str, headers: list[dict], planes: list[np.ndarray], co
         hi = lo + 1e-12  # an all-zero tensor: one colour, a valid range
     cmap = _colormap(colormap)
     rows, cols = planes[0].shape
-    # The heatmap's box: square cells, at most 6 x 5 inches; room above for the text, below for the bar.
+    # The heatmap's box: square cells, at most 6 x 5 inches; room above for the text (three lines), below for the bar.
     scale = min(6.0 / cols, 5.0 / rows, 0.25)
     width, height = max(cols * scale, 4.0), rows * scale
     rng = "|x| 0–%.3g" % m if magnitude else "±%.3g" % m
     # One figure, redrawn per frame with the step's values and subtitle (the layout stays put).
-    fig = Figure(figsize=(width + 1.0, height + 1.9), dpi=dpi)
+    fig = Figure(figsize=(width + 1.0, height + 2.1), dpi=dpi)
     canvas = FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.5 / (width + 1), 1.15 / (height + 1.9), width / (width + 1), height / (height + 1.9)))
+    ax = fig.add_axes((0.5 / (width + 1), 1.15 / (height + 2.1), width / (width + 1), height / (height + 2.1)))
     image = ax.imshow(_frame_values(planes[0], m, magnitude), cmap=cmap, vmin=lo, vmax=hi,
                       interpolation="nearest", aspect="auto")
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.text(0.5 / (width + 1), 1 - 0.3 / (height + 1.9), "%s · %s" % (run, tag), fontsize=11, weight="bold")
-    subtitle = fig.text(0.5 / (width + 1), 1 - 0.58 / (height + 1.9), "", fontsize=9)
-    bar = fig.add_axes((0.5 / (width + 1), 0.45 / (height + 1.9), width / (width + 1), 0.18 / (height + 1.9)))
+    fig.text(0.5 / (width + 1), 1 - 0.3 / (height + 2.1), "%s · %s" % (run, tag), fontsize=11, weight="bold")
+    subtitle = fig.text(0.5 / (width + 1), 1 - 0.58 / (height + 2.1), "", fontsize=9)
+    specials = fig.text(0.5 / (width + 1), 1 - 0.8 / (height + 2.1), "", fontsize=8)
+    bar = fig.add_axes((0.5 / (width + 1), 0.45 / (height + 2.1), width / (width + 1), 0.18 / (height + 2.1)))
     fig.colorbar(image, cax=bar, orientation="horizontal")
     bar.tick_params(labelsize=8)
     frames = []
@@ -152,6 +167,7 @@ def render(run: str, tag: str, headers: list[dict], planes: list[np.ndarray], co
         image.set_data(_frame_values(plane, m, magnitude))
         subtitle.set_text("step %d · %s · colour %s (fixed over %d steps)"
                           % (header["step"], _DIFF_LABEL[diff], rng, len(headers)))
+        specials.set_text(legend(header, colormap))
         canvas.draw()
         rgb = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
         # Each frame's own 256 colours (fast octree: the GIF writer's default median cut takes 4x as long).
