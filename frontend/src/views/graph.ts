@@ -276,7 +276,8 @@ export class GraphPanel {
   private sizeOf(item: VisItem): { width: number; height: number } {
     const lines = itemLines(item);
     const w = Math.max(...lines.map((l, k) => this.textWidth(k === 0 ? `■ ${l}` : l, k === 0)));
-    return { width: Math.min(MAX_BOX, Math.ceil(w) + 2 * PAD + 6), height: lines.length * LINE + 2 * PAD };
+    // 14 px on the right for the findings mark.
+    return { width: Math.min(MAX_BOX, Math.ceil(w) + 2 * PAD + 6 + 14), height: lines.length * LINE + 2 * PAD };
   }
 
   private draw(): void {
