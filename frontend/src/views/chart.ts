@@ -104,29 +104,28 @@ export function canvasColor(color: string): string {
   return m ? themeVar(m[1], "#888") : color;
 }
 
-/** A colour square, or with `dash` a 22 x 8 canvas showing the line style (colours may be `var(--x)`). */
-function keySwatch(color: string, dash?: number[]): HTMLElement {
+/**
+ * A colour square, or with `dash` a 22 x 8 line showing the line style (colours may be
+ * `var(--x)`). The line is SVG, not a canvas: Chromium gives every canvas a compositing
+ * layer, and a key of six tensors made six more layers per chart, each adding to every
+ * scrolled frame's layerisation.
+ */
+function keySwatch(color: string, dash?: number[]): Element {
   if (dash === undefined) {
     const sw = el("span", { className: "nv-swatch" });
     sw.style.background = color;
     return sw;
   }
-  const dpr = window.devicePixelRatio || 1;
-  const c = el("canvas", { className: "nv-dash-sample" });
-  c.width = Math.round(22 * dpr);
-  c.height = Math.round(8 * dpr);
-  const ctx = c.getContext("2d");
-  if (ctx) {
-    ctx.scale(dpr, dpr);
-    ctx.strokeStyle = canvasColor(color);
-    ctx.lineWidth = 1.5;
-    ctx.setLineDash(dash);
-    ctx.beginPath();
-    ctx.moveTo(0, 4);
-    ctx.lineTo(22, 4);
-    ctx.stroke();
-  }
-  return c;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "nv-dash-sample");
+  svg.setAttribute("viewBox", "0 0 22 8");
+  const line = document.createElementNS(ns, "line");
+  for (const [k, v] of [["x1", "0"], ["y1", "4"], ["x2", "22"], ["y2", "4"], ["stroke-width", "1.5"]]) line.setAttribute(k, v);
+  if (dash.length) line.setAttribute("stroke-dasharray", dash.join(" "));
+  line.style.stroke = color;
+  svg.appendChild(line);
+  return svg;
 }
 
 /** Chart width for the current window: three per row on wide screens. */

@@ -443,10 +443,13 @@ export class Sections {
     group.charts.update(group.layerTensors, runs, group.tags, this.versions);
   }
 
-  /** Destroys a section's charts and cards, keeping their states; `placeholder`: keep its height. */
-  private release(group: Group, placeholder = true): void {
+  /**
+   * Destroys a section's charts and cards, keeping their states; `placeholder`: keep its
+   * height (`measured`: its height, read by the caller before any DOM change).
+   */
+  private release(group: Group, placeholder = true, measured?: number): void {
     if (placeholder && group.live) {
-      const h = group.body.getBoundingClientRect().height;
+      const h = measured ?? group.body.getBoundingClientRect().height;
       if (h > 0) group.height = Math.round(h);
     }
     for (const [t, row] of group.rows) {
@@ -599,20 +602,24 @@ export class Sections {
     const h = win.innerHeight || 1000;
     let next: Group | null = null;
     let nextDist = Infinity;
+    // Every position and height is read before anything changes: a release between two
+    // reads forced a layout of the page per released section (the scroll's long frames).
+    const far: [Group, number | undefined][] = [];
     for (const g of this.groups.values()) {
       const shown = !g.sec.hidden && this.blockOpen(this.blockOf(g.key));
       if (!shown) {
-        if (g.live) this.release(g);
+        if (g.live) far.push([g, 0]);
         continue;
       }
       const r = g.sec.getBoundingClientRect();
       const dist = r.bottom < 0 ? -r.bottom : r.top > h ? r.top - h : 0;
-      if (g.live && dist > FAR_PX) this.release(g);
+      if (g.live && dist > FAR_PX) far.push([g, g.body.getBoundingClientRect().height]);
       else if (!g.live && dist <= NEAR_PX && dist < nextDist) {
         next = g;
         nextDist = dist;
       }
     }
+    for (const [g, height] of far) this.release(g, true, height);
     if (next) {
       this.fill(next);
       this.schedule();
