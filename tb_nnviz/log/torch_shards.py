@@ -182,9 +182,12 @@ class Block:
 
 
 def local_values(t):
-    """The rank's own entries of ``t`` (a ``DTensor``'s local block, or ``t``), detached."""
-    t = t.detach()
-    return t.to_local() if is_sharded(t) else t
+    """The rank's own entries of ``t`` (a ``DTensor``'s local block, or ``t``), detached.
+
+    The local tensor is taken before detaching: an op on the ``DTensor`` itself
+    goes through its sharding propagation, a fraction of a millisecond each.
+    """
+    return (t.to_local() if is_sharded(t) else t).detach()
 
 
 def widths(plan, split_units):
