@@ -9,7 +9,6 @@ import {
   NEGINF_RGBA,
   POSINF_RGBA,
   colorize,
-  divergingLut,
   isColormap,
   isMagnitude,
   lutIndex,
@@ -20,7 +19,7 @@ import {
   symmetricMax,
 } from "../src/model/colormap";
 
-const lut = divergingLut();
+const lut = lutOf("diverging");
 const entry = (i: number) => [lut[4 * i], lut[4 * i + 1], lut[4 * i + 2], lut[4 * i + 3]];
 
 test("LUT runs blue -> white -> red (RdBu reversed)", () => {

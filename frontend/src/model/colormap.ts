@@ -71,11 +71,6 @@ export function lutOf(cmap: ColormapName = "diverging"): Uint8ClampedArray {
   return lut;
 }
 
-/** RdBu reversed: negative = blue, 0 = near white, positive = red. */
-export function divergingLut(): Uint8ClampedArray {
-  return lutOf("diverging");
-}
-
 /**
  * The colours of NaN, +Inf and -Inf under `cmap`: none appears on the map itself
  * (viridis ends in yellow, so its +Inf is white and its -Inf red).

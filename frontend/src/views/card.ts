@@ -189,11 +189,6 @@ export class Card {
     this.invalidate();
   }
 
-  /** The colour map shown. */
-  get colormap(): ColormapName {
-    return this.cmap;
-  }
-
   /** Colours the heatmap with `cmap` (signed diverging, or viridis for |x|). */
   setColormap(cmap: ColormapName): void {
     this.controls.cmap.value = cmap;
