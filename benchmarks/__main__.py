@@ -1,6 +1,6 @@
 """``python -m benchmarks [--smoke] [--only NAME,...] [--update] [--out BENCHMARKS.md]``.
 
-Runs the benchmarks (``training``, ``models``, ``torch_models``, ``sharded``, ``server``, ``tab``,
+Runs the benchmarks (``training``, ``models``, ``torch_models``, ``graph``, ``sharded``, ``server``, ``tab``,
 ``spectral``, ``report``, ``diagnosis``, and the long ``soak`` and ``sweep``) and writes their
 tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless ``--out`` is given,
 writes to a temporary file (its path is printed).
@@ -22,7 +22,7 @@ import traceback
 import benchmarks
 from benchmarks import Context, Table, progress
 
-NAMES = ("training", "models", "torch_models", "sharded", "server", "tab", "spectral", "report", "diagnosis",
+NAMES = ("training", "models", "torch_models", "graph", "sharded", "server", "tab", "spectral", "report", "diagnosis",
          "soak", "sweep")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
