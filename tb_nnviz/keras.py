@@ -27,6 +27,10 @@ from tb_nnviz.reduce import grids, trajectory
 
 __all__ = ["NNVizCallback"]
 
+#: The probe batch's forward (``activations=True``) takes at most this fraction of the
+#: training time: on most models every trajectory step, on a large model on a CPU
+#: every few (a ResNet-50 forward of 6 images is a few training steps' 5%).
+PROBE_BUDGET = 0.05
 _LSTM_GATES = ["i", "f", "c", "o"]  # Keras 3 LSTMCell: split(z, 4) -> i, f, c, o
 _GRU_GATES = ["z", "r", "h"]  # Keras 3 GRUCell: kernel[:, :u] z, [u:2u] r, [2u:] h
 
@@ -107,6 +111,25 @@ class NNVizCallback(keras.callbacks.Callback):
         statistics are logged too). Non-floating variables are never logged.
       strict: re-raise errors from logging (default False: warn once, stop
         logging, let training continue). Use it in tests.
+      activations: (Keras 3 models) record activation statistics (each activation layer's dead,
+        zero and saturated fractions, mean, std; the input's scale) at
+        trajectory steps, and activation heatmaps at heatmap steps, on a fixed
+        probe batch (default True; ``tb_nnviz.log.keras_evidence.Probe``). The
+        probe is one extra forward pass, in inference mode, of its up to 32
+        samples at those steps, skipped at a step where it would take more than
+        5% of the training time since the last one (``PROBE_BUDGET``); Sequential and Functional models give every
+        activation layer, a subclassed model the input's statistics only.
+      probe_data: the probe batch (array or tensor of model inputs, batch
+        first; its first 32 rows, fewer for large inputs). Default None: the
+        first training batch's, captured once inside the train step under the
+        TensorFlow and torch backends; under JAX (whose train step is a pure
+        function) pass it to get activations.
+
+    Run information (docs/format.md; Keras 3 models) is logged once at set-up: the optimizer's
+    class and configuration (and the learning rate again when it changes), the
+    loss and its ``from_logits``, and the layers in network order with their
+    activation functions; the rules read it (a softmax output with
+    ``from_logits=True``, layers with no non-linearity between them).
 
     Works with Keras 3 (``keras``, and ``tf.keras`` in TensorFlow >= 2.16) and
     with tf_keras (Keras 2) models; weight names are ``weight.path`` in Keras 3
@@ -144,6 +167,8 @@ class NNVizCallback(keras.callbacks.Callback):
         trainable_only: bool = False,
         strict: bool = False,
         spectral_freq: int | Literal["epoch", "auto"] | None = "auto",
+        activations: bool = True,
+        probe_data=None,
     ) -> None:
         super().__init__()
         self.log_dir = os.fspath(log_dir)
@@ -164,6 +189,13 @@ class NNVizCallback(keras.callbacks.Callback):
         trajectory.TrajectoryPlan("x", (1,), self.num_traces, self.sketch_dim, self.seed)  # validates
         self.trainable_only = bool(trainable_only)
         self.strict = bool(strict)
+        self.activations = bool(activations)
+        self.probe_data = probe_data
+        self._probe = None  # keras_evidence.Probe of the current model, from set_model
+        self._tap = None  # keras_evidence.GradientTap (TensorFlow), from set_model
+        self._wrapped = None  # the model whose train step and optimizer were wrapped
+        self._evidence_ok = True  # activations and run information still logged
+        self._run = {"lr": None, "input": False, "activations": -1}  # what was logged last
         self._disabled = False
         self._writer = None
         self.logger = None  # the current model's logger (see _logger), after on_train_begin
@@ -214,6 +246,30 @@ class NNVizCallback(keras.callbacks.Callback):
     def _implements_predict_batch_hooks(self):
         return False
 
+    def set_model(self, model):
+        super().set_model(model)
+        # Before fit makes its train function: the probe wraps train_step to take its batch,
+        # the gradient tap the optimizer's apply.
+        if self._disabled or not isinstance(model, keras.Model) or self._wrapped is model:
+            return
+        self._wrapped = model
+        if self.activations:
+            self._evidence(self._new_probe, model)
+        if (self.trajectory_freq != 0 and keras.backend.backend() == "tensorflow"
+                and getattr(model, "optimizer", None) is not None):
+            self._evidence(self._new_tap, model)
+        # TensorFlow binds train_step when it makes the train function: one made by an
+        # earlier fit is made again (traced once more) to include the wrappers.
+        if getattr(model, "train_function", None) is not None and keras.backend.backend() == "tensorflow":
+            model.train_function = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._tap is not None:
+            step = self._epoch_base + int(batch) + 1
+            steps = (self.params or {}).get("steps")
+            self._tap.arm(_crossed(self.trajectory_freq, self._last_batch_step, step) or (
+                self.trajectory_freq == "epoch" and steps is not None and int(batch) + 1 == steps))
+
     def on_train_begin(self, logs=None):
         self._guard(self._begin)
 
@@ -244,6 +300,56 @@ class NNVizCallback(keras.callbacks.Callback):
     def _guard(self, fn, *args, **kwargs):
         if not self._disabled:
             self._disabled = not guarded(lambda: fn(*args, **kwargs), self.strict, "NNVizCallback", self.log_dir)
+
+    def _evidence(self, fn, *args):
+        """Runs ``fn`` of the activations, gradients or run information: an error stops those only."""
+        if self._evidence_ok and not self._disabled:
+            self._evidence_ok = guarded_part(lambda: fn(*args), self.strict, "NNVizCallback",
+                                             "the activations, gradients and run information")
+
+    def _new_tap(self, model):
+        from tb_nnviz.log.keras_evidence import GradientTap
+
+        self._tap = GradientTap(model.optimizer)
+
+    def _new_probe(self, model):
+        from tb_nnviz.log.keras_evidence import Probe
+
+        self._probe = Probe(model, self.probe_data)
+        # The probe's forward takes at most PROBE_BUDGET of the training time (the first is always due).
+        self._probe_budget = SpectralBudget(PROBE_BUDGET)
+        self._probe.capture()
+
+    def _gradients(self):
+        """The gradients the last optimizer step applied, into the next trajectory point."""
+        if self._tap is not None and hasattr(self.logger, "take_gradients"):
+            sumsq = self._tap.take()
+            if sumsq is not None:
+                self.logger.take_gradients(sumsq)
+        elif hasattr(self.logger, "capture_gradients"):  # torch: Keras leaves .grad after the step
+            self.logger.capture_gradients()
+
+    def _log_evidence(self, step, heat, traj):
+        """Activations of the probe batch at a logged step; the learning rate when it changed."""
+        if traj and isinstance(self.model, keras.Model):
+            from tb_nnviz.log.keras_evidence import learning_rate
+
+            optimizer = getattr(self.model, "optimizer", None)
+            lr = None if optimizer is None else learning_rate(optimizer)
+            if lr != self._run["lr"]:
+                self._writer.log_run_info(step, {"lr": [[step, lr]]})
+                self._run["lr"] = lr
+        if (self._probe is None or not (heat or traj) or self._probe.model is not self.model
+                or self._run.get("activations") == step or not self._probe_budget.due()):
+            return  # once per step: the first kinds logged at a step decide whether with heatmaps
+        start = self._probe_budget.clock()
+        stats = self._probe.write(self._writer, step, heatmaps=heat)
+        if stats is not None:
+            self._run["activations"] = step
+            self._probe_budget.spent(self._probe_budget.clock() - start)
+        if stats is not None and not self._run["input"]:
+            self._writer.log_run_info(step, {"input": dict(stats, step=step)})
+            self._run["input"] = True
 
     def _begin(self):
         if not self.model.weights:
@@ -291,10 +397,13 @@ class NNVizCallback(keras.callbacks.Callback):
         sync = getattr(self._model, "jax_state_sync", None)
         if sync is not None:
             sync()
+        if traj:
+            self._evidence(self._gradients)
         log_step(self.logger, step, heat, traj, spec, self._budget)
         for kind, on in (("heat", heat), ("traj", traj), ("spec", spec)):
             if on:
                 self._last[kind] = step
+        self._evidence(self._log_evidence, step, heat, traj)
 
     def _setup(self):
         if self._writer is None:
@@ -310,11 +419,26 @@ class NNVizCallback(keras.callbacks.Callback):
         guarded_part(lambda: keras_graph.log(self._writer, self.model, self._counter), self.strict,
                      "NNVizCallback", "the model graph")
         self._drop_logger()
+        self._evidence(self._log_run_info)
+        weights = self._collect()
+        if self._tap is not None:
+            self._tap.variables = [w.variable for w in weights]
         self.logger = _logger(
-            self._writer, self._collect(), heatmaps=self.heatmap_freq != 0,
+            self._writer, weights, heatmaps=self.heatmap_freq != 0,
             trajectories=self.trajectory_freq != 0, max_total_cells=self.max_total_cells,
             spectra=self.spectral_freq != 0,
         )
+
+    def _log_run_info(self):
+        if not isinstance(self.model, keras.Model):
+            return  # tf_keras (Keras 2): weights only
+        from tb_nnviz.log.keras_evidence import run_info
+
+        info = run_info(self.model)
+        self._run = {"lr": (info.get("optimizer") or {}).get("lr"), "input": False, "activations": -1}
+        if self._run["lr"] is not None:
+            info["lr"] = [[self._counter, self._run["lr"]]]
+        self._writer.log_run_info(self._counter, info)
 
     def _collect(self):
         hints = _layout_hints(self.model)

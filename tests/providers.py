@@ -15,6 +15,15 @@ from tensorboard.util import grpc_util
 CTX = context.RequestContext()
 
 
+def evidence(logdir, run="."):
+    """``(RunInfo, [ActivationSeries], problems)`` of ``run`` through the plugin's store."""
+    from tb_nnviz.serve import store
+
+    s = store.Store(python_provider(logdir))
+    problems = []
+    return s.run_info(CTX, "", run, problems), s.activations(CTX, "", run, problems), problems
+
+
 def python_provider(logdir, samples_per_plugin=None):
     """A loaded ``MultiplexerDataProvider`` (keeps all tensors unless told otherwise)."""
     guidance = {"tensors": 0}

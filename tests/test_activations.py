@@ -26,18 +26,10 @@ from tb_nnviz.format import layouts, metadata
 from tb_nnviz.log import activations as act
 from tb_nnviz.log.event_file import EventFile
 from tb_nnviz.reduce import grids
-from tb_nnviz.serve import store as store_mod
 from tests.helpers import PREFIX, get_json, make_client
-from tests.providers import CTX, python_provider, read_all
+from tests.providers import CTX, evidence, python_provider, read_all
 
 ACT, RUN, HEAT = metadata.ACTIVATION_PLUGIN_NAME, metadata.RUN_PLUGIN_NAME, metadata.HEATMAP_PLUGIN_NAME
-
-
-def evidence(logdir, run="."):
-    """``(RunInfo, [ActivationSeries], problems)`` of ``run`` through the plugin's store."""
-    s = store_mod.Store(python_provider(logdir))
-    problems = []
-    return s.run_info(CTX, "", run, problems), s.activations(CTX, "", run, problems), problems
 
 
 def by_layer(series):

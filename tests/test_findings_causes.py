@@ -137,3 +137,57 @@ def test_consequences_nest_under_their_cause_and_notes_say_what_did_not_run():
         ("vanishing_updates", "lr_too_high"), ("dead_units", "lr_too_high")]
     notes = compose.diagnose(healthy()).notes
     assert any("loss" in n for n in notes) and any("gradient" in n for n in notes)
+
+
+def _start(name, w, unit_axis, description=""):
+    """A tensor's series holding only its initial values ``w`` (step 0) and a later point."""
+    w = np.asarray(w, np.float64)
+    norm = np.full(2, np.linalg.norm(w))
+    stats = {"norm": norm, "std": np.full(2, w.std()), "update_norm": np.array([np.nan, 1e-3 * norm[0]])}
+    return TensorSeries(name, tuple(w.shape), np.array([0, 10]), stats, None, unit_axis, description)
+
+
+def test_poor_initialization_scales_by_fan_in_and_passes_real_models_defaults():
+    import torch
+    import torchvision
+
+    def torch_series(model):
+        return [_start(n.replace(".", "/"), p.detach().numpy(), 0) for n, p in model.named_parameters()]
+
+    torch.manual_seed(0)
+    # The frameworks' default initialisers on real architectures: never a finding.
+    encoder = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(64, 4, batch_first=True), 2)
+    for model in (torchvision.models.resnet18(), encoder):
+        assert causes.poor_initialization(torch_series(model)) == [], type(model).__name__
+    import keras
+
+    mobilenet = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3))
+    keras_series = [_start(w.path, w.numpy(), -1, "%s %s" % (type(layer).__name__, w.name))
+                    for layer in mobilenet.layers for w in layer.weights]
+    assert causes.poor_initialization(keras_series) == []
+    # 30x and 1/100 of PyTorch's default scale on an MLP: large and small.
+    mlp = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128), torch.nn.ReLU(),
+                              torch.nn.Linear(128, 10))
+    for factor, direction in ((30.0, "large"), (0.01, "small")):
+        scaled = [s._replace(stats=dict(s.stats, norm=s.stats["norm"] * factor, std=s.stats["std"] * factor))
+                  for s in torch_series(mlp)]
+        found = causes.poor_initialization(scaled)
+        assert kinds(found) == [("poor_initialization", "warning")] and found[0]["evidence"]["direction"] == direction
+        assert found[0]["tensors"] == ["0/weight", "2/weight", "4/weight"]
+    # One small output head among default layers is a choice, not a mistake.
+    head = torch_series(mlp)
+    head[-2] = head[-2]._replace(stats=dict(head[-2].stats, std=head[-2].stats["std"] * 1e-3))
+    assert causes.poor_initialization(head) == []
+
+
+def test_a_layer_with_gradients_that_never_moves_is_not_optimized():
+    """The optimizer built from some parameters only: the others get gradients and never move
+    (a warning); without gradients they may be frozen on purpose (an info)."""
+    still = np.r_[np.nan, np.zeros(N - 1)]
+    grads = {"grad_norm": np.r_[np.nan, np.full(N - 1, 0.3)]}
+    moving = healthy(**grads)[1:]
+    for extra, severity in ((grads, "warning"), ({"grad_norm": np.full(N, np.nan)}, "info")):
+        frozen = kernel(1, 4.6, update=still, **extra)
+        found = [f for f in compose.diagnose([frozen] + moving) if f["kind"] == "updates_stopped"]
+        assert kinds(found) == [("updates_stopped", severity)], kinds(found)
+        assert found[0]["tensors"] == ["m/dense_1/kernel"]

@@ -64,9 +64,10 @@ class Capture(keras.callbacks.Callback):
 
 
 def load(run_dir):
-    """``{plugin: {tensor name: (content, [(step, array), ...])}}`` of one run.
+    """``{plugin: {tensor name: (content, [(step, array), ...])}}`` of one run's weights.
 
-    The first-heatmap tags (``metadata.first_tag``) are under the key ``"first"``.
+    The first-heatmap tags (``metadata.first_tag``) are under the key ``"first"``;
+    activation heatmaps (``<layer>/activations``, tests/test_keras_evidence.py) are left out.
     """
     provider = python_provider(os.path.dirname(run_dir))
     run = os.path.basename(run_dir)
@@ -77,9 +78,12 @@ def load(run_dir):
         out[plugin] = {}
         for tag, series in listing.items():
             name = metadata.tensor_name(tag, plugin)
+            content = metadata.parse_content(series.plugin_content)
+            if content.get("of") == "activations":
+                continue
             into = out["first"] if tag == metadata.first_tag(name) else out[plugin]
             into[name] = (
-                metadata.parse_content(series.plugin_content),
+                content,
                 [(d.step, d.numpy) for d in data[tag]],
             )
     return out

@@ -1,7 +1,8 @@
 """Gradients with Keras: the documented ``train_step`` recipe, under ``model.fit``.
 
-Keras gives callbacks no gradients, so ``NNVizCallback`` cannot log them
-without a second backward pass. The recipe (README, demo/custom_loop_tf.py):
+``NNVizCallback`` logs the gradients the optimizer applies under the
+TensorFlow and torch backends (tests/test_keras_evidence.py); for gradients of
+one's own, or under JAX, the recipe (README, demo/custom_loop_tf.py) is to
 override ``train_step`` and pass the gradients it computes to
 ``tb_nnviz.summary.trajectory(..., gradient=g)``. This test runs that recipe
 with ``model.fit`` and checks the logged ``grad_norm`` against the gradients

@@ -1,4 +1,4 @@
-"""Causes the update ratios alone misread: symmetric starts, early explosions,
+"""Causes the update ratios alone misread: symmetric and badly scaled starts, early explosions,
 gradients that pile up, weights that weight decay shrinks away. Pure rules over
 ``rates.TensorSeries`` (and the optional ``evidence.RunInfo``).
 
@@ -40,6 +40,21 @@ ACCUMULATING_WEIGHT_GROWTH = 3.0
 SHRINK_FRACTION = 0.1
 #: Rules that compare a start with an end need at least this many points.
 MIN_POINTS = 4
+#: poor_initialization: a kernel's initial standard deviation, in units of
+#: 1/sqrt(fan_in) (LeCun: 1; He: 1.41; Glorot: 0.2-1.4 as fan_out/fan_in runs from
+#: 25 to 1/25; PyTorch's default: 0.58; BERT's 0.02 at width 768: 0.55), is out of
+#: range at or above this ... (the corpus's broken starts: 4.6 and 17; a tanh or
+#: sigmoid layer saturates and a ReLU stack's activations grow by about this
+#: factor per layer) ...
+INIT_HIGH = 4.0
+#: ... or at or below this (a signal shrinking 20x per layer vanishes within a few layers;
+#: GPT-2's scaled residual projections: 0.11) ...
+INIT_LOW = 0.05
+#: ... in at least this fraction of the kernels (one special layer, such as a zero
+#: or small output head, is a choice, not a mistake) ...
+INIT_FRACTION = 0.5
+#: ... of at least this many kernels (a shallow model tolerates a scale a deep one does not).
+INIT_MIN_KERNELS = 2
 
 
 def kernels_of(tensors):
@@ -84,6 +99,51 @@ def symmetric_units(tensors):
     ) % (", ".join(layers), what, " at step %d" % int(lead.steps[0]))
     return [findings.finding("symmetric_units", "error", lead.layer, [k.name for k in hits], int(lead.steps[0]),
                              message, {"layers": layers, "all_zero": zero, "threshold": EQUAL_SPREAD})]
+
+
+def init_scale(v):
+    """A kernel's first logged standard deviation times sqrt(fan_in) (fan_in: its
+    entries per output unit), or NaN when unknown or all zero (``symmetric_units``' case)."""
+    std = v.stats.get("std", [np.nan])[0] if len(v.steps) else np.nan
+    if not np.isfinite(std) and len(v.norm):
+        std = v.norm[0] / np.sqrt(max(v.size, 1))  # no mean: the root mean square
+    if not (np.isfinite(std) and std > 0):
+        return np.nan
+    fan_in = v.size / max(v.units, 1)
+    if "depthwise" in (v.description + v.name).lower() and len(v.shape) == 4 and v.shape[-1] < v.shape[-2]:
+        fan_in = v.shape[0] * v.shape[1]  # Keras' (kh, kw, channels, multiplier): one channel per output
+    return float(std * np.sqrt(fan_in))
+
+
+def poor_initialization(tensors):
+    """Most kernels start far from the scale that keeps a layer's output on the scale of
+    its input (He/Glorot/LeCun: std ~ 1/sqrt(fan_in)): activations then grow, saturate or
+    vanish layer by layer before training has a chance. Judged at step 0 only (a resumed
+    run's first point is not an initialisation), embeddings left out (N(0, 1) is theirs)."""
+    kernels = [k for k in kernels_of(tensors) if not k.is_embedding and k.steps[0] == 0]
+    scales = [(init_scale(k), k) for k in kernels]
+    scales = [(r, k) for r, k in scales if np.isfinite(r)]
+    if len(scales) < INIT_MIN_KERNELS:
+        return []
+    for direction, test, bound in (("large", lambda r: r >= INIT_HIGH, INIT_HIGH),
+                                   ("small", lambda r: r <= INIT_LOW, INIT_LOW)):
+        hits = [(r, k) for r, k in scales if test(r)]
+        if len(hits) < max(INIT_MIN_KERNELS, INIT_FRACTION * len(scales)):
+            continue
+        median = float(np.median([r for r, _ in hits]))
+        lead = max(hits, key=lambda h: h[0] if direction == "large" else -h[0])[1]
+        effect = ("activations grow about that much per layer (tanh and sigmoid saturate, ReLU outputs and the "
+                  "first updates explode)" if direction == "large" else
+                  "the signal and its gradients shrink about that much per layer and vanish in a deep model")
+        message = (
+            "%d of %d layers start with weights %sx the scale 1/sqrt(fan_in) (median; %s: %sx), where He, Glorot and "
+            "the frameworks' defaults start between about 0.2x and 1.4x: %s; use the default initialiser (Glorot "
+            "in Keras, Kaiming-uniform in PyTorch) or He for ReLU."
+        ) % (len(hits), len(scales), findings.fmt(median), lead.layer, findings.fmt(init_scale(lead)), effect)
+        return [findings.finding("poor_initialization", "warning", lead.layer, [k.name for _, k in hits], 0,
+                                 message, {"scale": {k.name: r for r, k in hits}, "direction": direction,
+                                           "threshold": bound})]
+    return []
 
 
 def early_explosion(tensors, symmetric=False):

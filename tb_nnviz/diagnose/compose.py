@@ -18,6 +18,7 @@ _WEIGHTS = {"lr_too_high", "lr_too_low", "early_explosion", "vanishing_updates",
 CONSEQUENCES = {
     "symmetric_units": _WEIGHTS,
     "unnormalized_inputs": _WEIGHTS | {"nonfinite", "loss_diverged", "loss_rising"},
+    "poor_initialization": _WEIGHTS | {"nonfinite", "loss_diverged", "loss_rising"},
     "weights_shrinking": _WEIGHTS,
     "gradients_accumulating": _WEIGHTS | {"nonfinite", "loss_diverged", "loss_rising"},
     "double_softmax": {"underfitting", "loss_plateau", "vanishing_updates", "lr_too_low", "updates_stopped"},
@@ -64,7 +65,7 @@ def diagnose(tensors, alpha_series=(), curves=None, activations=(), run_info=Non
                      "judge yet" % causes.MIN_POINTS)
     found = list(findings.evaluate(tensors))
     symmetric = causes.symmetric_units(tensors)
-    found += symmetric
+    found += symmetric + causes.poor_initialization(tensors)
     if activations:  # measured on the outputs: the weights' exact zeros are only a proxy
         found = [f for f in found if f["kind"] != "dead_units"]
     else:

@@ -412,13 +412,35 @@ def _lr_too_high(kernels):
     })]
 
 
+def _gradient_max(v):
+    """The largest logged gradient norm of ``v`` after its first point (0 when none was logged)."""
+    g = v.stats.get("grad_norm", np.array([]))[1:]
+    g = g[np.isfinite(g)]
+    return float(g.max()) if g.size else 0.0
+
+
 def _never_moved(views):
-    """Kernels that never changed while the rest of the model trained."""
+    """Kernels that never changed while the rest of the model trained: a warning when they
+    had gradients (the optimizer was not given them), else an info (frozen on purpose, or
+    no gradient reaches them)."""
     if not any(v.moved for v in views):
         return []
     still = [v for v in views if v.is_kernel and not v.moved and np.sum(v.update == 0) >= STOPPED_POINTS]
     if not still:
         return []
+    graded = [v for v in still if _gradient_max(v) > 0]
+    if graded:
+        lead = graded[0]
+        layers = list(dict.fromkeys(v.layer for v in graded))
+        what = lead.layer if len(layers) == 1 else "%d layers (first: %s)" % (len(layers), lead.layer)
+        message = (
+            "%s never changed (update norm exactly 0 from step %d to %d) although it had gradients (norm up to %s) "
+            "while other layers trained: the optimizer does not update it; build the optimizer from all of the "
+            "model's parameters (model.parameters()), or freeze the layer (requires_grad=False, trainable=False) "
+            "if that is the intent."
+        ) % (what, int(lead.steps[1]), int(lead.steps[-1]), fmt(_gradient_max(lead)))
+        return [finding("updates_stopped", "warning", lead.layer, [v.name for v in graded], int(lead.steps[1]),
+                        message, {"layers": layers, "never_moved": True, "gradient_norm_max": _gradient_max(lead)})]
     lead = still[0]
     layers = list(dict.fromkeys(v.layer for v in still))
     what = lead.layer if len(layers) == 1 else "%d layers (first: %s)" % (len(layers), lead.layer)

@@ -67,6 +67,7 @@ class TensorView:
         keep = slice(None) if cut is None else slice(0, int(np.searchsorted(tensor.steps, cut)))
         self.name, self.layer, self.shape = tensor.name, tensor.layer, tuple(tensor.shape)
         self.is_embedding = tensor.is_embedding
+        self.description = tensor.description
         self.size = math.prod(self.shape)
         self.steps = np.asarray(tensor.steps, np.int64)[keep]
         self.stats = {k: np.asarray(v, np.float64)[keep] for k, v in tensor.stats.items()}

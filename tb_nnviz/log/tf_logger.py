@@ -113,6 +113,7 @@ class WeightLogger:
                 extra += previous.dtype.size * int(np.prod(previous.shape))
                 extra += int(np.prod(constants["flips"].shape))
         self._has_previous = False
+        self._grads = None  # gradient sums of squares for the next point, per trajectory group
         self.extra_bytes = extra
         self.group_count = len(self._stacks)
         self.one_pass_count = len(self._host)
@@ -152,9 +153,17 @@ class WeightLogger:
         else:
             traj = []
         spec = [values.numpy() for values in spec] if spectra else None
-        self._plan.write(step, heat, traj, self._has_previous, spectra=spec)
+        grads = self._grads if trajectories else None
+        self._grads = None if trajectories else self._grads
+        self._plan.write(step, heat, traj, self._has_previous, grads, spectra=spec)
         if trajectories:
             self._has_previous = True
+
+    def take_gradients(self, sumsq):
+        """Gradient sums of squares for the next trajectory point: one float per weight, in
+        ``weights`` order (NaN where unknown), e.g. from ``keras_evidence.GradientTap``."""
+        sumsq = np.asarray(sumsq, np.float64)
+        self._grads = [sumsq[list(sub)] for sub in self._plan.traj_groups]
 
     def _host_points(self, k):
         """``(raw, sample, traces, sketch)`` of trajectory group ``k`` by ``tb_nnviz.reduce.numba_ops``;
