@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from tests.helpers import PREFIX
 from tests.helpers import STATIC_SECRET as SECRET
 
-ROUTES = ("/tags", "/heatmap", "/trajectory", "/projection", "/overview", "/findings", "/spectral", "/index.js")
+ROUTES = ("/tags", "/heatmap", "/trajectory", "/projection", "/overview", "/findings", "/spectral", "/graph",
+          "/index.js")
 KEYS = ("run", "tag", "step", "diff")
 EXAMPLES = 180  # x 10 requests each
 
