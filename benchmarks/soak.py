@@ -144,7 +144,7 @@ class Client(threading.Thread):
                 self.request("projection", run=run)
 
 
-def _rss(proc):
+def tree_rss(proc):
     """Resident bytes of ``proc`` and its children (the Rust data server)."""
     total = 0
     for p in [proc] + proc.children(recursive=True):
@@ -203,8 +203,8 @@ def run(ctx):
             start = time.monotonic()
             while any(t.poll() is None for t, _ in trainers.values()):
                 now = time.monotonic()
-                rss.append((now, _rss(tbp)))
-                logged.append((now, _bytes(logdir)))
+                rss.append((now, tree_rss(tbp)))
+                logged.append((now, log_bytes(logdir)))
                 if tab is None and now - start > 20:
                     tab = tbrowser.new_tab(browser, url)
                     cdp = tab.page.context.new_cdp_session(tab.page)
@@ -253,7 +253,8 @@ def run(ctx):
     return _tables(ctx, reports, served, rss, heap, client, errors, lag, steps, logged)
 
 
-def _bytes(logdir):
+def log_bytes(logdir):
+    """Bytes of the files under ``logdir``."""
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(logdir) for f in fs)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import psutil
 
 from benchmarks import Table, Target, fmt, median, p95, progress
+from benchmarks.soak import log_bytes, tree_rss
 from tests import browser as tbrowser
 from tests import tbserver
 
@@ -68,16 +69,6 @@ def _get(url, route, **params):
     return time.perf_counter() - t0, body
 
 
-def _rss(proc):
-    total = 0
-    for p in [proc] + proc.children(recursive=True):
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
 def run(ctx):
     runs, tensors, steps = ctx.size(RUNS, 6), ctx.size(TENSORS, 6), ctx.size(STEPS, 60)
     logdir = os.path.join(ctx.workdir, "sweep")
@@ -93,7 +84,7 @@ def run(ctx):
     progress("sweep: %d template runs written in %.0f s" % (TEMPLATES, time.monotonic() - t0))
     for r in range(runs):
         shutil.copytree(os.path.join(templates, str(r % TEMPLATES)), os.path.join(logdir, "run%03d" % r))
-    raw = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(logdir) for f in fs)
+    raw = log_bytes(logdir)
     port = tbserver.free_port()
     env = dict(os.environ, PYTHONPATH=tbserver.REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     log = open(os.path.join(ctx.workdir, "sweep-tensorboard.log"), "wb")
@@ -131,7 +122,7 @@ def run(ctx):
         all_cold = time.monotonic() - t
         warm = [_get(url, "findings", run=n)[0] for n in names]
         found = sum(len(json.loads(_get(url, "findings", run=n)[1])["findings"]) for n in names)
-        rss = _rss(psutil.Process(tb.pid))
+        rss = tree_rss(psutil.Process(tb.pid))
     finally:
         tb.terminate()
         tb.wait(60)

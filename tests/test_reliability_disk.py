@@ -19,9 +19,9 @@ import pytest
 
 from tb_nnviz.serve import store
 from tests import providers, tbserver
-from tests.test_reliability_kill import event_files, records
+from tests.test_reliability_kill import TORCH_MLP, event_files, records
 
-CHILD = textwrap.dedent("""
+CHILD = "TORCH_MLP = %r\n" % TORCH_MLP + textwrap.dedent("""
     import json, os, resource, signal, sys, warnings
     framework, logdir, mode, filler = sys.argv[1:5]
     if mode == "fsize":
@@ -53,11 +53,8 @@ CHILD = textwrap.dedent("""
             cb.close()
             return len(history.history["loss"]) * 32
     else:
-        import torch
-        import tb_nnviz.torch
-        model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128),
-                                    torch.nn.ReLU(), torch.nn.Linear(128, 10))
-        opt = torch.optim.SGD(model.parameters(), 0.01)
+        exec(TORCH_MLP)
+        model, opt = mlp(64)
         x, y = torch.randn(256, 64), torch.arange(256) % 10
         done = 0
 
@@ -67,11 +64,7 @@ CHILD = textwrap.dedent("""
             watcher = tb_nnviz.torch.Watcher(model, logdir, opt, step=done,
                                              **tb_nnviz.torch.watch_options(options, "test"))
             for _ in range(epochs):
-                for i in range(0, 256, 8):
-                    loss = torch.nn.functional.cross_entropy(model(x[i:i + 8]), y[i:i + 8])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
+                for _ in batches(x, y):
                     done += 1
             watcher.close()
             return 32 * epochs

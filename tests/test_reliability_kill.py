@@ -62,26 +62,38 @@ KERAS = textwrap.dedent("""
     print("done", flush=True)
 """)
 
-TORCH = textwrap.dedent("""
-    import sys
+#: A child's PyTorch MLP on ``inputs`` features, its optimizer and ``batches(x, y)``:
+#: one epoch of training steps in batches of 8, yielding after each optimizer step.
+TORCH_MLP = textwrap.dedent("""
     import torch
     import tb_nnviz.torch
 
+    def mlp(inputs):
+        model = torch.nn.Sequential(torch.nn.Linear(inputs, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128),
+                                    torch.nn.ReLU(), torch.nn.Linear(128, 10))
+        return model, torch.optim.SGD(model.parameters(), 0.01)
+
+    def batches(x, y):
+        for i in range(0, len(x), 8):
+            loss = torch.nn.functional.cross_entropy(model(x[i:i + 8]), y[i:i + 8])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            yield
+""")
+
+TORCH = TORCH_MLP + textwrap.dedent("""
+    import sys
+
     logdir, start, epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     torch.manual_seed(start)
-    model = torch.nn.Sequential(torch.nn.Linear(32, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128),
-                                torch.nn.ReLU(), torch.nn.Linear(128, 10))
-    opt = torch.optim.SGD(model.parameters(), 0.01)
+    model, opt = mlp(32)
     options = tb_nnviz.torch.watch_options(dict(heatmap_freq=3, trajectory_freq=1, spectral_freq=0, strict=True),
                                            "test")
     watcher = tb_nnviz.torch.Watcher(model, logdir, opt, step=start, **options)
     x, y = torch.randn(256, 32), torch.randint(0, 10, (256,))
     for _ in range(epochs):
-        for i in range(0, 256, 8):
-            loss = torch.nn.functional.cross_entropy(model(x[i:i + 8]), y[i:i + 8])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        for _ in batches(x, y):
             print(watcher.logged_steps[-1], flush=True)
     watcher.close()
     print("done", flush=True)
