@@ -178,7 +178,8 @@ class GraphRecorder:
 
     @_safely
     def _pre(self, module, args):
-        if id(module) not in self._names or module is self.model:
+        # A wrapper's model (DDP's ``module``, ``torch.compile``'s ``_orig_mod``) is named "" as the model.
+        if id(module) not in self._names or module is self.model or not self._names[id(module)]:
             return
         leaf = not any(True for _ in module.children())
         if self._leaf:  # inside a node: not drawn
@@ -193,7 +194,7 @@ class GraphRecorder:
 
     @_safely
     def _post(self, module, args, output):
-        if id(module) not in self._names or module is self.model or not self._stack:
+        if id(module) not in self._names or module is self.model or not self._stack or not self._names[id(module)]:
             return
         if self._leaf > 1:
             self._leaf -= 1
