@@ -84,13 +84,7 @@ def encode(record):
 
 def decode(raw):
     """The record of the logged bytes, checked; ValueError says what is wrong (or that it is newer)."""
-    try:
-        record = json.loads(bytes(raw).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ValueError("graph record is not UTF-8 JSON: %s" % e) from None
-    if not isinstance(record, dict):
-        raise ValueError("graph record is %s, not an object" % type(record).__name__)
-    metadata.check_version(record.get("version"), GRAPH_VERSION, "graph record")
+    record = metadata.json_object(raw, "graph record", GRAPH_VERSION)
     check(record)
     return record
 

@@ -218,15 +218,25 @@ def parse_content(content, plugin_name=None):
     ...
     tb_nnviz.format.metadata.MetadataError: metadata version 99 is newer than this tb_nnviz reads (1); upgrade tb-nnviz
     """
-    try:
-        parsed = json.loads(bytes(content).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise MetadataError("metadata is not valid JSON: %s" % e) from None
-    if not isinstance(parsed, dict):
-        raise MetadataError("metadata is %s, not an object" % type(parsed).__name__)
-    check_version(parsed.get("version"))
+    parsed = json_object(content)
     if plugin_name is not None:
         _check_fields(parsed, plugin_name)
+    return parsed
+
+
+def json_object(raw, what="metadata", newest=VERSION):
+    """The JSON object of the UTF-8 bytes ``raw``, whose ``version`` is in ``1..newest``.
+
+    Raises:
+      MetadataError (a ValueError): naming ``what`` and what is wrong.
+    """
+    try:
+        parsed = json.loads(bytes(raw).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise MetadataError("%s is not valid JSON: %s" % (what, e)) from None
+    if not isinstance(parsed, dict):
+        raise MetadataError("%s is %s, not an object" % (what, type(parsed).__name__))
+    check_version(parsed.get("version"), newest, what)
     return parsed
 
 
