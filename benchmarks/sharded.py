@@ -11,7 +11,8 @@ the script each rank runs). Three measurements, each side by side in one run:
   parameter gathered with ``full_tensor()`` (written by rank 0); the
   collective alone; all interleaved, the slower rank's median of each;
 - memory: the bytes held between steps on a rank against its shard, and the
-  peak of numpy's allocations during a logged step (``tracemalloc``);
+  growth of the rank's peak resident memory over all the steps measured
+  (``ru_maxrss``: the gathered weights of the heatmap steps, the buffers);
 - training time: short fits of an MLP under ``fully_shard`` without logging,
   with ``watch`` at its defaults (trajectory points every 20 steps, heatmaps
   and spectra at step 0 and the end) and with ``add_histogram`` of every
@@ -25,12 +26,12 @@ the script each rank runs). Three measurements, each side by side in one run:
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 
 import numpy as np
 
@@ -111,19 +112,16 @@ def measure(root, smoke):
              "heatmaps + spectra": logged(sharded, True, False, True), "add_histogram": histograms,
              "collective": lambda: sharded._all_gather(np.zeros(2))}  # the collective alone: a tiny buffer
     times = {k: [] for k in kinds}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for _ in range(repeats):
         for kind, fn in kinds.items():
             dist.barrier()
             t0 = time.perf_counter()
             fn()
             times[kind].append(time.perf_counter() - t0)
+    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) * 1024  # KiB on Linux
     if hist is not None:
         hist.close()
-    tracemalloc.start()
-    sharded.capture_gradients()
-    sharded.log(next(counter), False, True)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
     shard_bytes = sum(s.variable.to_local().numel() * s.variable.element_size() for s in specs)
     held = sharded.extra_bytes
     step = {k: median(v) for k, v in times.items()}
@@ -200,7 +198,8 @@ def run(ctx):
     fit_rows = [[name, arm, fit[arm], fit[arm] - base, fit[arm] / base] for arm in ("none", "add_histogram", "watch")]
     notes = ["torch %s, 2 processes, one intra-op thread each; %s parameters in %d tensors; per rank: shard "
              "%.2f MiB, held between steps %.2f MiB (%.2fx the shard: the previous values and the sketch signs), "
-             "peak of numpy's allocations in a logged step %.2f MiB (%.2fx the shard)."
+             "peak resident memory grown by %.2f MiB over the measured steps (%.2fx the shard; heatmap steps "
+             "gather each weight whole, one at a time)."
              % (m["torch"], "{:,}".format(m["params"]), m["tensors"], m["shard_bytes"] / 2**20, m["held"] / 2**20,
                 m["held"] / m["shard_bytes"], m["peak"] / 2**20, m["peak"] / m["shard_bytes"])]
     ctx.targets.append(Target(
