@@ -57,8 +57,9 @@ class Writer:
     Each logged step is written as one event, so a step is either all there or
     not there. A failed write (a full disk) cuts the file back to its last
     complete event, closes it and raises; later calls raise
-    ``event_file.WriteFailed`` (docs/reliability.md, "Disk full"). The first event of each tag carries its metadata. The first
-    heatmap of each tensor is also written under ``metadata.first_tag(name)``,
+    ``event_file.WriteFailed`` (docs/reliability.md, "Disk full"). The first
+    event of each tag carries its metadata. The first heatmap of each tensor is
+    also written under ``metadata.first_tag(name)``,
     so TensorBoard's sampling cannot drop the first step.
 
     A name may be logged once per step and kind: several calls with the same
