@@ -51,6 +51,7 @@ test("labels say what plot_model shows: name and type, shapes, activation, param
   const [frozen] = visibleGraph(record([node("f", null, { trainable: false, params: 0, inputs: [], outputs: [] })], []), new Set()).items;
   assert.deepEqual(itemLines(frozen), ["f · Dense", "frozen"]);
   assert.equal(shapeText([[2, 3], [null]]), "(2, 3), (None)");
+  assert.equal(shapeText([[null, 4], [null, 4]]), "2× (None, 4)");
 });
 
 test("status: the structure view's ratio health per layer, NaN over it, a closed block its worst member's", () => {

@@ -174,9 +174,11 @@ export function visibleGraph(g: GraphRecord, closed: ReadonlySet<string>): VisGr
   return { items: [...items.values()], edges, clusters };
 }
 
-/** A shape as plot_model writes it: `(None, 64)`; several joined by ", ". */
+/** A shape as plot_model writes it: `(None, 64)`; several joined by ", ", equal ones counted (`2× (None, 64)`: an Add's). */
 export function shapeText(shapes: readonly (readonly (number | null)[])[]): string {
-  return shapes.map((s) => `(${s.map((d) => (d === null ? "None" : String(d))).join(", ")})`).join(", ");
+  const texts = shapes.map((s) => `(${s.map((d) => (d === null ? "None" : String(d))).join(", ")})`);
+  if (texts.length > 1 && texts.every((t) => t === texts[0])) return `${texts.length}× ${texts[0]}`;
+  return texts.join(", ");
 }
 
 /**

@@ -341,6 +341,10 @@ export class GraphPanel {
         fill: colors.muted,
         "font-size": 10,
         "text-anchor": right ? "end" : "start",
+        // A halo in the background colour: an edge passing under the name does not cross it out.
+        stroke: colors.bg,
+        "stroke-width": 3,
+        "paint-order": "stroke",
       });
       label.textContent = `▾ ${c.block.name} · ${c.block.type}`;
       g.appendChild(label);
