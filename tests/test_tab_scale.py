@@ -294,18 +294,6 @@ def test_a_nan_run_reads_as_broken(served, browser_):
     frame.locator('[data-testid="structure-panel"]').screenshot(path=os.path.join(ARTIFACTS, "scale-nan-structure.png"))
     # The overview reads the last finite ratio from its route (no trajectory fetch per row).
     assert "NaN from step 2" in row.inner_text() and row.get_attribute("data-health") == "nan", row.inner_text()
-    # The heatmap of the latest step (3, all NaN) gives way to the last one with finite values, marked.
-    frame.locator('[data-testid="tag-filter"]').fill("^layer1.0.conv1/")
-    card = frame.locator('[data-testid="card"][data-tag="layer1.0.conv1/weight"]')
-    card.wait_for(timeout=10000)
-    frame.wait_for_function("c => c.getAttribute('data-nan-from') === '3' && c.hasAttribute('data-nan-shown')",
-                            arg=card.element_handle(), timeout=10000)
-    assert card.get_attribute("data-step") == "3"
-    mark = card.locator('[data-testid="card-error"]').inner_text()
-    assert "NaN" in mark and "from step 3" in mark and "showing step 0" in mark, mark
-    assert card.locator('[data-testid="stats"]').inner_text().startswith("step 0"), card.inner_text()
-    card.screenshot(path=os.path.join(ARTIFACTS, "scale-nan-heatmap.png"))
-    frame.locator('[data-testid="tag-filter"]').fill("")
     # The open block is kept in the address: a new tab on that address opens it.
     head = frame.locator('[data-testid="block-head"]').nth(1)
     name = head.locator('[data-testid="block-name"]').inner_text()
@@ -318,4 +306,15 @@ def test_a_nan_run_reads_as_broken(served, browser_):
     block = tab.frame.locator('[data-testid="block"][data-block="%s"]' % name)
     tab.frame.wait_for_function("b => b.hasAttribute('data-open')", arg=block.element_handle(), timeout=30000)
     assert tab.frame.locator('[data-testid="block"][data-open]').count() == 1
+    # The heatmap of the latest step (3, all NaN) gives way to the last one with finite values, marked.
+    tab.frame.locator('[data-testid="tag-filter"]').fill("^layer1.0.conv1/")
+    card = tab.frame.locator('[data-testid="card"][data-tag="layer1.0.conv1/weight"]')
+    card.wait_for(timeout=10000)
+    tab.frame.wait_for_function("c => c.getAttribute('data-nan-from') === '3' && c.hasAttribute('data-nan-shown')",
+                                arg=card.element_handle(), timeout=10000)
+    assert card.get_attribute("data-step") == "3"
+    mark = card.locator('[data-testid="card-error"]').inner_text()
+    assert "NaN" in mark and "from step 3" in mark and "showing step 0" in mark, mark
+    assert card.locator('[data-testid="stats"]').inner_text().startswith("step 0"), card.inner_text()
+    card.screenshot(path=os.path.join(ARTIFACTS, "scale-nan-heatmap.png"))
     tab.page.close()
