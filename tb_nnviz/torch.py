@@ -208,7 +208,7 @@ class Watcher:
             # The first forward gives the structure and the input: recorded whatever the cadence.
             self._guard(self.recorder.arm, self.step + 1, self._due(self.step + 1)[0])
         # The first forward also gives the model's graph (docs/format.md, "Model graph"), written after it.
-        self.graph = GraphRecorder(model, clean=module_name)
+        self.graph = GraphRecorder(model, clean=module_name) if self.writes else None  # the writing rank
         heat, traj, spec = self._kinds()
         self._guard(self._log, self.step, heat, traj, spec and self._budget is None)
 
