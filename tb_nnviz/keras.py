@@ -31,6 +31,8 @@ __all__ = ["NNVizCallback"]
 #: training time: on most models every trajectory step, on a large model on a CPU
 #: every few (a ResNet-50 forward of 6 images is a few training steps' 5%).
 PROBE_BUDGET = 0.05
+#: ... unless it takes at most this many seconds (a small model's: every logged step).
+PROBE_FREE = 0.05
 _LSTM_GATES = ["i", "f", "c", "o"]  # Keras 3 LSTMCell: split(z, 4) -> i, f, c, o
 _GRU_GATES = ["z", "r", "h"]  # Keras 3 GRUCell: kernel[:, :u] z, [u:2u] r, [2u:] h
 
@@ -117,7 +119,8 @@ class NNVizCallback(keras.callbacks.Callback):
         probe batch (default True; ``tb_nnviz.log.keras_evidence.Probe``). The
         probe is one extra forward pass, in inference mode, of its up to 32
         samples at those steps, skipped at a step where it would take more than
-        5% of the training time since the last one (``PROBE_BUDGET``); Sequential and Functional models give every
+        5% of the training time since the last one and over 50 ms
+        (``PROBE_BUDGET``, ``PROBE_FREE``); Sequential and Functional models give every
         activation layer, a subclassed model the input's statistics only.
       probe_data: the probe batch (array or tensor of model inputs, batch
         first; its first 32 rows, fewer for large inputs). Default None: the
@@ -317,7 +320,7 @@ class NNVizCallback(keras.callbacks.Callback):
 
         self._probe = Probe(model, self.probe_data)
         # The probe's forward takes at most PROBE_BUDGET of the training time (the first is always due).
-        self._probe_budget = SpectralBudget(PROBE_BUDGET)
+        self._probe_budget = SpectralBudget(PROBE_BUDGET, free=PROBE_FREE)
         self._probe.capture()
 
     def _gradients(self):
@@ -346,7 +349,9 @@ class NNVizCallback(keras.callbacks.Callback):
         stats = self._probe.write(self._writer, step, heatmaps=heat)
         if stats is not None:
             self._run["activations"] = step
-            self._probe_budget.spent(self._probe_budget.clock() - start)
+            if self._run.get("probed"):  # the first call traces: its time says nothing of the next
+                self._probe_budget.spent(self._probe_budget.clock() - start)
+            self._run["probed"] = True
         if stats is not None and not self._run["input"]:
             self._writer.log_run_info(step, {"input": dict(stats, step=step)})
             self._run["input"] = True

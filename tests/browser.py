@@ -115,6 +115,8 @@ def select_runs(frame, runs):
     for want in (True, False):
         for box in boxes:
             if (box.get_attribute("value") in runs) == want and box.is_checked() != want:
+                # The last ticked run is disabled until the tab has applied another tick.
+                frame.wait_for_function("e => !e.disabled", arg=box.element_handle(), timeout=10000)
                 box.click()
     frame.wait_for_function(
         """rs => { const have = new Set([...document.querySelectorAll('[data-testid=card]')].map(c => c.dataset.run));

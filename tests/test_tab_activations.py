@@ -6,7 +6,9 @@ heatmaps ``act/activations`` at heatmap steps). Run ``noact``: the same model wa
 ``activations=False``. In real TensorBoard and headless Chromium the ``act`` layer's section
 shows a dead / saturated fraction chart and a mean / std chart whose last values are the
 route's, and its heatmap row is labelled "activations: 8 samples × 16 units at step N"; the
-``noact`` run shows neither. Screenshots land in test-artifacts/.
+``noact`` run shows neither. Run ``keras/train``: the same kind of MLP fitted by Keras with
+``NNVizCallback``, whose probe batch (the first training batch) gives its Dense layer's
+charts and heatmap row the same way. Screenshots land in test-artifacts/.
 """
 
 import json
@@ -54,16 +56,34 @@ def train(logdir, activations):
             opt.step()
 
 
+def train_keras(logdir):
+    import keras
+
+    from tb_nnviz.keras import NNVizCallback
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8 * STEPS, 8)).astype("float32"), rng.integers(0, 3, 8 * STEPS)
+    bias = np.zeros(16, "float32")
+    bias[:KILLED] = -10.0
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
+    model.layers[0].bias.assign(bias)
+    model.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0,
+              callbacks=[NNVizCallback(logdir, heatmap_freq=6, trajectory_freq=2, strict=True)])
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("tab-activations")
     train(logdir / "act", True)
     train(logdir / "noact", False)
+    train_keras(logdir / "keras")
     with tbserver.tensorboard(logdir) as url:
         tbserver.wait_for(
             lambda: tbserver.route_json(url, "tags"),
             lambda t: "act/activations" in t.get("runs", {}).get("act", {})
-            and len(t.get("runs", {}).get("noact", {})) == 4,
+            and len(t.get("runs", {}).get("noact", {})) == 4
+            and "sequential/dense/activations" in t.get("runs", {}).get("keras/train", {}),
         )
         yield url
 
@@ -136,6 +156,21 @@ def test_activation_heatmap_row_is_labelled(served, tab):
     weight = browser.loaded_card(frame, "act", "hidden/weight")
     assert weight.locator('[data-testid="activation-label"]').is_hidden()
     card.screenshot(path=os.path.join(ARTIFACTS, "tab-activations-heatmap.png"))
+
+
+def test_keras_probe_activations_show_in_the_dense_layers_section(served, tab):
+    frame = tab.frame
+    browser.select_runs(frame, ["keras/train"])
+    box = _activation_charts(frame, "sequential/dense")
+    layer = {a["layer"]: a for a in tbserver.route_json(served, "activations", run="keras/train")["layers"]}
+    assert layer["input"]["kind"] == "input" and layer["sequential/dense"]["kind"] == "relu"
+    fraction = box.locator('[data-testid="chart-act-fraction"]')
+    last = {s["stat"]: s["last"] for s in json.loads(fraction.get_attribute("data-series-last"))}
+    assert last == {"dead_fraction": pytest.approx(_last(layer["sequential/dense"]["dead_fraction"]))}
+    assert last["dead_fraction"] >= KILLED / 16
+    card = browser.loaded_card(frame, "keras/train", "sequential/dense/activations")
+    assert card.locator('[data-testid="activation-label"]').inner_text().startswith("activations: 8 samples × 16 units")
+    assert tab.errors == []
 
 
 def test_runs_overlaid_and_a_run_without_activations_shows_nothing_new(served, tab):

@@ -232,15 +232,17 @@ class SpectralBudget:
     True
     """
 
-    def __init__(self, fraction=None, clock=time.monotonic):
+    def __init__(self, fraction=None, clock=time.monotonic, free=0.0):
         self.fraction = float(SPECTRAL_BUDGET if fraction is None else fraction)
         self.clock = clock
+        self.free = float(free)  # a step that cost at most this many seconds is always due
         self._cost = None
         self._since = clock()
 
     def due(self):
         """Whether a spectral step now keeps spectra within the budget."""
-        return self._cost is None or self._cost <= self.fraction * (self.clock() - self._since)
+        return (self._cost is None or self._cost <= self.free
+                or self._cost <= self.fraction * (self.clock() - self._since))
 
     def spent(self, seconds):
         """Records a spectral step of ``seconds``, ending now."""

@@ -516,8 +516,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
         """``run``'s model graph record (its last) and the step it was logged at; see docs/http_api.md."""
         problems = []
         record, step = graph_store.read(self._store, self._data_provider, ctx, eid, run, problems)
-        if record is None and not problems:
-            raise errors.NotFoundError("run %r has no nnviz model graph" % run)
+        # A run without a graph (logged before graphs were, or by a writer that logs none) is not
+        # an error: ``graph`` null and no errors (a 404 would be a console error in every tab).
         return {"run": run, "step": step, "graph": _json_safe(record), "errors": problems}
 
 

@@ -166,7 +166,6 @@ export class GraphPanel {
       if (run === null) return null;
       try {
         const res = await fetch(routeUrl("graph", { run }), { credentials: "same-origin" });
-        if (res.status === 404) return null;
         if (!res.ok) throw new ApiError(`${res.status}: ${await res.text()}`, res.status);
         const body = (await res.json()) as { graph: GraphRecord | null; errors?: { message?: string }[] };
         const [rows, findings] = await Promise.allSettled([fetchOverview(run), fetchFindings(run)]);
@@ -180,7 +179,8 @@ export class GraphPanel {
     this.run = run;
     if (got === null || "error" in got || !got.body.graph) {
       this.record = null;
-      this.root.hidden = got === null;
+      // No run, or a run that logged no graph: no panel; an unreadable graph: the panel says why.
+      this.root.hidden = got === null || (!("error" in got) && !(got.body.errors ?? []).length);
       clear(this.box);
       this.svgEl = null;
       const why = got === null ? "" : "error" in got ? got.error : (got.body.errors ?? []).map((e) => e.message ?? "").join("; ");
