@@ -18,7 +18,6 @@ ValueError: graph edge 0 ends at 'dense_2', which is not a node
 """
 
 import json
-import math
 
 from tb_nnviz.format import metadata
 
@@ -79,7 +78,8 @@ def encode(record):
         kept = {n["name"] for n in nodes}
         record["edges"] = [e for e in record.get("edges", []) if e[0] in kept and e[1] in kept]
     check(record)
-    return json.dumps(_jsonable(record), sort_keys=True, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    compact = json.dumps(metadata.json_value(record), sort_keys=True, allow_nan=False, separators=(",", ":"))
+    return compact.encode("utf-8")
 
 
 def decode(raw):
@@ -120,17 +120,3 @@ def check(record):
         for j, end in enumerate(e):
             if end not in names:
                 raise ValueError("graph edge %d %s at %r, which is not a node" % (i, ("starts", "ends")[j], end))
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if hasattr(value, "item"):  # numpy / framework scalars
-        return _jsonable(value.item())
-    return str(value)

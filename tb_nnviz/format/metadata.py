@@ -17,6 +17,7 @@ Example:
 import json
 import math
 
+import numpy as np
 from tensorboard.compat.proto import summary_pb2
 
 #: The plugin (and tab) name TensorBoard routes under ``/data/plugin/nnviz``.
@@ -273,3 +274,27 @@ def _check_fields(parsed, plugin_name):
         t >= math.prod(parsed["shape"]) for t in parsed["traces"]
     ):
         raise MetadataError("metadata traces lie outside shape %s" % parsed["shape"])
+
+
+def json_value(value):
+    """``value`` as plain JSON: str keys, tuples as lists, numpy and framework scalars and
+    arrays as Python numbers and lists, non-finite floats as None, anything else as its str.
+
+    >>> json_value({"a": (1, float("nan")), 2: True})
+    {'a': [1, None], '2': True}
+    """
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if hasattr(value, "tolist"):  # a numpy or framework scalar/array
+        return json_value(value.tolist())
+    return str(value)

@@ -18,11 +18,10 @@ tests/test_activations.py). docs/format.md, "Activations", defines them.
 """
 
 import json
-import math
 
 import numpy as np
 
-from tb_nnviz.format import layouts
+from tb_nnviz.format import layouts, metadata
 from tb_nnviz.reduce import grids
 
 #: Bounds of the flat tails (SageMaker Debugger's SaturatedActivation rule):
@@ -157,20 +156,4 @@ def run_info_bytes(info):
     """
     if not isinstance(info, dict):
         raise TypeError("run information must be a dict, got %s" % type(info).__name__)
-    return json.dumps(_jsonable(info), sort_keys=True, allow_nan=False).encode("utf-8")
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, str):
-        return bool(value) if isinstance(value, np.bool_) else value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if hasattr(value, "tolist"):  # a numpy or framework scalar/array
-        return _jsonable(value.tolist())
-    return str(value)
+    return json.dumps(metadata.json_value(info), sort_keys=True, allow_nan=False).encode("utf-8")

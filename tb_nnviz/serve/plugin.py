@@ -509,7 +509,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
             row = {"layer": a.layer, "kind": a.kind, "order": a.order, "step": a.steps.tolist()}
             row.update((field, _finite_list(values)) for field, values in a.fields.items())
             body.append(row)
-        return {"run": run, "layers": body, "run_info": None if info is None else _json_safe(info._asdict()),
+        return {"run": run, "layers": body, "run_info": None if info is None else metadata.json_value(info._asdict()),
                 "errors": problems}
 
     def _graph_impl(self, ctx, eid, run):
@@ -518,7 +518,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         record, step = graph_store.read(self._store, self._data_provider, ctx, eid, run, problems)
         # A run without a graph (logged before graphs were, or by a writer that logs none) is not
         # an error: ``graph`` null and no errors (a 404 would be a console error in every tab).
-        return {"run": run, "step": step, "graph": _json_safe(record), "errors": problems}
+        return {"run": run, "step": step, "graph": metadata.json_value(record), "errors": problems}
 
 
 # -- pure helpers ---------------------------------------------------------------
@@ -607,15 +607,6 @@ def _abs_max(values):
     return float(a.max()) if a.size else None
 
 
-def _json_safe(value):
-    """``value`` with tuples as lists and non-finite floats as None (valid JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _finite_list(values):
