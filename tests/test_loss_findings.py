@@ -39,17 +39,21 @@ def test_noisy_healthy_validation_loss_is_silent():
     assert lf.evaluate(curves(val=val)) == []
 
 
-@pytest.mark.parametrize("rise, severity", [(0.15, "info"), (0.4, "warning")])
-def test_overfitting_names_the_best_epoch_and_both_losses(rise, severity):
-    val = np.r_[np.linspace(1.0, 0.4, 11), 0.4 * (1 + rise * np.linspace(0.1, 1, 19) ** 0.2)]
+@pytest.mark.parametrize("rise, best, severity", [
+    (0.15, 20, "info"),  # a mild rise over the last third
+    (0.15, 10, "warning"),  # the same rise over the last two thirds: most of the run made it worse
+    (0.4, 20, "warning"),
+])
+def test_overfitting_names_the_best_epoch_and_both_losses(rise, best, severity):
+    val = np.r_[np.linspace(1.0, 0.4, best + 1), 0.4 * (1 + rise * np.linspace(0.1, 1, 29 - best) ** 0.2)]
     found = lf.evaluate(curves(val=val), pace=lf.Pace(3e-3, 5e-3))
-    assert kinds(found) == [("overfitting", severity, 10)]
+    assert kinds(found) == [("overfitting", severity, best)]
     ev = found[0]["evidence"]
     assert ev["val_loss_at_min"] == 0.4 and ev["val_loss_end"] > 0.4 * (1 + rise * 0.9)
-    assert ev["train_loss_at_min"] == pytest.approx(FALLING[10], rel=1e-3)
+    assert ev["train_loss_at_min"] == pytest.approx(FALLING[best], rel=1e-3)
     assert ev["train_loss_end"] < ev["train_loss_at_min"]
     assert ev["scalars_run"] == "r/train" and ev["validation_run"] == "r/validation"
-    assert "epoch 10" in found[0]["message"] and "still move" in found[0]["message"]
+    assert "epoch %d" % best in found[0]["message"] and "still move" in found[0]["message"]
     json.dumps(found, allow_nan=False)
 
 

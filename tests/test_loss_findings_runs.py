@@ -167,7 +167,7 @@ def write_blown_run(run_dir):
     shapes = {"mlp/dense_1/kernel": (64, 64), "mlp/dense_2/kernel": (64, 64),
               "mlp/output/kernel": (64, 10), "mlp/output/bias": (10,)}
     stop = {"mlp/dense_1/kernel": 160, "mlp/dense_2/kernel": 170, "mlp/output/kernel": 200, "mlp/output/bias": 10**9}
-    w = {n: rng.normal(size=s) for n, s in shapes.items()}
+    w = {n: rng.normal(size=s) / np.sqrt(s[0]) for n, s in shapes.items()}  # Glorot-like: not a poor start
     with tb_nnviz.Writer(run_dir) as writer:
         for step in range(0, 275, 5):
             writer.log_weights(step, w, heatmaps=False, spectra=False)

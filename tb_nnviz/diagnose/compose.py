@@ -96,7 +96,7 @@ def diagnose(tensors, alpha_series=(), curves=None, activations=(), run_info=Non
             notes.append("%s: fewer than %d logged loss points (%s), not judged"
                          % (", ".join(short), loss_findings.MIN_POINTS, unit))
         if curves.unit == "step" and not any(f["kind"] == "loss_diverged" for f in found):
-            trends = loss_trends.evaluate(curves)
+            trends = loss_trends.evaluate(curves, loss_findings.late_pace(tensors))
             # Without accuracy the smoothed trend rules judge a per-step loss, when it is long enough for them.
             if trends or (curves.train_accuracy is None and loss_trends.judges(curves)):
                 found = [f for f in found if f["kind"] != "underfitting"]

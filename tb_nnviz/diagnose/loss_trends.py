@@ -40,9 +40,12 @@ def judges(curves):
     return curves.unit == "step" and train is not None and len(train.values) // 3 >= PLATEAU_MIN_POINTS
 
 
-def evaluate(curves):
+def evaluate(curves, pace=None):
     """``loss_plateau`` / ``loss_rising`` of a per-step loss without accuracy
-    (with accuracy, or per epoch, ``loss_findings.underfitting`` judges)."""
+    (with accuracy, or per epoch, ``loss_findings.underfitting`` judges). With the
+    kernels' ``loss_findings.Pace``, a plateau while some kernel moves at least
+    ``loss_findings.THRASHING_RATIO`` of its norm per step is caused by steps too
+    large to make progress: ``lr_too_high`` comes with it."""
     train = loss_findings._finite(curves.train_loss)
     if curves.unit != "step" or train is None:
         return []
@@ -69,5 +72,15 @@ def evaluate(curves):
         "The training loss (median %s over the last %d steps) is still %.0f%% of where it started (%s): the model "
         "has learned almost nothing; check the learning rate, the labels and the model's output."
     ) % (findings.fmt(late), int(steps[-1] - steps[-third]), 100 * late / first, findings.fmt(first))
-    return [loss_findings._loss_finding("loss_plateau", "warning", int(steps[-third]), message, curves, {
-        "late": late, "first": first, "threshold": PLATEAU_FRACTION})]
+    plateau = loss_findings._loss_finding("loss_plateau", "warning", int(steps[-third]), message, curves, {
+        "late": late, "first": first, "threshold": PLATEAU_FRACTION})
+    if pace is None or not pace.fastest >= loss_findings.THRASHING_RATIO:
+        return [plateau]
+    message = (
+        "The training loss stays at %.0f%% of where it started while the weights move up to %s of their norm per "
+        "step (healthy: about 0.1%%; the median layer %s): steps too large to make progress, the weights bounce "
+        "instead of descending; lower the learning rate (try 10x lower) or clip gradients."
+    ) % (100 * late / first, findings.fmt(pace.fastest), findings.fmt(pace.median))
+    return [findings.finding("lr_too_high", "warning", "", [], int(steps[-third]), message, {
+        "fastest_update_ratio_per_step": pace.fastest, "update_ratio_per_step": pace.median,
+        "source": "loss plateau", "threshold": loss_findings.THRASHING_RATIO}), plateau]
