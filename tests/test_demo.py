@@ -46,7 +46,11 @@ def test_every_run_logs_builtin_scalars_and_nnviz_data(demo_logs):
         assert any(t.endswith("epoch_loss") for t in scalars[run + "/train"])
         assert any(t.endswith("epoch_accuracy") for t in scalars[run + "/validation"])
         heat = data[metadata.HEATMAP_PLUGIN_NAME][run + "/train"]
-        assert heat and all(series[0].step == 0 for series in heat.values())
+        weights = {t: s for t, s in heat.items() if "/activations/" not in t}
+        assert weights and all(series[0].step == 0 for series in weights.values())
+        # The probe batch is the first training batch: its activations from the first epoch end on.
+        activations = [s for t, s in heat.items() if "/activations/" in t]
+        assert activations and all(series[0].step > 0 for series in activations)
     assert "cnn/conv_2/kernel/nnviz_heatmap" in data[metadata.HEATMAP_PLUGIN_NAME]["cnn/train"]
 
 
