@@ -84,10 +84,12 @@ def encode_record(data):
 class WriteFailed(OSError):
     """An event added to a file whose earlier write failed and that was closed then.
 
-    The first error was raised to the caller that hit it (and warned about by
-    ``tb_nnviz.log.plan.guarded``); this one only says why nothing more is
-    written, so ``guarded`` stops the caller without a second warning.
+    The first error (``cause``) was raised to the caller that hit it; once
+    ``tb_nnviz.log.plan.guarded`` has warned about it, this one stops later
+    callers without a second warning.
     """
+
+    cause = None
 
 
 class EventFile:
@@ -132,7 +134,9 @@ class EventFile:
         with self._lock:
             if self._closed:
                 if self._failed is not None:
-                    raise WriteFailed("event file %s stopped after a failed write: %s" % (self.path, self._failed))
+                    failed = WriteFailed("event file %s stopped after a failed write: %s" % (self.path, self._failed))
+                    failed.cause = self._failed
+                    raise failed
                 raise IOError("event file %s is closed" % self.path)
             self._write(record)
             if self._timer is None:
@@ -154,8 +158,11 @@ class EventFile:
                 self._file.truncate(start)
             finally:
                 self._file.close()
-            raise type(e)(e.errno, "%s; event file %s cut back to its last complete record (%d bytes) and closed"
-                          % (e.strerror or e, self.path, start)) from e
+            failed = type(e)(e.errno, "%s; event file %s cut back to its last complete record (%d bytes) and closed"
+                             % (e.strerror or e, self.path, start))
+            failed.nnviz_write_failed = True  # plan.guarded: all logging to this file stops
+            self._failed = failed
+            raise failed from e
         self._size = start + len(record)
 
     def flush(self):

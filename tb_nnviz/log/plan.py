@@ -299,14 +299,22 @@ def guarded(fn, strict, who, log_dir, part=None):
     except Exception as e:
         if strict:
             raise
-        if isinstance(e, WriteFailed):  # the write that failed first was warned about
+        cause = e.cause if isinstance(e, WriteFailed) and e.cause is not None else e
+        if getattr(cause, "nnviz_warned", False):  # the write that failed first was warned about
             return False
-        if part is None:
+        try:
+            cause.nnviz_warned = True
+        except AttributeError:
+            pass
+        if getattr(cause, "nnviz_write_failed", False):  # the event file is closed: every part stops
+            text = "%s: logging disabled after an error writing the event file (training continues; pass " \
+                   "strict=True to raise)" % who
+        elif part is None:
             text = "%s: logging to %r disabled after an error (training continues; pass strict=True to raise)" % (
                 who, log_dir)
         else:
             text = "%s: %s not logged after an error (training and the rest of the logging continue)" % (who, part)
-        warnings.warn("%s: %s: %s" % (text, type(e).__name__, e), RuntimeWarning, stacklevel=4)
+        warnings.warn("%s: %s: %s" % (text, type(cause).__name__, cause), RuntimeWarning, stacklevel=4)
         return False
 
 
