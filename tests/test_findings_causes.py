@@ -191,3 +191,24 @@ def test_a_layer_with_gradients_that_never_moves_is_not_optimized():
         found = [f for f in compose.diagnose([frozen] + moving) if f["kind"] == "updates_stopped"]
         assert kinds(found) == [("updates_stopped", severity)], kinds(found)
         assert found[0]["tensors"] == ["m/dense_1/kernel"]
+
+
+def test_double_softmax_is_harmless_under_keras_tensorflow():
+    """Keras' TensorFlow backend uses a softmax's input as the logits when from_logits=True:
+    an info there, a warning under the JAX and torch backends (and without a backend named)."""
+    structure = ({"name": "m/dense", "type": "Dense", "activation": "relu"},
+                 {"name": "m/out", "type": "Dense", "activation": "softmax"})
+    loss = {"class": "SparseCategoricalCrossentropy", "from_logits": True}
+    for backend, severity in (("tensorflow", "info"), ("torch", "warning"), ("jax", "warning"), (None, "warning")):
+        found, _ = setup_findings.double_softmax(RunInfo("keras", structure, loss=loss, backend=backend))
+        assert kinds(found) == [("double_softmax", severity)], backend
+    assert "trains as intended" in setup_findings.double_softmax(
+        RunInfo("keras", structure, loss=loss, backend="tensorflow"))[0][0]["message"]
+
+
+def test_gradients_accumulating_with_sgd_whose_gradient_settles():
+    """SGD without zero_grad: the gradient grows fastest at first, then sits at one value as
+    units die; the weights grow 100-fold. Measured from the first points, not the first quarter."""
+    g = np.r_[np.nan, np.linspace(2, 30, 10), np.full(N - 11, 32.7)]
+    ts = [kernel(i, np.linspace(4.6, 600, N), grad_norm=g) for i in (1, 2, 3)]
+    assert kinds(causes.gradients_accumulating(ts)) == [("gradients_accumulating", "error")]

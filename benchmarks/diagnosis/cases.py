@@ -189,10 +189,13 @@ CASES = (
     _broken("torch_mlp_softmax_then_ce", "torch", {**MLP, "optimizer": "sgd", "lr": 0.1, "softmax_output": True},
             "UMLAUT double softmax; Karpathy's recipe", "nn.Softmax output fed to CrossEntropyLoss",
             {"double_softmax"}, lambda m: m["train_accuracy"] < 0.9),
+    # Under the torch backend: Keras' TensorFlow backend takes a softmax's input as the logits
+    # when from_logits=True (with a warning), so there the run trains as if the softmax were not there.
     _broken("keras_double_softmax", "keras", {**MLP, "optimizer": "adam", "lr": 1e-3, "from_logits": True,
-                                              "epochs": 4},
-            "UMLAUT double softmax", "softmax output compiled with from_logits=True",
-            {"double_softmax"}, lambda m: True),
+                                              "epochs": 4, "backend": "torch"},
+            "UMLAUT double softmax", "softmax output compiled with from_logits=True (torch backend)",
+            # The loss cannot approach 0: softmax of probabilities in [0, 1] gives at least log(1 + 9/e) = 1.46.
+            {"double_softmax"}, lambda m: m["loss_last"] > 1.0),
     _broken("torch_mlp_random_labels", "torch", {**MLP, "optimizer": "adam", "lr": 1e-3, "random_labels": True},
             "DeepDiagnosis accuracy not increasing; SageMaker LossNotDecreasing", "labels shuffled against images",
             {"loss_plateau", "underfitting"}, lambda m: m["train_accuracy"] < 0.4, contradict={"lr_too_high"}),

@@ -28,6 +28,10 @@ def train_one(name, log_dir):
         torch.set_num_threads(1)
         from benchmarks.diagnosis import torch_train as trainer
     else:
+        # Keras fixes its backend at its first import (a case's "backend", else TensorFlow).
+        os.environ["KERAS_BACKEND"] = case.spec.get("backend", "tensorflow")
+        if case.spec.get("backend") == "torch":
+            import torch  # noqa: F401  (before anything that may load TensorFlow)
         from benchmarks.diagnosis import keras_train as trainer
     start = time.monotonic()
     truth = trainer.train(dict(case.spec), log_dir)

@@ -56,6 +56,8 @@ test("the module label is the description up to its last space, when that ends w
   assert.equal(moduleLabel("mlp/dense_1/kernel", "Dense kernel"), "Dense");
   assert.equal(moduleLabel("lstm/weight_ih_l0", "LSTM(6 -> 5) weight_ih_l0"), "LSTM(6 -> 5)");
   assert.equal(moduleLabel("d/kernel_2", "Dense kernel"), "Dense"); // Keras' unique suffix
+  // An activation heatmap names the module whose output it draws.
+  assert.equal(moduleLabel("d/activations", "Dense output (first 32 samples down, units across) activations"), "Dense");
   assert.equal(moduleLabel("d/kernel", "my favourite layer"), "");
   assert.equal(moduleLabel("d/kernel", "kernel"), "");
   assert.equal(moduleLabel("d/kernel", undefined), "");

@@ -30,6 +30,8 @@ EXPLOSION_GROWTH = 2.0
 #: gradients_accumulating: the median kernel's logged gradient norm grew at
 #: least this many times (median of the last quarter against the first) ...
 ACCUMULATING_GROWTH = 3.0
+#: The start the growth is measured from: the median of this many first points.
+ACCUMULATING_START_POINTS = 3
 #: ... rising steadily (Spearman rank correlation with the step at least this) ...
 ACCUMULATING_TREND = 0.8
 #: ... while the median kernel's weight norm grew at least this many times
@@ -197,7 +199,9 @@ def gradients_accumulating(tensors):
             continue
         gs, steps = g[ok], k.steps[ok]
         q = max(1, len(gs) // 4)
-        growth = float(np.median(gs[-q:]) / np.median(gs[:q]))
+        # From the first few points: a gradient that piles up grows fastest early (then SGD's
+        # can settle at one value as the units die), so a first quarter's median hides it.
+        growth = float(np.median(gs[-q:]) / np.median(gs[: min(q, ACCUMULATING_START_POINTS)]))
         per.append((growth, _spearman(steps, gs), float(k.norm[ok][-1] / k.norm[0]), k))
     if not per:
         return []

@@ -41,13 +41,16 @@ class RunInfo(typing.NamedTuple):
     lr: tuple = ()
     loss: typing.Optional[dict] = None
     input: typing.Optional[dict] = None
+    #: Keras' backend (``"tensorflow"``, ``"jax"``, ``"torch"``), or None.
+    backend: typing.Optional[str] = None
 
     @classmethod
     def from_json(cls, value):
         """A RunInfo from the logged JSON object (unknown keys ignored, missing ones None)."""
         value = value or {}
         return cls(value.get("framework"), tuple(value.get("structure") or ()), value.get("optimizer"),
-                   tuple(tuple(p) for p in value.get("lr") or ()), value.get("loss"), value.get("input"))
+                   tuple(tuple(p) for p in value.get("lr") or ()), value.get("loss"), value.get("input"),
+                   value.get("backend"))
 
     @property
     def optimizer_class(self):

@@ -76,11 +76,21 @@ def double_softmax(info):
         why = "%s(from_logits=True) applies softmax again" % (loss.get("class") or "the loss")
     else:
         why = "CrossEntropyLoss applies log-softmax itself (NLLLoss expects log_softmax)"
-    message = (
-        "The model ends in a softmax (%s) and %s: the probabilities are squashed twice, the gradients shrink and "
-        "the loss cannot approach 0; output logits (drop the softmax) or use a loss on probabilities."
-    ) % (last.get("name"), why)
-    return [findings.finding("double_softmax", "warning", str(last.get("name")), [], 0, message,
+    if info.framework == "keras" and info.backend == "tensorflow":
+        # Keras' TensorFlow backend takes the softmax's input as the logits (and warns): no harm here.
+        message = (
+            "The model ends in a softmax (%s) and %s; Keras' TensorFlow backend notices and uses the softmax's "
+            "input as the logits, so this run trains as intended, but under the JAX or torch backend the "
+            "probabilities would be squashed twice: drop the softmax, or compile with from_logits=False."
+        ) % (last.get("name"), why)
+        severity = "info"
+    else:
+        message = (
+            "The model ends in a softmax (%s) and %s: the probabilities are squashed twice, the gradients shrink "
+            "and the loss cannot approach 0; output logits (drop the softmax) or use a loss on probabilities."
+        ) % (last.get("name"), why)
+        severity = "warning"
+    return [findings.finding("double_softmax", severity, str(last.get("name")), [], 0, message,
                              {"last_module": last.get("type"), "loss": loss or None})], []
 
 

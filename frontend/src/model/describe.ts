@@ -88,13 +88,18 @@ export function tensorSubtitle(info: TagInfo): string {
  * The module label of a tensor's description: the Keras callback and `watch` write the
  * layer's label, a space and the weight's own name ("Linear(20 -> 32) weight", "Dense
  * kernel"); the label is everything before the last space. "" when the description does
- * not end with the tensor's own name (free text from the Writer).
+ * not end with the tensor's own name (free text from the Writer). An activation heatmap's
+ * description ("Dense output (first 32 samples down, units across) activations") gives
+ * the module before " output".
  *
  * Example: moduleLabel("0/weight", "Linear(20 -> 32) weight") === "Linear(20 -> 32)";
- *   moduleLabel("d/kernel", "my favourite layer") === "".
+ *   moduleLabel("d/kernel", "my favourite layer") === "";
+ *   moduleLabel("d/activations", "ReLU output (first 8 samples down, units across) activations") === "ReLU".
  */
 export function moduleLabel(tag: string, description: string | null | undefined): string {
   const d = (description ?? "").trim();
+  const activation = /^(.*) output \(.*\) activations$/.exec(d);
+  if (activation && tag.endsWith("/activations")) return activation[1].trim();
   const cut = d.lastIndexOf(" ");
   if (cut <= 0) return "";
   const attr = d.slice(cut + 1);

@@ -225,7 +225,8 @@ export class Sections {
    */
   layerTarget(tag: string, part: "layer" | "charts"): { el: HTMLElement; card?: undefined } | null {
     for (const g of this.groups.values()) {
-      if (!g.tags.includes(tag)) continue;
+      // A finding on activations names the layer itself (a ReLU module without weights).
+      if (!g.tags.includes(tag) && g.key !== tag) continue;
       this.ensureLive(g);
       return { el: part === "charts" ? g.charts?.root ?? g.sec : g.sec };
     }
