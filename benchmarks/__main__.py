@@ -1,8 +1,8 @@
 """``python -m benchmarks [--smoke] [--only NAME,...] [--update] [--out BENCHMARKS.md]``.
 
-Runs the benchmarks (``training``, ``models``, ``torch_models``, ``graph``, ``sharded``, ``server``, ``tab``,
-``spectral``, ``report``, ``diagnosis``, and the long ``kill``, ``soak`` and ``sweep``) and writes their
-tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless ``--out`` is given,
+Runs the benchmarks (``training``, ``models``, ``torch_models``, ``graph``, ``sharded``, ``server``,
+``tab``, ``spectral``, ``report``, ``diagnosis``; the long ``kill``, ``soak`` and ``sweep`` only when
+named with ``--only``) and writes their tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless ``--out`` is given,
 writes to a temporary file (its path is printed).
 ``--update`` (with ``--only``) replaces just those benchmarks' sections (and
 their rows of the targets table) in the existing file, and says at the top
@@ -24,6 +24,8 @@ from benchmarks import Context, Table, progress
 
 NAMES = ("training", "models", "torch_models", "graph", "sharded", "server", "tab", "spectral", "report", "diagnosis",
          "kill", "soak", "sweep")
+#: Run only when named (``--only``): minutes to hours each, and a live TensorBoard and tab.
+LONG = ("kill", "soak", "sweep")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -130,7 +132,7 @@ def main(argv=None):
     parser.add_argument("--update", action="store_true",
                         help="with --only: replace those sections in the existing output, keep the rest")
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(NAMES)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or [n for n in NAMES if n not in LONG]
     unknown = [n for n in names if n not in NAMES]
     if unknown:
         parser.error("unknown benchmark(s) %s; choose from %s" % (", ".join(unknown), ", ".join(NAMES)))

@@ -208,6 +208,7 @@ class NNVizCallback(keras.callbacks.Callback):
         self._deferred = False  # the model had no weights at on_train_begin
         self._last_batch_step = -1
         self._counter = self._epoch_base = 0  # trained batches, see the class docstring
+        self._epoch = 0  # the epoch fit is in (as Keras counts it: from initial_epoch)
 
     # -- public helpers -----------------------------------------------------
 
@@ -269,15 +270,19 @@ class NNVizCallback(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         if self._tap is not None:
             step = self._epoch_base + int(batch) + 1
-            steps = (self.params or {}).get("steps")
-            self._tap.arm(_crossed(self.trajectory_freq, self._last_batch_step, step) or (
-                self.trajectory_freq == "epoch" and steps is not None and int(batch) + 1 == steps))
+            params = self.params or {}
+            epoch_end = params.get("steps") is not None and int(batch) + 1 == params["steps"]
+            # The point of the last batch of training (on_train_end's) gets its gradients too.
+            last = epoch_end and params.get("epochs") is not None and self._epoch + 1 == params["epochs"]
+            self._tap.arm(_crossed(self.trajectory_freq, self._last_batch_step, step) or last or (
+                self.trajectory_freq == "epoch" and epoch_end))
 
     def on_train_begin(self, logs=None):
         self._guard(self._begin)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_base = self._counter
+        self._epoch = int(epoch)
 
     def on_train_batch_end(self, batch, logs=None):
         # ``batch`` is the last batch of the execution (steps_per_execution > 1).

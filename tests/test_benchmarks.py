@@ -54,7 +54,7 @@ def smoke_markdown(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "BENCHMARKS.md"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)],
-        cwd=tbserver.REPO, capture_output=True, text=True, timeout=600,
+        cwd=tbserver.REPO, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     # A progress line per measurement on stderr.

@@ -23,7 +23,7 @@ DENSE = ("64x64", "64x10")
 # script, extra args, NNViz run under the log dir, tensor names, whether gradients are logged
 SCRIPTS = {
     "keras_seed_case": ([], "train", ["sequential/dense/kernel", "sequential/dense_1/kernel",
-                                       "sequential/dense_2/kernel"], False),
+                                       "sequential/dense_2/kernel"], True),
     "pytorch_mlp": ([], ".", ["0/weight", "2/weight", "4/weight"], True),
     "custom_loop_tf": ([], ".", ["sequential/dense/kernel", "sequential/dense_1/kernel",
                                   "sequential/dense_2/kernel"], True),

@@ -22,12 +22,13 @@ BIAS = "<svg onload=alert(3)>/bias"
 DESCRIPTION = '<b>bold</b><img src=y onerror=alert(2)><script>alert(4)</script>" onmouseover="alert(5)'
 
 # Every element of the frame that could run or fetch something, or that the
-# description's markup would create if it were parsed as HTML.
+# description's markup would create if it were parsed as HTML. (The tab draws SVG itself:
+# the network diagram, chart keys; an injected <svg onload> shows as its "on" attribute.)
 _INJECTED = """() => {
   const bad = [];
   for (const e of document.querySelectorAll('*')) {
     const tag = e.tagName.toLowerCase();
-    if (['img', 'b', 'svg', 'iframe', 'object', 'embed'].includes(tag)) bad.push(e.outerHTML.slice(0, 200));
+    if (['img', 'b', 'iframe', 'object', 'embed'].includes(tag)) bad.push(e.outerHTML.slice(0, 200));
     if (tag === 'script' && (e.textContent.includes('alert') || !e.src.includes('/data/plugin/nnviz/')))
       bad.push(e.outerHTML.slice(0, 200));
     for (const a of e.getAttributeNames()) if (a.startsWith('on')) bad.push(tag + '[' + a + ']');

@@ -26,6 +26,7 @@ trajectory point, as the optimizer applies them (no second backward pass).
 
 import functools
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -180,6 +181,7 @@ class Probe:
         self.model = model
         self.batch = None if data is None else _rows(np.asarray(keras.ops.convert_to_numpy(data)))
         self._extractor = self._layers = self._capture = self._call = None
+        self._gave_up = False  # capturing failed once: not tried again
 
     @property
     def layers(self):
@@ -207,8 +209,8 @@ class Probe:
 
         def train_step(data):
             x = keras.utils.unpack_x_y_sample_weight(data)[0]
-            if self.batch is None and _is_array(x):
-                take(x)
+            if self.batch is None and not self._gave_up and _is_array(x):
+                self._gave_up = not _inside_training("the probe batch", take, x)
             return step(data)
 
         self.model.train_step = train_step
@@ -250,6 +252,18 @@ class Probe:
         if x is None:
             return None
         return {"mean": float(x.mean()), "std": float(x.std()), "min": float(x.min()), "max": float(x.max())}
+
+
+def _inside_training(what, fn, *args):
+    """Runs ``fn`` inside the user's train step (or its tracing): an error there must not
+    stop training, so it is warned about, and ``what`` is not logged."""
+    try:
+        fn(*args)
+        return True
+    except Exception as e:  # a strategy, dtype or shape the capture cannot handle
+        warnings.warn("NNVizCallback: %s not logged (training continues): %s: %s" % (what, type(e).__name__, e),
+                      RuntimeWarning, stacklevel=3)
+        return False
 
 
 def _compiled(extractor):
@@ -380,12 +394,14 @@ class GradientTap:
         with tf.init_scope():
             self.armed = tf.Variable(False, trainable=False)
         self._on = False
+        self._gave_up = False  # storing failed once (at a trace): not tried again
         target = getattr(optimizer, "inner_optimizer", None) or optimizer
         original = type(target).apply.__get__(target)
 
         def apply(grads, trainable_variables=None):
             known = trainable_variables if trainable_variables is not None else target._trainable_variables
-            self._stash(list(grads), list(known))
+            if not self._gave_up:
+                self._gave_up = not _inside_training("the gradients", self._stash, list(grads), list(known))
             return original(grads, trainable_variables)
 
         target.apply = apply
