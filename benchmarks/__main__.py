@@ -2,8 +2,8 @@
 
 Runs the benchmarks (``training``, ``models``, ``torch_models``, ``graph``, ``sharded``, ``server``,
 ``tab``, ``spectral``, ``report``, ``diagnosis``; the long ``kill``, ``soak`` and ``sweep`` only when
-named with ``--only``) and writes their tables as markdown. ``--smoke`` runs everything at tiny sizes and, unless ``--out`` is given,
-writes to a temporary file (its path is printed).
+named with ``--only``) and writes their tables as markdown. ``--smoke`` runs them at tiny sizes and,
+unless ``--out`` is given, writes to a temporary file (its path is printed).
 ``--update`` (with ``--only``) replaces just those benchmarks' sections (and
 their rows of the targets table) in the existing file, and says at the top
 which sections come from which run.
