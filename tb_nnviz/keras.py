@@ -196,7 +196,8 @@ class NNVizCallback(keras.callbacks.Callback):
         self.probe_data = probe_data
         self._probe = None  # keras_evidence.Probe of the current model, from set_model
         self._tap = None  # keras_evidence.GradientTap (TensorFlow), from set_model
-        self._wrapped = None  # the model whose train step and optimizer were wrapped
+        self._logged = []  # the Keras variables the logger logs, in its order (the tap's too)
+        self._wrapped = None  # (model, optimizer) whose train step and optimizer's apply were wrapped
         self._evidence_ok = True  # activations and run information still logged
         self._run = {"lr": None, "input": False, "activations": -1}  # what was logged last
         self._disabled = False
@@ -254,14 +255,17 @@ class NNVizCallback(keras.callbacks.Callback):
         super().set_model(model)
         # Before fit makes its train function: the probe wraps train_step to take its batch,
         # the gradient tap the optimizer's apply.
-        if self._disabled or not isinstance(model, keras.Model) or self._wrapped is model:
+        if self._disabled or not isinstance(model, keras.Model):
             return
-        self._wrapped = model
-        if self.activations:
+        optimizer = getattr(model, "optimizer", None)
+        if self._wrapped is not None and self._wrapped[0] is model and self._wrapped[1] is optimizer:
+            return  # a later fit of the same model, compiled with the same optimizer
+        new_model = self._wrapped is None or self._wrapped[0] is not model
+        self._wrapped = (model, optimizer)
+        if self.activations and new_model:
             self._evidence(self._new_probe, model)
-        if (self.trajectory_freq != 0 and keras.backend.backend() == "tensorflow"
-                and getattr(model, "optimizer", None) is not None):
-            self._evidence(self._new_tap, model)
+        if self.trajectory_freq != 0 and keras.backend.backend() == "tensorflow" and optimizer is not None:
+            self._evidence(self._new_tap, model)  # a new model, or the model compiled again
         # TensorFlow binds train_step when it makes the train function: one made by an
         # earlier fit is made again (traced once more) to include the wrappers.
         if getattr(model, "train_function", None) is not None and keras.backend.backend() == "tensorflow":
@@ -319,6 +323,7 @@ class NNVizCallback(keras.callbacks.Callback):
         from tb_nnviz.log.keras_evidence import GradientTap
 
         self._tap = GradientTap(model.optimizer)
+        self._tap.variables = self._logged  # the model compiled again: its weights are known
 
     def _new_probe(self, model):
         from tb_nnviz.log.keras_evidence import Probe
@@ -431,8 +436,9 @@ class NNVizCallback(keras.callbacks.Callback):
         self._drop_logger()
         self._evidence(self._log_run_info)
         weights = self._collect()
+        self._logged = [w.variable for w in weights]
         if self._tap is not None:
-            self._tap.variables = [w.variable for w in weights]
+            self._tap.variables = self._logged
         self.logger = _logger(
             self._writer, weights, heatmaps=self.heatmap_freq != 0,
             trajectories=self.trajectory_freq != 0, max_total_cells=self.max_total_cells,
