@@ -164,3 +164,23 @@ def test_gradients_the_optimizer_applied_without_a_second_backward(fitted):
             else:
                 want = np.sqrt(saved["grads"][str(step)][i])
                 np.testing.assert_allclose(points[step][g], want, rtol=1e-4, err_msg="%s step %d" % (name, step))
+
+
+def test_a_model_compiled_again_keeps_its_gradients(tmp_path):
+    """TensorFlow: a second fit after compiling with another optimizer logs that optimizer's gradients."""
+    import keras
+
+    from tb_nnviz.keras import NNVizCallback
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    cb = NNVizCallback(tmp_path, trajectory_freq=2, strict=True)
+    for optimizer in ("sgd", "adam"):
+        model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[cb])
+    cb.close()
+    g = trajectory.STAT_FIELDS.index("grad_norm")
+    points = load(str(tmp_path / "train"))[metadata.TRAJECTORY_PLUGIN_NAME]["sequential/dense/kernel"][1]
+    assert [s for s, _ in points] == [0, 2, 4, 6, 8]
+    assert all(np.isfinite(p[g]) and p[g] > 0 for s, p in points if s > 0), points
