@@ -211,3 +211,15 @@ def test_route_null_without_a_graph_and_a_newer_record_reported_not_served(tmp_p
     body = get_json(client, "/graph", run="new")
     assert body["graph"] is None and "newer than this tb_nnviz reads" in body["errors"][0]["message"]
     assert os.path.isdir(tmp_path / "new")
+
+
+def test_keras_operations_between_layers_are_nodes_without_parameters():
+    """A functional transformer's residual ``x + y`` is a keras.ops Add, not a layer: a node with 0 parameters."""
+    x = keras.Input((4, 8), name="tokens")
+    attended = keras.layers.MultiHeadAttention(2, 4, name="mha")(x, x)
+    out = keras.layers.Dense(8, name="ffn")(x + attended)
+    g = keras_graph.capture(keras.Model(x, out))
+    ops = [n for n in g["nodes"] if n["name"] not in ("tokens", "mha", "ffn")]
+    assert ops and all(n["params"] == 0 for n in ops), ops
+    assert by_name(g)["mha"]["params"] > 0
+    assert len(inputs_of(g, ops[0]["name"])) == 2  # the residual add: the input and the attention

@@ -158,8 +158,13 @@ def _layer(op):
 
 
 def _params(op):
+    """Entries of a layer's weights; 0 for an unbuilt layer and for an operation between
+    layers (``x + y`` in a functional model is a ``keras.ops`` ``Add``, not a layer)."""
+    count = getattr(op, "count_params", None)
+    if count is None or not getattr(op, "built", True):
+        return 0
     try:
-        return int(op.count_params()) if getattr(op, "built", True) else 0
+        return int(count())
     except ValueError:
         return 0
 
