@@ -75,13 +75,13 @@ def build_model(kind):
         width = 64 if kind == "mlp" else 512
         layers = [
             keras.Input((8, 8)),
-            keras.layers.Flatten(),
+            keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(width, activation="relu", name="dense_1"),
             keras.layers.Dense(width, activation="relu", name="dense_2"),
             keras.layers.Dense(10, activation="softmax", name="output"),
         ]
     elif kind == "deep_sigmoid":
-        layers = [keras.Input((8, 8)), keras.layers.Flatten()]
+        layers = [keras.Input((8, 8)), keras.layers.Flatten(name="flatten")]
         layers += [keras.layers.Dense(32, activation="sigmoid", name="sigmoid_%d" % i) for i in range(1, 9)]
         layers += [keras.layers.Dense(10, activation="softmax", name="output")]
     elif kind == "cnn":
@@ -90,7 +90,7 @@ def build_model(kind):
             keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_1"),
             keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_2"),
             keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
+            keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(10, activation="softmax", name="output"),
         ]
     else:

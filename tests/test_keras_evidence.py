@@ -174,7 +174,8 @@ def test_a_model_compiled_again_keeps_its_gradients(tmp_path):
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu", name="dense"),
+                              keras.layers.Dense(3, name="out")], name="sequential")
     cb = NNVizCallback(tmp_path, trajectory_freq=2, strict=True)
     for optimizer in ("sgd", "adam"):
         model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -255,9 +255,10 @@ def test_metrics_of_any_logged_array_are_strict_json(values, shape):
 def test_alpha_low_reaches_the_findings_route_and_the_report(tmp_path):
     """A heavy-tailed kernel (Cauchy entries: alpha 1.4) is reported; a Gaussian one and a small one are not."""
     rng = np.random.default_rng(0)
-    base = {"heavy/kernel": rng.standard_t(1.0, size=(200, 100)),
-            "gauss/kernel": rng.normal(size=(200, 100)),
-            "small/kernel": rng.standard_t(1.0, size=(20, 10))}
+    # Scaled like a LeCun start (1/sqrt(fan_in)): not a poor initialisation (scale leaves alpha alone).
+    base = {"heavy/kernel": rng.standard_t(1.0, size=(200, 100)) / np.sqrt(200),
+            "gauss/kernel": rng.normal(size=(200, 100)) / np.sqrt(200),
+            "small/kernel": rng.standard_t(1.0, size=(20, 10)) / np.sqrt(20)}
     with tb_nnviz.Writer(str(tmp_path / "run")) as w:
         for step in range(0, 40, 10):  # small steps: no lr_too_high to explain the low alpha
             w.log_weights(step, {n: x + 1e-4 * step * rng.normal(size=x.shape) for n, x in base.items()})

@@ -65,7 +65,9 @@ def train_keras(logdir):
     x, y = rng.normal(size=(8 * STEPS, 8)).astype("float32"), rng.integers(0, 3, 8 * STEPS)
     bias = np.zeros(16, "float32")
     bias[:KILLED] = -10.0
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
+    # Named: Keras numbers default names per process (sequential_3 after other tests' models).
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="dense"),
+                              keras.layers.Dense(3, name="dense_1")], name="sequential")
     model.layers[0].bias.assign(bias)
     model.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=8, epochs=1, verbose=0,

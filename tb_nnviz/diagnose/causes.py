@@ -106,7 +106,11 @@ def symmetric_units(tensors):
 def init_scale(v):
     """A kernel's first logged standard deviation times sqrt(fan_in) (fan_in: its
     entries per output unit), or NaN when unknown or all zero (``symmetric_units``' case)."""
-    std = v.stats.get("std", [np.nan])[0] if len(v.steps) else np.nan
+    first = {k: v.stats[k][0] for k in ("std", "q25", "q75") if k in v.stats and len(v.stats[k])}
+    # Robust where the quartiles are logged: (q75 - q25) / 1.349 is a Gaussian's std, and a
+    # heavy-tailed start (a Cauchy layer) is not called badly scaled for its few huge entries.
+    iqr = first.get("q75", np.nan) - first.get("q25", np.nan)
+    std = iqr / 1.349 if np.isfinite(iqr) and iqr > 0 else first.get("std", np.nan)
     if not np.isfinite(std) and len(v.norm):
         std = v.norm[0] / np.sqrt(max(v.size, 1))  # no mean: the root mean square
     if not (np.isfinite(std) and std > 0):

@@ -11,7 +11,8 @@ captured once (TensorFlow and torch backends), or the batch the user passes.
 trajectory point, as the optimizer applies them (no second backward pass).
 
 >>> import keras, numpy as np
->>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
+>>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu", name="dense"),
+...                           keras.layers.Dense(2, name="dense_1")], name="sequential")
 >>> model.compile(keras.optimizers.SGD(0.1, momentum=0.9),
 ...               keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 >>> info = run_info(model)
