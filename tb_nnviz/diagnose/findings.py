@@ -38,6 +38,7 @@ import numpy as np
 
 from tb_nnviz.diagnose import rates
 from tb_nnviz.diagnose.rates import TensorSeries  # noqa: F401  (the input type, named here for callers)
+from tb_nnviz.format import metadata
 
 #: Severities, most severe first.
 SEVERITIES = ("error", "warning", "info")
@@ -602,21 +603,5 @@ def finding(kind, severity, layer, tensors, step, message, evidence):
         "tensors": list(tensors),
         "step": int(step),
         "message": message,
-        "evidence": _json_safe(evidence),
+        "evidence": metadata.json_value(evidence, digits=4),
     }
-
-
-def _json_safe(value):
-    """Evidence as strict JSON: floats rounded to 4 significant digits, NaN/Inf as None."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return float("%.4g" % value) if math.isfinite(value) else None
-    return value

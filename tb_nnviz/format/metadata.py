@@ -276,17 +276,20 @@ def _check_fields(parsed, plugin_name):
         raise MetadataError("metadata traces lie outside shape %s" % parsed["shape"])
 
 
-def json_value(value):
+def json_value(value, digits=None):
     """``value`` as plain JSON: str keys, tuples as lists, numpy and framework scalars and
-    arrays as Python numbers and lists, non-finite floats as None, anything else as its str.
+    arrays as Python numbers and lists, non-finite floats as None, anything else as its str;
+    with ``digits``, floats rounded to that many significant digits.
 
     >>> json_value({"a": (1, float("nan")), 2: True})
     {'a': [1, None], '2': True}
+    >>> json_value([0.123456], digits=4)
+    [0.1235]
     """
     if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
+        return {str(k): json_value(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
+        return [json_value(v, digits) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if value is None or isinstance(value, str):
@@ -294,7 +297,9 @@ def json_value(value):
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
+        if not math.isfinite(value):
+            return None
+        return float(value) if digits is None else float("%.*g" % (digits, value))
     if hasattr(value, "tolist"):  # a numpy or framework scalar/array
-        return json_value(value.tolist())
+        return json_value(value.tolist(), digits)
     return str(value)
