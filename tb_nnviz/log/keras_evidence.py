@@ -287,10 +287,14 @@ def _is_array(x):
     return hasattr(x, "shape") and hasattr(x, "dtype") and len(x.shape) >= 1
 
 
+def _probe_rows(shape):
+    """How many rows of a batch of ``shape`` the probe keeps (``PROBE_SAMPLES``, fewer for large inputs)."""
+    return max(1, min(PROBE_SAMPLES, PROBE_ENTRIES // max(1, int(np.prod(shape[1:])))))
+
+
 def _rows(x):
-    """The first rows of ``x`` the probe keeps (``PROBE_SAMPLES``, fewer for large inputs)."""
-    per = max(1, int(np.prod(x.shape[1:])))
-    return np.array(x[: max(1, min(PROBE_SAMPLES, PROBE_ENTRIES // per))], copy=True)
+    """The first rows of ``x`` the probe keeps, copied."""
+    return np.array(x[: _probe_rows(x.shape)], copy=True)
 
 
 def _extractor(model):
@@ -332,7 +336,7 @@ class _TfTaker:
         if any(d is None for d in x.shape[1:]):
             return  # an input of varying shape: no fixed probe
         if self.rows is None:
-            n = max(1, min(PROBE_SAMPLES, PROBE_ENTRIES // max(1, int(np.prod(x.shape[1:])))))
+            n = _probe_rows(x.shape)
             with tf.init_scope():
                 self.rows = tf.Variable(tf.zeros([n] + list(x.shape[1:]), x.dtype), trainable=False)
                 self.count = tf.Variable(0, dtype=tf.int32, trainable=False)
