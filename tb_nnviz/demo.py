@@ -74,22 +74,22 @@ def build_model(kind):
     if kind in ("mlp", "wide_mlp"):  # the seed article's model; wide: 300k parameters, enough to memorise 150 images
         width = 64 if kind == "mlp" else 512
         layers = [
-            keras.Input((8, 8)),
+            keras.Input((8, 8), name="image"),
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(width, activation="relu", name="dense_1"),
             keras.layers.Dense(width, activation="relu", name="dense_2"),
             keras.layers.Dense(10, activation="softmax", name="output"),
         ]
     elif kind == "deep_sigmoid":
-        layers = [keras.Input((8, 8)), keras.layers.Flatten(name="flatten")]
+        layers = [keras.Input((8, 8), name="image"), keras.layers.Flatten(name="flatten")]
         layers += [keras.layers.Dense(32, activation="sigmoid", name="sigmoid_%d" % i) for i in range(1, 9)]
         layers += [keras.layers.Dense(10, activation="softmax", name="output")]
     elif kind == "cnn":
         layers = [
-            keras.Input((8, 8, 1)),
+            keras.Input((8, 8, 1), name="image"),
             keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_1"),
             keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_2"),
-            keras.layers.MaxPooling2D(),
+            keras.layers.MaxPooling2D(name="pool"),
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(10, activation="softmax", name="output"),
         ]

@@ -129,7 +129,7 @@ def test_lr_too_high_colours_its_stopped_layers_as_the_structure_view_does(serve
         .map(g => [g.dataset.name, [...g.querySelectorAll('text')].map(t => t.textContent)]))""")
     assert texts["dense_1"][1:3] == ["(None, 64) → (None, 64)", "relu · 4,160 params · trainable"], texts
     assert texts["output"][2].startswith("softmax") and texts["dense_1"][0] == "■ dense_1 · Dense"
-    assert drawn["edges"] == [["input_layer", "flatten"], ["flatten", "dense_1"], ["dense_1", "dense_2"],
+    assert drawn["edges"] == [["image", "flatten"], ["flatten", "dense_1"], ["dense_1", "dense_2"],
                               ["dense_2", "output"]]
     _shot(tab, "lr_too_high")
     # The step control replays the colouring: the first large steps, then the layers stop.
