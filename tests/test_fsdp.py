@@ -9,7 +9,12 @@ norms, update norms, quantile samples, traces, sketch, gradient norms), heatmaps
 - ``fsdp``: a 3-layer MLP under ``fully_shard`` (``Shard(0)``; 70 rows and 5 rows split unevenly, the last
   layer's single row leaves rank 1 an empty shard), SGD with momentum, 4 steps.
 - ``placements``: DTensors built by hand: ``Shard(1)`` on a 1-D mesh, two 2-D meshes (1 x 2 and 2 x 1),
-  ``Replicate()``, a plain tensor, NaN/Inf entries, and a ``Partial()`` tensor (warned about, not logged).
+  ``Replicate()``, a plain tensor, NaN/Inf entries, and a ``Partial()`` tensor (warned about, not logged);
+  ``max_cells=64`` pools the heatmaps of two of them split unevenly (21 columns, 15 rows on 2 ranks).
+
+No case lets the tool gather a whole weight for heatmaps or trajectories: ``DTensor.full_tensor`` raises in
+the worker (the test's own copies use the original), and the whole matrices gathered for spectra are
+counted by step.
 - ``failure``: a reduction that raises on rank 1, then a write that fails on rank 0: every rank stops
   logging at the same step and training runs on (a hang would trip the gloo timeout and this test's).
 """
@@ -53,10 +58,11 @@ class Holder:
 def placement_values(step):
     """Whole values of the ``placements`` case's tensors at ``step``; NaN and +/-Inf at step 1."""
     rng = np.random.default_rng(step)
-    shapes = {"a": (6, 5), "b": (5, 4), "c": (7, 3), "d": (4,), "e": (3, 3)}
+    shapes = {"a": (6, 5), "b": (5, 4), "c": (7, 3), "d": (4,), "e": (3, 3), "g": (33, 21), "h": (15, 41)}
     values = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
     if step:
         values["a"][4, 1], values["c"][6, 2], values["c"][0, 0] = np.nan, np.inf, -np.inf
+        values["g"][3, 4], values["h"][14, 40], values["h"][0, 0] = np.nan, -np.inf, np.inf
     return values
 
 
@@ -71,6 +77,40 @@ def save(root, step, weights, grads, kinds):
         json.dump(kinds, f)
 
 
+#: ``DTensor.full_tensor`` as torch defines it: the worker replaces it by one that raises (see ``forbid_gathers``).
+FULL_TENSOR = None
+
+
+def forbid_gathers():
+    """Makes ``DTensor.full_tensor`` raise in this process: the tool must never gather a whole weight with it."""
+    global FULL_TENSOR
+    from torch.distributed.tensor import DTensor
+
+    FULL_TENSOR = DTensor.full_tensor
+
+    def forbidden(self, *args, **kwargs):
+        raise AssertionError("a whole weight was gathered with full_tensor()")
+
+    DTensor.full_tensor = forbidden
+
+
+def count_spectral_gathers(log):
+    """Records the step of every whole matrix ``ShardedParamLogger`` gathers (for spectra) into ``log``."""
+    from tb_nnviz.log.torch_shards import ShardedParamLogger
+
+    gather, current = ShardedParamLogger._gather, ShardedParamLogger.log
+
+    def logged(self, step, *args, **kwargs):
+        self.current_step = step
+        return current(self, step, *args, **kwargs)
+
+    def counted(self, i):
+        log.append(self.current_step)
+        return gather(self, i)
+
+    ShardedParamLogger.log, ShardedParamLogger._gather = logged, counted
+
+
 def whole(params, attr=None):
     """``{name: numpy}`` of the whole tensors (or their ``.grad``), gathered on every rank."""
     from tb_nnviz.log.torch_logger import param_specs
@@ -78,7 +118,7 @@ def whole(params, attr=None):
     out = {}
     for s in param_specs(params):
         t = s.variable if attr is None else s.variable.grad
-        out[s.name] = (t.full_tensor() if hasattr(t, "full_tensor") else t).detach().numpy().copy()
+        out[s.name] = (FULL_TENSOR(t) if hasattr(t, "full_tensor") else t).detach().numpy().copy()
     return out
 
 
@@ -95,6 +135,8 @@ def fsdp_case(root, rank):
     fully_shard(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     gen = torch.Generator().manual_seed(rank)
+    gathered = []
+    count_spectral_gathers(gathered)
     # Trajectories at 0, 2, 4; heatmaps and spectra at 0, 3; all three by close() at 5 (not a logged step).
     with tb_nnviz.torch.watch(model, root, opt, trajectory_freq=2, heatmap_freq=3, spectral_freq=3,
                               max_cells=512, num_traces=6, strict=True) as watcher:
@@ -114,6 +156,8 @@ def fsdp_case(root, rank):
         assert watcher.logged_steps == [0, 2, 3, 4] and watcher.active
         assert watcher.logger.extra_bytes <= sum(p.to_local().numel() for p in model.parameters()) * 5
     assert watcher.logged_steps == [0, 2, 3, 4, 5] and watcher.active
+    # Whole matrices gathered at the spectral steps only (0, 3 and 5), each of the 3 matrices once.
+    assert gathered == [0] * 3 + [3] * 3 + [5] * 3, gathered
 
 
 def placements_case(root, rank):
@@ -127,7 +171,7 @@ def placements_case(root, rank):
     wide = init_device_mesh("cpu", (1, 2), mesh_dim_names=("dp", "tp"))
     tall = init_device_mesh("cpu", (2, 1), mesh_dim_names=("dp", "tp"))
     where = {"a": (line, [Shard(1)]), "b": (wide, [Shard(0), Shard(1)]), "c": (tall, [Shard(1), Shard(0)]),
-             "d": (line, [Replicate()])}
+             "d": (line, [Replicate()]), "g": (line, [Shard(1)]), "h": (tall, [Shard(0), Shard(1)])}
 
     def placed(values):
         return {k: distribute_tensor(torch.as_tensor(v), *where[k]) if k in where else torch.as_tensor(v)
@@ -138,7 +182,7 @@ def placements_case(root, rank):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         watcher = tb_nnviz.torch.watch(module, root, None, trajectory_freq=1, heatmap_freq=1, spectral_freq=1,
-                                       num_traces=5, sketch_dim=8, strict=True)
+                                       num_traces=5, sketch_dim=8, max_cells=64, strict=True)
     told = [str(w.message) for w in caught if "placement" in str(w.message)]
     with open(os.path.join(root, "warnings%d.json" % rank), "w") as f:
         json.dump(told, f)
@@ -197,6 +241,22 @@ def failure_case(root, rank):
             opt.step()
         watcher.close()
         report[run] = {"active": watcher.active, "logged": watcher.logged_steps}
+    # A matrix over the memory bound of a gathered spectrum (0/weight, 70 x 64: 17,920 bytes) is skipped.
+    from tb_nnviz.log import torch_shards
+
+    bound, torch_shards.MAX_GATHER_BYTES = torch_shards.MAX_GATHER_BYTES, 2000
+    try:
+        watcher = tb_nnviz.torch.watch(model, os.path.join(root, "bound"), opt, trajectory_freq=0, heatmap_freq=0,
+                                       spectral_freq=2, activations=False, strict=True)
+        for step in range(1, STEPS + 1):
+            opt.zero_grad()
+            model(torch.randn(8, 64)).square().mean().backward()
+            opt.step()
+        watcher.close()
+    finally:
+        torch_shards.MAX_GATHER_BYTES = bound
+    report["bound"] = {"active": watcher.active, "logged": watcher.logged_steps,
+                       "skipped": {c["name"]: c["skipped"] for c in watcher.logger._plan.spec if c}}
     with open(os.path.join(root, "report%d.json" % rank), "w") as f:
         json.dump(report, f)
 
@@ -206,6 +266,7 @@ def worker(root):
     import torch.distributed as dist
 
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
+    forbid_gathers()
     rank = dist.get_rank()
     for case in CASES:
         os.makedirs(os.path.join(root, case), exist_ok=True)
@@ -299,13 +360,14 @@ def test_fsdp2_run_equals_the_unsharded_run_field_by_field(runs, tmp_path):
 
 
 def test_shard1_2d_meshes_replicate_and_plain_tensors_equal_the_unsharded_run(runs, tmp_path):
-    """Shard(1), 2-D meshes, Replicate() and a plain tensor, NaN/Inf entries: equal to the unsharded logger;
-    the Partial() tensor is warned about once (on the writing rank), by name and placement, and not logged."""
+    """Shard(1), 2-D meshes, Replicate() and a plain tensor, NaN/Inf entries, pooled heatmaps of tensors split
+    unevenly: equal to the unsharded logger; the Partial() tensor is warned about once (on the writing rank),
+    by name and placement, and not logged."""
     root = runs / "placements"
     told = json.load(open(root / "warnings0.json"))
     assert len(told) == 1 and "'f'" in told[0] and "Partial" in told[0], told
     assert json.load(open(root / "warnings1.json")) == []
-    json.dump({"num_traces": 5, "sketch_dim": 8}, open(root / "options.json", "w"))
+    json.dump({"num_traces": 5, "sketch_dim": 8, "max_cells": 64}, open(root / "options.json", "w"))
     names = replay(root, tmp_path / "ref", Holder.make(placement_values(0)))
     assert_same_run(root, tmp_path / "ref", names)
     from tb_nnviz.format import metadata
@@ -313,6 +375,9 @@ def test_shard1_2d_meshes_replicate_and_plain_tensors_equal_the_unsharded_run(ru
 
     logged = read_all(python_provider(root), metadata.TRAJECTORY_PLUGIN_NAME)["."]
     assert not any(t.startswith("f/") for t in logged) and any(t.startswith("a/") for t in logged)
+    heat = read_all(python_provider(root), metadata.HEATMAP_PLUGIN_NAME)["."]
+    planes = {t.split("/")[0]: heat[t][-1].numpy.shape[0] for t in heat}
+    assert planes["g"] == planes["h"] == 2 and planes["a"] == 1, planes  # pooled (mean, absmax) and exact
 
 
 @pytest.mark.parametrize("run, stop", [("reduce", 2), ("write", 2)])
@@ -339,6 +404,25 @@ def test_auto_spectra_follow_rank_0s_budget_on_every_rank(runs):
             assert rep["active"] and rep["logged"] == [0, 2, 4, 5], (r, rep)
         spectra = read_all(python_provider(runs / "failure" / run), metadata.SPECTRUM_PLUGIN_NAME)
         assert sorted({d.step for tags in spectra.values() for data in tags.values() for d in data}) == steps, run
+
+
+def test_a_spectrum_over_the_gathering_memory_bound_is_skipped_with_the_reason(runs):
+    """A sharded matrix whose whole copy would exceed torch_shards.MAX_GATHER_BYTES is not gathered: its
+    spectrum is logged once, empty, with the reason; the smaller matrices' spectra are logged at each step."""
+    from tb_nnviz.format import metadata
+    from tests.providers import python_provider, read_all
+
+    for r in (0, 1):
+        rep = json.load(open(runs / "failure" / ("report%d.json" % r)))["bound"]
+        assert rep["active"] and rep["logged"] == [0, 2, 4, 5], (r, rep)
+        big = [n for n, why in rep["skipped"].items() if why]
+        assert big == ["0/weight"] and "gathering the whole sharded matrix" in rep["skipped"]["0/weight"], rep
+    spectra = read_all(python_provider(runs / "failure" / "bound"), metadata.SPECTRUM_PLUGIN_NAME)["."]
+    for tag, data in spectra.items():
+        if tag.startswith("0/weight"):
+            assert [d.numpy.size for d in data] == [0], tag
+        else:
+            assert [d.step for d in data] == [0, 2, 4, 5] and all(d.numpy.size for d in data), tag
 
 
 if __name__ == "__main__":  # one rank of the 2-process run: python tests/test_fsdp.py DIR (under torchrun)

@@ -3,13 +3,16 @@
 Under FSDP2 each rank holds a block of every weight. ``ShardedParamLogger`` runs
 on every rank: each reduces its own block into small partial results (sums,
 counts, extremes, the units it moved, the sketch by global entry index, the
-traced and sampled entries it holds, its gradients' sum of squares), and ONE
-``all_gather`` of a flat float64 buffer per logged step combines them, so
-every rank sees every rank's partials and its status. Rank 0 finishes them
-(``trajectory.finish_points``, as every writer) and writes. Trajectories never
-gather a weight. Heatmaps and spectra need the whole grid or matrix: at
-heatmap and spectral steps only, each weight is gathered (``full_tensor``, one
-at a time) and reduced by the usual backends on rank 0.
+traced and sampled entries it holds, its gradients' sum of squares, and at
+heatmap steps its heatmap cells: per cell the sum and signed absmax of its
+entries, ``tb_nnviz.reduce.blocks``), and ONE ``all_gather`` of a flat float64
+buffer per logged step combines them, so every rank sees every rank's
+partials and its status. Rank 0 finishes them (``trajectory.finish_points``
+and ``blocks.merge``, as every writer) and writes. Neither trajectories nor
+heatmaps ever gather a weight. Spectra need the whole matrix: at spectral
+steps only, each matrix is gathered on rank 0 alone (one ``gather`` of the
+ranks' blocks, one matrix at a time) and decomposed there; a matrix larger
+than ``MAX_GATHER_BYTES`` is skipped with the reason.
 
 Where the partials are taken: a contiguous block whose output units no
 other rank holds (FSDP2's ``Shard(0)``) goes through the one-pass numba
@@ -40,7 +43,7 @@ import torch
 
 from tb_nnviz.log.plan import LogPlan, Weight
 from tb_nnviz.log.torch_logger import dtype_name, one_thread
-from tb_nnviz.reduce import backends, numba_ops, torch_ops, trajectory
+from tb_nnviz.reduce import blocks, numba_ops, torch_ops, trajectory
 
 try:  # torch >= 2.4
     from torch.distributed.tensor import DTensor, Replicate, Shard
@@ -102,6 +105,26 @@ def local_block(shape, placements, coordinate, mesh_shape):
         offset[d] += start
         local[d] = size
     return tuple(local), tuple(offset), owner
+
+
+def rank_blocks(param, ranks):
+    """``[(local shape, global offset, owner)]`` of ``param``'s block on each of ``ranks`` (global ranks).
+
+    A rank outside the parameter's mesh holds nothing; a whole (not
+    sharded) tensor counts on the first rank only.
+    """
+    shape = tuple(param.shape)
+    nothing = ((0,) * len(shape), (0,) * len(shape), False)
+    if not is_sharded(param):
+        return [(shape, (0,) * len(shape), k == 0) for k in range(len(ranks))]
+    mesh = param.device_mesh
+    layout = mesh.mesh.cpu().numpy()
+    out = []
+    for r in ranks:
+        at = np.argwhere(layout == r)
+        out.append(nothing if not len(at) else local_block(shape, param.placements, tuple(int(c) for c in at[0]),
+                                                             tuple(mesh.shape)))
+    return out
 
 
 class Block:
@@ -185,9 +208,14 @@ def local_values(t):
     """The rank's own entries of ``t`` (a ``DTensor``'s local block, or ``t``), detached.
 
     The local tensor is taken before detaching: an op on the ``DTensor`` itself
-    goes through its sharding propagation, a fraction of a millisecond each.
+    goes through its sharding propagation, a fraction of a millisecond each;
+    ``to_local()`` itself costs 0.05-0.14 ms (an autograd function), so the
+    ``DTensor``'s own local tensor is read when it has one (0.01 ms).
     """
-    return (t.to_local() if is_sharded(t) else t).detach()
+    if is_sharded(t):
+        local = getattr(t, "_local_tensor", None)  # what to_local() returns, without its autograd function
+        t = t.to_local() if local is None else local
+    return t.detach()
 
 
 def widths(plan, split_units):
@@ -264,26 +292,35 @@ def _numpy_partials(x, previous, block, plan, scalars, units, traces, sample, sk
 
 
 def combine(parts, plan, split_units):
-    """``(raw, sample, traces, sketch, grad_sumsq)`` of one weight from every rank's partials ``[R, width]``.
+    """``(raw, sample, traces, sketch, grad_sumsq)`` of G weights of one plan shape from every rank's
+    partials ``[R, G, width]``: ``[G, ...]`` arrays.
 
     ``raw`` is ``trajectory.RAW_FIELDS``; the centred sum of squares joins
     the ranks' by Chan's parallel formula (each rank centred on its own mean);
     ``grad_sumsq`` is NaN when any rank lacked a gradient.
     """
     w = widths(plan, split_units)
-    scalars, units, traces, sample, sk = np.split(parts, np.cumsum(w)[:-1], axis=1)
-    s = {f: scalars[:, i] for i, f in enumerate(SCALARS)}
-    total = s["sum"].sum()
+    scalars, units, traces, sample, sk = np.split(parts, np.cumsum(w)[:-1], axis=2)
+    s = {f: scalars[:, :, i] for i, f in enumerate(SCALARS)}
+    total = s["sum"].sum(axis=0)
     mean = total / plan.size
     held = s["count"] > 0
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         local_mean = np.where(held, s["sum"] / np.where(held, s["count"], 1), 0.0)
-        centred = np.sum(np.where(held, s["centred_sumsq"] + s["count"] * (local_mean - mean) ** 2, 0.0))
-    raw = [total, s["sumsq"].sum(), s["update_sumsq"].sum(), centred, s["min"].min(), s["max"].max(),
-           s["nan_count"].sum(), s["finite_count"].sum(), s["zero_count"].sum(),
-           s["moved_units"].sum() + np.count_nonzero(units.max(axis=0, initial=0))]
-    grad = np.nan if s["grad_missing"].any() else s["grad_sumsq"].sum()
-    return np.asarray(raw), sample.sum(axis=0), traces.sum(axis=0), sk.sum(axis=0), grad
+        centred = np.sum(np.where(held, s["centred_sumsq"] + s["count"] * (local_mean - mean) ** 2, 0.0), axis=0)
+    raw = np.stack([total, s["sumsq"].sum(axis=0), s["update_sumsq"].sum(axis=0), centred, s["min"].min(axis=0),
+                    s["max"].max(axis=0), s["nan_count"].sum(axis=0), s["finite_count"].sum(axis=0),
+                    s["zero_count"].sum(axis=0),
+                    s["moved_units"].sum(axis=0) + np.count_nonzero(units.max(axis=0, initial=0), axis=-1)], axis=1)
+    grad = np.where(s["grad_missing"].any(axis=0), np.nan, s["grad_sumsq"].sum(axis=0))
+    return raw, sample.sum(axis=0), traces.sum(axis=0), sk.sum(axis=0), grad
+
+
+#: A matrix whose spectrum needs more than this many bytes gathered whole on
+#: the writing rank (its dtype's size times its entries) is skipped, with the
+#: reason logged once: 64 MiB, a 4096 x 4096 float32 matrix (whose exact
+#: decomposition ``spectrum.MAX_FLOPS`` skips anyway) or a 50k x 320 embedding.
+MAX_GATHER_BYTES = 2**26
 
 
 class ShardedParamLogger:
@@ -299,6 +336,8 @@ class ShardedParamLogger:
       heatmaps, trajectories, spectra, max_total_cells: as ``ParamLogger``.
       group: the ``torch.distributed`` process group every rank of which logs
         (default: the world).
+      max_gather_bytes: the memory bound of a spectrum: a matrix larger than
+        this (bytes, whole) is skipped with the reason (default ``MAX_GATHER_BYTES``).
 
     Attributes:
       extra_bytes: memory held between steps on this rank: the previous local
@@ -306,11 +345,12 @@ class ShardedParamLogger:
     """
 
     def __init__(self, writer, weights, *, heatmaps=True, trajectories=True,
-                 max_total_cells=None, spectra=False, group=None):
+                 max_total_cells=None, spectra=False, group=None, max_gather_bytes=None):
         import torch.distributed as dist
 
         self._dist, self._group = dist, group
         self.rank, self.world = dist.get_rank(group), dist.get_world_size(group)
+        self._ranks = [r if group is None else dist.get_global_rank(group, r) for r in range(self.world)]
         self.weights = weights = [Weight(*w) for w in weights]
         kwargs = {} if max_total_cells is None else {"max_total_cells": max_total_cells}
         self._plan = plan = LogPlan(writer, weights, [tuple(w.variable.shape) for w in weights],
@@ -318,10 +358,31 @@ class ShardedParamLogger:
                                     trajectories=trajectories, spectra=spectra, **kwargs)
         traj = {i: plan.traj[i][0] for sub in plan.traj_groups for i in sub}
         self._blocks = [Block(w.variable, traj.get(i), self.rank) for i, w in enumerate(weights)]
+        # Every rank's block of every weight (the same on every rank): where each rank's partials sit.
+        self._geometry = [rank_blocks(w.variable, self._ranks) for w in weights]
+        self._heat_boxes = {}
+        for i, content in enumerate(plan.heat):
+            boxes = [blocks.cell_box(plan.shapes[i], offset, local, content) if owner else (0, 0, 0, 0)
+                     for local, offset, owner in self._geometry[i]]
+            self._heat_boxes[i] = boxes, max(blocks.box_size(b, content) for b in boxes)
+        self._skip_large_spectra(MAX_GATHER_BYTES if max_gather_bytes is None else max_gather_bytes)
         self._previous = [None] * len(weights)
         self._grads = None
         self._has_previous = False
         self.pending = None  # an error of this rank's since the last collective (reported in the next)
+
+    def _skip_large_spectra(self, limit):
+        """Marks the spectra of sharded matrices over ``limit`` bytes (whole) skipped, with the reason."""
+        plan = self._plan
+        for i, content in enumerate(plan.spec):
+            t = self.weights[i].variable
+            size = t.numel() * t.element_size()
+            if content and not content["skipped"] and is_sharded(t) and size > limit:
+                content["skipped"] = (
+                    "gathering the whole sharded matrix on the writing rank would take %.3g MiB, more than %.3g MiB "
+                    "(torch_shards.MAX_GATHER_BYTES)" % (size / 2**20, limit / 2**20))
+        plan.spec_groups = [kept for kept in ([i for i in sub if not plan.spec[i]["skipped"]]
+                                              for sub in plan.spec_groups) if kept]
 
     @property
     def names(self):
@@ -351,10 +412,7 @@ class ShardedParamLogger:
             return None
         g = local_values(g).reshape(-1)
         if g.device.type == "cpu" and numba_ops.usable(dtype_name(g.dtype)):
-            # numpy's float64 chunks (the reference's own function), not the numba kernel: in a torchrun
-            # worker the kernel's first call after other work took 10-20 ms per 0.5M entries, numpy's
-            # chunks 0.5 ms (not understood yet; see the report of issue 24).
-            return trajectory.grad_sumsq(g.numpy())
+            return float(numba_ops.grad_sumsq([g.numpy()])[0])  # the unsharded logger's kernel
         g = g.double()
         return float(torch.dot(g, g))
 
@@ -374,16 +432,24 @@ class ShardedParamLogger:
             return
         subs = plan.traj_groups if trajectories else []
         members = [i for sub in subs for i in sub]
+        heated = [i for subgroups in plan.heat_groups for sub in subgroups for i in sub] if heatmaps else []
         layout = [sum(widths(plan.traj[i][0], self._blocks[i].split_units)) for i in members]
+        layout += [self._heat_boxes[i][1] for i in heated]
         buf = np.zeros(HEADER + sum(layout))
         buf[1] = float(spectra and (budget is None or budget.due()))
         try:
             if self.pending is not None:
                 raise self.pending
             grads = self._grads if self._grads is not None else [None] * len(self.weights)
-            parts = [self._partials(i, grads[i]) for i in members]
-            if parts:
-                buf[HEADER:] = np.concatenate(parts)
+            at = HEADER
+            for i in members:
+                part = self._partials(i, grads[i])
+                buf[at : at + len(part)] = part
+                at += len(part)
+            for i, width in zip(heated, layout[len(members):]):
+                part = self._heat_partials(i)
+                buf[at : at + part.size] = part.reshape(-1)
+                at += width
             own = None
         except Exception as e:
             buf[0], own = 1.0, e
@@ -402,35 +468,46 @@ class ShardedParamLogger:
         with_grads = self._grads is not None
         if trajectories:
             self._grads = None
-        heat = [[self._gathered(sub, self._heatmap) for sub in subgroups]
-                for subgroups in plan.heat_groups] if heatmaps else []
         spec = None
         if spectra:
             start = time.perf_counter()
-            spec = [self._gathered(sub, self._eigenvalues) for sub in plan.spec_groups]
+            spec = [self._spectra(sub) for sub in plan.spec_groups]
             if budget is not None:
                 budget.spent(time.perf_counter() - start)
         if self.rank == 0 and self.pending is None:
             try:
+                ends = np.cumsum(layout)
                 traj, grads = self._finish(gathered[:, HEADER:], subs, members, layout, with_grads)
+                heat = self._finish_heatmaps(gathered[:, HEADER:], heated, ends[len(members) :] if heated else [])
                 plan.write(step, heat, traj, self._has_previous, grads, spectra=spec)
             except Exception as e:
                 self.pending = e
         self._has_previous = self._has_previous or trajectories
 
+    def _local(self, i):
+        """This rank's entries of weight ``i`` (numpy, flat; float32/float64 as they are, others as float64)."""
+        x = local_values(self.weights[i].variable).reshape(-1)
+        if not self._blocks[i].owner:
+            x = x[:0]
+        return x.cpu().numpy() if x.dtype in (torch.float32, torch.float64) else x.double().cpu().numpy()
+
     def _partials(self, i, grad_sumsq):
         """Weight ``i``'s partials (``partials``); keeps its local values as the previous ones."""
-        block, t = self._blocks[i], self.weights[i].variable
-        x = local_values(t).reshape(-1)
-        if not block.owner:
-            x = x[:0]
-        x = x.cpu().numpy() if x.dtype in (torch.float32, torch.float64) else x.double().cpu().numpy()
+        x = self._local(i)
         previous = self._previous[i]
         if previous is None:
             previous = self._previous[i] = types.SimpleNamespace(values=np.empty_like(x), first=True)
-        out = partials(x, previous, grad_sumsq, block, self._plan.traj[i][0])
+        out = partials(x, previous, grad_sumsq, self._blocks[i], self._plan.traj[i][0])
         previous.first = False
         return out
+
+    def _heat_partials(self, i):
+        """Weight ``i``'s heatmap partial on this rank (``blocks.block_planes`` over its cells)."""
+        block = self._blocks[i]
+        if not block.size:
+            return np.zeros(0)
+        x = self._local(i).reshape(block.local_shape)
+        return blocks.block_planes(x, block.offset, block.shape, self._plan.heat[i])
 
     def _all_gather(self, buf):
         out = [torch.zeros(len(buf), dtype=torch.float64) for _ in range(self.world)]
@@ -438,40 +515,102 @@ class ShardedParamLogger:
         return torch.stack(out).numpy()
 
     def _finish(self, gathered, subs, members, layout, with_grads):
-        """Per trajectory group, ``(raw, sample, traces, sketch)`` and ``[G]`` gradient sums of squares."""
-        ends = dict(zip(members, np.cumsum(layout)))
-        per = {i: combine(gathered[:, ends[i] - n : ends[i]], self._plan.traj[i][0], self._blocks[i].split_units)
-               for i, n in zip(members, layout)}
-        traj = [[np.stack([per[i][k] for i in sub]) for k in range(4)] for sub in subs]
-        grads = [np.array([per[i][4] for i in sub]) for sub in subs] if with_grads and subs else None
-        return traj, grads
+        """Per trajectory group, ``(raw, sample, traces, sketch)`` and ``[G]`` gradient sums of squares.
 
-    def _gathered(self, sub, reduce):
-        """``reduce`` of each whole weight of ``sub`` (gathered one at a time on every rank), stacked on rank 0.
+        Consecutive members of a group with the same layout are combined at once (``combine`` over
+        ``[R, G, width]``)."""
+        starts = dict(zip(members, np.cumsum([0] + layout[:-1])))
+        widths_of = dict(zip(members, layout))
+        traj, grads = [], []
+        for sub in subs:
+            parts = []
+            for run in _runs(sub, lambda i: (widths_of[i], self._blocks[i].split_units)):
+                a, n = starts[run[0]], widths_of[run[0]]
+                chunk = gathered[:, a : a + n * len(run)].reshape(self.world, len(run), n)
+                parts.append(combine(chunk, self._plan.traj[run[0]][0], self._blocks[run[0]].split_units))
+            merged = [np.concatenate([p[k] for p in parts]) for k in range(5)]
+            traj.append(merged[:4])
+            grads.append(merged[4])
+        return traj, (grads if with_grads and subs else None)
 
-        Every rank gathers every weight, whatever fails on rank 0 (kept in ``pending``).
+    def _finish_heatmaps(self, gathered, heated, ends):
+        """Per heatmap stack, per subgroup, the planes ``[G, P, R, C]`` merged from every rank's partials."""
+        plan = self._plan
+        if not heated:
+            return []
+        end = dict(zip(heated, ends))
+        out = []
+        for subgroups in plan.heat_groups:
+            stack = []
+            for sub in subgroups:
+                planes = []
+                for i in sub:
+                    content, (boxes, width) = plan.heat[i], self._heat_boxes[i]
+                    a = end[i] - width
+                    parts = [(box, gathered[r, a : a + blocks.box_size(box, content)].reshape(
+                        blocks.planes_count(content), box[1] - box[0], box[3] - box[2]))
+                             for r, box in enumerate(boxes)]
+                    planes.append(blocks.merge(parts, content))
+                stack.append(np.stack(planes))
+            out.append(stack)
+        return out
+
+    def _spectra(self, sub):
+        """Eigenvalues ``[G, slices, evals]`` of the members of one spectrum group, on rank 0 (None elsewhere).
+
+        Each matrix is gathered whole on rank 0 only (``_gather``, one at a time); every rank
+        joins every gather, whatever fails on rank 0 (kept in ``pending``).
         """
         out = []
         for i in sub:
-            t = self.weights[i].variable.detach()
-            whole = t.full_tensor() if is_sharded(t) else t
+            whole = self._gather(i)
             if self.rank == 0 and self.pending is None:
                 try:
-                    out.append(reduce(i, whole))
+                    out.append(torch_ops.eigenvalues(whole[None], self._plan.spec[i])[0].cpu().numpy())
                 except Exception as e:
                     self.pending = e
             del whole
         return np.stack(out) if out and self.pending is None else None
 
-    def _heatmap(self, i, whole):
-        content = self._plan.heat[i]
-        backend = backends.choose(dtype_name(whole.dtype), whole.device, "torch")
-        if backend is numba_ops:
-            return numba_ops.heatmap_planes([whole.numpy()], content)[0]
-        return torch_ops.heatmap_planes([whole], content, torch_ops.Workspace(whole.device))[0].cpu().numpy()
+    def _gather(self, i):
+        """Weight ``i`` whole on rank 0 (None elsewhere): one ``gather`` of every rank's block, padded to the
+        largest, placed by each rank's offset. Peak memory: the matrix and the gathered blocks on rank 0,
+        the rank's block on the others."""
+        t = self.weights[i].variable
+        if not is_sharded(t):
+            return local_values(t).cpu() if self.rank == 0 else None
+        geometry = self._geometry[i]
+        size = max(math.prod(local) for local, _, _ in geometry)
+        send = torch.zeros(size, dtype=t.dtype)
+        try:
+            x = local_values(t).reshape(-1)
+            send[: x.numel()] = x.cpu()
+        except Exception as e:  # this rank still joins the gather; the error stops every rank at the next step
+            self.pending = self.pending or e
+        received = [torch.empty(size, dtype=t.dtype) for _ in range(self.world)] if self.rank == 0 else None
+        self._dist.gather(send, received, dst=self._ranks[0], group=self._group)
+        if self.rank != 0:
+            return None
+        whole = torch.empty(tuple(t.shape), dtype=t.dtype)
+        for (local, offset, _), got in zip(geometry, received):
+            if math.prod(local):
+                whole[tuple(slice(o, o + n) for o, n in zip(offset, local))] = got[: math.prod(local)].reshape(local)
+        return whole
 
-    def _eigenvalues(self, i, whole):
-        return torch_ops.eigenvalues(whole[None], self._plan.spec[i])[0].cpu().numpy()
+
+def _runs(items, key):
+    """``items`` cut into runs of consecutive items with one ``key``.
+
+    >>> _runs([1, 3, 2, 5], lambda i: i % 2)
+    [[1, 3], [2], [5]]
+    """
+    runs = []
+    for i in items:
+        if runs and key(runs[-1][-1]) == key(i):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
 
 
 def check_placements(weights, warn):

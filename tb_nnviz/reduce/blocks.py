@@ -16,6 +16,7 @@ divides each cell's sum by its entry count (known from the grid), which is
 ``grids.heatmap_planes`` of the whole tensor up to the order of the float64
 additions.
 
+>>> from tb_nnviz.reduce import grids
 >>> x = np.arange(35.0).reshape(7, 5) - 17
 >>> content = grids.heatmap_content("w", x.shape, "float64", max_cells=6)
 >>> content["pool"], content["planes"]
@@ -31,8 +32,6 @@ True
 import math
 
 import numpy as np
-
-from tb_nnviz.reduce import grids
 
 
 def _grid_index(axes, shape, offset, local_shape):
@@ -60,6 +59,7 @@ def cell_box(shape, offset, local_shape, content):
     the block ``offset .. offset + local_shape`` of a tensor of ``shape`` reaches; ``(0, 0, 0, 0)`` for
     an empty block. Computed from the block's two corners (no data), so every rank knows every box.
 
+    >>> from tb_nnviz.reduce import grids
     >>> content = grids.heatmap_content("w", (7, 5), "float32", max_cells=6)
     >>> cell_box((7, 5), (4, 0), (3, 5), content), cell_box((7, 5), (7, 0), (0, 5), content)
     ((1, 3, 0, 2), (0, 0, 0, 0))
