@@ -88,7 +88,7 @@ def test_the_tab_opens_on_the_run_with_errors(served, browser_):
             assert marks[run]["visible"] and marks[run]["title"].startswith(run + ": "), marks[run]
     assert marks["d_nan"]["color"] != marks["a_note"]["color"]
     # The marker's glyph is the one the findings show beside their severity.
-    glyph = frame.locator('[data-testid="finding"][data-severity="error"] .nv-sev').inner_text()
+    glyph = frame.locator('[data-testid="finding"][data-severity="error"] > .nv-sev').inner_text()
     assert glyph.split()[0] == marks["d_nan"]["text"], (glyph, marks["d_nan"])
     _shot(frame.locator(".nv-runs"), "run-list")
     assert not tab.errors, tab.errors

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Finding } from "../src/data/types";
-import { FINDINGS_CAP, capFindings, noteText, parseFindings, runSummary } from "../src/model/findings";
+import { FINDINGS_CAP, capFindings, consequencesText, noteText, parseFindings, runSummary } from "../src/model/findings";
 
 const f = (severity: string, kind = "k"): Finding => ({ kind, severity, layer: null, tensors: [], step: null, message: "m", evidence: null });
 
@@ -24,6 +24,17 @@ test("parseFindings leaves malformed parts out, never throws", () => {
   assert.deepEqual(parseFindings({ findings: "no", notes: {} }), { findings: [], notes: [] });
   assert.deepEqual(parseFindings([null, 3, { kind: 1 }, f("error")]).findings, [f("error")]);
   assert.deepEqual(parseFindings({ findings: [f("info")], notes: [null, { rule: "r" }, { message: "ok" }] }).notes, [{ rule: "", message: "ok" }]);
+});
+
+test("a cause keeps its consequences, checked like findings, at any depth", () => {
+  const dead = { ...f("warning", "dead_units"), caused_by: "lr_too_high", consequences: [null, f("info", "loss_plateau")] };
+  const cause = { ...f("warning", "lr_too_high"), consequences: [dead, { kind: 2 }] };
+  const parsed = parseFindings({ findings: [cause], notes: [] }).findings;
+  assert.deepEqual(parsed[0].consequences?.map((c) => c.kind), ["dead_units"]);
+  assert.deepEqual(parsed[0].consequences?.[0].consequences, [f("info", "loss_plateau")]);
+  assert.equal(parseFindings([{ ...f("info"), consequences: "x" }]).findings[0].consequences, undefined);
+  assert.equal(consequencesText([dead, f("info", "loss_plateau"), f("info", "loss_plateau")]), "3 consequences of this: dead units, loss plateau");
+  assert.equal(consequencesText([dead]), "1 consequence of this: dead units");
 });
 
 test("a run with notes and no findings is never 'no problems found'", () => {

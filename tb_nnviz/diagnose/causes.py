@@ -98,7 +98,7 @@ def symmetric_units(tensors):
         "%s started with every weight equal (%s)%s: every unit of a layer then computes the same function and gets "
         "the same gradient, so the units stay identical and the layer is as good as one unit; initialise randomly "
         "(He/Glorot), not with zeros or a constant."
-    ) % (", ".join(layers), what, " at step %d" % int(lead.steps[0]))
+    ) % (", ".join(map(findings.said, layers)), what, " at step %d" % int(lead.steps[0]))
     return [findings.finding("symmetric_units", "error", lead.layer, [k.name for k in hits], int(lead.steps[0]),
                              message, {"layers": layers, "all_zero": zero, "threshold": EQUAL_SPREAD})]
 
@@ -145,7 +145,7 @@ def poor_initialization(tensors):
             "%d of %d layers start with weights %sx the scale 1/sqrt(fan_in) (median; %s: %sx), where He, Glorot and "
             "the frameworks' defaults start between about 0.2x and 1.4x: %s; use the default initialiser (Glorot "
             "in Keras, Kaiming-uniform in PyTorch) or He for ReLU."
-        ) % (len(hits), len(scales), findings.fmt(median), lead.layer, findings.fmt(init_scale(lead)), effect)
+        ) % (len(hits), len(scales), findings.fmt(median), findings.said(lead.layer), findings.fmt(init_scale(lead)), effect)
         return [findings.finding("poor_initialization", "warning", lead.layer, [k.name for _, k in hits], 0,
                                  message, {"scale": {k.name: r for r, k in hits}, "direction": direction,
                                            "threshold": bound})]
@@ -177,7 +177,7 @@ def early_explosion(tensors, symmetric=False):
         "Between steps %d and %d the median layer's weight norm grew %sx (%s: %sx): an explosion inside one logged "
         "interval, which the per-step ratios average away; lower the learning rate or add warmup and gradient "
         "clipping."
-    ) % (int(steps[i]), int(steps[i + 1]), findings.fmt(median[i]), lead.layer, findings.fmt(np.nanmax(column)))
+    ) % (int(steps[i]), int(steps[i + 1]), findings.fmt(median[i]), findings.said(lead.layer), findings.fmt(np.nanmax(column)))
     return [findings.finding("early_explosion", "warning", lead.layer, names, int(steps[i + 1]), message, {
         "median_growth": float(median[i]), "growth": {k.name: float(g) for k, g in zip(kernels, column)},
         "threshold": EXPLOSION_GROWTH})]
@@ -219,7 +219,7 @@ def gradients_accumulating(tensors):
         "The gradient norms rose steadily, %sx over the run (median layer; %s: %sx), while the weight norms grew "
         "%sx: each step's gradient is added to the previous ones; call optimizer.zero_grad() (or "
         "model.zero_grad()) every step, or divide by the steps when accumulating on purpose."
-    ) % (findings.fmt(growth), lead.layer, findings.fmt(max(p[0] for p in per)), findings.fmt(weights))
+    ) % (findings.fmt(growth), findings.said(lead.layer), findings.fmt(max(p[0] for p in per)), findings.fmt(weights))
     return [findings.finding("gradients_accumulating", "error", lead.layer, [p[3].name for p in per],
                              int(lead.steps[1]), message, {
                                  "gradient_growth": growth, "trend": trend, "weight_growth": weights,
@@ -260,6 +260,6 @@ def weights_shrinking(tensors, run_info=None):
         "The weights shrank to %s of their first norm (median layer; %s: %s): %s pulls them to 0 faster than the "
         "gradients push; the large update ratios come from the small norms, not a high learning rate; lower the "
         "weight decay (AdamW: 1e-4 to 0.1)."
-    ) % (findings.fmt(fraction), lead.layer, findings.fmt(min(p[0] for p in per)), why)
+    ) % (findings.fmt(fraction), findings.said(lead.layer), findings.fmt(min(p[0] for p in per)), why)
     return [findings.finding("weights_shrinking", "error", lead.layer, [k.name for k in shrink], first, message, {
         "norm_fraction": fraction, "weight_decay": decay, "threshold": SHRINK_FRACTION})]

@@ -273,13 +273,13 @@ def _updates_stopped(views):
             context = ""
         before, gradient = _before_stopping(stopped, stops)
         rounding = gradient or (before is not None and before < ROUNDING_RATIO)
-        head = "%s stopped changing at step %d (update norm exactly 0 through step %d)" % (layer, step, last)
+        head = "%s stopped changing at step %d (update norm exactly 0 through step %d)" % (said(layer), step, last)
         if everything:
             severity = "info"
             message = (
                 "%s and every other tensor stopped changing at step %d (update norm exactly 0 through step %d): "
                 "training converged, or the learning rate reached 0."
-            ) % (layer, step, last)
+            ) % (said(layer), step, last)
         elif rounding:
             severity = "warning"
             if gradient:
@@ -365,7 +365,7 @@ def _dead_units(views):
         message = (
             "%d of %s's %d units (%.0f%%) have not changed since step %d: they no longer learn (dead ReLUs or "
             "saturated units); lower the learning rate, try LeakyReLU/GELU or a better initialisation."
-        ) % (count, v.layer, units, 100 * fraction, step)
+        ) % (count, said(v.layer), units, 100 * fraction, step)
         found.append(finding("dead_units", severity, v.layer, [v.name], step, message, {
             "units": units, "dead_units": count, "dead_fraction": fraction,
             "latest_fraction": float(tail[-1]), "points": len(run),
@@ -405,7 +405,7 @@ def _lr_too_high(kernels):
     message = (
         "%s the median layer's weights moved %s their norm per step (healthy: about %.2g%%), most in %s: "
         "lower the learning rate (try 10x lower) or add warmup."
-    ) % (when, _pct(median[first]), 100 * HEALTHY_RATIO, lead.layer)
+    ) % (when, _pct(median[first]), 100 * HEALTHY_RATIO, said(lead.layer))
     return [finding("lr_too_high", "warning", lead.layer, names, int(steps[first]), message, {
         "median_ratio_per_step": float(median[first]), "steps_above": covered,
         "threshold": HIGH_RATIO if covered >= HIGH_MIN_STEPS else SUSTAINED_HIGH_RATIO,
@@ -433,7 +433,7 @@ def _never_moved(views):
     if graded:
         lead = graded[0]
         layers = list(dict.fromkeys(v.layer for v in graded))
-        what = lead.layer if len(layers) == 1 else "%d layers (first: %s)" % (len(layers), lead.layer)
+        what = said(lead.layer) if len(layers) == 1 else "%d layers (first: %s)" % (len(layers), said(lead.layer))
         message = (
             "%s never changed (update norm exactly 0 from step %d to %d) although it had gradients (norm up to %s) "
             "while other layers trained: the optimizer does not update it; build the optimizer from all of the "
@@ -444,7 +444,7 @@ def _never_moved(views):
                         message, {"layers": layers, "never_moved": True, "gradient_norm_max": _gradient_max(lead)})]
     lead = still[0]
     layers = list(dict.fromkeys(v.layer for v in still))
-    what = lead.layer if len(layers) == 1 else "%d layers (first: %s)" % (len(layers), lead.layer)
+    what = said(lead.layer) if len(layers) == 1 else "%d layers (first: %s)" % (len(layers), said(lead.layer))
     start, end = int(lead.steps[1]), int(lead.steps[-1])
     message = (
         "%s never changed (update norm exactly 0 from step %d to %d) while other layers trained: frozen on "
@@ -475,7 +475,7 @@ def _lr_too_low(kernels):
         "the run, about {:,}x below the ~{} rule of thumb: raise the learning rate (unless you are fine-tuning "
         "on purpose)."
     ).format(
-        lead.layer, fmt(fastest), _round_factor(HEALTHY_RATIO / max(fastest, 1e-300)), fmt(HEALTHY_RATIO))
+        said(lead.layer), fmt(fastest), _round_factor(HEALTHY_RATIO / max(fastest, 1e-300)), fmt(HEALTHY_RATIO))
     return [finding("lr_too_low", severity, lead.layer, [k.name for _, k in speeds], step, message, {
         "fastest_ratio_per_step": fastest,
         "ratio_per_step": {k.name: r for r, k in speeds},
@@ -515,7 +515,7 @@ def _vanishing_updates(kernels):
         "gradients vanish on the way back; use ReLU-family activations, He/Glorot initialisation, normalisation "
         "or residual connections (ignore if early layers get a lower learning rate on purpose)."
     ).format(
-        _round_factor(factor), lead.layer, fmt(slowest), top.layer, fmt(fastest))
+        _round_factor(factor), said(lead.layer), fmt(slowest), said(top.layer), fmt(fastest))
     return [finding("vanishing_updates", "warning", lead.layer, [k.name for _, k in early], step, message, {
         "early_ratio_per_step": early_ratio, "late_ratio_per_step": late_ratio, "factor": factor,
         "ratio_per_step": {k.name: r for r, k in rated},
@@ -544,7 +544,7 @@ def _exploding_weights(kernels):
     message = (
         "%s's weight norm grew %sx since step %d and %sx over the last half of the run, still rising at step "
         "%d: lower the learning rate, add weight decay or gradient clipping, or normalise the inputs."
-    ) % (lead.layer, fmt(growth), base, fmt(recent), int(lead.steps[-1]))
+    ) % (said(lead.layer), fmt(growth), base, fmt(recent), int(lead.steps[-1]))
     return [finding("exploding_weights", "error", lead.layer, [h[3].name for h in hits], step, message, {
         "growth": {h[3].name: float(h[0]) for h in hits},
         "recent_growth": {h[3].name: float(h[1]) for h in hits},
@@ -569,6 +569,16 @@ def _by_name(views, values):
 def fmt(x):
     """A short number for a message: ``fmt(0.00123)`` -> ``'0.0012'``, ``fmt(4.1e-06)`` -> ``'4.1e-06'``."""
     return "%.2g" % x
+
+
+def said(layer):
+    """A layer as a message names it; a bare index (a torch ``Sequential``'s child) reads as a layer.
+
+    >>> said("dense_1"), said("2"), said("features/3")
+    ('dense_1', 'layer 2', 'features/3')
+    """
+    layer = str(layer)
+    return "layer " + layer if layer[:1].isdigit() else layer
 
 
 def _pct(x):

@@ -145,7 +145,7 @@ def activation_units(series):
                         np.asarray(a.fields[field], np.float64)))[got[1]]]), a))
         if not hits:
             continue
-        layers = ", ".join("%s %.0f%%" % (a.layer, 100 * f) for f, _, a in hits)
+        layers = ", ".join("%s %.0f%%" % (findings.said(a.layer), 100 * f) for f, _, a in hits)
         lead = hits[0][2]
         message = "%d layer%s with at least %.0f%% of units %s at each of the last %d logged steps (%s): %s." % (
             len(hits), "s" * (len(hits) > 1), 100 * level, what, PERSIST_POINTS, layers, advice)

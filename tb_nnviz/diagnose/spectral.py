@@ -255,7 +255,7 @@ def alpha_findings(series, blown=False):
                 "%d; %s of its %d eigenvalues in the fitted tail): here it follows the too-large steps that "
                 "lr_too_high reports, not long training; lower the learning rate."
             ) % (
-                layer, latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
+                findings.said(layer), latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
         elif kind == "alpha_low":
             message = (
                 "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (below %g since step "
@@ -263,7 +263,7 @@ def alpha_findings(series, blown=False):
                 "but a spectrum this small cannot say so on its own; compare the validation loss before adding "
                 "regularisation."
             ) % (
-                layer, latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
+                findings.said(layer), latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
         else:
             message = (
                 "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (above %g since step "
@@ -271,7 +271,7 @@ def alpha_findings(series, blown=False):
                 "weights still close to random; train longer or with a larger learning rate, or the layer may have "
                 "more units than the task needs."
             ) % (
-                layer, latest, last, ALPHA_HIGH, step, tail, t.num_evals[ok[-1]])
+                findings.said(layer), latest, last, ALPHA_HIGH, step, tail, t.num_evals[ok[-1]])
         found.append(findings.finding(kind, severity, layer, [t.name], step, message, {
             "alpha": float(latest), "threshold": ALPHA_LOW if kind == "alpha_low" else ALPHA_HIGH,
             "num_evals": t.num_evals[ok[-1]], "num_tail": tail, "last_step": last,

@@ -163,6 +163,10 @@ export interface Finding {
   step: number | null;
   message: string;
   evidence: Record<string, unknown> | null;
+  /** Findings this one explains (compose.nest): listed under it, each with `caused_by`. */
+  consequences?: Finding[];
+  /** The kind of the cause this finding is a consequence of. */
+  caused_by?: string;
 }
 
 /** `GET spectral?run=&tag=[&step=]`: a tensor's spectral metrics per logged step (null where undefined). */

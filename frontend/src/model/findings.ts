@@ -178,7 +178,12 @@ export interface FindingsResult {
 export function parseFindings(j: unknown): FindingsResult {
   const isObj = (x: unknown): x is Record<string, unknown> => !!x && typeof x === "object" && !Array.isArray(x);
   const list = Array.isArray(j) ? j : isObj(j) && Array.isArray(j.findings) ? j.findings : [];
-  const findings = list.filter((f): f is Finding => isObj(f) && typeof f.kind === "string" && typeof f.message === "string");
+  // A cause keeps its consequences (nested the same way, each checked like a finding).
+  const valid = (xs: unknown[]): Finding[] =>
+    xs
+      .filter((f): f is Finding => isObj(f) && typeof f.kind === "string" && typeof f.message === "string")
+      .map(({ consequences, ...f }) => (Array.isArray(consequences) ? { ...f, consequences: valid(consequences) } : f));
+  const findings = valid(list);
   const rawNotes = isObj(j) && Array.isArray(j.notes) ? j.notes : [];
   const notes: FindingNote[] = [];
   for (const n of rawNotes) {
@@ -200,6 +205,17 @@ export function parseFindings(j: unknown): FindingsResult {
 export function runSummary(findings: readonly Pick<Finding, "severity">[], notes: readonly FindingNote[]): string {
   if (!findings.length && notes.length) return "no problems found in what could be judged";
   return summarize(findings);
+}
+
+/**
+ * The line that opens a cause's consequences.
+ *
+ * Example: consequencesText([{kind: "dead_units"}, {kind: "loss_plateau"}]) ===
+ *   "2 consequences of this: dead units, loss plateau".
+ */
+export function consequencesText(list: readonly Pick<Finding, "kind">[]): string {
+  const kinds = [...new Set(list.map((f) => f.kind.replace(/_/g, " ")))].join(", ");
+  return `${list.length} consequence${list.length === 1 ? "" : "s"} of this: ${kinds}`;
 }
 
 /** A note's text: "Not judged: <rule>: <message>". */

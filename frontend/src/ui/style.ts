@@ -194,6 +194,9 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
   border-left: 3px solid var(--nv-sev); background: var(--nv-bg); border-radius: 2px; }
 .nv-finding-msg { flex: 1 1 100%; overflow-wrap: anywhere; }
 .nv-finding-kind { font-weight: 500; }
+.nv-finding-consequences { margin: 0 0 4px 24px; font-size: 12px; }
+.nv-finding[hidden] + .nv-finding-consequences { display: none; }
+.nv-finding-consequences > summary { cursor: pointer; color: var(--nv-muted); }
 .nv-finding-where { color: var(--nv-muted); }
 .nv-sev { color: var(--nv-sev); font-weight: 500; text-transform: uppercase; font-size: 11px; }
 .nv-sev-error { --nv-sev: var(--nv-error); }

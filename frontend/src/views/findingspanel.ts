@@ -18,6 +18,7 @@ import {
   SEVERITY_GLYPH,
   SEVERITY_ORDER,
   capFindings,
+  consequencesText,
   noteText,
   parseFindings,
   runSummary,
@@ -121,7 +122,7 @@ export class FindingsPanel {
         const rows = list.map((f, k) => {
           const row = this.item(run, f);
           if (capped.has(k)) row.setAttribute("data-capped", "");
-          box.appendChild(row);
+          box.append(row, ...this.consequences(run, f));
           return row;
         });
         if (hidden.length) {
@@ -171,7 +172,8 @@ export class FindingsPanel {
     setText(this.filterNote, hidden ? `${this.items.length - hidden} of ${this.items.length} findings match the filter` : "");
   }
 
-  private item(run: string, f: Finding): HTMLElement {
+  /** A finding's row; a consequence's row (`nested`) is marked `finding-consequence`. */
+  private item(run: string, f: Finding, nested = false): HTMLElement {
     // The card to show: a tensor of the finding's layer (a finding may list others as evidence).
     const tensors = Array.isArray(f.tensors) ? f.tensors : [];
     const tensor = tensors.find((t) => f.layer && t.startsWith(f.layer + "/")) ?? tensors[0] ?? null;
@@ -180,7 +182,7 @@ export class FindingsPanel {
       "div",
       {
         className: `nv-finding nv-sev-${SEVERITY_ORDER.includes(f.severity) ? f.severity : "info"}`,
-        attrs: { "data-testid": "finding", "data-run": run, "data-kind": f.kind, "data-severity": f.severity, "data-layer": f.layer ?? "" },
+        attrs: { "data-testid": nested ? "finding-consequence" : "finding", "data-run": run, "data-kind": f.kind, "data-severity": f.severity, "data-layer": f.layer ?? "" },
       },
       el("span", { className: "nv-sev", text: `${SEVERITY_GLYPH[f.severity] ?? SEVERITY_GLYPH.info} ${f.severity}` }),
       el("span", { className: "nv-finding-kind", text: f.kind.replace(/_/g, " ") }),
@@ -221,5 +223,21 @@ export class FindingsPanel {
       row.insertBefore(a, row.lastChild);
     }
     return row;
+  }
+
+  /**
+   * What a cause explains, right after its row (hidden with it, by CSS): a closed list
+   * to open, each consequence a row of its own with its link. None: [].
+   */
+  private consequences(run: string, f: Finding): HTMLElement[] {
+    const list = f.consequences ?? [];
+    if (!list.length) return [];
+    const box = el(
+      "details",
+      { className: "nv-finding-consequences", attrs: { "data-testid": "finding-consequences", "data-kind": f.kind } },
+      el("summary", { text: consequencesText(list) }),
+    );
+    for (const c of list) box.append(this.item(run, c, true), ...this.consequences(run, c));
+    return [box];
   }
 }
