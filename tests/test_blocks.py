@@ -21,12 +21,12 @@ def split(shape, dims, parts):
         yield tuple(o for o, _ in combo), tuple(n for _, n in combo)
 
 
-def merged(x, content, dims, parts):
+def merged(x, content, dims, parts, fast=True):
     out = []
     for offset, local in split(x.shape, dims, parts):
         block = x[tuple(slice(o, o + n) for o, n in zip(offset, local))]
         box = blocks.cell_box(x.shape, offset, local, content)
-        planes = blocks.block_planes(block, offset, x.shape, content)
+        planes = blocks.block_planes(block, offset, x.shape, content, fast)
         assert planes.size == blocks.box_size(box, content)
         out.append((box, planes))
     return blocks.merge(out, content)
@@ -48,19 +48,20 @@ CASES = [  # shape, layout, max_cells, split dims, parts
 ]
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["numba", "numpy"])
 @pytest.mark.parametrize("shape, layout, max_cells, dims, parts", CASES)
-def test_blocks_merged_equal_the_whole_tensors_heatmap(shape, layout, max_cells, dims, parts):
+def test_blocks_merged_equal_the_whole_tensors_heatmap(shape, layout, max_cells, dims, parts, fast):
     rng = np.random.default_rng(math.prod(shape))
     x = rng.normal(size=shape).astype(np.float32)
     content = grids.heatmap_content("w", shape, "float32", layout, max_cells)
     want = grids.heatmap_planes(x, content)
-    np.testing.assert_allclose(merged(x, content, dims, parts), want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(merged(x, content, dims, parts, fast), want, rtol=1e-6, atol=1e-7)
     # NaN, +Inf and -Inf in one block, +m against -m across blocks, all-negative blocks
     flat = x.reshape(-1)
     flat[rng.choice(flat.size, min(3, flat.size), replace=False)] = [np.nan, np.inf, -np.inf][: min(3, flat.size)]
     x = np.where(rng.random(shape) < 0.3, np.float32(2.5), x) * np.where(rng.random(shape) < 0.5, 1, -1)
     x = x.astype(np.float32)
-    np.testing.assert_allclose(merged(x, content, dims, parts), grids.heatmap_planes(x, content), rtol=1e-6,
+    np.testing.assert_allclose(merged(x, content, dims, parts, fast), grids.heatmap_planes(x, content), rtol=1e-6,
                                atol=1e-7)
 
 

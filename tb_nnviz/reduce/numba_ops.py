@@ -149,6 +149,26 @@ def _raw_point(x, previous, keep, flips, units, sketch_dim):
     return raw, sk
 
 
+def block_pool(grid, row_starts, row_cells, col_starts, col_cells, sums, absmax):
+    """Fills ``sums`` and ``absmax`` (float64 ``[r, c]``) with the sum and signed absmax of a block's
+    entries in each heatmap cell it reaches (``tb_nnviz.reduce.blocks.block_planes``), one pass over ``grid``.
+
+    ``grid`` is the block's own 2-D grid (a :func:`usable` dtype); its rows
+    ``row_starts[k]`` up to the next start fall in cell row ``row_cells[k]``,
+    its columns likewise; cells it does not reach are left as they are.
+
+    >>> grid = np.array([[1.0, -5.0, 2.0], [np.nan, 0.0, 1.0]])
+    >>> sums, absmax = np.zeros((2, 2)), np.zeros((2, 2))
+    >>> block_pool(grid, np.array([0, 1]), np.array([0, 1]), np.array([0, 2]), np.array([1, 0]), sums, absmax)
+    >>> sums.tolist(), absmax.tolist()
+    ([[2.0, -4.0], [1.0, nan]], [[2.0, -5.0], [1.0, nan]])
+    """
+    if not grid.flags.c_contiguous and grid.T.flags.c_contiguous:  # a transposed layout: read in memory order
+        _block_pool(grid.T, col_starts, col_cells, row_starts, row_cells, sums.T, absmax.T)
+    else:
+        _block_pool(np.ascontiguousarray(grid), row_starts, row_cells, col_starts, col_cells, sums, absmax)
+
+
 def grad_sumsq(gradients, work=None):
     """Float64 ``[G]`` sums of squares of ``gradients`` (arrays of a :func:`usable` dtype, or None -> NaN)."""
     return np.array([np.nan if g is None else _sumsq(np.asarray(g).reshape(-1)) for g in gradients], np.float64)
@@ -337,3 +357,42 @@ def _pool(grid, br, bc, mean, absmax):
                 absmax[bi, bj] = np.nan
             else:
                 absmax[bi, bj] = hi[bj] if hi[bj] >= -lo[bj] else lo[bj]
+
+
+@_jit
+def _block_pool(grid, rs, rcell, cs, ccell, sums, absmax):
+    # _pool over the runs of rows and columns of a block that share a cell (blocks.block_planes).
+    rows, cols = grid.shape
+    nc = cs.size
+    total = np.empty(nc)
+    hi = np.empty(nc)
+    lo = np.empty(nc)
+    nans = np.empty(nc)
+    for k in range(rs.size):
+        total[:] = 0.0
+        hi[:] = -np.inf
+        lo[:] = np.inf
+        nans[:] = 0.0
+        last = rs[k + 1] if k + 1 < rs.size else rows
+        for i in range(rs[k], last):
+            row = grid[i]
+            for m in range(nc):
+                part = row[cs[m] : (cs[m + 1] if m + 1 < nc else cols)]
+                s, h, low, n = 0.0, hi[m], lo[m], 0.0
+                for j in range(part.size):
+                    v = np.float64(part[j])
+                    s += v
+                    h = max(h, v)
+                    low = min(low, v)
+                    n += 1.0 if v != v else 0.0
+                total[m] += s
+                hi[m], lo[m] = h, low
+                nans[m] += n
+        r = rcell[k]
+        for m in range(nc):
+            c = ccell[m]
+            sums[r, c] = total[m]
+            if nans[m] > 0:
+                absmax[r, c] = np.nan
+            else:
+                absmax[r, c] = hi[m] if hi[m] >= -lo[m] else lo[m]
