@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { OverviewRow } from "../src/data/types";
-import { type GraphNode, type GraphRecord, OPEN_ALL_MAX, healthAt, healthMapAt, initialClosed, itemFindings, itemHealth, itemLines, largestTensors, layerHealth, layoutGraph, seriesSteps, shapeText, visibleGraph, withNameBlocks } from "../src/model/graph";
+import { type GraphNode, type GraphRecord, OPEN_ALL_MAX, healthAt, healthMapAt, initialClosed, itemFindings, itemHealth, itemLines, largestTensors, layerHealth, layoutGraph, nearestNode, seriesSteps, shapeText, sharedCalls, visibleGraph, withNameBlocks } from "../src/model/graph";
+import { REPEAT_MIN, withRepeatBlocks } from "../src/model/graphrepeat";
 
 const node = (name: string, parent: string | null = null, extra: Partial<GraphNode> = {}): GraphNode => ({
   name, layer: name, type: "Dense", parent, activation: null, inputs: [[null, 4]], outputs: [[null, 4]], dtype: "float32", params: 20, trainable: true, function: false, ...extra,
@@ -86,4 +87,67 @@ test("replaying: a layer's status at a step is its last point's; NaN where its n
   assert.deepEqual(seriesSteps(series), [0, 5, 10, 15, 20, 30]);
   const row = (name: string, parameters: number) => ({ name, layer: name.split("/")[0], shape: [parameters], parameters, step: 1, update_ratio: null, norm: 1, nonfinite: 0 });
   assert.deepEqual([...largestTensors([row("d/bias", 4), row("d/kernel", 16), row("e/w", 2)])], [["d", "d/kernel"], ["e", "e/w"]]);
+});
+
+test("a shared layer's calls are one box with both uses wired; a stateless module called twice keeps a box per call", () => {
+  const shared = (name: string) => node(name, null, { layer: "shared" });
+  const relu = (name: string) => node(name, null, { layer: "relu", type: "ReLU", params: 0 });
+  const g = record([node("x"), shared("shared"), node("inner"), shared("shared:1"), relu("relu"), relu("relu:1")],
+    [["x", "shared"], ["shared", "inner"], ["inner", "shared:1"], ["shared:1", "relu"], ["relu", "relu:1"]]);
+  assert.deepEqual([...sharedCalls(g)], [["shared:1", "shared"]]);
+  const vis = visibleGraph(g, new Set());
+  assert.deepEqual(vis.items.map((i) => [i.id, i.members.length]), [["x", 1], ["shared", 2], ["inner", 1], ["relu", 1], ["relu:1", 1]]);
+  assert.deepEqual(vis.edges, [["x", "shared"], ["shared", "inner"], ["inner", "shared"], ["shared", "relu"], ["relu", "relu:1"]]);
+  assert.equal(itemLines(vis.items[1]).at(-1), "shared: 2 calls");
+});
+
+/** A chain input -> n alike blocks `layers/k` (attn, add) -> head. */
+function blocks(n: number, odd: number | null = null): GraphRecord {
+  const nodes = [node("input")];
+  const edges: [string, string][] = [];
+  let last = "input";
+  for (let k = 0; k < n; k++) {
+    nodes.push(node(`layers/${k}/attn`, `layers/${k}`), node(`layers/${k}/add`, `layers/${k}`, { type: k === odd ? "mul" : "add", function: true, params: 0 }));
+    edges.push([last, `layers/${k}/attn`], [`layers/${k}/attn`, `layers/${k}/add`], [last, `layers/${k}/add`]);
+    last = `layers/${k}/add`;
+  }
+  nodes.push(node("head"));
+  edges.push([last, "head"]);
+  return record(nodes, edges, [...Array(n).keys()].map((k) => ({ name: `layers/${k}`, type: "EncoderLayer", parent: null })));
+}
+
+test("REPEAT_MIN or more alike blocks in a row fold into one block; fewer, or unalike, do not", () => {
+  const g = withRepeatBlocks(blocks(12));
+  assert.deepEqual(g.blocks[0], { name: "layers/0…11", type: "12 × EncoderLayer", parent: null, derived: true, repeat: 12 });
+  assert.ok(g.blocks.slice(1).every((b) => b.parent === "layers/0…11"));
+  const shut = visibleGraph(g, new Set(["layers/0…11"]));
+  assert.deepEqual(shut.items.map((i) => i.id), ["input", "layers/0…11", "head"]);
+  assert.deepEqual(shut.edges, [["input", "layers/0…11"], ["layers/0…11", "head"]]);
+  const few = blocks(REPEAT_MIN - 1);
+  assert.equal(withRepeatBlocks(few), few);
+  // Block 5 differs: 0..4 fold, 6..11 fold, 5 stays itself.
+  assert.deepEqual(withRepeatBlocks(blocks(12, 5)).blocks.filter((b) => b.repeat).map((b) => b.name), ["layers/0…4", "layers/6…11"]);
+});
+
+test("a click's nearest layer with weights: its inputs' side first at each distance, then its outputs'", () => {
+  const g = record([node("x", null, { params: 0 }), node("dense"), node("drop", null, { params: 0 }), node("add", null, { params: 0, function: true }), node("out")],
+    [["x", "dense"], ["dense", "drop"], ["drop", "add"], ["x", "add"], ["add", "out"]]);
+  const weighted = (n: GraphNode) => n.params > 0;
+  assert.equal(nearestNode(g, "drop", weighted)?.name, "dense");
+  assert.equal(nearestNode(g, "add", weighted)?.name, "out"); // distance 1: out; dense is 2 away
+  assert.equal(nearestNode(g, "x", weighted)?.name, "dense");
+  assert.equal(nearestNode(record([node("lone", null, { params: 0 })], []), "lone", weighted), null);
+});
+
+test("an open block's name is laid out at the top of its frame, off every box", () => {
+  const g = blocks(2);
+  const lay = layoutGraph(visibleGraph(g, new Set()), () => ({ width: 120, height: 30 }), () => ({ width: 90, height: 12 }));
+  const hit = (a: { x: number; y: number; width: number; height: number }, b: typeof a) =>
+    Math.abs(a.x - b.x) * 2 < a.width + b.width && Math.abs(a.y - b.y) * 2 < a.height + b.height;
+  for (const k of [0, 1]) {
+    const label = lay.labels.get(`layers/${k}`)!;
+    const frame = lay.clusters.get(`layers/${k}`)!;
+    assert.ok(label.y - label.height / 2 >= frame.y - frame.height / 2 && label.y < lay.nodes.get(`layers/${k}/attn`)!.y);
+    for (const box of lay.nodes.values()) assert.ok(!hit(label, box));
+  }
 });

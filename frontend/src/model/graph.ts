@@ -37,8 +37,10 @@ export interface GraphBlock {
   type: string;
   parent: string | null;
   params?: number;
-  /** Made by withNameBlocks from layer names (Keras' flat applications), not logged. */
+  /** Made by withNameBlocks from layer names (Keras' flat applications) or withRepeatBlocks, not logged. */
   derived?: boolean;
+  /** A withRepeatBlocks block: how many alike blocks it folds. */
+  repeat?: number;
 }
 
 export interface GraphRecord {
@@ -140,7 +142,16 @@ export function visibleGraph(g: GraphRecord, closed: ReadonlySet<string>): VisGr
   const itemOf = new Map<string, string>();
   const items = new Map<string, VisItem>();
   const usedClusters = new Set<string>();
+  const firstCall = sharedCalls(g);
   for (const n of g.nodes) {
+    const first = firstCall.get(n.name);
+    if (first !== undefined && itemOf.has(first)) {
+      // A shared layer's later call: drawn in its first call's box, its edges there.
+      const id = itemOf.get(first)!;
+      items.get(id)!.members.push(n);
+      itemOf.set(n.name, id);
+      continue;
+    }
     const ch = chain(n.parent);
     const k = ch.findIndex((b) => closed.has(b));
     if (k >= 0) {
@@ -174,6 +185,27 @@ export function visibleGraph(g: GraphRecord, closed: ReadonlySet<string>): VisGr
   return { items: [...items.values()], edges, clusters };
 }
 
+/**
+ * The later calls of shared layers, each mapped to the layer's first call: nodes that use
+ * the same weights (`layer`) of a layer with parameters (a Keras layer called twice, a
+ * PyTorch module with weights called twice) are one box, as plot_model draws a shared
+ * layer once. A stateless module called twice (ResNet's `relu`) keeps a box per call:
+ * merging those would fold the data flow into loops without saying anything about weights.
+ *
+ * Example: sharedCalls({nodes: [shared, shared:1 (layer "shared", 72 params)], ...}) -> Map {"shared:1" => "shared"}
+ */
+export function sharedCalls(g: GraphRecord): Map<string, string> {
+  const first = new Map<string, string>();
+  const out = new Map<string, string>();
+  for (const n of g.nodes) {
+    if (n.function || !n.params || !n.layer) continue;
+    const f = first.get(n.layer);
+    if (f === undefined) first.set(n.layer, n.name);
+    else out.set(n.name, f);
+  }
+  return out;
+}
+
 /** A shape as plot_model writes it: `(None, 64)`; several joined by ", ", equal ones counted (`2× (None, 64)`: an Add's). */
 export function shapeText(shapes: readonly (readonly (number | null)[])[]): string {
   const texts = shapes.map((s) => `(${s.map((d) => (d === null ? "None" : String(d))).join(", ")})`);
@@ -198,6 +230,7 @@ export function itemLines(item: VisItem): string[] {
   }
   const n = item.node!;
   const head = `${n.name} · ${n.type}`;
+  const calls = item.members.length > 1 ? [`shared: ${item.members.length} calls`] : [];
   const io = n.inputs.length || n.outputs.length ? [`${shapeText(n.inputs) || "–"} → ${shapeText(n.outputs) || "–"}`] : [];
   const tail: string[] = [];
   if (n.activation && n.activation !== n.type) tail.push(n.activation);
@@ -205,7 +238,7 @@ export function itemLines(item: VisItem): string[] {
   if (n.trainable === false) tail.push("frozen");
   else if (n.trainable === "partial") tail.push("partly frozen");
   else if (n.trainable === true) tail.push("trainable");
-  return [head, ...io, ...(tail.length ? [tail.join(" · ")] : [])];
+  return [head, ...io, ...(tail.length ? [tail.join(" · ")] : []), ...calls];
 }
 
 export interface Box {
@@ -218,6 +251,8 @@ export interface Box {
 export interface Layout {
   nodes: Map<string, Box>;
   clusters: Map<string, Box>;
+  /** Where each open block's name is drawn (laid out as a node at the top of its frame). */
+  labels: Map<string, Box>;
   edges: { from: string; to: string; points: { x: number; y: number }[] }[];
   width: number;
   height: number;
@@ -228,34 +263,140 @@ export const SPACING = { nodesep: 14, ranksep: 22, edgesep: 8, margin: 8 };
 
 /**
  * Lays `vis` out top to bottom with dagre (open blocks as compound clusters); boxes are
- * centred at (x, y) as dagre gives them.
+ * centred at (x, y) as dagre gives them. With `labelSizeOf`, each open block's name gets
+ * room of that size inside its frame, above the frame's first boxes (those fed from outside
+ * it): dagre lays each such box out taller (and at least as wide as the names above it),
+ * and the box is drawn at the bottom of that room, so no box or other name is ever drawn
+ * over a name. (Dagre keeps no room for cluster labels itself; names laid out as nodes of
+ * their own pulled each block of a chain sideways.)
  */
-export function layoutGraph(vis: VisGraph, sizeOf: (item: VisItem) => { width: number; height: number }): Layout {
+export function layoutGraph(
+  vis: VisGraph,
+  sizeOf: (item: VisItem) => { width: number; height: number },
+  labelSizeOf?: (block: GraphBlock) => { width: number; height: number },
+): Layout {
   const g = new dagre.graphlib.Graph({ compound: true, multigraph: false });
   g.setGraph({ rankdir: "TB", nodesep: SPACING.nodesep, ranksep: SPACING.ranksep, edgesep: SPACING.edgesep, marginx: SPACING.margin, marginy: SPACING.margin });
   g.setDefaultEdgeLabel(() => ({}));
   const clusterId = (name: string) => `\u0000block:${name}`;
-  for (const c of vis.clusters) g.setNode(clusterId(c.block.name), { label: c.block.name, clusterLabelPos: "top", paddingTop: 18 });
-  for (const c of vis.clusters) if (c.parent !== null && vis.clusters.some((o) => o.block.name === c.parent)) g.setParent(clusterId(c.block.name), clusterId(c.parent));
+  const open = new Set(vis.clusters.map((c) => c.block.name));
+  const heads = labelSizeOf ? labelRoom(vis, open) : new Map<string, string[]>();
+  const labelSize = new Map(labelSizeOf ? vis.clusters.map((c) => [c.block.name, labelSizeOf(c.block)]) : []);
+  for (const c of vis.clusters) g.setNode(clusterId(c.block.name), { label: c.block.name });
+  for (const c of vis.clusters) if (c.parent !== null && open.has(c.parent)) g.setParent(clusterId(c.block.name), clusterId(c.parent));
+  const sizes = new Map<string, { width: number; height: number; room: number }>();
   for (const item of vis.items) {
-    g.setNode(item.id, { ...sizeOf(item) });
-    if (item.parent !== null && vis.clusters.some((c) => c.block.name === item.parent)) g.setParent(item.id, clusterId(item.parent));
+    const size = sizeOf(item);
+    const above = (heads.get(item.id) ?? []).map((b) => labelSize.get(b)!);
+    const room = above.reduce((s, l) => s + l.height, 0);
+    sizes.set(item.id, { ...size, room });
+    g.setNode(item.id, { width: Math.max(size.width, ...above.map((l) => l.width)), height: size.height + room });
+    if (item.parent !== null && open.has(item.parent)) g.setParent(item.id, clusterId(item.parent));
   }
   for (const [a, b] of vis.edges) g.setEdge(a, b);
   dagre.layout(g);
   const nodes = new Map<string, Box>();
+  const labels = new Map<string, Box>();
   for (const item of vis.items) {
     const n = g.node(item.id);
-    nodes.set(item.id, { x: n.x, y: n.y, width: n.width, height: n.height });
+    const { width, height, room } = sizes.get(item.id)!;
+    const top = n.y - n.height / 2;
+    nodes.set(item.id, { x: n.x, y: top + room + height / 2, width, height });
+    let y = top;
+    for (const b of heads.get(item.id) ?? []) {
+      const l = labelSize.get(b)!;
+      // The first of the frame's first boxes (topmost, then leftmost) carries its name.
+      const prev = labels.get(b);
+      const at = { x: n.x - n.width / 2 + l.width / 2, y: y + l.height / 2, width: l.width, height: l.height };
+      if (!prev || at.y < prev.y - 0.5 || (Math.abs(at.y - prev.y) <= 0.5 && at.x < prev.x)) labels.set(b, at);
+      y += l.height;
+    }
   }
   const clusters = new Map<string, Box>();
   for (const c of vis.clusters) {
     const n = g.node(clusterId(c.block.name));
     if (n && typeof n.x === "number") clusters.set(c.block.name, { x: n.x, y: n.y, width: n.width ?? 0, height: n.height ?? 0 });
   }
-  const edges = vis.edges.map(([from, to]) => ({ from, to, points: (g.edge(from, to)?.points ?? []).map((p: { x: number; y: number }) => ({ x: p.x, y: p.y })) }));
+  // Edges end on the drawn box (below its names' room, within its width), not on the laid-out one.
+  const onBox = (p: { x: number; y: number }, box: Box, end: "top" | "bottom") => ({
+    x: Math.max(box.x - box.width / 2 + 2, Math.min(box.x + box.width / 2 - 2, p.x)),
+    y: end === "top" ? Math.max(p.y, box.y - box.height / 2) : Math.min(p.y, box.y + box.height / 2),
+  });
+  const edges = vis.edges.map(([from, to]) => {
+    const points = (g.edge(from, to)?.points ?? []).map((p: { x: number; y: number }) => ({ x: p.x, y: p.y }));
+    if (points.length >= 2) {
+      points[0] = onBox(points[0], nodes.get(from)!, "bottom");
+      points[points.length - 1] = onBox(points[points.length - 1], nodes.get(to)!, "top");
+    }
+    return { from, to, points };
+  });
   const label = g.graph();
-  return { nodes, clusters, edges, width: label.width ?? 0, height: label.height ?? 0 };
+  return { nodes, clusters, labels, edges, width: label.width ?? 0, height: label.height ?? 0 };
+}
+
+/**
+ * The open blocks whose names sit above each drawn item, outermost first: a block's name sits
+ * above its first items (drawn items in it that no other item in it feeds), through the
+ * first items of an inner block that comes first.
+ */
+function labelRoom(vis: VisGraph, open: ReadonlySet<string>): Map<string, string[]> {
+  const parentOf = new Map<string, string | null>();
+  for (const i of vis.items) parentOf.set(i.id, i.parent !== null && open.has(i.parent) ? i.parent : null);
+  const blockParent = new Map(vis.clusters.map((c) => [c.block.name, c.parent !== null && open.has(c.parent) ? c.parent : null]));
+  const chain = (id: string): string[] => {
+    const out: string[] = [];
+    for (let p = parentOf.get(id) ?? null; p !== null && !out.includes(p); p = blockParent.get(p) ?? null) out.unshift(p);
+    return out; // outermost first
+  };
+  const fedInside = new Map<string, Set<string>>(); // item -> the blocks in which something feeds it
+  for (const [a, b] of vis.edges) {
+    const ca = new Set(chain(a));
+    for (const blk of chain(b)) if (ca.has(blk)) fedInside.set(b, (fedInside.get(b) ?? new Set()).add(blk));
+  }
+  const out = new Map<string, string[]>();
+  for (const i of vis.items) {
+    const fed = fedInside.get(i.id) ?? new Set<string>();
+    const ch = chain(i.id);
+    // From the innermost block out, while the item is first in it.
+    const above: string[] = [];
+    for (let k = ch.length - 1; k >= 0 && !fed.has(ch[k]); k--) above.unshift(ch[k]);
+    if (above.length) out.set(i.id, above);
+  }
+  return out;
+}
+
+/**
+ * The node nearest to `name` along the edges for which `has` holds: at each distance its
+ * inputs' side first (a dropout's or an activation's layer is the one before it), then its
+ * outputs' (a model input's first layer); null when none is connected.
+ *
+ * Example: nearestNode(chain x -> dense -> relu, "relu", (n) => n.params > 0)?.name === "dense"
+ */
+export function nearestNode(g: GraphRecord, name: string, has: (n: GraphNode) => boolean): GraphNode | null {
+  const byName = new Map(g.nodes.map((n) => [n.name, n]));
+  const ins = new Map<string, string[]>();
+  const outs = new Map<string, string[]>();
+  for (const [a, b] of g.edges) {
+    ins.set(b, [...(ins.get(b) ?? []), a]);
+    outs.set(a, [...(outs.get(a) ?? []), b]);
+  }
+  const sides = [ins, outs].map((next) => ({ next, seen: new Set([name]), front: [name] }));
+  while (sides.some((s) => s.front.length)) {
+    for (const side of sides) {
+      const front: string[] = [];
+      for (const n of side.front) {
+        for (const m of side.next.get(n) ?? []) {
+          if (side.seen.has(m)) continue;
+          side.seen.add(m);
+          front.push(m);
+        }
+      }
+      side.front = front;
+      const hit = front.map((m) => byName.get(m)).find((m) => m !== undefined && has(m));
+      if (hit) return hit;
+    }
+  }
+  return null;
 }
 
 /** A drawn item's status: the structure view's update-ratio health, or "nan" (NaN/Inf weights). */

@@ -4,9 +4,11 @@
  * what plot_model(show_shapes, show_layer_activations, show_trainable) shows and is
  * coloured by the structure view's status of its layer (update ratio band, stopped, NaN);
  * a layer with findings carries a mark. Blocks (a PyTorch container, a Keras nested model,
- * a Keras application's stages and blocks by name) open and close on a click; a large
- * model opens with them closed. Clicking a layer scrolls to its section. Exports as SVG
- * or PNG.
+ * a Keras application's stages and blocks by name, a run of alike blocks folded into one:
+ * model/graphrepeat.ts) open and close on a click; a large model opens with them closed.
+ * Clicking a layer scrolls to its section; a box without weights of its own (an activation,
+ * an add, a dropout, the input) to its activation section when it has one, else to the
+ * nearest layer with weights, and the bar says which. Exports as SVG or PNG.
  *
  * Example:
  *   const gv = new GraphPanel((run) => tags.runs[run], (run, tag) => app.reveal(run, tag, "layer"));
@@ -17,7 +19,9 @@ import { latestOnly } from "../data/latest";
 import type { Finding, OverviewRow, TagInfo } from "../data/types";
 import { safeFilename } from "../model/csv";
 import {
+  type GraphBlock,
   type GraphHealth,
+  type GraphNode,
   type GraphRecord,
   type LayerSeries,
   type Layout,
@@ -31,10 +35,13 @@ import {
   healthMapAt,
   largestTensors,
   layoutGraph,
+  nearestNode,
   seriesSteps,
   visibleGraph,
   withNameBlocks,
 } from "../model/graph";
+import { withRepeatBlocks } from "../model/graphrepeat";
+import { isActivationTag } from "../model/activations";
 import { HEALTH, healthText } from "../model/series";
 import { clear, download, el, injectStyleOnce, setText } from "../ui/dom";
 
@@ -43,7 +50,23 @@ const FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 const LINE = 14;
 const PAD = 6;
 /** The widest a box grows (px); longer lines are cut with an ellipsis (the tooltip has them whole). */
-const MAX_BOX = 300;
+const MAX_BOX = 340;
+/** An open block's name: its font and line height. */
+const LABEL_FONT = "10px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+const LABEL_LINE = 12;
+
+/** The name drawn at the top of an open block's frame. */
+function blockLabel(b: GraphBlock): string {
+  return `▾ ${b.name} · ${b.type}`;
+}
+
+/** Where a click on a box lands: a weight of its layer, its activation heatmap, or the nearest weighted layer's weight. */
+interface Link {
+  tag: string;
+  kind: "layer" | "activations" | "nearest";
+  /** The layer landed on when it is not the box's own. */
+  via: string | null;
+}
 
 const CSS = `
 .nv-graph-box { max-height: 80vh; overflow-x: hidden; overflow-y: auto; border: 1px solid var(--nv-border); border-radius: 4px; background: var(--nv-bg); }
@@ -52,6 +75,7 @@ const CSS = `
 .nv-graph-note { color: var(--nv-muted); font-size: 12px; }
 .nv-graph-svg { display: block; margin: 0 auto; }
 .nv-graph-svg [data-testid="graph-node"][data-layer-link] { cursor: pointer; }
+.nv-graph-pick { color: var(--nv-fg); }
 .nv-graph-svg [data-testid="graph-node"]:hover rect.nv-graph-rect { stroke-width: 2; }
 `;
 
@@ -92,6 +116,8 @@ export class GraphPanel {
   readonly root: HTMLDetailsElement;
   private readonly box: HTMLDivElement;
   private readonly note: HTMLSpanElement;
+  /** What the last click on a box without weights of its own landed on. */
+  private readonly pickNote: HTMLSpanElement;
   private readonly bar: HTMLDivElement;
   private readonly latest = latestOnly();
   private run: string | null = null;
@@ -118,6 +144,7 @@ export class GraphPanel {
   ) {
     injectStyleOnce(document, "nnviz-graph-style", CSS);
     this.note = el("span", { className: "nv-graph-note", attrs: { "data-testid": "graph-note" } });
+    this.pickNote = el("span", { className: "nv-graph-note nv-graph-pick", attrs: { "data-testid": "graph-pick-note", role: "status" } });
     const button = (text: string, testid: string, title: string, fn: () => void) => {
       const b = el("button", { text, title, attrs: { type: "button", "data-testid": testid } });
       b.addEventListener("click", fn);
@@ -147,6 +174,7 @@ export class GraphPanel {
       button("PNG", "graph-export-png", "Download the diagram as PNG", () => void this.exportPng()),
       legend,
       this.note,
+      this.pickNote,
     );
     this.box = el("div", { className: "nv-graph-box", attrs: { "data-testid": "graph-box" } });
     this.root = el(
@@ -188,9 +216,12 @@ export class GraphPanel {
       return;
     }
     this.root.hidden = false;
-    const record = withNameBlocks(got.body.graph);
+    const record = withRepeatBlocks(withNameBlocks(got.body.graph));
     if (!sameRun || this.record?.nodes.length !== record.nodes.length) this.closed = initialClosed(record);
-    if (!sameRun) this.resetSteps();
+    if (!sameRun) {
+      this.resetSteps();
+      setText(this.pickNote, "");
+    }
     this.record = record;
     this.rows = got.rows;
     this.health = this.step === null || !this.series ? layerHealth(got.rows, this.tagsOf(run!)) : healthMapAt(this.series, this.step);
@@ -255,21 +286,62 @@ export class GraphPanel {
     this.setClosed(next);
   }
 
-  /** The first tensor of `layer` in the run (its section's anchor), or null. */
-  private tagOf(layer: string): string | null {
-    if (this.run === null) return null;
-    const tags = this.tagsOf(this.run);
-    // A weight's tensor, not the layer's activation heatmap (`of: "activations"` in `tags`).
-    for (const [tag, info] of Object.entries(tags)) {
-      if ((info.group ?? tag.slice(0, Math.max(0, tag.lastIndexOf("/")))) === layer && (info as { of?: string | null }).of !== "activations") return tag;
+  /**
+   * The run's anchors for clicks: each layer's first weight tensor (its section), and its
+   * activation heatmaps (`<layer>/activations`, `of: "activations"` in `tags`).
+   */
+  private anchorsOf(run: string): { weights: Map<string, string>; activations: string[] } {
+    const weights = new Map<string, string>();
+    const activations: string[] = [];
+    for (const [tag, info] of Object.entries(this.tagsOf(run))) {
+      if ((info as { of?: string | null }).of === "activations" || isActivationTag(tag)) {
+        activations.push(tag);
+        continue;
+      }
+      const group = info.group ?? tag.slice(0, Math.max(0, tag.lastIndexOf("/")));
+      if (!weights.has(group)) weights.set(group, tag);
     }
-    return null;
+    return { weights, activations };
   }
 
-  private textWidth(text: string, bold: boolean): number {
+  /**
+   * Where a click on `item` lands: its layer's weights; else (an activation, a function, a
+   * layer without weights) its activation heatmap's section when logged; else the nearest
+   * layer with weights along the edges. Null: nothing logged to land on.
+   */
+  private linkOf(item: VisItem, anchors: { weights: Map<string, string>; activations: string[] }): Link | null {
+    const n = item.node;
+    if (!n || !this.record) return null;
+    const own = n.function ? undefined : anchors.weights.get(n.layer);
+    if (own) return { tag: own, kind: "layer", via: null };
+    // A module called twice (`relu:1`) logs its activations under its name; a function under `<block>/<op>`.
+    for (const c of [n.name.replace(/:\d+$/, ""), n.function ? "" : n.layer]) {
+      if (!c) continue;
+      const t = anchors.activations.find((a) => a === `${c}/activations`) ?? anchors.activations.find((a) => a.endsWith(`/${c}/activations`));
+      if (t) return { tag: t, kind: "activations", via: null };
+    }
+    const near = nearestNode(this.record, n.name, (m: GraphNode) => !m.function && anchors.weights.has(m.layer));
+    return near ? { tag: anchors.weights.get(near.layer)!, kind: "nearest", via: near.name } : null;
+  }
+
+  /** A click on a box: scrolls to where `link` lands, and says so when it is not the box's own layer. */
+  private pick(run: string, item: VisItem, link: Link | null): void {
+    const note =
+      link === null ? `${item.id}: nothing logged for it or a layer connected to it`
+      : link.kind === "activations" ? `${item.id}: its activations`
+      : link.kind === "nearest" ? `${item.id} has no weights of its own: showing ${link.via}, the nearest layer with weights`
+      : "";
+    setText(this.pickNote, note);
+    this.pickNote.dataset.name = item.id;
+    this.pickNote.dataset.kind = link?.kind ?? "none";
+    this.pickNote.dataset.via = link?.via ?? "";
+    if (link) this.onPick(run, link.tag);
+  }
+
+  private textWidth(text: string, bold: boolean, font = FONT): number {
     if (!this.measure) this.measure = document.createElement("canvas").getContext("2d");
     if (!this.measure) return text.length * 6.5;
-    this.measure.font = bold ? `600 ${FONT}` : FONT;
+    this.measure.font = bold ? `600 ${font}` : font;
     return this.measure.measureText(text).width;
   }
 
@@ -286,7 +358,8 @@ export class GraphPanel {
     const key = JSON.stringify([this.run, record.model, record.nodes.length, record.edges.length, [...this.closed].sort()]);
     if (this.laid?.key !== key) {
       const vis = visibleGraph(record, this.closed);
-      this.laid = { key, vis, layout: layoutGraph(vis, (item) => this.sizeOf(item)) };
+      const label = (b: GraphBlock) => ({ width: Math.ceil(this.textWidth(blockLabel(b), false, LABEL_FONT)) + 4, height: LABEL_LINE });
+      this.laid = { key, vis, layout: layoutGraph(vis, (item) => this.sizeOf(item), label) };
     }
     const { vis, layout } = this.laid;
     const notes = [`${record.model} (${record.framework}): ${record.nodes.length} nodes, ${record.edges.length} edges`];
@@ -333,20 +406,19 @@ export class GraphPanel {
       if (!box) continue;
       const g = svg("g", { "data-testid": "graph-block", "data-block": c.block.name, "data-open": "true", cursor: "pointer" });
       g.appendChild(svg("rect", { x: box.x - box.width / 2, y: box.y - box.height / 2, width: box.width, height: box.height, rx: 6, fill: "none", stroke: colors.border, "stroke-dasharray": "4 3" }));
-      // Nested frames' names alternate left and right: their top edges lie a few pixels apart.
-      const right = depth(c.block.name) % 2 === 1;
+      const at = layout.labels.get(c.block.name) ?? { x: box.x, y: box.y - box.height / 2 + 8, width: box.width - 12, height: LABEL_LINE };
       const label = svg("text", {
-        x: right ? box.x + box.width / 2 - 6 : box.x - box.width / 2 + 6,
-        y: box.y - box.height / 2 + 12,
+        x: at.x - at.width / 2 + 2,
+        y: at.y + 4,
         fill: colors.muted,
         "font-size": 10,
-        "text-anchor": right ? "end" : "start",
+        "data-testid": "graph-block-label",
         // A halo in the background colour: an edge passing under the name does not cross it out.
         stroke: colors.bg,
         "stroke-width": 3,
         "paint-order": "stroke",
       });
-      label.textContent = `▾ ${c.block.name} · ${c.block.type}`;
+      label.textContent = blockLabel(c.block);
       g.appendChild(label);
       g.appendChild(svg("title", {}, document.createTextNode(`${c.block.name} (${c.block.type}): click to close`)));
       g.addEventListener("click", (e) => {
@@ -360,11 +432,12 @@ export class GraphPanel {
       const d = e.points.map((p, k) => `${k ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
       root.appendChild(svg("path", { d, fill: "none", stroke: colors.muted, "stroke-width": 1.2, "marker-end": "url(#nv-graph-arrow)", "data-testid": "graph-edge", "data-from": e.from, "data-to": e.to }));
     }
-    for (const item of vis.items) root.appendChild(this.nodeEl(item, layout, colors, run));
+    const anchors = this.anchorsOf(run);
+    for (const item of vis.items) root.appendChild(this.nodeEl(item, layout, colors, run, this.linkOf(item, anchors)));
     return root;
   }
 
-  private nodeEl(item: VisItem, layout: Layout, colors: Record<string, string>, run: string): SVGGElement {
+  private nodeEl(item: VisItem, layout: Layout, colors: Record<string, string>, run: string, link: Link | null): SVGGElement {
     const box = layout.nodes.get(item.id)!;
     const x = box.x - box.width / 2;
     const y = box.y - box.height / 2;
@@ -374,7 +447,6 @@ export class GraphPanel {
     const isBlock = item.block !== null;
     const fn = item.node?.function ?? false;
     const layer = item.node?.layer ?? "";
-    const tag = isBlock ? null : this.tagOf(layer);
     const g = svg("g", {
       "data-testid": "graph-node",
       "data-name": item.id,
@@ -383,7 +455,11 @@ export class GraphPanel {
       "data-health": health ?? "",
       "data-finding": found[0]?.severity ?? "",
     });
-    if (tag) g.setAttribute("data-layer-link", tag);
+    if (link) {
+      g.setAttribute("data-layer-link", link.tag);
+      g.setAttribute("data-link-kind", link.kind);
+    }
+    if (item.members.length > 1 && !isBlock) g.setAttribute("data-calls", String(item.members.length));
     const stroke = health === "nan" ? colors.nan : health === "large" ? colors.large : health === "stopped" ? colors.stopped : colors.border;
     g.appendChild(svg("rect", {
       class: "nv-graph-rect",
@@ -418,13 +494,16 @@ export class GraphPanel {
     }
     const status = health ? `${health === "nan" ? "✖" : HEALTH[health].glyph} ${statusText(health)}` : statusText(null);
     const why = found.map((f) => `${f.severity}: ${f.message}`);
-    const action = isBlock ? "Click: open this block" : tag ? "Click: scroll to this layer" : "";
+    const action = isBlock ? "Click: open this block"
+      : link?.kind === "layer" ? "Click: scroll to this layer"
+      : link?.kind === "activations" ? "Click: scroll to its activations"
+      : link ? `Click: scroll to ${link.via}, the nearest layer with weights` : "";
     g.appendChild(svg("title", {}, document.createTextNode([...lines, `|dW|/|W|: ${status}`, ...why, action].filter(Boolean).join("\n"))));
     if (isBlock) {
       g.setAttribute("cursor", "pointer");
       g.addEventListener("click", () => this.toggle(item.id));
-    } else if (tag) {
-      g.addEventListener("click", () => this.onPick(run, tag));
+    } else {
+      g.addEventListener("click", () => this.pick(run, item, link));
     }
     return g;
   }
