@@ -19,7 +19,15 @@ import keras
 import numpy as np
 
 from tb_nnviz.log import keras_graph
-from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, Weight, guarded, guarded_part, log_step
+from tb_nnviz.log.plan import (
+    DEFAULT_MAX_TOTAL_CELLS,
+    HeatmapSchedule,
+    SpectralBudget,
+    Weight,
+    guarded,
+    guarded_part,
+    log_step,
+)
 from tb_nnviz.log.plan import check_freq as _check_freq
 from tb_nnviz.log.plan import patterns as _patterns
 from tb_nnviz.log.writer import Writer
@@ -74,10 +82,19 @@ class NNVizCallback(keras.callbacks.Callback):
 
     Args:
       log_dir: the same directory (str or path) you give ``keras.callbacks.TensorBoard``.
-      heatmap_freq: int number of batches between heatmaps, ``"epoch"`` (default:
-        one heatmap of every weight at each epoch end) or 0 (off). Heatmaps are
-        large (up to ``max_total_cells`` float32 values per step); a few per run
-        are enough.
+      heatmap_freq: when to log heatmaps (large records: up to
+        ``max_total_cells`` float32 values per step, so a handful per run).
+        Default ``"auto"``: the initial weights, ``AUTO_HEATMAPS`` (8) steps
+        spread geometrically over the run of each ``fit`` (epochs x steps
+        per epoch; past the first epoch at epoch ends; e.g. 5 epochs of 200
+        batches: 1, 3, 7, 19, 52, 139, 400, 1000) and the last step
+        (``tb_nnviz.log.plan.HeatmapSchedule``; a dataset of unknown length
+        gets steps 1, 3, 10, 30, 100, ...). Or an int number of batches,
+        ``"epoch"`` (each epoch end) or 0 (off). Whatever the cadence, when
+        the weights first turn NaN/Inf, the heatmaps of the last trajectory
+        point before (the last finite values, unless a heatmap came after it)
+        and of that step are logged too, so the moment before a divergence
+        can be seen.
       trajectory_freq: int batches between trajectory points (default 20),
         ``"epoch"`` or 0 (off). A point costs a few passes over the weights plus a
         sort of 2,048 sampled values per tensor: a small multiple of one read of
@@ -105,7 +122,14 @@ class NNVizCallback(keras.callbacks.Callback):
         (default 262,144 = 1 MiB; a pooled heatmap counts both planes; None:
         no model-wide budget). When the weights need more, every tensor's cell
         budget is lowered alike (``tb_nnviz.reduce.grids.heatmap_cap``): small tensors
-        stay exact, large ones are pooled harder.
+        stay exact, large ones are pooled harder (by whole kernel tiles,
+        axes of at most 64 units kept).
+      full_resolution: optional regex (or list of them) on the weight names:
+        their heatmaps are logged unpooled (up to
+        ``grids.FULL_RESOLUTION_CELLS`` = 4,194,304 cells each, 16 MiB per
+        heatmap step), outside ``max_cells`` and ``max_total_cells`` (e.g.
+        ``full_resolution="conv4_block3_2_conv"``). The tab marks the pooled
+        heatmaps of the others. Default None.
       num_traces: single parameters traced per tensor (default 16).
       sketch_dim: dimension k of each tensor's CountSketch (default 256).
       seed: seeds the traced parameters and the sketch signs (default 0).
@@ -157,7 +181,7 @@ class NNVizCallback(keras.callbacks.Callback):
     def __init__(
         self,
         log_dir: str | os.PathLike[str],
-        heatmap_freq: int | Literal["epoch"] = "epoch",
+        heatmap_freq: int | Literal["epoch", "auto"] = "auto",
         trajectory_freq: int | Literal["epoch"] = 20,
         *,
         include: str | Sequence[str] | None = None,
@@ -172,10 +196,13 @@ class NNVizCallback(keras.callbacks.Callback):
         spectral_freq: int | Literal["epoch", "auto"] | None = "auto",
         activations: bool = True,
         probe_data=None,
+        full_resolution: str | Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.log_dir = os.fspath(log_dir)
-        self.heatmap_freq = _check_freq("heatmap_freq", heatmap_freq)
+        self.heatmap_freq = _check_freq("heatmap_freq", heatmap_freq, auto=True)
+        self._schedule = None  # heatmap_freq="auto": the HeatmapSchedule of the current fit
+        self.full_resolution = _patterns("full_resolution", full_resolution)
         self.trajectory_freq = _check_freq("trajectory_freq", trajectory_freq)
         self.spectral_freq = _check_freq(
             "spectral_freq", "auto" if spectral_freq is None else spectral_freq, auto=True)
@@ -282,11 +309,18 @@ class NNVizCallback(keras.callbacks.Callback):
                 self.trajectory_freq == "epoch" and epoch_end))
 
     def on_train_begin(self, logs=None):
+        self._schedule = None
         self._guard(self._begin)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_base = self._counter
         self._epoch = int(epoch)
+        if self.heatmap_freq == "auto" and self._schedule is None:
+            # The first epoch of this fit (from initial_epoch): the run's length is known here.
+            params = self.params or {}
+            steps, epochs = params.get("steps"), params.get("epochs")
+            total = steps * (epochs - self._epoch) if steps and epochs else None
+            self._schedule = HeatmapSchedule(self._counter, total, steps)
 
     def on_train_batch_end(self, batch, logs=None):
         # ``batch`` is the last batch of the execution (steps_per_execution > 1).
@@ -297,7 +331,8 @@ class NNVizCallback(keras.callbacks.Callback):
             if self._deferred:
                 self._guard(self._begin)
             return
-        if not any(isinstance(f, int) for f in (self.heatmap_freq, self.trajectory_freq, self.spectral_freq)):
+        if self.heatmap_freq != "auto" and not any(
+                isinstance(f, int) for f in (self.heatmap_freq, self.trajectory_freq, self.spectral_freq)):
             return
         self._guard(self._batch_end)
 
@@ -382,7 +417,8 @@ class NNVizCallback(keras.callbacks.Callback):
 
     def _batch_end(self):
         step = self._counter
-        heat = _crossed(self.heatmap_freq, self._last_batch_step, step)
+        heat = _crossed(self.heatmap_freq, self._last_batch_step, step) or (
+            self._schedule is not None and self._schedule.crossed(self._last_batch_step, step))
         traj = _crossed(self.trajectory_freq, self._last_batch_step, step)
         spec = _crossed(self.spectral_freq, self._last_batch_step, step)
         self._last_batch_step = step
@@ -425,7 +461,7 @@ class NNVizCallback(keras.callbacks.Callback):
             self._writer = Writer(
                 os.path.join(self.log_dir, "train"), max_cells=self.max_cells,
                 num_traces=self.num_traces, sketch_dim=self.sketch_dim, seed=self.seed,
-                filename_suffix=".nnviz",
+                filename_suffix=".nnviz", full_resolution=self.full_resolution,
             )
         self._model_id = id(self.model)
         self._last = {"heat": -1, "traj": -1, "spec": -1}

@@ -41,7 +41,15 @@ import torch
 import torch._dynamo  # noqa: F401  (see below)
 
 from tb_nnviz.log import torch_activations, torch_shards
-from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, SpectralBudget, check_freq, guarded, log_step, patterns
+from tb_nnviz.log.plan import (
+    DEFAULT_MAX_TOTAL_CELLS,
+    HeatmapSchedule,
+    SpectralBudget,
+    check_freq,
+    guarded,
+    log_step,
+    patterns,
+)
 from tb_nnviz.log.torch_graph import GraphRecorder
 from tb_nnviz.log.torch_logger import ParamLogger, module_name, param_specs
 from tb_nnviz.log.writer import Writer
@@ -49,10 +57,9 @@ from tb_nnviz.reduce import grids, trajectory
 
 __all__ = ["watch", "Watcher"]
 
-#: Default optimizer steps between heatmaps. PyTorch has no epochs to hook
-#: into; 500 steps gives a few dozen heatmaps over a typical run, which is what
-#: a step slider needs (heatmaps are the large records).
-DEFAULT_HEATMAP_FREQ = 500
+#: Optimizer steps between spectral steps under ``spectral_freq="auto"`` when
+#: heatmaps have no int cadence to follow (``heatmap_freq="auto"`` or 0).
+AUTO_SPECTRAL_FREQ = 500
 
 
 def watch(
@@ -60,7 +67,7 @@ def watch(
     log_dir: str | os.PathLike[str],
     optimizer: torch.optim.Optimizer | None = None,
     *,
-    heatmap_freq: int = DEFAULT_HEATMAP_FREQ,
+    heatmap_freq: int | Literal["auto"] = "auto",
     trajectory_freq: int = 20,
     gradients: bool = True,
     include: str | Sequence[str] | None = None,
@@ -74,6 +81,7 @@ def watch(
     strict: bool = False,
     spectral_freq: int | Literal["auto"] | None = "auto",
     activations: bool = True,
+    full_resolution: str | Sequence[str] | None = None,
 ) -> Watcher:
     """Starts logging ``model``'s parameters into the run ``log_dir``; returns a :class:`Watcher`.
 
@@ -86,14 +94,23 @@ def watch(
         axis counts its steps (a step skipped by AMP's ``GradScaler`` is not
         one); each logs after ``optimizer.step()``. None: log only through
         :meth:`Watcher.log`.
-      heatmap_freq: optimizer steps between heatmaps (default 500), 0 = off.
+      heatmap_freq: when to log heatmaps (the large records). Default
+        ``"auto"``: a handful whatever the run's length, which ``watch``
+        does not know: the initial parameters, steps 1, 3, 10, 30, 100, 300,
+        ... (half decades; 7 heatmaps over 1,000 steps, 11 over 100,000;
+        ``tb_nnviz.log.plan.HeatmapSchedule``) and the last step (at
+        :meth:`Watcher.close`). Or an int number of optimizer steps, 0 = off.
+        Whatever the cadence, when the parameters first turn NaN/Inf, the
+        heatmaps of the last trajectory point before (the last finite
+        values, unless a heatmap came after it) and of that step are logged
+        too, so the moment before a divergence can be seen.
       trajectory_freq: optimizer steps between trajectory points (norms,
         update ratios, traces, sketch; default 20), 0 = off.
       spectral_freq: when to log spectra (the eigenvalues of ``W^T W`` of every
         matrix and conv weight, from which the tab and ``tb-nnviz report``
         compute WeightWatcher's alpha, stable rank and spectral norm). Default
-        ``"auto"`` (or None): at the heatmap steps (every ``heatmap_freq``, or
-        500 with heatmaps off), while one spectral step costs at most 5% of
+        ``"auto"`` (or None): at the heatmap steps of an int ``heatmap_freq``,
+        else every 500 steps, while one spectral step costs at most 5% of
         the training time since the previous one
         (``tb_nnviz.log.plan.SpectralBudget``; the first always), not at
         step 0. Or an int number of optimizer steps (these also log the
@@ -106,9 +123,10 @@ def watch(
         True), read before the optimizer step.
       include, exclude: regex or list of regexes on the logged names
         (``layer1/0/conv1/weight``).
-      max_cells, max_total_cells, num_traces, sketch_dim, seed: as in
+      max_cells, max_total_cells, num_traces, sketch_dim, seed, full_resolution: as in
         ``tb_nnviz.keras.NNVizCallback`` (per-tensor and model-wide heatmap
-        budgets, traced parameters, sketch size, seed).
+        budgets, traced parameters, sketch size, seed, names of the
+        parameters whose heatmaps are logged unpooled, e.g. ``"^conv1/"``).
       trainable_only: skip parameters with ``requires_grad=False`` (default
         False). Buffers (BatchNorm running statistics) are not parameters and
         are never logged.
@@ -137,7 +155,7 @@ def watch(
                    gradients=gradients, include=include, exclude=exclude, max_cells=max_cells,
                    max_total_cells=max_total_cells, num_traces=num_traces, sketch_dim=sketch_dim, seed=seed,
                    trainable_only=trainable_only, strict=strict, spectral_freq=spectral_freq,
-                   activations=activations)
+                   activations=activations, full_resolution=full_resolution)
 
 
 class Watcher:
@@ -161,13 +179,13 @@ class Watcher:
 
     def __init__(self, model, log_dir, optimizer, *, heatmap_freq, trajectory_freq, gradients, include,
                  exclude, max_cells, max_total_cells, num_traces, sketch_dim, seed, trainable_only, strict,
-                 spectral_freq="auto", step=0, activations=True):
+                 spectral_freq="auto", step=0, activations=True, full_resolution=None):
         if not isinstance(model, torch.nn.Module):
             raise TypeError("model must be a torch.nn.Module, got %s" % type(model).__name__)
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError("optimizer must be a torch.optim.Optimizer or None, got %s" % type(optimizer).__name__)
         self.log_dir = os.fspath(log_dir)
-        self.heatmap_freq = _check_int_freq("heatmap_freq", heatmap_freq)
+        self.heatmap_freq = _check_int_freq("heatmap_freq", heatmap_freq, auto=True)
         self.trajectory_freq = _check_int_freq("trajectory_freq", trajectory_freq)
         self.spectral_freq = _check_int_freq(
             "spectral_freq", "auto" if spectral_freq is None else spectral_freq, auto=True)
@@ -175,7 +193,8 @@ class Watcher:
         self.gradients = bool(gradients)
         self.strict = bool(strict)
         self._options = dict(max_cells=int(max_cells), num_traces=int(num_traces),
-                             sketch_dim=int(sketch_dim), seed=int(seed))
+                             sketch_dim=int(sketch_dim), seed=int(seed),
+                             full_resolution=patterns("full_resolution", full_resolution))
         grids.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
         self.max_total_cells = None if max_total_cells is None else int(max_total_cells)
         grids.heatmap_cap([], self._options["max_cells"], self.max_total_cells)  # validates it
@@ -184,6 +203,7 @@ class Watcher:
                            trainable_only=bool(trainable_only))
         self.model = model
         self.step = int(step)
+        self._schedule = HeatmapSchedule(self.step) if self.heatmap_freq == "auto" else None
         self.logged_steps = []
         self.logger = None
         self._writer = None
@@ -285,10 +305,14 @@ class Watcher:
         return self.heatmap_freq != 0, self.trajectory_freq != 0, self.spectral_freq != 0
 
     def _due(self, step):
-        heat, traj = (freq > 0 and step % freq == 0 for freq in (self.heatmap_freq, self.trajectory_freq))
+        auto = self._schedule is not None
+        heat, traj = (freq > 0 and step % freq == 0
+                      for freq in (0 if auto else self.heatmap_freq, self.trajectory_freq))
+        heat = heat or (auto and self._schedule.crossed(step - 1, step))
         if self._budget is not None:
             # Sharded: every rank joins the step; rank 0's budget decides inside the collective.
-            spec = step % (self.heatmap_freq or DEFAULT_HEATMAP_FREQ) == 0 and (self.sharded or self._budget.due())
+            freq = AUTO_SPECTRAL_FREQ if auto else self.heatmap_freq or AUTO_SPECTRAL_FREQ
+            spec = step % freq == 0 and (self.sharded or self._budget.due())
         else:
             spec = self.spectral_freq > 0 and step % self.spectral_freq == 0
         return heat, traj, spec

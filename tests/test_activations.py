@@ -164,7 +164,8 @@ def test_dead_relus_saturated_tanh_and_unnormalised_inputs_show(tmp_path):
         assert problems == [] and info is not None
     dead = by_layer(got["dead"][1])
     assert dead["1"].kind == "relu" and dead["1"].last("dead_fraction") == 1.0
-    assert list(dead["1"].steps) == [1, 5, 10, 15, 20] and dead["1"].order == 1
+    # At the trajectory steps and the default heatmap steps (1, 3, 10).
+    assert list(dead["1"].steps) == [1, 3, 5, 10, 15, 20] and dead["1"].order == 1
     healthy = by_layer(got["healthy"][1])
     assert healthy["1"].last("dead_fraction") < 0.2 and healthy["input"].kind == "input"
     tanh = by_layer(got["tanh"][1])

@@ -380,7 +380,7 @@ def test_mirrored_strategy_two_cpus(tmp_path):
     assert "TRACES 1" in proc.stdout
     logged = load(str(tmp_path / "train"))
     content, series = logged[HEAT]["sequential/dense/kernel"]
-    assert [s for s, _ in series] == [0, 4, 8]
+    assert [s for s, _ in series] == [0, 1, 2, 3, 4, 8]  # the default: "auto" over 2 epochs of 4 batches
     assert [s for s, _ in logged[TRAJ]["sequential/dense/kernel"][1]] == [0, 2, 4, 6, 8]
     final = np.load(str(tmp_path / "final_kernel.npy"))
     np.testing.assert_allclose(series[-1][1], grids.heatmap_planes(final, content), rtol=1e-6)
@@ -435,3 +435,72 @@ def test_tf_keras_model(tmp_path, tf_keras_path):
     assert [s for s, _ in logged[TRAJ]["dense/kernel"][1]] == [0, 2, 4, 6, 8]
     final = np.load(str(tmp_path / "final.npy"))
     np.testing.assert_array_equal(logged[HEAT]["dense/kernel"][1][-1][1][0], final)
+
+
+class Poison(keras.callbacks.Callback):
+    """Sets one kernel entry to NaN after batch ``at`` (counted from 1): training carries it everywhere."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at, self.step = at, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step == self.at:
+            kernel = self.model.layers[0].kernel
+            value = np.array(kernel.numpy())
+            value[0, 0] = np.nan
+            kernel.assign(value)
+
+
+def test_default_heatmaps_spread_over_the_fit_and_the_last_finite_ones_precede_a_divergence(tmp_path, digits):
+    """3 epochs of 10 batches: the default ("auto") logs the initial weights and the
+    schedule over the 30 batches (epoch ends past the first). A NaN put in after batch 13
+    is seen at the trajectory step 15: the heatmaps of step 10's values (the last finite)
+    were logged then, and step 15's; all equal to the numpy reference of the weights."""
+    from tb_nnviz.log.plan import HeatmapSchedule
+
+    keras.utils.set_random_seed(0)
+    model, capture = dense_model(), Capture()
+    cb = NNVizCallback(str(tmp_path / "ok"), trajectory_freq=5, strict=True)
+    fit(model, *digits, callbacks=[cb, capture], epochs=3)
+    logged = load(str(tmp_path / "ok" / "train"))
+    schedule = HeatmapSchedule(0, 30, 10).steps()
+    assert schedule == [1, 2, 3, 4, 7, 10, 20, 30]
+    assert [s for s, _ in logged[HEAT]["sequential/dense/kernel"][1]] == [0] + schedule
+    check_against_capture(logged, capture)
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model, capture = dense_model(), Capture()
+    cb = NNVizCallback(str(tmp_path / "nan"), heatmap_freq=10, trajectory_freq=5, strict=True)
+    fit(model, *digits, callbacks=[Poison(13), cb, capture], epochs=3)
+    logged = load(str(tmp_path / "nan" / "train"))
+    for name, (content, series) in logged[HEAT].items():
+        assert [s for s, _ in series] == [0, 10, 15, 20, 30], name  # every tensor's, 15 off the cadence
+    series = logged[HEAT]["sequential/dense/kernel"][1]
+    assert np.isfinite(series[1][1]).all() and np.isnan(series[2][1]).any()
+    assert [s for s, _ in logged[TRAJ]["sequential/dense/kernel"][1]] == [0, 5, 10, 15, 20, 25, 30]
+    check_against_capture({HEAT: logged[HEAT], TRAJ: {}}, capture)
+
+
+def test_full_resolution_weights_are_unpooled_and_the_others_pooled(tmp_path, digits):
+    from tests import reference
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(300, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    capture = Capture()
+    cb = NNVizCallback(str(tmp_path), heatmap_freq="epoch", trajectory_freq=0, spectral_freq=0, max_cells=1000,
+                       full_resolution=r"dense/kernel$", strict=True)
+    fit(model, *digits, callbacks=[cb, capture], epochs=1)
+    logged = load(str(tmp_path / "train"))
+    content = logged[HEAT]["sequential/dense/kernel"][0]
+    assert content["pool"] == [1, 1] and content["grid"] == [64, 300]  # 19,200 cells, over max_cells
+    assert logged[HEAT]["sequential/dense_1/kernel"][0]["pool"] == [3, 1]  # not chosen: pooled, 10 classes kept
+    for name, (content, series) in logged[HEAT].items():
+        for step, planes in series:
+            x = capture.at[step][name]
+            reference.assert_planes_equal(planes, grids.heatmap_planes(x, content), x, content)
+    with pytest.raises(ValueError, match="full_resolution must be a regex"):
+        NNVizCallback(str(tmp_path), full_resolution=3)

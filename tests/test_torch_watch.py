@@ -276,8 +276,9 @@ def test_ddp_rank_zero_writes_and_other_ranks_do_nothing(tmp_path):
     assert [d.step for d in points] == [0, 2, 4]
     # Rank 0's activation records and run information, named without DDP's ``module.``.
     acts = read_all(python_provider(tmp_path / "run"), metadata.ACTIVATION_PLUGIN_NAME)["."]
+    # At the trajectory steps and the default heatmap steps (1, 3).
     assert {tag: [d.step for d in data] for tag, data in acts.items()} == {
-        "input/nnviz_activation": [1, 2, 4], "1/nnviz_activation": [1, 2, 4]}
+        "input/nnviz_activation": [1, 2, 3, 4], "1/nnviz_activation": [1, 2, 3, 4]}
     run = read_all(python_provider(tmp_path / "run"), metadata.RUN_PLUGIN_NAME)["."]["run/nnviz_run"]
     assert [d.step for d in run] == [0, 1]
 
@@ -341,3 +342,60 @@ def test_auto_spectra_come_with_the_heatmaps_within_the_time_budget(tmp_path, mo
     heat = read_all(python_provider(tmp_path / "run"), HEAT)["."]
     assert [d.step for d in heat[metadata.summary_tag("0/weight", HEAT)]] == [0, 5, 10, 12]
     assert w.logged_steps == [0, 5, 10, 12]
+
+
+def test_default_heatmaps_are_a_handful_and_the_last_finite_ones_precede_a_divergence(tmp_path):
+    """The default cadence (steps 1, 3, 10, 30, ...) and, when a NaN gradient at step 23
+    turns the weights NaN, the heatmaps of step 20 (the last trajectory point, finite) and
+    of step 25 (the first that sees the NaN), each equal to the numpy reference."""
+    from tests import reference
+
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    at = {0: {n: p.detach().numpy().copy() for n, p in model.named_parameters()}}
+
+    def poison(step):
+        if step == 23:
+            model[0].weight.grad[0, 0] = float("nan")
+
+    def snap(opt, args, kwargs):
+        at[len(at)] = {n: p.detach().numpy().copy() for n, p in model.named_parameters()}
+
+    with tb_nnviz.torch.watch(model, tmp_path, opt, trajectory_freq=5, strict=True) as w:
+        opt.register_step_post_hook(snap)
+        train(model, opt, 40, poison)
+    heat = read_all(python_provider(tmp_path), HEAT)["."]
+    listing = contents(tmp_path, HEAT)
+    for name in ("0.weight", "0.bias", "2.weight", "2.bias"):
+        tag = metadata.summary_tag(name.replace(".", "/"), HEAT)
+        assert [d.step for d in heat[tag]] == [0, 1, 3, 10, 20, 25, 30, 40], name
+        for d in heat[tag]:
+            x = at[d.step][name]
+            reference.assert_planes_equal(d.numpy, grids.heatmap_planes(x, listing[tag]), x, listing[tag])
+        finite = {d.step: bool(np.isfinite(d.numpy).all()) for d in heat[tag]}
+        assert finite[20] and not finite[25] and not finite[40]
+    assert w.logged_steps == [0, 1, 3, 5, 10, 15, 20, 25, 30, 35, 40]
+
+
+def test_full_resolution_layers_escape_the_budget_and_the_others_are_pooled(tmp_path):
+    from tests import reference
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 7), torch.nn.ReLU(), torch.nn.Conv2d(64, 64, 3),
+                                torch.nn.Flatten(), torch.nn.LazyLinear(10))
+    model(torch.randn(2, 3, 12, 12))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with tb_nnviz.torch.watch(model, tmp_path, opt, heatmap_freq=1000, trajectory_freq=0, spectral_freq=0,
+                              max_total_cells=2000, full_resolution=r"^2/weight", strict=True) as w:
+        assert w.logged_steps == [0]
+    listing = contents(tmp_path, HEAT)
+    heat = read_all(python_provider(tmp_path), HEAT)["."]
+    conv = metadata.summary_tag("2/weight", HEAT)
+    assert listing[conv]["pool"] == [1, 1] and listing[conv]["grid"] == [192, 192]  # 36,864 cells, over the budget
+    assert listing[metadata.summary_tag("4/weight", HEAT)]["pool"][1] == 1  # the 10 classes kept
+    stem = listing[metadata.summary_tag("0/weight", HEAT)]
+    assert stem["layout"]["kind"] == "conv_first"
+    for name, p in model.named_parameters():
+        tag = metadata.summary_tag(name.replace(".", "/"), HEAT)
+        x = p.detach().numpy()
+        reference.assert_planes_equal(heat[tag][0].numpy, grids.heatmap_planes(x, listing[tag]), x, listing[tag])

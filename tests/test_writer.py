@@ -216,12 +216,12 @@ def test_resnet_like_heatmaps_pool_whole_tiles_and_keep_small_axes(tmp_path):
             grid = grids.to_grid(x.astype(np.float64), lay)
             np.testing.assert_allclose(planes[0, 1, 2], grid[pool[0]:2 * pool[0], 2 * pool[1]:3 * pool[1]].mean(),
                                        rtol=1e-5)
-    # full_resolution: exempt from the model-wide budget, unpooled up to the writer's max_cells.
+    # full_resolution: exempt from the model-wide budget and max_cells, unpooled up to FULL_RESOLUTION_CELLS.
     shapes = [(3, 3, 64, 128), (3, 3, 256, 256), (3, 3, 256, 256)]
     weights = [Weight("a/kernel", None), Weight("b/kernel", None), Weight("c/kernel", None)]
     with tb_nnviz.Writer(tmp_path) as w:
         plan = LogPlan(w, weights, shapes, ["float32"] * 3, max_total_cells=20000, full_resolution=r"^b/")
-        assert plan.heat[1]["pool"] == [3, 3]  # 256x256 channel pairs = the hard cap 65536
+        assert plan.heat[1]["pool"] == [1, 1]  # 589,824 cells, over max_cells 65,536
         assert plan.heat[2]["pool"] != [1, 1] and plan.heat[2]["pool"][0] > 3
     with tb_nnviz.Writer(tmp_path / "b") as w:
         plan = LogPlan(w, weights[:1], [(3, 3, 32, 200)], ["float32"], max_total_cells=2000,

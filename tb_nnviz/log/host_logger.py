@@ -26,7 +26,7 @@ backend; it imports no framework.
 
 import numpy as np
 
-from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight
+from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, all_finite
 from tb_nnviz.reduce import backends
 from tb_nnviz.reduce.group import TrajectoryGroup
 
@@ -103,6 +103,9 @@ class HostLogger:
                     values[i] = np.asarray(self._read(self.weights[i].variable)).reshape(plan.shapes[i])
             return [values[i] for i in members]
 
+        heatmaps = plan.check_finite(step, heatmaps, trajectories,
+                                     lambda: all_finite(arrays(list(range(len(self.weights))))),
+                                     self._previous_values)
         heat = [[self._backend_of[sub[0]].heatmap_planes(arrays(sub), plan.heat[sub[0]]) for sub in subgroups]
                 for subgroups in plan.heat_groups] if heatmaps else []
         traj = [self._points(k, arrays(sub)) for k, sub in enumerate(plan.traj_groups)] if trajectories else []
@@ -110,6 +113,15 @@ class HostLogger:
                 for sub in plan.spec_groups] if spectra else None
         plan.write(step, heat, traj, self._has_previous, spectra=spec)
         self._has_previous = self._has_previous or trajectories
+
+    def _previous_values(self):
+        """Each weight's value at the last trajectory point (None without one)."""
+        values = [None] * len(self.weights)
+        if self._has_previous:
+            for sub, previous in zip(self._plan.traj_groups, self._previous):
+                for j, i in enumerate(sub):
+                    values[i] = previous[j].reshape(self._plan.shapes[i])
+        return values
 
     def _points(self, k, xs):
         """``(raw, sample, traces, sketch)`` of trajectory group ``k``; keeps ``xs`` as its previous values."""

@@ -60,13 +60,6 @@ def group(items, key):
     return list(groups.values())
 
 
-def _matches(selector, name):
-    """True when ``name`` is chosen by ``selector``: a regex (searched) or a list of names."""
-    if isinstance(selector, str):
-        return re.search(selector, name) is not None
-    return name in selector
-
-
 class LogPlan:
     """The fixed choices for logging ``weights`` through ``writer``.
 
@@ -78,9 +71,10 @@ class LogPlan:
       max_total_cells: model-wide heatmap budget (``grids.heatmap_cap``).
       stack_key: optional ``i -> key``; weights share a stack only when their
         shape, dtype and this key agree (PyTorch: the device).
-      full_resolution: weights whose heatmaps are drawn unpooled up to the
-        writer's ``max_cells`` (the per-tensor hard cap), outside the
-        model-wide budget: a regex (``re.search`` on the name) or a list of names.
+      full_resolution: weights whose heatmaps are drawn unpooled (up to
+        ``grids.FULL_RESOLUTION_CELLS``), outside the model-wide budget and
+        ``max_cells``: a regex (``re.search`` on the name) or a list of them.
+        Default None: the writer's ``full_resolution``.
 
     Attributes:
       heat: each weight's heatmap content (empty without heatmaps).
@@ -92,6 +86,7 @@ class LogPlan:
         vector), empty without spectra.
       spec_groups: weights with a matrix, not skipped, whose spectra are
         computed together (one shape, dtype and matrix treatment).
+      diverged: the weights were found NaN/Inf at a logged step (see :meth:`check_finite`).
     """
 
     def __init__(self, writer, weights, shapes, dtypes, *, heatmaps=True, trajectories=True,
@@ -105,11 +100,13 @@ class LogPlan:
         ws = self.weights
         if heatmaps:
             specs = [(s, grids.grid_layout(s, w.layout)) for s, w in zip(self.shapes, ws)]
-            full = [bool(full_resolution) and _matches(full_resolution, w.name) for w in ws]
+            chosen = (getattr(writer, "full_resolution", None) if full_resolution is None
+                      else patterns("full_resolution", full_resolution))
+            full = [selected(w.name, chosen, None) if chosen else False for w in ws]
             cap = min(grids.heatmap_cap([sp for sp, f in zip(specs, full) if not f], writer.max_cells,
                                         max_total_cells), writer.max_cells)
-            cells = [writer.max_cells if f else grids.heatmap_cells(*sp, cap, writer.max_cells)
-                     for sp, f in zip(specs, full)]
+            cells = [grids.full_resolution_cells(*sp, writer.max_cells) if f
+                     else grids.heatmap_cells(*sp, cap, writer.max_cells) for sp, f in zip(specs, full)]
             self.heat = [writer.heatmap_content(w.name, s, d, w.layout, w.gates, max_cells=c)
                          for w, s, d, c in zip(ws, self.shapes, self.dtypes, cells)]
         if trajectories:
@@ -131,6 +128,8 @@ class LogPlan:
             for sub in group([i for i in members if self.spec[i] and not self.spec[i]["skipped"]],
                              lambda i: repr((self.spec[i]["perm"], self.spec[i]["matrix"])))
         ] if spectra else []
+        self.diverged = False
+        self._last = {"heat": -1, "traj": -1}  # the last steps written with heatmaps, trajectory points
 
     @property
     def names(self):
@@ -168,6 +167,56 @@ class LogPlan:
             spec += [(c, np.zeros([0], np.float32)) for c in self.spec
                      if c and c["skipped"] and self.writer.spectrum_due(c)]
         self.writer.write_reduced(step, heat, traj, self.descriptions, spec)
+        if heat:
+            self._last["heat"] = step
+        if traj:
+            self._last["traj"] = step
+
+    def check_finite(self, step, heatmaps, trajectories, finite, previous):
+        """Before a logged step's reductions: the heatmaps of the moment before a divergence.
+
+        At every step logging heatmaps or trajectory points, until the weights
+        first turn NaN/Inf, ``finite()`` (the logger's check of every weight's
+        current value: one cheap pass, a sum) says whether they still are. The
+        first time they are not, the heatmaps of the values at the last
+        trajectory point (``previous()``: per weight a numpy array of its
+        value then, or None without one; the values the loggers keep for the
+        update norm) are written at that point's step, unless a heatmap step
+        came after it; so the last finite heatmap of every tensor is there
+        even between sparse heatmap steps. Returns whether this step logs
+        heatmaps: always at the step the weights turned non-finite (where the
+        NaN/Inf cells are), else ``heatmaps``.
+        """
+        if not self.heat or self.diverged or not (heatmaps or trajectories) or finite():
+            return heatmaps
+        self.diverged = True
+        last = self._last["traj"]
+        if self._last["heat"] < last < step:
+            values = previous()
+            heat = [(self.heat[i], grids.heatmap_planes(v, self.heat[i]))
+                    for i, v in enumerate(values or ()) if v is not None]
+            if heat:
+                self.writer.write_reduced(last, heat, description=self.descriptions)
+                self._last["heat"] = last
+        return True
+
+
+def all_finite(arrays):
+    """Whether every value of the numpy ``arrays`` is finite: a sum of each (NaN and
+    Inf carry through it), confirmed value by value only where the sum is not
+    finite (an overflowing sum of finite values).
+
+    >>> all_finite([np.ones(3), np.array([1.0, np.inf])]), all_finite([np.full(2, 3e38, np.float32)])
+    (False, True)
+    """
+    with np.errstate(all="ignore"):
+        for a in arrays:
+            a = np.asarray(a)
+            if a.dtype.kind != "f" or a.dtype.itemsize < 4:
+                a = a.astype(np.float32)
+            if not np.isfinite(a.sum()) and not np.isfinite(a).all():
+                return False
+    return True
 
 
 def planes_shape(content):
@@ -203,6 +252,73 @@ def check_freq(name, value, unit="batches", auto=False):
             % (name, unit, ", 'auto'" if auto else "", value)
         )
     return int(value)
+
+
+#: ``heatmap_freq="auto"`` over a run whose length is known: about this many
+#: heatmap steps after the initial one (``HeatmapSchedule``).
+AUTO_HEATMAPS = 8
+
+
+class HeatmapSchedule:
+    """When ``heatmap_freq="auto"`` logs heatmaps: a handful, whatever the run's length.
+
+    Heatmaps are the large records (up to ``max_total_cells`` values a step),
+    and weights change fastest early: the steps are spread geometrically,
+    counted from ``start`` (the run's first step, whose heatmap the loggers
+    write anyway). With the run's length unknown (``total`` None: PyTorch's
+    ``watch``, the Writer), the half decades 1, 3, 10, 30, 100, 300, ...:
+    3 more heatmaps over 10 steps, 7 over 1,000, 11 over 100,000. With
+    ``total`` known (Keras: epochs x steps per epoch), ``count`` steps from
+    1 to ``total``, each about ``total ** (1 / (count - 1))`` times the
+    last, the last at the run's end; with ``per_epoch``, one past the first
+    epoch is moved to the nearest epoch end, so it lines up with the
+    epoch's metrics. The loggers add the last step of the run, and the last
+    finite values when the weights turn NaN/Inf (``LogPlan.check_finite``).
+
+    >>> [len(HeatmapSchedule().steps(n)) for n in (10, 1000, 100000)]
+    [3, 7, 11]
+    >>> HeatmapSchedule().steps(1000)
+    [1, 3, 10, 30, 100, 300, 1000]
+    >>> HeatmapSchedule(total=5000, per_epoch=500).steps()
+    [1, 3, 11, 38, 130, 439, 1500, 5000]
+    >>> HeatmapSchedule(start=40, total=10).steps()  # a later fit: counted from its first step
+    [41, 42, 43, 44, 45, 47, 50]
+    """
+
+    def __init__(self, start=0, total=None, per_epoch=None, count=AUTO_HEATMAPS):
+        self.start = int(start)
+        self.total = None if total is None else int(total)
+        if self.total is None:
+            self._offsets = None
+            return
+        n = max(2, int(count))
+        offsets = {round(self.total ** (k / (n - 1))) for k in range(n)} if self.total >= 1 else set()
+        if per_epoch:
+            per_epoch = int(per_epoch)
+            offsets = {min(self.total, max(per_epoch, round(o / per_epoch) * per_epoch)) if o > per_epoch else o
+                       for o in offsets}
+        self._offsets = sorted(offsets)
+
+    def steps(self, upto=None):
+        """The scheduled steps up to ``upto`` steps after ``start`` (default: the run's ``total``)."""
+        upto = self.total if upto is None else int(upto)
+        if self._offsets is not None:
+            return [self.start + o for o in self._offsets if o <= upto]
+        out, k = [], 0
+        while True:
+            o = 10 ** (k // 2) * (3 if k % 2 else 1)
+            if o > upto:
+                return out
+            out.append(self.start + o)
+            k += 1
+
+    def crossed(self, last, step):
+        """Whether a scheduled step lies in ``(last, step]`` (a logger that sees every
+        step asks ``crossed(step - 1, step)``; Keras' batch hooks may skip steps)."""
+        if step <= last:
+            return False
+        hit = [s for s in self.steps(step - self.start) if s > last]
+        return bool(hit)
 
 
 #: With ``spectral_freq="auto"``, spectra take at most this fraction of the

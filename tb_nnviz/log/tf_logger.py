@@ -30,7 +30,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, planes_shape, raw_widths
+from tb_nnviz.log.plan import DEFAULT_MAX_TOTAL_CELLS, LogPlan, Weight, all_finite, planes_shape, raw_widths
 from tb_nnviz.reduce import backends, numba_ops, tf_ops
 from tb_nnviz.reduce.group import TrajectoryGroup
 
@@ -84,6 +84,7 @@ class WeightLogger:
                                   one_pass is not False) for members in plan.stacks]
         stack_of = {i: s for s, members in enumerate(plan.stacks) for i in members}
         host = lambda members: chosen[stack_of[members[0]]] is numba_ops  # noqa: E731
+        self._on_host = {i for members in plan.stacks if host(members) for i in members}
         # Heatmap groups drawn on the host, by index in plan.heat_groups.
         self._host_heat = {h for h, subgroups in enumerate(plan.heat_groups) if host(subgroups[0])}
         self._heat_groups = [sg for h, sg in enumerate(plan.heat_groups) if h not in self._host_heat]
@@ -135,6 +136,7 @@ class WeightLogger:
         heatmaps, trajectories, spectra = self._plan.kinds(heatmaps, trajectories, spectra)
         if not (heatmaps or trajectories or spectra):
             return
+        heatmaps = self._plan.check_finite(step, heatmaps, trajectories, self._finite, self._previous_values)
         heat = traj = spec = []
         if (heatmaps and self._heat_groups) or (trajectories and self._traj_groups) or spectra:
             with _without_graph_rewrites():
@@ -158,6 +160,33 @@ class WeightLogger:
         self._plan.write(step, heat, traj, self._has_previous, grads, spectra=spec)
         if trajectories:
             self._has_previous = True
+
+    def _finite(self):
+        """Whether every weight is finite now: a sum of each (eager outside the host groups)."""
+        indices = range(len(self.weights))
+        if not all_finite(_host_array(self.weights[i].variable) for i in indices if i in self._on_host):
+            return False
+        for i in indices:
+            if i not in self._on_host:
+                value = _read(self.weights[i].variable)
+                if not np.isfinite(float(tf.reduce_sum(value))) and not bool(
+                        tf.reduce_all(tf.math.is_finite(value))):
+                    return False
+        return True
+
+    def _previous_values(self):
+        """Each weight's value at the last trajectory point as a numpy array (None without one)."""
+        values = [None] * len(self.weights)
+        if not self._has_previous:
+            return values
+        for k, (_, _, kept) in self._host.items():
+            for j, i in enumerate(self._plan.traj_groups[k]):
+                values[i] = kept[j].reshape(self._plan.shapes[i])
+        for (sub, _), previous in zip(self._traj_groups, self._previous):
+            stacked = previous.numpy()
+            for j, i in enumerate(sub):
+                values[i] = stacked[j]
+        return values
 
     def take_gradients(self, sumsq):
         """Gradient sums of squares for the next trajectory point: one float per weight, in

@@ -277,6 +277,7 @@ class ParamLogger:
         heatmaps, trajectories, spectra = plan.kinds(heatmaps, trajectories, spectra)
         if not (heatmaps or trajectories or spectra):
             return
+        heatmaps = plan.check_finite(step, heatmaps, trajectories, self._finite, self._previous_values)
         heat, traj, grads = self._reduce(heatmaps, trajectories)
         spec = [self._eigenvalues(sub) for sub in plan.spec_groups] if spectra else None
         plan.write(step, heat, traj, self._has_previous, grads, spectra=spec)
@@ -292,6 +293,28 @@ class ParamLogger:
                 grads = [np.asarray(g.cpu() if torch.is_tensor(g) else g) for g in self._grads]
             self._grads = None
         return heat, traj, grads
+
+    def _finite(self):
+        """Whether every parameter is finite now: one sum per parameter, one sync per stack."""
+        for members in self._plan.stacks:
+            params = self._params(members)
+            if not bool(torch.isfinite(torch.stack([p.sum() for p in params])).all()):
+                # An overflowing sum of finite values, or a NaN/Inf: value by value.
+                if not all(bool(torch.isfinite(p).all()) for p in params):
+                    return False
+        return True
+
+    def _previous_values(self):
+        """Each parameter's value at the last trajectory point as a numpy array (None without one)."""
+        values = [None] * len(self.weights)
+        if not self._has_previous:
+            return values
+        for sub, previous in zip(self._plan.traj_groups, self._previous):
+            for j, i in enumerate(sub):
+                row = previous[j].detach()
+                row = row if row.dtype in (torch.float16, torch.float32, torch.float64) else row.float()
+                values[i] = row.cpu().numpy().reshape(self._plan.shapes[i])
+        return values
 
     def _eigenvalues(self, sub):
         """Eigenvalues ``[G, slices, evals]`` (numpy) of the members of one spectrum group."""

@@ -33,6 +33,7 @@ from tensorboard.util import tensor_util
 from tb_nnviz.format import graph as graph_format
 from tb_nnviz.format import layouts, metadata
 from tb_nnviz.log import activations as act
+from tb_nnviz.log import plan as log_plan
 from tb_nnviz.log.event_file import EventFile
 from tb_nnviz.reduce import grids, spectrum, trajectory
 
@@ -53,6 +54,11 @@ class Writer:
         matters for a URL only: a local file gets each event when it is logged
         (unbuffered), so a process killed with SIGKILL keeps every logged step.
       filename_suffix: appended to the event file's name.
+      full_resolution: tensors whose heatmaps are written unpooled (up to
+        ``grids.FULL_RESOLUTION_CELLS`` cells), whatever ``max_cells`` and the
+        model-wide budget of the Keras callback and ``watch``: a regex
+        (``re.search`` on the name, e.g. ``"conv1/"``) or a list of them.
+        Default None. Where a heatmap is pooled, the tab says so on its card.
 
     Each logged step is written as one event, so a step is either all there or
     not there. A failed write (a full disk) cuts the file back to its last
@@ -79,8 +85,11 @@ class Writer:
         seed: int = 0,
         flush_secs: float = 120,
         filename_suffix: str = "",
+        full_resolution: str | Sequence[str] | None = None,
     ) -> None:
         self._options = dict(max_cells=int(max_cells))
+        #: Compiled ``full_resolution`` patterns (None: none); ``LogPlan`` reads them too.
+        self.full_resolution = log_plan.patterns("full_resolution", full_resolution)
         self._plan_options = dict(num_traces=num_traces, sketch_dim=sketch_dim, seed=seed)
         grids.pool_factors(1, 1, self._options["max_cells"])  # validates max_cells
         self._writer = EventFile(str(logdir), flush_secs=flush_secs, filename_suffix=filename_suffix)
@@ -93,13 +102,16 @@ class Writer:
         self._order = {}  # name -> position in network order (first seen first)
         self._activations = {}  # layer name -> activation content
         self._activation_rows = {}  # layer name -> rows of its activation heatmap
+        self._schedule = None  # log_weights(heatmaps="auto"): HeatmapSchedule from its first step
+        self._weights_step = None  # the step of the last log_weights call
+        self._diverged = False  # log_weights saw NaN/Inf weights
 
     def log_weights(
         self,
         step: int,
         weights: Mapping[str, Any],
         *,
-        heatmaps: bool = True,
+        heatmaps: bool | str = True,
         trajectories: bool = True,
         layouts: Mapping[str, str] | None = None,
         gates: Mapping[str, Sequence[str]] | None = None,
@@ -116,7 +128,14 @@ class Writer:
             network order (the order the tab lists them in). Nested mappings
             (a Flax ``params`` pytree) are named by their path joined with
             ``/`` (see :func:`flatten`); any array-like works (numpy, JAX).
-          heatmaps: write heatmaps of these arrays. Default True.
+          heatmaps: write heatmaps of these arrays: True (default), False, or
+            ``"auto"``: at a handful of steps whatever the run's length, the
+            half decades 1, 3, 10, 30, ... steps after the first call's step
+            (``tb_nnviz.log.plan.HeatmapSchedule``; a call past one of them
+            logs them), and a tensor's first call; and when an array first
+            holds NaN/Inf, this call's and the last finite ones: the values
+            at the previous call with trajectories, written at its step
+            (unless a heatmap came after it). True and False do just that.
           trajectories: write trajectory points (the update norm is taken against
             the value this writer saw at the previous call that logged it).
           layouts: optional ``{name: layout}``, see ``grids.grid_layout``.
@@ -144,11 +163,27 @@ class Writer:
         for name in grads:
             if name not in weights:
                 raise grids.TensorError("gradient %r has no weight of that name in this call" % name)
-        spectra = heatmaps if spectra is None else spectra
-        heat, traj, spec, arrays = [], [], [], {}
-        for name, value in weights.items():
-            x = grids.check_tensor(name, value)
-            arrays[name] = x
+        if not isinstance(heatmaps, (bool, np.bool_)) and heatmaps != "auto":
+            raise ValueError("heatmaps must be True, False or 'auto', got %r" % (heatmaps,))
+        arrays = {name: grids.check_tensor(name, value) for name, value in weights.items()}
+        auto = heatmaps == "auto"
+        if auto:
+            if self._schedule is None:
+                self._schedule = log_plan.HeatmapSchedule(step)
+            last = step - 1 if self._weights_step is None else self._weights_step
+            due = self._schedule.crossed(last, step) or step == self._schedule.start
+        heat_of = {name: bool(heatmaps) if not auto else (due or not self._has_heatmap(name)) for name in arrays}
+        if auto and not self._diverged and not log_plan.all_finite(arrays.values()):
+            self._diverged = True
+            self._last_finite(arrays, layouts, gates, description)
+            heat_of = dict.fromkeys(arrays, True)
+        if spectra is None:
+            spectra_of = heat_of
+        else:
+            spectra_of = dict.fromkeys(arrays, bool(spectra))
+        heat, traj, spec = [], [], []
+        for name, x in arrays.items():
+            heatmaps, spectra = heat_of[name], spectra_of[name]
             self._check_once(name, step, heatmaps, trajectories, spectra)
             if heatmaps:
                 content = self.heatmap_content(
@@ -164,8 +199,28 @@ class Writer:
                 if content is not None and self.spectrum_due(content):
                     spec.append((content, spectrum.eigenvalues(x, content)))
         self.write_reduced(step, heat, traj, description, spec)
+        self._weights_step = step
         if trajectories:
             self._previous.update((n, np.array(x, copy=True)) for n, x in arrays.items())
+
+    def _has_heatmap(self, name):
+        return metadata.first_tag(name) in self._written
+
+    def _last_finite(self, arrays, layouts, gates, description):
+        """Writes the heatmaps of the values at the previous call with trajectories
+        of the names of ``arrays`` without a heatmap at or after it."""
+        by_step = {}
+        for name in arrays:
+            previous = self._previous.get(name)
+            at = self._last_step.get(metadata.summary_tag(name, metadata.TRAJECTORY_PLUGIN_NAME))
+            shown = self._last_step.get(metadata.summary_tag(name, metadata.HEATMAP_PLUGIN_NAME), -1)
+            if previous is None or at is None or shown >= at:
+                continue
+            content = self.heatmap_content(name, previous.shape, previous.dtype, layouts.get(name, "auto"),
+                                           gates.get(name))
+            by_step.setdefault(at, []).append((content, grids.heatmap_planes(previous, content)))
+        for at in sorted(by_step):
+            self.write_reduced(at, by_step[at], description=description)
 
     def log_activations(
         self,
@@ -362,6 +417,8 @@ class Writer:
         Raises ``TensorError`` when the tensor changed shape, dtype or layout since.
         """
         cells = self._options["max_cells"] if max_cells is None else max_cells
+        if max_cells is None and self.full_resolution and log_plan.selected(name, self.full_resolution, None):
+            cells = grids.full_resolution_cells(shape, grids.grid_layout(tuple(shape), layout), cells)
         known = self._heatmaps.get(name)
         content = grids.heatmap_content(
             name, tuple(shape), dtype, layout, cells, gates, index=self._index(name)

@@ -40,6 +40,11 @@ SMALL_AXIS = 64
 #: A tensor whose unit axes are all small is drawn unpooled while its grid is
 #: at most this many times its cell budget (and within the hard cap).
 SMALL_TENSOR_FACTOR = 32
+#: A heatmap chosen to be drawn at full resolution (the loggers' and the
+#: Writer's ``full_resolution``) is unpooled up to this many cells (16 MiB of
+#: float32 per logged step): every kernel of ResNet-50 and its 2048x1000
+#: classifier; only a larger tensor (a 50k-token embedding) is pooled, to it.
+FULL_RESOLUTION_CELLS = 2**22
 #: Layout names accepted by :func:`grid_layout` (besides ``"split:K"``).
 LAYOUTS = ("auto", "vector", "matrix", "conv", "transposed", "conv_first")
 
@@ -395,6 +400,18 @@ def heatmap_cells(shape, layout, cap, max_cells=DEFAULT_MAX_CELLS):
     if heatmap_pool(shape, layout, cap, max_cells) == (1, 1):
         return max(int(cap), math.prod(grid_shape(shape, layout)))
     return int(cap)
+
+
+def full_resolution_cells(shape, layout, max_cells=DEFAULT_MAX_CELLS):
+    """The cell budget of a tensor drawn at full resolution: its whole grid, up to
+    ``FULL_RESOLUTION_CELLS`` (and at least ``max_cells``).
+
+    >>> lay = grid_layout((3, 3, 256, 256))
+    >>> cells = full_resolution_cells((3, 3, 256, 256), lay)
+    >>> cells, heatmap_content("w", (3, 3, 256, 256), "float32", "conv", cells)["pool"]
+    (589824, [1, 1])
+    """
+    return max(int(max_cells), min(math.prod(grid_shape(shape, layout)), FULL_RESOLUTION_CELLS))
 
 
 def heatmap_cap(grids, max_cells=DEFAULT_MAX_CELLS, max_total_cells=None):
