@@ -36,6 +36,9 @@ from tests import browser as tbrowser
 from tests import tbserver
 
 RUNS, TENSORS, STEPS, TEMPLATES = 100, 50, 500, 4
+#: Environment variable overriding ``RUNS`` (a quicker sweep to compare changes by:
+#: ``TB_NNVIZ_SWEEP_RUNS=30 python -m benchmarks --only sweep --out /tmp/sweep30.md``).
+RUNS_VARIABLE = "TB_NNVIZ_SWEEP_RUNS"
 #: Targets: the tab usable while a sweep loads and once loaded.
 FIRST_VIEW_SECS = 10.0
 TAGS_P95_SECS = 2.0
@@ -70,7 +73,8 @@ def _get(url, route, **params):
 
 
 def run(ctx):
-    runs, tensors, steps = ctx.size(RUNS, 6), ctx.size(TENSORS, 6), ctx.size(STEPS, 60)
+    runs = int(os.environ.get(RUNS_VARIABLE) or ctx.size(RUNS, 6))
+    tensors, steps = ctx.size(TENSORS, 6), ctx.size(STEPS, 60)
     logdir = os.path.join(ctx.workdir, "sweep")
     templates = os.path.join(ctx.workdir, "sweep-templates")
     t0 = time.monotonic()

@@ -14,7 +14,6 @@ bad records never fail a request.
 
 import json
 import math
-import threading
 
 import numpy as np
 from tensorboard.data import provider
@@ -26,29 +25,15 @@ ACTIVATION = metadata.ACTIVATION_PLUGIN_NAME
 RUN = metadata.RUN_PLUGIN_NAME
 #: ``downsample`` asking for every stored sample.
 _ALL_SAMPLES = 10**9
+#: Runs whose folded run information is kept (``memo.Memo``).
+RUNS_KEPT = 256
 
 
-class RunInfoCache:
-    """Folded run information per (experiment, run), kept while its tags are unchanged."""
+def run_info(store, data_provider, memo, ctx, eid, run, problems=None):
+    """``RunInfo`` of ``run`` (its records folded in step order), or None when it has none.
 
-    def __init__(self):
-        self._items = {}
-        self._lock = threading.Lock()
-
-    def get(self, key, stamp):
-        with self._lock:
-            item = self._items.get(key)
-        return item[1] if item is not None and item[0] == stamp else None
-
-    def put(self, key, stamp, value):
-        with self._lock:
-            if len(self._items) > 256:
-                self._items.pop(next(iter(self._items)))
-            self._items[key] = (stamp, value)
-
-
-def run_info(store, data_provider, cache, ctx, eid, run, problems=None):
-    """``RunInfo`` of ``run`` (its records folded in step order), or None when it has none."""
+    ``memo``: a ``memo.Memo`` keeping it while the run's records are unchanged.
+    """
     problems = [] if problems is None else problems
     index, bad = store.index(ctx, eid, RUN, run)
     problems.extend(p for p in bad if p["run"] == run)
@@ -56,10 +41,13 @@ def run_info(store, data_provider, cache, ctx, eid, run, problems=None):
     if not entries:
         return None
     stamp = tuple(sorted((e.tag, e.series.max_step, e.series.max_wall_time) for e in entries.values()))
-    cached = cache.get((eid, run), stamp)
-    if cached is not None:
-        problems.extend(cached[1])
-        return cached[0]
+    info, found = memo.get((eid, run), stamp, lambda: _read_run_info(data_provider, ctx, eid, run, entries))
+    problems.extend(found)
+    return info
+
+
+def _read_run_info(data_provider, ctx, eid, run, entries):
+    """``(RunInfo or None, problems)`` of the records of ``entries``."""
     tags = sorted(e.tag for e in entries.values())
     data = data_provider.read_tensors(
         ctx, experiment_id=eid, plugin_name=RUN, downsample=_ALL_SAMPLES,
@@ -73,9 +61,7 @@ def run_info(store, data_provider, cache, ctx, eid, run, problems=None):
                 found.append({"run": run, "tag": tag, "message": "step %d: %s" % (datum.step, e)})
     patches.sort(key=lambda p: p[0])  # stable: records of one step keep their order
     info = evidence.RunInfo.from_json(fold(patches, found, run)) if patches else None
-    cache.put((eid, run), stamp, (info, found))
-    problems.extend(found)
-    return info
+    return info, found
 
 
 def decode_bytes(array, what):
@@ -129,8 +115,10 @@ def activations(store, ctx, eid, run, problems=None):
     problems = [] if problems is None else problems
     index, bad = store.index(ctx, eid, ACTIVATION, run)
     problems.extend(p for p in bad if p["run"] == run)
+    entries = index.get(run, {})
+    store.prefetch(ctx, eid, ACTIVATION, run, entries)
     out = []
-    for name, entry in index.get(run, {}).items():
+    for name, entry in entries.items():
         c = entry.content
         series = store.series(ctx, eid, ACTIVATION, run, entry)
         fields = {f: series.values[:, i] for i, f in enumerate(c["fields"])}

@@ -202,6 +202,21 @@ def step_unit(tag):
     return "epoch" if tag is None or tag.startswith("epoch_") else "step"
 
 
+def _listing(data_provider, ctx, eid, run):
+    """``list_scalars`` of ``run`` and its validation sibling."""
+    sibling = validation_sibling(run)
+    runs = [run] + ([sibling] if sibling else [])
+    return data_provider.list_scalars(ctx, experiment_id=eid, plugin_name=SCALARS,
+                                      run_tag_filter=provider.RunTagFilter(runs=runs))
+
+
+def stamp(data_provider, ctx, eid, run):
+    """What stays equal while ``read_curves`` of ``run`` would read the same: every scalar
+    tag of ``run`` and of its validation sibling with its latest step and wall time."""
+    return tuple(sorted((r, tag, s.max_step, s.max_wall_time)
+                        for r, tags in _listing(data_provider, ctx, eid, run).items() for tag, s in tags.items()))
+
+
 def read_curves(data_provider, ctx, eid, run, loss_tags=None):
     """``loss_findings.Curves`` of ``run`` (and of its Keras validation sibling).
 
@@ -212,10 +227,7 @@ def read_curves(data_provider, ctx, eid, run, loss_tags=None):
     """
     loss_tags = normal_loss_tags(loss_tags) if loss_tags is not None else configured_loss_tags()
     sibling = validation_sibling(run)
-    runs = [run] + ([sibling] if sibling else [])
-    listing = data_provider.list_scalars(
-        ctx, experiment_id=eid, plugin_name=SCALARS, run_tag_filter=provider.RunTagFilter(runs=runs)
-    )
+    listing = _listing(data_provider, ctx, eid, run)
     chosen = choose_tags(listing.get(run, {}), listing.get(sibling, {}) if sibling else (), loss_tags)
     # (where, tag) of each curve: the training ones are always the run's.
     located = {k: (("run", v) if isinstance(v, str) else v) for k, v in chosen.items()}

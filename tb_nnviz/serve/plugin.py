@@ -11,8 +11,14 @@ route is a thin ``_*_route(request)`` that parses the query and calls a pure
 ``_*_impl(ctx, experiment, ...)``; bad input raises
 ``tensorboard.errors.InvalidArgumentError`` (400) or ``NotFoundError`` (404).
 The routes are documented in ``docs/http_api.md``.
+
+The answers of ``tags`` (per run), ``overview`` and ``findings`` are kept
+(``memo.Memo``) while the data provider lists the same tags with the same
+latest step and wall time for what they read: a reload that adds nothing
+costs only the listing, and a new step is in the next answer.
 """
 
+import copy
 import json
 import math
 import os
@@ -26,7 +32,7 @@ from werkzeug import wrappers
 
 from tb_nnviz.diagnose import compose, findings, pca, rates, spectral
 from tb_nnviz.format import heatmap_body, layouts, metadata
-from tb_nnviz.serve import graph_store, loss_store, spectral_store, store
+from tb_nnviz.serve import graph_store, loss_store, memo, spectral_store, store
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -51,6 +57,8 @@ DEFAULT_SPECTRUM_SAMPLES = 200
 #: run information's learning-rate records add up over all steps).
 DEFAULT_EVIDENCE_SAMPLES = 0
 DIFF_MODES = ("none", "prev", "first")
+#: Runs whose ``tags``, ``overview`` and ``findings`` answers are kept (a few KiB each).
+ANSWERS_KEPT = 1024
 #: Where the frontend build writes the tab: one ES module, ``index.js``, the
 #: only file served (``frontend/build.mjs``).
 _STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -92,6 +100,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         self._store = store.Store(context.data_provider)
         self._spectral = spectral_store.SpectralReader(self._store)
         self._data_provider = context.data_provider  # the loss curves are TensorBoard's own scalars
+        self._tags_memo, self._overview_memo, self._findings_memo = (memo.Memo(ANSWERS_KEPT) for _ in range(3))
         self._static_dir = static_dir or _STATIC_DIR
 
     def frontend_metadata(self):
@@ -204,51 +213,56 @@ class NNVizPlugin(base_plugin.TBPlugin):
         runs = {}
         for run in sorted(set(heat) | set(traj)):
             h_run, t_run = heat.get(run, {}), traj.get(run, {})
-            # The steps of every tensor, read in a few calls (a first answer, or new steps logged).
-            self._store.prefetch(ctx, eid, TRAJECTORY, run, t_run, steps_only=True)
-            self._store.prefetch(ctx, eid, HEATMAP, run, h_run, steps_only=True)
-            tensors = {}
-            for name in sorted(set(h_run) | set(t_run)):
-                h, t = h_run.get(name), t_run.get(name)
-                t_steps = self._store.steps(ctx, eid, TRAJECTORY, run, t) if t else []
-                if h is not None:
-                    c = h.content
-                    info = {
-                        "kind": "heatmap",
-                        "shape": c["shape"],
-                        "dtype": c.get("dtype"),
-                        "layout": c["layout"],
-                        "grid": c["grid"],
-                        "pool": c["pool"],
-                        "planes": c["planes"],
-                        "gates": c.get("gates"),
-                        "steps": self._store.steps(ctx, eid, HEATMAP, run, h),
-                    }
-                else:
-                    c = t.content
-                    info = {
-                        "kind": "trajectory",
-                        "shape": c["shape"],
-                        "dtype": c.get("dtype"),
-                        "layout": None,
-                        "grid": None,
-                        "pool": None,
-                        "planes": [],
-                        "gates": None,
-                        "steps": t_steps,
-                    }
-                info["group"] = name.rpartition("/")[0]
-                info["description"] = (h or t).series.description
-                info["has_trajectory"] = t is not None
-                # What a heatmap shows when it is not a weight ("activations": samples x units), else None.
-                info["of"] = h.content.get("of") if h is not None else None
-                info["trajectory_steps"] = len(t_steps)
-                # Position in network order, from the writer (None for older logs).
-                index = (h or t).content.get("index")
-                info["index"] = index if isinstance(index, int) else None
-                tensors[name] = info
-            runs[run] = tensors
+            runs[run] = self._tags_memo.get((eid, run), (store.stamps(h_run), store.stamps(t_run)),
+                                            lambda: self._run_tags(ctx, eid, run, h_run, t_run))
         return {"runs": runs, "errors": heat_errors + traj_errors}
+
+    def _run_tags(self, ctx, eid, run, h_run, t_run):
+        """``{tensor: info}`` of one run for ``tags`` from its heatmap and trajectory entries."""
+        # The steps of every tensor, read in a few calls (a first answer, or new steps logged).
+        self._store.prefetch(ctx, eid, TRAJECTORY, run, t_run, steps_only=True)
+        self._store.prefetch(ctx, eid, HEATMAP, run, h_run, steps_only=True, keep_values=False)
+        tensors = {}
+        for name in sorted(set(h_run) | set(t_run)):
+            h, t = h_run.get(name), t_run.get(name)
+            t_steps = self._store.steps(ctx, eid, TRAJECTORY, run, t) if t else []
+            if h is not None:
+                c = h.content
+                info = {
+                    "kind": "heatmap",
+                    "shape": c["shape"],
+                    "dtype": c.get("dtype"),
+                    "layout": c["layout"],
+                    "grid": c["grid"],
+                    "pool": c["pool"],
+                    "planes": c["planes"],
+                    "gates": c.get("gates"),
+                    "steps": self._store.steps(ctx, eid, HEATMAP, run, h),
+                }
+            else:
+                c = t.content
+                info = {
+                    "kind": "trajectory",
+                    "shape": c["shape"],
+                    "dtype": c.get("dtype"),
+                    "layout": None,
+                    "grid": None,
+                    "pool": None,
+                    "planes": [],
+                    "gates": None,
+                    "steps": t_steps,
+                }
+            info["group"] = name.rpartition("/")[0]
+            info["description"] = (h or t).series.description
+            info["has_trajectory"] = t is not None
+            # What a heatmap shows when it is not a weight ("activations": samples x units), else None.
+            info["of"] = h.content.get("of") if h is not None else None
+            info["trajectory_steps"] = len(t_steps)
+            # Position in network order, from the writer (None for older logs).
+            index = (h or t).content.get("index")
+            info["index"] = index if isinstance(index, int) else None
+            tensors[name] = info
+        return tensors
 
     def _heatmap_impl(self, ctx, eid, run, tag, step, diff="none"):
         """The binary heatmap of ``tag`` at ``step`` (see ``heatmap_body``)."""
@@ -374,6 +388,12 @@ class NNVizPlugin(base_plugin.TBPlugin):
         h_run, t_run = heat.get(run, {}), traj.get(run, {})
         if not h_run and not t_run:
             raise errors.NotFoundError("run %r has no nnviz data" % run)
+        return copy.deepcopy(self._overview_memo.get(
+            (eid, run), (store.stamps(h_run), store.stamps(t_run)),
+            lambda: self._overview_rows(ctx, eid, run, h_run, t_run)))
+
+    def _overview_rows(self, ctx, eid, run, h_run, t_run):
+        """The rows of ``overview`` from ``run``'s heatmap and trajectory entries."""
         self._store.prefetch(ctx, eid, TRAJECTORY, run, t_run)
         rows = []
         for name in sorted(set(h_run) | set(t_run)):
@@ -433,7 +453,15 @@ class NNVizPlugin(base_plugin.TBPlugin):
     def _findings_impl(self, ctx, eid, run):
         """What is wrong with ``run``'s training: ``compose.diagnose`` of its
         trajectories, spectra, loss scalars (and its Keras validation
-        sibling's), activation statistics and run information."""
+        sibling's), activation statistics and run information; computed
+        again only when one of those (or the loss tags in force) changed."""
+        listed = tuple(self._store.listing_stamp(ctx, eid, plugin, run)
+                       for plugin in (TRAJECTORY, SPECTRUM, ACTIVATION, RUN))
+        stamp = listed + (loss_store.stamp(self._data_provider, ctx, eid, run), loss_store.configured_loss_tags())
+        return copy.deepcopy(self._findings_memo.get((eid, run), stamp, lambda: self._diagnose(ctx, eid, run)))
+
+    def _diagnose(self, ctx, eid, run):
+        """``_findings_impl``'s answer, computed from the data."""
         tensors = [
             findings.TensorSeries(
                 name, tuple(entry.content["shape"]), steps, stats,

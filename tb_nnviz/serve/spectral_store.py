@@ -69,6 +69,7 @@ class SpectralReader:
         entries = self.entries(ctx, eid, run)
         if not entries:
             raise errors.NotFoundError("run %r has no nnviz spectrum data" % run)
+        self._store.prefetch(ctx, eid, SPECTRUM, run, entries)
         tensors = {}
         for name, entry in sorted(entries.items()):
             series = self._store.series(ctx, eid, SPECTRUM, run, entry)
@@ -83,11 +84,12 @@ class SpectralReader:
     def alpha_series(self, ctx, eid, run):
         """``spectral.AlphaSeries`` of ``run``'s tensors with enough eigenvalues
         for the alpha findings (``spectral.MIN_FINDING_EVALS``); others are not read."""
+        judged = {name: e for name, e in self.entries(ctx, eid, run).items() if not e.content.get("skipped")
+                  and e.content["slices"] * e.content["evals"] >= spectral.MIN_FINDING_EVALS}
+        self._store.prefetch(ctx, eid, SPECTRUM, run, judged)
         out = []
-        for name, entry in self.entries(ctx, eid, run).items():
+        for name, entry in judged.items():
             c = entry.content
-            if c.get("skipped") or c["slices"] * c["evals"] < spectral.MIN_FINDING_EVALS:
-                continue
             series = self._store.series(ctx, eid, SPECTRUM, run, entry)
             columns = self.columns(eid, run, entry, series)
             out.append(spectral.AlphaSeries(name, c.get("index"), series.steps, columns["alpha"],

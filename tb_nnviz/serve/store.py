@@ -5,6 +5,10 @@ through ``DataProvider.list_tensors``, reads every stored sample of one tag
 through ``read_tensors`` and keeps the decoded ``Series`` in a ``SeriesCache``
 (bounded by bytes) while the provider reports the tag unchanged. It works the same over the Python loader and the
 Rust data server.
+
+A tag's samples are read once per change the data provider reports: requests
+that need the same run's data at once wait for one read (``TensorBoard`` serves
+requests on several threads) instead of each reading it again.
 """
 
 import bisect
@@ -18,7 +22,7 @@ from tensorboard import errors
 from tensorboard.data import provider
 
 from tb_nnviz.format import layouts, metadata
-from tb_nnviz.serve import evidence_store
+from tb_nnviz.serve import evidence_store, memo
 
 HEATMAP = metadata.HEATMAP_PLUGIN_NAME
 TRAJECTORY = metadata.TRAJECTORY_PLUGIN_NAME
@@ -50,9 +54,9 @@ class Store:
         self._data_provider = data_provider
         self._cache = SeriesCache(cache_bytes)
         self._recent = {}  # (eid, plugin, run, name) -> (monotonic time, Entry)
-        self._sums = {}  # (eid, run, names) -> (stamp, steps, summed sketch)
-        self._sums_lock = threading.Lock()
-        self._run_info = evidence_store.RunInfoCache()
+        self._sums = memo.Memo(_SUMS_KEPT)  # (eid, run, names) -> (steps, summed sketch)
+        self._run_info = memo.Memo(evidence_store.RUNS_KEPT)
+        self._reading = memo.Striped()  # one read at a time of a run's tags of one plugin
 
     def run_info(self, ctx, eid, run, problems=None):
         """``diagnose.evidence.RunInfo`` of ``run`` (framework, structure, optimizer, lr
@@ -74,11 +78,12 @@ class Store:
 
         The steps are those at which every entry was logged.
         """
-        key = (eid, run, tuple(sorted(entries)))
         current = tuple(stamp(entries[name]) for name in sorted(entries))
-        cached = self._sums.get(key)
-        if cached is not None and cached[0] == current:
-            return cached[1], cached[2]
+        return self._sums.get((eid, run, tuple(sorted(entries))), current,
+                              lambda: self._summed(ctx, eid, run, entries, dim))
+
+    def _summed(self, ctx, eid, run, entries, dim):
+        self.prefetch(ctx, eid, TRAJECTORY, run, entries)
         series = [(e, self.series(ctx, eid, TRAJECTORY, run, e)) for e in entries.values()]
         common = series[0][1].steps
         for _, s in series[1:]:
@@ -89,10 +94,6 @@ class Store:
             rows = np.searchsorted(s.steps, common)
             with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN
                 total += s.values[rows, sketch]
-        with self._sums_lock:  # requests run on several threads
-            if len(self._sums) >= _SUMS_KEPT:
-                self._sums.pop(next(iter(self._sums)))
-            self._sums[key] = (current, common, total)
         return common, total
 
     def index(self, ctx, eid, plugin_name, run=None, tags=None, runs=None):
@@ -125,6 +126,12 @@ class Store:
                 entry = index.setdefault(run_name, {}).get(name)
                 index[run_name][name] = first if entry is None else entry._replace(first=first)
         return index, problems
+
+    def listing_stamp(self, ctx, eid, plugin_name, run):
+        """What ``run``'s tags of ``plugin_name`` are listed with (``stamps``, and
+        the tags whose metadata failed): equal while nothing was logged there."""
+        index, problems = self.index(ctx, eid, plugin_name, run)
+        return stamps(index.get(run, {})), tuple(sorted((p["tag"], p["message"]) for p in problems))
 
     def lookup(self, ctx, eid, plugin_name, run, name, step=None):
         """``(Entry, Series)`` of tensor ``name``, re-listed only when stale.
@@ -172,14 +179,20 @@ class Store:
         cached = self._cache.get(key, current)
         if cached is not None:
             return cached
-        series = _decoded(plugin_name, entry, self._read(ctx, eid, plugin_name, run, _tags_of(entry)))
-        self._cache.put(key, current, series)
+        with self._reading.lock((eid, plugin_name, run)):
+            cached = self._cache.get(key, current)  # read meanwhile by another request
+            if cached is not None:
+                return cached
+            series = _decoded(plugin_name, entry, self._read(ctx, eid, plugin_name, run, _tags_of(entry)))
+            self._cache.put(key, current, series)
         return series
 
-    def prefetch(self, ctx, eid, plugin_name, run, entries, steps_only=False):
+    def prefetch(self, ctx, eid, plugin_name, run, entries, steps_only=False, keep_values=True):
         """Reads the series of ``entries`` ({name: Entry} of ``run``) that are not cached
         (with ``steps_only``: whose steps are not known), ``BATCH_TAGS`` tags per
-        ``read_tensors`` call instead of one call each.
+        ``read_tensors`` call instead of one call each. Without ``keep_values`` only
+        their steps are kept (the ``tags`` route lists heatmap steps; the heatmaps'
+        values would only push other runs' trajectories out of the cache).
 
         One call per tag costs a round trip each over the Rust data server's gRPC: the
         first ``tags`` of a ResNet-50 and two ResNet-18 runs (444 tensors) took 27-42 s
@@ -189,12 +202,16 @@ class Store:
             key = (eid, plugin_name, run, e.tag)
             return (self._cache.steps(key, stamp(e)) if steps_only else self._cache.get(key, stamp(e))) is None
 
-        todo = [e for e in entries.values() if missing(e)]
-        for i in range(0, len(todo), BATCH_TAGS):
-            part = todo[i : i + BATCH_TAGS]
-            data = self._read(ctx, eid, plugin_name, run, [t for e in part for t in _tags_of(e)])
-            for e in part:
-                self._cache.put((eid, plugin_name, run, e.tag), stamp(e), _decoded(plugin_name, e, data))
+        if not any(missing(e) for e in entries.values()):
+            return
+        with self._reading.lock((eid, plugin_name, run)):
+            todo = [e for e in entries.values() if missing(e)]  # not read meanwhile by another request
+            for i in range(0, len(todo), BATCH_TAGS):
+                part = todo[i : i + BATCH_TAGS]
+                data = self._read(ctx, eid, plugin_name, run, [t for e in part for t in _tags_of(e)])
+                for e in part:
+                    self._cache.put((eid, plugin_name, run, e.tag), stamp(e), _decoded(plugin_name, e, data),
+                                    keep_values)
 
     def _read(self, ctx, eid, plugin_name, run, tags):
         """``{tag: [TensorDatum]}``: every stored sample of ``tags`` in ``run``, in one call."""
@@ -290,13 +307,14 @@ class SeriesCache:
             item = self._steps.get(key)
             return item[1] if item is not None and item[0] == stamp else None
 
-    def put(self, key, stamp, series):
+    def put(self, key, stamp, series, keep_values=True):
+        """Keeps ``series`` (its steps only, without ``keep_values``) as current at ``stamp``."""
         with self._lock:
             self._steps[key] = (stamp, series.steps.tolist())
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= old[1].nbytes
-            if series.nbytes > self._max_bytes:
+            if series.nbytes > self._max_bytes or not keep_values:
                 return
             self._items[key] = (stamp, series)
             self._bytes += series.nbytes
@@ -323,6 +341,18 @@ def stamp(entry):
     return own + (stamp(entry.first) if entry.first else ())
 
 
+def stamps(entries):
+    """``stamp`` of every Entry of ``entries`` ({name: Entry}), by name: what an answer
+    computed from all of them depends on.
+
+    >>> import types
+    >>> e = Entry("w/kernel/nnviz_trajectory", types.SimpleNamespace(max_step=5, max_wall_time=1.5), {}, None)
+    >>> stamps({"w/kernel": e})
+    (('w/kernel', 'w/kernel/nnviz_trajectory', (5, 1.5)),)
+    """
+    return tuple(sorted((name, e.tag, stamp(e)) for name, e in entries.items()))
+
+
 def restarted(data):
     """``data`` (a tag's samples in the order they were written) as TensorBoard
     shows a run that restarted: a sample whose step is not above every earlier
@@ -340,6 +370,9 @@ def restarted(data):
     >>> [d.step for d in restarted([D(0), D(1), D(2), D(3), D(1), D(2)])]
     [0, 1, 2]
     """
+    steps = np.fromiter((d.step for d in data), np.int64, len(data))
+    if (steps[1:] > steps[:-1]).all():
+        return list(data)  # the usual case: no restart
     out = []
     for d in data:
         if out and d.step <= out[-1].step:
