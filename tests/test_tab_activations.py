@@ -13,6 +13,7 @@ charts and heatmap row the same way. Screenshots land in test-artifacts/.
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -172,6 +173,15 @@ def test_keras_probe_activations_show_in_the_dense_layers_section(served, tab):
     assert last["dead_fraction"] >= KILLED / 16
     card = browser.loaded_card(frame, "keras/train", "sequential/dense/activations")
     assert card.locator('[data-testid="activation-label"]').inner_text().startswith("activations: 8 samples × 16 units")
+    # The model input's statistics (the probe batch) head the structure view's layers.
+    line = frame.locator('[data-testid="structure-input"]')
+    frame.wait_for_function("e => !e.hidden && e.textContent", arg=line.element_handle(), timeout=30000)
+    stats, k = layer["input"], len(layer["input"]["step"]) - 1
+    head, _, numbers = line.inner_text().partition(": ")
+    assert head == "model input at step %d" % stats["step"][k]
+    shown = [float(x) for x in re.findall(r"-?[0-9.]+(?:e[-+]?[0-9]+)?", numbers)]
+    assert shown == pytest.approx([stats[f][k] for f in ("mean", "std", "min", "max")], rel=0.05, abs=1e-3), numbers
+    frame.locator(".nv-layers-box").screenshot(path=os.path.join(ARTIFACTS, "tab-structure-input.png"))
     assert tab.errors == []
 
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ActivationLayer, Activations } from "../src/data/types";
-import { SECOND_DASH, activationHeading, hasActivationTensors, activationSeries, isActivationTag, layerActivations, runVersion } from "../src/model/activations";
+import { SECOND_DASH, activationHeading, hasActivationTensors, activationSeries, inputSummary, isActivationTag, layerActivations, runVersion } from "../src/model/activations";
 
 const relu: ActivationLayer = {
   layer: "relu",
@@ -54,4 +54,13 @@ test("series: statistics some run logged, run-named labels with several runs", (
   assert.deepEqual(two.fraction.series.map((s) => s.label), ["a · dead", "b · dead", "b · saturated"]);
   assert.deepEqual(two.fraction.series.map((s) => s.color), ["#111", "#222", "#222"]);
   assert.deepEqual(activationSeries([], true).moments, { parts: [], series: [] });
+});
+
+test("inputSummary states the input's latest statistics, and nothing for a run without them", () => {
+  const input: ActivationLayer = { layer: "input", kind: "input", order: 0, step: [0, 40], mean: [0, 0.5], std: [1, 30], min: [-1, -98], max: [1, 104], nan_count: [0, 0] };
+  const resp: Activations = { run: "r", layers: [input, relu], run_info: null, errors: [] };
+  assert.deepEqual(inputSummary(resp), { step: 40, text: "model input at step 40: mean 0.5 · std 30 · range -98 to 104" });
+  assert.equal(inputSummary({ ...resp, layers: [{ ...input, std: [1, null], nan_count: [0, 3] }] })?.text, "model input at step 40: mean 0.5 · std – · range -98 to 104 · 3 NaN/Inf");
+  assert.equal(inputSummary({ ...resp, layers: [relu] }), null);
+  assert.equal(inputSummary(null), null);
 });

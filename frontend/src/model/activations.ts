@@ -9,6 +9,7 @@
  *   s.fraction.series[0].label === "dead"; s.moments.series[1].label === "std"
  */
 import type { ActivationLayer, Activations, TagInfo } from "../data/types";
+import { formatShort } from "./format";
 import type { ChartSeries, XY } from "./series";
 
 /** The suffix of activation heatmap tensors. */
@@ -42,6 +43,29 @@ export function activationHeading(shape: readonly number[], step: number | null)
 export function layerActivations(resp: Activations | null | undefined, layer: string): ActivationLayer | null {
   if (!resp) return null;
   return resp.layers.find((l) => l.layer === layer && l.kind !== "input") ?? null;
+}
+
+/**
+ * The model input's statistics at its latest logged step (the probe batch the activations
+ * are measured on), as the structure view states them; null when the run logged none.
+ *
+ * Example: inputSummary({layers: [{layer: "input", kind: "input", step: [0, 40], mean: [0, 0.5],
+ *   std: [1, 30], min: [-1, -98], max: [1, 104], ...}], ...}) ->
+ *   {step: 40, text: "model input at step 40: mean 0.5 · std 30 · range -98 to 104"}
+ */
+export function inputSummary(resp: Activations | null | undefined): { step: number; text: string } | null {
+  const input = resp?.layers.find((l) => l.kind === "input");
+  if (!input || !input.step.length) return null;
+  const k = input.step.length - 1;
+  const at = (xs: (number | null)[] | undefined) => {
+    const v = xs?.[k];
+    return typeof v === "number" && Number.isFinite(v) ? formatShort(v) : "–";
+  };
+  const nan = input.nan_count?.[k];
+  const text =
+    `model input at step ${input.step[k]}: mean ${at(input.mean)} · std ${at(input.std)} · range ${at(input.min)} to ${at(input.max)}` +
+    (typeof nan === "number" && nan > 0 ? ` · ${nan} NaN/Inf` : "");
+  return { step: input.step[k], text };
 }
 
 /**

@@ -194,6 +194,7 @@ body { font: 13px Roboto, system-ui, -apple-system, "Segoe UI", Helvetica, Arial
   border-left: 3px solid var(--nv-sev); background: var(--nv-bg); border-radius: 2px; }
 .nv-finding-msg { flex: 1 1 100%; overflow-wrap: anywhere; }
 .nv-finding-kind { font-weight: 500; }
+.nv-structure-input { color: var(--nv-muted); font-size: 12px; margin: 2px 0 4px; overflow-wrap: anywhere; }
 .nv-finding-consequences { margin: 0 0 4px 24px; font-size: 12px; }
 .nv-finding[hidden] + .nv-finding-consequences { display: none; }
 .nv-finding-consequences > summary { cursor: pointer; color: var(--nv-muted); }

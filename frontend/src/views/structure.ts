@@ -14,6 +14,7 @@
 import { fetchOverview, fetchSpectralRun } from "../data/api";
 import { latestOnly } from "../data/latest";
 import type { OverviewRow, SpectralRun, TagInfo } from "../data/types";
+import { hasActivationTensors, inputSummary, runVersion } from "../model/activations";
 import { isLargeModel } from "../model/blocks";
 import { type Broken, brokenText, looksBroken } from "../model/broken";
 import { formatCount, formatShape, formatShort } from "../model/format";
@@ -21,6 +22,7 @@ import { type LayerRow, layerRows } from "../model/layerstats";
 import { byNetworkOrder } from "../model/order";
 import { type ChartSeries, HEALTH, HEALTHY_BAND, healthText, perStepNote, ratioHealth, runColor, tensorDash } from "../model/series";
 import { clear, el } from "../ui/dom";
+import { runActivations } from "./activations";
 import { brokenOf } from "./broken";
 import { Chart } from "./chart";
 
@@ -70,6 +72,8 @@ export function alphaVerdict(alpha: number, evals: number | null, band: readonly
 export class StructurePanel {
   readonly root: HTMLDetailsElement;
   private readonly list: HTMLDivElement;
+  /** The model input's statistics (runs with activation statistics), above the layers. */
+  private readonly input: HTMLDivElement;
   private readonly chart: Chart;
   private readonly legend: HTMLDivElement;
   private readonly alphaKey: HTMLSpanElement;
@@ -88,6 +92,12 @@ export class StructurePanel {
     private readonly onPick: (run: string, tag: string) => void,
   ) {
     this.list = el("div", { className: "nv-layers", attrs: { "data-testid": "structure-layers" } });
+    this.input = el("div", {
+      className: "nv-structure-input",
+      title: "The batch the activation statistics are measured on. Inputs far from unit scale (std or values well above 1) slow or stall training: the findings call them unnormalized_inputs.",
+      attrs: { "data-testid": "structure-input" },
+    });
+    this.input.hidden = true;
     this.alphaKey = el("span", { className: "nv-layer-alpha nv-alpha-out", text: `alpha low / high: outside 2–6 (from ${MIN_EVALS}+ eigenvalues; "(?)": too few to judge)` });
     this.alphaKey.hidden = true;
     this.nanKey = el(
@@ -123,7 +133,7 @@ export class StructurePanel {
       "details",
       { className: "nv-panel", attrs: { "data-testid": "structure-panel" } },
       el("summary", { text: "Model structure" }),
-      el("div", { className: "nv-structure" }, el("div", { className: "nv-layers-box" }, this.legend, this.list), this.chart.root),
+      el("div", { className: "nv-structure" }, el("div", { className: "nv-layers-box" }, this.legend, this.input, this.list), this.chart.root),
     );
     this.root.open = true;
   }
@@ -245,6 +255,7 @@ export class StructurePanel {
     clear(this.list);
     const shown = this.last.find((p) => p.run === this.run);
     this.list.setAttribute("data-run", this.run ?? "");
+    void this.showInput(shown?.run ?? null);
     this.alphaKey.hidden = !shown?.layers.some((l) => layerAlpha(shown.spectra?.tensors, l.layer));
     this.nanKey.hidden = !shown || !this.broken.get(shown.run)?.size;
     if (!shown) return;
@@ -255,6 +266,15 @@ export class StructurePanel {
       if (re !== undefined && !(re !== null && shown.rows.some((r) => r.layer === l.layer && re.test(r.name)))) continue;
       this.list.appendChild(this.box(shown.run, l, shown.rows.find((r) => r.layer === l.layer)?.name, layerAlpha(shown.spectra?.tensors, l.layer), shown.spectra));
     }
+  }
+
+  /** The input line of `run`: its statistics, or hidden when it logged none. */
+  private async showInput(run: string | null): Promise<void> {
+    const tags = run === null ? undefined : this.tagsOf(run);
+    const got = run !== null && hasActivationTensors(tags) ? inputSummary(await runActivations(run, runVersion(tags))) : null;
+    if (run !== this.run) return; // another run was picked meanwhile
+    this.input.hidden = !got;
+    this.input.textContent = got?.text ?? "";
   }
 
   private box(run: string, l: LayerRow, tag: string | undefined, alpha: ReturnType<typeof layerAlpha>, spectra?: SpectralRun): HTMLElement {
