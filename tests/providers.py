@@ -65,3 +65,21 @@ def read_all(provider, plugin_name):
     return provider.read_tensors(
         CTX, experiment_id="", plugin_name=plugin_name, downsample=10**6
     )
+
+
+class Counting:
+    """A data provider that counts its reads of values (``read_tensors``, ``read_scalars``)."""
+
+    def __init__(self, inner):
+        self.inner, self.reads = inner, 0
+
+    def read_tensors(self, *args, **kwargs):
+        self.reads += 1
+        return self.inner.read_tensors(*args, **kwargs)
+
+    def read_scalars(self, *args, **kwargs):
+        self.reads += 1
+        return self.inner.read_scalars(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)

@@ -18,20 +18,6 @@ TENSORS = 150
 STEPS = (0, 5, 10)
 
 
-class Counting:
-    """A real data provider that counts its ``read_tensors`` calls."""
-
-    def __init__(self, inner):
-        self.inner, self.reads = inner, 0
-
-    def read_tensors(self, *args, **kwargs):
-        self.reads += 1
-        return self.inner.read_tensors(*args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("batch")
@@ -46,7 +32,7 @@ def logdir(tmp_path_factory):
 
 def test_first_answers_read_in_batches(logdir):
     report.read_without_tensorflow(str(logdir))  # TensorBoard's loader without importing TensorFlow (28 s)
-    provider = Counting(providers.python_provider(logdir))
+    provider = providers.Counting(providers.python_provider(logdir))
     nnviz = plugin.NNVizPlugin(base_plugin.TBContext(data_provider=provider, logdir=str(logdir)))
     ctx = context.RequestContext()
     tags = nnviz._tags_impl(ctx, "")

@@ -24,7 +24,7 @@ from tensorboard.plugins.scalar import summary_v2
 import tb_nnviz
 from tb_nnviz.log import event_file
 from tb_nnviz.serve import memo, plugin, report
-from tests import tbserver
+from tests import providers, tbserver
 
 RUN = "live"
 CTX = context.RequestContext()
@@ -52,24 +52,6 @@ def _loss(logdir, steps):
     f.close()
 
 
-class Counting:
-    """A data provider that counts its reads of values."""
-
-    def __init__(self, inner):
-        self.inner, self.reads = inner, 0
-
-    def read_tensors(self, *args, **kwargs):
-        self.reads += 1
-        return self.inner.read_tensors(*args, **kwargs)
-
-    def read_scalars(self, *args, **kwargs):
-        self.reads += 1
-        return self.inner.read_scalars(*args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-
 def _answers(nnviz):
     """The JSON of every kept answer of ``nnviz`` for ``RUN``."""
     found = nnviz._findings_impl(CTX, "", RUN)
@@ -91,7 +73,7 @@ def test_answers_are_kept_until_new_data_and_equal_uncached_ones(tmp_path):
     mux = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={"tensors": 0})
     mux.AddRunsFromDirectory(str(tmp_path))
     mux.Reload()
-    provider = Counting(data_provider.MultiplexerDataProvider(mux, str(tmp_path)))
+    provider = providers.Counting(data_provider.MultiplexerDataProvider(mux, str(tmp_path)))
     nnviz = plugin.NNVizPlugin(base_plugin.TBContext(data_provider=provider, logdir=str(tmp_path)))
     first = _answers(nnviz)
     assert first["tags"]["runs"][RUN]["dense/kernel"]["steps"] == [0, 2, 4]
