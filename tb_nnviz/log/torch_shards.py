@@ -291,29 +291,28 @@ def _numpy_partials(x, previous, block, plan, scalars, units, traces, sample, sk
     sk[:] = np.bincount(index % plan.sketch_dim, weights=np.where(block.flips, -x, x), minlength=plan.sketch_dim)
 
 
-def combine(parts, plan, split_units):
-    """``(raw, sample, traces, sketch, grad_sumsq)`` of G weights of one plan shape from every rank's
-    partials ``[R, G, width]``: ``[G, ...]`` arrays.
+def combine(scalars, sizes, split_moved):
+    """``(raw, grad_sumsq)`` of M weights from every rank's scalars ``[R, M, len(SCALARS)]``.
 
-    ``raw`` is ``trajectory.RAW_FIELDS``; the centred sum of squares joins
-    the ranks' by Chan's parallel formula (each rank centred on its own mean);
-    ``grad_sumsq`` is NaN when any rank lacked a gradient.
+    ``sizes``: the M weights' entry counts; ``split_moved``: per weight the
+    units that moved on some rank, for weights split across their units (0
+    for the others, whose ranks count their own). ``raw`` ``[M, 10]`` is
+    ``trajectory.RAW_FIELDS``; the centred sum of squares joins the ranks'
+    by Chan's parallel formula (each rank centred on its own mean);
+    ``grad_sumsq`` ``[M]`` is NaN when any rank lacked a gradient.
     """
-    w = widths(plan, split_units)
-    scalars, units, traces, sample, sk = np.split(parts, np.cumsum(w)[:-1], axis=2)
     s = {f: scalars[:, :, i] for i, f in enumerate(SCALARS)}
     total = s["sum"].sum(axis=0)
-    mean = total / plan.size
+    mean = total / sizes
     held = s["count"] > 0
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         local_mean = np.where(held, s["sum"] / np.where(held, s["count"], 1), 0.0)
         centred = np.sum(np.where(held, s["centred_sumsq"] + s["count"] * (local_mean - mean) ** 2, 0.0), axis=0)
     raw = np.stack([total, s["sumsq"].sum(axis=0), s["update_sumsq"].sum(axis=0), centred, s["min"].min(axis=0),
                     s["max"].max(axis=0), s["nan_count"].sum(axis=0), s["finite_count"].sum(axis=0),
-                    s["zero_count"].sum(axis=0),
-                    s["moved_units"].sum(axis=0) + np.count_nonzero(units.max(axis=0, initial=0), axis=-1)], axis=1)
+                    s["zero_count"].sum(axis=0), s["moved_units"].sum(axis=0) + split_moved], axis=1)
     grad = np.where(s["grad_missing"].any(axis=0), np.nan, s["grad_sumsq"].sum(axis=0))
-    return raw, sample.sum(axis=0), traces.sum(axis=0), sk.sum(axis=0), grad
+    return raw, grad
 
 
 #: A matrix whose spectrum needs more than this many bytes gathered whole on
@@ -517,21 +516,36 @@ class ShardedParamLogger:
     def _finish(self, gathered, subs, members, layout, with_grads):
         """Per trajectory group, ``(raw, sample, traces, sketch)`` and ``[G]`` gradient sums of squares.
 
-        Consecutive members of a group with the same layout are combined at once (``combine`` over
-        ``[R, G, width]``)."""
-        starts = dict(zip(members, np.cumsum([0] + layout[:-1])))
-        widths_of = dict(zip(members, layout))
-        traj, grads = [], []
+        A fixed number of array operations whatever the number of weights: the
+        scalars of every weight at once (``combine``), and one sum over the ranks
+        of the whole buffer, from which traces, samples and sketches are sliced.
+        """
+        if not members:
+            return [], None
+        plan, n = self._plan, len(SCALARS)
+        layout = layout[: len(members)]
+        starts = np.cumsum([0] + layout[:-1]).astype(np.int64)
+        scalars = gathered[:, (starts[:, None] + np.arange(n)).reshape(-1)].reshape(self.world, len(members), n)
+        with np.errstate(invalid="ignore", over="ignore"):  # the scalars' extremes add up too: unused
+            summed = gathered[:, : sum(layout)].sum(axis=0)
+        moved = np.zeros(len(members))
+        sizes = np.zeros(len(members))
+        where = {}
+        for k, (i, a) in enumerate(zip(members, starts)):
+            p = plan.traj[i][0]
+            sizes[k] = p.size
+            _, units, traces, sample, sketch = w = np.cumsum(widths(p, self._blocks[i].split_units)) + a
+            if units > w[0]:
+                moved[k] = np.count_nonzero(gathered[:, w[0] : units].max(axis=0))
+            where[i] = k, (units, traces), (traces, sample), (sample, sketch)
+        raw, grad = combine(scalars, sizes, moved)
+        traj = []
         for sub in subs:
-            parts = []
-            for run in _runs(sub, lambda i: (widths_of[i], self._blocks[i].split_units)):
-                a, n = starts[run[0]], widths_of[run[0]]
-                chunk = gathered[:, a : a + n * len(run)].reshape(self.world, len(run), n)
-                parts.append(combine(chunk, self._plan.traj[run[0]][0], self._blocks[run[0]].split_units))
-            merged = [np.concatenate([p[k] for p in parts]) for k in range(5)]
-            traj.append(merged[:4])
-            grads.append(merged[4])
-        return traj, (grads if with_grads and subs else None)
+            rows = [where[i][0] for i in sub]
+            parts = [np.stack([summed[slice(*where[i][f])] for i in sub]) for f in (2, 1, 3)]
+            traj.append([raw[rows]] + parts)
+        grads = [grad[[where[i][0] for i in sub]] for sub in subs] if with_grads and subs else None
+        return traj, grads
 
     def _finish_heatmaps(self, gathered, heated, ends):
         """Per heatmap stack, per subgroup, the planes ``[G, P, R, C]`` merged from every rank's partials."""
@@ -596,21 +610,6 @@ class ShardedParamLogger:
             if math.prod(local):
                 whole[tuple(slice(o, o + n) for o, n in zip(offset, local))] = got[: math.prod(local)].reshape(local)
         return whole
-
-
-def _runs(items, key):
-    """``items`` cut into runs of consecutive items with one ``key``.
-
-    >>> _runs([1, 3, 2, 5], lambda i: i % 2)
-    [[1, 3], [2], [5]]
-    """
-    runs = []
-    for i in items:
-        if runs and key(runs[-1][-1]) == key(i):
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    return runs
 
 
 def check_placements(weights, warn):
