@@ -193,7 +193,7 @@ export class FindingsPanel {
     if (tensor) {
       const link = el("button", {
         className: "nv-button nv-small",
-        text: `Show ${f.layer || tensor}`,
+        text: `Show ${f.layer ? (/^[0-9]/.test(f.layer) ? `layer ${f.layer}` : f.layer) : tensor}`,
         title: `Scroll to ${tensor}`,
         attrs: { type: "button", "data-testid": "finding-link" },
       });
