@@ -183,7 +183,7 @@ def test_keras_nested_functional_in_its_frame_and_the_shared_layer_drawn_once(se
         const f = document.querySelector('[data-testid=graph-block][data-block=inner] rect').getBoundingClientRect();
         const n = document.querySelector('[data-testid=graph-node][data-name=in_dense] rect').getBoundingClientRect();
         return [n.left >= f.left && n.right <= f.right && n.top >= f.top && n.bottom <= f.bottom,
-                document.querySelector('[data-testid=graph-block][data-block=inner] text').textContent]; }""")
+                document.querySelector('[data-testid=graph-block-name][data-block=inner] text').textContent]; }""")
     assert inside == [True, "▾ inner · Functional"]
     overlaps = frame.evaluate(OVERLAPS)
     assert overlaps["bad"] == [] and overlaps["labels"] == 1, overlaps
@@ -198,7 +198,7 @@ def test_keras_nested_functional_in_its_frame_and_the_shared_layer_drawn_once(se
     _click_lands(tab, "x", "shared", "nearest", "shared")
     # A click on the frame's name closes the nested model: one box, wired as its layer was.
     frame.evaluate("window.scrollTo(0, 0)")
-    frame.locator('[data-testid="graph-block"][data-block="inner"] text').click()
+    frame.locator('[data-testid="graph-block-name"][data-block="inner"]').click()
     frame.wait_for_selector('[data-testid="graph-node"][data-name="inner"][data-kind="block"]')
     closed = frame.evaluate(DRAWN)
     assert ["shared", "inner"] in closed["edges"] and ["inner", "shared"] in closed["edges"]
@@ -233,7 +233,7 @@ def test_torch_transformer_encoder_residual_stream_and_clicks_on_every_kind_of_b
     _click_lands(tab, "input", "layers/0/self_attn", "nearest", "layers/0/self_attn")
     # A block: its frame's name closes it (one box), a click on the box opens it again.
     frame.evaluate("window.scrollTo(0, 0)")
-    frame.locator('[data-testid="graph-block"][data-block="layers/1"] text').click()
+    frame.locator('[data-testid="graph-block-name"][data-block="layers/1"]').click()
     frame.locator('[data-testid="graph-node"][data-name="layers/1"]').click()
     frame.wait_for_selector('[data-testid="graph-node"][data-name="layers/1/norm2"]')
     assert not tab.errors, tab.errors

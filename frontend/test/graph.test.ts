@@ -139,7 +139,7 @@ test("a click's nearest layer with weights: its inputs' side first at each dista
   assert.equal(nearestNode(record([node("lone", null, { params: 0 })], []), "lone", weighted), null);
 });
 
-test("an open block's name is laid out at the top of its frame, off every box", () => {
+test("an open block's name is laid out in its frame, left of its first box and level with its top, off every box", () => {
   const g = blocks(2);
   const lay = layoutGraph(visibleGraph(g, new Set()), () => ({ width: 120, height: 30 }), () => ({ width: 90, height: 12 }));
   const hit = (a: { x: number; y: number; width: number; height: number }, b: typeof a) =>
@@ -147,7 +147,9 @@ test("an open block's name is laid out at the top of its frame, off every box", 
   for (const k of [0, 1]) {
     const label = lay.labels.get(`layers/${k}`)!;
     const frame = lay.clusters.get(`layers/${k}`)!;
-    assert.ok(label.y - label.height / 2 >= frame.y - frame.height / 2 && label.y < lay.nodes.get(`layers/${k}/attn`)!.y);
+    const first = lay.nodes.get(`layers/${k}/attn`)!;
+    assert.ok(label.x - label.width / 2 >= frame.x - frame.width / 2 && label.x + label.width / 2 <= first.x - first.width / 2);
+    assert.equal(label.y - label.height / 2, first.y - first.height / 2);
     for (const box of lay.nodes.values()) assert.ok(!hit(label, box));
   }
 });

@@ -260,15 +260,18 @@ export interface Layout {
 
 /** Spacing of the layout (px). */
 export const SPACING = { nodesep: 14, ranksep: 22, edgesep: 8, margin: 8 };
+/** Between an open block's name and its first box (px). */
+const LABEL_GAP = 6;
 
 /**
  * Lays `vis` out top to bottom with dagre (open blocks as compound clusters); boxes are
  * centred at (x, y) as dagre gives them. With `labelSizeOf`, each open block's name gets
- * room of that size inside its frame, above the frame's first boxes (those fed from outside
- * it): dagre lays each such box out taller (and at least as wide as the names above it),
- * and the box is drawn at the bottom of that room, so no box or other name is ever drawn
- * over a name. (Dagre keeps no room for cluster labels itself; names laid out as nodes of
- * their own pulled each block of a chain sideways.)
+ * room of that size inside its frame, left of the frame's first box (one fed from outside
+ * it), level with its top: dagre lays that box out wider by the names' width, and the box
+ * is drawn on the right of that room. So no box or name is drawn over a name, and the edge
+ * coming into the block reaches its first box from above without crossing the name.
+ * (Dagre keeps no room for cluster labels; names laid out as nodes of their own pulled each
+ * block of a chain sideways, and names above the first box sat across the incoming edge.)
  */
 export function layoutGraph(
   vis: VisGraph,
@@ -284,13 +287,13 @@ export function layoutGraph(
   const labelSize = new Map(labelSizeOf ? vis.clusters.map((c) => [c.block.name, labelSizeOf(c.block)]) : []);
   for (const c of vis.clusters) g.setNode(clusterId(c.block.name), { label: c.block.name });
   for (const c of vis.clusters) if (c.parent !== null && open.has(c.parent)) g.setParent(clusterId(c.block.name), clusterId(c.parent));
-  const sizes = new Map<string, { width: number; height: number; room: number }>();
+  const sizes = new Map<string, { width: number; height: number }>();
   for (const item of vis.items) {
     const size = sizeOf(item);
-    const above = (heads.get(item.id) ?? []).map((b) => labelSize.get(b)!);
-    const room = above.reduce((s, l) => s + l.height, 0);
-    sizes.set(item.id, { ...size, room });
-    g.setNode(item.id, { width: Math.max(size.width, ...above.map((l) => l.width)), height: size.height + room });
+    const names = (heads.get(item.id) ?? []).map((b) => labelSize.get(b)!);
+    const room = names.length ? Math.max(...names.map((l) => l.width)) + LABEL_GAP : 0;
+    sizes.set(item.id, size);
+    g.setNode(item.id, { width: size.width + room, height: Math.max(size.height, names.reduce((s, l) => s + l.height, 0)) });
     if (item.parent !== null && open.has(item.parent)) g.setParent(item.id, clusterId(item.parent));
   }
   for (const [a, b] of vis.edges) g.setEdge(a, b);
@@ -299,9 +302,9 @@ export function layoutGraph(
   const labels = new Map<string, Box>();
   for (const item of vis.items) {
     const n = g.node(item.id);
-    const { width, height, room } = sizes.get(item.id)!;
+    const { width, height } = sizes.get(item.id)!;
     const top = n.y - n.height / 2;
-    nodes.set(item.id, { x: n.x, y: top + room + height / 2, width, height });
+    nodes.set(item.id, { x: n.x + n.width / 2 - width / 2, y: top + height / 2, width, height });
     let y = top;
     for (const b of heads.get(item.id) ?? []) {
       const l = labelSize.get(b)!;
@@ -317,7 +320,7 @@ export function layoutGraph(
     const n = g.node(clusterId(c.block.name));
     if (n && typeof n.x === "number") clusters.set(c.block.name, { x: n.x, y: n.y, width: n.width ?? 0, height: n.height ?? 0 });
   }
-  // Edges end on the drawn box (below its names' room, within its width), not on the laid-out one.
+  // Edges end on the drawn box (right of its names' room), not on the laid-out one.
   const onBox = (p: { x: number; y: number }, box: Box, end: "top" | "bottom") => ({
     x: Math.max(box.x - box.width / 2 + 2, Math.min(box.x + box.width / 2 - 2, p.x)),
     y: end === "top" ? Math.max(p.y, box.y - box.height / 2) : Math.min(p.y, box.y + box.height / 2),

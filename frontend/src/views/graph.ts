@@ -401,11 +401,22 @@ export class GraphPanel {
       for (let b = record.blocks.find((x) => x.name === name); b && b.parent !== null; b = record.blocks.find((x) => x.name === b!.parent)) d++;
       return d;
     };
+    // Open blocks: a dashed frame, and its name over the edges (its halo in the background
+    // colour cuts an edge entering the block under it); a click on either closes the block.
+    const names: SVGGElement[] = [];
     for (const c of [...vis.clusters].sort((a, b) => depth(a.block.name) - depth(b.block.name))) {
       const box = layout.clusters.get(c.block.name);
       if (!box) continue;
+      const close = (e: Event) => {
+        e.stopPropagation();
+        this.toggle(c.block.name);
+      };
+      const title = () => svg("title", {}, document.createTextNode(`${c.block.name} (${c.block.type}): click to close`));
       const g = svg("g", { "data-testid": "graph-block", "data-block": c.block.name, "data-open": "true", cursor: "pointer" });
       g.appendChild(svg("rect", { x: box.x - box.width / 2, y: box.y - box.height / 2, width: box.width, height: box.height, rx: 6, fill: "none", stroke: colors.border, "stroke-dasharray": "4 3" }));
+      g.appendChild(title());
+      g.addEventListener("click", close);
+      root.appendChild(g);
       const at = layout.labels.get(c.block.name) ?? { x: box.x, y: box.y - box.height / 2 + 8, width: box.width - 12, height: LABEL_LINE };
       const label = svg("text", {
         x: at.x - at.width / 2 + 2,
@@ -413,25 +424,21 @@ export class GraphPanel {
         fill: colors.muted,
         "font-size": 10,
         "data-testid": "graph-block-label",
-        // A halo in the background colour: an edge passing under the name does not cross it out.
         stroke: colors.bg,
-        "stroke-width": 3,
+        "stroke-width": 4,
         "paint-order": "stroke",
       });
       label.textContent = blockLabel(c.block);
-      g.appendChild(label);
-      g.appendChild(svg("title", {}, document.createTextNode(`${c.block.name} (${c.block.type}): click to close`)));
-      g.addEventListener("click", (e) => {
-        e.stopPropagation();
-        this.toggle(c.block.name);
-      });
-      root.appendChild(g);
+      const name = svg("g", { "data-testid": "graph-block-name", "data-block": c.block.name, cursor: "pointer" }, label, title());
+      name.addEventListener("click", close);
+      names.push(name);
     }
     for (const e of layout.edges) {
       if (e.points.length < 2) continue;
       const d = e.points.map((p, k) => `${k ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
       root.appendChild(svg("path", { d, fill: "none", stroke: colors.muted, "stroke-width": 1.2, "marker-end": "url(#nv-graph-arrow)", "data-testid": "graph-edge", "data-from": e.from, "data-to": e.to }));
     }
+    for (const name of names) root.appendChild(name);
     const anchors = this.anchorsOf(run);
     for (const item of vis.items) root.appendChild(this.nodeEl(item, layout, colors, run, this.linkOf(item, anchors)));
     return root;
