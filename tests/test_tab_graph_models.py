@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-import tb_nnviz.torch
 import tb_nnviz.keras
+import tb_nnviz.torch
 from tests import browser, tbserver
 
 nn = torch.nn
@@ -74,7 +74,7 @@ def write(logdir):
     model.compile("sgd", "mse")
     rng = np.random.default_rng(0)
     model.fit(rng.normal(size=(16, 8)), rng.normal(size=(16, 3)), batch_size=8, epochs=1, verbose=0,
-              callbacks=[tb_nnviz.keras.NNVizCallback(os.path.join(logdir, "keras_nested"))])
+              callbacks=[tb_nnviz.keras.NNVizCallback(os.path.join(logdir, "keras_nested"), heatmap_freq=1)])
     torch.manual_seed(0)
     _watch_one_step(encoder(2), os.path.join(logdir, "encoder"), torch.randn(2, 5, 32))
     _watch_one_step(Branchy(), os.path.join(logdir, "branchy"), torch.rand(3, 4) + 0.1)  # mean > 0: "up"
@@ -119,20 +119,23 @@ DRAWN = """() => ({
 #: with each other; and every box line wider than its box. Empty when the diagram is readable.
 OVERLAPS = """() => {
     const svg = document.querySelector('[data-testid=graph-svg]');
-    const hit = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+    const hit = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5
+        && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
     const boxes = [...svg.querySelectorAll('[data-testid=graph-node]')].map(
         g => [g.dataset.name, g.querySelector('rect.nv-graph-rect').getBoundingClientRect(), g]);
     const labels = [...svg.querySelectorAll('[data-testid=graph-block-label]')].map(
         t => [t.textContent, t.getBoundingClientRect()]);
     const bad = [];
-    boxes.forEach(([a, ra], i) => boxes.slice(i + 1).forEach(([b, rb]) => { if (hit(ra, rb)) bad.push(['boxes', a, b]); }));
+    boxes.forEach(([a, ra], i) => boxes.slice(i + 1).forEach(([b, rb]) => {
+        if (hit(ra, rb)) bad.push(['boxes', a, b]); }));
     labels.forEach(([a, ra], i) => {
         boxes.forEach(([b, rb]) => { if (hit(ra, rb)) bad.push(['name on box', a, b]); });
         labels.slice(i + 1).forEach(([b, rb]) => { if (hit(ra, rb)) bad.push(['names', a, b]); });
     });
     boxes.forEach(([a, ra, g]) => g.querySelectorAll('text').forEach(t => {
         const r = t.getBoundingClientRect();
-        if (r.left < ra.left - 0.5 || r.right > ra.right + 0.5 || r.bottom > ra.bottom + 0.5) bad.push(['text out of box', a, t.textContent]);
+        if (r.left < ra.left - 0.5 || r.right > ra.right + 0.5 || r.bottom > ra.bottom + 0.5)
+            bad.push(['text out of box', a, t.textContent]);
     }));
     return {bad, boxes: boxes.length, labels: labels.length};
 }"""

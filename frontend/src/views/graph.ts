@@ -21,7 +21,6 @@ import { safeFilename } from "../model/csv";
 import {
   type GraphBlock,
   type GraphHealth,
-  type GraphNode,
   type GraphRecord,
   type LayerSeries,
   type Layout,
@@ -35,13 +34,12 @@ import {
   healthMapAt,
   largestTensors,
   layoutGraph,
-  nearestNode,
   seriesSteps,
   visibleGraph,
   withNameBlocks,
 } from "../model/graph";
+import { type Link, clickAnchors, linkOf } from "../model/graphlinks";
 import { withRepeatBlocks } from "../model/graphrepeat";
-import { isActivationTag } from "../model/activations";
 import { HEALTH, healthText } from "../model/series";
 import { clear, download, el, injectStyleOnce, setText } from "../ui/dom";
 
@@ -58,14 +56,6 @@ const LABEL_LINE = 12;
 /** The name drawn at the top of an open block's frame. */
 function blockLabel(b: GraphBlock): string {
   return `▾ ${b.name} · ${b.type}`;
-}
-
-/** Where a click on a box lands: a weight of its layer, its activation heatmap, or the nearest weighted layer's weight. */
-interface Link {
-  tag: string;
-  kind: "layer" | "activations" | "nearest";
-  /** The layer landed on when it is not the box's own. */
-  via: string | null;
 }
 
 const CSS = `
@@ -286,44 +276,6 @@ export class GraphPanel {
     this.setClosed(next);
   }
 
-  /**
-   * The run's anchors for clicks: each layer's first weight tensor (its section), and its
-   * activation heatmaps (`<layer>/activations`, `of: "activations"` in `tags`).
-   */
-  private anchorsOf(run: string): { weights: Map<string, string>; activations: string[] } {
-    const weights = new Map<string, string>();
-    const activations: string[] = [];
-    for (const [tag, info] of Object.entries(this.tagsOf(run))) {
-      if ((info as { of?: string | null }).of === "activations" || isActivationTag(tag)) {
-        activations.push(tag);
-        continue;
-      }
-      const group = info.group ?? tag.slice(0, Math.max(0, tag.lastIndexOf("/")));
-      if (!weights.has(group)) weights.set(group, tag);
-    }
-    return { weights, activations };
-  }
-
-  /**
-   * Where a click on `item` lands: its layer's weights; else (an activation, a function, a
-   * layer without weights) its activation heatmap's section when logged; else the nearest
-   * layer with weights along the edges. Null: nothing logged to land on.
-   */
-  private linkOf(item: VisItem, anchors: { weights: Map<string, string>; activations: string[] }): Link | null {
-    const n = item.node;
-    if (!n || !this.record) return null;
-    const own = n.function ? undefined : anchors.weights.get(n.layer);
-    if (own) return { tag: own, kind: "layer", via: null };
-    // A module called twice (`relu:1`) logs its activations under its name; a function under `<block>/<op>`.
-    for (const c of [n.name.replace(/:\d+$/, ""), n.function ? "" : n.layer]) {
-      if (!c) continue;
-      const t = anchors.activations.find((a) => a === `${c}/activations`) ?? anchors.activations.find((a) => a.endsWith(`/${c}/activations`));
-      if (t) return { tag: t, kind: "activations", via: null };
-    }
-    const near = nearestNode(this.record, n.name, (m: GraphNode) => !m.function && anchors.weights.has(m.layer));
-    return near ? { tag: anchors.weights.get(near.layer)!, kind: "nearest", via: near.name } : null;
-  }
-
   /** A click on a box: scrolls to where `link` lands, and says so when it is not the box's own layer. */
   private pick(run: string, item: VisItem, link: Link | null): void {
     const note =
@@ -439,8 +391,8 @@ export class GraphPanel {
       root.appendChild(svg("path", { d, fill: "none", stroke: colors.muted, "stroke-width": 1.2, "marker-end": "url(#nv-graph-arrow)", "data-testid": "graph-edge", "data-from": e.from, "data-to": e.to }));
     }
     for (const name of names) root.appendChild(name);
-    const anchors = this.anchorsOf(run);
-    for (const item of vis.items) root.appendChild(this.nodeEl(item, layout, colors, run, this.linkOf(item, anchors)));
+    const anchors = clickAnchors(this.tagsOf(run));
+    for (const item of vis.items) root.appendChild(this.nodeEl(item, layout, colors, run, linkOf(item, record, anchors)));
     return root;
   }
 
