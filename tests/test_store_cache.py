@@ -84,7 +84,13 @@ def test_answers_are_kept_until_new_data_and_equal_uncached_ones(tmp_path):
     # Heatmap values are not kept by ``tags``: the route reads them.
     assert nnviz._heatmap_impl(CTX, "", RUN, "dense/kernel", 4)[:1]
 
-    _loss(tmp_path, range(12))
+    _loss(tmp_path, range(12))  # only a scalar: the findings read it
+    mux.Reload()
+    scalars = _answers(nnviz)
+    assert not any(n.startswith("no training loss scalar") for n in scalars["findings"]["notes"])
+    assert {k: scalars[k] for k in ("tags", "overview", "projection")} == {
+        k: first[k] for k in ("tags", "overview", "projection")}
+
     _log(tmp_path, range(6, 12), nan_from=9)
     mux.Reload()
     later = _answers(nnviz)

@@ -218,7 +218,8 @@ class NNVizPlugin(base_plugin.TBPlugin):
         return {"runs": runs, "errors": heat_errors + traj_errors}
 
     def _run_tags(self, ctx, eid, run, h_run, t_run):
-        """``{tensor: info}`` of one run for ``tags`` from its heatmap and trajectory entries."""
+        """``{tensor: info}`` of one run for ``tags`` from its heatmap and trajectory entries
+        (kept and served again by ``_tags_impl``: not to be modified)."""
         # The steps of every tensor, read in a few calls (a first answer, or new steps logged).
         self._store.prefetch(ctx, eid, TRAJECTORY, run, t_run, steps_only=True)
         self._store.prefetch(ctx, eid, HEATMAP, run, h_run, steps_only=True, keep_values=False)
