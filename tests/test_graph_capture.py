@@ -18,6 +18,7 @@ from tb_nnviz.format import graph as graph_format
 from tb_nnviz.keras import NNVizCallback
 from tb_nnviz.log import keras_graph
 from tb_nnviz.log.torch_graph import GraphRecorder
+from tests.graph_helpers import keras_nested
 from tests.helpers import PREFIX, get_json, make_client
 
 nn = torch.nn
@@ -80,22 +81,15 @@ def test_keras_resnet50_every_add_has_two_inputs_and_the_record_is_small():
 
 
 def test_keras_nested_functional_and_shared_layer():
-    inner_in = keras.Input((8,), name="inner_in")
-    inner = keras.Model(inner_in, keras.layers.Dense(8, activation="tanh", name="in_dense")(inner_in), name="inner")
-    x = keras.Input((8,), name="x")
-    shared = keras.layers.Dense(8, activation="relu", name="shared")
-    a = shared(x)
-    b = shared(inner(a))  # the shared layer's second call, fed by the nested model
-    out = keras.layers.Dense(3, name="out")(keras.layers.Concatenate(name="cat")([a, b]))
-    model = keras.Model(x, out)
+    model = keras_nested()
     g = keras_graph.capture(model)
     nodes = by_name(g)
     assert g["blocks"][0]["name"] == "inner" and nodes["in_dense"]["parent"] == "inner"
     assert nodes["shared"]["layer"] == nodes["shared:1"]["layer"] == "shared"
     assert inputs_of(g, "shared") == ["x"]
     assert inputs_of(g, "in_dense") == ["shared"]  # the nested model's input is wired to what feeds it
-    assert inputs_of(g, "shared:1") == ["in_dense"]
-    assert inputs_of(g, "cat") == ["shared", "shared:1"]
+    assert inputs_of(g, "shared:1") == ["in_dense"] and inputs_of(g, "act") == ["shared:1"]
+    assert inputs_of(g, "cat") == ["shared", "act"]
     assert nodes["cat"]["inputs"] == [[None, 8], [None, 8]] and nodes["cat"]["outputs"] == [[None, 16]]
     assert "inner_in" not in nodes
 

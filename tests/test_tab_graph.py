@@ -23,9 +23,9 @@ import tb_nnviz
 import tb_nnviz.torch
 from tb_nnviz import demo
 from tb_nnviz.log import keras_graph
-from tests import browser, tbserver
+from tests import graph_helpers
+from tests.graph_helpers import open_graph, shot
 
-ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
 #: Epochs of the demo's lr_too_high run: its ReLUs have died and its layers stopped by then.
 EPOCHS = 5
 RUNS = ("lr_too_high/train", "resnet50", "resnet18")
@@ -51,22 +51,8 @@ def write(logdir):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    logdir = tmp_path_factory.mktemp("graph")
-    write(logdir)
-    with tbserver.tensorboard(logdir) as url:
-        tbserver.wait_for(lambda: tbserver.route_json(url, "tags"), lambda t: all(r in t.get("runs", {}) for r in RUNS))
+    with graph_helpers.served(tmp_path_factory.mktemp("graph"), write, RUNS) as url:
         yield url
-
-
-def _open(browser_, url, run):
-    tab = browser.open_ready(browser_, url, "nnviz&nv_runs=" + run, width=1600, height=1000)
-    tab.frame.locator('[data-testid="graph-node"]').first.wait_for(timeout=30000)
-    return tab
-
-
-def _shot(tab, name):
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    tab.frame.locator('[data-testid="graph-panel"]').screenshot(path=os.path.join(ARTIFACTS, "graph-%s.png" % name))
 
 
 #: name -> [health, finding severity, kind] of every drawn box, and the drawn edges.
@@ -81,7 +67,7 @@ DRAWN = """() => ({
 
 
 def test_resnet50_skip_connections_drawn_at_1600px_without_sideways_scroll(served, browser_):
-    tab = _open(browser_, served, "resnet50")
+    tab = open_graph(browser_, served, "resnet50")
     frame = tab.frame
     closed = frame.evaluate(DRAWN)
     # 177 layers open with the stages closed: conv2..conv5 stand for their blocks.
@@ -103,13 +89,15 @@ def test_resnet50_skip_connections_drawn_at_1600px_without_sideways_scroll(serve
     page_w, client_w = drawn["page"]
     assert page_w <= client_w and drawn["svg"] <= drawn["box"] + 1, drawn
     assert float(drawn["scale"]) == 1.0  # drawn at full size: readable, not shrunk to fit
-    _shot(tab, "resnet50-open")
+    overlaps = frame.evaluate(graph_helpers.OVERLAPS)  # no box over a box, no block name over a box
+    assert overlaps["bad"] == [] and overlaps["boxes"] == 177 and overlaps["labels"] == 21, overlaps
+    shot(tab, "resnet50-open")
     assert not tab.errors, tab.errors
     tab.page.close()
 
 
 def test_lr_too_high_colours_its_stopped_layers_as_the_structure_view_does(served, browser_):
-    tab = _open(browser_, served, "lr_too_high/train")
+    tab = open_graph(browser_, served, "lr_too_high/train")
     frame = tab.frame
     frame.wait_for_function("() => document.querySelectorAll('[data-testid=structure-layer][data-health]').length > 2")
     frame.wait_for_function("() => document.querySelector('[data-testid=graph-node][data-name=dense_1]')"
@@ -131,7 +119,7 @@ def test_lr_too_high_colours_its_stopped_layers_as_the_structure_view_does(serve
     assert texts["output"][2].startswith("softmax") and texts["dense_1"][0] == "■ dense_1 · Dense"
     assert drawn["edges"] == [["image", "flatten"], ["flatten", "dense_1"], ["dense_1", "dense_2"],
                               ["dense_2", "output"]]
-    _shot(tab, "lr_too_high")
+    shot(tab, "lr_too_high")
     # The step control replays the colouring: the first large steps, then the layers stop.
     frame.locator('[data-testid="graph-replay"]').click()
     frame.locator('[data-testid="graph-step"]').wait_for()
@@ -155,7 +143,7 @@ def test_lr_too_high_colours_its_stopped_layers_as_the_structure_view_does(serve
 
 
 def test_resnet18_residual_adds_and_the_exports(served, browser_):
-    tab = _open(browser_, served, "resnet18")
+    tab = open_graph(browser_, served, "resnet18")
     frame = tab.frame
     assert frame.locator('[data-testid="graph-node"][data-name="layer1"]').count() == 1  # 70 nodes: stages closed
     frame.locator('[data-testid="graph-open-all"]').click()
@@ -176,6 +164,6 @@ def test_resnet18_residual_adds_and_the_exports(served, browser_):
         frame.locator('[data-testid="graph-export-png"]').click()
     png = Image.open(io.BytesIO(open(dl.value.path(), "rb").read()))
     assert png.format == "PNG" and png.width >= 2 * 200 and png.height > png.width
-    _shot(tab, "resnet18")
+    shot(tab, "resnet18")
     assert not tab.errors, tab.errors
     tab.page.close()

@@ -18,45 +18,10 @@ import torch
 
 import tb_nnviz.keras
 import tb_nnviz.torch
-from tests import browser, tbserver
+from tests import graph_helpers
+from tests.graph_helpers import Branchy, encoder, keras_nested, open_graph, shot
 
-nn = torch.nn
-ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
 RUNS = ("keras_nested/train", "encoder", "branchy", "encoder12")
-
-
-def keras_nested():
-    """x -> shared -> inner (a nested Functional: in_dense) -> shared again -> act; cat(shared, act) -> out."""
-    inner_in = keras.Input((8,), name="inner_in")
-    inner = keras.Model(inner_in, keras.layers.Dense(8, activation="tanh", name="in_dense")(inner_in), name="inner")
-    x = keras.Input((8,), name="x")
-    shared = keras.layers.Dense(8, activation="relu", name="shared")
-    a = shared(x)
-    b = keras.layers.Activation("relu", name="act")(shared(inner(a)))
-    out = keras.layers.Dense(3, activation="softmax", name="out")(keras.layers.Concatenate(name="cat")([a, b]))
-    return keras.Model(x, out, name="nested_shared")
-
-
-class Branchy(nn.Module):
-    """An ``if`` on the data in ``forward``: positive inputs take ``up``, others ``down``."""
-
-    def __init__(self):
-        super().__init__()
-        self.a, self.up, self.down, self.c = nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 2)
-        self.act = nn.ReLU()
-
-    def forward(self, x):
-        h = self.act(self.a(x))
-        if x.mean() > 0:
-            h = self.up(h) + h
-        else:
-            h = self.down(h)
-        return self.c(h)
-
-
-def encoder(blocks):
-    layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
-    return nn.TransformerEncoder(layer, blocks, enable_nested_tensor=False)
 
 
 def _watch_one_step(net, logdir, x):
@@ -83,22 +48,8 @@ def write(logdir):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    logdir = tmp_path_factory.mktemp("graph_models")
-    write(logdir)
-    with tbserver.tensorboard(logdir) as url:
-        tbserver.wait_for(lambda: tbserver.route_json(url, "tags"), lambda t: all(r in t.get("runs", {}) for r in RUNS))
+    with graph_helpers.served(tmp_path_factory.mktemp("graph_models"), write, RUNS) as url:
         yield url
-
-
-def _open(browser_, url, run):
-    tab = browser.open_ready(browser_, url, "nnviz&nv_runs=" + run, width=1600, height=1000)
-    tab.frame.locator('[data-testid="graph-node"]').first.wait_for(timeout=30000)
-    return tab
-
-
-def _shot(tab, name):
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    tab.frame.locator('[data-testid="graph-panel"]').screenshot(path=os.path.join(ARTIFACTS, "graph-%s.png" % name))
 
 
 #: name -> [kind, calls, where a click lands (kind, tag)], the drawn edges, open blocks, and the sizes.
@@ -114,31 +65,6 @@ DRAWN = """() => ({
     box: [document.querySelector('[data-testid=graph-box]').clientWidth,
           document.querySelector('[data-testid=graph-box]').clientHeight],
     page: [document.documentElement.scrollWidth, document.documentElement.clientWidth]})"""
-
-#: Every pair of drawn things that overlap: boxes with boxes, block names with boxes and
-#: with each other; and every box line wider than its box. Empty when the diagram is readable.
-OVERLAPS = """() => {
-    const svg = document.querySelector('[data-testid=graph-svg]');
-    const hit = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5
-        && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
-    const boxes = [...svg.querySelectorAll('[data-testid=graph-node]')].map(
-        g => [g.dataset.name, g.querySelector('rect.nv-graph-rect').getBoundingClientRect(), g]);
-    const labels = [...svg.querySelectorAll('[data-testid=graph-block-label]')].map(
-        t => [t.textContent, t.getBoundingClientRect()]);
-    const bad = [];
-    boxes.forEach(([a, ra], i) => boxes.slice(i + 1).forEach(([b, rb]) => {
-        if (hit(ra, rb)) bad.push(['boxes', a, b]); }));
-    labels.forEach(([a, ra], i) => {
-        boxes.forEach(([b, rb]) => { if (hit(ra, rb)) bad.push(['name on box', a, b]); });
-        labels.slice(i + 1).forEach(([b, rb]) => { if (hit(ra, rb)) bad.push(['names', a, b]); });
-    });
-    boxes.forEach(([a, ra, g]) => g.querySelectorAll('text').forEach(t => {
-        const r = t.getBoundingClientRect();
-        if (r.left < ra.left - 0.5 || r.right > ra.right + 0.5 || r.bottom > ra.bottom + 0.5)
-            bad.push(['text out of box', a, t.textContent]);
-    }));
-    return {bad, boxes: boxes.length, labels: labels.length};
-}"""
 
 #: Whether layer section ``group`` is drawn with its top in the viewport (a click landed on it).
 IN_VIEW = """g => {
@@ -167,7 +93,7 @@ def _click_lands(tab, node, group, kind, via=""):
 
 
 def test_keras_nested_functional_in_its_frame_and_the_shared_layer_drawn_once(served, browser_):
-    tab = _open(browser_, served, "keras_nested/train")
+    tab = open_graph(browser_, served, "keras_nested/train")
     frame = tab.frame
     drawn = frame.evaluate(DRAWN)
     assert set(drawn["nodes"]) == {"x", "shared", "in_dense", "act", "cat", "out"}, drawn["nodes"]
@@ -188,10 +114,10 @@ def test_keras_nested_functional_in_its_frame_and_the_shared_layer_drawn_once(se
         return [n.left >= f.left && n.right <= f.right && n.top >= f.top && n.bottom <= f.bottom,
                 document.querySelector('[data-testid=graph-block-name][data-block=inner] text').textContent]; }""")
     assert inside == [True, "▾ inner · Functional"]
-    overlaps = frame.evaluate(OVERLAPS)
+    overlaps = frame.evaluate(graph_helpers.OVERLAPS)
     assert overlaps["bad"] == [] and overlaps["labels"] == 1, overlaps
     assert drawn["scale"] == 1.0 and drawn["page"][0] <= drawn["page"][1]
-    _shot(tab, "keras-nested-shared")
+    shot(tab, "keras-nested-shared")
     # Where clicks land: a layer's own section; the Activation layer (no weights) its activation
     # heatmap's section; the input and the Concatenate the nearest layer with weights.
     assert drawn["nodes"]["act"][2:] == ["activations", "nested_shared/act/activations"], drawn["nodes"]["act"]
@@ -211,7 +137,7 @@ def test_keras_nested_functional_in_its_frame_and_the_shared_layer_drawn_once(se
 
 
 def test_torch_transformer_encoder_residual_stream_and_clicks_on_every_kind_of_box(served, browser_):
-    tab = _open(browser_, served, "encoder")
+    tab = open_graph(browser_, served, "encoder")
     frame = tab.frame
     drawn = frame.evaluate(DRAWN)
     assert len(drawn["nodes"]) == 23 and drawn["blocks"] == ["layers/0", "layers/1"], drawn  # 23 nodes: open
@@ -223,10 +149,10 @@ def test_torch_transformer_encoder_residual_stream_and_clicks_on_every_kind_of_b
         assert sorted(e[0] for e in edges if e[1] == b + "add:1") == [b + "dropout2", b + "norm1"]
         assert drawn["nodes"][b + "self_attn"][0] == "layer" and drawn["nodes"][b + "add"][0] == "function"
     assert "layers/0/self_attn/out_proj" not in drawn["nodes"]  # inside MultiheadAttention
-    overlaps = frame.evaluate(OVERLAPS)
+    overlaps = frame.evaluate(graph_helpers.OVERLAPS)
     assert overlaps["bad"] == [] and overlaps["labels"] == 2, overlaps
     assert drawn["scale"] == 1.0 and drawn["page"][0] <= drawn["page"][1]
-    _shot(tab, "torch-encoder")
+    shot(tab, "torch-encoder")
     # Every kind of box: a module with weights, the functional relu (its activation heatmap),
     # a residual add and a dropout (the nearest layer with weights: before them first), the input.
     _click_lands(tab, "layers/1/self_attn", "layers/1/self_attn", "layer")
@@ -244,7 +170,7 @@ def test_torch_transformer_encoder_residual_stream_and_clicks_on_every_kind_of_b
 
 
 def test_torch_if_in_forward_draws_the_branch_taken(served, browser_):
-    tab = _open(browser_, served, "branchy")
+    tab = open_graph(browser_, served, "branchy")
     frame = tab.frame
     drawn = frame.evaluate(DRAWN)
     # Positive inputs took "up" (a residual add); "down" has weights logged but never ran: not drawn.
@@ -252,8 +178,8 @@ def test_torch_if_in_forward_draws_the_branch_taken(served, browser_):
     assert sorted(drawn["edges"]) == sorted([["input", "a"], ["a", "act"], ["act", "up"], ["up", "add"],
                                              ["act", "add"], ["add", "c"]])
     assert frame.locator('[data-testid="card"][data-tag="down/weight"]').count() == 1
-    assert frame.evaluate(OVERLAPS)["bad"] == []
-    _shot(tab, "torch-if")
+    assert frame.evaluate(graph_helpers.OVERLAPS)["bad"] == []
+    shot(tab, "torch-if")
     _click_lands(tab, "up", "up", "layer")
     _click_lands(tab, "act", "act", "activations")  # the ReLU module: its activations' section
     _click_lands(tab, "add", "up", "nearest", "up")
@@ -262,7 +188,7 @@ def test_torch_if_in_forward_draws_the_branch_taken(served, browser_):
 
 
 def test_12_block_transformer_fits_at_1600x1000_and_opens_without_overlaps(served, browser_):
-    tab = _open(browser_, served, "encoder12")
+    tab = open_graph(browser_, served, "encoder12")
     frame = tab.frame
     drawn = frame.evaluate(DRAWN)
     # 133 nodes: the twelve alike blocks fold into one box, the whole diagram in view at once.
@@ -283,11 +209,11 @@ def test_12_block_transformer_fits_at_1600x1000_and_opens_without_overlaps(serve
     # Readable: drawn at full size, no sideways scroll, no box over a box, no block name over a box.
     assert opened["scale"] == 1.0 and opened["svg"][0] <= opened["box"][0] + 1, opened
     assert opened["page"][0] <= opened["page"][1]
-    overlaps = frame.evaluate(OVERLAPS)
+    overlaps = frame.evaluate(graph_helpers.OVERLAPS)
     assert overlaps["bad"] == [] and overlaps["boxes"] == 133 and overlaps["labels"] == 13, overlaps
-    _shot(tab, "transformer12-open")
+    shot(tab, "transformer12-open")
     frame.locator('[data-testid="graph-close-all"]').click()
     frame.wait_for_selector('[data-testid="graph-node"][data-name="layers/0…11"]')
-    _shot(tab, "transformer12")
+    shot(tab, "transformer12")
     assert not tab.errors, tab.errors
     tab.page.close()
