@@ -212,6 +212,9 @@ def test_12_block_transformer_fits_at_1600x1000_and_opens_without_overlaps(serve
     overlaps = frame.evaluate(graph_helpers.OVERLAPS)
     assert overlaps["bad"] == [] and overlaps["boxes"] == 133 and overlaps["labels"] == 13, overlaps
     shot(tab, "transformer12-open")
+    # A large model's sections sit in blocks: a click narrows them to the layer and lands on it.
+    _click_lands(tab, "layers/11/relu", "layers/11/relu", "activations")
+    _click_lands(tab, "layers/11/dropout2", "layers/11/linear2", "nearest", "layers/11/linear2")
     frame.locator('[data-testid="graph-close-all"]').click()
     frame.wait_for_selector('[data-testid="graph-node"][data-name="layers/0…11"]')
     shot(tab, "transformer12")
