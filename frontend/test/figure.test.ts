@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AXIS_PX, MIN_BAR_W, PAD, figureLayout } from "../src/views/figure";
+import type { HeatmapHeader } from "../src/data/types";
+import { specialColors } from "../src/model/colormap";
+import { specialItems } from "../src/views/colorbar";
+import { AXIS_PX, LEGEND_PX, MIN_BAR_W, PAD, figureLayout } from "../src/views/figure";
 
 test("the exported picture holds title, heatmap and colour bar without overlap", () => {
   for (const [w, h] of [
@@ -33,4 +36,23 @@ test("with axis labels the heatmap moves right and down to make room for them", 
     assert.ok(L.bar.x + L.bar.w <= L.width - PAD);
   }
   assert.deepEqual([figureLayout(128, 64, true).width, figureLayout(128, 64, true).height], [280, 180]);
+});
+
+test("a NaN / ±Inf legend adds one line under the ticks", () => {
+  for (const axes of [false, true]) {
+    const plain = figureLayout(128, 64, axes);
+    const L = figureLayout(128, 64, axes, true);
+    assert.equal(L.height - plain.height, LEGEND_PX);
+    assert.ok(L.legendY >= L.ticksY + 11 && L.legendY + LEGEND_PX - 5 <= L.height - PAD);
+    assert.deepEqual([L.width, L.heat, L.bar], [plain.width, plain.heat, plain.bar]);
+  }
+  assert.equal(figureLayout(128, 64, false, true).height, 180);
+});
+
+test("the legend lists only the non-finite kinds a heatmap holds, in their colours", () => {
+  const header = { nan_count: 3, posinf_count: 0, neginf_count: 1 } as unknown as HeatmapHeader;
+  const items = specialItems(header);
+  assert.deepEqual(items.map((i) => [i.key, i.label, i.count]), [["nan", "NaN", 3], ["neginf", "−Inf", 1]]);
+  assert.deepEqual(items[0].rgba, specialColors("diverging").nan);
+  assert.deepEqual(specialItems({ nan_count: 0 } as unknown as HeatmapHeader), []);
 });

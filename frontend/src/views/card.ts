@@ -23,6 +23,7 @@ import { el, setText } from "../ui/dom";
 import { redrawEnd, redrawStart } from "../ui/perf";
 import type { Tooltip } from "../ui/tooltip";
 import { CardBody } from "./cardbody";
+import { specialItems } from "./colorbar";
 import { saveAnimation } from "./cardgif";
 import { HeatmapControls, isMode } from "./cardcontrols";
 import { saveFigure } from "./figure";
@@ -38,6 +39,18 @@ import { StepControl, pickStep, stepAfterReload } from "./steps";
 export function nanMark(back: { step: number | null; nanFrom: number }): string {
   const head = `\u2716\uFE0E NaN/Inf: every value is NaN or \u00b1Inf in the heatmaps from step ${back.nanFrom}`;
   return back.step === null ? `${head}, the first logged` : `${head}; showing step ${back.step}, the last with finite values`;
+}
+
+/**
+ * The note under a pooled heatmap's subtitle (null when not pooled): the budget pooled it,
+ * and the loggers' `full_resolution` option logs a tensor unpooled.
+ *
+ * Example: pooledNote({pool: [24, 24], ...}) === "Pooled to fit the heatmap budget: name this tensor in full_resolution= (Keras callback, watch, Writer) to log it unpooled"
+ */
+export function pooledNote(info: Pick<TagInfo, "pool">): string | null {
+  const pool = info.pool ?? [1, 1];
+  if (pool[0] <= 1 && pool[1] <= 1) return null;
+  return "Pooled to fit the heatmap budget: name this tensor in full_resolution= (Keras callback, watch, Writer) to log it unpooled";
 }
 
 export interface CardEnv {
@@ -70,6 +83,7 @@ export class Card {
   private keptView: View | null = null;
 
   private readonly sub: HTMLDivElement;
+  private readonly pooled: HTMLDivElement;
   /** Activation heatmaps (`<layer>/activations`): what the rows and columns are, at which step. */
   private readonly actLabel: HTMLDivElement;
   private readonly controls: HeatmapControls;
@@ -87,6 +101,7 @@ export class Card {
     this.info = info;
     this.step = pickStep(info.steps, null);
     this.sub = el("div", { className: "nv-card-sub" });
+    this.pooled = el("div", { className: "nv-help", attrs: { "data-testid": "pooled-note" } });
     this.actLabel = el("div", { className: "nv-act-label", attrs: { "data-testid": "activation-label" } });
     this.actLabel.hidden = !isActivationTag(tag);
     this.controls = new HeatmapControls({
@@ -133,6 +148,7 @@ export class Card {
       el("div", { className: "nv-card-title", title: tag }, this.runLabel, document.createTextNode(tag)),
       this.actLabel,
       this.sub,
+      this.pooled,
       controls,
       this.body.root,
     );
@@ -276,6 +292,7 @@ export class Card {
       zoom: this.body.zoom,
       heatmap: c,
       axes: heatAxes(this.info),
+      legend: specialItems(hm.header, this.cmap),
     });
   }
 
@@ -330,6 +347,9 @@ export class Card {
 
   private applyInfo(): void {
     setText(this.sub, tensorSubtitle(this.info));
+    const note = isActivationTag(this.tag) ? null : pooledNote(this.info);
+    setText(this.pooled, note ?? "");
+    this.pooled.hidden = note === null;
     this.paintActLabel();
     this.steps.set(this.info.steps, this.step);
   }

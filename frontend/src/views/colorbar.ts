@@ -26,6 +26,31 @@ export function lutStrip(cmap: ColormapName = "diverging"): HTMLCanvasElement {
   return canvas;
 }
 
+/** One entry of the NaN / +Inf / -Inf legend: what and how many, in which colour. */
+export interface SpecialItem {
+  key: "nan" | "posinf" | "neginf";
+  label: string;
+  count: number;
+  rgba: readonly number[];
+}
+
+/**
+ * The legend entries of the non-finite values a heatmap holds (none when all are finite),
+ * in their colours under `cmap`: the card's legend and its PNG export draw the same.
+ *
+ * Example: specialItems({nan_count: 3, posinf_count: 0, neginf_count: 1, ...})
+ *   -> [{key: "nan", label: "NaN", count: 3, rgba: magenta}, {key: "neginf", label: "−Inf", count: 1, ...}]
+ */
+export function specialItems(header: HeatmapHeader, cmap: ColormapName = "diverging"): SpecialItem[] {
+  const special = specialColors(cmap);
+  const items: SpecialItem[] = [
+    { key: "nan", label: "NaN", count: header.nan_count ?? 0, rgba: special.nan },
+    { key: "posinf", label: "+Inf", count: header.posinf_count ?? 0, rgba: special.posinf },
+    { key: "neginf", label: "−Inf", count: header.neginf_count ?? 0, rgba: special.neginf },
+  ];
+  return items.filter((item) => item.count > 0);
+}
+
 /** The bar's width in CSS pixels (ui/style.ts sizes .nv-colorbar to it). */
 export const BAR_WIDTH = 240;
 
@@ -66,17 +91,10 @@ export class ColorBar {
       this.ticks.appendChild(span);
     }
     clear(this.legend);
-    const special = specialColors(cmap);
-    const items: [string, number, readonly number[]][] = [
-      ["NaN", header.nan_count ?? 0, special.nan],
-      ["+Inf", header.posinf_count ?? 0, special.posinf],
-      ["−Inf", header.neginf_count ?? 0, special.neginf],
-    ];
-    for (const [label, count, rgba] of items) {
-      if (!count) continue;
+    for (const { key, label, count, rgba } of specialItems(header, cmap)) {
       const sw = el("span", { className: "nv-swatch" });
       sw.style.background = cssColor(rgba as [number, number, number, number]);
-      const item = el("span", { attrs: { "data-testid": `legend-${label === "−Inf" ? "neginf" : label === "+Inf" ? "posinf" : "nan"}` } }, sw);
+      const item = el("span", { attrs: { "data-testid": `legend-${key}` } }, sw);
       item.appendChild(document.createTextNode(`${label} × ${count}`));
       this.legend.appendChild(item);
     }

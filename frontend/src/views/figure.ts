@@ -1,8 +1,8 @@
 /**
  * The PNG a card exports: a title (run and tensor), a line saying what is shown (step,
  * mode, colour range), the heatmap as drawn (zoom included) with its axis labels (what
- * the rows, columns and tiles are), and the colour bar with its tick labels, so a saved
- * picture reads on its own. Layout is pure (`figureLayout`);
+ * the rows, columns and tiles are), the colour bar with its tick labels, and the legend
+ * of the NaN / ±Inf colours when the heatmap holds any, so a saved picture reads on its own. Layout is pure (`figureLayout`);
  * `drawFigure` paints it on a new canvas in the current theme's colours.
  *
  * Example:
@@ -12,12 +12,12 @@
  */
 import type { DiffMode } from "../data/types";
 import { barTicks } from "../model/barticks";
-import { type ColormapName, isMagnitude, rangeText } from "../model/colormap";
+import { type ColormapName, cssColor, isMagnitude, rangeText } from "../model/colormap";
 import { safeFilename } from "../model/csv";
 import type { HeatAxes } from "../model/heataxes";
 import { download } from "../ui/dom";
 import { themeVar } from "../ui/theme";
-import { lutStrip } from "./colorbar";
+import { type SpecialItem, lutStrip } from "./colorbar";
 
 /** Sizes in CSS pixels (the canvas is scaled by the device pixel ratio). */
 export const PAD = 12;
@@ -28,6 +28,8 @@ export const TICK_PX = 11;
 export const MIN_BAR_W = 240;
 /** Room for the axis labels: the column label's line above, the row label's column left of the heatmap. */
 export const AXIS_PX = 16;
+/** The NaN / ±Inf legend's line under the colour bar's ticks (when there is one). */
+export const LEGEND_PX = 16;
 
 export interface FigureLayout {
   width: number;
@@ -40,17 +42,21 @@ export interface FigureLayout {
   rowLabelX: number;
   bar: { x: number; y: number; w: number; h: number };
   ticksY: number;
+  /** Top of the NaN / ±Inf legend's line (with `legend`; else the picture ends above it). */
+  legendY: number;
 }
 
 /**
  * Where each part goes for a heatmap of heatW x heatH CSS pixels: the picture is at
  * least as wide as the colour bar, and always larger than the heatmap alone. With
- * `axes`, room for the column label above the heatmap and the row label left of it.
+ * `axes`, room for the column label above the heatmap and the row label left of it; with
+ * `legend`, a line for the NaN / ±Inf legend under the ticks.
  *
  * Example: figureLayout(128, 64) -> {width: 264, height: 164, heat: {x: 12, y: 52, ...}, ...};
- *   figureLayout(128, 64, true) -> {width: 280, height: 180, heat: {x: 28, y: 68, ...}, ...}
+ *   figureLayout(128, 64, true) -> {width: 280, height: 180, heat: {x: 28, y: 68, ...}, ...};
+ *   figureLayout(128, 64, false, true).height === 180
  */
-export function figureLayout(heatW: number, heatH: number, axes = false): FigureLayout {
+export function figureLayout(heatW: number, heatH: number, axes = false, legend = false): FigureLayout {
   const left = axes ? AXIS_PX : 0;
   const barW = Math.max(MIN_BAR_W, Math.min(heatW, 400));
   const width = Math.max(heatW, barW) + 2 * PAD + left;
@@ -60,9 +66,10 @@ export function figureLayout(heatW: number, heatH: number, axes = false): Figure
   const heatY = colLabelY + (axes ? AXIS_PX : 0);
   const barY = heatY + heatH + 10;
   const ticksY = barY + BAR_H + 3;
+  const legendY = ticksY + TICK_PX + 5;
   return {
     width,
-    height: ticksY + TICK_PX + PAD,
+    height: (legend ? legendY + LEGEND_PX - 5 : ticksY + TICK_PX) + PAD,
     titleY,
     subtitleY,
     heat: { x: PAD + left, y: heatY, w: heatW, h: heatH },
@@ -70,6 +77,7 @@ export function figureLayout(heatW: number, heatH: number, axes = false): Figure
     rowLabelX: PAD + left / 2,
     bar: { x: PAD + left, y: barY, w: barW, h: BAR_H },
     ticksY,
+    legendY,
   };
 }
 
@@ -86,6 +94,8 @@ export interface FigureSpec {
   bg: string;
   /** What the rows, columns and tiles are (model/heataxes.ts); none: no axis labels. */
   axes?: HeatAxes | null;
+  /** The NaN / ±Inf legend (colorbar.ts specialItems); none or empty: no legend line. */
+  legend?: SpecialItem[];
 }
 
 export function drawFigure(spec: FigureSpec, dpr = window.devicePixelRatio || 1): HTMLCanvasElement {
@@ -93,7 +103,8 @@ export function drawFigure(spec: FigureSpec, dpr = window.devicePixelRatio || 1)
   const heatW = parseFloat(src.style.width) || src.width / dpr;
   const heatH = parseFloat(src.style.height) || src.height / dpr;
   const axes = spec.axes ?? null;
-  const L = figureLayout(heatW, heatH, axes !== null);
+  const legend = spec.legend ?? [];
+  const L = figureLayout(heatW, heatH, axes !== null, legend.length > 0);
   const c = document.createElement("canvas");
   c.width = Math.round(L.width * dpr);
   c.height = Math.round(L.height * dpr);
@@ -136,6 +147,19 @@ export function drawFigure(spec: FigureSpec, dpr = window.devicePixelRatio || 1)
   ctx.font = `${TICK_PX}px Roboto, system-ui, sans-serif`;
   ctx.textAlign = "center";
   for (const t of barTicks(spec.m, L.bar.w, isMagnitude(cmap))) ctx.fillText(t.label, L.bar.x + t.x, L.ticksY);
+  // The NaN / ±Inf legend: a swatch in each colour, then "NaN × 12", left to right.
+  ctx.textAlign = "left";
+  let x = L.bar.x;
+  for (const item of legend) {
+    ctx.fillStyle = cssColor(item.rgba as [number, number, number, number]);
+    ctx.fillRect(x, L.legendY + 1, TICK_PX - 2, TICK_PX - 2);
+    ctx.strokeStyle = spec.fg;
+    ctx.strokeRect(x + 0.5, L.legendY + 1.5, TICK_PX - 3, TICK_PX - 3);
+    ctx.fillStyle = spec.fg;
+    const text = `${item.label} × ${item.count}`;
+    ctx.fillText(text, x + TICK_PX + 2, L.legendY);
+    x += TICK_PX + 2 + ctx.measureText(text).width + 12;
+  }
   return c;
 }
 
@@ -155,6 +179,8 @@ export interface CardFigure {
   zoom: number;
   heatmap: HTMLCanvasElement;
   axes?: HeatAxes | null;
+  /** The NaN / ±Inf legend of the heatmap drawn (colorbar.ts specialItems). */
+  legend?: SpecialItem[];
 }
 
 /** Downloads a card's heatmap as a PNG that reads on its own: title, subtitle, heatmap, colour bar. */
@@ -166,6 +192,7 @@ export function saveFigure(f: CardFigure): void {
     subtitle: `step ${f.step} · ${f.modeLabel} · colour ${rangeText(f.m, f.cmap)} (${f.rangeLabel})${zoom}`,
     heatmap: f.heatmap,
     axes: f.axes,
+    legend: f.legend,
     m: f.m,
     cmap: f.cmap,
     fg: themeVar("--nv-fg", "#212121"),
