@@ -44,11 +44,11 @@ class NNVizCallback(pl.Callback):
     Args:
       log_dir: the run directory; default: the ``TensorBoardLogger``'s
         ``log_dir`` (see :func:`run_dir`).
-      **options: ``tb_nnviz.torch.watch``'s options (``heatmap_freq=500``,
+      **options: ``tb_nnviz.torch.watch``'s options (``heatmap_freq="auto"``,
         ``trajectory_freq=20``, ``spectral_freq="auto"``, ``gradients=True``,
         ``include``, ``exclude``, ``max_cells``, ``max_total_cells``,
         ``num_traces``, ``sketch_dim``, ``seed``, ``trainable_only``,
-        ``strict``), counted in optimizer steps (``trainer.global_step``).
+        ``strict``, ``full_resolution``), counted in optimizer steps (``trainer.global_step``).
 
     Attributes:
       watcher: the ``tb_nnviz.torch.Watcher`` of the current fit (None before
