@@ -84,14 +84,12 @@ def _heatmap_planes(x, content):
     if (br, bc) == (1, 1):
         return grid.astype(np.float32)[None]
     rows, cols = grid.shape
-    out = np.empty((2, -(-rows // br), -(-cols // bc)), np.float32)
-    if not grid.flags.c_contiguous and grid.T.flags.c_contiguous:
-        # A transposed layout (PyTorch's Linear): the blocks of the grid are the
-        # transposed blocks of the tensor, which is read in its own order.
-        _pool(grid.T, bc, br, out[0].T, out[1].T)
-    else:
-        _pool(grid, br, bc, out[0], out[1])
-    return out
+    r, c = -(-rows // br), -(-cols // bc)
+    sums, absmax = np.empty((r, c)), np.empty((r, c))
+    # The whole grid is one block whose cells start every br rows and bc columns.
+    block_pool(grid, np.arange(0, rows, br), np.arange(r), np.arange(0, cols, bc), np.arange(c), sums, absmax)
+    counts = np.outer(np.minimum(br, rows - br * np.arange(r)), np.minimum(bc, cols - bc * np.arange(c)))
+    return np.stack([sums / counts, absmax]).astype(np.float32)
 
 
 def raw_points(xs, previous, group, constants, work=None, keep=None):
@@ -163,7 +161,9 @@ def block_pool(grid, row_starts, row_cells, col_starts, col_cells, sums, absmax)
     >>> sums.tolist(), absmax.tolist()
     ([[2.0, -4.0], [1.0, nan]], [[2.0, -5.0], [1.0, nan]])
     """
-    if not grid.flags.c_contiguous and grid.T.flags.c_contiguous:  # a transposed layout: read in memory order
+    if not grid.flags.c_contiguous and grid.T.flags.c_contiguous:
+        # A transposed layout (PyTorch's Linear): the cells of the grid are the
+        # transposed cells of the tensor, which is read in its own order.
         _block_pool(grid.T, col_starts, col_cells, row_starts, row_cells, sums.T, absmax.T)
     else:
         _block_pool(np.ascontiguousarray(grid), row_starts, row_cells, col_starts, col_cells, sums, absmax)
@@ -319,49 +319,10 @@ def _centred_sumsq(x, mean):
 
 
 @_jit
-def _pool(grid, br, bc, mean, absmax):
-    # grids.pool: the mean of each block, and its value of largest magnitude
-    # (+m on a tie), NaN where the block holds a NaN. The reference pads edge
-    # blocks with zeros, which changes neither.
-    rows, cols = grid.shape
-    r, c = mean.shape
-    total = np.empty(c)
-    hi = np.empty(c)
-    lo = np.empty(c)
-    nans = np.empty(c)
-    for bi in range(r):
-        total[:] = 0.0
-        hi[:] = -np.inf
-        lo[:] = np.inf
-        nans[:] = 0.0
-        first = bi * br
-        last = min(rows, first + br)
-        for i in range(first, last):
-            row = grid[i]
-            for bj in range(c):
-                part = row[bj * bc : min(cols, bj * bc + bc)]
-                s, h, low, n = 0.0, hi[bj], lo[bj], 0.0
-                for j in range(part.size):
-                    v = np.float64(part[j])
-                    s += v
-                    h = max(h, v)
-                    low = min(low, v)
-                    n += 1.0 if v != v else 0.0
-                total[bj] += s
-                hi[bj], lo[bj] = h, low
-                nans[bj] += n
-        for bj in range(c):
-            count = (last - first) * (min(cols, bj * bc + bc) - bj * bc)
-            mean[bi, bj] = total[bj] / count
-            if nans[bj] > 0:
-                absmax[bi, bj] = np.nan
-            else:
-                absmax[bi, bj] = hi[bj] if hi[bj] >= -lo[bj] else lo[bj]
-
-
-@_jit
 def _block_pool(grid, rs, rcell, cs, ccell, sums, absmax):
-    # _pool over the runs of rows and columns of a block that share a cell (blocks.block_planes).
+    # grids.pool over the runs of rows and columns that share a cell: each cell's sum, and its value of largest
+    # magnitude (+m on a tie), NaN where it holds a NaN. The reference pads edge blocks with zeros, which
+    # changes neither.
     rows, cols = grid.shape
     nc = cs.size
     total = np.empty(nc)
