@@ -125,3 +125,48 @@ def test_writer_full_resolution_tensors_are_unpooled_beyond_max_cells(tmp_path):
                                                                                 content["block/kernel"]["layout"]))
     with pytest.raises(ValueError, match="full_resolution must be a regex or a list of regexes, got \\['\\('\\]"):
         tb_nnviz.Writer(tmp_path / "bad", full_resolution="(")
+
+
+def diverging_log(make_logger, to_value, assign, tmp_path):
+    """Logs steps 0..6 of two weights (trajectories every 2 steps, heatmaps at 0 only);
+    ``b`` holds a NaN from step 5. Returns the heatmaps read back and each step's values."""
+    from tb_nnviz.log.plan import Weight
+
+    rng = np.random.default_rng(2)
+    values = {0: {"a": rng.normal(size=(6, 5)), "b": rng.normal(size=(3, 3, 2, 4))}}
+    for step in range(1, 7):
+        values[step] = {n: x + 0.1 for n, x in values[step - 1].items()}
+        if step == 5:
+            values[step]["b"].flat[3] = np.nan
+    current = {n: to_value(x) for n, x in values[0].items()}
+    with tb_nnviz.Writer(tmp_path) as w:
+        logger = make_logger(w, [Weight("a", current["a"]), Weight("b", current["b"], "conv")])
+        for step in range(7):
+            for n, x in values[step].items():
+                assign(current[n], x)
+            heat, traj = step == 0, step % 2 == 0
+            if heat or traj:
+                logger.log(step, heat, traj)
+    return _heatmaps(tmp_path), values
+
+
+def test_host_logger_writes_the_last_finite_heatmaps_before_a_divergence(tmp_path):
+    from tb_nnviz.log.host_logger import HostLogger
+
+    heat, values = diverging_log(
+        lambda w, weights: HostLogger(w, weights, lambda v: v, shapes=[v.variable.shape for v in weights],
+                                      dtypes=["float64"] * 2),
+        np.array, lambda var, x: var.__setitem__(Ellipsis, x), tmp_path)
+    check_diverging_log(heat, values)
+
+
+def check_diverging_log(heat, values):
+    """The heatmaps of :func:`diverging_log`: step 6 sees the NaN, so the values of step 4
+    (the last trajectory point) are written, then step 6's; all equal to the reference."""
+    content = {"a": grids.heatmap_content("a", (6, 5), "float64"),
+               "b": grids.heatmap_content("b", (3, 3, 2, 4), "float64", "conv")}
+    for name in ("a", "b"):
+        assert [s for s, _ in heat[name]] == [0, 4, 6], name
+        for step, planes in heat[name]:
+            x = values[step][name]
+            reference.assert_planes_equal(planes, grids.heatmap_planes(x, content[name]), x, content[name])

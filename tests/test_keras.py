@@ -504,3 +504,13 @@ def test_full_resolution_weights_are_unpooled_and_the_others_pooled(tmp_path, di
             reference.assert_planes_equal(planes, grids.heatmap_planes(x, content), x, content)
     with pytest.raises(ValueError, match="full_resolution must be a regex"):
         NNVizCallback(str(tmp_path), full_resolution=3)
+
+
+def test_compiled_tensorflow_logger_writes_the_last_finite_heatmaps_before_a_divergence(tmp_path):
+    """The TensorFlow logger's compiled path (one_pass=False: no numba), whose previous values are variables."""
+    from tb_nnviz.log.tf_logger import WeightLogger
+    from tests.test_heatmap_cadence import check_diverging_log, diverging_log
+
+    heat, values = diverging_log(lambda w, weights: WeightLogger(w, weights, one_pass=False),
+                                 lambda x: tf.Variable(x), lambda var, x: var.assign(x), tmp_path)
+    check_diverging_log(heat, values)

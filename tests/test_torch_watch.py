@@ -399,3 +399,14 @@ def test_full_resolution_layers_escape_the_budget_and_the_others_are_pooled(tmp_
         tag = metadata.summary_tag(name.replace(".", "/"), HEAT)
         x = p.detach().numpy()
         reference.assert_planes_equal(heat[tag][0].numpy, grids.heatmap_planes(x, listing[tag]), x, listing[tag])
+
+
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_param_logger_writes_the_last_finite_heatmaps_before_a_divergence(tmp_path, one_pass):
+    """numba's kernels and the torch ops keep the previous values the snapshot is drawn from."""
+    from tb_nnviz.log.torch_logger import ParamLogger
+    from tests.test_heatmap_cadence import check_diverging_log, diverging_log
+
+    heat, values = diverging_log(lambda w, weights: ParamLogger(w, weights, one_pass=one_pass),
+                                 lambda x: torch.tensor(x), lambda t, x: t.copy_(torch.tensor(x)), tmp_path)
+    check_diverging_log(heat, values)

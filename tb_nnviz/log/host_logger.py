@@ -116,12 +116,7 @@ class HostLogger:
 
     def _previous_values(self):
         """Each weight's value at the last trajectory point (None without one)."""
-        values = [None] * len(self.weights)
-        if self._has_previous:
-            for sub, previous in zip(self._plan.traj_groups, self._previous):
-                for j, i in enumerate(sub):
-                    values[i] = previous[j].reshape(self._plan.shapes[i])
-        return values
+        return self._plan.by_weight(zip(self._plan.traj_groups, self._previous) if self._has_previous else ())
 
     def _points(self, k, xs):
         """``(raw, sample, traces, sketch)`` of trajectory group ``k``; keeps ``xs`` as its previous values."""

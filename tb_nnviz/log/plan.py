@@ -172,6 +172,16 @@ class LogPlan:
         if traj:
             self._last["traj"] = step
 
+    def by_weight(self, rows):
+        """Per weight, its values as a numpy array of its shape (None for a weight not in
+        ``rows``): ``rows`` are ``(members, stacked)`` pairs, the weight indices of a group
+        and their values, ``stacked[j]`` of ``members[j]`` (a logger's kept previous values)."""
+        values = [None] * len(self.weights)
+        for members, stacked in rows:
+            for j, i in enumerate(members):
+                values[i] = np.asarray(stacked[j]).reshape(self.shapes[i])
+        return values
+
     def check_finite(self, step, heatmaps, trajectories, finite, previous):
         """Before a logged step's reductions: the heatmaps of the moment before a divergence.
 

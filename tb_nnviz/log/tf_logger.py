@@ -176,17 +176,10 @@ class WeightLogger:
 
     def _previous_values(self):
         """Each weight's value at the last trajectory point as a numpy array (None without one)."""
-        values = [None] * len(self.weights)
         if not self._has_previous:
-            return values
-        for k, (_, _, kept) in self._host.items():
-            for j, i in enumerate(self._plan.traj_groups[k]):
-                values[i] = kept[j].reshape(self._plan.shapes[i])
-        for (sub, _), previous in zip(self._traj_groups, self._previous):
-            stacked = previous.numpy()
-            for j, i in enumerate(sub):
-                values[i] = stacked[j]
-        return values
+            return self._plan.by_weight(())
+        rows = [(self._plan.traj_groups[k], kept) for k, (_, _, kept) in self._host.items()]
+        return self._plan.by_weight(rows + [(sub, p.numpy()) for (sub, _), p in zip(self._traj_groups, self._previous)])
 
     def take_gradients(self, sumsq):
         """Gradient sums of squares for the next trajectory point: one float per weight, in

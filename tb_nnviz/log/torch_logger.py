@@ -306,15 +306,10 @@ class ParamLogger:
 
     def _previous_values(self):
         """Each parameter's value at the last trajectory point as a numpy array (None without one)."""
-        values = [None] * len(self.weights)
-        if not self._has_previous:
-            return values
-        for sub, previous in zip(self._plan.traj_groups, self._previous):
-            for j, i in enumerate(sub):
-                row = previous[j].detach()
-                row = row if row.dtype in (torch.float16, torch.float32, torch.float64) else row.float()
-                values[i] = row.cpu().numpy().reshape(self._plan.shapes[i])
-        return values
+        numpy = (torch.float16, torch.float32, torch.float64)  # else (bfloat16) through float32
+        return self._plan.by_weight(
+            [(sub, (p if p.dtype in numpy else p.float()).cpu().numpy())
+             for sub, p in zip(self._plan.traj_groups, self._previous) if self._has_previous])
 
     def _eigenvalues(self, sub):
         """Eigenvalues ``[G, slices, evals]`` (numpy) of the members of one spectrum group."""
