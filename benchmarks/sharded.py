@@ -244,6 +244,10 @@ def run(ctx):
         "ratio %.2f (%.1f ms vs %.1f ms, slower rank)" % (heat_ratio, step["heatmaps"] * 1e3,
                                                           step["heatmaps share"] * 1e3),
         heat_ratio <= 1.5,
+        "" if heat_ratio <= 1.5 else "each rank pools its blocks with the same one-pass kernel as the unsharded step "
+        "(numba_ops.block_pool); not yet split by part: rank 0 also merges every rank's cells and writes the whole "
+        "model's heatmaps, and the collective carries the cells (about 1 MiB per rank here) and waits for the "
+        "slower rank",
     ))
     extra = {arm: fit[arm] - base for arm in ("watch", "add_histogram")}
     per = 500 // FREQ
