@@ -4,8 +4,9 @@ Dense 64 relu, Dense 64 relu, Dense 10 on the 8x8 digits, each rank training
 on its half of every batch; ``fully_shard`` leaves each rank a block of rows
 of every weight (a ``DTensor``). ``watch`` is called on every rank, as
 ``fully_shard`` is: each rank reduces its own blocks, one collective per
-logged step combines them, and rank 0 writes the run (heatmaps and spectra
-gather each weight at their steps only; README, "PyTorch").
+logged step combines them (heatmaps included), and rank 0 writes the run;
+only spectra gather a whole matrix, on rank 0, at their steps (README,
+"PyTorch").
 
     torchrun --nproc-per-node 2 demo/fsdp_train.py
     tensorboard --logdir logs/fsdp_train    # then open the NNViz tab
