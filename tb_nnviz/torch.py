@@ -103,7 +103,8 @@ def watch(
         Whatever the cadence, when the parameters first turn NaN/Inf, the
         heatmaps of the last trajectory point before (the last finite
         values, unless a heatmap came after it) and of that step are logged
-        too, so the moment before a divergence can be seen.
+        too, so the moment before a divergence can be seen (not yet for
+        sharded parameters: FSDP2, tensor parallel).
       trajectory_freq: optimizer steps between trajectory points (norms,
         update ratios, traces, sketch; default 20), 0 = off.
       spectral_freq: when to log spectra (the eigenvalues of ``W^T W`` of every
