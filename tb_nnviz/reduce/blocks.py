@@ -129,6 +129,11 @@ def merge_absmax(a, b):
     return np.where((a == m) | (b == m), m, -m)
 
 
+def _meet(a, b):
+    """Whether boxes ``(r0, r1, c0, c1)`` ``a`` and ``b`` share a cell."""
+    return max(a[0], b[0]) < min(a[1], b[1]) and max(a[2], b[2]) < min(a[3], b[3])
+
+
 def merge(parts, content):
     """The float32 planes ``[P, R, C]`` of the whole tensor (``grids.heatmap_planes``) from the
     ``(box, planes)`` of its blocks (:func:`cell_box`, :func:`block_planes`); every entry of the
@@ -137,13 +142,28 @@ def merge(parts, content):
     r, c = -(-rows // br), -(-cols // bc)
     total = np.zeros((r, c))
     absmax = np.zeros((r, c)) if planes_count(content) == 2 else None
+    seen = []
     with np.errstate(invalid="ignore", over="ignore"):
-        for (r0, r1, c0, c1), planes in parts:
+        for box, planes in parts:
+            r0, r1, c0, c1 = box
             if r1 <= r0 or c1 <= c0:
                 continue
-            total[r0:r1, c0:c1] += planes[0]
+            # Blocks' boxes overlap only where a cell straddles two blocks: the box is copied in whole,
+            # then the cells it shares with earlier boxes get their earlier values merged back.
+            shared = [(max(r0, a0), min(r1, a1), max(c0, b0), min(c1, b1)) for a0, a1, b0, b1 in seen]
+            shared = [(a0, a1, b0, b1) for a0, a1, b0, b1 in shared if a0 < a1 and b0 < b1]
+            if any(_meet(x, y) for k, x in enumerate(shared) for y in shared[:k]):  # a cell of 3+ blocks
+                shared = [box]
+            kept = [(sh, total[sh[0] : sh[1], sh[2] : sh[3]].copy(),
+                     None if absmax is None else absmax[sh[0] : sh[1], sh[2] : sh[3]].copy()) for sh in shared]
+            total[r0:r1, c0:c1] = planes[0]
             if absmax is not None:
-                absmax[r0:r1, c0:c1] = merge_absmax(absmax[r0:r1, c0:c1], planes[1])
+                absmax[r0:r1, c0:c1] = planes[1]
+            for (a0, a1, b0, b1), t, a in kept:
+                total[a0:a1, b0:b1] += t
+                if absmax is not None:
+                    absmax[a0:a1, b0:b1] = merge_absmax(absmax[a0:a1, b0:b1], a)
+            seen.append(box)
         if absmax is None:
             return total.astype(np.float32)[None]
         counts = np.outer(np.minimum(br, rows - br * np.arange(r)), np.minimum(bc, cols - bc * np.arange(c)))
