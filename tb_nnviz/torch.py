@@ -11,8 +11,8 @@ One line beside a normal training loop; the loop itself does not change:
 ...         opt.zero_grad()
 ...         model(torch.randn(16, 4)).square().mean().backward()
 ...         opt.step()
->>> watcher.step, watcher.logged_steps
-(10, [0, 5, 10])
+>>> watcher.step, watcher.logged_steps  # trajectory points every 5 steps, heatmaps at 0, 1, 3 and 10
+(10, [0, 1, 3, 5, 10])
 
 The watcher logs after ``optimizer.step()`` through the optimizer's step
 hooks, and reads the gradients in the step's pre-hook (before the optimizer
