@@ -256,7 +256,8 @@ def run(ctx):
               "arm's median `model.fit` wall time (including Keras' own tracing, the callbacks' set-up and the first "
               "epoch) divided by the median without callbacks. TensorBoard's callback is "
               "`TensorBoard(histogram_freq=1, write_images=True, write_graph=False)`; NNViz runs at its "
-              "defaults (heatmaps at each epoch end, trajectory points every 20 batches).", notes=[fits]),
+              "defaults (heatmaps `\"auto\"`: the initial weights and 8 steps spread geometrically over the fit, "
+              "epoch ends past the first epoch; trajectory points every 20 batches).", notes=[fits]),
         Table("models_step", "Real models: one logged step against the floor",
               ["model", "logged", "median ms", "floor ms", "ratio to floor"], step_rows,
               "The ratio is the median time of `WeightLogger.log` (the callback's per-step work: reductions "
