@@ -91,6 +91,12 @@ export interface ChartSpec {
    * never lost; the CSV keeps every point. For the trajectory charts (|dW|/|W|, norms).
    */
   peaks?: boolean;
+  /**
+   * While the chart's root is hidden, setData keeps the data (and the root's data-*
+   * attributes) but makes no plot: a uPlot is two canvases, composited layers and a
+   * forced layout, for nothing on screen. The owner calls setData again after showing it.
+   */
+  lazyHidden?: boolean;
 }
 
 /**
@@ -251,6 +257,12 @@ export class Chart {
       b.setAttribute("data-scale", this.symOn() ? "symlog" : "linear");
       this.root.setAttribute("data-yscale", this.symOn() ? "symlog" : "linear");
     }
+    if (this.spec.lazyHidden && this.root.hidden) {
+      this.plot?.destroy();
+      this.plot = null;
+      this.signature = "";
+      return;
+    }
     const sig = JSON.stringify([this.series.map((s) => [s.label, s.color, s.dash ?? []]), bands, this.symOn() ? this.symThreshold() : 0]);
     if (this.plot && sig === this.signature) {
       this.plot.setData(data);
@@ -350,6 +362,11 @@ export class Chart {
       ctx.fill();
     });
     ctx.restore();
+  }
+
+  /** True while a plot is drawn (not before data, nor while hidden with `lazyHidden`). */
+  get hasPlot(): boolean {
+    return this.plot !== null;
   }
 
   /** Follows the window width. */

@@ -121,6 +121,8 @@ export class LayerCharts {
           // one read-out line for the hovered series.
           readout: true,
           readoutHint: "Hover a line for its run, tensor and value",
+          // The gradient charts are hidden when no run logged gradients (most runs).
+          lazyHidden: OPTIONAL.has(field),
         }),
     );
     this.main = el("div", { className: "nv-chart-row" }, ...this.charts.map((c) => c.root));
@@ -260,7 +262,11 @@ export class LayerCharts {
       ...(multiRun ? shownRuns.map((r) => ({ label: r, color: runColor(this.runs.indexOf(r)) })) : []),
       ...(tags.length > 1 || !multiRun ? tags.map((t, k) => ({ label: short(t), color: multiRun ? muted : runColor(0), dash: tensorDash(k) })) : []),
     ];
-    STATS.forEach(([field], k) => {
+    // One chart per animation frame: each new plot forces a layout, and a section of a
+    // large model is drawn while the page scrolls.
+    for (const [k, [field]] of STATS.entries()) {
+      if (k > 0 && this.charts[k - 1].hasPlot) await nextFrame();
+      if (stale()) return;
       const parts = items.map(([, tr]) => ({ x: tr.step ?? [], y: (tr[field] as (number | null)[] | undefined) ?? [] }));
       const { x, ys } = alignSeries(parts);
       const series: ChartSeries[] = items.map(([t], i) => ({
@@ -274,7 +280,7 @@ export class LayerCharts {
       if (field === "update_ratio_per_step") this.charts[k].setTitle(STATS[k][2], gapNote(items.map(([, tr]) => tr)));
       this.charts[k].setData(x, series);
       this.charts[k].setKey(key);
-    });
+    }
     this.lastItems = items;
     if (this.more) this.more.hidden = !items.length;
     if (this.more && !this.more.open) return;

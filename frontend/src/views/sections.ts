@@ -77,6 +77,13 @@ export function cardWidth(windowWidth: number, n: number): number {
 const NEAR_PX = 800;
 /** Drawn sections farther than this are released. */
 const FAR_PX = 2500;
+/**
+ * Time one idle period spends drawing a section's rows (large models), in ms: at least
+ * one row, at most this much of the idle time the browser reports.
+ */
+const FILL_BUDGET_MS = 8;
+/** A waiting section is drawn at the latest this long after it came near, even while scrolling never leaves idle time. */
+const IDLE_TIMEOUT_MS = 150;
 /** A filter matching at most this many layers opens their blocks. */
 const AUTO_OPEN = 8;
 
@@ -97,6 +104,8 @@ interface Group {
   live: boolean;
   /** The drawn body's height when last measured. */
   height: number | null;
+  /** A section drawn over several frames (large models): the index of its next tensor row, null when complete. */
+  resume: number | null;
 }
 
 interface BlockEl {
@@ -135,6 +144,8 @@ export class Sections {
   private re: RegExp | null = /(?:)/;
   private status = new Map<string, Status>();
   private frame = 0;
+  /** The idle callback (or timeout) that draws the next rows of the nearest waiting section; 0: none. */
+  private idle = 0;
   /** A new row was made (the app applies the URL's shared colours). */
   rowMade: (row: TensorRow) => void = () => undefined;
 
@@ -375,13 +386,18 @@ export class Sections {
       ),
       body,
     );
-    group = { key: g, sec, label, chip, body, charts: null, box, tags: [], rows: new Map(), layerTensors: [], live: false, height: null };
+    group = { key: g, sec, label, chip, body, charts: null, box, tags: [], rows: new Map(), layerTensors: [], live: false, height: null, resume: null };
     this.groups.set(g, group);
     return group;
   }
 
-  /** Draws a section: its charts, rows and cards (made or updated). */
-  private fill(group: Group): void {
+  /**
+   * Draws a section: its charts, rows and cards (made or updated). With `budgetMs` (the
+   * scroll's virtualisation), it goes on from the row where the last call stopped and
+   * stops after the row that spends the budget, leaving `group.resume` for the next frame.
+   */
+  private fill(group: Group, budgetMs = Infinity): void {
+    const t0 = performance.now();
     const { tags, runs } = this;
     const g = group.key;
     const multi = runs.length > 1;
@@ -396,7 +412,15 @@ export class Sections {
       group.body.append(group.charts.root, group.box);
       group.live = true;
     }
-    for (const t of group.tags) {
+    if (budgetMs === Infinity || group.resume === null) group.charts.update(group.layerTensors, runs, group.tags, this.versions);
+    const from = budgetMs === Infinity ? 0 : group.resume ?? 0;
+    group.resume = null;
+    for (let i = from; i < group.tags.length; i++) {
+      if (i > from && performance.now() - t0 > budgetMs) {
+        group.resume = i;
+        return;
+      }
+      const t = group.tags[i];
       // The row's size first: new cards size their heatmaps by it.
       const size = runs.filter((run) => isHeatmap(tags[run]?.[t])).length;
       const resized = this.rowSize.has(t) && this.rowSize.get(t) !== size;
@@ -441,7 +465,6 @@ export class Sections {
       row.root.remove();
       group.rows.delete(t);
     }
-    group.charts.update(group.layerTensors, runs, group.tags, this.versions);
   }
 
   /**
@@ -449,7 +472,7 @@ export class Sections {
    * height (`measured`: its height, read by the caller before any DOM change).
    */
   private release(group: Group, placeholder = true, measured?: number): void {
-    if (placeholder && group.live) {
+    if (placeholder && group.live && group.resume === null) {
       const h = measured ?? group.body.getBoundingClientRect().height;
       if (h > 0) group.height = Math.round(h);
     }
@@ -480,6 +503,7 @@ export class Sections {
     clear(group.box);
     clear(group.body);
     group.live = false;
+    group.resume = null;
     if (placeholder) group.body.style.height = `${group.height ?? this.estimate(group)}px`;
   }
 
@@ -491,7 +515,7 @@ export class Sections {
       this.opened.add(b.name);
       for (const x of this.blocks) this.showBlock(x);
     }
-    if (!group.live) this.fill(group);
+    if (!group.live || group.resume !== null) this.fill(group);
   }
 
   /** The height a released section reserves before it was ever drawn. */
@@ -596,8 +620,36 @@ export class Sections {
     });
   }
 
-  /** One step: releases far sections, draws the nearest waiting one (one per frame keeps scrolling smooth). */
-  private virtualise(): void {
+  /**
+   * Draws the next rows of the nearest waiting section when the page is idle: making
+   * cards and charts (canvases, composited layers, their first layout and paint) during
+   * a scroll's frames made its long frames. Scrolling leaves idle time between frames; a
+   * fast scroll that leaves none still draws every IDLE_TIMEOUT_MS.
+   */
+  private scheduleFill(): void {
+    if (this.idle) return;
+    const win = this.list.ownerDocument.defaultView ?? window;
+    if (typeof win.requestIdleCallback === "function") {
+      this.idle = win.requestIdleCallback(
+        (d) => {
+          this.idle = 0;
+          this.virtualise(Math.min(FILL_BUDGET_MS, d.timeRemaining()));
+        },
+        { timeout: IDLE_TIMEOUT_MS },
+      );
+    } else {
+      this.idle = win.setTimeout(() => {
+        this.idle = 0;
+        this.virtualise(FILL_BUDGET_MS);
+      }, 50);
+    }
+  }
+
+  /**
+   * One step: releases far sections; with `fillBudget` (ms, from an idle callback) draws
+   * the nearest waiting section's next rows, else asks for an idle callback to do so.
+   */
+  private virtualise(fillBudget?: number): void {
     if (!this.large) return;
     const win = this.list.ownerDocument.defaultView ?? window;
     const h = win.innerHeight || 1000;
@@ -615,16 +667,15 @@ export class Sections {
       const r = g.sec.getBoundingClientRect();
       const dist = r.bottom < 0 ? -r.bottom : r.top > h ? r.top - h : 0;
       if (g.live && dist > FAR_PX) far.push([g, g.body.getBoundingClientRect().height]);
-      else if (!g.live && dist <= NEAR_PX && dist < nextDist) {
+      else if ((!g.live || g.resume !== null) && dist <= NEAR_PX && dist < nextDist) {
         next = g;
         nextDist = dist;
       }
     }
     for (const [g, height] of far) this.release(g, true, height);
-    if (next) {
-      this.fill(next);
-      this.schedule();
-    }
+    if (!next) return;
+    if (fillBudget !== undefined) this.fill(next, fillBudget);
+    this.scheduleFill();
   }
 
   private card(run: string, tag: string, g: string, info: TagInfo): Card {
