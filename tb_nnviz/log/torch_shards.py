@@ -22,6 +22,18 @@ shards are converted to float64 first. Both
 read the block on the host: a GPU shard is copied there first (the torch ops
 path of ``ParamLogger`` is not used for shards yet).
 
+Placements: ``Shard(d)`` and ``Replicate()`` on any mesh, 2-D included when
+the mesh dimensions shard different tensor dimensions (FSDP2 over row-wise
+tensor parallelism): every rank's part is then a box of the whole tensor
+(``local_block``). Not yet: FSDP2 over column-wise tensor parallelism, whose
+``_StridedShard`` shards the dimension tensor parallelism already split, so
+that a rank holds an interleaved set of rows (with 2 x 2 ranks, rows 0 and 2
+of 8): warned about and left out. The reductions would serve it once a
+rank's part is a product of sorted index lists per dimension instead of a
+box (``Block.index``, ``Block._held``, ``blocks._grid_index`` and the
+spectral gather's placement take per-dimension indices), the lists coming
+from torch's own offsets of each placement.
+
 Every rank takes the same decision at the same step: the cadence is counted
 in optimizer steps, ``spectral_freq="auto"`` follows rank 0's budget (its vote
 travels in the buffer) and a rank whose reduction failed still joins the
