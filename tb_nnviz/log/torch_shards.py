@@ -26,9 +26,10 @@ Placements: ``Shard(d)`` and ``Replicate()`` on any mesh, 2-D included when
 the mesh dimensions shard different tensor dimensions (FSDP2 over row-wise
 tensor parallelism): every rank's part is then a box of the whole tensor
 (``local_block``). Not yet: FSDP2 over column-wise tensor parallelism, whose
-``_StridedShard`` shards the dimension tensor parallelism already split, so
-that a rank holds an interleaved set of rows (with 2 x 2 ranks, rows 0 and 2
-of 8): warned about and left out. The reductions would serve it once a
+``_StridedShard`` splits the dimension tensor parallelism already split, in
+another order than ``Shard``'s left-to-right nesting (a rank's part can be an
+interleaved set of rows: torch's own example gives rows 0 and 2 of 8 to one
+of 2 x 2 ranks): warned about and left out. The reductions would serve it once a
 rank's part is a product of sorted index lists per dimension instead of a
 box (``Block.index``, ``Block._held``, ``blocks._grid_index`` and the
 spectral gather's placement take per-dimension indices), the lists coming
