@@ -17,3 +17,15 @@ export function nextFrame(): Promise<void> {
     });
   });
 }
+
+/**
+ * Resolves in the page's idle time (requestIdleCallback), at the latest after `timeout`
+ * ms: for work that may wait a little, like drawing a chart while the page scrolls.
+ * Without idle callbacks (or in a hidden page) it waits for the next frame.
+ *
+ * Example: for (const c of charts) { await idleTime(); c.draw(); }
+ */
+export function idleTime(timeout = 200): Promise<void> {
+  if (typeof requestIdleCallback !== "function" || (typeof document !== "undefined" && document.hidden)) return nextFrame();
+  return new Promise((resolve) => requestIdleCallback(() => resolve(), { timeout }));
+}

@@ -21,7 +21,7 @@ import { distributionSeries } from "../model/distribution";
 import { formatIndex } from "../model/format";
 import { type ChartSeries, HEALTHY_BAND, alignSeries, perStepNote, runColor, tensorDash } from "../model/series";
 import { clear, el, setText } from "../ui/dom";
-import { nextFrame } from "../ui/frames";
+import { idleTime, nextFrame } from "../ui/frames";
 import { Chart } from "./chart";
 import { ActivationCharts } from "./activations";
 import { SpectralCharts } from "./spectral";
@@ -262,10 +262,10 @@ export class LayerCharts {
       ...(multiRun ? shownRuns.map((r) => ({ label: r, color: runColor(this.runs.indexOf(r)) })) : []),
       ...(tags.length > 1 || !multiRun ? tags.map((t, k) => ({ label: short(t), color: multiRun ? muted : runColor(0), dash: tensorDash(k) })) : []),
     ];
-    // One chart per animation frame: each new plot forces a layout, and a section of a
-    // large model is drawn while the page scrolls.
+    // One chart per idle period: each new plot forces a layout, and a section of a large
+    // model is drawn while the page scrolls.
     for (const [k, [field]] of STATS.entries()) {
-      if (k > 0 && this.charts[k - 1].hasPlot) await nextFrame();
+      if (k === 0 || this.charts[k - 1].hasPlot) await idleTime();
       if (stale()) return;
       const parts = items.map(([, tr]) => ({ x: tr.step ?? [], y: (tr[field] as (number | null)[] | undefined) ?? [] }));
       const { x, ys } = alignSeries(parts);

@@ -7,7 +7,8 @@
  *
  * Large models (more than LARGE_MODEL_LAYERS layer sections, model/blocks.ts): the sections
  * sit in collapsed blocks (ResNet's conv2_block1, layer1.0, a transformer's layer_0) whose
- * headers sum up their layers' status, and only the sections near the viewport are drawn:
+ * headers sum up their layers' status, and only the sections near the viewport are drawn
+ * (in the page's idle time, a few rows at a time, so that a scroll's frames stay short):
  * the others hold a placeholder of their measured (else estimated) height, their cards
  * and charts destroyed; cards and rows keep step, mode, colour range and zoom to come back
  * the same.
