@@ -2,10 +2,10 @@
 
 Two training processes write at once into one log dir: Keras ResNet-50
 (``keras.applications``, ``weights=None``, 32 x 32 inputs, batch 2) with
-``NNVizCallback(trajectory_freq=1)`` (heatmaps at its defaults: every epoch
-of 250 batches; spectra ``auto``), and torchvision ResNet-18 (32 x 32, batch
-2) with ``watch(trajectory_freq=1)`` (heatmaps every 500 steps, spectra
-``auto``, activations on). Each stops at ``STEPS`` logged steps or at its time
+``NNVizCallback(trajectory_freq=1)`` (heatmaps and spectra at their defaults,
+``auto``: a handful of heatmaps over the fit), and torchvision ResNet-18 (32 x
+32, batch 2) with ``watch(trajectory_freq=1)`` (heatmaps ``auto``: steps 1, 3,
+10, 30, ...; spectra ``auto``, activations on). Each stops at ``STEPS`` logged steps or at its time
 cap, whichever comes first. Meanwhile a real ``tensorboard --logdir``
 (``--reload_interval 2``) serves the log dir; a client thread requests every
 route in turn (``tags``, ``overview``, ``findings``, ``trajectory`` of three
