@@ -145,7 +145,8 @@ def poor_initialization(tensors):
             "%d of %d layers start with weights %sx the scale 1/sqrt(fan_in) (median; %s: %sx), where He, Glorot and "
             "the frameworks' defaults start between about 0.2x and 1.4x: %s; use the default initialiser (Glorot "
             "in Keras, Kaiming-uniform in PyTorch) or He for ReLU."
-        ) % (len(hits), len(scales), findings.fmt(median), findings.said(lead.layer), findings.fmt(init_scale(lead)), effect)
+        ) % (len(hits), len(scales), findings.fmt(median), findings.said(lead.layer), findings.fmt(init_scale(lead)),
+             effect)
         return [findings.finding("poor_initialization", "warning", lead.layer, [k.name for _, k in hits], 0,
                                  message, {"scale": {k.name: r for r, k in hits}, "direction": direction,
                                            "threshold": bound})]
@@ -177,7 +178,8 @@ def early_explosion(tensors, symmetric=False):
         "Between steps %d and %d the median layer's weight norm grew %sx (%s: %sx): an explosion inside one logged "
         "interval, which the per-step ratios average away; lower the learning rate or add warmup and gradient "
         "clipping."
-    ) % (int(steps[i]), int(steps[i + 1]), findings.fmt(median[i]), findings.said(lead.layer), findings.fmt(np.nanmax(column)))
+    ) % (int(steps[i]), int(steps[i + 1]), findings.fmt(median[i]), findings.said(lead.layer),
+         findings.fmt(np.nanmax(column)))
     return [findings.finding("early_explosion", "warning", lead.layer, names, int(steps[i + 1]), message, {
         "median_growth": float(median[i]), "growth": {k.name: float(g) for k, g in zip(kernels, column)},
         "threshold": EXPLOSION_GROWTH})]
