@@ -192,6 +192,20 @@ def test_a_short_pause_or_a_lone_tiny_tensor_is_not_stopped():
     assert findings.evaluate(run) == []
 
 
+def test_layers_that_stopped_together_say_so():
+    """Every kernel stops at the same step (the biases drift on): no layer stopped
+    "after every other layer had stopped", they stopped together."""
+    run = mlp((1e-3, 1e-3)) + [tensor("mlp/output/kernel", shape=(64, 10), seed=5),
+                               tensor("mlp/output/bias", shape=(10,), seed=6)]
+    for t in run:
+        if t.name.endswith("kernel"):
+            t.stats["update_norm"][17:] = 0.0
+    found = [f for f in findings.evaluate(run) if f["kind"] == "updates_stopped"]
+    assert sorted(f["layer"] for f in found) == ["mlp/dense_1", "mlp/dense_2", "mlp/output"]
+    for f in found:
+        assert ", as every other layer did" in f["message"] and "after every other" not in f["message"], f["message"]
+
+
 def test_only_a_layer_that_stopped_while_others_moved_says_so():
     """The demo's lr_too_high: dense_1, dense_2 and output's kernel stop one after
     another, output's 10-entry bias keeps moving; the last layer to stop stopped

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Finding } from "../src/data/types";
-import { FINDINGS_CAP, capFindings, consequencesText, noteText, parseFindings, runSummary } from "../src/model/findings";
+import { FINDINGS_CAP, capFindings, consequencesText, flattenFindings, noteText, parseFindings, runSummary } from "../src/model/findings";
 
 const f = (severity: string, kind = "k"): Finding => ({ kind, severity, layer: null, tensors: [], step: null, message: "m", evidence: null });
 
@@ -35,6 +35,8 @@ test("a cause keeps its consequences, checked like findings, at any depth", () =
   assert.equal(parseFindings([{ ...f("info"), consequences: "x" }]).findings[0].consequences, undefined);
   assert.equal(consequencesText([dead, f("info", "loss_plateau"), f("info", "loss_plateau")]), "3 consequences of this: dead units, loss plateau");
   assert.equal(consequencesText([dead]), "1 consequence of this: dead units");
+  // Counts, run markers and diagram marks read every finding, each cause before what it explains.
+  assert.deepEqual(flattenFindings([...parsed, f("info", "late")]).map((g) => g.kind), ["lr_too_high", "dead_units", "loss_plateau", "late"]);
 });
 
 test("a run with notes and no findings is never 'no problems found'", () => {

@@ -267,6 +267,8 @@ def _updates_stopped(views):
         moving_after = any(moved > step for moved in others)
         if moving_after:
             context = " while other layers were still moving"
+        elif others and all(stops.get(v.name) == step for v in other):
+            context = ", as every other layer did"
         elif others:
             context = ", after every other layer had stopped"
         else:

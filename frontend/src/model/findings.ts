@@ -208,6 +208,16 @@ export function runSummary(findings: readonly Pick<Finding, "severity">[], notes
 }
 
 /**
+ * Every finding of a list, each cause followed by its consequences (at any depth): what
+ * the counts, the run markers and the diagram's marks read.
+ *
+ * Example: flattenFindings([{kind: "a", consequences: [{kind: "b"}]}, {kind: "c"}]).map((f) => f.kind) -> ["a", "b", "c"]
+ */
+export function flattenFindings<T extends { consequences?: T[] }>(list: readonly T[]): T[] {
+  return list.flatMap((f) => [f, ...flattenFindings(f.consequences ?? [])]);
+}
+
+/**
  * The line that opens a cause's consequences.
  *
  * Example: consequencesText([{kind: "dead_units"}, {kind: "loss_plateau"}]) ===

@@ -19,6 +19,7 @@ import {
   SEVERITY_ORDER,
   capFindings,
   consequencesText,
+  flattenFindings,
   noteText,
   parseFindings,
   runSummary,
@@ -109,12 +110,14 @@ export class FindingsPanel {
         this.onLoaded(run, null);
       } else {
         const { findings: list, notes } = res.value;
-        for (const f of list) count[f.severity === "error" || f.severity === "warning" ? f.severity : "info"] += 1;
-        const worst = worstSeverity(list);
+        // Consequences count too: a cause's list folded under it is still what the run has.
+        const all = flattenFindings(list);
+        for (const f of all) count[f.severity === "error" || f.severity === "warning" ? f.severity : "info"] += 1;
+        const worst = worstSeverity(all);
         box.setAttribute("data-severity", worst ?? "none");
         const head = el("div", { className: "nv-findings-head" });
         if (worst) head.appendChild(el("span", { className: `nv-sev nv-sev-${worst}`, text: SEVERITY_GLYPH[worst] + " " }));
-        head.appendChild(document.createTextNode(`${run}: ${runSummary(list, notes)}`));
+        head.appendChild(document.createTextNode(`${run}: ${runSummary(all, notes)}`));
         box.appendChild(head);
         // A long list shows its errors and the first others; "Show all" the rest.
         const { hidden } = this.expanded.has(run) ? { hidden: [] as number[] } : capFindings(list);

@@ -18,6 +18,7 @@ import { ApiError, fetchFindings, fetchOverview, fetchTrajectory, routeUrl } fro
 import { latestOnly } from "../data/latest";
 import type { Finding, OverviewRow, TagInfo } from "../data/types";
 import { safeFilename } from "../model/csv";
+import { flattenFindings } from "../model/findings";
 import {
   type GraphBlock,
   type GraphHealth,
@@ -187,7 +188,7 @@ export class GraphPanel {
         if (!res.ok) throw new ApiError(`${res.status}: ${await res.text()}`, res.status);
         const body = (await res.json()) as { graph: GraphRecord | null; errors?: { message?: string }[] };
         const [rows, findings] = await Promise.allSettled([fetchOverview(run), fetchFindings(run)]);
-        return { body, rows: rows.status === "fulfilled" ? rows.value : [], findings: findings.status === "fulfilled" ? findings.value : [] };
+        return { body, rows: rows.status === "fulfilled" ? rows.value : [], findings: findings.status === "fulfilled" ? flattenFindings(findings.value) : [] };
       } catch (e) {
         return { error: e instanceof Error ? e.message : String(e) };
       }

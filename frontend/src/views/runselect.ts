@@ -12,7 +12,7 @@
  *   header.appendChild(rs.root); rs.update(["a", "b", "c"], ["a"]);
  */
 import type { Finding } from "../data/types";
-import { SEVERITY_GLYPH, summarize, worstSeverity } from "../model/findings";
+import { SEVERITY_GLYPH, flattenFindings, summarize, worstSeverity } from "../model/findings";
 import { runColor } from "../model/series";
 import { clear, el } from "../ui/dom";
 
@@ -77,7 +77,8 @@ export class RunSelector {
 
   /** The marker of `run`'s worst finding, or null (none, or not known). */
   private marker(run: string): HTMLElement | null {
-    const list = this.findings.get(run);
+    const found = this.findings.get(run);
+    const list = found ? flattenFindings(found) : null;
     const worst = list ? worstSeverity(list) : null;
     if (!list || !worst) return null;
     return el("span", {
