@@ -83,8 +83,13 @@ def test_consequences_open_under_their_cause_and_link_to_their_layers(served, br
     assert all(r.is_visible() for r in rows.all())
     assert [r.locator(".nv-finding-msg").inner_text() for r in rows.all()] == [
         c["message"] for c in cause["consequences"]]
-    # The panel's counts stay those of the list the report prints first: the causes.
+    # One row per cause; the run's line counts what it has, consequences included.
     assert frame.locator('[data-testid="finding"][data-run="%s"]' % RUN).count() == len(found)
+    every = [g for f in found for g in [f] + f.get("consequences", [])]
+    head = frame.locator('[data-testid="findings-run"][data-run="%s"] .nv-findings-head' % RUN).inner_text()
+    for severity in ("error", "warning"):
+        n = sum(g["severity"] == severity for g in every)
+        assert (("%d %s" % (n, severity)) in head) == bool(n), (head, n, severity)
     os.makedirs(ARTIFACTS, exist_ok=True)
     frame.locator('[data-testid="findings-run"][data-run="%s"]' % RUN).screenshot(
         path=os.path.join(ARTIFACTS, "consequences-open.png"))
