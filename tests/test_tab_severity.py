@@ -116,7 +116,7 @@ def test_findings_list_runs_by_severity_and_count_errors_apart(served, browser_)
     summary = frame.locator('[data-testid="findings-summary"]').inner_text()
     plural = lambda k, w: "%d %s%s" % (k, w, "" if k == 1 else "s")  # noqa: E731
     want = "%s, %s and %s in the selected runs" % (
-        plural(counts["error"], "error"), plural(counts["warning"], "warning"), plural(counts["info"], "note"))
+        plural(counts["error"], "error"), plural(counts["warning"], "warning"), plural(counts["info"], "info"))
     assert counts["error"] >= 1 and counts["warning"] >= 1 and counts["info"] >= 1, counts
     assert summary == want, (summary, counts)
     _wait_markers(frame, RUNS)

@@ -84,11 +84,11 @@ test("gate blocks split the stored columns, pooling included", () => {
 
 test("findings summary per run: counts by severity, or says nothing was found", () => {
   assert.equal(summarize([]), "no problems found");
-  assert.equal(totals(1, 2, 1), "1 error, 2 warnings and 1 note in the selected runs");
+  assert.equal(totals(1, 2, 1), "1 error, 2 warnings and 1 info in the selected runs");
   assert.equal(totals(3, 0, 0), "3 errors in the selected runs");
-  assert.equal(totals(0, 2, 1), "2 warnings and 1 note in the selected runs");
+  assert.equal(totals(0, 2, 1), "2 warnings and 1 info in the selected runs");
   assert.equal(totals(1, 1, 0), "1 error and 1 warning in the selected runs");
-  assert.equal(totals(0, 0, 1), "no problems in the selected runs, 1 note");
+  assert.equal(totals(0, 0, 1), "no problems in the selected runs, 1 info");
   assert.equal(totals(0, 0, 0), "no problems in the selected runs");
   assert.equal(summarize([{ severity: "error" }, { severity: "warning" }, { severity: "warning" }]), "1 error, 2 warnings");
   assert.equal(summarize([{ severity: "info" }, { severity: "odd" }]), "1 info, 1 other");

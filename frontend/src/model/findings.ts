@@ -89,16 +89,17 @@ export async function pickStartRun(
 }
 
 /**
- * The panel's headline: errors and warnings (the problems) counted apart, infos as notes.
+ * The panel's headline: errors and warnings (the problems) counted apart, then infos (the
+ * word the rows use; "notes" are what could not be judged).
  *
- * Example: totals(1, 2, 1) === "1 error, 2 warnings and 1 note in the selected runs";
+ * Example: totals(1, 2, 1) === "1 error, 2 warnings and 1 info in the selected runs";
  *   totals(0, 1, 0) === "1 warning in the selected runs";
- *   totals(0, 0, 1) === "no problems in the selected runs, 1 note".
+ *   totals(0, 0, 1) === "no problems in the selected runs, 1 info".
  */
-export function totals(errors: number, warnings: number, notes: number): string {
+export function totals(errors: number, warnings: number, infos: number): string {
   const n = (k: number, word: string) => `${k} ${word}${k === 1 ? "" : "s"}`;
-  if (!errors && !warnings) return "no problems in the selected runs" + (notes ? `, ${n(notes, "note")}` : "");
-  const parts = [[errors, "error"], [warnings, "warning"], [notes, "note"]].filter(([k]) => k).map(([k, w]) => n(k as number, w as string));
+  if (!errors && !warnings) return "no problems in the selected runs" + (infos ? `, ${n(infos, "info")}` : "");
+  const parts = [[errors, "error"], [warnings, "warning"], [infos, "info"]].filter(([k]) => k).map(([k, w]) => n(k as number, w as string));
   const last = parts.pop() as string;
   return (parts.length ? `${parts.join(", ")} and ${last}` : last) + " in the selected runs";
 }
