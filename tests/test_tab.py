@@ -651,8 +651,10 @@ def test_runs_side_by_side_move_together_and_share_a_range(served, tab):
         cards = {run: _card(frame, run, KERNEL) for run in RATE}
         for c in cards.values():
             _wait_card(frame, c, STEPS[-1])
-        a, b = (cards[r].bounding_box() for r in ("fast", "slow"))
-        assert abs(a["y"] - b["y"]) < 2 and b["x"] >= a["x"] + a["width"], (a, b)  # side by side
+        # Side by side, once both have settled (a card still loading can sit a line lower).
+        frame.wait_for_function("""([a, b]) => { const r = a.getBoundingClientRect(), s = b.getBoundingClientRect();
+            return Math.abs(r.top - s.top) < 2 && s.left >= r.left + r.width; }""",
+                                arg=[cards["fast"].element_handle(), cards["slow"].element_handle()], timeout=10000)
         assert not cards["fast"].locator('[data-testid="step-slider"]').is_visible()
         assert cards["fast"].locator('[data-testid="step-linked"]').is_visible()
         # One shared step control moves both runs.

@@ -102,11 +102,21 @@ def _last(values):
 
 
 def _activation_charts(frame, layer):
-    # The section first: its charts load when it comes near the viewport.
-    frame.locator('[data-testid="group"][data-group="%s"]' % layer).scroll_into_view_if_needed()
+    """The activation charts of ``layer``, loaded and on screen. The section first: its
+    charts load when it comes near the viewport. A section redrawn meanwhile (the run
+    selection settling) replaces the element: then again with the new one."""
+    group = frame.locator('[data-testid="group"][data-group="%s"]' % layer)
     box = frame.locator('[data-testid="activation-charts"][data-layer="%s"]' % layer)
-    frame.wait_for_function("e => e.dataset.loaded === 'true' && !e.hidden", arg=box.element_handle(), timeout=30000)
-    box.scroll_into_view_if_needed()
+    for attempt in range(3):
+        try:
+            group.scroll_into_view_if_needed()
+            frame.wait_for_function("e => e.dataset.loaded === 'true' && !e.hidden", arg=box.element_handle(),
+                                    timeout=30000)
+            box.scroll_into_view_if_needed()
+            return box
+        except Exception:
+            if attempt == 2:
+                raise
     return box
 
 
