@@ -113,13 +113,20 @@ def _card(frame, run, tag):
 
 
 def _hover_cell(frame, canvas, grid, r, c):
-    box = canvas.bounding_box()
-    canvas.hover(position={"x": (c + 0.5) * box["width"] / grid[1], "y": (r + 0.5) * box["height"] / grid[0]})
-    frame.locator('[data-testid="tooltip"]').wait_for(state="visible")
-    return (int(frame.locator('[data-testid="tooltip-row"]').inner_text()),
-            int(frame.locator('[data-testid="tooltip-col"]').inner_text()),
-            frame.locator('[data-testid="tooltip-index"]').inner_text(),
-            float(frame.locator('[data-testid="tooltip-value"]').inner_text()))
+    """The tooltip of cell (r, c) of ``canvas``: hovered again if the canvas was resized
+    between measuring it and moving there (the page still settling)."""
+    for _ in range(3):
+        box = canvas.bounding_box()
+        canvas.hover(position={"x": (c + 0.5) * box["width"] / grid[1], "y": (r + 0.5) * box["height"] / grid[0]})
+        frame.locator('[data-testid="tooltip"]').wait_for(state="visible")
+        got = (int(frame.locator('[data-testid="tooltip-row"]').inner_text()),
+               int(frame.locator('[data-testid="tooltip-col"]').inner_text()),
+               frame.locator('[data-testid="tooltip-index"]').inner_text(),
+               float(frame.locator('[data-testid="tooltip-value"]').inner_text()))
+        if got[:2] == (r, c) and canvas.bounding_box() == box:
+            break
+        frame.wait_for_timeout(300)
+    return got
 
 
 def _tile(info):
@@ -149,6 +156,7 @@ def test_conv_kernel_is_drawn_as_tiles_like_keras(served, tab):
     keras_card = _card(frame, RUNS["keras"], CONV["keras"])
     row, col, index, _ = _hover_cell(frame, keras_card.locator('[data-testid="heatmap"]'),
                                      infos["keras"]["grid"], 4, 8)
+    assert (row, col) == (4, 8)
     assert index.replace(" ", "") in ("[1,2,1,2]", "(1,2,1,2)", "1,2,1,2")  # Keras (kh, kw, in, out)
 
 
