@@ -109,7 +109,10 @@ def open_ready(b, url, hash="nnviz", width=1600, height=1000):
 
 
 def select_runs(frame, runs):
-    """Ticks exactly ``runs`` in the run selector (checkboxes), as a user would."""
+    """Ticks exactly ``runs`` in the run selector (checkboxes), as a user would, once the
+    tab made its own opening choice (it moves to the first run with findings when they
+    arrive, unless the user acted: a test that finds its run already ticked clicks nothing)."""
+    frame.locator('[data-testid="run-select"][data-start="settled"]').wait_for(state="attached", timeout=60000)
     boxes = frame.locator('[data-testid="run-option"]').all()
     # Tick first, then untick: the selector keeps at least one run ticked.
     for want in (True, False):

@@ -28,7 +28,7 @@ export class RunSelector {
   constructor(private readonly onChange: (runs: string[]) => void) {
     this.note = el("span", { className: "nv-help", text: "· at least one run stays selected", attrs: { "data-testid": "run-keep-note" } });
     this.note.hidden = true;
-    this.list = el("div", { className: "nv-run-list", attrs: { "data-testid": "run-select", role: "group", "aria-label": "runs" } });
+    this.list = el("div", { className: "nv-run-list", attrs: { "data-testid": "run-select", "data-start": "pending", role: "group", "aria-label": "runs" } });
     this.root = el(
       "div",
       { className: "nv-runs" },
@@ -68,6 +68,16 @@ export class RunSelector {
     item.querySelector("[data-testid=run-severity]")?.remove();
     const mark = this.marker(run);
     if (mark) item.appendChild(mark);
+  }
+
+  /** Whether the tab's opening choice of run is made. */
+  get settled(): boolean {
+    return this.list.dataset.start === "settled";
+  }
+
+  /** Marks the tab's opening choice of run as made. */
+  settle(): void {
+    this.list.dataset.start = "settled";
   }
 
   /** Whether the findings of `run` are known (loaded or failed). */
