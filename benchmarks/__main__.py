@@ -1,7 +1,7 @@
 """``python -m benchmarks [--smoke] [--only NAME,...] [--update] [--out BENCHMARKS.md]``.
 
 Runs the benchmarks (``training``, ``models``, ``torch_models``, ``graph``, ``sharded``, ``server``,
-``tab``, ``spectral``, ``report``, ``diagnosis``; the long ``kill``, ``soak`` and ``sweep`` only when
+``tab``, ``spectral``, ``report``, ``diagnosis``, ``growth``; the long ``kill``, ``soak`` and ``sweep`` only when
 named with ``--only``) and writes their tables as markdown. ``--smoke`` runs them at tiny sizes and,
 unless ``--out`` is given, writes to a temporary file (its path is printed).
 ``--update`` (with ``--only``) replaces just those benchmarks' sections (and
@@ -23,7 +23,7 @@ import benchmarks
 from benchmarks import Context, Table, progress
 
 NAMES = ("training", "models", "torch_models", "graph", "sharded", "server", "tab", "spectral", "report", "diagnosis",
-         "kill", "soak", "sweep")
+         "growth", "kill", "soak", "sweep")
 #: Run only when named (``--only``): minutes to hours each, and a live TensorBoard and tab.
 LONG = ("kill", "soak", "sweep")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -71,10 +71,12 @@ class Counting:
     """A data provider that counts its reads of values (``read_tensors``, ``read_scalars``)."""
 
     def __init__(self, inner):
-        self.inner, self.reads = inner, 0
+        self.inner, self.reads, self.tags = inner, 0, []
 
     def read_tensors(self, *args, **kwargs):
         self.reads += 1
+        rtf = kwargs.get("run_tag_filter")
+        self.tags.extend(rtf.tags if rtf is not None and rtf.tags is not None else ["<all>"])
         return self.inner.read_tensors(*args, **kwargs)
 
     def read_scalars(self, *args, **kwargs):

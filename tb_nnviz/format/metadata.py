@@ -61,6 +61,16 @@ _SUFFIX = {
 }
 
 
+#: Points of one tensor per tag for the kinds whose every step is kept (``CHUNKED``):
+#: a writer moves on to the tag of the next chunk (:func:`chunk_tag`) after this many.
+#: TensorBoard's data providers can only read a tag whole, and every logged step
+#: changes every tensor's tag: without chunks a server re-reads each tensor's whole
+#: history at each step, with them its last chunk only.
+CHUNK_POINTS = 256
+#: The data plugin names whose tags are chunked.
+CHUNKED = (TRAJECTORY_PLUGIN_NAME, ACTIVATION_PLUGIN_NAME)
+
+
 def summary_tag(name, plugin_name):
     """The event-file tag of tensor ``name`` for one data plugin.
 
@@ -71,6 +81,18 @@ def summary_tag(name, plugin_name):
     'dense/kernel/nnviz_heatmap'
     """
     return name + _SUFFIX[plugin_name]
+
+
+def chunk_tag(name, plugin_name, chunk):
+    """The tag of chunk ``chunk`` (0, 1, ...) of tensor ``name``: the first chunk's is
+    :func:`summary_tag`, later ones add ``/<chunk>`` (and ``"chunk": <chunk>`` in their content).
+
+    >>> chunk_tag("dense/kernel", TRAJECTORY_PLUGIN_NAME, 0)
+    'dense/kernel/nnviz_trajectory'
+    >>> chunk_tag("dense/kernel", TRAJECTORY_PLUGIN_NAME, 3)
+    'dense/kernel/nnviz_trajectory/3'
+    """
+    return summary_tag(name, plugin_name) + ("/%d" % chunk if chunk else "")
 
 
 #: Suffix of the tag that keeps a tensor's first heatmap (see :func:`first_tag`).
@@ -93,15 +115,20 @@ def first_tag(name):
 
 
 def tensor_name(tag, plugin_name):
-    """Inverse of :func:`summary_tag` (and :func:`first_tag`); other tags are returned as is.
+    """Inverse of :func:`summary_tag` (and :func:`first_tag`, :func:`chunk_tag`); other tags are returned as is.
 
     >>> tensor_name("dense/kernel/nnviz_heatmap", HEATMAP_PLUGIN_NAME)
     'dense/kernel'
     >>> tensor_name("dense/kernel/nnviz_heatmap_first", HEATMAP_PLUGIN_NAME)
     'dense/kernel'
+    >>> tensor_name("dense/kernel/nnviz_trajectory/2", TRAJECTORY_PLUGIN_NAME)
+    'dense/kernel'
     """
     if plugin_name == HEATMAP_PLUGIN_NAME and tag.endswith(FIRST_SUFFIX):
         tag = tag[: -len(FIRST_SUFFIX)]
+    head, _, last = tag.rpartition("/")
+    if plugin_name in CHUNKED and last.isdigit() and head.endswith(_SUFFIX[plugin_name]):
+        tag = head
     suffix = _SUFFIX[plugin_name]
     return tag[: -len(suffix)] if tag.endswith(suffix) else tag
 
@@ -270,6 +297,8 @@ def _check_fields(parsed, plugin_name):
         ):
             raise MetadataError("metadata pool_tiles %r does not divide pool %r"
                                 % (parsed["pool_tiles"], parsed["pool"]))
+    if plugin_name in CHUNKED and "chunk" in parsed and not _ints(1, 1)([parsed["chunk"]]):
+        raise MetadataError("metadata chunk is not an int >= 1: %r" % (parsed["chunk"],))
     if plugin_name == TRAJECTORY_PLUGIN_NAME and any(
         t >= math.prod(parsed["shape"]) for t in parsed["traces"]
     ):

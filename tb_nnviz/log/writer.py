@@ -66,7 +66,10 @@ class Writer:
     ``event_file.WriteFailed`` (docs/reliability.md, "Disk full"). The first
     event of each tag carries its metadata. The first heatmap of each tensor is
     also written under ``metadata.first_tag(name)``,
-    so TensorBoard's sampling cannot drop the first step.
+    so TensorBoard's sampling cannot drop the first step. Trajectory points and
+    activation statistics go to a new tag every ``metadata.CHUNK_POINTS`` points
+    of a tensor (``metadata.chunk_tag``), so a server reading the run as it grows
+    re-reads only the last chunk (docs/format.md, "Chunks").
 
     A name may be logged once per step and kind: several calls with the same
     step may log different names, or heatmaps in one call and trajectories in
@@ -98,7 +101,8 @@ class Writer:
         self._spectra = {}  # name -> spectrum content (None: the tensor has no matrix)
         self._previous = {}  # name -> value at the previous logged step
         self._written = set()  # tags whose metadata has been written
-        self._last_step = {}  # tag -> step of its latest event
+        self._last_step = {}  # tag (a chunked kind's first-chunk tag) -> step of its latest event
+        self._points = {}  # (plugin name, name) -> points written, for chunked kinds
         self._order = {}  # name -> position in network order (first seen first)
         self._activations = {}  # layer name -> activation content
         self._activation_rows = {}  # layer name -> rows of its activation heatmap
@@ -501,6 +505,7 @@ class Writer:
         """
         step = _check_step(step)
         description = description or {}
+        trajectories, activations = list(trajectories), list(activations)  # read twice below
         values = []
         for content, planes in heatmaps:
             name = content["name"]
@@ -513,20 +518,15 @@ class Writer:
                     description.get(name), tag=metadata.first_tag(name),
                 ))
         for content, point in trajectories:
-            values.append(self._value(
-                metadata.TRAJECTORY_PLUGIN_NAME, content["name"], content, point,
-                description.get(content["name"]),
-            ))
+            values.append(self._chunked(metadata.TRAJECTORY_PLUGIN_NAME, content, point, description))
         for content, evals in spectra:
             values.append(self._value(
                 metadata.SPECTRUM_PLUGIN_NAME, content["name"], content,
                 np.asarray(evals, np.float32), description.get(content["name"]),
             ))
         for content, stats in activations:
-            values.append(self._value(
-                metadata.ACTIVATION_PLUGIN_NAME, content["name"], content,
-                np.asarray(stats, np.float64), description.get(content["name"]),
-            ))
+            values.append(self._chunked(metadata.ACTIVATION_PLUGIN_NAME, content, np.asarray(stats, np.float64),
+                                        description))
         if run_info is not None:
             values.append(self._value(
                 metadata.RUN_PLUGIN_NAME, metadata.RUN_INFO_NAME, act.RUN_CONTENT,
@@ -544,6 +544,12 @@ class Writer:
         for value in values:
             self._written.add(value.tag)
             self._last_step[value.tag] = step
+        for plugin_name, contents in ((metadata.TRAJECTORY_PLUGIN_NAME, trajectories),
+                                      (metadata.ACTIVATION_PLUGIN_NAME, activations)):
+            for content, _ in contents:
+                key = (plugin_name, content["name"])
+                self._points[key] = self._points.get(key, 0) + 1
+                self._last_step[metadata.summary_tag(content["name"], plugin_name)] = step
 
     def _check_once(self, name, step, heatmaps, trajectories, spectra=False):
         for kind, on, plugin_name in [
@@ -557,6 +563,13 @@ class Writer:
                     "log each name once per step (do two tensors share this name?)"
                     % (name, kind, step)
                 )
+
+    def _chunked(self, plugin_name, content, array, description):
+        """The value of one point of a chunked kind, under the tag of its chunk."""
+        name = content["name"]
+        chunk = self._points.get((plugin_name, name), 0) // metadata.CHUNK_POINTS
+        return self._value(plugin_name, name, dict(content, chunk=chunk) if chunk else content, array,
+                           description.get(name), tag=metadata.chunk_tag(name, plugin_name, chunk))
 
     def _value(self, plugin_name, name, content, array, description, tag=None):
         tag = tag or metadata.summary_tag(name, plugin_name)

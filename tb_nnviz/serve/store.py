@@ -109,7 +109,7 @@ class Store:
         listing = self._data_provider.list_tensors(
             ctx, experiment_id=eid, plugin_name=plugin_name, run_tag_filter=rtf
         )
-        index, firsts, problems = {}, {}, []
+        index, firsts, chunks, problems = {}, {}, {}, []
         for run_name, by_tag in listing.items():
             for tag, series in by_tag.items():
                 try:
@@ -118,13 +118,23 @@ class Store:
                     problems.append({"run": run_name, "tag": tag, "message": str(e)})
                     continue
                 name = content.get("name") or metadata.tensor_name(tag, plugin_name)
-                into = firsts if content.get("first") else index
-                into.setdefault(run_name, {})[name] = Entry(tag, series, content, None)
+                entry = Entry(tag, series, content, None)
+                if content.get("chunk"):
+                    chunks.setdefault(run_name, {}).setdefault(name, []).append(entry)
+                else:
+                    (firsts if content.get("first") else index).setdefault(run_name, {})[name] = entry
         # A tensor's first-heatmap tag is read together with its heatmap tag.
         for run_name, by_name in firsts.items():
             for name, first in by_name.items():
                 entry = index.setdefault(run_name, {}).get(name)
                 index[run_name][name] = first if entry is None else entry._replace(first=first)
+        # A chunked tensor's later chunks are read with its first (metadata.chunk_tag).
+        for run_name, by_name in chunks.items():
+            for name, parts in by_name.items():
+                parts.sort(key=lambda e: e.content["chunk"])
+                entry = index.setdefault(run_name, {}).get(name)
+                index[run_name][name] = (parts[0]._replace(parts=tuple(parts[1:])) if entry is None
+                                         else entry._replace(parts=tuple(parts)))
         return index, problems
 
     def listing_stamp(self, ctx, eid, plugin_name, run):
@@ -153,12 +163,15 @@ class Store:
 
     def entry(self, ctx, eid, plugin_name, run, name):
         """The ``Entry`` of tensor ``name`` in ``run``, or NotFoundError."""
-        # Fast path: the tag the writers use; else scan the run (renamed tags).
-        tags = [metadata.summary_tag(name, plugin_name)]
-        if plugin_name == HEATMAP:
-            tags.append(metadata.first_tag(name))
-        index, _ = self.index(ctx, eid, plugin_name, run, tags)
-        found = index.get(run, {}).get(name)
+        # Fast path: the tags the writers use; else scan the run (renamed tags). A
+        # chunked kind's later chunks cannot be named in advance: its run is listed.
+        found = None
+        if plugin_name not in metadata.CHUNKED:
+            tags = [metadata.summary_tag(name, plugin_name)]
+            if plugin_name == HEATMAP:
+                tags.append(metadata.first_tag(name))
+            index, _ = self.index(ctx, eid, plugin_name, run, tags)
+            found = index.get(run, {}).get(name)
         if found is None:
             index, problems = self.index(ctx, eid, plugin_name, run)
             found = index.get(run, {}).get(name)
@@ -183,9 +196,23 @@ class Store:
             cached = self._cache.get(key, current)  # read meanwhile by another request
             if cached is not None:
                 return cached
-            series = _decoded(plugin_name, entry, self._read(ctx, eid, plugin_name, run, _tags_of(entry)))
+            series = self._read_series(ctx, eid, plugin_name, run, [entry])[0]
             self._cache.put(key, current, series)
         return series
+
+    def _read_series(self, ctx, eid, plugin_name, run, entries):
+        """The ``Series`` of ``entries`` in one ``read_tensors`` call. Of a chunked tensor
+        only the chunks changed since its cached series are read (``Series.part_stamps``)."""
+        reuse = [_reusable(self._cache.peek((eid, plugin_name, run, e.tag)), e) for e in entries]
+        tags = [t for e, (_, k) in zip(entries, reuse) for t in _tags_of(e, k)]
+        data = self._read(ctx, eid, plugin_name, run, tags)
+        out = []
+        for e, (old, k) in zip(entries, reuse):
+            series = _joined(plugin_name, e, old, k, data)
+            if series is None:  # steps went back across chunks the cache held: read whole
+                series = _joined(plugin_name, e, None, 0, self._read(ctx, eid, plugin_name, run, _tags_of(e)))
+            out.append(series)
+        return out
 
     def prefetch(self, ctx, eid, plugin_name, run, entries, steps_only=False, keep_values=True):
         """Reads the series of ``entries`` ({name: Entry} of ``run``) that are not cached
@@ -208,10 +235,8 @@ class Store:
             todo = [e for e in entries.values() if missing(e)]  # not read meanwhile by another request
             for i in range(0, len(todo), BATCH_TAGS):
                 part = todo[i : i + BATCH_TAGS]
-                data = self._read(ctx, eid, plugin_name, run, [t for e in part for t in _tags_of(e)])
-                for e in part:
-                    self._cache.put((eid, plugin_name, run, e.tag), stamp(e), _decoded(plugin_name, e, data),
-                                    keep_values)
+                for e, series in zip(part, self._read_series(ctx, eid, plugin_name, run, part)):
+                    self._cache.put((eid, plugin_name, run, e.tag), stamp(e), series, keep_values)
 
     def _read(self, ctx, eid, plugin_name, run, tags):
         """``{tag: [TensorDatum]}``: every stored sample of ``tags`` in ``run``, in one call."""
@@ -251,11 +276,22 @@ class Store:
 
 
 class Series:
-    """The samples of one tag: sorted unique ``steps``, ``wall_times`` and stacked ``values``."""
+    """The samples of one tag: sorted unique ``steps``, ``wall_times`` and stacked ``values``.
 
-    def __init__(self, steps, wall_times, values):
+    Of a chunked tensor (``Entry.parts``), ``part_stamps`` holds the stamp of each
+    chunk it was read at and ``part_rows`` how many of its rows each gave, so that
+    the rows of unchanged chunks can be kept when the tensor grows (both empty when
+    steps went back across chunks: then it is read whole again).
+    """
+
+    def __init__(self, steps, wall_times, values, part_stamps=(), part_rows=()):
         self.steps, self.wall_times, self.values = steps, wall_times, values
+        self.part_stamps, self.part_rows = part_stamps, part_rows
         self.nbytes = steps.nbytes + wall_times.nbytes + values.nbytes
+
+    def head(self, n):
+        """The first ``n`` rows."""
+        return Series(self.steps[:n], self.wall_times[:n], self.values[:n])
 
     @classmethod
     def from_data(cls, data, shape, dtype):
@@ -302,6 +338,12 @@ class SeriesCache:
             self._items.move_to_end(key)
             return item[1]
 
+    def peek(self, key):
+        """The series kept under ``key`` whatever its stamp (or None), without refreshing it."""
+        with self._lock:
+            item = self._items.get(key)
+            return None if item is None else item[1]
+
     def steps(self, key, stamp):
         with self._lock:
             item = self._steps.get(key)
@@ -330,15 +372,16 @@ def _parse_content(content, plugin_name):
     return metadata.parse_content(content, plugin_name)
 
 
-#: One listed tensor: its tag, TensorTimeSeries and parsed content, and the
-#: ``Entry`` of its first-heatmap tag (``metadata.first_tag``) or None.
-Entry = collections.namedtuple("Entry", ["tag", "series", "content", "first"])
+#: One listed tensor: its tag, TensorTimeSeries and parsed content, the ``Entry``
+#: of its first-heatmap tag (``metadata.first_tag``) or None, and the ``Entry`` s of
+#: its later chunks (``metadata.chunk_tag``) in chunk order.
+Entry = collections.namedtuple("Entry", ["tag", "series", "content", "first", "parts"], defaults=[()])
 
 
 def stamp(entry):
     """What must stay equal for cached data of ``entry`` to be current."""
     own = (entry.series.max_step, entry.series.max_wall_time)
-    return own + (stamp(entry.first) if entry.first else ())
+    return own + (stamp(entry.first) if entry.first else ()) + tuple(stamp(p) for p in entry.parts)
 
 
 def stamps(entries):
@@ -381,15 +424,67 @@ def restarted(data):
     return out
 
 
-def _tags_of(entry):
-    """The tags holding ``entry``'s samples: its own and its first-heatmap tag's."""
+def _chunks(entry):
+    """``entry``'s chunks: itself without ``parts``, then its ``parts``."""
+    return (entry._replace(parts=()),) + entry.parts
+
+
+def _tags_of(entry, skip=0):
+    """The tags holding ``entry``'s samples: its own, its first-heatmap tag's and its
+    later chunks' (without the first ``skip`` chunks)."""
+    if entry.parts:
+        return [c.tag for c in _chunks(entry)[skip:]]
     return [entry.tag] + ([entry.first.tag] if entry.first else [])
 
 
+def _reusable(old, entry):
+    """``(old, k)``: the cached ``old`` series of chunked ``entry`` and how many of its
+    leading chunks it holds unchanged (never all: the last is read again); ``(None, 0)``."""
+    if old is None or not entry.parts:
+        return None, 0
+    now = [stamp(c) for c in _chunks(entry)]
+    k = 0
+    while k < min(len(old.part_stamps), len(now) - 1) and old.part_stamps[k] == now[k]:
+        k += 1
+    return (old, k) if k else (None, 0)
+
+
 def _decoded(plugin_name, entry, data):
-    """The ``Series`` of ``entry`` from ``data`` ({tag: [TensorDatum]} holding its tags)."""
+    """The ``Series`` of ``entry`` (not chunked) from ``data`` ({tag: [TensorDatum]} holding its tags)."""
     merged = _merge_steps(*(restarted(data.get(tag, [])) for tag in _tags_of(entry)))
     return Series.from_data(merged, *_value_shape(plugin_name, entry.content))
+
+
+def _joined(plugin_name, entry, old, k, data):
+    """The ``Series`` of ``entry``: the rows of its first ``k`` chunks from ``old``, the
+    other chunks' from ``data``. None when those steps go back below the kept rows'.
+
+    Chunks follow each other in steps unless the run restarted (a new writer in
+    the run directory starts again at the first chunk, with steps that go back):
+    then, as :func:`restarted` does within a tag, a sample is dropped when any
+    sample written after it (by wall time) has its step or a lower one.
+    """
+    chunks = _chunks(entry)
+    if not entry.parts:
+        return _decoded(plugin_name, entry, data)
+    pieces = [_decoded(plugin_name, c, data) for c in chunks[k:]]
+    if k:
+        pieces.insert(0, old.head(sum(old.part_rows[:k])))
+    lasts = [p.steps[-1] for p in pieces if len(p.steps)]
+    firsts = [p.steps[0] for p in pieces if len(p.steps)]
+    in_order = all(a < b for a, b in zip(lasts[:-1], firsts[1:]))
+    if not in_order and k:
+        return None
+    steps, walls, values = (np.concatenate([getattr(p, f) for p in pieces]) for f in ("steps", "wall_times",
+                                                                                       "values"))
+    if in_order:
+        rows = (tuple(old.part_rows[:k]) if k else ()) + tuple(len(p.steps) for p in pieces[1 if k else 0:])
+        return Series(steps, walls, values, tuple(stamp(c) for c in chunks), rows)
+    order = np.argsort(walls, kind="stable")  # write order
+    later_min = np.minimum.accumulate(steps[order][::-1])[::-1]
+    keep = order[steps[order] < np.append(later_min[1:], np.iinfo(np.int64).max)]
+    keep = keep[np.argsort(steps[keep], kind="stable")]
+    return Series(steps[keep], walls[keep], values[keep])
 
 
 def _merge_steps(data, first=()):
