@@ -381,6 +381,23 @@ def test_growth_that_stops_or_is_linear_is_not_exploding(shape):
     assert "exploding_weights" not in [f["kind"] for f in found]
 
 
+def test_weights_that_exploded_and_then_died_are_exploding():
+    """SGD at lr 5 on x50 inputs: every kernel 2e8x larger within 10 steps, then exactly still (dead
+    ReLUs) and NaN at the end: no longer growing, read only up to the stop and the NaN, yet exploded."""
+    steps = np.arange(0, 310, 10)
+    n = len(steps)
+    run = []
+    for i, size in enumerate((9.6e8, 1.5e9, 2.3e8), 1):
+        norm = np.r_[4.6, np.full(n - 2, size), np.nan]
+        update = np.r_[np.nan, size, 4e4, np.zeros(n - 3)]
+        run.append(TensorSeries("m/%d/kernel" % i, (64, 64), steps, {"norm": norm, "update_norm": update}, i))
+    found = findings.evaluate(run)
+    (f,) = [f for f in found if f["kind"] == "exploding_weights"]
+    assert f["step"] == 10 and f["layer"] == "m/2" and len(f["tensors"]) == 3
+    assert "step 10" in f["message"] and f["evidence"]["growth"]["m/2/kernel"] > 1e8
+    assert {"lr_too_high", "updates_stopped", "nonfinite"} <= {g["kind"] for g in found}
+
+
 # -- ordering and helpers ----------------------------------------------------------------------
 
 

@@ -96,6 +96,12 @@ EXPLODING_GROWTH = 10.0
 #: faster than linearly (a kernel growing linearly from 0, such as a
 #: zero-initialised one, doubles over its last half; a random walk grows 1.4x).
 EXPLODING_RECENT_GROWTH = 4.0
+#: ... or, from a non-zero first point, at least this many times (three orders of
+#: magnitude), whether or not it still grows: weights that blew up in a few steps
+#: and then stopped (their units died, SGD at lr 5 on x50 inputs: 2e8x within 10
+#: steps, then exactly still) have exploded too. Healthy runs: at most 5.6x; the
+#: demo's lr_too_high 16-40x.
+EXPLODED_GROWTH = 1e3
 #: updates_stopped: a tensor's update norm is exactly 0 at this many trailing
 #: points (and it moved before).
 STOPPED_POINTS = 3
@@ -146,7 +152,8 @@ def evaluate(tensors):
     found += _vanishing_updates([k for k in kernels if not k.is_embedding])
     if not high:
         found += _lr_too_low(kernels)
-    found += _exploding_weights(kernels)
+    # Up to the first NaN/Inf, not to where a layer stopped: weights that exploded and then died stay exploded.
+    found += _exploding_weights([v for v in views if v.is_kernel and v.moved])
     position = {t.name: i for i, t in enumerate(tensors)}
     found.sort(key=lambda f: position.get(f["tensors"][0], 0))
     return ordered(found)
@@ -525,33 +532,56 @@ def _vanishing_updates(kernels):
 
 
 def _exploding_weights(kernels):
-    """Kernels whose norm grew many times and is still growing at the end."""
+    """Kernels whose norm grew many times and is still growing at the end, or
+    grew by orders of magnitude (``EXPLODED_GROWTH``) and stayed there.
+
+    ``kernels``: read up to the first NaN/Inf only, not cut where their updates
+    stopped: a layer that exploded and then died keeps its exploded norm."""
     hits = []
     for k in kernels:
-        norm = k.norm
-        ok = np.flatnonzero(np.isfinite(norm) & (norm > 0))
-        if len(ok) < 4:
-            continue
-        first, last = norm[ok[0]], norm[ok[-1]]
-        middle = norm[ok[len(ok) // 2]]
-        growth, recent = last / first, last / middle
-        if growth >= EXPLODING_GROWTH and recent >= EXPLODING_RECENT_GROWTH:
-            # The first step where the norm passed EXPLODING_GROWTH x its start.
-            past = ok[norm[ok] >= first * EXPLODING_GROWTH]
-            hits.append((growth, recent, int(k.steps[past[0]]), k, int(k.steps[ok[0]])))
+        hit = _explosion(k)
+        if hit is not None:
+            hits.append(hit + (k,))
     if not hits:
         return []
-    growth, recent, _, lead, base = max(hits, key=lambda h: h[0])
+    growth, recent, _, base, lead = max(hits, key=lambda h: h[0])
     step = min(h[2] for h in hits)
+    if recent >= EXPLODING_RECENT_GROWTH:
+        how = "and %sx over the last half of the run, still rising at step %d" % (fmt(recent), int(lead.steps[-1]))
+    else:
+        how = "and stayed there through step %d (it exploded, then stopped growing)" % int(lead.steps[-1])
     message = (
-        "%s's weight norm grew %sx since step %d and %sx over the last half of the run, still rising at step "
-        "%d: lower the learning rate, add weight decay or gradient clipping, or normalise the inputs."
-    ) % (said(lead.layer), fmt(growth), base, fmt(recent), int(lead.steps[-1]))
-    return [finding("exploding_weights", "error", lead.layer, [h[3].name for h in hits], step, message, {
-        "growth": {h[3].name: float(h[0]) for h in hits},
-        "recent_growth": {h[3].name: float(h[1]) for h in hits},
+        "%s's weight norm grew %sx since step %d (past %gx at step %d) %s: lower the learning rate, add weight "
+        "decay or gradient clipping, or normalise the inputs."
+    ) % (said(lead.layer), fmt(growth), base, EXPLODING_GROWTH, step, how)
+    return [finding("exploding_weights", "error", lead.layer, [h[4].name for h in hits], step, message, {
+        "growth": {h[4].name: float(h[0]) for h in hits},
+        "recent_growth": {h[4].name: float(h[1]) for h in hits},
         "threshold": EXPLODING_GROWTH,
     })]
+
+
+def _explosion(k):
+    """``(growth, recent growth, step past EXPLODING_GROWTH, first step)`` of kernel ``k``, or None.
+
+    >>> k = rates.TensorView(TensorSeries("d/kernel", (8, 8), np.arange(0, 40, 10),
+    ...                      {"norm": np.array([4.6, 9.6e8, 9.6e8, np.nan]), "update_norm": np.ones(4)}))
+    >>> [float("%.2g" % x) for x in _explosion(k)]
+    [210000000.0, 1.0, 10.0, 0.0]
+    """
+    norm = k.norm
+    ok = np.flatnonzero(np.isfinite(norm) & (norm > 0))
+    if len(ok) < 2:
+        return None
+    first, last = norm[ok[0]], norm[ok[-1]]
+    growth, recent = last / first, last / norm[ok[len(ok) // 2]]
+    still = len(ok) >= 4 and recent >= EXPLODING_RECENT_GROWTH
+    # From a zero start (ok[0] > 0) the first non-zero norm is one step's size: no scale to grow from.
+    exploded = ok[0] == 0 and growth >= EXPLODED_GROWTH
+    if not (growth >= EXPLODING_GROWTH and (still or exploded)):
+        return None
+    past = ok[norm[ok] >= first * EXPLODING_GROWTH]
+    return growth, recent, int(k.steps[past[0]]), int(k.steps[ok[0]])
 
 
 # -- helpers --------------------------------------------------------------------
