@@ -24,13 +24,67 @@ import threading
 STRIPES = 64
 
 
+class StampedLRU:
+    """Thread-safe LRU of values, each valid for one stamp, bounded by their total weight.
+
+    >>> c = StampedLRU(10)
+    >>> c.put("a", (1,), "kept", weight=6)
+    >>> c.get("a", (1,)), c.get("a", (2,)), c.peek("a")
+    ('kept', None, 'kept')
+    >>> c.put("b", (1,), "pushes a out", weight=6)
+    >>> c.get("a", (1,)) is None
+    True
+    """
+
+    def __init__(self, max_weight):
+        self._max_weight = max_weight
+        self._items = collections.OrderedDict()  # key -> (stamp, value, weight)
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def get(self, key, stamp):
+        """The value of ``key`` if kept at ``stamp``, else None."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] != stamp:
+                return None
+            self._items.move_to_end(key)
+            return item[1]
+
+    def peek(self, key):
+        """The value kept under ``key`` whatever its stamp (or None), without refreshing it."""
+        with self._lock:
+            item = self._items.get(key)
+            return None if item is None else item[1]
+
+    def put(self, key, stamp, value, weight=1):
+        """Keeps ``value`` as current at ``stamp`` (not when heavier than the whole bound);
+        the least recently used values make room."""
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._weight -= old[2]
+            if weight > self._max_weight:
+                return
+            self._items[key] = (stamp, value, weight)
+            self._weight += weight
+            while self._weight > self._max_weight:
+                _, (_, _, evicted) = self._items.popitem(last=False)
+                self._weight -= evicted
+
+    def discard(self, key):
+        """Forgets ``key``."""
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._weight -= old[2]
+
+
 class Memo:
     """Thread-safe LRU of ``max_items`` computed values, each valid for one stamp."""
 
     def __init__(self, max_items):
-        self._max_items = max_items
-        self._items = collections.OrderedDict()  # key -> (stamp, value)
-        self._lock = threading.Lock()
+        self._items = StampedLRU(max_items)
         self._computing = Striped()
 
     def get(self, key, stamp, compute):
@@ -40,28 +94,16 @@ class Memo:
         the listing and the read): the value is then computed again on the next
         call, never served for data it has not seen.
         """
-        found = self._get(key, stamp)
+        found = self._items.get(key, stamp)  # (value,): a value may be None
         if found is not None:
             return found[0]
         with self._computing.lock(key):
-            found = self._get(key, stamp)
+            found = self._items.get(key, stamp)
             if found is not None:
                 return found[0]
             value = compute()
-            with self._lock:
-                self._items.pop(key, None)
-                self._items[key] = (stamp, value)
-                while len(self._items) > self._max_items:
-                    self._items.popitem(last=False)
+            self._items.put(key, stamp, (value,))
         return value
-
-    def _get(self, key, stamp):
-        with self._lock:
-            item = self._items.get(key)
-            if item is None or item[0] != stamp:
-                return None
-            self._items.move_to_end(key)
-            return (item[1],)
 
 
 class Striped:

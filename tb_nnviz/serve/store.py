@@ -316,7 +316,7 @@ class Series:
 
 
 class SeriesCache:
-    """Thread-safe LRU of decoded ``Series`` bounded by bytes, plus a step index.
+    """Decoded ``Series`` (a ``memo.StampedLRU`` bounded by bytes), plus a step index.
 
     An entry is valid while the data provider reports the same
     ``(max_step, max_wall_time)`` for its tag. Step lists are tiny and kept
@@ -324,25 +324,16 @@ class SeriesCache:
     """
 
     def __init__(self, max_bytes):
-        self._max_bytes = max_bytes
+        self._series = memo.StampedLRU(max_bytes)
         self._lock = threading.Lock()
-        self._items = collections.OrderedDict()  # key -> (stamp, series)
-        self._bytes = 0
         self._steps = {}  # key -> (stamp, list of steps)
 
     def get(self, key, stamp):
-        with self._lock:
-            item = self._items.get(key)
-            if item is None or item[0] != stamp:
-                return None
-            self._items.move_to_end(key)
-            return item[1]
+        return self._series.get(key, stamp)
 
     def peek(self, key):
-        """The series kept under ``key`` whatever its stamp (or None), without refreshing it."""
-        with self._lock:
-            item = self._items.get(key)
-            return None if item is None else item[1]
+        """The series kept under ``key`` whatever its stamp (or None)."""
+        return self._series.peek(key)
 
     def steps(self, key, stamp):
         with self._lock:
@@ -353,16 +344,10 @@ class SeriesCache:
         """Keeps ``series`` (its steps only, without ``keep_values``) as current at ``stamp``."""
         with self._lock:
             self._steps[key] = (stamp, series.steps.tolist())
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= old[1].nbytes
-            if series.nbytes > self._max_bytes or not keep_values:
-                return
-            self._items[key] = (stamp, series)
-            self._bytes += series.nbytes
-            while self._bytes > self._max_bytes:
-                _, (_, evicted) = self._items.popitem(last=False)
-                self._bytes -= evicted.nbytes
+        if keep_values:
+            self._series.put(key, stamp, series, series.nbytes)
+        else:
+            self._series.discard(key)
 
 
 @functools.lru_cache(maxsize=4096)
