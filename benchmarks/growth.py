@@ -59,23 +59,32 @@ def measure(root, chunk, tensors, early, late, shape, rng_seed=0):
 
     import tb_nnviz
     from tb_nnviz.format import metadata
+    from tb_nnviz.reduce import trajectory
     from tb_nnviz.serve import plugin
     from tests import providers
 
     saved, metadata.CHUNK_POINTS = metadata.CHUNK_POINTS, chunk
     rng = np.random.default_rng(rng_seed)
-    w = _weights(rng, tensors, shape)
     out = {}
     try:
         with tb_nnviz.Writer(root) as writer:
+            # Real points of real weights at two steps; later steps move along that update
+            # (the reductions are not what is measured here, and would take minutes).
+            w0, w1 = _weights(rng, tensors, shape), _weights(rng, tensors, shape)
+            contents, p0, p1 = [], [], []
+            for name, x in w0.items():
+                plan, content = writer.plan(name, x.shape, x.dtype)
+                contents.append(content)
+                p0.append(trajectory.trajectory_point(x, None, plan))
+                p1.append(trajectory.trajectory_point(w1[name], x, plan))
             step = 0
 
             def log_until(n):
-                nonlocal step, w
+                nonlocal step
                 while step < n:
-                    writer.log_weights(step, w, heatmaps=False, spectra=False)
-                    w = {k: v - 0.01 * v + rng.normal(scale=1e-3, size=v.shape).astype(np.float32)
-                         for k, v in w.items()}
+                    t = step / max(late, 1)
+                    points = [a if step == 0 else (1 - t) * b + t * (2 * b - a) for a, b in zip(p0, p1)]
+                    writer.write_reduced(step, trajectories=list(zip(contents, points)))
                     step += 1
                 writer.flush()
 
@@ -108,10 +117,8 @@ def run(ctx):
     tensors, early, late = ctx.size(TENSORS, 20), ctx.size(300, 8), ctx.size(2000, 24)
     shape = (64, 64)
     results = {}
-    for label, chunk in (("chunked (%d points per tag)" % metadata.CHUNK_POINTS, metadata.CHUNK_POINTS),
-                         ("one tag per tensor", 10**9)):
-        if ctx.smoke and chunk == metadata.CHUNK_POINTS:
-            chunk = 8  # a few chunks in the smoke run's few steps
+    for chunk in (ctx.size(metadata.CHUNK_POINTS, 8), 10**9):  # the smoke run: a few chunks in its few steps
+        label = "one tag per tensor" if chunk > late else "chunked (%d points per tag)" % chunk
         progress("growth: %s, %d tensors, steps to %d" % (label, tensors, late))
         results[label] = measure(os.path.join(ctx.workdir, "growth-%d" % chunk), chunk, tensors, early, late,
                                  shape)

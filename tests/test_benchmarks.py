@@ -29,6 +29,7 @@ TABLES = [
     "Real models: bytes per logged step at default options",
     "PyTorch ResNet-18: one logged step against the floor",
     "PyTorch ResNet-18: training time with watch and with add_histogram",
+    "A growing run: the answers after one more logged step, early and late in the run",
 ]
 _NUMBER = re.compile(r"^-?[0-9][0-9,]*(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
 

@@ -125,3 +125,39 @@ def test_a_bad_chunk_number_is_a_metadata_error():
         {"name": "a", "shape": [2], "fields": ["norm"], "traces": [], "sketch_dim": 1, "chunk": 0}).plugin_data.content
     with pytest.raises(metadata.MetadataError, match="chunk"):
         metadata.parse_content(content, TRAJ)
+
+
+def _sums(s):
+    entries = s.index(providers.CTX, "", TRAJ, ".")[0]["."]
+    return s.summed_sketch(providers.CTX, "", ".", entries, entries["a/kernel"].content["sketch_dim"])
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_the_summed_sketch_grows_by_the_new_chunks_only(tmp_path, small_chunks, restart):
+    logdir = tmp_path / "run"
+    w = tb_nnviz.Writer(str(logdir))
+    for step in range(10):
+        w.log_weights(step, _weights(step), heatmaps=False, spectra=False)
+    w.flush()
+    inner = providers.python_provider(logdir)
+    provider = providers.Counting(inner)
+    s = store.Store(provider)
+    steps, _ = _sums(s)
+    assert steps.tolist() == list(range(10))
+    if restart:  # a new writer from step 6: chunk 0 is written again
+        w.close()
+        w = tb_nnviz.Writer(str(logdir))
+        more = range(6, 12)
+    else:
+        more = range(10, 13)
+    for step in more:
+        w.log_weights(step, _weights(step), heatmaps=False, spectra=False)
+    w.close()
+    inner._multiplexer.Reload()
+    provider.tags.clear()
+    steps, total = _sums(s)
+    fresh_steps, fresh_total = _sums(store.Store(providers.python_provider(logdir)))
+    assert steps.tolist() == fresh_steps.tolist() == list(range(12 if restart else 13))
+    np.testing.assert_allclose(total, fresh_total, rtol=1e-12)
+    if not restart:  # steps 10-12 lie in chunks 2 and 3: chunks 0 and 1 are not read again
+        assert sorted(set(provider.tags)) == sorted(metadata.chunk_tag(n, TRAJ, k) for n in NAMES for k in (2, 3))

@@ -105,6 +105,11 @@ class Memo:
             self._items.put(key, stamp, (value,))
         return value
 
+    def peek(self, key):
+        """The value last computed for ``key`` whatever its stamp, or None."""
+        found = self._items.peek(key)
+        return None if found is None else found[0]
+
 
 class Striped:
     """``STRIPES`` locks; ``lock(key)`` is the one for ``key`` (one key always gets the same).

@@ -76,24 +76,53 @@ class Store:
     def summed_sketch(self, ctx, eid, run, entries, dim):
         """``(steps, sum of the entries' sketches at those steps)``, cached while unchanged.
 
-        The steps are those at which every entry was logged.
+        The steps are those at which every entry was logged. As a run grows, only the
+        chunks holding steps after the last summed one are read (``_summed``).
         """
-        current = tuple(stamp(entries[name]) for name in sorted(entries))
-        return self._sums.get((eid, run, tuple(sorted(entries))), current,
-                              lambda: self._summed(ctx, eid, run, entries, dim))
+        names = tuple(sorted(entries))
+        key = (eid, run, names)
+        current = tuple(stamp(entries[name]) for name in names)
+        sums = self._sums.get(key, current, lambda: self._summed(ctx, eid, run, entries, dim, self._sums.peek(key)))
+        return sums.steps, sums.total
 
-    def _summed(self, ctx, eid, run, entries, dim):
-        self.prefetch(ctx, eid, TRAJECTORY, run, entries)
-        series = [(e, self.series(ctx, eid, TRAJECTORY, run, e)) for e in entries.values()]
-        common = series[0][1].steps
-        for _, s in series[1:]:
-            common = np.intersect1d(common, s.steps)
-        total = np.zeros((len(common), dim))
-        for e, s in series:
-            sketch = layouts.point_layout(e.content).sketch
-            rows = np.searchsorted(s.steps, common)
-            with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN
-                total += s.values[rows, sketch]
+    def _summed(self, ctx, eid, run, entries, dim, old):
+        """``Sums`` of ``entries``: ``old`` (the sums of the same tensors before) plus the
+        steps after its last, when the chunks it read up to that step are unchanged and
+        nothing was written again at or before it (a restart); else from every chunk."""
+        todo = _sum_todo(entries, old)
+        if todo is not None:
+            new = self._sum_chunks(ctx, eid, run, entries, todo, dim, old)
+            if new is not None:
+                steps, total = new
+                return _sums(entries, np.concatenate([old.steps, steps]), np.concatenate([old.total, total]))
+        steps, total = self._sum_chunks(ctx, eid, run, entries, {n: _chunks(e) for n, e in entries.items()}, dim)
+        return _sums(entries, steps, total)
+
+    def _sum_chunks(self, ctx, eid, run, entries, todo, dim, old=None):
+        """``(steps, summed sketches)`` of the chunks ``todo`` ({name: [chunk Entry]}) at
+        the steps all hold (after ``old``'s last step when given; None when a point at or
+        before it was written after ``old`` was summed), ``BATCH_TAGS`` tensors a read."""
+        after = old.steps[-1] if old is not None else None
+        common, total, names = None, None, list(entries)
+        for i in range(0, len(names), BATCH_TAGS):
+            part = [(todo[n][0]._replace(parts=tuple(todo[n][1:])) if todo[n] else None, entries[n])
+                    for n in names[i : i + BATCH_TAGS]]
+            data = self._read(ctx, eid, TRAJECTORY, run, [t for c, _ in part if c for t in _tags_of(c)]) \
+                if any(c for c, _ in part) else {}
+            for chunk, entry in part:
+                sketch = layouts.point_layout(entry.content).sketch
+                s = _joined(TRAJECTORY, chunk, None, 0, data, sketch) if chunk else Series.empty(dim)
+                if after is not None:
+                    if (s.wall_times[s.steps <= after] > old.wall).any():
+                        return None
+                    s = s.tail(after)
+                if common is None:
+                    common, total = s.steps, s.values.copy()
+                    continue
+                both = np.intersect1d(common, s.steps)
+                with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN
+                    total = total[np.searchsorted(common, both)] + s.values[np.searchsorted(s.steps, both)]
+                common = both
         return common, total
 
     def index(self, ctx, eid, plugin_name, run=None, tags=None, runs=None):
@@ -293,9 +322,19 @@ class Series:
         """The first ``n`` rows."""
         return Series(self.steps[:n], self.wall_times[:n], self.values[:n])
 
+    def tail(self, after):
+        """The rows of the steps after ``after``."""
+        i = int(np.searchsorted(self.steps, after, side="right"))
+        return Series(self.steps[i:], self.wall_times[i:], self.values[i:])
+
     @classmethod
-    def from_data(cls, data, shape, dtype):
-        """Builds a Series from ``provider.TensorDatum`` s whose arrays have ``shape``.
+    def empty(cls, width):
+        return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, width)))
+
+    @classmethod
+    def from_data(cls, data, shape, dtype, columns=None):
+        """Builds a Series from ``provider.TensorDatum`` s whose arrays have ``shape``;
+        with ``columns`` (a slice), of those columns of each vector only.
 
         Datums of another shape (a clashing tag) are skipped.
         """
@@ -304,9 +343,10 @@ class Series:
         # Keep the last datum of each step, sorted by step.
         _, first_of_reversed = np.unique(steps[::-1], return_index=True)
         keep = len(steps) - 1 - first_of_reversed
-        values = np.empty((len(keep),) + shape, dtype)
+        columns = columns or slice(None)
+        values = np.empty((len(keep),) + np.empty(shape)[..., columns].shape, dtype)
         for row, i in enumerate(keep):
-            values[row] = data[i].numpy
+            values[row] = data[i].numpy[..., columns]
         wall_times = np.array([data[i].wall_time for i in keep], np.float64)
         return cls(steps[keep], wall_times, values)
 
@@ -434,13 +474,54 @@ def _reusable(old, entry):
     return (old, k) if k else (None, 0)
 
 
-def _decoded(plugin_name, entry, data):
-    """The ``Series`` of ``entry`` (not chunked) from ``data`` ({tag: [TensorDatum]} holding its tags)."""
+def _decoded(plugin_name, entry, data, columns=None):
+    """The ``Series`` of ``entry`` (not chunked) from ``data`` ({tag: [TensorDatum]} holding
+    its tags); of a trajectory, the ``columns`` given, else those kept (:func:`kept_columns`)."""
     merged = _merge_steps(*(restarted(data.get(tag, [])) for tag in _tags_of(entry)))
-    return Series.from_data(merged, *_value_shape(plugin_name, entry.content))
+    if plugin_name == TRAJECTORY:
+        columns = columns or kept_columns(entry.content)
+    return Series.from_data(merged, *_value_shape(plugin_name, entry.content), columns)
 
 
-def _joined(plugin_name, entry, old, k, data):
+def kept_columns(content):
+    """The columns of a trajectory point the store keeps: the statistics and traces.
+    The sketch (most of a point) is read only to be summed (``Store.summed_sketch``).
+
+    >>> kept_columns({"fields": ["norm", "mean"], "traces": [7], "sketch_dim": 256})
+    slice(0, 3, None)
+    """
+    return slice(0, layouts.point_layout(content).sketch.start)
+
+
+#: A run's summed sketch (``Store.summed_sketch``): its ``steps`` and ``total``, the
+#: stamps of each tensor's chunks it was summed from (``chunks``: {name: stamps}),
+#: and the latest wall time they listed (``wall``).
+Sums = collections.namedtuple("Sums", ["steps", "total", "chunks", "wall"])
+
+
+def _sums(entries, steps, total):
+    chunks = {name: tuple(stamp(c) for c in _chunks(e)) for name, e in entries.items()}
+    wall = max(c.series.max_wall_time for e in entries.values() for c in _chunks(e))
+    return Sums(steps, total, chunks, wall)
+
+
+def _sum_todo(entries, old):
+    """``{name: [chunk Entry]}``: the chunks of ``entries`` holding steps after the last
+    step of the ``Sums`` ``old``, or None when ``old`` cannot be extended (none, or a
+    chunk up to that step changed since)."""
+    if old is None or not len(old.steps) or set(old.chunks) != set(entries):
+        return None
+    after, todo = old.steps[-1], {}
+    for name, e in entries.items():
+        chunks = _chunks(e)
+        done = [c for c in chunks if c.series.max_step <= after]
+        if tuple(stamp(c) for c in done) != old.chunks[name][: len(done)]:
+            return None
+        todo[name] = [c for c in chunks if c.series.max_step > after]
+    return todo
+
+
+def _joined(plugin_name, entry, old, k, data, columns=None):
     """The ``Series`` of ``entry``: the rows of its first ``k`` chunks from ``old``, the
     other chunks' from ``data``. None when those steps go back below the kept rows'.
 
@@ -451,8 +532,8 @@ def _joined(plugin_name, entry, old, k, data):
     """
     chunks = _chunks(entry)
     if not entry.parts:
-        return _decoded(plugin_name, entry, data)
-    pieces = [_decoded(plugin_name, c, data) for c in chunks[k:]]
+        return _decoded(plugin_name, entry, data, columns)
+    pieces = [_decoded(plugin_name, c, data, columns) for c in chunks[k:]]
     if k:
         pieces.insert(0, old.head(sum(old.part_rows[:k])))
     lasts = [p.steps[-1] for p in pieces if len(p.steps)]
