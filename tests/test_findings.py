@@ -99,7 +99,7 @@ def test_findings_are_strict_json_with_every_field():
     found = findings.evaluate(run)
     assert found
     for f in found:
-        assert set(f) == {"kind", "severity", "layer", "tensors", "step", "message", "evidence"}
+        assert set(f) == {"kind", "severity", "layer", "tensors", "step", "message", "evidence", "advice"}
         json.dumps(f, allow_nan=False)
 
 

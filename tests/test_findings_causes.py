@@ -3,7 +3,7 @@ the per-step loss trends and how ``compose.diagnose`` puts them together."""
 
 import numpy as np
 
-from tb_nnviz.diagnose import causes, compose, loss_findings, loss_trends, setup_findings
+from tb_nnviz.diagnose import causes, compose, findings, loss_findings, loss_trends, setup_findings
 from tb_nnviz.diagnose.evidence import ActivationSeries, RunInfo
 from tb_nnviz.diagnose.rates import TensorSeries
 
@@ -212,3 +212,78 @@ def test_gradients_accumulating_with_sgd_whose_gradient_settles():
     g = np.r_[np.nan, np.linspace(2, 30, 10), np.full(N - 11, 32.7)]
     ts = [kernel(i, np.linspace(4.6, 600, N), grad_norm=g) for i in (1, 2, 3)]
     assert kinds(causes.gradients_accumulating(ts)) == [("gradients_accumulating", "error")]
+
+
+def _blown_up_run():
+    """Kernels that move 2x their norm per step over the first intervals, then stop (dead units)."""
+    norm = np.r_[4.6, np.full(N - 1, 9e8)]
+    update = np.r_[np.nan, 9e8, 9e8, 9e8, np.zeros(N - 4)]
+    return [kernel(i, norm, update) for i in (1, 2, 3)]
+
+
+X50 = {"std": 19.0, "min": 0.0, "max": 50.0, "mean": 15.0, "step": 1}
+
+
+def test_an_lr_far_out_of_its_optimizers_range_stays_a_cause_beside_unnormalized_inputs():
+    """SGD at lr 5 on inputs x50: the lr is a cause of its own, not a consequence of the inputs."""
+    for lr, own in ((5.0, True), (0.05, False)):
+        info = RunInfo(framework="torch", optimizer={"class": "SGD", "lr": lr, "param_groups": [{"lr": lr}]},
+                       lr=((0, lr),), input=X50)
+        top = compose.diagnose(_blown_up_run(), run_info=info)
+        assert top[0]["kind"] == "unnormalized_inputs"
+        nested = {c["kind"] for c in top[0]["consequences"]}
+        assert ("lr_too_high" in [f["kind"] for f in top]) is own and ("lr_too_high" in nested) is not own
+        if own:
+            (high,) = [f for f in top if f["kind"] == "lr_too_high"]
+            assert high["evidence"]["configured_lr"] == 5.0 and high["evidence"]["own_cause"]
+            assert "learning rate, 5, is itself above SGD's usual range" in high["message"]
+            assert high["message"].endswith(high["advice"] + ".") and "lower the learning rate" in high["advice"]
+    # Adam's range ends lower: 0.3 is out of it, 1e-3 is not; unknown optimizers are not judged.
+    assert setup_findings.lr_setting(RunInfo(optimizer={"class": "Adam", "lr": 0.3}))[0] == 0.3
+    assert setup_findings.with_lr_setting([], RunInfo(optimizer={"class": "Adam", "lr": 1e-3})) == []
+    assert setup_findings.lr_setting(RunInfo(optimizer={"class": "LBFGS", "lr": 1.0})) is None
+    # The peak of a schedule counts (a warmup to 3.0 with SGD is out of range).
+    warmup = RunInfo(optimizer={"class": "SGD", "lr": 0.01}, lr=((0, 0.01), (50, 3.0)))
+    assert setup_findings.lr_setting(warmup)[0] == 3.0
+    # SGD's momentum multiplies its step: 0.5 with momentum 0.9 moves as 5.
+    assert setup_findings.lr_setting(RunInfo(optimizer={"class": "SGD", "lr": 0.5, "momentum": 0.9}))[1] == 5.0
+
+
+def test_advice_under_one_cause_never_contradicts_itself():
+    """Consequences keep what was seen and defer to their cause's fix, whatever their own advice was."""
+    info = RunInfo(framework="torch", optimizer={"class": "SGD", "lr": 0.05}, input=X50)
+    top = compose.diagnose(_blown_up_run(), run_info=info)
+    cause = top[0]
+    alone = compose.diagnose(_blown_up_run())  # the same run's findings without a cause to defer to
+    said = {(f["kind"], f["layer"]): findings.seen(f) for g in alone for f in [g] + g.get("consequences", [])}
+    for c in cause["consequences"]:
+        assert c["caused_by"] == "unnormalized_inputs"
+        assert c["advice"] == "this follows from unnormalized_inputs above: fix that first"
+        assert c["message"] == "%s; %s." % (findings.seen(c), c["advice"])
+        assert "the learning rate" not in c["advice"]
+        if (c["kind"], c["layer"]) in said:
+            assert findings.seen(c) == said[c["kind"], c["layer"]]  # what was seen is kept
+    lower = findings.finding("lr_too_high", "warning", "d", [], 5, "d moves 2x per step", {}, "lower the lr", ": ")
+    raise_ = findings.finding("lr_too_low", "warning", "e", [], 5, "e moves 1e-7 per step", {}, "raise the lr")
+    (top,) = compose.nest([cause, lower, raise_])
+    assert [c["message"] for c in top["consequences"]] == [
+        "d moves 2x per step; this follows from unnormalized_inputs above: fix that first.",
+        "e moves 1e-7 per step; this follows from unnormalized_inputs above: fix that first."]
+
+
+def test_a_consequence_of_an_adopted_cause_is_not_lost():
+    """double_softmax adopts lr_too_low, whose own consequence alpha_high it does not list: it comes along."""
+    found = [{"kind": k, "severity": s, "step": 1} for k, s in (
+        ("double_softmax", "warning"), ("lr_too_low", "warning"), ("alpha_high", "info"))]
+    (top,) = compose.nest(found)
+    assert sorted(c["kind"] for c in top["consequences"]) == ["alpha_high", "lr_too_low"]
+
+
+def test_step_and_message_agree_on_when_units_died():
+    steps = np.arange(0, 100, 10)
+    early = ActivationSeries("m/relu_1", "relu", steps, {"dead_fraction": np.r_[np.zeros(3), np.full(7, 0.9)]}, 1)
+    late = ActivationSeries("m/relu_2", "relu", steps, {"dead_fraction": np.r_[np.zeros(6), np.full(4, 0.8)]}, 2)
+    (f,), _ = setup_findings.activation_units([late, early])
+    assert f["step"] == 30 and f["message"].startswith("From step 30, 2 layers")
+    assert "m/relu_1 90% from step 30" in f["message"] and "m/relu_2 80% from step 60" in f["message"]
+    assert f["evidence"]["since"] == {"m/relu_1": 30, "m/relu_2": 60}

@@ -179,7 +179,7 @@ def test_a_too_high_learning_rate_comes_before_what_it_caused():
 def test_every_loss_finding_is_a_run_finding_with_the_common_fields():
     loss = np.r_[2.3, np.full(4, np.inf)]
     (f,) = lf.evaluate(curves(train=loss, epochs=np.arange(5)))
-    assert set(f) == {"kind", "severity", "layer", "tensors", "step", "message", "evidence"}
+    assert set(f) == {"kind", "severity", "layer", "tensors", "step", "message", "evidence", "advice"}
     assert f["layer"] is None and f["tensors"] == [] and f["severity"] in findings.SEVERITIES
     assert "infinite" in f["message"]
 

@@ -96,11 +96,11 @@ def symmetric_units(tensors):
     layers = list(dict.fromkeys(k.layer for k in hits))
     message = (
         "%s started with every weight equal (%s)%s: every unit of a layer then computes the same function and gets "
-        "the same gradient, so the units stay identical and the layer is as good as one unit; initialise randomly "
-        "(He/Glorot), not with zeros or a constant."
+        "the same gradient, so the units stay identical and the layer is as good as one unit"
     ) % (", ".join(map(findings.said, layers)), what, " at step %d" % int(lead.steps[0]))
     return [findings.finding("symmetric_units", "error", lead.layer, [k.name for k in hits], int(lead.steps[0]),
-                             message, {"layers": layers, "all_zero": zero, "threshold": EQUAL_SPREAD})]
+                             message, {"layers": layers, "all_zero": zero, "threshold": EQUAL_SPREAD},
+                             "initialise randomly (He/Glorot), not with zeros or a constant")]
 
 
 def init_scale(v):
@@ -143,13 +143,14 @@ def poor_initialization(tensors):
                   "the signal and its gradients shrink about that much per layer and vanish in a deep model")
         message = (
             "%d of %d layers start with weights %sx the scale 1/sqrt(fan_in) (median; %s: %sx), where He, Glorot and "
-            "the frameworks' defaults start between about 0.2x and 1.4x: %s; use the default initialiser (Glorot "
-            "in Keras, Kaiming-uniform in PyTorch) or He for ReLU."
+            "the frameworks' defaults start between about 0.2x and 1.4x: %s"
         ) % (len(hits), len(scales), findings.fmt(median), findings.said(lead.layer), findings.fmt(init_scale(lead)),
              effect)
         return [findings.finding("poor_initialization", "warning", lead.layer, [k.name for _, k in hits], 0,
                                  message, {"scale": {k.name: r for r, k in hits}, "direction": direction,
-                                           "threshold": bound})]
+                                           "threshold": bound},
+                                 "use the default initialiser (Glorot in Keras, Kaiming-uniform in PyTorch) or He "
+                                 "for ReLU")]
     return []
 
 
@@ -176,13 +177,12 @@ def early_explosion(tensors, symmetric=False):
     names = [k.name for k, g in zip(kernels, column) if g >= EXPLOSION_GROWTH]
     message = (
         "Between steps %d and %d the median layer's weight norm grew %sx (%s: %sx): an explosion inside one logged "
-        "interval, which the per-step ratios average away; lower the learning rate or add warmup and gradient "
-        "clipping."
+        "interval, which the per-step ratios average away"
     ) % (int(steps[i]), int(steps[i + 1]), findings.fmt(median[i]), findings.said(lead.layer),
          findings.fmt(np.nanmax(column)))
     return [findings.finding("early_explosion", "warning", lead.layer, names, int(steps[i + 1]), message, {
         "median_growth": float(median[i]), "growth": {k.name: float(g) for k, g in zip(kernels, column)},
-        "threshold": EXPLOSION_GROWTH})]
+        "threshold": EXPLOSION_GROWTH}, "lower the learning rate or add warmup and gradient clipping")]
 
 
 def _spearman(x, y):
@@ -218,14 +218,16 @@ def gradients_accumulating(tensors):
         return []
     lead = max(per, key=lambda p: p[0])[3]
     message = (
-        "The gradient norms rose steadily, %sx over the run (median layer; %s: %sx), while the weight norms grew "
-        "%sx: each step's gradient is added to the previous ones; call optimizer.zero_grad() (or "
-        "model.zero_grad()) every step, or divide by the steps when accumulating on purpose."
-    ) % (findings.fmt(growth), findings.said(lead.layer), findings.fmt(max(p[0] for p in per)), findings.fmt(weights))
+        "From step %d the gradient norms rose steadily, %sx over the run (median layer; %s: %sx), while the weight "
+        "norms grew %sx: each step's gradient is added to the previous ones"
+    ) % (int(lead.steps[1]), findings.fmt(growth), findings.said(lead.layer), findings.fmt(max(p[0] for p in per)),
+         findings.fmt(weights))
     return [findings.finding("gradients_accumulating", "error", lead.layer, [p[3].name for p in per],
                              int(lead.steps[1]), message, {
                                  "gradient_growth": growth, "trend": trend, "weight_growth": weights,
-                                 "threshold": ACCUMULATING_GROWTH})]
+                                 "threshold": ACCUMULATING_GROWTH},
+                             "call optimizer.zero_grad() (or model.zero_grad()) every step, or divide by the steps "
+                             "when accumulating on purpose")]
 
 
 def weight_decay_of(run_info):
@@ -259,9 +261,11 @@ def weights_shrinking(tensors, run_info=None):
     shrink = [p[1] for p in per if p[0] <= SHRINK_FRACTION]
     first = min(int(k.steps[np.argmax(k.norm <= k.norm[0] * SHRINK_FRACTION)]) for k in shrink)
     message = (
-        "The weights shrank to %s of their first norm (median layer; %s: %s): %s pulls them to 0 faster than the "
-        "gradients push; the large update ratios come from the small norms, not a high learning rate; lower the "
-        "weight decay (AdamW: 1e-4 to 0.1)."
-    ) % (findings.fmt(fraction), findings.said(lead.layer), findings.fmt(min(p[0] for p in per)), why)
+        "The weights shrank to %s of their first norm (median layer; %s: %s; below %s of it from step %d): %s "
+        "pulls them to 0 faster than the gradients push; the large update ratios come from the small norms, not a "
+        "high learning rate"
+    ) % (findings.fmt(fraction), findings.said(lead.layer), findings.fmt(min(p[0] for p in per)),
+         findings.fmt(SHRINK_FRACTION), first, why)
     return [findings.finding("weights_shrinking", "error", lead.layer, [k.name for k in shrink], first, message, {
-        "norm_fraction": fraction, "weight_decay": decay, "threshold": SHRINK_FRACTION})]
+        "norm_fraction": fraction, "weight_decay": decay, "threshold": SHRINK_FRACTION},
+        "lower the weight decay (AdamW: 1e-4 to 0.1)")]

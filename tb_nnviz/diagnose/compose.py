@@ -104,6 +104,7 @@ def diagnose(tensors, alpha_series=(), curves=None, activations=(), run_info=Non
                 notes.append("loss_plateau, loss_rising: fewer than %d per-step loss points, not judged"
                              % (3 * loss_trends.PLATEAU_MIN_POINTS))
             found += trends
+    found = setup_findings.with_lr_setting(found, run_info)
     position = {t.name: i for i, t in enumerate(tensors)}
     found.sort(key=lambda f: position.get((f.get("tensors") or [None])[0], len(position)))
     return Findings(findings.ordered(nest(found)), notes)
@@ -117,33 +118,60 @@ def _merge(found, kind):
     lead = dict(max(same, key=lambda f: findings.SEVERITIES.index(f["severity"]) * -1))
     layers = [f["layer"] for f in same]
     lead["tensors"] = [t for f in same for t in f["tensors"]]
-    lead["message"] = "%s (and the same in %s)" % (lead["message"].rstrip("."), ", ".join(
-        layer for layer in layers if layer != lead["layer"]))
+    others = ", ".join(layer for layer in layers if layer != lead["layer"])
+    lead = findings.retold(lead, "%s (and the same in %s)" % (findings.seen(lead), others), lead.get("advice"))
     lead["evidence"] = dict(lead["evidence"], layers=layers)
     return [lead if f is same[0] else f for f in found if f["kind"] != kind or f is same[0]]
 
 
 def nest(found):
     """``found`` with each consequence moved under its cause (``consequences``,
-    and ``caused_by`` on it). A cause adopts only at warning or error."""
-    causes_here = [f for f in found if f["kind"] in CONSEQUENCES and f["severity"] in ("error", "warning")]
+    and ``caused_by`` on it). A cause adopts only at warning or error, and
+    never a finding with evidence of being a cause of its own
+    (``evidence.own_cause``: ``setup_findings.with_lr_setting``). A
+    consequence's advice defers to its cause: its message keeps what was
+    seen and says to fix the cause first, so the advice under one cause
+    never contradicts itself.
+
+    >>> top = nest([{"kind": "unnormalized_inputs", "severity": "error", "step": 1, "message": "x; scale x.",
+    ...              "advice": "scale x"},
+    ...             {"kind": "updates_stopped", "severity": "warning", "step": 30,
+    ...              "message": "d stopped; raise the lr.", "advice": "raise the lr"}])
+    >>> [(c["caused_by"], c["message"]) for c in top[0]["consequences"]]
+    [('unnormalized_inputs', 'd stopped; this follows from unnormalized_inputs above: fix that first.')]
+    """
+    causes_here = sorted((f for f in found if f["kind"] in CONSEQUENCES and f["severity"] in ("error", "warning")),
+                         key=lambda c: PRIORITY.index(c["kind"]))
+    parent = {id(f): _cause_of(f, causes_here) for f in found}
     top, adopted = [], {}
     for f in found:
-        rank = PRIORITY.index(f["kind"]) if f["kind"] in PRIORITY else len(PRIORITY)
-        parent = None
-        for c in sorted(causes_here, key=lambda c: PRIORITY.index(c["kind"])):
-            if c is not f and PRIORITY.index(c["kind"]) < rank and f["kind"] in CONSEQUENCES[c["kind"]]:
-                parent = c
-                break
-        if parent is None:
+        root = parent[id(f)]
+        while root is not None and parent[id(root)] is not None:
+            root = parent[id(root)]  # a cause adopted by another cause brings its consequences along
+        if root is None:
             top.append(f)
         else:
-            adopted.setdefault(id(parent), []).append(dict(f, caused_by=parent["kind"]))
+            adopted.setdefault(id(root), []).append(dict(_deferring(f, root), caused_by=root["kind"]))
     for f in top:
         if id(f) in adopted:
             f["consequences"] = findings.ordered(adopted[id(f)])
-    # A cause adopted by another cause takes its own consequences along.
     return top
+
+
+def _deferring(f, cause):
+    """Consequence ``f`` whose advice is to fix ``cause`` first (its own could contradict the cause's)."""
+    if "message" not in f:
+        return dict(f)
+    return findings.retold(f, findings.seen(f), "this follows from %s above: fix that first" % cause["kind"])
+
+
+def _cause_of(f, causes_here):
+    """The first of ``causes_here`` (in ``PRIORITY`` order) that explains ``f``, or None."""
+    if (f.get("evidence") or {}).get("own_cause"):
+        return None
+    rank = PRIORITY.index(f["kind"]) if f["kind"] in PRIORITY else len(PRIORITY)
+    return next((c for c in causes_here if c is not f and PRIORITY.index(c["kind"]) < rank
+                 and f["kind"] in CONSEQUENCES[c["kind"]]), None)
 
 
 def finite(x):

@@ -216,16 +216,14 @@ def _nonfinite(tensors):
     counts = " and ".join("{:,} {}".format(n, what) for n, what in ((nan, "NaN"), (inf, "Inf")) if n)
     counts = counts + " values" if counts else "non-finite values"
     others = len(at_first) - 1
-    message = (
-        "%s holds %s at step %d%s; training diverged here: lower the learning rate, clip gradients "
-        "or look for a log/division of zero."
-    ) % (
+    message = "%s holds %s at step %d%s; training diverged here" % (
         lead.name, counts, first,
         " (and %d more tensor%s at that step)" % (others, "s" * (others > 1)) if others else "",
     )
     return [finding(
         "nonfinite", "error", lead.layer, [t.name for t in at_first], first, message,
         {"nan_count": nan, "inf_count": inf, "tensors_at_step": len(at_first), "tensors_later": len(hits)},
+        "lower the learning rate, clip gradients or look for a log/division of zero", ": ",
     )], first
 
 
@@ -283,6 +281,7 @@ def _updates_stopped(views):
         before, gradient = _before_stopping(stopped, stops)
         rounding = gradient or (before is not None and before < ROUNDING_RATIO)
         head = "%s stopped changing at step %d (update norm exactly 0 through step %d)" % (said(layer), step, last)
+        advice = None
         if everything:
             severity = "info"
             message = (
@@ -296,16 +295,13 @@ def _updates_stopped(views):
                     fmt(gradient[1]), gradient[0])
             else:
                 why = "it moved only %s of its norm per step before" % fmt(before)
-            message = (
-                "%s%s, but %s: each step is below the weights' floating-point resolution and rounds away; "
-                "raise the learning rate (with mixed precision, keep float32 master weights)."
-            ) % (head, context, why)
+            message = "%s%s, but %s: each step is below the weights' floating-point resolution and rounds away" % (
+                head, context, why)
+            advice = "raise the learning rate (with mixed precision, keep float32 master weights)"
         else:
             severity = "warning"
-            message = (
-                "%s%s: its units are likely dead (ReLU) or saturated; lower the learning rate or try LeakyReLU, "
-                "or check that the layer is meant to train."
-            ) % (head, context)
+            message = "%s%s: its units are likely dead (ReLU) or saturated" % (head, context)
+            advice = "lower the learning rate or try LeakyReLU, or check that the layer is meant to train"
         found.append(finding("updates_stopped", severity, layer, names, step, message, {
             "stopped_since": {v.name: stops[v.name] for v in stopped},
             "last_step": last,
@@ -313,7 +309,7 @@ def _updates_stopped(views):
             "others_moving_after": moving_after,
             "ratio_per_step_before": before,
             "rounding": bool(rounding) and not everything,
-        }))
+        }, advice))
     return found
 
 
@@ -373,12 +369,12 @@ def _dead_units(views):
         step = int(steps[start])
         message = (
             "%d of %s's %d units (%.0f%%) have not changed since step %d: they no longer learn (dead ReLUs or "
-            "saturated units); lower the learning rate, try LeakyReLU/GELU or a better initialisation."
+            "saturated units)"
         ) % (count, said(v.layer), units, 100 * fraction, step)
         found.append(finding("dead_units", severity, v.layer, [v.name], step, message, {
             "units": units, "dead_units": count, "dead_fraction": fraction,
             "latest_fraction": float(tail[-1]), "points": len(run),
-        }))
+        }, "lower the learning rate, try LeakyReLU/GELU or a better initialisation"))
     return found
 
 
@@ -411,15 +407,13 @@ def _lr_too_high(kernels):
         when = "From step %d on" % int(steps[first])
     lead = kernels[int(np.nanargmax(np.where(np.isfinite(column), column, -np.inf)))]
     names = [k.name for k, r in zip(kernels, column) if r >= HIGH_RATIO] or [lead.name]
-    message = (
-        "%s the median layer's weights moved %s their norm per step (healthy: about %.2g%%), most in %s: "
-        "lower the learning rate (try 10x lower) or add warmup."
-    ) % (when, _pct(median[first]), 100 * HEALTHY_RATIO, said(lead.layer))
+    message = "%s the median layer's weights moved %s their norm per step (healthy: about %.2g%%), most in %s" % (
+        when, _pct(median[first]), 100 * HEALTHY_RATIO, said(lead.layer))
     return [finding("lr_too_high", "warning", lead.layer, names, int(steps[first]), message, {
         "median_ratio_per_step": float(median[first]), "steps_above": covered,
         "threshold": HIGH_RATIO if covered >= HIGH_MIN_STEPS else SUSTAINED_HIGH_RATIO,
         "ratio_per_step": _by_name(kernels, column),
-    })]
+    }, "lower the learning rate (try 10x lower) or add warmup", ": ")]
 
 
 def _gradient_max(v):
@@ -445,12 +439,12 @@ def _never_moved(views):
         what = said(lead.layer) if len(layers) == 1 else "%d layers (first: %s)" % (len(layers), said(lead.layer))
         message = (
             "%s never changed (update norm exactly 0 from step %d to %d) although it had gradients (norm up to %s) "
-            "while other layers trained: the optimizer does not update it; build the optimizer from all of the "
-            "model's parameters (model.parameters()), or freeze the layer (requires_grad=False, trainable=False) "
-            "if that is the intent."
+            "while other layers trained: the optimizer does not update it"
         ) % (what, int(lead.steps[1]), int(lead.steps[-1]), fmt(_gradient_max(lead)))
         return [finding("updates_stopped", "warning", lead.layer, [v.name for v in graded], int(lead.steps[1]),
-                        message, {"layers": layers, "never_moved": True, "gradient_norm_max": _gradient_max(lead)})]
+                        message, {"layers": layers, "never_moved": True, "gradient_norm_max": _gradient_max(lead)},
+                        "build the optimizer from all of the model's parameters (model.parameters()), or freeze the "
+                        "layer (requires_grad=False, trainable=False) if that is the intent")]
     lead = still[0]
     layers = list(dict.fromkeys(v.layer for v in still))
     what = said(lead.layer) if len(layers) == 1 else "%d layers (first: %s)" % (len(layers), said(lead.layer))
@@ -481,15 +475,14 @@ def _lr_too_low(kernels):
     step = int(lead.steps[1]) if len(lead.steps) > 1 else int(lead.steps[0])
     message = (
         "Even the fastest-moving layer, {}, moves only {} of its weights' norm per step in the first half of "
-        "the run, about {:,}x below the ~{} rule of thumb: raise the learning rate (unless you are fine-tuning "
-        "on purpose)."
+        "the run, about {:,}x below the ~{} rule of thumb"
     ).format(
         said(lead.layer), fmt(fastest), _round_factor(HEALTHY_RATIO / max(fastest, 1e-300)), fmt(HEALTHY_RATIO))
     return [finding("lr_too_low", severity, lead.layer, [k.name for _, k in speeds], step, message, {
         "fastest_ratio_per_step": fastest,
         "ratio_per_step": {k.name: r for r, k in speeds},
         "threshold": LOW_RATIO if severity == "warning" else SLOW_RATIO,
-    })]
+    }, "raise the learning rate (unless you are fine-tuning on purpose)", ": ")]
 
 
 def _vanishing_updates(kernels):
@@ -520,15 +513,14 @@ def _vanishing_updates(kernels):
         if len(hit):
             step = int(steps[hit[0]])
     message = (
-        "The first layers update about {:,}x less than the last ({}: {} of its weights' norm per step, {}: {}): "
-        "gradients vanish on the way back; use ReLU-family activations, He/Glorot initialisation, normalisation "
-        "or residual connections (ignore if early layers get a lower learning rate on purpose)."
-    ).format(
-        _round_factor(factor), said(lead.layer), fmt(slowest), said(top.layer), fmt(fastest))
+        "From step {} the first layers update about {:,}x less than the last ({}: {} of its weights' norm per "
+        "step, {}: {}): gradients vanish on the way back"
+    ).format(step, _round_factor(factor), said(lead.layer), fmt(slowest), said(top.layer), fmt(fastest))
     return [finding("vanishing_updates", "warning", lead.layer, [k.name for _, k in early], step, message, {
         "early_ratio_per_step": early_ratio, "late_ratio_per_step": late_ratio, "factor": factor,
         "ratio_per_step": {k.name: r for r, k in rated},
-    })]
+    }, "use ReLU-family activations, He/Glorot initialisation, normalisation or residual connections (ignore if "
+       "early layers get a lower learning rate on purpose)")]
 
 
 def _exploding_weights(kernels):
@@ -550,15 +542,13 @@ def _exploding_weights(kernels):
         how = "and %sx over the last half of the run, still rising at step %d" % (fmt(recent), int(lead.steps[-1]))
     else:
         how = "and stayed there through step %d (it exploded, then stopped growing)" % int(lead.steps[-1])
-    message = (
-        "%s's weight norm grew %sx since step %d (past %gx at step %d) %s: lower the learning rate, add weight "
-        "decay or gradient clipping, or normalise the inputs."
-    ) % (said(lead.layer), fmt(growth), base, EXPLODING_GROWTH, step, how)
+    message = "%s's weight norm grew %sx since step %d (past %gx at step %d) %s" % (
+        said(lead.layer), fmt(growth), base, EXPLODING_GROWTH, step, how)
     return [finding("exploding_weights", "error", lead.layer, [h[4].name for h in hits], step, message, {
         "growth": {h[4].name: float(h[0]) for h in hits},
         "recent_growth": {h[4].name: float(h[1]) for h in hits},
         "threshold": EXPLODING_GROWTH,
-    })]
+    }, "lower the learning rate, add weight decay or gradient clipping, or normalise the inputs", ": ")]
 
 
 def _explosion(k):
@@ -631,12 +621,20 @@ def _round_factor(x):
     return int(round(x / digits) * digits)
 
 
-def finding(kind, severity, layer, tensors, step, message, evidence):
+def finding(kind, severity, layer, tensors, step, message, evidence, advice=None, joint="; "):
     """One finding as every rule returns it (docs/findings.md): ``evidence`` is
     made strict JSON (floats to 4 significant digits, NaN/Inf as None).
 
     >>> finding("nan", "error", "dense", ["dense/kernel"], 3, "...", {"max": float("inf")})["evidence"]
     {'max': None}
+
+    ``advice``, what to try, ends the message after ``message`` (what was seen) and
+    ``joint``, and is kept as ``advice`` too (None: the message advises nothing), so
+    a cause can replace it (``compose.nest``).
+
+    >>> f = finding("lr_too_low", "warning", "d", [], 5, "d moves 1e-6 per step", {}, "raise the lr", ": ")
+    >>> f["message"], f["advice"], seen(f)
+    ('d moves 1e-6 per step: raise the lr.', 'raise the lr', 'd moves 1e-6 per step')
     """
     return {
         "kind": kind,
@@ -644,6 +642,25 @@ def finding(kind, severity, layer, tensors, step, message, evidence):
         "layer": layer,
         "tensors": list(tensors),
         "step": int(step),
-        "message": message,
+        "message": message if advice is None else "%s%s%s." % (message, joint, advice),
         "evidence": metadata.json_value(evidence, digits=4),
+        "advice": advice,
     }
+
+
+def retold(f, seen_text, advice):
+    """A copy of finding ``f`` whose message says ``seen_text``, then ``advice`` (None: none).
+
+    >>> retold({"kind": "k", "message": "old.", "advice": "old"}, "x moved", "fix y first")["message"]
+    'x moved; fix y first.'
+    """
+    return dict(f, message="%s; %s." % (seen_text, advice) if advice else seen_text + ".", advice=advice or None)
+
+
+def seen(f):
+    """What finding ``f``'s message says was seen: the message without its ``advice`` and the
+    punctuation before it (the whole message, without its final full stop, when it gives none)."""
+    message, advice = f["message"].rstrip("."), f.get("advice")
+    if advice and message.endswith(advice):
+        message = message[: len(message) - len(advice)].rstrip(" :;,")
+    return message

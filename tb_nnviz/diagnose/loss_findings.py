@@ -200,17 +200,14 @@ def _loss_diverged(curves, weight_findings):
     followed = ""
     if nonfinite is not None:
         followed = "; the weights followed (NaN/Inf in %s from step %d)" % (nonfinite["layer"], nonfinite["step"])
-    message = (
-        "The training loss %s%s: training diverged; lower the learning rate, clip gradients or look for a "
-        "log/division of zero."
-    ) % (what, followed)
+    message = "The training loss %s%s: training diverged" % (what, followed)
     return [_loss_finding("loss_diverged", "error", step, message, curves, {
         "loss": None if bad[i] else float(loss[i]),
         "lowest_before": before,
         "first_loss": float(loss[0]) if np.isfinite(loss[0]) else None,
         "nonfinite_step": nonfinite["step"] if nonfinite else None,
         "threshold": DIVERGED_GROWTH,
-    })]
+    }, "lower the learning rate, clip gradients or look for a log/division of zero")]
 
 
 def _overfitting(curves, pace):
@@ -242,17 +239,16 @@ def _overfitting(curves, pace):
     unit = curves.unit
     message = (
         "The validation loss was lowest at %s %d (%s) and stayed at least %.0f%% higher over the last %d %ss "
-        "(%s at the end) while the training loss kept falling (%s to %s)%s: the model over-fits; keep the %s-%d "
-        "weights (early stopping), or add regularisation or data."
+        "(%s at the end) while the training loss kept falling (%s to %s)%s: the model over-fits"
     ) % (
         unit, step, findings.fmt(low), 100 * rise, OVERFIT_EPOCHS, unit, findings.fmt(end), findings.fmt(at_min),
-        findings.fmt(train_end), moving, unit, step)
+        findings.fmt(train_end), moving)
     return [_loss_finding("overfitting", severity, step, message, curves, {
         "val_loss_at_min": low, "val_loss_end": end, "train_loss_at_min": at_min, "train_loss_end": train_end,
         "rise": rise, "val_loss_lowest_late": lowest_late, "last_step": int(val.steps[-1]), "points_past_best": past,
         "update_ratio_per_step": pace.median if pace else None,
         "threshold": OVERFIT_RISE,
-    })]
+    }, "keep the %s-%d weights (early stopping), or add regularisation or data" % (unit, step))]
 
 
 def _underfitting(curves, pace, weight_findings=()):
@@ -287,13 +283,10 @@ def _underfitting(curves, pace, weight_findings=()):
     # at 3.0 on a tanh MLP: output 0.25 per step, median 5e-7) is a learning
     # rate that is too high, not too low.
     if pace is None:
-        verdict, why = None, "check the learning rate and the model's capacity"
+        verdict, why, advice, joint = None, None, "check the learning rate and the model's capacity", "; "
     elif pace.fastest >= THRASHING_RATIO:
-        verdict = "thrashing"
-        why = (
-            "the weights move a lot (up to %s of their norm per step) without progress: lower the learning rate"
-            % findings.fmt(pace.fastest)
-        )
+        verdict, advice, joint = "thrashing", "lower the learning rate", ": "
+        why = "the weights move a lot (up to %s of their norm per step) without progress" % findings.fmt(pace.fastest)
     elif pace.median < STUCK_RATIO:
         if pace.fastest == 0:
             how = "the weights do not move at all"
@@ -303,32 +296,30 @@ def _underfitting(curves, pace, weight_findings=()):
         else:
             how = "most weights barely move (%s of their norm per step)" % findings.fmt(pace.median)
         if blown:  # stopped after the large early steps: dead or saturated units, not a slow optimiser
-            why = (
-                "%s since the large early steps that lr_too_high reports left the units dead or saturated: "
-                "lower the learning rate" % how
-            )
+            why = "%s since the large early steps that lr_too_high reports left the units dead or saturated" % how
+            advice, joint = "lower the learning rate", ": "
         else:
-            why = (
-                "%s: the optimiser is not moving the model; raise the learning rate, or look for dead or "
-                "saturated units" % how
-            )
+            why = "%s: the optimiser is not moving the model" % how
+            advice, joint = "raise the learning rate, or look for dead or saturated units", "; "
         verdict = "stuck"
     else:
-        verdict = "capacity"
+        verdict, advice, joint = "capacity", None, ""
         why = (
             "the weights move at a normal pace (%s of their norm per step): the model may be too small or too "
             "regularised for the task" % findings.fmt(pace.median)
         )
     gain = "no lower than before" if improvement < 5e-4 else "only %.1f%% lower than before" % (100 * improvement)
-    message = "The training loss has not improved since %s %d (%s, %s) while %s: the model under-fits; %s." % (
-        curves.unit, step, findings.fmt(recent), gain, how_far, why)
+    message = "The training loss has not improved since %s %d (%s, %s) while %s: the model under-fits%s" % (
+        curves.unit, step, findings.fmt(recent), gain, how_far, "; " + why if why else "")
+    if advice is None:
+        message += "."
     return [_loss_finding("underfitting", "warning", step, message, curves, {
         "train_loss_end": float(np.mean(loss[-END_POINTS:])), "first_loss": float(loss[0]),
         "improvement": improvement, "train_accuracy_end": end_accuracy,
         "update_ratio_per_step": pace.median if pace else None,
         "fastest_update_ratio_per_step": pace.fastest if pace else None,
         "verdict": verdict, "threshold": PLATEAU_IMPROVEMENT,
-    })]
+    }, advice, joint)]
 
 
 # -- helpers --------------------------------------------------------------------
@@ -350,10 +341,10 @@ def _value_at(curve, step):
     return float(curve.values[i]) if i < len(curve.steps) and curve.steps[i] == step else None
 
 
-def _loss_finding(kind, severity, step, message, curves, evidence):
+def _loss_finding(kind, severity, step, message, curves, evidence, advice=None, joint="; "):
     """A finding of the run as a whole (``layer`` None); ``evidence.scalars_run``
     names the run whose loss the Scalars tab shows, ``evidence.loss_tag`` (and
     ``val_loss_tag``) the tags read."""
     evidence = dict(evidence, scalars_run=curves.run, validation_run=curves.validation_run, step_unit=curves.unit,
                     loss_tag=curves.loss_tag, val_loss_tag=curves.val_loss_tag)
-    return findings.finding(kind, severity, None, [], step, message, evidence)
+    return findings.finding(kind, severity, None, [], step, message, evidence, advice, joint)

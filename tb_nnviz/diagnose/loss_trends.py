@@ -61,26 +61,29 @@ def evaluate(curves, pace=None):
     if late >= RISING_FACTOR * best and late > first:
         message = (
             "The training loss (smoothed over %d steps) fell to %s and then rose to %s over the last third of the "
-            "run (%s at the start): the updates make the model worse; look for gradients that accumulate "
-            "(zero_grad), a loss with the wrong sign, or a learning rate that is too high."
+            "run (%s at the start): the updates make the model worse"
         ) % (WINDOW, findings.fmt(best), findings.fmt(late), findings.fmt(first))
         return [loss_findings._loss_finding("loss_rising", "warning", int(steps[-third]), message, curves, {
-            "lowest": best, "late": late, "first": first, "threshold": RISING_FACTOR})]
+            "lowest": best, "late": late, "first": first, "threshold": RISING_FACTOR},
+            "look for gradients that accumulate (zero_grad), a loss with the wrong sign, or a learning rate that is "
+            "too high")]
     if curves.train_accuracy is not None or late < PLATEAU_FRACTION * first:
         return []
     message = (
         "The training loss (median %s over the last %d steps) is still %.0f%% of where it started (%s): the model "
-        "has learned almost nothing; check the learning rate, the labels and the model's output."
+        "has learned almost nothing"
     ) % (findings.fmt(late), int(steps[-1] - steps[-third]), 100 * late / first, findings.fmt(first))
     plateau = loss_findings._loss_finding("loss_plateau", "warning", int(steps[-third]), message, curves, {
-        "late": late, "first": first, "threshold": PLATEAU_FRACTION})
+        "late": late, "first": first, "threshold": PLATEAU_FRACTION}, "check the learning rate, the labels and the "
+        "model's output")
     if pace is None or not pace.fastest >= loss_findings.THRASHING_RATIO:
         return [plateau]
     message = (
         "The training loss stays at %.0f%% of where it started while the weights move up to %s of their norm per "
         "step (healthy: about 0.1%%; the median layer %s): steps too large to make progress, the weights bounce "
-        "instead of descending; lower the learning rate (try 10x lower) or clip gradients."
+        "instead of descending"
     ) % (100 * late / first, findings.fmt(pace.fastest), findings.fmt(pace.median))
     return [findings.finding("lr_too_high", "warning", "", [], int(steps[-third]), message, {
         "fastest_update_ratio_per_step": pace.fastest, "update_ratio_per_step": pace.median,
-        "source": "loss plateau", "threshold": loss_findings.THRASHING_RATIO}), plateau]
+        "source": "loss plateau", "threshold": loss_findings.THRASHING_RATIO},
+        "lower the learning rate (try 10x lower) or clip gradients"), plateau]

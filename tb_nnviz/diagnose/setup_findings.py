@@ -34,6 +34,18 @@ PERSIST_POINTS = 3
 #: the flat tails (SageMaker Debugger's SaturatedActivation: threshold_layer 50%).
 SATURATED_FRACTION = 0.5
 RELU_KINDS = ("relu", "leaky_relu", "elu", "gelu", "silu")
+#: The learning rates that train, per optimizer family (class names lowercased, as
+#: torch and Keras name them): ``(classes, lowest, highest)``. A configured peak rate
+#: outside is evidence of its own that ``lr_too_high`` / ``lr_too_low`` is a cause,
+#: whatever else the run shows (docs/findings.md, "Independent causes"). Measured on
+#: the digits MLP: SGD trains at 0.01-0.5 (1e-3 reaches 13%, 2.0 and 3.0 chance);
+#: Adam at 1e-4 to 0.1 (1e-5 reaches 12%, 0.3 and 1.0 chance). Ranges: SGD's ImageNet
+#: 0.1 at batch 256 and fine-tuning 1e-3; Adam's 1e-3 default, LLM fine-tuning 1e-5 to 1e-6.
+LR_RANGES = (
+    (("sgd",), 1e-4, 1.0),
+    (("adam", "adamw", "adamax", "nadam", "radam", "rmsprop", "lion"), 1e-6, 0.1),
+    (("adagrad",), 1e-4, 1.0),
+)
 
 
 def _types(info):
@@ -53,10 +65,10 @@ def missing_nonlinearity(info):
     names = [info.structure[i].get("name") for i in linear]
     message = (
         "The model's %d affine layers (%s) have no non-linearity between them: together they compute one linear "
-        "map, whatever their depth; add an activation (ReLU, GELU) after each hidden layer."
+        "map, whatever their depth"
     ) % (len(linear), ", ".join(str(n) for n in names))
     return [findings.finding("missing_nonlinearity", "warning", str(names[0]), [], 0, message,
-                             {"layers": names})], []
+                             {"layers": names}, "add an activation (ReLU, GELU) after each hidden layer")], []
 
 
 def double_softmax(info):
@@ -81,17 +93,17 @@ def double_softmax(info):
         message = (
             "The model ends in a softmax (%s) and %s; Keras' TensorFlow backend notices and uses the softmax's "
             "input as the logits, so this run trains as intended, but under the JAX or torch backend the "
-            "probabilities would be squashed twice: drop the softmax, or compile with from_logits=False."
+            "probabilities would be squashed twice"
         ) % (last.get("name"), why)
-        severity = "info"
+        severity, advice, joint = "info", "drop the softmax, or compile with from_logits=False", ": "
     else:
         message = (
             "The model ends in a softmax (%s) and %s: the probabilities are squashed twice, the gradients shrink "
-            "and the loss cannot approach 0; output logits (drop the softmax) or use a loss on probabilities."
+            "and the loss cannot approach 0"
         ) % (last.get("name"), why)
-        severity = "warning"
+        severity, advice, joint = "warning", "output logits (drop the softmax) or use a loss on probabilities", "; "
     return [findings.finding("double_softmax", severity, str(last.get("name")), [], 0, message,
-                             {"last_module": last.get("type"), "loss": loss or None})], []
+                             {"last_module": last.get("type"), "loss": loss or None}, advice, joint)], []
 
 
 def unnormalized_inputs(info):
@@ -106,26 +118,31 @@ def unnormalized_inputs(info):
         return [], []
     message = (
         "The model's input has a standard deviation of %s and values up to %s (at step %s): far from unit scale, so "
-        "the first layer's pre-activations and gradients are huge; standardise the inputs (subtract the mean, "
-        "divide by the standard deviation, or scale pixels to [0, 1])."
+        "the first layer's pre-activations and gradients are huge"
     ) % (findings.fmt(std), findings.fmt(biggest), stats.get("step", 0))
+    advice = "standardise the inputs (subtract the mean, divide by the standard deviation, or scale pixels to [0, 1])"
     return [findings.finding("unnormalized_inputs", "error", "input", [], int(stats.get("step") or 0), message, {
-        "std": std, "abs_max": biggest, "mean": stats.get("mean"), "threshold": INPUT_STD})], []
+        "std": std, "abs_max": biggest, "mean": stats.get("mean"), "threshold": INPUT_STD}, advice)], []
 
 
 def _persistent(a, field, level):
+    """``(smallest value, first step)`` of the trailing run of ``a``'s logged ``field`` at or
+    above ``level``, when it covers at least the last ``PERSIST_POINTS`` points; else None."""
     values = np.asarray(a.fields.get(field, ()), np.float64)
-    values = values[np.isfinite(values)]
+    ok = np.isfinite(values)
+    values, steps = values[ok], np.asarray(a.steps)[ok]
     if len(values) < PERSIST_POINTS or not (values[-PERSIST_POINTS:] >= level).all():
         return None
     above = values >= level
     start = len(above) - (int(np.argmin(above[::-1])) if not above.all() else len(above))
-    return float(np.min(values[-PERSIST_POINTS:])), start
+    return float(np.min(values[start:])), int(steps[start])
 
 
 def activation_units(series):
     """``dead_units`` (ReLU family) and ``saturated_units`` (sigmoid/tanh), one finding
-    per kind listing every layer; ``series``: the run's ``ActivationSeries``."""
+    per kind listing every layer; ``series``: the run's ``ActivationSeries``. Its
+    ``step`` is the first logged step from which some layer stayed past the level,
+    and the message gives each layer's."""
     if not series:
         return [], ["dead_units, saturated_units: no activation statistics logged; read from the weights only"]
     found = []
@@ -136,21 +153,66 @@ def activation_units(series):
          "in the flat tails of the activation (saturated)",
          "use smaller initial weights (Glorot), normalisation before the activation, or ReLU-family activations"),
     ):
-        hits = []
-        for a in series:
-            if a.kind in kinds:
-                got = _persistent(a, field, level)
-                if got is not None:
-                    hits.append((got[0], int(a.steps[np.flatnonzero(np.isfinite(
-                        np.asarray(a.fields[field], np.float64)))[got[1]]]), a))
+        hits = [(got, a) for a in series if a.kind in kinds for got in [_persistent(a, field, level)] if got]
         if not hits:
             continue
-        layers = ", ".join("%s %.0f%%" % (findings.said(a.layer), 100 * f) for f, _, a in hits)
-        lead = hits[0][2]
-        message = "%d layer%s with at least %.0f%% of units %s at each of the last %d logged steps (%s): %s." % (
-            len(hits), "s" * (len(hits) > 1), 100 * level, what, PERSIST_POINTS, layers, advice)
-        found.append(findings.finding(kind, "warning", lead.layer, [a.layer for _, _, a in hits],
-                                      min(s for _, s, _ in hits), message, {
-                                          "fraction": {a.layer: f for f, _, a in hits}, "threshold": level,
-                                          "source": "activations"}))
+        step = min(since for (_, since), _ in hits)
+        last = max(int(np.asarray(a.steps)[-1]) for _, a in hits)
+        layers = ", ".join("%s %.0f%% from step %d" % (findings.said(a.layer), 100 * f, since)
+                           for (f, since), a in hits)
+        message = "From step %d, %d layer%s had at least %.0f%% of units %s at every logged step through step %d (%s)"
+        message %= (step, len(hits), "s" * (len(hits) > 1), 100 * level, what, last, layers)
+        evidence = {"fraction": {a.layer: f for (f, _), a in hits}, "since": {a.layer: s for (_, s), a in hits},
+                    "threshold": level, "source": "activations"}
+        found.append(findings.finding(kind, "warning", hits[0][1].layer, [a.layer for _, a in hits], step, message,
+                                      evidence, advice, ": "))
     return found, []
+
+
+def lr_setting(info):
+    """``(peak lr, effective lr, optimizer class, (lowest, highest))`` of the run's configured
+    learning rate against its optimizer's range in ``LR_RANGES``; None when either is unknown.
+    SGD's effective rate is ``lr / (1 - momentum)``, the heavy ball's step per unit gradient
+    once it rolls (0.5 with momentum 0.9 moves as 5 without); other optimizers' is their lr.
+
+    >>> lr_setting(RunInfo(optimizer={"class": "SGD", "lr": 5.0}))
+    (5.0, 5.0, 'SGD', (0.0001, 1.0))
+    >>> lr_setting(RunInfo(optimizer={"class": "SGD", "lr": 0.5, "momentum": 0.9}))[:2]
+    (0.5, 5.0)
+    """
+    opt = (info.optimizer if info is not None else None) or {}
+    cls = str(opt.get("class") or "")
+    row = next(((names, lo, hi) for names, lo, hi in LR_RANGES if cls.lower() in names), None)
+    values = [opt.get("lr")] + [g.get("lr") for g in opt.get("param_groups") or () if isinstance(g, dict)]
+    values += [p[1] for p in (info.lr if info is not None else ()) if len(p) == 2]
+    values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0]
+    if row is None or not values:
+        return None
+    momentum = info.momentum if "sgd" in row[0] else None
+    momentum = momentum if momentum is not None and 0 <= momentum < 1 else 0.0
+    # To 6 significant digits: Keras keeps its rate in float32 (1e-6 reads 9.99999997e-07 there).
+    peak = float("%.6g" % max(values))
+    return peak, float("%.6g" % (peak / (1 - momentum))), cls, row[1:]
+
+
+def with_lr_setting(found, info):
+    """``found`` with ``lr_too_high`` / ``lr_too_low`` marked as causes of their own
+    (``evidence.own_cause``, and said in the message) when the configured peak learning
+    rate is itself outside its optimizer's range in the same direction: such a finding
+    stays a cause beside unnormalised inputs or a poor start, which cannot explain it away."""
+    setting = lr_setting(info)
+    if setting is None:
+        return found
+    lr, effective, cls, (lo, hi) = setting
+    rate = findings.fmt(lr) if effective == lr else "%s (with its momentum, %s)" % (
+        findings.fmt(lr), findings.fmt(effective))
+    out = []
+    for f in found:
+        if {"lr_too_high": effective > hi, "lr_too_low": effective < lo}.get(f["kind"]):
+            why = "the optimizer's learning rate, %s, is itself %s %s's usual range (%s to %s)" % (
+                rate, "above" if f["kind"] == "lr_too_high" else "below", cls, findings.fmt(lo), findings.fmt(hi))
+            f = findings.retold(f, "%s; %s" % (findings.seen(f), why), f.get("advice"))
+            f["evidence"] = dict(f["evidence"], own_cause=why, configured_lr=lr, effective_lr=effective,
+                                 lr_range=[lo, hi])
+        out.append(f)
+    return out

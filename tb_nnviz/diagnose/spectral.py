@@ -253,29 +253,30 @@ def alpha_findings(series, blown=False):
             message = (
                 "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (below %g since step "
                 "%d; %s of its %d eigenvalues in the fitted tail): here it follows the too-large steps that "
-                "lr_too_high reports, not long training; lower the learning rate."
+                "lr_too_high reports, not long training"
             ) % (
                 findings.said(layer), latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
+            advice = "lower the learning rate"
         elif kind == "alpha_low":
             message = (
                 "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (below %g since step "
                 "%d; %s of its %d eigenvalues in the fitted tail): WeightWatcher reads alpha < 2 as over-trained, "
-                "but a spectrum this small cannot say so on its own; compare the validation loss before adding "
-                "regularisation."
+                "but a spectrum this small cannot say so on its own"
             ) % (
                 findings.said(layer), latest, last, ALPHA_LOW, step, tail, t.num_evals[ok[-1]])
+            advice = "compare the validation loss before adding regularisation"
         else:
             message = (
                 "%s's eigenvalue spectrum has a power-law exponent alpha of %.2f at step %d (above %g since step "
                 "%d; %s of its %d eigenvalues in the fitted tail): WeightWatcher reads alpha > 6 as under-trained, "
-                "weights still close to random; train longer or with a larger learning rate, or the layer may have "
-                "more units than the task needs."
+                "weights still close to random"
             ) % (
                 findings.said(layer), latest, last, ALPHA_HIGH, step, tail, t.num_evals[ok[-1]])
+            advice = "train longer or with a larger learning rate, or the layer may have more units than the task needs"
         found.append(findings.finding(kind, severity, layer, [t.name], step, message, {
             "alpha": float(latest), "threshold": ALPHA_LOW if kind == "alpha_low" else ALPHA_HIGH,
             "num_evals": t.num_evals[ok[-1]], "num_tail": tail, "last_step": last,
-        }))
+        }, advice))
     return found
 
 
