@@ -245,6 +245,10 @@ def test_an_lr_far_out_of_its_optimizers_range_stays_a_cause_beside_unnormalized
     # The peak of a schedule counts (a warmup to 3.0 with SGD is out of range).
     warmup = RunInfo(optimizer={"class": "SGD", "lr": 0.01}, lr=((0, 0.01), (50, 3.0)))
     assert setup_findings.lr_setting(warmup)[0] == 3.0
+    # An explosion within one logged interval reads the same too-large steps.
+    (boom,) = causes.early_explosion([kernel(i, np.r_[6.8, np.full(N - 1, 16.8)]) for i in (1, 2, 3)])
+    (marked,) = setup_findings.with_lr_setting([boom], RunInfo(optimizer={"class": "SGD", "lr": 3.0}))
+    assert marked["evidence"]["own_cause"] and marked["message"].endswith("; " + boom["advice"] + ".")
     # SGD's momentum multiplies its step: 0.5 with momentum 0.9 moves as 5.
     assert setup_findings.lr_setting(RunInfo(optimizer={"class": "SGD", "lr": 0.5, "momentum": 0.9}))[1] == 5.0
 

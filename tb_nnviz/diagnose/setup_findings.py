@@ -46,6 +46,9 @@ LR_RANGES = (
     (("adam", "adamw", "adamax", "nadam", "radam", "rmsprop", "lion"), 1e-6, 0.1),
     (("adagrad",), 1e-4, 1.0),
 )
+#: The kinds that read steps too large for the model (the learning rate's, or an explosion within one
+#: logged interval): a configured rate above its range makes them causes of their own.
+LR_HIGH_KINDS = ("lr_too_high", "early_explosion")
 
 
 def _types(info):
@@ -196,7 +199,7 @@ def lr_setting(info):
 
 
 def with_lr_setting(found, info):
-    """``found`` with ``lr_too_high`` / ``lr_too_low`` marked as causes of their own
+    """``found`` with ``LR_HIGH_KINDS`` / ``lr_too_low`` marked as causes of their own
     (``evidence.own_cause``, and said in the message) when the configured peak learning
     rate is itself outside its optimizer's range in the same direction: such a finding
     stays a cause beside unnormalised inputs or a poor start, which cannot explain it away."""
@@ -208,9 +211,10 @@ def with_lr_setting(found, info):
         findings.fmt(lr), findings.fmt(effective))
     out = []
     for f in found:
-        if {"lr_too_high": effective > hi, "lr_too_low": effective < lo}.get(f["kind"]):
+        high = f["kind"] in LR_HIGH_KINDS
+        if (high and effective > hi) or (f["kind"] == "lr_too_low" and effective < lo):
             why = "the optimizer's learning rate, %s, is itself %s %s's usual range (%s to %s)" % (
-                rate, "above" if f["kind"] == "lr_too_high" else "below", cls, findings.fmt(lo), findings.fmt(hi))
+                rate, "above" if high else "below", cls, findings.fmt(lo), findings.fmt(hi))
             f = findings.retold(f, "%s; %s" % (findings.seen(f), why), f.get("advice"))
             f["evidence"] = dict(f["evidence"], own_cause=why, configured_lr=lr, effective_lr=effective,
                                  lr_range=[lo, hi])
