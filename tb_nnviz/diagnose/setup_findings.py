@@ -183,19 +183,32 @@ def lr_setting(info):
     >>> lr_setting(RunInfo(optimizer={"class": "SGD", "lr": 0.5, "momentum": 0.9}))[:2]
     (0.5, 5.0)
     """
-    opt = (info.optimizer if info is not None else None) or {}
+    opt = info.optimizer if info is not None and isinstance(info.optimizer, dict) else {}
     cls = str(opt.get("class") or "")
     row = next(((names, lo, hi) for names, lo, hi in LR_RANGES if cls.lower() in names), None)
-    values = [opt.get("lr")] + [g.get("lr") for g in opt.get("param_groups") or () if isinstance(g, dict)]
+    groups = opt.get("param_groups") if isinstance(opt.get("param_groups"), (list, tuple)) else ()
+    values = [opt.get("lr")] + [g.get("lr") for g in groups if isinstance(g, dict)]
     values += [p[1] for p in (info.lr if info is not None else ()) if len(p) == 2]
     values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0]
     if row is None or not values:
         return None
-    momentum = info.momentum if "sgd" in row[0] else None
-    momentum = momentum if momentum is not None and 0 <= momentum < 1 else 0.0
     # To 6 significant digits: Keras keeps its rate in float32 (1e-6 reads 9.99999997e-07 there).
     peak = float("%.6g" % max(values))
-    return peak, float("%.6g" % (peak / (1 - momentum))), cls, row[1:]
+    return peak, float("%.6g" % (peak * _momentum_gain(opt) if "sgd" in row[0] else peak)), cls, row[1:]
+
+
+def _momentum_gain(opt):
+    """How many times SGD's step per unit gradient its momentum ``m`` makes it once rolling:
+    ``(1 - dampening) / (1 - m)`` (torch's dampening; 1 without momentum or when malformed).
+
+    >>> _momentum_gain({"momentum": 0.9}), _momentum_gain({"momentum": "fast"})
+    (10.0, 1.0)
+    """
+    try:
+        m, damp = float(opt.get("momentum") or 0.0), float(opt.get("dampening") or 0.0)
+    except (TypeError, ValueError):
+        return 1.0
+    return round((1 - damp) / (1 - m), 9) if 0 <= m < 1 and 0 <= damp <= 1 else 1.0
 
 
 def with_lr_setting(found, info):
