@@ -15,6 +15,7 @@ answers after each are timed (the caches warm from the answers before).
 """
 
 import time
+import types
 
 import numpy as np
 
@@ -89,7 +90,10 @@ def measure(root, chunk, tensors, early, late, shape, rng_seed=0):
                 writer.flush()
 
             log_until(early)
-            with providers.rust_provider(root, metadata.TRAJECTORY_PLUGIN_NAME, tensors) as provider:
+            flags = types.SimpleNamespace(samples_per_plugin={})
+            plugin.NNVizLoader().fix_flags(flags)  # as TensorBoard starts with the plugin: every point kept
+            with providers.rust_provider(root, metadata.TRAJECTORY_PLUGIN_NAME, tensors,
+                                         flags.samples_per_plugin) as provider:
                 ctx = providers.CTX
                 nnviz = plugin.NNVizPlugin(base_plugin.TBContext(data_provider=provider, logdir=root))
                 for point, n in (("early", early), ("late", late)):

@@ -33,6 +33,17 @@ def _log(logdir, steps):
             w.log_weights(step, _weights(step), heatmaps=False, spectra=False)
 
 
+def _open_run(logdir):
+    """``(writer, provider, counting provider, store)`` of a run of 10 steps, its writer still open."""
+    w = tb_nnviz.Writer(str(logdir))
+    for step in range(10):
+        w.log_weights(step, _weights(step), heatmaps=False, spectra=False)
+    w.flush()
+    inner = providers.python_provider(logdir)
+    provider = providers.Counting(inner)
+    return w, inner, provider, store.Store(provider)
+
+
 def _served(logdir, name="a/kernel", provider=None):
     s = store.Store(provider or providers.python_provider(logdir))
     entry = s.entry(providers.CTX, "", TRAJ, ".", name)
@@ -61,13 +72,7 @@ def test_points_are_written_in_chunks_and_served_as_one_series(tmp_path, small_c
 
 def test_a_growing_run_rereads_only_its_last_chunk(tmp_path, small_chunks):
     logdir = tmp_path / "run"
-    w = tb_nnviz.Writer(str(logdir))
-    for step in range(10):
-        w.log_weights(step, _weights(step), heatmaps=False, spectra=False)
-    w.flush()
-    mux_provider = providers.python_provider(logdir)
-    provider = providers.Counting(mux_provider)
-    s = store.Store(provider)
+    w, mux_provider, provider, s = _open_run(logdir)
     entries = s.index(providers.CTX, "", TRAJ, ".")[0]["."]
     s.prefetch(providers.CTX, "", TRAJ, ".", entries)
     assert len(provider.tags) == 3 * len(NAMES)  # chunks 0, 1, 2 of each
@@ -135,13 +140,7 @@ def _sums(s):
 @pytest.mark.parametrize("restart", [False, True])
 def test_the_summed_sketch_grows_by_the_new_chunks_only(tmp_path, small_chunks, restart):
     logdir = tmp_path / "run"
-    w = tb_nnviz.Writer(str(logdir))
-    for step in range(10):
-        w.log_weights(step, _weights(step), heatmaps=False, spectra=False)
-    w.flush()
-    inner = providers.python_provider(logdir)
-    provider = providers.Counting(inner)
-    s = store.Store(provider)
+    w, inner, provider, s = _open_run(logdir)
     steps, _ = _sums(s)
     assert steps.tolist() == list(range(10))
     if restart:  # a new writer from step 6: chunk 0 is written again
