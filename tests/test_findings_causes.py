@@ -238,9 +238,14 @@ def test_an_lr_far_out_of_its_optimizers_range_stays_a_cause_beside_unnormalized
             assert high["evidence"]["configured_lr"] == 5.0 and high["evidence"]["own_cause"]
             assert "learning rate, 5, is itself above SGD's usual range" in high["message"]
             assert high["message"].endswith(high["advice"] + ".") and "lower the learning rate" in high["advice"]
+    # Adam's steps are about its rate whatever the gradient's size: large inputs cannot explain them.
+    adam = RunInfo(framework="torch", optimizer={"class": "Adam", "lr": 0.01}, input=X50)
+    top = compose.diagnose(_blown_up_run(), run_info=adam)
+    assert [f["kind"] for f in top] == ["unnormalized_inputs", "lr_too_high"]
+    assert top[1]["evidence"]["unexplained_by"] == ["unnormalized_inputs"] and "own_cause" not in top[1]["evidence"]
     # Adam's range ends lower: 0.3 is out of it, 1e-3 is not; unknown optimizers are not judged.
     assert setup_findings.lr_setting(RunInfo(optimizer={"class": "Adam", "lr": 0.3}))[0] == 0.3
-    assert setup_findings.with_lr_setting([], RunInfo(optimizer={"class": "Adam", "lr": 1e-3})) == []
+    assert "own_cause" not in setup_findings.with_lr_setting(top[1:], adam)[0]["evidence"]
     assert setup_findings.lr_setting(RunInfo(optimizer={"class": "LBFGS", "lr": 1.0})) is None
     # The peak of a schedule counts (a warmup to 3.0 with SGD is out of range).
     warmup = RunInfo(optimizer={"class": "SGD", "lr": 0.01}, lr=((0, 0.01), (50, 3.0)))

@@ -127,8 +127,9 @@ def _merge(found, kind):
 def nest(found):
     """``found`` with each consequence moved under its cause (``consequences``,
     and ``caused_by`` on it). A cause adopts only at warning or error, and
-    never a finding with evidence of being a cause of its own
-    (``evidence.own_cause``: ``setup_findings.with_lr_setting``). A
+    never a finding with evidence of being a cause of its own, or that it
+    cannot explain (``evidence.own_cause``, ``evidence.unexplained_by``:
+    ``setup_findings.with_lr_setting``). A
     consequence's advice defers to its cause: its message keeps what was
     seen and says to fix the cause first, so the advice under one cause
     never contradicts itself.
@@ -166,12 +167,16 @@ def _deferring(f, cause):
 
 
 def _cause_of(f, causes_here):
-    """The first of ``causes_here`` (in ``PRIORITY`` order) that explains ``f``, or None."""
-    if (f.get("evidence") or {}).get("own_cause"):
+    """The first of ``causes_here`` (in ``PRIORITY`` order) that explains ``f``, or None: one
+    that lists its kind, unless ``f``'s evidence says it is a cause of its own (``own_cause``)
+    or names that cause among those that cannot explain it (``unexplained_by``)."""
+    evidence = f.get("evidence") or {}
+    if evidence.get("own_cause"):
         return None
     rank = PRIORITY.index(f["kind"]) if f["kind"] in PRIORITY else len(PRIORITY)
     return next((c for c in causes_here if c is not f and PRIORITY.index(c["kind"]) < rank
-                 and f["kind"] in CONSEQUENCES[c["kind"]]), None)
+                 and f["kind"] in CONSEQUENCES[c["kind"]] and c["kind"] not in evidence.get("unexplained_by", ())),
+                None)
 
 
 def finite(x):

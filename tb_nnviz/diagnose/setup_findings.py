@@ -49,6 +49,9 @@ LR_RANGES = (
 #: The kinds that read steps too large for the model (the learning rate's, or an explosion within one
 #: logged interval): a configured rate above its range makes them causes of their own.
 LR_HIGH_KINDS = ("lr_too_high", "early_explosion")
+#: Adaptive optimizers: each weight's step is about the learning rate whatever the gradient's
+#: size (Adam, RMSprop and Adagrad divide by the gradient's running scale; Lion takes its sign).
+ADAPTIVE = ("adam", "adamw", "adamax", "nadam", "radam", "rmsprop", "lion", "adagrad")
 
 
 def _types(info):
@@ -212,24 +215,41 @@ def _momentum_gain(opt):
 
 
 def with_lr_setting(found, info):
-    """``found`` with ``LR_HIGH_KINDS`` / ``lr_too_low`` marked as causes of their own
-    (``evidence.own_cause``, and said in the message) when the configured peak learning
-    rate is itself outside its optimizer's range in the same direction: such a finding
-    stays a cause beside unnormalised inputs or a poor start, which cannot explain it away."""
+    """``found`` with what the optimizer's setting says about its learning-rate findings.
+
+    ``LR_HIGH_KINDS`` / ``lr_too_low`` become causes of their own (``evidence.own_cause``, and
+    said in the message) when the configured peak rate is itself outside its optimizer's range
+    in the same direction: no other cause explains them away. Under an adaptive optimizer
+    (``ADAPTIVE``) large steps are not explained by unnormalised inputs
+    (``evidence.unexplained_by``): it scales each weight's step to about its rate, whatever
+    the gradient's size.
+
+    >>> high = findings.finding("lr_too_high", "warning", "d", [], 5, "d moved 2x", {}, "lower it", ": ")
+    >>> [f["evidence"] for f in with_lr_setting([high], RunInfo(optimizer={"class": "Adam", "lr": 0.01}))]
+    [{'unexplained_by': ['unnormalized_inputs']}]
+    """
     setting = lr_setting(info)
-    if setting is None:
-        return found
-    lr, effective, cls, (lo, hi) = setting
-    rate = findings.fmt(lr) if effective == lr else "%s (with its momentum, %s)" % (
-        findings.fmt(lr), findings.fmt(effective))
+    adaptive = setting is not None and setting[2].lower() in ADAPTIVE
     out = []
     for f in found:
-        high = f["kind"] in LR_HIGH_KINDS
-        if (high and effective > hi) or (f["kind"] == "lr_too_low" and effective < lo):
-            why = "the optimizer's learning rate, %s, is itself %s %s's usual range (%s to %s)" % (
-                rate, "above" if high else "below", cls, findings.fmt(lo), findings.fmt(hi))
+        why = _out_of_range(f["kind"], setting) if setting is not None else None
+        if why:
             f = findings.retold(f, "%s; %s" % (findings.seen(f), why), f.get("advice"))
-            f["evidence"] = dict(f["evidence"], own_cause=why, configured_lr=lr, effective_lr=effective,
-                                 lr_range=[lo, hi])
+            f["evidence"] = dict(f["evidence"], own_cause=why, configured_lr=setting[0], effective_lr=setting[1],
+                                 lr_range=list(setting[3]))
+        elif adaptive and f["kind"] in LR_HIGH_KINDS:
+            f = dict(f, evidence=dict(f["evidence"], unexplained_by=["unnormalized_inputs"]))
         out.append(f)
     return out
+
+
+def _out_of_range(kind, setting):
+    """Why a finding of ``kind`` is a cause of its own under ``lr_setting``'s ``setting``, or None."""
+    lr, effective, cls, (lo, hi) = setting
+    high = kind in LR_HIGH_KINDS
+    if not ((high and effective > hi) or (kind == "lr_too_low" and effective < lo)):
+        return None
+    rate = findings.fmt(lr) if effective == lr else "%s (with its momentum, %s)" % (
+        findings.fmt(lr), findings.fmt(effective))
+    return "the optimizer's learning rate, %s, is itself %s %s's usual range (%s to %s)" % (
+        rate, "above" if high else "below", cls, findings.fmt(lo), findings.fmt(hi))
