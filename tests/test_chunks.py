@@ -160,3 +160,41 @@ def test_the_summed_sketch_grows_by_the_new_chunks_only(tmp_path, small_chunks, 
     np.testing.assert_allclose(total, fresh_total, rtol=1e-12)
     if not restart:  # steps 10-12 lie in chunks 2 and 3: chunks 0 and 1 are not read again
         assert sorted(set(provider.tags)) == sorted(metadata.chunk_tag(n, TRAJ, k) for n in NAMES for k in (2, 3))
+
+
+class _Capped(providers.Counting):
+    """A real provider whose answers carry at most ``cap`` tags, as the Rust data server's
+    gRPC answers carry at most 256 MiB: more raises the error gRPC's client raises."""
+
+    class TooLarge(Exception):
+        def code(self):
+            import grpc
+            return grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, inner, cap):
+        super().__init__(inner)
+        self.cap = cap
+
+    def read_tensors(self, *args, **kwargs):
+        if len(kwargs["run_tag_filter"].tags) > self.cap:
+            self.reads += 1
+            raise self.TooLarge("Received message larger than max")
+        return super().read_tensors(*args, **kwargs)
+
+
+def test_reads_are_split_to_fit_one_answer(tmp_path, small_chunks, monkeypatch):
+    _log(tmp_path, range(11))  # 2 tensors x 3 chunks
+    want = _served(tmp_path).values
+    # By the listing's estimate: a few points per call.
+    monkeypatch.setattr(store, "BATCH_BYTES", 1)
+    provider = providers.Counting(providers.python_provider(tmp_path))
+    np.testing.assert_array_equal(_served(tmp_path, provider=provider).values, want)
+    assert provider.reads == 3  # one tag per call
+    # And halved when the server still finds an answer too large.
+    monkeypatch.setattr(store, "BATCH_BYTES", 2**30)
+    provider = _Capped(providers.python_provider(tmp_path), cap=1)
+    np.testing.assert_array_equal(_served(tmp_path, provider=provider).values, want)
+    # A single tag too large for an answer: a clear error naming it, not a crash.
+    provider = _Capped(providers.python_provider(tmp_path), cap=0)
+    with pytest.raises(Exception, match="a/kernel/nnviz_trajectory.* cannot be served: .*larger than one answer"):
+        _served(tmp_path, provider=provider)

@@ -38,6 +38,12 @@ _ALL_SAMPLES = 10**9
 #: Tags read by one ``read_tensors`` call when many series are read at once
 #: (``Store.prefetch``): few round trips, and a bounded batch of decoded arrays.
 BATCH_TAGS = 64
+#: Estimated bytes one ``read_tensors`` call asks for at most: the Rust data server
+#: answers in one gRPC message, which TensorBoard's client caps at 256 MiB.
+BATCH_BYTES = 64 * 2**20
+#: Heatmap samples per tag assumed when estimating a read (TensorBoard keeps
+#: ``plugin.DEFAULT_HEATMAP_SAMPLES`` unless told otherwise).
+_HEATMAP_SAMPLES = 100
 #: Summed sketches (one per run and tensor selection) kept for ``projection``.
 _SUMS_KEPT = 64
 #: Seconds the listing of one tag is trusted without asking the data provider
@@ -107,8 +113,7 @@ class Store:
         for i in range(0, len(names), BATCH_TAGS):
             part = [(todo[n][0]._replace(parts=tuple(todo[n][1:])) if todo[n] else None, entries[n])
                     for n in names[i : i + BATCH_TAGS]]
-            data = self._read(ctx, eid, TRAJECTORY, run, [t for c, _ in part if c for t in _tags_of(c)]) \
-                if any(c for c, _ in part) else {}
+            data = self._read(ctx, eid, TRAJECTORY, run, [t for c, _ in part if c for t in _tag_entries(c)])
             for chunk, entry in part:
                 sketch = layouts.point_layout(entry.content).sketch
                 s = _joined(TRAJECTORY, chunk, None, 0, data, sketch) if chunk else Series.empty(dim)
@@ -233,13 +238,13 @@ class Store:
         """The ``Series`` of ``entries`` in one ``read_tensors`` call. Of a chunked tensor
         only the chunks changed since its cached series are read (``Series.part_stamps``)."""
         reuse = [_reusable(self._cache.peek((eid, plugin_name, run, e.tag)), e) for e in entries]
-        tags = [t for e, (_, k) in zip(entries, reuse) for t in _tags_of(e, k)]
-        data = self._read(ctx, eid, plugin_name, run, tags)
+        data = self._read(ctx, eid, plugin_name, run, [t for e, (_, k) in zip(entries, reuse)
+                                                        for t in _tag_entries(e, k)])
         out = []
         for e, (old, k) in zip(entries, reuse):
             series = _joined(plugin_name, e, old, k, data)
             if series is None:  # steps went back across chunks the cache held: read whole
-                series = _joined(plugin_name, e, None, 0, self._read(ctx, eid, plugin_name, run, _tags_of(e)))
+                series = _joined(plugin_name, e, None, 0, self._read(ctx, eid, plugin_name, run, _tag_entries(e)))
             out.append(series)
         return out
 
@@ -268,14 +273,42 @@ class Store:
                     self._cache.put((eid, plugin_name, run, e.tag), stamp(e), series, keep_values)
 
     def _read(self, ctx, eid, plugin_name, run, tags):
-        """``{tag: [TensorDatum]}``: every stored sample of ``tags`` in ``run``, in one call."""
-        return self._data_provider.read_tensors(
-            ctx,
-            experiment_id=eid,
-            plugin_name=plugin_name,
-            downsample=_ALL_SAMPLES,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
-        ).get(run, {})
+        """``{tag: [TensorDatum]}``: every stored sample of ``tags`` (tag ``Entry`` s, as
+        :func:`_tag_entries` gives them) in ``run``, in as few calls as fit one answer:
+        groups of at most ``BATCH_BYTES`` by the listing's estimate, halved again when
+        the data server still finds an answer too large."""
+        out, group, size = {}, [], 0
+        for t in tags:
+            est = _estimated_bytes(plugin_name, t)
+            if group and size + est > BATCH_BYTES:
+                out.update(self._read_group(ctx, eid, plugin_name, run, group))
+                group, size = [], 0
+            group.append(t.tag)
+            size += est
+        if group:
+            out.update(self._read_group(ctx, eid, plugin_name, run, group))
+        return out
+
+    def _read_group(self, ctx, eid, plugin_name, run, tags):
+        try:
+            return self._data_provider.read_tensors(
+                ctx,
+                experiment_id=eid,
+                plugin_name=plugin_name,
+                downsample=_ALL_SAMPLES,
+                run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
+            ).get(run, {})
+        except Exception as e:  # gRPC's errors have no common base here; others are raised again
+            if not _too_large(e):
+                raise
+            if len(tags) == 1:
+                raise errors.NotFoundError(
+                    "run %r, tag %r cannot be served: its samples are larger than one answer of TensorBoard's data "
+                    "server can carry (%s); log fewer steps of it, or start TensorBoard with "
+                    "--load_fast=false" % (run, tags[0], e)) from None
+            half = len(tags) // 2
+            return {**self._read_group(ctx, eid, plugin_name, run, tags[:half]),
+                    **self._read_group(ctx, eid, plugin_name, run, tags[half:])}
 
     def trajectories(self, ctx, eid, run):
         """``[(name, Entry, steps, {field: column})]``: every tensor of ``run``
@@ -454,12 +487,37 @@ def _chunks(entry):
     return (entry._replace(parts=()),) + entry.parts
 
 
-def _tags_of(entry, skip=0):
-    """The tags holding ``entry``'s samples: its own, its first-heatmap tag's and its
-    later chunks' (without the first ``skip`` chunks)."""
+def _tag_entries(entry, skip=0):
+    """One ``Entry`` per tag holding ``entry``'s samples: its own, its first-heatmap
+    tag's and its later chunks' (without the first ``skip`` chunks)."""
     if entry.parts:
-        return [c.tag for c in _chunks(entry)[skip:]]
-    return [entry.tag] + ([entry.first.tag] if entry.first else [])
+        return list(_chunks(entry)[skip:])
+    return [entry._replace(first=None)] + ([entry.first] if entry.first else [])
+
+
+def _tags_of(entry):
+    """The tags of :func:`_tag_entries`."""
+    return [t.tag for t in _tag_entries(entry)]
+
+
+def _estimated_bytes(plugin_name, tag_entry):
+    """The bytes ``read_tensors`` returns for one tag, estimated from its listing: a step
+    per sample up to its last (a chunk holds at most ``metadata.CHUNK_POINTS``, a heatmap
+    tag ``_HEATMAP_SAMPLES``), each its stored size plus a proto's overhead."""
+    shape, dtype = _value_shape(plugin_name, tag_entry.content)
+    samples = tag_entry.series.max_step + 1
+    if tag_entry.content.get("chunk"):
+        samples = min(samples, metadata.CHUNK_POINTS)
+    if plugin_name == HEATMAP:
+        samples = min(samples, _HEATMAP_SAMPLES)
+    return samples * (int(np.prod(shape)) * np.dtype(dtype).itemsize + 64)
+
+
+def _too_large(error):
+    """Whether ``error`` is the gRPC client refusing an answer above its size limit."""
+    code = getattr(error, "code", None)
+    status = code() if callable(code) else None
+    return getattr(status, "name", None) == "RESOURCE_EXHAUSTED" or "larger than max" in str(error)
 
 
 def _reusable(old, entry):
