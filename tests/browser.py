@@ -163,6 +163,14 @@ def loaded_card(frame, run, tag):
     return card
 
 
+def tooltip(frame, keys=("row", "col", "value", "absmax", "block", "index")):
+    """The heatmap tooltip's lines, once it shows: ``{key: text}`` of those of ``keys`` it has
+    (``absmax`` and ``block`` only on pooled heatmaps)."""
+    frame.locator('[data-testid="tooltip"]').wait_for(state="visible")
+    lines = {k: frame.locator('[data-testid="tooltip-%s"]' % k) for k in keys}
+    return {k: loc.inner_text() for k, loc in lines.items() if loc.count()}
+
+
 def theme_menu(page, label):
     """Chooses "Browser default", "Light" or "Dark" in TensorBoard's theme menu."""
     page.locator('button[aria-label="Menu for changing light or dark theme"]').click()

@@ -48,12 +48,6 @@ def served(tmp_path_factory):
         yield url, values
 
 
-def _tooltip(frame):
-    frame.locator('[data-testid="tooltip"]').wait_for(state="visible")
-    get = lambda k: frame.locator('[data-testid="tooltip-%s"]' % k).inner_text()  # noqa: E731
-    return {k: get(k) for k in ("row", "col", "value", "absmax", "block", "index")}
-
-
 def test_the_pooling_is_whole_tiles_with_small_axes_kept(served):
     url, _ = served
     tags = tbserver.route_json(url, "tags")["runs"]["resnet"]
@@ -74,7 +68,7 @@ def test_a_pooled_conv_heatmap_names_its_tiles_and_hovers_its_block(served, brow
     box = canvas.bounding_box()
     r, c = 1, 31
     canvas.hover(position={"x": (c + 0.5) * box["width"] / 32, "y": (r + 0.5) * box["height"] / 32})
-    tip = _tooltip(frame)
+    tip = browser.tooltip(frame)
     block = values[CONV][:, :, 8:16, 248:256].astype(np.float64)
     assert (int(tip["row"]), int(tip["col"])) == (r, c)
     assert float(tip["value"]) == pytest.approx(block.mean(), rel=1e-5, abs=1e-9)
@@ -92,7 +86,7 @@ def test_a_pooled_conv_heatmap_names_its_tiles_and_hovers_its_block(served, brow
     box = canvas.bounding_box()
     r, c = 2, 40
     canvas.hover(position={"x": (c + 0.5) * box["width"] / 64, "y": (r + 0.5) * box["height"] / 3})
-    tip = _tooltip(frame)
+    tip = browser.tooltip(frame)
     kernel = values[STEM][40, 2].astype(np.float64)
     assert float(tip["value"]) == pytest.approx(kernel.mean(), rel=1e-5, abs=1e-9)
     assert tip["block"] == "in 2 × out 40 (whole 7×7 tiles; rows 14–20, cols 280–286)"

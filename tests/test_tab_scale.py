@@ -21,11 +21,20 @@ import pytest
 
 import tb_nnviz
 from tests import browser, tbserver
+from tests.tabscale import (
+    MAX_DOM,
+    MAX_HEIGHT,
+    MEASURE,
+    SHOWN,
+    findings_settled,
+    nv_hash,
+    pct,
+    scroll_frames,
+    wait_group_on_screen,
+)
 
 ARTIFACTS = os.path.join(tbserver.REPO, "test-artifacts")
 STEPS = [0, 1, 2, 3]
-MAX_DOM = 5000
-MAX_HEIGHT = 20000
 
 
 def resnet50_tensors():
@@ -119,49 +128,17 @@ def _shot(tab, name):
     tab.page.screenshot(path=os.path.join(ARTIFACTS, "scale-%s.png" % name))
 
 
-#: The plugin frame's DOM size and document height.
-MEASURE = """() => ({dom: document.getElementsByTagName('*').length,
-    height: document.documentElement.scrollHeight,
-    canvases: document.getElementsByTagName('canvas').length})"""
-
-
-def _hash(**kv):
-    return "nnviz&" + "&".join("nv_%s=%s" % (k, v) for k, v in kv.items())
-
-
 def _open_all(browser_, url):
     # The overview and structure view list ResNet-50's tensors.
-    tab = browser.open_ready(browser_, url, _hash(runs=",".join(RUNS), detail="resnet50"), width=1600, height=1000)
+    tab = browser.open_ready(browser_, url, nv_hash(runs=",".join(RUNS), detail="resnet50"), width=1600, height=1000)
     tab.frame.wait_for_function("() => document.querySelectorAll('[data-testid=block]').length > 10", timeout=30000)
     return tab
-
-
-def _scroll_frames(frame, step=150):
-    """Scrolls the tab from top to bottom, one step per animation frame; returns the frame times (ms)."""
-    return frame.evaluate("""step => new Promise(done => {
-        window.scrollTo(0, 0);
-        const times = []; let last = performance.now();
-        const tick = now => {
-            times.push(now - last); last = now;
-            const max = document.documentElement.scrollHeight - window.innerHeight;
-            if (window.scrollY >= max - 1 || times.length > 2000) return done(times.slice(1));
-            window.scrollBy(0, step);
-            requestAnimationFrame(tick);
-        };
-        requestAnimationFrame(tick);
-    })""", step)
-
-
-def _pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 def test_page_scales_with_the_model_not_its_tensors(served, browser_):
     tab = _open_all(browser_, served)
     frame = tab.frame
-    frame.wait_for_function(
-        "() => !document.querySelector('[data-testid=findings-panel]').hasAttribute('data-loading')", timeout=60000)
+    findings_settled(frame)
     tab.page.wait_for_timeout(1500)
     at_load = frame.evaluate(MEASURE)
     print("at load:", at_load)
@@ -180,14 +157,14 @@ def test_page_scales_with_the_model_not_its_tensors(served, browser_):
     for name in ("conv2_block1", "conv4_block2", "layer3.0"):
         frame.locator('[data-testid="block"][data-block="%s"] [data-testid="block-head"]' % name).click()
         tab.page.wait_for_timeout(300)
-        times += _scroll_frames(frame)
+        times += scroll_frames(frame)
         tab.page.wait_for_timeout(1500)
         at_bottom = frame.evaluate(MEASURE)
         print("%s open, after scrolling to the bottom: %s" % (name, at_bottom))
         assert at_bottom["dom"] < MAX_DOM and at_bottom["height"] < MAX_HEIGHT, (name, at_bottom)
         if name == "conv4_block2":
             _shot(tab, "bottom")
-    p95, p50, worst = _pct(times, 95), _pct(times, 50), max(times)
+    p95, p50, worst = pct(times, 95), pct(times, 50), max(times)
     print("scroll frames: %d, p50 %.1f ms, p95 %.1f ms, max %.1f ms" % (len(times), p50, p95, worst))
     os.makedirs(ARTIFACTS, exist_ok=True)
     with open(os.path.join(ARTIFACTS, "scale-perf.json"), "w") as f:
@@ -212,19 +189,11 @@ def test_filter_narrows_every_panel_and_shows_the_match(served, browser_):
                             timeout=60000)
     t0 = time.monotonic()
     frame.locator('[data-testid="tag-filter"]').fill("conv4_block3_2_conv")
-    frame.wait_for_function("""() => {
-        const c = document.querySelector('[data-testid=group][data-group=conv4_block3_2_conv]');
-        if (!c || !c.querySelector('[data-testid=card]')) return false;
-        const r = c.getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight - 100; }""", timeout=5000)
+    wait_group_on_screen(frame, "conv4_block3_2_conv")
     took = time.monotonic() - t0
     print("filtered layer on screen after %.2f s" % took)
     assert took < 1.0, took
-    shown = frame.evaluate("""() => {
-        const vis = s => [...document.querySelectorAll(s)].filter(e => e.offsetParent !== null);
-        return {groups: vis('[data-testid=group]').map(g => g.dataset.group),
-                structure: vis('[data-testid=structure-layer]').map(e => e.dataset.layer),
-                overview: vis('[data-testid=overview-row]').map(e => e.dataset.tag),
-                findings: vis('[data-testid=finding]').map(e => e.dataset.layer)}; }""")
+    shown = frame.evaluate(SHOWN)
     assert shown["groups"] == ["conv4_block3_2_conv"], shown
     assert shown["structure"] == ["conv4_block3_2_conv"], shown
     assert shown["overview"] == ["conv4_block3_2_conv/kernel", "conv4_block3_2_conv/bias"], shown
@@ -236,12 +205,7 @@ def test_filter_narrows_every_panel_and_shows_the_match(served, browser_):
     frame.locator('[data-testid="tag-filter"]').fill("")
     for _ in range(2):
         frame.locator('[data-testid="structure-layer"][data-layer="conv5_block2_1_conv"]').click()
-        frame.wait_for_function("""() => {
-            const c = document.querySelector('[data-testid=group][data-group=conv5_block2_1_conv]');
-            if (!c || !c.querySelector('[data-testid=card]')) return false;
-            const r = c.getBoundingClientRect();
-            return r.top >= 0 && r.top < window.innerHeight - 100; }""",
-                                timeout=5000)
+        wait_group_on_screen(frame, "conv5_block2_1_conv")
     assert frame.locator('[data-testid="tag-filter"]').input_value() == "^conv5_block2_1_conv/"
     assert frame.locator('[data-testid="filter-note"]').is_visible()
     assert frame.evaluate(MEASURE)["dom"] < MAX_DOM
@@ -258,7 +222,7 @@ def test_first_open_says_what_it_waits_for(served, browser_):
         route.continue_()
 
     page.route("**/data/plugin/nnviz/tags*", slow)
-    page.goto(served + "/#" + _hash(runs=",".join(RUNS)))
+    page.goto(served + "/#" + nv_hash(runs=",".join(RUNS)))
     frame = browser.plugin_frame(page)
     msg = frame.locator('[data-testid="message"][data-loading="tags"]')
     msg.wait_for(timeout=20000)
@@ -272,7 +236,7 @@ def test_first_open_says_what_it_waits_for(served, browser_):
 
 
 def test_a_nan_run_reads_as_broken(served, browser_):
-    tab = browser.open_ready(browser_, served, _hash(runs="r18_nan"), width=1600, height=1000)
+    tab = browser.open_ready(browser_, served, nv_hash(runs="r18_nan"), width=1600, height=1000)
     frame = tab.frame
     layer = frame.locator('[data-testid="structure-layer"][data-layer="layer1.0.conv1"]')
     layer.wait_for(timeout=30000)
@@ -301,7 +265,7 @@ def test_a_nan_run_reads_as_broken(served, browser_):
     tab.page.wait_for_function("n => location.hash.includes('nv_block=' + encodeURIComponent(n))", arg=name,
                                timeout=10000)
     tab.page.close()
-    tab = browser.open_ready(browser_, served, _hash(runs="r18_nan", block=urllib.parse.quote(name)), width=1600,
+    tab = browser.open_ready(browser_, served, nv_hash(runs="r18_nan", block=urllib.parse.quote(name)), width=1600,
                              height=1000)
     block = tab.frame.locator('[data-testid="block"][data-block="%s"]' % name)
     tab.frame.wait_for_function("b => b.hasAttribute('data-open')", arg=block.element_handle(), timeout=30000)
