@@ -20,6 +20,8 @@ TRAJ = metadata.TRAJECTORY_PLUGIN_NAME
 @pytest.fixture
 def small_chunks(monkeypatch):
     monkeypatch.setattr(metadata, "CHUNK_POINTS", CHUNK)
+    # These tests reload the provider and list again at once: no listing served again.
+    monkeypatch.setattr(store, "REVALIDATE_SECS", 0)
 
 
 def _weights(step):
@@ -198,3 +200,26 @@ def test_reads_are_split_to_fit_one_answer(tmp_path, small_chunks, monkeypatch):
     provider = _Capped(providers.python_provider(tmp_path), cap=0)
     with pytest.raises(Exception, match="a/kernel/nnviz_trajectory.* cannot be served: .*larger than one answer"):
         _served(tmp_path, provider=provider)
+
+
+def test_a_listing_is_served_again_within_one_request(tmp_path):
+    from tensorboard import context
+
+    _log(tmp_path, range(3))
+
+    class Listing(providers.Counting):
+        lists = 0
+
+        def list_tensors(self, *args, **kwargs):
+            self.lists += 1
+            return self.inner.list_tensors(*args, **kwargs)
+
+    provider = Listing(providers.python_provider(tmp_path))
+    s = store.Store(provider)
+    request = context.RequestContext()
+    first = s.index(request, "", TRAJ, ".")
+    assert s.index(request, "", TRAJ, ".") is first and provider.lists == 1
+    s.index(request, "", metadata.HEATMAP_PLUGIN_NAME, ".")  # another listing
+    assert provider.lists == 2
+    s.index(context.RequestContext(), "", TRAJ, ".")  # another request: asked again
+    assert provider.lists == 3

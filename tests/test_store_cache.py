@@ -23,7 +23,7 @@ from tensorboard.plugins.scalar import summary_v2
 
 import tb_nnviz
 from tb_nnviz.log import event_file
-from tb_nnviz.serve import memo, plugin, report
+from tb_nnviz.serve import memo, plugin, report, store
 from tests import providers, tbserver
 
 RUN = "live"
@@ -67,7 +67,8 @@ def _kinds(answers):
     return [f["kind"] for f in answers["findings"]["findings"]]
 
 
-def test_answers_are_kept_until_new_data_and_equal_uncached_ones(tmp_path):
+def test_answers_are_kept_until_new_data_and_equal_uncached_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "REVALIDATE_SECS", 0)  # reloads below are asked about at once
     report.read_without_tensorflow(str(tmp_path))
     _log(tmp_path, range(6))
     mux = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={"tensors": 0})

@@ -16,6 +16,7 @@ import collections
 import functools
 import threading
 import time
+import weakref
 
 import numpy as np
 from tensorboard import errors
@@ -46,10 +47,11 @@ BATCH_BYTES = 64 * 2**20
 _HEATMAP_SAMPLES = 100
 #: Summed sketches (one per run and tensor selection) kept for ``projection``.
 _SUMS_KEPT = 64
-#: Seconds the listing of one tag is trusted without asking the data provider
-#: again. Asking costs ~40 ms per request over the Rust data server's gRPC; a
-#: step missing from the cached data is always re-checked, and TensorBoard
-#: itself reloads only every 5 s by default.
+#: Seconds a listing (of a run, or of one tag) is trusted without asking the data
+#: provider again. Asking costs ~40 ms per request over the Rust data server's gRPC,
+#: and a long run lists thousands of tags (its chunks); a step missing from the
+#: cached data of a tag is always re-checked, and TensorBoard itself reloads only
+#: every 5 s by default.
 REVALIDATE_SECS = 2.0
 
 
@@ -63,6 +65,9 @@ class Store:
         self._sums = memo.Memo(_SUMS_KEPT)  # (eid, run, names) -> (steps, summed sketch)
         self._run_info = memo.Memo(evidence_store.RUNS_KEPT)
         self._reading = memo.Striped()  # one read at a time of a run's tags of one plugin
+        # index() answers of one request: {RequestContext: {key: (monotonic time, answer)}}
+        self._listings = weakref.WeakKeyDictionary()
+        self._listings_lock = threading.Lock()
 
     def run_info(self, ctx, eid, run, problems=None):
         """``diagnose.evidence.RunInfo`` of ``run`` (framework, structure, optimizer, lr
@@ -131,12 +136,26 @@ class Store:
         return common, total
 
     def index(self, ctx, eid, plugin_name, run=None, tags=None, runs=None):
-        """``({run: {tensor name: Entry}}, errors)`` of one data plugin name.
+        """``({run: {tensor name: Entry}}, errors)`` of one data plugin name (not to be modified).
 
-        ``run`` (one) or ``runs`` (several) and ``tags`` narrow the listing.
+        ``run`` (one) or ``runs`` (several) and ``tags`` narrow the listing. Within one
+        request (one ``ctx``) a listing younger than ``REVALIDATE_SECS`` is served again:
+        a request lists a run several times, and a long run's listing holds thousands of
+        tags (its chunks). Each request sees the data provider's listing of its own time.
         """
         if run is not None:
             runs = [run]
+        key = (eid, plugin_name, tuple(runs) if runs is not None else None, tuple(tags) if tags is not None else None)
+        with self._listings_lock:
+            listed = self._listings.setdefault(ctx, {}).get(key)
+        if listed is not None and time.monotonic() - listed[0] < REVALIDATE_SECS:
+            return listed[1]
+        found = self._index(ctx, eid, plugin_name, runs, tags)
+        with self._listings_lock:
+            self._listings[ctx][key] = (time.monotonic(), found)
+        return found
+
+    def _index(self, ctx, eid, plugin_name, runs, tags):
         rtf = None
         if runs is not None or tags is not None:
             rtf = provider.RunTagFilter(runs=runs, tags=tags)
