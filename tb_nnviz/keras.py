@@ -93,8 +93,8 @@ class NNVizCallback(keras.callbacks.Callback):
         ``"epoch"`` (each epoch end) or 0 (off). Whatever the cadence, when
         the weights first turn NaN/Inf, the heatmaps of the last trajectory
         point before (the last finite values, unless a heatmap came after it)
-        and of that step are logged too, so the moment before a divergence
-        can be seen.
+        and the heatmaps and a trajectory point of that step are logged too,
+        so the moment before a divergence can be seen and every view dates it alike.
       trajectory_freq: int batches between trajectory points (default 20),
         ``"epoch"`` or 0 (off). A point costs a few passes over the weights plus a
         sort of 2,048 sampled values per tensor: a small multiple of one read of

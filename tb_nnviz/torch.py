@@ -102,8 +102,9 @@ def watch(
         :meth:`Watcher.close`). Or an int number of optimizer steps, 0 = off.
         Whatever the cadence, when the parameters first turn NaN/Inf, the
         heatmaps of the last trajectory point before (the last finite
-        values, unless a heatmap came after it) and of that step are logged
-        too, so the moment before a divergence can be seen (not yet for
+        values, unless a heatmap came after it) and the heatmaps and a
+        trajectory point of that step are logged too, so the moment before a
+        divergence can be seen and every view dates it alike (not yet for
         sharded parameters: FSDP2, tensor parallel).
       trajectory_freq: optimizer steps between trajectory points (norms,
         update ratios, traces, sketch; default 20), 0 = off.

@@ -78,6 +78,7 @@ def test_a_growing_run_rereads_only_its_last_chunk(tmp_path, small_chunks):
     entries = s.index(providers.CTX, "", TRAJ, ".")[0]["."]
     s.prefetch(providers.CTX, "", TRAJ, ".", entries)
     assert len(provider.tags) == 3 * len(NAMES)  # chunks 0, 1, 2 of each
+    before = s.series(providers.CTX, "", TRAJ, ".", entries["a/kernel"])
     for step in range(10, 14):  # fills chunk 2, starts chunk 3
         w.log_weights(step, _weights(step), heatmaps=False, spectra=False)
     w.close()
@@ -91,6 +92,8 @@ def test_a_growing_run_rereads_only_its_last_chunk(tmp_path, small_chunks):
     fresh = _served(logdir)
     assert got.steps.tolist() == list(range(14))
     np.testing.assert_array_equal(got.values, fresh.values)
+    # The new rows went into the kept series' room to grow: it was not copied whole.
+    assert np.shares_memory(got.values, before.values) and before.steps.tolist() == list(range(10))
 
 
 @pytest.mark.parametrize("loader", ["python", "rust"])

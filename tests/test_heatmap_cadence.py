@@ -127,9 +127,10 @@ def test_writer_full_resolution_tensors_are_unpooled_beyond_max_cells(tmp_path):
         tb_nnviz.Writer(tmp_path / "bad", full_resolution="(")
 
 
-def diverging_log(make_logger, to_value, assign, tmp_path):
-    """Logs steps 0..6 of two weights (trajectories every 2 steps, heatmaps at 0 only);
-    ``b`` holds a NaN from step 5. Returns the heatmaps read back and each step's values."""
+def diverging_log(make_logger, to_value, assign, tmp_path, cadence=lambda step: (step == 0, step % 2 == 0)):
+    """Logs steps 0..6 of two weights (by default trajectories every 2 steps, heatmaps at 0
+    only; ``cadence(step)`` gives both); ``b`` holds a NaN from step 5. Returns the heatmaps
+    read back and each step's values."""
     from tb_nnviz.log.plan import Weight
 
     rng = np.random.default_rng(2)
@@ -144,7 +145,7 @@ def diverging_log(make_logger, to_value, assign, tmp_path):
         for step in range(7):
             for n, x in values[step].items():
                 assign(current[n], x)
-            heat, traj = step == 0, step % 2 == 0
+            heat, traj = cadence(step)
             if heat or traj:
                 logger.log(step, heat, traj)
     return _heatmaps(tmp_path), values
@@ -158,6 +159,23 @@ def test_host_logger_writes_the_last_finite_heatmaps_before_a_divergence(tmp_pat
                                       dtypes=["float64"] * 2),
         np.array, lambda var, x: var.__setitem__(Ellipsis, x), tmp_path)
     check_diverging_log(heat, values)
+
+
+def test_a_divergence_seen_at_a_heatmap_step_gets_a_trajectory_point_there(tmp_path):
+    """Heatmaps at 0, 3, 5; trajectory points at 0 and 6: the NaN of step 5 is seen at a
+    heatmap step, which then also logs a point, so every view dates it at step 5."""
+    from tb_nnviz.log.host_logger import HostLogger
+
+    heat, _ = diverging_log(
+        lambda w, weights: HostLogger(w, weights, lambda v: v, shapes=[v.variable.shape for v in weights],
+                                      dtypes=["float64"] * 2),
+        np.array, lambda var, x: var.__setitem__(Ellipsis, x), tmp_path,
+        cadence=lambda step: (step in (0, 3, 5), step in (0, 6)))
+    assert [s for s, _ in heat["b"]] == [0, 3, 5]
+    points = read_all(python_provider(tmp_path), metadata.TRAJECTORY_PLUGIN_NAME)["."]
+    steps = {metadata.tensor_name(t, metadata.TRAJECTORY_PLUGIN_NAME): [d.step for d in data]
+             for t, data in points.items()}
+    assert steps == {"a": [0, 5, 6], "b": [0, 5, 6]}
 
 
 def check_diverging_log(heat, values):

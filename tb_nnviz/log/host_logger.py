@@ -103,9 +103,9 @@ class HostLogger:
                     values[i] = np.asarray(self._read(self.weights[i].variable)).reshape(plan.shapes[i])
             return [values[i] for i in members]
 
-        heatmaps = plan.check_finite(step, heatmaps, trajectories,
-                                     lambda: all_finite(arrays(list(range(len(self.weights))))),
-                                     self._previous_values)
+        heatmaps, trajectories = plan.check_finite(step, heatmaps, trajectories,
+                                                   lambda: all_finite(arrays(list(range(len(self.weights))))),
+                                                   self._previous_values)
         heat = [[self._backend_of[sub[0]].heatmap_planes(arrays(sub), plan.heat[sub[0]]) for sub in subgroups]
                 for subgroups in plan.heat_groups] if heatmaps else []
         traj = [self._points(k, arrays(sub)) for k, sub in enumerate(plan.traj_groups)] if trajectories else []

@@ -193,12 +193,14 @@ class LogPlan:
         value then, or None without one; the values the loggers keep for the
         update norm) are written at that point's step, unless a heatmap step
         came after it; so the last finite heatmap of every tensor is there
-        even between sparse heatmap steps. Returns whether this step logs
-        heatmaps: always at the step the weights turned non-finite (where the
-        NaN/Inf cells are), else ``heatmaps``.
+        even between sparse heatmap steps. Returns ``(heatmaps, trajectories)``:
+        whether this step logs each. At the step the weights turned non-finite
+        both (where the NaN/Inf cells are, and a trajectory point there, so the
+        structure view and findings date the divergence as the heatmaps do),
+        else as asked.
         """
         if not self.heat or self.diverged or not (heatmaps or trajectories) or finite():
-            return heatmaps
+            return heatmaps, trajectories
         self.diverged = True
         last = self._last["traj"]
         if self._last["heat"] < last < step:
@@ -208,7 +210,7 @@ class LogPlan:
             if heat:
                 self.writer.write_reduced(last, heat, description=self.descriptions)
                 self._last["heat"] = last
-        return True
+        return True, trajectories or bool(self.traj)
 
 
 def all_finite(arrays):

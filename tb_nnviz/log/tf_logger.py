@@ -136,7 +136,8 @@ class WeightLogger:
         heatmaps, trajectories, spectra = self._plan.kinds(heatmaps, trajectories, spectra)
         if not (heatmaps or trajectories or spectra):
             return
-        heatmaps = self._plan.check_finite(step, heatmaps, trajectories, self._finite, self._previous_values)
+        heatmaps, trajectories = self._plan.check_finite(step, heatmaps, trajectories, self._finite,
+                                                         self._previous_values)
         heat = traj = spec = []
         if (heatmaps and self._heat_groups) or (trajectories and self._traj_groups) or spectra:
             with _without_graph_rewrites():

@@ -277,7 +277,8 @@ class ParamLogger:
         heatmaps, trajectories, spectra = plan.kinds(heatmaps, trajectories, spectra)
         if not (heatmaps or trajectories or spectra):
             return
-        heatmaps = plan.check_finite(step, heatmaps, trajectories, self._finite, self._previous_values)
+        heatmaps, trajectories = plan.check_finite(step, heatmaps, trajectories, self._finite,
+                                                   self._previous_values)
         heat, traj, grads = self._reduce(heatmaps, trajectories)
         spec = [self._eigenvalues(sub) for sub in plan.spec_groups] if spectra else None
         plan.write(step, heat, traj, self._has_previous, grads, spectra=spec)

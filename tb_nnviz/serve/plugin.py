@@ -226,7 +226,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
         tensors = {}
         for name in sorted(set(h_run) | set(t_run)):
             h, t = h_run.get(name), t_run.get(name)
-            t_steps = self._store.steps(ctx, eid, TRAJECTORY, run, t) if t else []
+            t_steps = self._store.steps(ctx, eid, TRAJECTORY, run, t) if t else np.zeros(0, np.int64)
             if h is not None:
                 c = h.content
                 info = {
@@ -238,7 +238,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
                     "pool": c["pool"],
                     "planes": c["planes"],
                     "gates": c.get("gates"),
-                    "steps": self._store.steps(ctx, eid, HEATMAP, run, h),
+                    "steps": self._store.steps(ctx, eid, HEATMAP, run, h).tolist(),
                 }
             else:
                 c = t.content
@@ -251,7 +251,7 @@ class NNVizPlugin(base_plugin.TBPlugin):
                     "pool": None,
                     "planes": [],
                     "gates": None,
-                    "steps": t_steps,
+                    "steps": t_steps.tolist(),
                 }
             info["group"] = name.rpartition("/")[0]
             info["description"] = (h or t).series.description

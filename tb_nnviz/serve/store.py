@@ -352,7 +352,7 @@ class Store:
         key = (eid, plugin_name, run, entry.tag)
         steps = self._cache.steps(key, stamp(entry))
         if steps is None:
-            steps = self.series(ctx, eid, plugin_name, run, entry).steps.tolist()
+            steps = self.series(ctx, eid, plugin_name, run, entry).steps
         return steps
 
 
@@ -369,10 +369,32 @@ class Series:
         self.steps, self.wall_times, self.values = steps, wall_times, values
         self.part_stamps, self.part_rows = part_stamps, part_rows
         self.nbytes = steps.nbytes + wall_times.nbytes + values.nbytes
+        self._buffers = None  # (steps, wall_times, values) with room past these rows (extended)
 
-    def head(self, n):
-        """The first ``n`` rows."""
-        return Series(self.steps[:n], self.wall_times[:n], self.values[:n])
+    def extended(self, n, pieces, part_stamps, part_rows):
+        """A Series of this one's first ``n`` rows, then the rows of the Series ``pieces``.
+
+        The rows go into this one's buffers when they have room, else into new ones
+        with room to grow: a growing run's series gains a few rows at a time, and is
+        not copied whole at every step. Rows of this one past ``n`` that are written
+        again hold what they held (a chunk re-read: the same samples, then new ones).
+        """
+        total = n + sum(len(p.steps) for p in pieces)
+        buf = self._buffers
+        if buf is None or len(buf[0]) < total:
+            cap = max(total + total // 2, 16)
+            buf = (np.empty(cap, np.int64), np.empty(cap), np.empty((cap,) + self.values.shape[1:], self.values.dtype))
+            for b, a in zip(buf, (self.steps, self.wall_times, self.values)):
+                b[:n] = a[:n]
+        i = n
+        for p in pieces:
+            m = len(p.steps)
+            for b, a in zip(buf, (p.steps, p.wall_times, p.values)):
+                b[i : i + m] = a
+            i += m
+        out = Series(buf[0][:total], buf[1][:total], buf[2][:total], part_stamps, part_rows)
+        out._buffers, out.nbytes = buf, sum(b.nbytes for b in buf)
+        return out
 
     def tail(self, after):
         """The rows of the steps after ``after``."""
@@ -380,8 +402,8 @@ class Series:
         return Series(self.steps[i:], self.wall_times[i:], self.values[i:])
 
     @classmethod
-    def empty(cls, width):
-        return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, width)))
+    def empty(cls, width, dtype=np.float64):
+        return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, width), dtype))
 
     @classmethod
     def from_data(cls, data, shape, dtype, columns=None):
@@ -435,7 +457,7 @@ class SeriesCache:
     def put(self, key, stamp, series, keep_values=True):
         """Keeps ``series`` (its steps only, without ``keep_values``) as current at ``stamp``."""
         with self._lock:
-            self._steps[key] = (stamp, series.steps.tolist())
+            self._steps[key] = (stamp, series.steps)
         if keep_values:
             self._series.put(key, stamp, series, series.nbytes)
         else:
@@ -611,18 +633,18 @@ def _joined(plugin_name, entry, old, k, data, columns=None):
     if not entry.parts:
         return _decoded(plugin_name, entry, data, columns)
     pieces = [_decoded(plugin_name, c, data, columns) for c in chunks[k:]]
-    if k:
-        pieces.insert(0, old.head(sum(old.part_rows[:k])))
-    lasts = [p.steps[-1] for p in pieces if len(p.steps)]
+    kept = sum(old.part_rows[:k]) if k else 0
+    lasts = ([old.steps[kept - 1]] if kept else []) + [p.steps[-1] for p in pieces if len(p.steps)]
     firsts = [p.steps[0] for p in pieces if len(p.steps)]
-    in_order = all(a < b for a, b in zip(lasts[:-1], firsts[1:]))
+    in_order = all(a < b for a, b in zip(lasts[:-1], firsts if kept else firsts[1:]))
     if not in_order and k:
         return None
+    if in_order:
+        rows = (tuple(old.part_rows[:k]) if k else ()) + tuple(len(p.steps) for p in pieces)
+        base = old if k else Series.empty(pieces[0].values.shape[1], pieces[0].values.dtype)
+        return base.extended(kept, pieces, tuple(stamp(c) for c in chunks), rows)
     steps, walls, values = (np.concatenate([getattr(p, f) for p in pieces]) for f in ("steps", "wall_times",
                                                                                        "values"))
-    if in_order:
-        rows = (tuple(old.part_rows[:k]) if k else ()) + tuple(len(p.steps) for p in pieces[1 if k else 0:])
-        return Series(steps, walls, values, tuple(stamp(c) for c in chunks), rows)
     order = np.argsort(walls, kind="stable")  # write order
     later_min = np.minimum.accumulate(steps[order][::-1])[::-1]
     keep = order[steps[order] < np.append(later_min[1:], np.iinfo(np.int64).max)]
