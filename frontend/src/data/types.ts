@@ -162,6 +162,8 @@ export interface Finding {
   tensors: string[];
   step: number | null;
   message: string;
+  /** What to do, the end of `message` (null when it advises nothing); under a cause, "fix that first". */
+  advice?: string | null;
   evidence: Record<string, unknown> | null;
   /** Findings this one explains (compose.nest): listed under it, each with `caused_by`. */
   consequences?: Finding[];
