@@ -170,6 +170,7 @@ def scale_scroll(browser, url, rounds):
     """The ResNet-scale page of tests/test_tab_scale.py at 1600 x 1000: ``{"frames": [ms between animation
     frames while scrolling top to bottom, 150 px a frame, with each of three blocks open in turn], "load":
     {dom, height, canvases} at load, "bottom": the largest of them after scrolling}``."""
+    from tests import tabscale
     from tests import test_tab_scale as scale
 
     out = {"frames": [], "bottom": {"dom": 0, "height": 0, "canvases": 0}}
@@ -180,13 +181,13 @@ def scale_scroll(browser, url, rounds):
             "() => !document.querySelector('[data-testid=findings-panel]').hasAttribute('data-loading')",
             timeout=60000)
         tab.page.wait_for_timeout(1500)
-        out["load"] = frame.evaluate(scale.MEASURE)
+        out["load"] = frame.evaluate(tabscale.MEASURE)
         for name in ("conv2_block1", "conv4_block2", "layer3.0"):
             frame.locator('[data-testid="block"][data-block="%s"] [data-testid="block-head"]' % name).click()
             tab.page.wait_for_timeout(300)
-            out["frames"] += scale._scroll_frames(frame)
+            out["frames"] += tabscale.scroll_frames(frame)
             tab.page.wait_for_timeout(1500)
-            m = frame.evaluate(scale.MEASURE)
+            m = frame.evaluate(tabscale.MEASURE)
             out["bottom"] = {k: max(v, m[k]) for k, v in out["bottom"].items()}
         progress("tab: scale scroll %d/%d: %d frames so far, p95 %.0f ms"
                  % (r + 1, rounds, len(out["frames"]), p95(out["frames"])))
