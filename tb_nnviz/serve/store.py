@@ -418,7 +418,8 @@ class Series:
         _, first_of_reversed = np.unique(steps[::-1], return_index=True)
         keep = len(steps) - 1 - first_of_reversed
         columns = columns or slice(None)
-        values = np.empty((len(keep),) + np.empty(shape)[..., columns].shape, dtype)
+        kept = shape[:-1] + (len(range(shape[-1])[columns]),) if shape else shape
+        values = np.empty((len(keep),) + kept, dtype)
         for row, i in enumerate(keep):
             values[row] = data[i].numpy[..., columns]
         wall_times = np.array([data[i].wall_time for i in keep], np.float64)
@@ -433,14 +434,14 @@ class SeriesCache:
     """Decoded ``Series`` (a ``memo.StampedLRU`` bounded by bytes), plus a step index.
 
     An entry is valid while the data provider reports the same
-    ``(max_step, max_wall_time)`` for its tag. Step lists are tiny and kept
+    ``(max_step, max_wall_time)`` for its tag. Step arrays are small and kept
     for every tag so ``tags`` stays cheap after the big arrays are evicted.
     """
 
     def __init__(self, max_bytes):
         self._series = memo.StampedLRU(max_bytes)
         self._lock = threading.Lock()
-        self._steps = {}  # key -> (stamp, list of steps)
+        self._steps = {}  # key -> (stamp, array of steps)
 
     def get(self, key, stamp):
         return self._series.get(key, stamp)

@@ -438,7 +438,7 @@ export class App {
     // No run chosen (none in the address): the first run now, then the one whose findings have something to say.
     const opening = runs.length > 1 && !this.runs.length && !runs.some((r) => this.urlRuns.includes(r));
     if (opening) void this.openOnFindings(runs).finally(() => this.runSelect.settle());
-    else if (!this.runSelect.settled) this.runSelect.settle();
+    else this.runSelect.settle();
     this.runs = keepRuns(runs, this.urlRuns.length ? this.urlRuns : this.runs);
     this.urlRuns = [];
     this.runSelect.update(runs, this.runs);

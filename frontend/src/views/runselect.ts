@@ -70,11 +70,6 @@ export class RunSelector {
     if (mark) item.appendChild(mark);
   }
 
-  /** Whether the tab's opening choice of run is made. */
-  get settled(): boolean {
-    return this.list.dataset.start === "settled";
-  }
-
   /** Marks the tab's opening choice of run as made. */
   settle(): void {
     this.list.dataset.start = "settled";
